@@ -1,0 +1,270 @@
+//! Message types. Every struct and enum denies unknown fields, so a peer that speaks a newer
+//! dialect gets a clear error instead of having part of its request silently ignored.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks. Bumped on any incompatible change.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// What travels in one frame: the protocol version and one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope<T> {
+    /// Protocol version of the sender; the receiver refuses any other.
+    pub v: u16,
+    /// The message itself.
+    pub msg: T,
+}
+
+impl<T> Envelope<T> {
+    /// Wraps `msg` with this build's protocol version.
+    pub fn new(msg: T) -> Self {
+        Envelope {
+            v: PROTOCOL_VERSION,
+            msg,
+        }
+    }
+}
+
+/// What PAM knows about one authentication, sent by the module to open the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRequest {
+    /// PAM_USER: the account being authenticated.
+    pub user: String,
+    /// PAM_SERVICE: `sshd`, `sudo`, `login`, ...
+    pub service: String,
+    /// PAM_RHOST: remote host, when the service knows one.
+    #[serde(default)]
+    pub rhost: Option<String>,
+    /// PAM_TTY.
+    #[serde(default)]
+    pub tty: Option<String>,
+    /// PAM_RUSER: the requesting user (sudo sets it to the invoking user).
+    #[serde(default)]
+    pub ruser: Option<String>,
+    /// sshd's `SSH_AUTH_INFO_0` (methods already passed), where exposed.
+    #[serde(default)]
+    pub auth_info: Option<String>,
+    /// The module's `nullok` option: a user with no factor is skipped (`Outcome::Ignore`).
+    #[serde(default)]
+    pub nullok: bool,
+}
+
+/// Client to daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Starts an authentication conversation.
+    Authenticate {
+        /// Everything PAM knows.
+        auth: AuthRequest,
+    },
+    /// The user's answer to the last [`Response::Prompt`].
+    Answer {
+        /// What the user typed.
+        text: String,
+    },
+    /// Starts enrolling a new authenticator app for `user`. If the user already has one,
+    /// a non-root caller must give `proof` (a current code or a recovery code).
+    EnrollTotp {
+        /// Account to enroll.
+        user: String,
+        /// A current code or a recovery code, needed to replace an enrollment.
+        #[serde(default)]
+        proof: Option<String>,
+    },
+    /// Activates the secret from the preceding [`Response::TotpEnrollment`] on the same
+    /// connection, once the user shows a code the app produced.
+    ConfirmTotp {
+        /// A code from the authenticator app.
+        code: String,
+    },
+    /// Replaces the user's recovery codes with a new set.
+    NewRecoveryCodes {
+        /// Account.
+        user: String,
+        /// A current code or a recovery code; not needed for root.
+        #[serde(default)]
+        proof: Option<String>,
+    },
+    /// Removes every factor of the user.
+    RemoveFactors {
+        /// Account.
+        user: String,
+        /// A current code or a recovery code; not needed for root.
+        #[serde(default)]
+        proof: Option<String>,
+    },
+    /// What is enrolled and whether anything is locked.
+    Status {
+        /// Account.
+        user: String,
+    },
+    /// Admin (root only): clears every failure counter and lockout of the user.
+    Unlock {
+        /// Account.
+        user: String,
+    },
+}
+
+impl Request {
+    /// The account a request acts for, if it names one.
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Request::Authenticate { auth } => Some(&auth.user),
+            Request::EnrollTotp { user, .. }
+            | Request::NewRecoveryCodes { user, .. }
+            | Request::RemoveFactors { user, .. }
+            | Request::Status { user }
+            | Request::Unlock { user } => Some(user),
+            Request::Answer { .. } | Request::ConfirmTotp { .. } => None,
+        }
+    }
+}
+
+/// Daemon to client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Response {
+    /// Ask the user something; the client replies with [`Request::Answer`].
+    Prompt {
+        /// Prompt text, e.g. `Verification code: `.
+        text: String,
+        /// Whether the answer may be shown as it is typed.
+        echo: bool,
+    },
+    /// A message to show; no reply.
+    Info {
+        /// Text to show.
+        text: String,
+    },
+    /// An error message to show; no reply.
+    Error {
+        /// Text to show.
+        text: String,
+    },
+    /// End of an authentication conversation.
+    Done {
+        /// How it ended.
+        outcome: Outcome,
+    },
+    /// A new, not yet active, authenticator secret. Reply with [`Request::ConfirmTotp`].
+    TotpEnrollment(TotpEnrollment),
+    /// The enrollment is active (after [`Request::ConfirmTotp`]) or a new set was made
+    /// (after [`Request::NewRecoveryCodes`]): the recovery codes, shown once.
+    RecoveryCodes {
+        /// The codes in plain text; the daemon keeps only their hashes.
+        codes: Vec<String>,
+    },
+    /// Answer to [`Request::Status`].
+    Status(StatusReport),
+    /// A management request succeeded.
+    Ok {
+        /// What was done, for a person.
+        message: String,
+    },
+    /// A request was refused or failed.
+    Failed {
+        /// Machine-readable reason.
+        kind: FailureKind,
+        /// One line for a person: what is wrong and what to do.
+        message: String,
+    },
+}
+
+/// How an authentication ended. The module maps each to one PAM result code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A factor was verified.
+    Success,
+    /// Wrong codes, unknown or unenrolled user (without nullok): indistinguishable on purpose.
+    Failure,
+    /// Attempts from this source (or for this account) are locked out for now.
+    LockedOut,
+    /// `nullok` and the user has no factor: this module has no opinion.
+    Ignore,
+    /// The caller may not authenticate this user (peer credentials).
+    NotAuthorized,
+    /// The daemon could not decide safely (for example it could not record the code as used);
+    /// the login fails closed.
+    Error,
+}
+
+/// Machine-readable reason in [`Response::Failed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The request is malformed or not valid at this point of the conversation.
+    BadRequest,
+    /// The caller may not act for this user, or the request needs root.
+    NotAuthorized,
+    /// The user has nothing enrolled that this request needs.
+    NotEnrolled,
+    /// The user already has a factor: give a current code or a recovery code.
+    ProofRequired,
+    /// The code or recovery code given is not valid.
+    WrongCode,
+    /// Too many failed attempts; try later.
+    LockedOut,
+    /// The daemon failed (storage, internal error); nothing was changed.
+    Internal,
+}
+
+/// A new authenticator secret, not active until confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnrollment {
+    /// `otpauth://totp/...` URI for the QR code.
+    pub otpauth_uri: String,
+    /// The secret in base32, for typing into an app by hand.
+    pub secret: String,
+    /// HMAC algorithm: `SHA1`, `SHA256` or `SHA512`.
+    pub algorithm: String,
+    /// Code length.
+    pub digits: u8,
+    /// Seconds per code.
+    pub period: u32,
+}
+
+/// What is enrolled for a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    /// Account.
+    pub user: String,
+    /// The authenticator app, if enrolled.
+    pub totp: Option<TotpStatus>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: usize,
+    /// Sources currently locked out.
+    pub lockouts: Vec<Lockout>,
+    /// Unix time until which only recovery codes are accepted, because the account as a
+    /// whole had too many failures.
+    pub account_locked_until: Option<u64>,
+}
+
+/// An enrolled authenticator app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpStatus {
+    /// HMAC algorithm.
+    pub algorithm: String,
+    /// Code length.
+    pub digits: u8,
+    /// Seconds per code.
+    pub period: u32,
+    /// Unix time of enrollment.
+    pub enrolled_at: u64,
+}
+
+/// One locked-out source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lockout {
+    /// The source: remote host, or `service:tty` when there is none.
+    pub source: String,
+    /// Unix time when attempts are accepted again.
+    pub until: u64,
+}
