@@ -1,0 +1,267 @@
+//! The authentication conversation that `pam_mfa.so` relays.
+
+use std::sync::Arc;
+
+use mfa_proto::{AuthRequest, FrameError, Outcome, Request, Response};
+use zeroize::Zeroizing;
+
+use crate::accounts;
+use crate::audit::AuditEvent;
+use crate::authority::{Factor, Rejection, Verdict, unix_now};
+use crate::connection::Connection;
+use crate::recovery;
+use crate::server::{Shared, bad_request};
+
+/// The prompt, the same for every user so that it reveals nothing about enrollment.
+pub const PROMPT: &str = "Verification code: ";
+const INVALID: &str = "Invalid verification code.";
+const REPLAYED: &str = "That code has already been used. Wait for the next one.";
+const ACCOUNT_LOCKED: &str =
+    "Too many failed attempts on this account: only a recovery code is accepted now.";
+/// Longest value accepted in any field of an authentication request.
+const MAX_FIELD: usize = 1024;
+
+/// "Try again in N minutes." for a lockout ending at `until`.
+pub fn lockout_message(until: u64, now: u64) -> String {
+    let minutes = until.saturating_sub(now).div_ceil(60).max(1);
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    format!("Too many failed attempts. Try again in {minutes} {unit}.")
+}
+
+/// The source failures are counted against: the remote host, or `service:tty` for local
+/// logins.
+pub fn source_of(auth: &AuthRequest) -> String {
+    match auth.rhost.as_deref().filter(|h| !h.is_empty()) {
+        Some(rhost) => rhost.to_owned(),
+        None => format!("{}:{}", auth.service, auth.tty.as_deref().unwrap_or("")),
+    }
+}
+
+struct Attempt<'a> {
+    shared: &'a Arc<Shared>,
+    auth: &'a AuthRequest,
+    source: String,
+    uid: u32,
+}
+
+impl Attempt<'_> {
+    fn audit(&self, outcome: &str, factor: Option<&str>, reason: Option<&str>, until: Option<u64>) {
+        self.shared.audit.record(&AuditEvent {
+            event: if until.is_some() && outcome == "locked_out" {
+                "lockout"
+            } else {
+                "auth"
+            },
+            user: &self.auth.user,
+            service: Some(&self.auth.service),
+            rhost: self.auth.rhost.as_deref(),
+            source: Some(&self.source),
+            factor,
+            outcome,
+            reason,
+            until,
+            uid: Some(self.uid),
+        });
+    }
+}
+
+/// Runs one authentication to its `Done`.
+pub async fn authenticate(
+    shared: &Arc<Shared>,
+    conn: &mut Connection,
+    auth: AuthRequest,
+) -> Result<(), FrameError> {
+    let fields = [
+        Some(&auth.user),
+        Some(&auth.service),
+        auth.rhost.as_ref(),
+        auth.tty.as_ref(),
+        auth.ruser.as_ref(),
+        auth.auth_info.as_ref(),
+    ];
+    if auth.user.is_empty() || fields.iter().flatten().any(|f| f.len() > MAX_FIELD) {
+        return conn
+            .send(&bad_request(
+                "user must be set and no field may exceed 1024 bytes",
+            ))
+            .await;
+    }
+    let attempt = Attempt {
+        shared,
+        source: source_of(&auth),
+        auth: &auth,
+        uid: conn.peer_uid,
+    };
+    let outcome = converse(&attempt, conn).await?;
+    conn.send(&Response::Done { outcome }).await
+}
+
+async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, FrameError> {
+    let shared = at.shared;
+    let user = at.auth.user.clone();
+    let peer = conn.peer_uid;
+    let allowed = shared
+        .blocking(move |_| Ok(accounts::may_act_for(peer, &user)))
+        .await
+        .unwrap_or(false);
+    if !allowed {
+        at.audit("not_authorized", None, None, None);
+        return Ok(Outcome::NotAuthorized);
+    }
+    let user = at.auth.user.clone();
+    let record = match shared.blocking(move |a| Ok(a.record(&user)?)).await {
+        Ok(record) => record,
+        Err(e) => {
+            eprintln!("mfa-daemon: cannot read record of {}: {e}", at.auth.user);
+            at.audit("error", None, Some("store"), None);
+            return Ok(Outcome::Error);
+        }
+    };
+    if at.auth.nullok && !record.is_enrolled() {
+        at.audit("ignore", None, Some("not_enrolled"), None);
+        return Ok(Outcome::Ignore);
+    }
+    let now = unix_now();
+    if let Some(until) = record.limits.source_locked(&at.source, now) {
+        at.audit("locked_out", None, Some("source_locked"), None);
+        conn.send(&Response::Error {
+            text: lockout_message(until, now),
+        })
+        .await?;
+        return Ok(Outcome::LockedOut);
+    }
+    if record.limits.account_locked(now).is_some() {
+        conn.send(&Response::Info {
+            text: ACCOUNT_LOCKED.to_owned(),
+        })
+        .await?;
+    }
+    let config = shared.authority.config();
+    for _ in 0..config.max_tries {
+        conn.send(&Response::Prompt {
+            text: PROMPT.to_owned(),
+            echo: false,
+        })
+        .await?;
+        let answer = match conn.read(config.answer_timeout).await? {
+            Request::Answer { text } => Zeroizing::new(text),
+            _ => {
+                conn.send(&bad_request("expected an answer to the prompt"))
+                    .await?;
+                return Err(FrameError::Closed);
+            }
+        };
+        match check(at, answer).await {
+            Err(e) => {
+                eprintln!("mfa-daemon: cannot decide for {}: {e}", at.auth.user);
+                at.audit("error", None, Some("store"), None);
+                return Ok(Outcome::Error);
+            }
+            Ok(Verdict::Accepted(factor)) => {
+                at.audit("success", Some(factor.name()), None, None);
+                if let Factor::RecoveryCode { left } = factor {
+                    conn.send(&Response::Info {
+                        text: format!(
+                            "Recovery code accepted; {left} left. Run `mfa-enroll recovery-codes` for a new set."
+                        ),
+                    })
+                    .await?;
+                }
+                return Ok(Outcome::Success);
+            }
+            Ok(Verdict::SourceLocked { until }) => {
+                at.audit("locked_out", None, Some("source_locked"), None);
+                conn.send(&Response::Error {
+                    text: lockout_message(until, unix_now()),
+                })
+                .await?;
+                return Ok(Outcome::LockedOut);
+            }
+            Ok(Verdict::Rejected {
+                reason,
+                locked_until,
+            }) => {
+                at.audit("failure", None, Some(reason.name()), None);
+                if let Some(until) = locked_until {
+                    at.audit("locked_out", None, Some("too_many_failures"), Some(until));
+                    conn.send(&Response::Error {
+                        text: lockout_message(until, unix_now()),
+                    })
+                    .await?;
+                    return Ok(Outcome::LockedOut);
+                }
+                let text = match reason {
+                    Rejection::Invalid => INVALID,
+                    Rejection::Replayed => REPLAYED,
+                    Rejection::AccountLocked => ACCOUNT_LOCKED,
+                };
+                conn.send(&Response::Error {
+                    text: text.to_owned(),
+                })
+                .await?;
+            }
+        }
+    }
+    Ok(Outcome::Failure)
+}
+
+async fn check(at: &Attempt<'_>, answer: Zeroizing<String>) -> Result<Verdict, String> {
+    let shared = at.shared;
+    // Recovery codes cost an argon2 run per stored hash: bound how many run at once.
+    let _permit = if recovery::normalize(&answer).is_some() {
+        shared.hashing.acquire().await.ok()
+    } else {
+        None
+    };
+    let user = at.auth.user.clone();
+    let source = at.source.clone();
+    shared
+        .blocking(move |a| a.check_answer(&user, &source, answer.trim(), unix_now()))
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(rhost: Option<&str>, tty: Option<&str>) -> AuthRequest {
+        AuthRequest {
+            user: "alice".into(),
+            service: "sudo".into(),
+            rhost: rhost.map(Into::into),
+            tty: tty.map(Into::into),
+            ruser: None,
+            auth_info: None,
+            nullok: false,
+        }
+    }
+
+    #[test]
+    fn source_is_rhost_else_service_and_tty() {
+        assert_eq!(
+            source_of(&auth(Some("10.1.2.3"), Some("/dev/pts/1"))),
+            "10.1.2.3"
+        );
+        assert_eq!(
+            source_of(&auth(Some(""), Some("/dev/pts/1"))),
+            "sudo:/dev/pts/1"
+        );
+        assert_eq!(source_of(&auth(None, None)), "sudo:");
+    }
+
+    #[test]
+    fn lockout_message_rounds_up() {
+        assert_eq!(
+            lockout_message(160, 100),
+            "Too many failed attempts. Try again in 1 minute."
+        );
+        assert_eq!(
+            lockout_message(221, 100),
+            "Too many failed attempts. Try again in 3 minutes."
+        );
+        assert_eq!(
+            lockout_message(100, 100),
+            "Too many failed attempts. Try again in 1 minute."
+        );
+    }
+}

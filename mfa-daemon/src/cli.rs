@@ -1,0 +1,140 @@
+//! Command line: `mfa-daemon [--config FILE]`, `mfa-daemon --check-config FILE`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::authority::Authority;
+use crate::config::{Config, DEFAULT_CONFIG};
+
+const USAGE: &str = "usage: mfa-daemon [--config FILE]\n       mfa-daemon --check-config FILE\n\n\
+Runs the pam-mfa daemon in the foreground (default config /etc/mfa/config.toml;\n\
+if that file is missing, built-in defaults are used).";
+
+#[derive(Debug)]
+enum Command {
+    Run { config: PathBuf, explicit: bool },
+    Check(PathBuf),
+    Help,
+    Version,
+}
+
+fn parse(args: &[String]) -> Result<Command, String> {
+    match args {
+        [] => Ok(Command::Run {
+            config: PathBuf::from(DEFAULT_CONFIG),
+            explicit: false,
+        }),
+        [flag, file] if flag == "--config" => Ok(Command::Run {
+            config: PathBuf::from(file),
+            explicit: true,
+        }),
+        [flag, file] if flag == "--check-config" => Ok(Command::Check(PathBuf::from(file))),
+        [flag] if flag == "--help" || flag == "-h" => Ok(Command::Help),
+        [flag] if flag == "--version" || flag == "-V" => Ok(Command::Version),
+        [flag] if flag == "--config" || flag == "--check-config" => {
+            Err(format!("{flag} needs a file name"))
+        }
+        other => Err(format!("unexpected arguments: {}", other.join(" "))),
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&args) {
+        Err(e) => {
+            eprintln!("mfa-daemon: {e}\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Version) => {
+            println!("mfa-daemon {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Check(path)) => match Config::load(&path, false) {
+            Ok(_) => {
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mfa-daemon: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Ok(Command::Run { config, explicit }) => run(&config, explicit),
+    }
+}
+
+fn run(path: &std::path::Path, explicit: bool) -> ExitCode {
+    let config = match Config::load(path, !explicit) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mfa-daemon: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Files the daemon creates are its own: no group or other access, whatever the umask.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let authority = match Authority::open(config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("mfa-daemon: cannot open state: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mfa-daemon")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mfa-daemon: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(crate::server::serve(authority)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mfa-daemon: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert!(matches!(
+            parse(&args(&[])),
+            Ok(Command::Run {
+                explicit: false,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&args(&["--config", "/x"])),
+            Ok(Command::Run { explicit: true, .. })
+        ));
+        assert!(matches!(
+            parse(&args(&["--check-config", "/x"])),
+            Ok(Command::Check(_))
+        ));
+        assert!(
+            parse(&args(&["--config"]))
+                .unwrap_err()
+                .contains("needs a file")
+        );
+        assert!(parse(&args(&["--bogus"])).unwrap_err().contains("--bogus"));
+    }
+}

@@ -1,0 +1,388 @@
+//! The daemon's configuration: one TOML file, every key optional, unknown keys refused.
+//!
+//! Errors name the file, the line and key, and what is wrong, so a sysadmin can fix the
+//! file without reading source.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::totp::Algorithm;
+
+/// Config file read when `--config` is not given; a missing default file means defaults.
+pub const DEFAULT_CONFIG: &str = "/etc/mfa/config.toml";
+
+/// Everything the daemon can be told.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Unix socket the daemon listens on (mode 0666; every request is authorized by uid).
+    pub socket: PathBuf,
+    /// Directory holding one record per user; created 0700.
+    pub state_dir: PathBuf,
+    /// Name shown in authenticator apps.
+    pub issuer: String,
+    /// Prompts per authentication.
+    pub max_tries: u32,
+    /// How long the daemon waits for a person to answer a prompt.
+    #[serde(deserialize_with = "duration")]
+    pub answer_timeout: Duration,
+    /// Authenticator app settings for new enrollments.
+    pub totp: TotpConfig,
+    /// Attempt limits.
+    pub limits: LimitsConfig,
+}
+
+/// TOTP parameters. Existing enrollments keep the parameters they were made with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpConfig {
+    /// HMAC algorithm.
+    pub algorithm: Algorithm,
+    /// Code length, 6 to 8.
+    pub digits: u8,
+    /// Seconds per code.
+    pub period: u32,
+    /// Time steps accepted either side of now.
+    pub skew: u8,
+}
+
+/// Failure counting and lockout.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Failures per user and source within `failure_window` before that source is locked out.
+    pub max_failures: u32,
+    /// Window in which failures are counted.
+    #[serde(deserialize_with = "duration")]
+    pub failure_window: Duration,
+    /// First lockout; doubles with each further round.
+    #[serde(deserialize_with = "duration")]
+    pub lockout: Duration,
+    /// Cap of the doubling lockout.
+    #[serde(deserialize_with = "duration")]
+    pub max_lockout: Duration,
+    /// Failures per user across all sources within `failure_window` before only recovery
+    /// codes are accepted for that user.
+    pub account_max_failures: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            socket: PathBuf::from(mfa_proto::DEFAULT_SOCKET),
+            state_dir: PathBuf::from("/var/lib/mfa"),
+            issuer: "pam-mfa".to_owned(),
+            max_tries: 3,
+            answer_timeout: Duration::from_secs(180),
+            totp: TotpConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for TotpConfig {
+    fn default() -> Self {
+        TotpConfig {
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            skew: 1,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_failures: 5,
+            failure_window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(60),
+            max_lockout: Duration::from_secs(60 * 60),
+            account_max_failures: 20,
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a duration ({e}); write e.g. \"90s\", \"15m\" or \"1h\""
+        ))
+    })
+}
+
+/// A config file that cannot be used.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// Line (1-based) where the problem is, when known.
+    pub line: Option<usize>,
+    /// The key, when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config {}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ", key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates `path`. With `default_if_missing`, an absent file gives defaults.
+    pub fn load(path: &Path, default_if_missing: bool) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && default_if_missing => {
+                return Ok(Config::default());
+            }
+            Err(e) => {
+                return Err(ConfigError {
+                    path: path.to_owned(),
+                    line: None,
+                    key: None,
+                    message: format!("cannot read: {e}"),
+                });
+            }
+        };
+        Config::parse(path, &text)
+    }
+
+    /// Parses and validates config text; `path` is only used in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, key) = match e.span() {
+                Some(span) => locate(text, span.start),
+                None => (None, None),
+            };
+            ConfigError {
+                path: path.to_owned(),
+                line,
+                key,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        config.validate().map_err(|(key, message)| ConfigError {
+            path: path.to_owned(),
+            line: find_key_line(text, key),
+            key: Some(key.to_owned()),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        fn range<T: PartialOrd + fmt::Display + Copy>(
+            key: &'static str,
+            value: T,
+            min: T,
+            max: T,
+        ) -> Result<(), (&'static str, String)> {
+            if value < min || value > max {
+                Err((key, format!("must be between {min} and {max}, got {value}")))
+            } else {
+                Ok(())
+            }
+        }
+        fn absolute(key: &'static str, path: &Path) -> Result<(), (&'static str, String)> {
+            if path.is_absolute() {
+                Ok(())
+            } else {
+                Err((
+                    key,
+                    format!("must be an absolute path, got `{}`", path.display()),
+                ))
+            }
+        }
+        fn positive(key: &'static str, d: Duration) -> Result<(), (&'static str, String)> {
+            if d.is_zero() {
+                Err((key, "must be longer than zero".to_owned()))
+            } else {
+                Ok(())
+            }
+        }
+        absolute("socket", &self.socket)?;
+        absolute("state_dir", &self.state_dir)?;
+        if self.issuer.is_empty()
+            || self.issuer.len() > 64
+            || self.issuer.chars().any(|c| c == ':' || c.is_control())
+        {
+            return Err((
+                "issuer",
+                "must be 1 to 64 characters without `:` or control characters".to_owned(),
+            ));
+        }
+        range("max_tries", self.max_tries, 1, 10)?;
+        positive("answer_timeout", self.answer_timeout)?;
+        range("totp.digits", self.totp.digits, 6, 8)?;
+        range("totp.period", self.totp.period, 15, 300)?;
+        range("totp.skew", self.totp.skew, 0, 10)?;
+        range("limits.max_failures", self.limits.max_failures, 1, 1000)?;
+        positive("limits.failure_window", self.limits.failure_window)?;
+        positive("limits.lockout", self.limits.lockout)?;
+        if self.limits.max_lockout < self.limits.lockout {
+            return Err((
+                "limits.max_lockout",
+                "must not be shorter than limits.lockout".to_owned(),
+            ));
+        }
+        range(
+            "limits.account_max_failures",
+            self.limits.account_max_failures,
+            self.limits.max_failures,
+            100_000,
+        )?;
+        Ok(())
+    }
+}
+
+/// Line number and key of the `key = value` line containing byte offset `at`.
+fn locate(text: &str, at: usize) -> (Option<usize>, Option<String>) {
+    let at = at.min(text.len());
+    let line_no = text.get(..at).map_or(0, |s| s.matches('\n').count()) + 1;
+    let key = text
+        .lines()
+        .nth(line_no - 1)
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim().to_owned())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    (Some(line_no), key)
+}
+
+/// Line where a dotted key such as `totp.digits` is set, if it is set in the file.
+fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
+    let (table, key) = match dotted.rsplit_once('.') {
+        Some((t, k)) => (t, k),
+        None => ("", dotted),
+    };
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = name.trim().to_owned();
+        } else if let Some((k, _)) = line.split_once('=')
+            && current == table
+            && k.trim() == key
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/mfa/test.toml"), text)
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.totp.algorithm, Algorithm::Sha1);
+        assert_eq!((c.totp.digits, c.totp.period, c.totp.skew), (6, 30, 1));
+        assert_eq!(c.limits.max_failures, 5);
+        assert_eq!(c.limits.failure_window, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = parse(
+            r#"
+socket = "/tmp/x.sock"
+state_dir = "/tmp/state"
+issuer = "Example Corp"
+max_tries = 2
+answer_timeout = "2m"
+[totp]
+algorithm = "SHA512"
+digits = 8
+period = 60
+skew = 2
+[limits]
+max_failures = 3
+failure_window = "10m"
+lockout = "30s"
+max_lockout = "2h"
+account_max_failures = 9
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.totp.algorithm, Algorithm::Sha512);
+        assert_eq!(c.limits.max_lockout, Duration::from_secs(7200));
+        assert_eq!(c.answer_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e = parse("issuer = \"x\"\n[totp]\ndigts = 6\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("/etc/mfa/test.toml"), "{msg}");
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("digts"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_digits_names_key() {
+        let e = parse("[totp]\ndigits = 9\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("totp.digits"));
+        assert_eq!(e.line, Some(2));
+        assert!(e.to_string().contains("between 6 and 8, got 9"), "{e}");
+    }
+
+    #[test]
+    fn bad_algorithm_and_duration_are_explained() {
+        let e = parse("[totp]\nalgorithm = \"MD5\"\n").unwrap_err();
+        assert!(e.to_string().contains("MD5"), "{e}");
+        assert_eq!(e.line, Some(2));
+        let e = parse("[limits]\nlockout = \"soon\"\n").unwrap_err();
+        assert!(e.to_string().contains("not a duration"), "{e}");
+        assert_eq!(e.key.as_deref(), Some("lockout"));
+    }
+
+    #[test]
+    fn wrong_type_and_syntax_errors() {
+        let e = parse("max_tries = \"three\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("max_tries"));
+        let e = parse("socket = \n").unwrap_err();
+        assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn relative_paths_and_inconsistent_limits_are_refused() {
+        let e = parse("state_dir = \"var/lib/mfa\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("state_dir"));
+        let e = parse("[limits]\nlockout = \"2h\"\nmax_lockout = \"1h\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("limits.max_lockout"));
+        let e = parse("[limits]\nmax_failures = 10\naccount_max_failures = 5\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("limits.account_max_failures"));
+        let e = parse("issuer = \"a:b\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("issuer"));
+    }
+
+    #[test]
+    fn missing_default_file_is_defaults_but_missing_explicit_file_is_error() {
+        let missing = Path::new("/nonexistent/mfa/config.toml");
+        assert_eq!(Config::load(missing, true).unwrap(), Config::default());
+        let e = Config::load(missing, false).unwrap_err();
+        assert!(e.to_string().contains("cannot read"), "{e}");
+    }
+}

@@ -1,0 +1,267 @@
+//! Attempt limits: failures are counted per user and per source, and separately per user
+//! across all sources. The state lives in the user's record, so it survives restarts and is
+//! updated under the same lock as the rest of the record.
+//!
+//! Everything here is pure: the caller passes the time.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::LimitsConfig;
+
+/// A source's counters are forgotten this long after its last failure, once not locked.
+const FORGET_AFTER_SECS: u64 = 24 * 60 * 60;
+/// Most sources kept per user; the oldest unlocked ones are dropped first.
+const MAX_SOURCES: usize = 256;
+
+/// Failure counters of one user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitState {
+    /// Per source (remote host, or `service:tty`).
+    pub sources: BTreeMap<String, Counter>,
+    /// Across all sources.
+    pub account: Counter,
+}
+
+/// Failures and lockout of one source, or of the whole account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Counter {
+    /// Unix times of failures within the window.
+    pub failures: Vec<u64>,
+    /// Locked until this unix time (0: not locked).
+    pub locked_until: u64,
+    /// Lockouts so far; each doubles the next.
+    pub rounds: u32,
+    /// Unix time of the last failure.
+    pub last_failure: u64,
+}
+
+/// What a failure led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureEffect {
+    /// Nothing yet.
+    Counted,
+    /// The source is now locked until this unix time.
+    SourceLocked(u64),
+}
+
+impl Counter {
+    fn locked_at(&self, now: u64) -> Option<u64> {
+        (self.locked_until > now).then_some(self.locked_until)
+    }
+
+    /// Counts a failure; returns the new lock end if this failure completed a round.
+    fn fail(&mut self, now: u64, max: u32, limits: &LimitsConfig) -> Option<u64> {
+        let window = limits.failure_window.as_secs();
+        self.failures.retain(|&t| t + window > now);
+        self.failures.push(now);
+        self.last_failure = now;
+        if self.failures.len() < max as usize {
+            return None;
+        }
+        self.failures.clear();
+        self.rounds = self.rounds.saturating_add(1);
+        let until = now + lockout_for_round(self.rounds, limits).as_secs();
+        self.locked_until = until;
+        Some(until)
+    }
+}
+
+/// `lockout`, doubled for every round after the first, capped at `max_lockout`.
+pub fn lockout_for_round(round: u32, limits: &LimitsConfig) -> Duration {
+    let doublings = round.saturating_sub(1).min(30);
+    limits
+        .lockout
+        .checked_mul(1u32 << doublings)
+        .unwrap_or(limits.max_lockout)
+        .min(limits.max_lockout)
+}
+
+impl LimitState {
+    /// When the source's lockout ends, if it is locked now.
+    pub fn source_locked(&self, source: &str, now: u64) -> Option<u64> {
+        self.sources.get(source).and_then(|c| c.locked_at(now))
+    }
+
+    /// When the account-wide lock ends, if it is on now (only recovery codes work then).
+    pub fn account_locked(&self, now: u64) -> Option<u64> {
+        self.account.locked_at(now)
+    }
+
+    /// Records a failed attempt from `source`.
+    pub fn record_failure(
+        &mut self,
+        source: &str,
+        now: u64,
+        limits: &LimitsConfig,
+    ) -> FailureEffect {
+        self.account.fail(now, limits.account_max_failures, limits);
+        let counter = self.sources.entry(source.to_owned()).or_default();
+        let effect = match counter.fail(now, limits.max_failures, limits) {
+            Some(until) => FailureEffect::SourceLocked(until),
+            None => FailureEffect::Counted,
+        };
+        self.prune(now);
+        effect
+    }
+
+    /// A success from `source` clears that source, not the account-wide count (an attacker
+    /// spread over many hosts must not be helped by the real user logging in).
+    pub fn record_success(&mut self, source: &str, now: u64) {
+        self.sources.remove(source);
+        self.prune(now);
+    }
+
+    /// Sources locked now, with the time each lock ends.
+    pub fn lockouts(&self, now: u64) -> Vec<(String, u64)> {
+        self.sources
+            .iter()
+            .filter_map(|(s, c)| c.locked_at(now).map(|until| (s.clone(), until)))
+            .collect()
+    }
+
+    /// Drops counters nobody needs any more, and bounds how many sources are kept.
+    fn prune(&mut self, now: u64) {
+        self.sources
+            .retain(|_, c| c.locked_until > now || c.last_failure + FORGET_AFTER_SECS > now);
+        while self.sources.len() > MAX_SOURCES {
+            let oldest = self
+                .sources
+                .iter()
+                .filter(|(_, c)| c.locked_until <= now)
+                .min_by_key(|(_, c)| c.last_failure)
+                .or_else(|| self.sources.iter().min_by_key(|(_, c)| c.locked_until))
+                .map(|(s, _)| s.clone());
+            match oldest {
+                Some(s) => {
+                    self.sources.remove(&s);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> LimitsConfig {
+        LimitsConfig {
+            max_failures: 5,
+            failure_window: Duration::from_secs(900),
+            lockout: Duration::from_secs(60),
+            max_lockout: Duration::from_secs(3600),
+            account_max_failures: 20,
+        }
+    }
+
+    #[test]
+    fn fifth_failure_locks_the_source_only() {
+        let l = limits();
+        let mut s = LimitState::default();
+        let t = 1_000_000;
+        for i in 0..4 {
+            assert_eq!(
+                s.record_failure("10.0.0.1", t + i, &l),
+                FailureEffect::Counted
+            );
+        }
+        assert_eq!(s.source_locked("10.0.0.1", t + 4), None);
+        assert_eq!(
+            s.record_failure("10.0.0.1", t + 4, &l),
+            FailureEffect::SourceLocked(t + 64)
+        );
+        assert_eq!(s.source_locked("10.0.0.1", t + 5), Some(t + 64));
+        assert_eq!(s.source_locked("10.0.0.2", t + 5), None);
+        assert_eq!(s.source_locked("10.0.0.1", t + 64), None);
+        assert_eq!(s.account_locked(t + 5), None);
+    }
+
+    #[test]
+    fn failures_outside_the_window_do_not_count() {
+        let l = limits();
+        let mut s = LimitState::default();
+        let t = 1_000_000;
+        for i in 0..4 {
+            s.record_failure("h", t + i, &l);
+        }
+        assert_eq!(
+            s.record_failure("h", t + 900 + 3, &l),
+            FailureEffect::Counted
+        );
+    }
+
+    #[test]
+    fn lockout_doubles_each_round_up_to_the_cap() {
+        let l = limits();
+        let mut s = LimitState::default();
+        let mut now = 1_000_000;
+        let mut lengths = Vec::new();
+        for _ in 0..8 {
+            let mut effect = FailureEffect::Counted;
+            for _ in 0..5 {
+                effect = s.record_failure("h", now, &l);
+            }
+            let FailureEffect::SourceLocked(until) = effect else {
+                panic!("no lockout after 5 failures")
+            };
+            lengths.push(until - now);
+            now = until;
+        }
+        assert_eq!(lengths, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    }
+
+    #[test]
+    fn success_clears_the_source_but_not_the_account() {
+        let l = limits();
+        let mut s = LimitState::default();
+        for i in 0..4 {
+            s.record_failure("h", 100 + i, &l);
+        }
+        s.record_success("h", 110);
+        assert!(!s.sources.contains_key("h"));
+        assert_eq!(s.account.failures.len(), 4);
+        for i in 0..4 {
+            assert_eq!(s.record_failure("h", 120 + i, &l), FailureEffect::Counted);
+        }
+    }
+
+    #[test]
+    fn many_sources_trip_the_account_lock() {
+        let l = limits();
+        let mut s = LimitState::default();
+        for i in 0..20u64 {
+            s.record_failure(&format!("10.0.0.{i}"), 1000 + i, &l);
+        }
+        assert_eq!(s.account_locked(1020), Some(1019 + 60));
+        assert!(s.lockouts(1020).is_empty());
+    }
+
+    #[test]
+    fn sources_are_bounded_and_forgotten() {
+        let l = limits();
+        let mut s = LimitState::default();
+        for i in 0..(MAX_SOURCES as u64 + 50) {
+            s.record_failure(&format!("s{i}"), 1000 + i, &l);
+        }
+        assert!(s.sources.len() <= MAX_SOURCES);
+        s.record_failure("late", 1000 + FORGET_AFTER_SECS + 10_000, &l);
+        assert_eq!(s.sources.len(), 1);
+    }
+
+    #[test]
+    fn locked_sources_are_listed() {
+        let l = limits();
+        let mut s = LimitState::default();
+        for _ in 0..5 {
+            s.record_failure("a", 50, &l);
+        }
+        s.record_failure("b", 50, &l);
+        assert_eq!(s.lockouts(51), vec![("a".to_owned(), 110)]);
+    }
+}

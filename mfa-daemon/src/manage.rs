@@ -1,0 +1,295 @@
+//! Management requests from `mfa-enroll`: enrollment, recovery codes, removal, status and
+//! admin unlock.
+
+use std::sync::Arc;
+
+use mfa_proto::{
+    FailureKind, FrameError, Lockout, Request, Response, StatusReport, TotpEnrollment, TotpStatus,
+};
+use zeroize::Zeroizing;
+
+use crate::accounts;
+use crate::audit::AuditEvent;
+use crate::authority::{PendingTotp, Verdict, unix_now};
+use crate::connection::{Connection, REQUEST_TIMEOUT};
+use crate::server::{Shared, bad_request};
+
+/// Source that failed proofs from `mfa-enroll` are counted against.
+const ENROLL_SOURCE: &str = "mfa-enroll";
+/// How long a person may take to scan the QR code and type the first code.
+const ENROLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn failed(kind: FailureKind, message: impl Into<String>) -> Response {
+    Response::Failed {
+        kind,
+        message: message.into(),
+    }
+}
+
+fn internal(e: &str) -> Response {
+    eprintln!("mfa-daemon: {e}");
+    failed(
+        FailureKind::Internal,
+        "the daemon could not complete the request; nothing was changed (see its log)",
+    )
+}
+
+fn audit(shared: &Shared, event: &str, user: &str, uid: u32, outcome: &str, reason: Option<&str>) {
+    shared.audit.record(&AuditEvent {
+        event,
+        user,
+        service: Some("mfa-enroll"),
+        outcome,
+        reason,
+        uid: Some(uid),
+        ..AuditEvent::default()
+    });
+}
+
+/// Answers one management request (and, for enrollment, the confirmation that follows).
+pub async fn handle(
+    shared: &Arc<Shared>,
+    conn: &mut Connection,
+    request: Request,
+) -> Result<(), FrameError> {
+    let Some(user) = request.user().map(str::to_owned) else {
+        return conn.send(&bad_request("request names no user")).await;
+    };
+    let uid = conn.peer_uid;
+    let target = user.clone();
+    let allowed = shared
+        .blocking(move |_| Ok(accounts::may_act_for(uid, &target)))
+        .await
+        .unwrap_or(false);
+    let root_only = matches!(request, Request::Unlock { .. });
+    if !allowed || (root_only && uid != 0) {
+        audit(shared, "manage", &user, uid, "not_authorized", None);
+        let message = if root_only {
+            "only root may unlock users".to_owned()
+        } else {
+            format!("uid {uid} may not act for user {user}; only root or {user} may")
+        };
+        return conn
+            .send(&failed(FailureKind::NotAuthorized, message))
+            .await;
+    }
+    let response = match request {
+        Request::EnrollTotp { proof, .. } => {
+            return enroll(shared, conn, &user, proof.map(Zeroizing::new)).await;
+        }
+        Request::NewRecoveryCodes { proof, .. } => {
+            match require_proof(shared, uid, &user, proof.map(Zeroizing::new)).await {
+                Err(refusal) => refusal,
+                Ok(()) => new_recovery_codes(shared, uid, &user).await,
+            }
+        }
+        Request::RemoveFactors { proof, .. } => {
+            match require_proof(shared, uid, &user, proof.map(Zeroizing::new)).await {
+                Err(refusal) => refusal,
+                Ok(()) => remove(shared, uid, &user).await,
+            }
+        }
+        Request::Status { .. } => status(shared, &user).await,
+        Request::Unlock { .. } => {
+            let target = user.clone();
+            match shared.blocking(move |a| a.unlock(&target)).await {
+                Ok(()) => {
+                    audit(shared, "unlock", &user, uid, "ok", None);
+                    Response::Ok {
+                        message: format!("cleared all failure counters and lockouts of {user}"),
+                    }
+                }
+                Err(e) => internal(&e),
+            }
+        }
+        Request::Authenticate { .. } | Request::Answer { .. } | Request::ConfirmTotp { .. } => {
+            bad_request("not a management request")
+        }
+    };
+    conn.send(&response).await
+}
+
+/// For a user who already has a factor and a caller who is not root: checks the proof
+/// (a current code or a recovery code, consumed and rate-limited like a login).
+async fn require_proof(
+    shared: &Arc<Shared>,
+    uid: u32,
+    user: &str,
+    proof: Option<Zeroizing<String>>,
+) -> Result<(), Response> {
+    if uid == 0 {
+        return Ok(());
+    }
+    let target = user.to_owned();
+    let enrolled = shared
+        .blocking(move |a| Ok(a.record(&target)?.is_enrolled()))
+        .await
+        .map_err(|e| internal(&e))?;
+    if !enrolled {
+        return Ok(());
+    }
+    let Some(proof) = proof else {
+        return Err(failed(
+            FailureKind::ProofRequired,
+            "this account already has a factor: give a current verification code or a recovery code",
+        ));
+    };
+    let target = user.to_owned();
+    let verdict = shared
+        .blocking(move |a| a.check_answer(&target, ENROLL_SOURCE, proof.trim(), unix_now()))
+        .await
+        .map_err(|e| internal(&e))?;
+    match verdict {
+        Verdict::Accepted(_) => Ok(()),
+        Verdict::Rejected { reason, .. } => {
+            audit(shared, "proof", user, uid, "failure", Some(reason.name()));
+            Err(failed(
+                FailureKind::WrongCode,
+                "that code is not valid (or was already used)",
+            ))
+        }
+        Verdict::SourceLocked { until } => {
+            audit(shared, "proof", user, uid, "locked_out", None);
+            Err(failed(
+                FailureKind::LockedOut,
+                crate::auth::lockout_message(until, unix_now()),
+            ))
+        }
+    }
+}
+
+async fn enroll(
+    shared: &Arc<Shared>,
+    conn: &mut Connection,
+    user: &str,
+    proof: Option<Zeroizing<String>>,
+) -> Result<(), FrameError> {
+    let uid = conn.peer_uid;
+    if let Err(refusal) = require_proof(shared, uid, user, proof).await {
+        return conn.send(&refusal).await;
+    }
+    let target = user.to_owned();
+    let pending: PendingTotp = match shared.blocking(move |a| a.begin_totp(&target)).await {
+        Ok(p) => p,
+        Err(e) => return conn.send(&internal(&e)).await,
+    };
+    conn.send(&Response::TotpEnrollment(TotpEnrollment {
+        otpauth_uri: pending.uri.clone(),
+        secret: pending.secret.to_base32().to_string(),
+        algorithm: pending.params.algorithm.name().to_owned(),
+        digits: pending.params.digits,
+        period: pending.params.period,
+    }))
+    .await?;
+    let pending = Arc::new(pending);
+    let max_tries = shared.authority.config().max_tries;
+    let mut tries = 0;
+    loop {
+        let timeout = if tries == 0 {
+            ENROLL_TIMEOUT
+        } else {
+            REQUEST_TIMEOUT.max(ENROLL_TIMEOUT)
+        };
+        let code = match conn.read(timeout).await? {
+            Request::ConfirmTotp { code } => Zeroizing::new(code),
+            _ => return conn.send(&bad_request("expected confirm_totp")).await,
+        };
+        tries += 1;
+        let now = unix_now();
+        let Some(step) = shared
+            .authority
+            .pending_code_step(&pending, code.trim(), now)
+        else {
+            audit(shared, "enroll", user, uid, "failure", Some("invalid_code"));
+            let message = if tries < max_tries {
+                "that code does not match the new secret; check the app and the clock, then try again"
+            } else {
+                "that code does not match the new secret; enrollment cancelled, nothing was changed"
+            };
+            conn.send(&failed(FailureKind::WrongCode, message)).await?;
+            if tries >= max_tries {
+                return Ok(());
+            }
+            continue;
+        };
+        let target = user.to_owned();
+        let pending = pending.clone();
+        let response = match shared
+            .blocking(move |a| a.activate_totp(&target, &pending, step, now))
+            .await
+        {
+            Ok(codes) => {
+                audit(shared, "enroll", user, uid, "ok", None);
+                Response::RecoveryCodes {
+                    codes: codes.iter().map(|c| c.to_string()).collect(),
+                }
+            }
+            Err(e) => internal(&e),
+        };
+        return conn.send(&response).await;
+    }
+}
+
+async fn new_recovery_codes(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
+    let target = user.to_owned();
+    match shared
+        .blocking(move |a| a.replace_recovery_codes(&target))
+        .await
+    {
+        Ok(Some(codes)) => {
+            audit(shared, "recovery_codes", user, uid, "ok", None);
+            Response::RecoveryCodes {
+                codes: codes.iter().map(|c| c.to_string()).collect(),
+            }
+        }
+        Ok(None) => failed(
+            FailureKind::NotEnrolled,
+            format!("{user} has nothing enrolled; run `mfa-enroll totp` first"),
+        ),
+        Err(e) => internal(&e),
+    }
+}
+
+async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
+    let target = user.to_owned();
+    match shared.blocking(move |a| a.remove_factors(&target)).await {
+        Ok(true) => {
+            audit(shared, "remove", user, uid, "ok", None);
+            Response::Ok {
+                message: format!("removed every factor of {user}"),
+            }
+        }
+        Ok(false) => failed(
+            FailureKind::NotEnrolled,
+            format!("{user} has nothing enrolled"),
+        ),
+        Err(e) => internal(&e),
+    }
+}
+
+async fn status(shared: &Arc<Shared>, user: &str) -> Response {
+    let target = user.to_owned();
+    match shared.blocking(move |a| Ok(a.record(&target)?)).await {
+        Ok(record) => {
+            let now = unix_now();
+            Response::Status(StatusReport {
+                user: user.to_owned(),
+                totp: record.totp.as_ref().map(|t| TotpStatus {
+                    algorithm: t.params.algorithm.name().to_owned(),
+                    digits: t.params.digits,
+                    period: t.params.period,
+                    enrolled_at: t.enrolled_at,
+                }),
+                recovery_codes_left: record.recovery_codes.len(),
+                lockouts: record
+                    .limits
+                    .lockouts(now)
+                    .into_iter()
+                    .map(|(source, until)| Lockout { source, until })
+                    .collect(),
+                account_locked_until: record.limits.account_locked(now),
+            })
+        }
+        Err(e) => internal(&e),
+    }
+}

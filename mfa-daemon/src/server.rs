@@ -1,0 +1,191 @@
+//! The socket server: binds the socket, accepts connections, reads peer credentials and
+//! hands each connection to the conversation it asks for.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use mfa_proto::{FailureKind, FrameError, Request, Response};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Semaphore;
+
+use crate::audit::AuditLog;
+use crate::authority::{Authority, AuthorityError};
+use crate::connection::{Connection, REQUEST_TIMEOUT};
+use crate::{auth, manage};
+
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 512;
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// Policy and state.
+    pub authority: Authority,
+    /// Audit events.
+    pub audit: AuditLog,
+    /// Bounds concurrent argon2 work (19 MiB and tens of ms each) to the number of cores.
+    pub hashing: Semaphore,
+}
+
+impl Shared {
+    /// Runs `work` on a blocking thread; a panic there becomes an internal error, never a
+    /// crash of the daemon.
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Authority) -> Result<T, AuthorityError> + Send + 'static,
+    ) -> Result<T, String> {
+        let shared = self.clone();
+        match tokio::task::spawn_blocking(move || work(&shared.authority)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("internal error: {e}")),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The socket path is in use or unusable.
+    Socket(String),
+    /// Any other I/O error while setting up.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Socket(why) => write!(f, "{why}"),
+            ServeError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Serves until SIGTERM or SIGINT.
+pub async fn serve(authority: Authority) -> Result<(), ServeError> {
+    let socket_path = authority.config().socket.clone();
+    let listener = bind(&socket_path)?;
+    let shared = Arc::new(Shared {
+        authority,
+        audit: AuditLog::open(),
+        hashing: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+    });
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut sigterm = signal(SignalKind::terminate()).map_err(ServeError::Io)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Io)?;
+    eprintln!("mfa-daemon: listening on {}", socket_path.display());
+    loop {
+        let Ok(permit) = connections.clone().acquire_owned().await else {
+            break;
+        };
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        match Connection::new(stream) {
+                            Ok(conn) => handle(shared, conn).await,
+                            Err(e) => eprintln!("mfa-daemon: cannot read peer credentials: {e}"),
+                        }
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    eprintln!("mfa-daemon: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    let _ = fs::remove_file(&socket_path);
+    eprintln!("mfa-daemon: stopped");
+    Ok(())
+}
+
+fn bind(path: &Path) -> Result<UnixListener, ServeError> {
+    if let Some(parent) = path.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .map_err(|e| ServeError::Socket(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(ServeError::Socket(format!(
+                    "another mfa-daemon is already listening on {}",
+                    path.display()
+                )));
+            }
+            fs::remove_file(path).map_err(|e| {
+                ServeError::Socket(format!(
+                    "cannot remove stale socket {}: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        Ok(_) => {
+            return Err(ServeError::Socket(format!(
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ServeError::Io(e)),
+    }
+    let listener = UnixListener::bind(path)
+        .map_err(|e| ServeError::Socket(format!("cannot listen on {}: {e}", path.display())))?;
+    // Anyone may connect; every request is authorized by the peer's uid.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o666)).map_err(ServeError::Io)?;
+    Ok(listener)
+}
+
+async fn handle(shared: Arc<Shared>, mut conn: Connection) {
+    let request = match conn.read(REQUEST_TIMEOUT).await {
+        Ok(request) => request,
+        Err(FrameError::Closed) => return,
+        Err(e) => return refuse_frame(&mut conn, &e).await,
+    };
+    let result = match request {
+        Request::Authenticate { auth } => auth::authenticate(&shared, &mut conn, auth).await,
+        Request::Answer { .. } | Request::ConfirmTotp { .. } => {
+            conn.send(&bad_request(
+                "this message only answers a prompt; start with a request",
+            ))
+            .await
+        }
+        other => manage::handle(&shared, &mut conn, other).await,
+    };
+    if let Err(e) = result {
+        match e {
+            FrameError::Closed | FrameError::Truncated => {}
+            e => refuse_frame(&mut conn, &e).await,
+        }
+    }
+}
+
+/// Tells the peer what was wrong with its frame (best effort) before the connection closes.
+async fn refuse_frame(conn: &mut Connection, e: &FrameError) {
+    eprintln!(
+        "mfa-daemon: closing connection from uid {}: {e}",
+        conn.peer_uid
+    );
+    if !matches!(e, FrameError::Timeout | FrameError::Io(_)) {
+        let _ = conn.send(&bad_request(&e.to_string())).await;
+    }
+}
+
+/// A `Failed{bad_request}` response.
+pub fn bad_request(message: &str) -> Response {
+    Response::Failed {
+        kind: FailureKind::BadRequest,
+        message: message.to_owned(),
+    }
+}
