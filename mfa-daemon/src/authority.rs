@@ -363,3 +363,264 @@ fn new_recovery_set() -> Result<(Vec<Zeroizing<String>>, Vec<String>), Authority
         .collect::<Result<Vec<_>, _>>()?;
     Ok((codes, hashes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::totp::Algorithm;
+    use std::sync::Arc;
+
+    fn authority(dir: &std::path::Path) -> Authority {
+        let config = Config {
+            state_dir: dir.to_owned(),
+            ..Config::default()
+        };
+        Authority::open(config).unwrap()
+    }
+
+    /// Enrolls `user` with a known secret, confirmed with the code of step `now/30 - 1`.
+    fn enroll(a: &Authority, user: &str, now: u64) -> (Generator, Vec<Zeroizing<String>>) {
+        let pending = a.begin_totp(user).unwrap();
+        let generator = Generator::new(pending.params, &pending.secret);
+        let step = generator.step_at(now) - 1;
+        let code = generator.code_for_step(step);
+        assert_eq!(a.pending_code_step(&pending, &code, now), Some(step));
+        let codes = a.activate_totp(user, &pending, step, now).unwrap();
+        (generator, codes)
+    }
+
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn a_code_is_accepted_once_and_only_later_steps_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let (g, _) = enroll(&a, "alice", NOW);
+        let step = g.step_at(NOW);
+        // The enrollment code (step - 1) is already used.
+        let enroll_code = g.code_for_step(step - 1);
+        assert!(matches!(
+            a.check_answer("alice", "h", &enroll_code, NOW).unwrap(),
+            Verdict::Rejected {
+                reason: Rejection::Replayed,
+                ..
+            }
+        ));
+        let code = g.code_for_step(step);
+        assert_eq!(
+            a.check_answer("alice", "h", &code, NOW).unwrap(),
+            Verdict::Accepted(Factor::Totp)
+        );
+        assert!(matches!(
+            a.check_answer("alice", "h", &code, NOW).unwrap(),
+            Verdict::Rejected {
+                reason: Rejection::Replayed,
+                ..
+            }
+        ));
+        let next = g.code_for_step(step + 1);
+        assert_eq!(
+            a.check_answer("alice", "h", &next, NOW).unwrap(),
+            Verdict::Accepted(Factor::Totp)
+        );
+    }
+
+    #[test]
+    fn used_step_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let code;
+        {
+            let a = authority(dir.path());
+            let (g, _) = enroll(&a, "alice", NOW);
+            code = g.code_for_step(g.step_at(NOW));
+            assert_eq!(
+                a.check_answer("alice", "h", &code, NOW).unwrap(),
+                Verdict::Accepted(Factor::Totp)
+            );
+        }
+        let a = authority(dir.path());
+        assert!(matches!(
+            a.check_answer("alice", "h", &code, NOW).unwrap(),
+            Verdict::Rejected {
+                reason: Rejection::Replayed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn thirty_concurrent_uses_of_one_code_give_one_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Arc::new(authority(dir.path()));
+        let (g, _) = enroll(&a, "alice", NOW);
+        let code = g.code_for_step(g.step_at(NOW)).to_string();
+        let threads: Vec<_> = (0..30)
+            .map(|i| {
+                let a = a.clone();
+                let code = code.clone();
+                // Distinct sources, so that no lockout hides a double acceptance.
+                std::thread::spawn(move || {
+                    a.check_answer("alice", &format!("h{i}"), &code, NOW)
+                        .unwrap()
+                })
+            })
+            .collect();
+        let verdicts: Vec<Verdict> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let successes = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Accepted(_)))
+            .count();
+        // 30 failures also trip the account-wide limit (20): the rest are refused for that.
+        let rejections = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Rejected { .. }))
+            .count();
+        assert_eq!((successes, rejections), (1, 29));
+    }
+
+    #[test]
+    fn recovery_code_works_once_in_any_typing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let (_, codes) = enroll(&a, "alice", NOW);
+        let typed = codes[3].to_uppercase().replace('-', " ");
+        assert_eq!(
+            a.check_answer("alice", "h", &typed, NOW).unwrap(),
+            Verdict::Accepted(Factor::RecoveryCode { left: 9 })
+        );
+        assert!(matches!(
+            a.check_answer("alice", "h", &codes[3], NOW).unwrap(),
+            Verdict::Rejected {
+                reason: Rejection::Invalid,
+                ..
+            }
+        ));
+        let record = a.record("alice").unwrap();
+        assert_eq!(record.recovery_codes.len(), 9);
+        let on_disk = std::fs::read_to_string(dir.path().join("users/alice.json")).unwrap();
+        for code in &codes {
+            assert!(!on_disk.contains(code.as_str()));
+        }
+    }
+
+    #[test]
+    fn lockout_refuses_without_checking_and_spares_other_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let (g, _) = enroll(&a, "alice", NOW);
+        let mut last = None;
+        for _ in 0..5 {
+            last = Some(a.check_answer("alice", "attacker", "000000", NOW).unwrap());
+        }
+        let Some(Verdict::Rejected {
+            locked_until: Some(until),
+            ..
+        }) = last
+        else {
+            panic!("5th failure did not lock: {last:?}")
+        };
+        assert_eq!(until, NOW + 60);
+        let good = g.code_for_step(g.step_at(NOW));
+        assert_eq!(
+            a.check_answer("alice", "attacker", &good, NOW).unwrap(),
+            Verdict::SourceLocked { until }
+        );
+        assert_eq!(
+            a.check_answer("alice", "office", &good, NOW).unwrap(),
+            Verdict::Accepted(Factor::Totp)
+        );
+        // Lockout state survives a restart.
+        drop(a);
+        let a = authority(dir.path());
+        assert!(matches!(
+            a.check_answer("alice", "attacker", "123456", NOW + 1)
+                .unwrap(),
+            Verdict::SourceLocked { .. }
+        ));
+    }
+
+    #[test]
+    fn account_lock_still_accepts_recovery_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let (g, codes) = enroll(&a, "alice", NOW);
+        for i in 0..20 {
+            a.check_answer("alice", &format!("botnet{i}"), "000000", NOW)
+                .unwrap();
+        }
+        assert!(
+            a.record("alice")
+                .unwrap()
+                .limits
+                .account_locked(NOW)
+                .is_some()
+        );
+        let good = g.code_for_step(g.step_at(NOW));
+        assert!(matches!(
+            a.check_answer("alice", "home", &good, NOW).unwrap(),
+            Verdict::Rejected {
+                reason: Rejection::AccountLocked,
+                ..
+            }
+        ));
+        assert!(matches!(
+            a.check_answer("alice", "home", &codes[0], NOW).unwrap(),
+            Verdict::Accepted(Factor::RecoveryCode { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_and_unenrolled_users_are_rejected_like_wrong_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        for user in ["nobody-here", "../etc/passwd"] {
+            assert!(matches!(
+                a.check_answer(user, "h", "123456", NOW).unwrap(),
+                Verdict::Rejected {
+                    reason: Rejection::Invalid,
+                    ..
+                }
+            ));
+        }
+        assert!(!dir.path().join("etc").exists());
+    }
+
+    #[test]
+    fn unwritable_state_fails_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let (g, _) = enroll(&a, "alice", NOW);
+        let code = g.code_for_step(g.step_at(NOW));
+        // Replace the users directory with a file: every write now fails.
+        let users = dir.path().join("users");
+        std::fs::rename(&users, dir.path().join("users.bak")).unwrap();
+        std::fs::write(&users, "").unwrap();
+        assert!(a.check_answer("alice", "h", &code, NOW).is_err());
+        std::fs::remove_file(&users).unwrap();
+        std::fs::rename(dir.path().join("users.bak"), &users).unwrap();
+        assert_eq!(
+            a.check_answer("alice", "h", &code, NOW).unwrap(),
+            Verdict::Accepted(Factor::Totp)
+        );
+    }
+
+    #[test]
+    fn replaced_enrollment_and_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let (_, old_codes) = enroll(&a, "alice", NOW);
+        let new_codes = a.replace_recovery_codes("alice").unwrap().unwrap();
+        assert!(matches!(
+            a.check_answer("alice", "h", &old_codes[0], NOW).unwrap(),
+            Verdict::Rejected { .. }
+        ));
+        assert!(matches!(
+            a.check_answer("alice", "h", &new_codes[0], NOW).unwrap(),
+            Verdict::Accepted(_)
+        ));
+        assert!(a.remove_factors("alice").unwrap());
+        assert!(!a.record("alice").unwrap().is_enrolled());
+        assert!(a.replace_recovery_codes("alice").unwrap().is_none());
+        let _ = Algorithm::Sha1;
+    }
+}

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::accounts;
 use crate::audit::AuditEvent;
 use crate::authority::{PendingTotp, Verdict, unix_now};
-use crate::connection::{Connection, REQUEST_TIMEOUT};
+use crate::connection::Connection;
 use crate::server::{Shared, bad_request};
 
 /// Source that failed proofs from `mfa-enroll` are counted against.
@@ -185,12 +185,7 @@ async fn enroll(
     let max_tries = shared.authority.config().max_tries;
     let mut tries = 0;
     loop {
-        let timeout = if tries == 0 {
-            ENROLL_TIMEOUT
-        } else {
-            REQUEST_TIMEOUT.max(ENROLL_TIMEOUT)
-        };
-        let code = match conn.read(timeout).await? {
+        let code = match conn.read(ENROLL_TIMEOUT).await? {
             Request::ConfirmTotp { code } => Zeroizing::new(code),
             _ => return conn.send(&bad_request("expected confirm_totp")).await,
         };
@@ -201,12 +196,19 @@ async fn enroll(
             .pending_code_step(&pending, code.trim(), now)
         else {
             audit(shared, "enroll", user, uid, "failure", Some("invalid_code"));
-            let message = if tries < max_tries {
-                "that code does not match the new secret; check the app and the clock, then try again"
+            // The last refusal is `locked_out`, so the client knows not to ask again.
+            let refusal = if tries < max_tries {
+                failed(
+                    FailureKind::WrongCode,
+                    "that code does not match the new secret; check the app and the clock, then try again",
+                )
             } else {
-                "that code does not match the new secret; enrollment cancelled, nothing was changed"
+                failed(
+                    FailureKind::LockedOut,
+                    "too many codes that do not match the new secret; enrollment cancelled, nothing was changed",
+                )
             };
-            conn.send(&failed(FailureKind::WrongCode, message)).await?;
+            conn.send(&refusal).await?;
             if tries >= max_tries {
                 return Ok(());
             }

@@ -1,0 +1,172 @@
+//! The subcommands: what is asked of the daemon, what is asked of the user, what is shown.
+//!
+//! The daemon decides everything (who may do what, whether a proof is needed, whether a code is
+//! right); these flows only carry the conversation.
+
+use std::io::{BufRead, Write};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use mfa_proto::{FailureKind, Request, Response};
+
+use crate::account::calling_user;
+use crate::cli::{Command, UserArg};
+use crate::daemon::{Connection, Daemon, is_hang_up, rejection};
+use crate::error::EnrollError;
+use crate::output::{CodesReason, Output};
+use crate::prompt::Prompter;
+
+/// Asked when the daemon wants a proof before changing an existing enrollment.
+const PROOF_PROMPT: &str = "Current verification code or recovery code: ";
+const PROOF: &str = "a current verification code or a recovery code";
+/// Asked after showing a new secret.
+const CONFIRM_PROMPT: &str = "Code shown in your authenticator app: ";
+const CONFIRM: &str = "a code from the authenticator app";
+
+/// Everything a command needs: the daemon, the person answering, and where results go.
+#[derive(Debug)]
+pub struct Session<R, P, O> {
+    /// Where requests go.
+    pub daemon: Daemon,
+    /// Prompts and answers.
+    pub prompter: Prompter<R, P>,
+    /// Results.
+    pub output: Output<O>,
+}
+
+impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
+    /// Runs one subcommand to its end.
+    pub fn execute(&mut self, command: &Command) -> Result<(), EnrollError> {
+        match command {
+            Command::Totp(target) => self.enroll_totp(&user(target)?),
+            Command::RecoveryCodes(target) => self.new_recovery_codes(&user(target)?),
+            Command::Remove(target) => self.remove(&user(target)?),
+            Command::Status(target) => self.status(&user(target)?),
+            Command::Unlock { user } => self.unlock(user),
+        }
+    }
+
+    /// New secret, shown; a code from the app confirms it; recovery codes, shown.
+    fn enroll_totp(&mut self, user: &str) -> Result<(), EnrollError> {
+        let (mut connection, request, reply) =
+            self.call_with_proof(|proof| Request::EnrollTotp {
+                user: user.to_owned(),
+                proof,
+            })?;
+        let enrollment = match reply {
+            Response::TotpEnrollment(enrollment) => enrollment,
+            other => return Err(rejection(&request, other)),
+        };
+        self.output.enrollment(&enrollment)?;
+        let mut wrong_codes = 0;
+        loop {
+            let code = self.prompter.ask(CONFIRM_PROMPT, CONFIRM)?;
+            let request = Request::ConfirmTotp { code };
+            let reply = match connection.call(&request) {
+                Ok(reply) => reply,
+                Err(e) if wrong_codes > 0 && is_hang_up(&e) => {
+                    return Err(EnrollError::ConfirmationEnded);
+                }
+                Err(e) => return Err(e),
+            };
+            match reply {
+                Response::RecoveryCodes { codes } => {
+                    return self.output.recovery_codes(&codes, CodesReason::Enrolled);
+                }
+                // Only this kind means "try again"; any other refusal ends the enrollment.
+                Response::Failed {
+                    kind: FailureKind::WrongCode,
+                    message,
+                } => {
+                    wrong_codes += 1;
+                    self.prompter.say(&message)?;
+                }
+                other => return Err(rejection(&request, other)),
+            }
+        }
+    }
+
+    fn new_recovery_codes(&mut self, user: &str) -> Result<(), EnrollError> {
+        let (_, request, reply) = self.call_with_proof(|proof| Request::NewRecoveryCodes {
+            user: user.to_owned(),
+            proof,
+        })?;
+        match reply {
+            Response::RecoveryCodes { codes } => {
+                self.output.recovery_codes(&codes, CodesReason::Replaced)
+            }
+            other => Err(rejection(&request, other)),
+        }
+    }
+
+    fn remove(&mut self, user: &str) -> Result<(), EnrollError> {
+        let (_, request, reply) = self.call_with_proof(|proof| Request::RemoveFactors {
+            user: user.to_owned(),
+            proof,
+        })?;
+        self.expect_ok(&request, reply)
+    }
+
+    fn status(&mut self, user: &str) -> Result<(), EnrollError> {
+        let request = Request::Status {
+            user: user.to_owned(),
+        };
+        match self.daemon.connect()?.call(&request)? {
+            Response::Status(report) => {
+                self.output
+                    .status(&report, Timestamp::now(), &TimeZone::system())
+            }
+            other => Err(rejection(&request, other)),
+        }
+    }
+
+    fn unlock(&mut self, user: &str) -> Result<(), EnrollError> {
+        let request = Request::Unlock {
+            user: user.to_owned(),
+        };
+        let reply = self.daemon.connect()?.call(&request)?;
+        self.expect_ok(&request, reply)
+    }
+
+    fn expect_ok(&mut self, request: &Request, reply: Response) -> Result<(), EnrollError> {
+        match reply {
+            Response::Ok { message } => self.output.ok(&message),
+            other => Err(rejection(request, other)),
+        }
+    }
+
+    /// Sends the request made by `make` without a proof; if the daemon wants one, asks the
+    /// user for it and sends the request again, with the proof, on a new connection (the
+    /// daemon ends a management conversation after refusing). Returns the connection, the
+    /// request last sent and its reply.
+    fn call_with_proof(
+        &mut self,
+        make: impl Fn(Option<String>) -> Request,
+    ) -> Result<(Connection, Request, Response), EnrollError> {
+        let request = make(None);
+        let mut connection = self.daemon.connect()?;
+        let reply = connection.call(&request)?;
+        let Response::Failed {
+            kind: FailureKind::ProofRequired,
+            message,
+        } = reply
+        else {
+            return Ok((connection, request, reply));
+        };
+        drop(connection);
+        self.prompter.say(&message)?;
+        let proof = self.prompter.ask(PROOF_PROMPT, PROOF)?;
+        let request = make(Some(proof));
+        let mut connection = self.daemon.connect()?;
+        let reply = connection.call(&request)?;
+        Ok((connection, request, reply))
+    }
+}
+
+/// The account named by `--user`, or the calling user.
+fn user(target: &UserArg) -> Result<String, EnrollError> {
+    match &target.user {
+        Some(name) => Ok(name.clone()),
+        None => calling_user(),
+    }
+}

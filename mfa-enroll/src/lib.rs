@@ -1,0 +1,63 @@
+//! `mfa-enroll`: users enroll an authenticator app, renew recovery codes, remove their factors
+//! and see their status; root does the same for any user and clears lockouts.
+//!
+//! The tool holds no secrets and decides nothing: every request goes to `mfa-daemon` over its
+//! Unix socket (see `docs/CONTRACT.md`), which checks who is asking by peer credentials. This
+//! crate only talks to the person (or script) at the terminal and shows what the daemon answers.
+#![forbid(unsafe_code)]
+
+mod account;
+mod cli;
+mod commands;
+mod daemon;
+mod error;
+mod output;
+mod prompt;
+mod qr;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use cli::{Cli, Command, UserArg};
+pub use error::EnrollError;
+
+use commands::Session;
+use daemon::Daemon;
+use output::{Mode, Output};
+use prompt::Prompter;
+
+/// Runs the tool with the process's arguments, terminal and environment.
+///
+/// Exit status: 0 on success, 1 on any error (one line `mfa-enroll: ...` on stderr), 2 for bad
+/// arguments (clap's usage message).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Nothing useful is left to do if stderr itself is gone.
+            let _ = writeln!(io::stderr(), "mfa-enroll: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Wires the real stdin, stdout and stderr to a session and runs the command.
+fn run(cli: &Cli) -> Result<(), EnrollError> {
+    let mode = if cli.json { Mode::Json } else { Mode::Human };
+    let stdin = io::stdin();
+    let interactive = stdin.is_terminal();
+    // In JSON mode stdout carries only JSON lines, so prompts go to stderr.
+    let prompts: Box<dyn Write> = match mode {
+        Mode::Json => Box::new(io::stderr()),
+        Mode::Human => Box::new(io::stdout()),
+    };
+    let mut session = Session {
+        daemon: Daemon::new(cli.socket.clone()),
+        prompter: Prompter::new(stdin.lock(), prompts, interactive),
+        output: Output::new(mode, io::stdout(), io::stdout().is_terminal()),
+    };
+    session.execute(&cli.command)
+}

@@ -1,0 +1,400 @@
+//! What the tool shows on stdout: text for a person, or one JSON object per line for a script.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use mfa_proto::{StatusReport, TotpEnrollment};
+use serde_json::{Value, json};
+
+use crate::error::{EnrollError, one_line};
+use crate::qr;
+
+/// How results are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Sentences, a QR code, local times.
+    Human,
+    /// One JSON object per line and nothing else.
+    Json,
+}
+
+/// Why a set of recovery codes is being shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodesReason {
+    /// A new authenticator app was just confirmed.
+    Enrolled,
+    /// The user asked for a new set.
+    Replaced,
+}
+
+/// Writes results in one [`Mode`].
+#[derive(Debug)]
+pub struct Output<W> {
+    mode: Mode,
+    out: W,
+    show_qr: bool,
+}
+
+impl<W: Write> Output<W> {
+    /// `show_qr`: whether `out` is a terminal that can show a QR code (human mode only).
+    pub fn new(mode: Mode, out: W, show_qr: bool) -> Self {
+        Output { mode, out, show_qr }
+    }
+
+    /// A new, not yet confirmed, authenticator secret.
+    pub fn enrollment(&mut self, enrollment: &TotpEnrollment) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => self.json(&enrollment_json(enrollment)),
+            Mode::Human => self.text(&enrollment_text(enrollment, self.show_qr)),
+        }
+    }
+
+    /// Recovery codes, shown once.
+    pub fn recovery_codes(
+        &mut self,
+        codes: &[String],
+        reason: CodesReason,
+    ) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => self.json(&recovery_codes_json(codes)),
+            Mode::Human => self.text(&recovery_codes_text(codes, reason)),
+        }
+    }
+
+    /// What is enrolled for a user; times relative to `now`, shown in `tz`.
+    pub fn status(
+        &mut self,
+        report: &StatusReport,
+        now: Timestamp,
+        tz: &TimeZone,
+    ) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => {
+                let value = serde_json::to_value(report)
+                    .map_err(|e| EnrollError::Output(io::Error::from(e)))?;
+                self.json(&value)
+            }
+            Mode::Human => self.text(&status_text(report, now, tz)),
+        }
+    }
+
+    /// A request succeeded; `message` is the daemon's.
+    pub fn ok(&mut self, message: &str) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => self.json(&ok_json(message)),
+            Mode::Human => self.text(&format!("{}\n", one_line(message))),
+        }
+    }
+
+    fn json(&mut self, value: &Value) -> Result<(), EnrollError> {
+        self.text(&format!("{value}\n"))
+    }
+
+    /// Writes and flushes at once: a script may be waiting for this line before it answers.
+    fn text(&mut self, text: &str) -> Result<(), EnrollError> {
+        self.out
+            .write_all(text.as_bytes())
+            .and_then(|()| self.out.flush())
+            .map_err(EnrollError::Output)
+    }
+}
+
+fn enrollment_json(enrollment: &TotpEnrollment) -> Value {
+    json!({ "otpauth_uri": enrollment.otpauth_uri, "secret": enrollment.secret })
+}
+
+fn recovery_codes_json(codes: &[String]) -> Value {
+    json!({ "recovery_codes": codes })
+}
+
+fn ok_json(message: &str) -> Value {
+    json!({ "ok": message })
+}
+
+fn enrollment_text(e: &TotpEnrollment, show_qr: bool) -> String {
+    let mut text = String::new();
+    if show_qr {
+        text.push_str(
+            "Add this account to your authenticator app: scan the QR code,\n\
+             or enter the secret by hand.\n\n",
+        );
+        match qr::render(&e.otpauth_uri) {
+            Ok(picture) => text.push_str(&picture),
+            Err(why) => {
+                let _ = writeln!(text, "(No QR code: {why}.)");
+            }
+        }
+        text.push('\n');
+    } else {
+        text.push_str(
+            "Add this account to your authenticator app: enter the secret by hand,\n\
+             or turn the URI into a QR code.\n\n",
+        );
+    }
+    let _ = write!(
+        text,
+        "URI:    {}\nSecret: {}\nType:   time-based, {}, {} digits, new code every {} seconds\n\n",
+        one_line(&e.otpauth_uri),
+        one_line(&e.secret),
+        one_line(&e.algorithm),
+        e.digits,
+        e.period,
+    );
+    text
+}
+
+fn recovery_codes_text(codes: &[String], reason: CodesReason) -> String {
+    let mut text = String::from(match reason {
+        CodesReason::Enrolled => "The authenticator app is now active.\n\n",
+        CodesReason::Replaced => {
+            "New recovery codes are active; the previous ones no longer work.\n\n"
+        }
+    });
+    text.push_str("Recovery codes:\n\n");
+    for code in codes {
+        let _ = writeln!(text, "    {}", one_line(code));
+    }
+    text.push_str(
+        "\nStore these codes now, offline: print them or write them down, and keep them away\n\
+         from this computer. They are shown only this once, and each code works only once.\n\
+         Use one to log in when your authenticator app is not at hand.\n",
+    );
+    text
+}
+
+fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
+    let mut text = String::new();
+    let user = one_line(&report.user);
+    let _ = writeln!(text, "User: {user}");
+    match &report.totp {
+        Some(totp) => {
+            let _ = writeln!(
+                text,
+                "Authenticator app: enrolled {} ({}, {} digits, new code every {} seconds)",
+                local_time(totp.enrolled_at, tz),
+                one_line(&totp.algorithm),
+                totp.digits,
+                totp.period
+            );
+        }
+        None => text.push_str("Authenticator app: not enrolled\n"),
+    }
+    let _ = writeln!(text, "Recovery codes left: {}", report.recovery_codes_left);
+    if report.lockouts.is_empty() {
+        text.push_str("Lockouts: none\n");
+    } else {
+        text.push_str("Lockouts:\n");
+        for lockout in &report.lockouts {
+            let _ = writeln!(
+                text,
+                "  {}: locked until {}",
+                one_line(&lockout.source),
+                until(lockout.until, now, tz)
+            );
+        }
+    }
+    if let Some(locked) = report.account_locked_until {
+        let _ = writeln!(
+            text,
+            "Account: only recovery codes are accepted until {}",
+            until(locked, now, tz)
+        );
+    }
+    if report.totp.is_none() && report.recovery_codes_left == 0 {
+        text.push_str("Nothing is enrolled. Run `mfa-enroll totp` to add an authenticator app.\n");
+    } else if report.recovery_codes_left == 0 {
+        text.push_str("No recovery codes left. Run `mfa-enroll recovery-codes` for a new set.\n");
+    }
+    if !report.lockouts.is_empty() || report.account_locked_until.is_some() {
+        let _ = writeln!(
+            text,
+            "Root can clear lockouts with `mfa-enroll unlock --user {user}`."
+        );
+    }
+    text
+}
+
+/// `unix` as a local date and time, e.g. `2025-01-05 14:20 CET`.
+fn local_time(unix: u64, tz: &TimeZone) -> String {
+    i64::try_from(unix)
+        .ok()
+        .and_then(|secs| Timestamp::from_second(secs).ok())
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        })
+        .unwrap_or_else(|| format!("Unix time {unix}"))
+}
+
+/// `unix` as a local time and how long until then, e.g. `2025-01-05 14:20 CET (in 3 minutes)`.
+fn until(unix: u64, now: Timestamp, tz: &TimeZone) -> String {
+    let now = u64::try_from(now.as_second()).unwrap_or(0);
+    let relative = match unix.checked_sub(now) {
+        None | Some(0) => "now over".to_owned(),
+        Some(secs) => match secs.div_ceil(60) {
+            1 => "in 1 minute".to_owned(),
+            minutes => format!("in {minutes} minutes"),
+        },
+    };
+    format!("{} ({relative})", local_time(unix, tz))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mfa_proto::{Lockout, TotpStatus};
+
+    fn enrollment() -> TotpEnrollment {
+        TotpEnrollment {
+            otpauth_uri: "otpauth://totp/pam-mfa:alice?secret=JBSWY3DPEHPK3PXP&issuer=pam-mfa"
+                .into(),
+            secret: "JBSWY3DPEHPK3PXP".into(),
+            algorithm: "SHA1".into(),
+            digits: 6,
+            period: 30,
+        }
+    }
+
+    fn codes() -> Vec<String> {
+        (0..10).map(|i| format!("aaaa-bbbb-{i:04}")).collect()
+    }
+
+    // 2025-01-05 14:00:00 UTC
+    const NOW: i64 = 1_736_085_600;
+
+    fn report() -> StatusReport {
+        StatusReport {
+            user: "alice".into(),
+            totp: Some(TotpStatus {
+                algorithm: "SHA1".into(),
+                digits: 6,
+                period: 30,
+                enrolled_at: NOW as u64 - 86_400,
+            }),
+            recovery_codes_left: 7,
+            lockouts: vec![Lockout {
+                source: "127.0.0.1".into(),
+                until: NOW as u64 + 12 * 60 - 5,
+            }],
+            account_locked_until: Some(NOW as u64 + 30),
+        }
+    }
+
+    fn written(mode: Mode, show_qr: bool, f: impl FnOnce(&mut Output<Vec<u8>>)) -> String {
+        let mut output = Output::new(mode, Vec::new(), show_qr);
+        f(&mut output);
+        String::from_utf8(output.out).unwrap()
+    }
+
+    fn json_lines(text: &str) -> Vec<Value> {
+        assert!(text.ends_with('\n'), "{text:?}");
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn json_shapes() {
+        let now = Timestamp::from_second(NOW).unwrap();
+        let text = written(Mode::Json, true, |o| {
+            o.enrollment(&enrollment()).unwrap();
+            o.recovery_codes(&codes(), CodesReason::Enrolled).unwrap();
+            o.ok("Removed every factor of alice.").unwrap();
+            o.status(&report(), now, &TimeZone::UTC).unwrap();
+        });
+        let lines = json_lines(&text);
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            lines[0],
+            json!({
+                "otpauth_uri": "otpauth://totp/pam-mfa:alice?secret=JBSWY3DPEHPK3PXP&issuer=pam-mfa",
+                "secret": "JBSWY3DPEHPK3PXP"
+            })
+        );
+        assert_eq!(lines[1], json!({ "recovery_codes": codes() }));
+        assert_eq!(lines[2], json!({ "ok": "Removed every factor of alice." }));
+        let back: StatusReport = serde_json::from_value(lines[3].clone()).unwrap();
+        assert_eq!(back, report());
+        assert!(!text.contains('\x1b'), "no QR in JSON mode");
+    }
+
+    #[test]
+    fn human_enrollment_shows_qr_only_on_a_terminal() {
+        let with = written(Mode::Human, true, |o| o.enrollment(&enrollment()).unwrap());
+        assert!(with.contains("\x1b[30;47m"));
+        assert!(with.contains(&qr::render(&enrollment().otpauth_uri).unwrap()));
+        let without = written(Mode::Human, false, |o| o.enrollment(&enrollment()).unwrap());
+        assert!(!without.contains('\x1b'));
+        for text in [&with, &without] {
+            assert!(text.contains("URI:    otpauth://totp/pam-mfa:alice?secret=JBSWY3DPEHPK3PXP"));
+            assert!(text.contains("Secret: JBSWY3DPEHPK3PXP\n"));
+            assert!(text.contains("SHA1, 6 digits, new code every 30 seconds"));
+        }
+    }
+
+    #[test]
+    fn human_recovery_codes_come_with_the_warning() {
+        let text = written(Mode::Human, true, |o| {
+            o.recovery_codes(&codes(), CodesReason::Replaced).unwrap()
+        });
+        for code in codes() {
+            assert!(text.contains(&format!("    {code}\n")));
+        }
+        assert!(text.contains("previous ones no longer work"));
+        assert!(text.contains("offline"));
+        assert!(text.contains("only this once"));
+        assert!(text.contains("each code works only once"));
+    }
+
+    #[test]
+    fn human_status_uses_local_time_and_minutes_left() {
+        let now = Timestamp::from_second(NOW).unwrap();
+        let text = status_text(&report(), now, &TimeZone::UTC);
+        assert_eq!(
+            text,
+            "User: alice\n\
+             Authenticator app: enrolled 2025-01-04 14:00 UTC (SHA1, 6 digits, new code every 30 seconds)\n\
+             Recovery codes left: 7\n\
+             Lockouts:\n  \
+             127.0.0.1: locked until 2025-01-05 14:11 UTC (in 12 minutes)\n\
+             Account: only recovery codes are accepted until 2025-01-05 14:00 UTC (in 1 minute)\n\
+             Root can clear lockouts with `mfa-enroll unlock --user alice`.\n"
+        );
+        let plus_two = TimeZone::fixed(jiff::tz::offset(2));
+        assert!(status_text(&report(), now, &plus_two).contains("2025-01-05 16:11"));
+    }
+
+    #[test]
+    fn human_status_of_an_empty_account_says_what_to_do() {
+        let report = StatusReport {
+            user: "bob".into(),
+            totp: None,
+            recovery_codes_left: 0,
+            lockouts: vec![],
+            account_locked_until: None,
+        };
+        let text = status_text(
+            &report,
+            Timestamp::from_second(NOW).unwrap(),
+            &TimeZone::UTC,
+        );
+        assert!(text.contains("Authenticator app: not enrolled\n"));
+        assert!(text.contains("Lockouts: none\n"));
+        assert!(text.contains("Run `mfa-enroll totp`"));
+        assert!(!text.contains("unlock"));
+    }
+
+    #[test]
+    fn past_and_absurd_times_do_not_break_the_text() {
+        let now = Timestamp::from_second(NOW).unwrap();
+        assert!(until(NOW as u64 - 10, now, &TimeZone::UTC).ends_with("(now over)"));
+        assert!(until(NOW as u64 + 3600, now, &TimeZone::UTC).ends_with("(in 60 minutes)"));
+        assert_eq!(
+            local_time(u64::MAX, &TimeZone::UTC),
+            format!("Unix time {}", u64::MAX)
+        );
+    }
+}

@@ -1,0 +1,435 @@
+//! The real `mfa-enroll` binary against a scripted stand-in for mfa-daemon that speaks the
+//! real framing on a Unix socket in a temp dir. These pin down the conversation on the wire
+//! and what the tool prints; tests against the real daemon live in the `tests` crate.
+
+use std::io::{ErrorKind, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use mfa_proto::{
+    FailureKind, Lockout, Request, Response, StatusReport, TotpEnrollment, read_frame, write_frame,
+};
+use serde_json::{Value, json};
+
+const URI: &str = "otpauth://totp/pam-mfa:alice?secret=JBSWY3DPEHPK3PXP&issuer=pam-mfa&algorithm=SHA1&digits=6&period=30";
+const SECRET: &str = "JBSWY3DPEHPK3PXP";
+const CONFIRM_PROMPT: &str = "Code shown in your authenticator app: ";
+const PROOF_PROMPT: &str = "Current verification code or recovery code: ";
+
+/// A fake daemon: for each entry of its script it accepts one connection, and on it answers
+/// each request it reads with the next scripted response; then it closes the connection.
+struct FakeDaemon {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    thread: JoinHandle<Vec<Vec<Request>>>,
+}
+
+impl FakeDaemon {
+    fn start(script: Vec<Vec<Response>>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("mfa.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let thread = thread::spawn(move || serve(&listener, script));
+        FakeDaemon {
+            _dir: dir,
+            socket,
+            thread,
+        }
+    }
+
+    /// The requests received, one list per connection.
+    fn received(self) -> Vec<Vec<Request>> {
+        self.thread.join().unwrap()
+    }
+}
+
+fn serve(listener: &UnixListener, script: Vec<Vec<Response>>) -> Vec<Vec<Request>> {
+    // Never hang the test run: give up on connections that do not come.
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut received = Vec::new();
+    for replies in script {
+        let mut stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return received,
+            }
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut requests = Vec::new();
+        for reply in replies {
+            match read_frame::<_, Request>(&mut stream) {
+                Ok(request) => requests.push(request),
+                Err(_) => break,
+            }
+            if write_frame(&mut stream, &reply).is_err() {
+                break;
+            }
+        }
+        received.push(requests);
+    }
+    received
+}
+
+/// Runs the binary with `args`, feeding `stdin`; `MFA_SOCKET` is cleared unless `env` sets it.
+fn run(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mfa-enroll"));
+    command
+        .args(args)
+        .env_remove("MFA_SOCKET")
+        .env("TZ", "UTC")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    // The tool may exit before reading everything; that is what some tests check.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+fn run_at(daemon: &FakeDaemon, args: &[&str], stdin: &str) -> Output {
+    let socket = daemon.socket.to_str().unwrap();
+    let mut all = vec!["--socket", socket];
+    all.extend_from_slice(args);
+    run(&all, stdin, &[])
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+/// Asserts exit status 1 and exactly one line `mfa-enroll: <message>` on stderr's last line.
+fn assert_error(output: &Output, message: &str) {
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(output));
+    let err = stderr(output);
+    let last = err.lines().last().unwrap_or_default();
+    assert_eq!(last, format!("mfa-enroll: {message}"), "stderr: {err}");
+    assert_eq!(err.matches("mfa-enroll:").count(), 1, "stderr: {err}");
+}
+
+fn caller() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .unwrap()
+        .name
+}
+
+fn enrollment() -> Response {
+    Response::TotpEnrollment(TotpEnrollment {
+        otpauth_uri: URI.into(),
+        secret: SECRET.into(),
+        algorithm: "SHA1".into(),
+        digits: 6,
+        period: 30,
+    })
+}
+
+fn codes() -> Vec<String> {
+    (0..10).map(|i| format!("abcd-efgh-{i:04}")).collect()
+}
+
+fn failed(kind: FailureKind, message: &str) -> Response {
+    Response::Failed {
+        kind,
+        message: message.into(),
+    }
+}
+
+fn confirm(code: &str) -> Request {
+    Request::ConfirmTotp { code: code.into() }
+}
+
+#[test]
+fn totp_enrollment_in_json_mode_retries_a_wrong_code() {
+    let daemon = FakeDaemon::start(vec![vec![
+        enrollment(),
+        failed(FailureKind::WrongCode, "Invalid verification code."),
+        Response::RecoveryCodes { codes: codes() },
+    ]]);
+    let output = run_at(&daemon, &["--json", "totp"], " 000000 \n123456\n");
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+
+    let lines = json_lines(&stdout(&output));
+    assert_eq!(
+        lines,
+        vec![
+            json!({ "otpauth_uri": URI, "secret": SECRET }),
+            json!({ "recovery_codes": codes() }),
+        ]
+    );
+    let err = stderr(&output);
+    assert_eq!(err.matches(CONFIRM_PROMPT).count(), 2, "{err}");
+    assert!(err.contains("Invalid verification code.\n"), "{err}");
+    assert!(!err.contains("mfa-enroll:"), "{err}");
+
+    assert_eq!(
+        daemon.received(),
+        vec![vec![
+            Request::EnrollTotp {
+                user: caller(),
+                proof: None,
+            },
+            confirm("000000"),
+            confirm("123456"),
+        ]]
+    );
+}
+
+#[test]
+fn totp_enrollment_for_a_person_shows_secret_then_codes() {
+    let daemon = FakeDaemon::start(vec![vec![
+        enrollment(),
+        Response::RecoveryCodes { codes: codes() },
+    ]]);
+    let output = run_at(&daemon, &["totp", "--user", "alice"], "123456\n");
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let out = stdout(&output);
+    // stdout is a pipe here: no QR code, no colours, but everything needed by hand.
+    assert!(!out.contains('\x1b'), "{out}");
+    let secret_at = out.find(&format!("Secret: {SECRET}\n")).unwrap();
+    let prompt_at = out.find(CONFIRM_PROMPT).unwrap();
+    assert!(out.contains(&format!("URI:    {URI}\n")));
+    assert!(secret_at < prompt_at);
+    for code in codes() {
+        assert!(out.find(&code).unwrap() > prompt_at);
+    }
+    assert!(out.contains("only this once"), "{out}");
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        daemon.received()[0][0],
+        Request::EnrollTotp {
+            user: "alice".into(),
+            proof: None,
+        }
+    );
+}
+
+#[test]
+fn proof_is_asked_for_and_sent_on_a_new_connection() {
+    let daemon = FakeDaemon::start(vec![
+        vec![failed(
+            FailureKind::ProofRequired,
+            "bob already has an authenticator app; give a current code or a recovery code.",
+        )],
+        vec![Response::RecoveryCodes { codes: codes() }],
+    ]);
+    let output = run_at(
+        &daemon,
+        &["--json", "recovery-codes", "--user", "bob"],
+        "abcd-efgh-ijkl\n",
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert_eq!(
+        json_lines(&stdout(&output)),
+        vec![json!({ "recovery_codes": codes() })]
+    );
+    let err = stderr(&output);
+    assert!(err.contains(PROOF_PROMPT), "{err}");
+    assert!(
+        err.contains("bob already has an authenticator app"),
+        "{err}"
+    );
+    assert_eq!(
+        daemon.received(),
+        vec![
+            vec![Request::NewRecoveryCodes {
+                user: "bob".into(),
+                proof: None,
+            }],
+            vec![Request::NewRecoveryCodes {
+                user: "bob".into(),
+                proof: Some("abcd-efgh-ijkl".into()),
+            }],
+        ]
+    );
+}
+
+#[test]
+fn wrong_proof_is_an_error() {
+    let daemon = FakeDaemon::start(vec![
+        vec![failed(FailureKind::ProofRequired, "")],
+        vec![failed(FailureKind::WrongCode, "Invalid verification code.")],
+    ]);
+    let output = run_at(&daemon, &["remove"], "999999\n");
+    assert_error(&output, "Invalid verification code.");
+    let received = daemon.received();
+    assert_eq!(
+        received[1],
+        vec![Request::RemoveFactors {
+            user: caller(),
+            proof: Some("999999".into()),
+        }]
+    );
+}
+
+#[test]
+fn end_of_input_while_a_code_is_expected_is_an_error() {
+    let daemon = FakeDaemon::start(vec![vec![enrollment()]]);
+    let output = run_at(&daemon, &["--json", "totp"], "");
+    assert_error(
+        &output,
+        "standard input ended where a code from the authenticator app was expected",
+    );
+    // The secret was shown before the question, nothing after it.
+    assert_eq!(json_lines(&stdout(&output)).len(), 1);
+    daemon.received();
+}
+
+#[test]
+fn empty_answer_from_a_pipe_is_an_error() {
+    let daemon = FakeDaemon::start(vec![vec![enrollment()]]);
+    let output = run_at(&daemon, &["--json", "totp"], "\n123456\n");
+    assert_error(
+        &output,
+        "empty line on standard input where a code from the authenticator app was expected",
+    );
+    daemon.received();
+}
+
+#[test]
+fn daemon_giving_up_on_confirmation_ends_the_tool() {
+    let daemon = FakeDaemon::start(vec![vec![
+        enrollment(),
+        failed(FailureKind::WrongCode, "Invalid verification code."),
+        failed(
+            FailureKind::LockedOut,
+            "Too many wrong codes; nothing was enrolled.",
+        ),
+    ]]);
+    let output = run_at(&daemon, &["--json", "totp"], "1\n2\n3\n");
+    assert_error(&output, "Too many wrong codes; nothing was enrolled.");
+    assert_eq!(daemon.received()[0].len(), 3);
+
+    // A daemon that just hangs up after a wrong code.
+    let daemon = FakeDaemon::start(vec![vec![
+        enrollment(),
+        failed(FailureKind::WrongCode, "Invalid verification code."),
+    ]]);
+    let output = run_at(&daemon, &["--json", "totp"], "1\n2\n");
+    assert_error(
+        &output,
+        "mfa-daemon ended the enrollment after too many wrong codes; nothing was enrolled. \
+         Check that the phone's clock is right and run `mfa-enroll totp` again",
+    );
+    daemon.received();
+}
+
+#[test]
+fn status_from_mfa_socket_in_both_modes() {
+    let report = StatusReport {
+        user: "alice".into(),
+        totp: None,
+        recovery_codes_left: 3,
+        lockouts: vec![Lockout {
+            source: "10.0.0.7".into(),
+            until: 4_102_444_800, // 2100-01-01 00:00 UTC
+        }],
+        account_locked_until: None,
+    };
+    let daemon = FakeDaemon::start(vec![
+        vec![Response::Status(report.clone())],
+        vec![Response::Status(report.clone())],
+    ]);
+    let env = [("MFA_SOCKET", daemon.socket.as_path())];
+    let human = run(&["status", "--user", "alice"], "", &env);
+    assert!(human.status.success(), "stderr: {}", stderr(&human));
+    let out = stdout(&human);
+    assert!(out.contains("Recovery codes left: 3\n"), "{out}");
+    assert!(
+        out.contains("10.0.0.7: locked until 2100-01-01 00:00 UTC (in "),
+        "{out}"
+    );
+    let json = run(&["status", "--json", "--user", "alice"], "", &env);
+    assert!(json.status.success(), "stderr: {}", stderr(&json));
+    let lines = json_lines(&stdout(&json));
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        serde_json::from_value::<StatusReport>(lines[0].clone()).unwrap(),
+        report
+    );
+    assert_eq!(
+        daemon.received(),
+        vec![
+            vec![Request::Status {
+                user: "alice".into()
+            }];
+            2
+        ]
+    );
+}
+
+#[test]
+fn ok_and_refusals() {
+    let daemon = FakeDaemon::start(vec![
+        vec![Response::Ok {
+            message: "Unlocked bob.".into(),
+        }],
+        vec![failed(
+            FailureKind::NotAuthorized,
+            "Only root may unlock accounts.",
+        )],
+    ]);
+    let ok = run_at(&daemon, &["--json", "unlock", "--user", "bob"], "");
+    assert!(ok.status.success(), "stderr: {}", stderr(&ok));
+    assert_eq!(
+        json_lines(&stdout(&ok)),
+        vec![json!({ "ok": "Unlocked bob." })]
+    );
+    let refused = run_at(&daemon, &["unlock", "--user", "bob"], "");
+    assert_error(&refused, "Only root may unlock accounts.");
+    assert_eq!(stdout(&refused), "");
+    assert_eq!(
+        daemon.received(),
+        vec![vec![Request::Unlock { user: "bob".into() }]; 2]
+    );
+}
+
+#[test]
+fn absent_daemon_is_one_clear_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("nobody-listens.sock");
+    let output = run(&["--socket", socket.to_str().unwrap(), "status"], "", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "");
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "mfa-enroll: cannot reach mfa-daemon at {}: ",
+            socket.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("is mfa-daemon running?"), "{err}");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    for args in [&["unlock"][..], &["frobnicate"][..], &[][..]] {
+        let output = run(args, "", &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(stdout(&output), "", "{args:?}");
+    }
+}
