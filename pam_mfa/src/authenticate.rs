@@ -1,0 +1,239 @@
+//! The authentication flow: tell the daemon what PAM knows, then relay its steps through the
+//! PAM conversation until it says how the authentication ended.
+
+use std::ffi::CStr;
+
+use mfa_proto::{AuthRequest, Client, FrameError, Outcome, Request, Response};
+use pam::constants::{PAM_SILENT, PamFlag, PamResultCode};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{AuthError, ProtocolError, Unavailable, UserError};
+use crate::handler::{ItemError, ItemProblem, LogLevel, MessageKind, PamHandler, PamItem};
+use crate::options::ModuleOptions;
+use crate::result_code::result_code;
+
+/// sshd's record of the methods already passed (with `ExposeAuthInfo`).
+const SSH_AUTH_INFO: &CStr = c"SSH_AUTH_INFO_0";
+/// Most messages one authentication may take. The daemon asks at most 10 times, each with an
+/// answer and an error, so this only stops a daemon that never says `Done`.
+const MAX_STEPS: usize = 100;
+
+/// `pam_sm_authenticate`: parses `args`, runs the conversation with the daemon, logs what
+/// went wrong and returns the PAM code.
+pub fn authenticate<H: PamHandler>(pam: &mut H, args: &[&CStr], flags: PamFlag) -> PamResultCode {
+    let (end, options) = match ModuleOptions::parse(args) {
+        Ok(options) => {
+            let relay = Relay {
+                pam: &mut *pam,
+                options: &options,
+                silent: flags & PAM_SILENT != 0,
+            };
+            (relay.run(), options)
+        }
+        Err(err) => (Err(AuthError::Options(err)), ModuleOptions::default()),
+    };
+    let failure = end.as_ref().err().map(|err| match err {
+        AuthError::Unavailable(_) => (
+            err.log_level(),
+            format!("{err} (failmode={})", options.failmode),
+        ),
+        _ => (err.log_level(), err.to_string()),
+    });
+    let code = result_code(end, options.failmode);
+    match failure {
+        Some((level, line)) => pam.syslog(level, &format!("{line}; returning {code:?}")),
+        None if options.debug => pam.syslog(LogLevel::Debug, &format!("returning {code:?}")),
+        None => {}
+    }
+    code
+}
+
+/// One authentication in progress.
+struct Relay<'a, H> {
+    pam: &'a mut H,
+    options: &'a ModuleOptions,
+    silent: bool,
+}
+
+/// Where the conversation is: the failmode covers a daemon that never starts it, not one
+/// that stalls after the user has answered (a slow answer must not skip the factor).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Opening,
+    Conversing,
+}
+
+impl<H: PamHandler> Relay<'_, H> {
+    fn run(mut self) -> Result<Outcome, AuthError> {
+        let auth = self.auth_request()?;
+        self.debug(&format!(
+            "connecting to {} for user {:?}",
+            self.options.socket.display(),
+            auth.user
+        ));
+        let mut client =
+            Client::connect(&self.options.socket, self.options.timeout).map_err(|source| {
+                AuthError::Unavailable(Unavailable::Connect {
+                    socket: self.options.socket.clone(),
+                    source,
+                })
+            })?;
+        client
+            .send(&Request::Authenticate { auth })
+            .map_err(|err| match err {
+                FrameError::TooLarge { len } => AuthError::RequestTooLarge { len },
+                err => self.daemon_error(err, Stage::Opening),
+            })?;
+        let mut stage = Stage::Opening;
+        // Set when an answer could not be sent. The daemon may have stopped waiting for the
+        // user and said so before hanging up, so its last messages are still read.
+        let mut unsent: Option<AuthError> = None;
+        for _ in 0..MAX_STEPS {
+            let step = match client.recv() {
+                Ok(step) => step,
+                Err(err) => return Err(unsent.unwrap_or_else(|| self.daemon_error(err, stage))),
+            };
+            stage = Stage::Conversing;
+            match step {
+                Response::Prompt { text, echo } => {
+                    if let Some(err) = unsent.take() {
+                        return Err(err);
+                    }
+                    self.debug(if echo {
+                        "step: prompt (echo on)"
+                    } else {
+                        "step: prompt (echo off)"
+                    });
+                    check_text(&text)?;
+                    let answer = self
+                        .pam
+                        .prompt(&text, echo)
+                        .map_err(AuthError::Conversation)?;
+                    match send_answer(&mut client, answer) {
+                        Ok(()) => {}
+                        Err(FrameError::TooLarge { .. }) => return Err(AuthError::AnswerTooLarge),
+                        Err(err) => unsent = Some(self.daemon_error(err, stage)),
+                    }
+                }
+                Response::Info { text } => self.show(MessageKind::Info, &text)?,
+                Response::Error { text } => self.show(MessageKind::Error, &text)?,
+                Response::Done { outcome } => {
+                    self.debug(&format!("step: done ({outcome:?})"));
+                    return Ok(outcome);
+                }
+                Response::Failed { kind, message } => {
+                    return Err(AuthError::Protocol(ProtocolError::Refused {
+                        kind,
+                        message,
+                    }));
+                }
+                Response::TotpEnrollment(_) => return Err(unexpected("totp_enrollment")),
+                Response::RecoveryCodes { .. } => return Err(unexpected("recovery_codes")),
+                Response::Status(_) => return Err(unexpected("status")),
+                Response::Ok { .. } => return Err(unexpected("ok")),
+            }
+        }
+        Err(AuthError::Protocol(ProtocolError::TooManySteps(MAX_STEPS)))
+    }
+
+    /// What PAM knows about this authentication.
+    fn auth_request(&mut self) -> Result<AuthRequest, AuthError> {
+        let user = match self.pam.item(PamItem::User).map_err(AuthError::Item)? {
+            Some(user) => user,
+            None => self
+                .pam
+                .get_user()
+                .map_err(|code| AuthError::User(UserError::Lookup(code)))?,
+        };
+        if user.is_empty() {
+            return Err(AuthError::User(UserError::Empty));
+        }
+        let service = self
+            .pam
+            .item(PamItem::Service)
+            .map_err(AuthError::Item)?
+            .ok_or(AuthError::Item(ItemError {
+                name: PamItem::Service.name(),
+                problem: ItemProblem::Missing,
+            }))?;
+        Ok(AuthRequest {
+            user,
+            service,
+            rhost: self.pam.item(PamItem::RHost).map_err(AuthError::Item)?,
+            tty: self.pam.item(PamItem::Tty).map_err(AuthError::Item)?,
+            ruser: self.pam.item(PamItem::RUser).map_err(AuthError::Item)?,
+            auth_info: self.pam.env(SSH_AUTH_INFO).map_err(AuthError::Item)?,
+            nullok: self.options.nullok,
+        })
+    }
+
+    fn show(&mut self, kind: MessageKind, text: &str) -> Result<(), AuthError> {
+        self.debug(match kind {
+            MessageKind::Info => "step: info",
+            MessageKind::Error => "step: error",
+        });
+        check_text(text)?;
+        if self.silent {
+            return Ok(());
+        }
+        self.pam.show(kind, text).map_err(AuthError::Conversation)
+    }
+
+    /// Sorts a failed read or write: a timeout before the daemon's first message means it is
+    /// unavailable, later it has stalled; anything else breaks the protocol.
+    fn daemon_error(&self, err: FrameError, stage: Stage) -> AuthError {
+        match (err, stage) {
+            (FrameError::Timeout, Stage::Opening) => {
+                AuthError::Unavailable(Unavailable::NoAnswer {
+                    socket: self.options.socket.clone(),
+                    timeout: self.options.timeout,
+                })
+            }
+            (FrameError::Timeout, Stage::Conversing) => AuthError::Stalled {
+                timeout: self.options.timeout,
+            },
+            (err, _) => AuthError::Protocol(ProtocolError::Frame(err)),
+        }
+    }
+
+    fn debug(&mut self, line: &str) {
+        if self.options.debug {
+            self.pam.syslog(LogLevel::Debug, line);
+        }
+    }
+}
+
+/// A `Request::Answer` whose text is wiped when it goes out of scope.
+struct AnswerRequest(Request);
+
+impl Drop for AnswerRequest {
+    fn drop(&mut self) {
+        if let Request::Answer { text } = &mut self.0 {
+            text.zeroize();
+        }
+    }
+}
+
+/// Sends the user's answer, moving it out of its wiped buffer into a request that is wiped
+/// too, so that no unwiped copy is left behind in this crate.
+fn send_answer(client: &mut Client, mut answer: Zeroizing<String>) -> Result<(), FrameError> {
+    let request = AnswerRequest(Request::Answer {
+        text: std::mem::take(&mut *answer),
+    });
+    client.send(&request.0)
+}
+
+fn check_text(text: &str) -> Result<(), AuthError> {
+    if text.contains('\0') {
+        Err(AuthError::Protocol(ProtocolError::NulInText))
+    } else {
+        Ok(())
+    }
+}
+
+fn unexpected(message: &'static str) -> AuthError {
+    AuthError::Protocol(ProtocolError::Unexpected { message })
+}
+
+#[cfg(test)]
+mod tests;

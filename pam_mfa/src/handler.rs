@@ -1,0 +1,138 @@
+//! What the authentication flow needs from PAM, as a trait: `ffi` implements it over the real
+//! handle, the tests over a fake one.
+
+use std::ffi::CStr;
+use std::fmt;
+
+use pam::constants::PamResultCode;
+use zeroize::Zeroizing;
+
+/// The PAM items the module reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PamItem {
+    /// `PAM_SERVICE`.
+    Service,
+    /// `PAM_USER`.
+    User,
+    /// `PAM_RHOST`.
+    RHost,
+    /// `PAM_TTY`.
+    Tty,
+    /// `PAM_RUSER`.
+    RUser,
+}
+
+impl PamItem {
+    /// The item's name in PAM's documentation, for messages.
+    pub fn name(self) -> &'static CStr {
+        match self {
+            PamItem::Service => c"PAM_SERVICE",
+            PamItem::User => c"PAM_USER",
+            PamItem::RHost => c"PAM_RHOST",
+            PamItem::Tty => c"PAM_TTY",
+            PamItem::RUser => c"PAM_RUSER",
+        }
+    }
+}
+
+/// How a message is shown to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// `PAM_TEXT_INFO`.
+    Info,
+    /// `PAM_ERROR_MSG`.
+    Error,
+}
+
+/// Syslog priority of a log line (the facility is PAM's: authpriv).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `LOG_ERR`: the module could not do its job.
+    Error,
+    /// `LOG_NOTICE`: the user went away or gave something unusable.
+    Notice,
+    /// `LOG_DEBUG`: conversation steps, with the `debug` option.
+    Debug,
+}
+
+/// A PAM item or environment variable could not be read.
+#[derive(Debug)]
+pub struct ItemError {
+    /// Name of the item (`PAM_RHOST`) or variable (`SSH_AUTH_INFO_0`).
+    pub name: &'static CStr,
+    /// What went wrong.
+    pub problem: ItemProblem,
+}
+
+/// What went wrong reading a PAM item.
+#[derive(Debug)]
+pub enum ItemProblem {
+    /// A required item is not set.
+    Missing,
+    /// The value is not UTF-8 and cannot be sent to the daemon.
+    NotUtf8,
+    /// PAM refused to give the item.
+    Pam(PamResultCode),
+}
+
+impl fmt::Display for ItemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.name.to_string_lossy();
+        match &self.problem {
+            ItemProblem::Missing => write!(f, "{name} is not set"),
+            ItemProblem::NotUtf8 => write!(f, "{name} is not valid UTF-8"),
+            ItemProblem::Pam(code) => write!(f, "cannot read {name}: {code:?}"),
+        }
+    }
+}
+
+impl std::error::Error for ItemError {}
+
+/// The conversation with the user failed.
+#[derive(Debug)]
+pub enum ConvError {
+    /// The application registered no conversation function.
+    NoConversation,
+    /// The conversation function (or PAM) returned this error.
+    Pam(PamResultCode),
+    /// The application returned no answer to a prompt.
+    NoAnswer,
+    /// The answer is not UTF-8.
+    AnswerNotUtf8,
+}
+
+impl fmt::Display for ConvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConvError::NoConversation => write!(f, "the application has no conversation function"),
+            ConvError::Pam(code) => write!(f, "the conversation failed with {code:?}"),
+            ConvError::NoAnswer => write!(f, "the application returned no answer to a prompt"),
+            ConvError::AnswerNotUtf8 => write!(f, "the answer is not valid UTF-8"),
+        }
+    }
+}
+
+impl std::error::Error for ConvError {}
+
+/// The PAM services the authentication flow uses.
+pub trait PamHandler {
+    /// A string item, `None` when unset.
+    fn item(&mut self, item: PamItem) -> Result<Option<String>, ItemError>;
+
+    /// `pam_get_user`: the user, asking the application (or the user) when `PAM_USER` is
+    /// unset. Errors are the PAM codes `pam_get_user` returned.
+    fn get_user(&mut self) -> Result<String, PamResultCode>;
+
+    /// `pam_getenv`: a variable of the PAM environment, `None` when unset.
+    fn env(&mut self, name: &'static CStr) -> Result<Option<String>, ItemError>;
+
+    /// Shows a prompt (`PAM_PROMPT_ECHO_ON` when `echo`, else `PAM_PROMPT_ECHO_OFF`) and
+    /// returns the answer in a buffer that is wiped when dropped.
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Zeroizing<String>, ConvError>;
+
+    /// Shows a message that needs no answer.
+    fn show(&mut self, kind: MessageKind, text: &str) -> Result<(), ConvError>;
+
+    /// `pam_syslog`. Never given anything the user typed.
+    fn syslog(&mut self, level: LogLevel, message: &str);
+}

@@ -1,0 +1,350 @@
+//! The module's arguments from the PAM configuration line.
+
+use std::collections::HashSet;
+use std::ffi::CStr;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mfa_proto::{DEFAULT_SOCKET, DEFAULT_TIMEOUT};
+
+/// Longest socket path the kernel accepts (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+/// Accepted range of `timeout=`, in seconds.
+const TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=300;
+
+/// What to do when the daemon cannot be reached or does not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailMode {
+    /// Deny: the second factor cannot be checked.
+    #[default]
+    Secure,
+    /// Let the rest of the stack decide, as if this module were not there.
+    Safe,
+}
+
+impl fmt::Display for FailMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailMode::Secure => "secure",
+            FailMode::Safe => "safe",
+        })
+    }
+}
+
+/// The parsed module arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleOptions {
+    /// The daemon's socket.
+    pub socket: PathBuf,
+    /// Skip users with no factor.
+    pub nullok: bool,
+    /// Behaviour when the daemon is unavailable.
+    pub failmode: FailMode,
+    /// Log each conversation step.
+    pub debug: bool,
+    /// Connect timeout and how long to wait for each of the daemon's messages.
+    pub timeout: Duration,
+}
+
+impl Default for ModuleOptions {
+    fn default() -> Self {
+        ModuleOptions {
+            socket: PathBuf::from(DEFAULT_SOCKET),
+            nullok: false,
+            failmode: FailMode::default(),
+            debug: false,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// Why the module arguments were refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptionError {
+    /// An argument is not valid UTF-8 (shown lossily).
+    NotUtf8 {
+        /// The argument.
+        arg: String,
+    },
+    /// An option this module does not know.
+    Unknown {
+        /// The whole argument.
+        arg: String,
+    },
+    /// `socket`, `failmode` or `timeout` without `=VALUE`.
+    MissingValue {
+        /// The option.
+        option: &'static str,
+    },
+    /// `nullok=...` or `debug=...`: these options take no value.
+    UnexpectedValue {
+        /// The option.
+        option: &'static str,
+    },
+    /// A value the option does not accept.
+    InvalidValue {
+        /// The option.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// What the option accepts.
+        expected: &'static str,
+    },
+    /// The same option twice, which would hide one of them.
+    Duplicate {
+        /// The option.
+        option: &'static str,
+    },
+}
+
+impl fmt::Display for OptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionError::NotUtf8 { arg } => write!(f, "module option {arg:?} is not valid UTF-8"),
+            OptionError::Unknown { arg } => write!(
+                f,
+                "unknown module option {arg:?} (known: socket=PATH, nullok, \
+                 failmode=secure|safe, timeout=SECONDS, debug)"
+            ),
+            OptionError::MissingValue { option } => {
+                write!(f, "module option {option:?} needs a value: {option}=...")
+            }
+            OptionError::UnexpectedValue { option } => {
+                write!(f, "module option {option:?} takes no value")
+            }
+            OptionError::InvalidValue {
+                option,
+                value,
+                expected,
+            } => write!(
+                f,
+                "module option {option}={value:?} is invalid: expected {expected}"
+            ),
+            OptionError::Duplicate { option } => {
+                write!(f, "module option {option:?} is given more than once")
+            }
+        }
+    }
+}
+
+impl std::error::Error for OptionError {}
+
+impl ModuleOptions {
+    /// Parses the arguments PAM passes to the module. Any problem refuses the whole line, so
+    /// that a typo cannot silently weaken the configuration.
+    pub fn parse(args: &[&CStr]) -> Result<ModuleOptions, OptionError> {
+        let mut options = ModuleOptions::default();
+        let mut seen = HashSet::new();
+        for arg in args {
+            let arg = arg.to_str().map_err(|_| OptionError::NotUtf8 {
+                arg: arg.to_string_lossy().into_owned(),
+            })?;
+            let (key, value) = match arg.split_once('=') {
+                Some((key, value)) => (key, Some(value)),
+                None => (arg, None),
+            };
+            let option = match key {
+                "socket" => {
+                    let value = required("socket", value)?;
+                    options.socket = parse_socket(value)?;
+                    "socket"
+                }
+                "nullok" => {
+                    flag("nullok", value)?;
+                    options.nullok = true;
+                    "nullok"
+                }
+                "failmode" => {
+                    options.failmode = parse_failmode(required("failmode", value)?)?;
+                    "failmode"
+                }
+                "timeout" => {
+                    options.timeout = parse_timeout(required("timeout", value)?)?;
+                    "timeout"
+                }
+                "debug" => {
+                    flag("debug", value)?;
+                    options.debug = true;
+                    "debug"
+                }
+                _ => return Err(OptionError::Unknown { arg: arg.into() }),
+            };
+            if !seen.insert(option) {
+                return Err(OptionError::Duplicate { option });
+            }
+        }
+        Ok(options)
+    }
+}
+
+fn required<'a>(option: &'static str, value: Option<&'a str>) -> Result<&'a str, OptionError> {
+    value.ok_or(OptionError::MissingValue { option })
+}
+
+fn flag(option: &'static str, value: Option<&str>) -> Result<(), OptionError> {
+    match value {
+        None => Ok(()),
+        Some(_) => Err(OptionError::UnexpectedValue { option }),
+    }
+}
+
+fn parse_socket(value: &str) -> Result<PathBuf, OptionError> {
+    if value.starts_with('/') && value.len() <= MAX_SOCKET_PATH {
+        Ok(PathBuf::from(value))
+    } else {
+        Err(OptionError::InvalidValue {
+            option: "socket",
+            value: value.into(),
+            expected: "an absolute path of at most 107 bytes",
+        })
+    }
+}
+
+fn parse_failmode(value: &str) -> Result<FailMode, OptionError> {
+    match value {
+        "secure" => Ok(FailMode::Secure),
+        "safe" => Ok(FailMode::Safe),
+        _ => Err(OptionError::InvalidValue {
+            option: "failmode",
+            value: value.into(),
+            expected: "secure or safe",
+        }),
+    }
+}
+
+fn parse_timeout(value: &str) -> Result<Duration, OptionError> {
+    match value.parse::<u64>() {
+        Ok(seconds) if TIMEOUT_RANGE.contains(&seconds) => Ok(Duration::from_secs(seconds)),
+        _ => Err(OptionError::InvalidValue {
+            option: "timeout",
+            value: value.into(),
+            expected: "whole seconds from 1 to 300",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&CStr]) -> Result<ModuleOptions, OptionError> {
+        ModuleOptions::parse(args)
+    }
+
+    #[test]
+    fn no_arguments_give_the_defaults() {
+        let options = parse(&[]).unwrap();
+        assert_eq!(options.socket, PathBuf::from("/run/mfa/mfa.sock"));
+        assert!(!options.nullok);
+        assert_eq!(options.failmode, FailMode::Secure);
+        assert!(!options.debug);
+        assert_eq!(options.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn every_option_is_read() {
+        let options = parse(&[
+            c"socket=/tmp/x/mfa.sock",
+            c"nullok",
+            c"failmode=safe",
+            c"timeout=3",
+            c"debug",
+        ])
+        .unwrap();
+        assert_eq!(
+            options,
+            ModuleOptions {
+                socket: PathBuf::from("/tmp/x/mfa.sock"),
+                nullok: true,
+                failmode: FailMode::Safe,
+                debug: true,
+                timeout: Duration::from_secs(3),
+            }
+        );
+        assert_eq!(
+            parse(&[c"failmode=secure"]).unwrap().failmode,
+            FailMode::Secure
+        );
+    }
+
+    #[test]
+    fn unknown_option_is_refused_and_named() {
+        for arg in [
+            c"nulok",
+            c"use_first_pass",
+            c"",
+            c"Debug",
+            c"socket_path=/x",
+        ] {
+            let err = parse(&[c"debug", arg]).unwrap_err();
+            let name = arg.to_str().unwrap();
+            assert_eq!(err, OptionError::Unknown { arg: name.into() });
+            assert!(err.to_string().contains(&format!("{name:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn values_are_checked() {
+        for (arg, option) in [
+            (c"socket=relative/mfa.sock", "socket"),
+            (c"socket=", "socket"),
+            (c"failmode=open", "failmode"),
+            (c"failmode=", "failmode"),
+            (c"timeout=0", "timeout"),
+            (c"timeout=301", "timeout"),
+            (c"timeout=-1", "timeout"),
+            (c"timeout=1.5", "timeout"),
+            (c"timeout=ten", "timeout"),
+        ] {
+            let err = parse(&[arg]).unwrap_err();
+            assert!(
+                matches!(&err, OptionError::InvalidValue { option: o, .. } if *o == option),
+                "{arg:?}: {err:?}"
+            );
+        }
+        let long = format!("socket=/{}", "s".repeat(MAX_SOCKET_PATH));
+        let long = std::ffi::CString::new(long).unwrap();
+        assert!(matches!(
+            parse(&[&long]),
+            Err(OptionError::InvalidValue {
+                option: "socket",
+                ..
+            })
+        ));
+        let err = parse(&[c"timeout=0"]).unwrap_err();
+        assert!(err.to_string().contains("1 to 300"), "{err}");
+    }
+
+    #[test]
+    fn values_are_required_or_refused() {
+        for (arg, option) in [
+            (c"socket", "socket"),
+            (c"failmode", "failmode"),
+            (c"timeout", "timeout"),
+        ] {
+            assert_eq!(parse(&[arg]), Err(OptionError::MissingValue { option }));
+        }
+        for (arg, option) in [(c"nullok=1", "nullok"), (c"debug=yes", "debug")] {
+            assert_eq!(parse(&[arg]), Err(OptionError::UnexpectedValue { option }));
+        }
+    }
+
+    #[test]
+    fn repeated_option_is_refused() {
+        assert_eq!(
+            parse(&[c"failmode=safe", c"failmode=secure"]),
+            Err(OptionError::Duplicate { option: "failmode" })
+        );
+        assert_eq!(
+            parse(&[c"nullok", c"nullok"]),
+            Err(OptionError::Duplicate { option: "nullok" })
+        );
+    }
+
+    #[test]
+    fn non_utf8_argument_is_refused() {
+        let arg = c"socket=/tmp/\xff";
+        assert!(matches!(parse(&[arg]), Err(OptionError::NotUtf8 { .. })));
+    }
+}

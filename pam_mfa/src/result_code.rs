@@ -1,0 +1,180 @@
+//! The one place where an authentication's end becomes a PAM result code.
+
+use mfa_proto::Outcome;
+use pam::constants::PamResultCode;
+
+use crate::error::{AuthError, UserError};
+use crate::options::FailMode;
+
+/// The PAM code for how an authentication ended. `failmode` matters only when the daemon is
+/// unavailable; the daemon's own `error` outcome always fails.
+pub fn result_code(end: Result<Outcome, AuthError>, failmode: FailMode) -> PamResultCode {
+    match end {
+        Ok(Outcome::Success) => PamResultCode::PAM_SUCCESS,
+        Ok(Outcome::Failure) => PamResultCode::PAM_AUTH_ERR,
+        Ok(Outcome::LockedOut) => PamResultCode::PAM_MAXTRIES,
+        Ok(Outcome::Ignore) => PamResultCode::PAM_IGNORE,
+        Ok(Outcome::NotAuthorized) => PamResultCode::PAM_PERM_DENIED,
+        Ok(Outcome::Error) => PamResultCode::PAM_SYSTEM_ERR,
+        Err(AuthError::Options(_)) => PamResultCode::PAM_SERVICE_ERR,
+        // What pam_unix does: pass pam_get_user's code on, asking to be called again when
+        // the application wants to resume the conversation later.
+        Err(AuthError::User(UserError::Lookup(PamResultCode::PAM_CONV_AGAIN))) => {
+            PamResultCode::PAM_INCOMPLETE
+        }
+        // Codes that would let the stack go on are never passed on from a failure.
+        Err(AuthError::User(UserError::Lookup(
+            PamResultCode::PAM_SUCCESS | PamResultCode::PAM_IGNORE,
+        ))) => PamResultCode::PAM_SYSTEM_ERR,
+        Err(AuthError::User(UserError::Lookup(code))) => code,
+        Err(AuthError::User(UserError::Empty)) => PamResultCode::PAM_USER_UNKNOWN,
+        Err(AuthError::Item(_)) => PamResultCode::PAM_SYSTEM_ERR,
+        Err(AuthError::Unavailable(_)) => match failmode {
+            FailMode::Secure => PamResultCode::PAM_AUTHINFO_UNAVAIL,
+            FailMode::Safe => PamResultCode::PAM_IGNORE,
+        },
+        Err(AuthError::Stalled { .. }) => PamResultCode::PAM_AUTHINFO_UNAVAIL,
+        Err(AuthError::Protocol(_)) => PamResultCode::PAM_SYSTEM_ERR,
+        Err(AuthError::Conversation(_)) => PamResultCode::PAM_CONV_ERR,
+        Err(AuthError::AnswerTooLarge) => PamResultCode::PAM_AUTH_ERR,
+        Err(AuthError::RequestTooLarge { .. }) => PamResultCode::PAM_SYSTEM_ERR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use mfa_proto::FrameError;
+
+    use super::*;
+    use crate::error::{ProtocolError, Unavailable};
+    use crate::handler::{ConvError, ItemError, ItemProblem};
+    use crate::options::OptionError;
+
+    const BOTH: [FailMode; 2] = [FailMode::Secure, FailMode::Safe];
+
+    #[test]
+    fn each_outcome_has_its_code_whatever_the_failmode() {
+        for failmode in BOTH {
+            for (outcome, code) in [
+                (Outcome::Success, PamResultCode::PAM_SUCCESS),
+                (Outcome::Failure, PamResultCode::PAM_AUTH_ERR),
+                (Outcome::LockedOut, PamResultCode::PAM_MAXTRIES),
+                (Outcome::Ignore, PamResultCode::PAM_IGNORE),
+                (Outcome::NotAuthorized, PamResultCode::PAM_PERM_DENIED),
+                (Outcome::Error, PamResultCode::PAM_SYSTEM_ERR),
+            ] {
+                assert_eq!(result_code(Ok(outcome), failmode), code, "{outcome:?}");
+            }
+        }
+    }
+
+    fn unavailable() -> AuthError {
+        AuthError::Unavailable(Unavailable::Connect {
+            socket: PathBuf::from("/nonexistent"),
+            source: FrameError::Closed,
+        })
+    }
+
+    #[test]
+    fn failmode_decides_only_when_the_daemon_is_unavailable() {
+        assert_eq!(
+            result_code(Err(unavailable()), FailMode::Secure),
+            PamResultCode::PAM_AUTHINFO_UNAVAIL
+        );
+        assert_eq!(
+            result_code(Err(unavailable()), FailMode::Safe),
+            PamResultCode::PAM_IGNORE
+        );
+        let no_answer = || {
+            AuthError::Unavailable(Unavailable::NoAnswer {
+                socket: PathBuf::from("/s"),
+                timeout: Duration::from_secs(1),
+            })
+        };
+        assert_eq!(
+            result_code(Err(no_answer()), FailMode::Safe),
+            PamResultCode::PAM_IGNORE
+        );
+        for failmode in BOTH {
+            assert_eq!(
+                result_code(
+                    Err(AuthError::Stalled {
+                        timeout: Duration::from_secs(1)
+                    }),
+                    failmode
+                ),
+                PamResultCode::PAM_AUTHINFO_UNAVAIL
+            );
+        }
+    }
+
+    #[test]
+    fn each_error_has_its_code_whatever_the_failmode() {
+        let cases: Vec<(fn() -> AuthError, PamResultCode)> = vec![
+            (
+                || AuthError::Options(OptionError::Unknown { arg: "x".into() }),
+                PamResultCode::PAM_SERVICE_ERR,
+            ),
+            (
+                || AuthError::Protocol(ProtocolError::Frame(FrameError::Empty)),
+                PamResultCode::PAM_SYSTEM_ERR,
+            ),
+            (
+                || AuthError::Protocol(ProtocolError::Unexpected { message: "ok" }),
+                PamResultCode::PAM_SYSTEM_ERR,
+            ),
+            (
+                || AuthError::Conversation(ConvError::NoAnswer),
+                PamResultCode::PAM_CONV_ERR,
+            ),
+            (
+                || AuthError::Conversation(ConvError::Pam(PamResultCode::PAM_BUF_ERR)),
+                PamResultCode::PAM_CONV_ERR,
+            ),
+            (
+                || {
+                    AuthError::Item(ItemError {
+                        name: c"PAM_RHOST",
+                        problem: ItemProblem::NotUtf8,
+                    })
+                },
+                PamResultCode::PAM_SYSTEM_ERR,
+            ),
+            (
+                || AuthError::User(UserError::Lookup(PamResultCode::PAM_CONV_ERR)),
+                PamResultCode::PAM_CONV_ERR,
+            ),
+            (
+                || AuthError::User(UserError::Lookup(PamResultCode::PAM_CONV_AGAIN)),
+                PamResultCode::PAM_INCOMPLETE,
+            ),
+            (
+                || AuthError::User(UserError::Lookup(PamResultCode::PAM_SUCCESS)),
+                PamResultCode::PAM_SYSTEM_ERR,
+            ),
+            (
+                || AuthError::User(UserError::Lookup(PamResultCode::PAM_IGNORE)),
+                PamResultCode::PAM_SYSTEM_ERR,
+            ),
+            (
+                || AuthError::User(UserError::Empty),
+                PamResultCode::PAM_USER_UNKNOWN,
+            ),
+            (|| AuthError::AnswerTooLarge, PamResultCode::PAM_AUTH_ERR),
+            (
+                || AuthError::RequestTooLarge { len: 70_000 },
+                PamResultCode::PAM_SYSTEM_ERR,
+            ),
+        ];
+        for failmode in BOTH {
+            for (error, code) in &cases {
+                let error = error();
+                let shown = error.to_string();
+                assert_eq!(result_code(Err(error), failmode), *code, "{shown}");
+            }
+        }
+    }
+}
