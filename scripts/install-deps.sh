@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building and testing pam-mfa needs on Debian or Ubuntu. Idempotent.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+PACKAGES=(
+  build-essential pkg-config    # cc for crates with C parts, linking
+  libpam0g-dev                  # libpam.so for the module's link step
+  pamtester libpam-wrapper      # drive PAM stacks; pam_wrapper keeps the demo out of /etc
+  oathtool                      # an independent TOTP implementation for the demo
+  openssh-server openssh-client sudo passwd procps iproute2  # end-to-end tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}"
+fi
+
+# Rust: edition 2024 needs cargo 1.85 or newer.
+cargo_ok() {
+  command -v cargo >/dev/null 2>&1 || return 1
+  local v
+  v=$(cargo --version | awk '{print $2}')
+  [ "$(printf '%s\n1.85.0\n' "$v" | sort -V | head -n1)" = "1.85.0" ]
+}
+if ! cargo_ok && [ -x "$HOME/.cargo/bin/cargo" ]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
+if ! cargo_ok; then
+  echo "install-deps: no cargo >= 1.85 found; trying the distribution's"
+  $SUDO apt-get install -y -q -o DPkg::Lock::Timeout=300 cargo rustc || true
+fi
+if ! cargo_ok; then
+  echo "install-deps: pam-mfa needs Rust 1.85 or newer (edition 2024); install it with rustup and rerun" >&2
+  exit 1
+fi
+echo "install-deps: ok ($(cargo --version))"
