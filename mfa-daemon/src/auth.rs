@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use mfa_proto::{AuthRequest, FrameError, Outcome, Request, Response};
-use zeroize::Zeroizing;
+use mfa_proto::{AuthRequest, FrameError, Outcome, Request, Secret, Step};
 
 use crate::accounts;
 use crate::audit::AuditEvent;
@@ -93,7 +92,7 @@ pub async fn authenticate(
         uid: conn.peer_uid,
     };
     let outcome = converse(&attempt, conn).await?;
-    conn.send(&Response::Done { outcome }).await
+    conn.send(&Step::Done { outcome }).await
 }
 
 async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, FrameError> {
@@ -124,27 +123,27 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
     let now = unix_now();
     if let Some(until) = record.limits.source_locked(&at.source, now) {
         at.audit("locked_out", None, Some("source_locked"), None);
-        conn.send(&Response::Error {
+        conn.send(&Step::Error {
             text: lockout_message(until, now),
         })
         .await?;
         return Ok(Outcome::LockedOut);
     }
     if record.limits.account_locked(now).is_some() {
-        conn.send(&Response::Info {
+        conn.send(&Step::Info {
             text: ACCOUNT_LOCKED.to_owned(),
         })
         .await?;
     }
     let config = shared.authority.config();
     for _ in 0..config.max_tries {
-        conn.send(&Response::Prompt {
+        conn.send(&Step::Prompt {
             text: PROMPT.to_owned(),
             echo: false,
         })
         .await?;
         let answer = match conn.read(config.answer_timeout).await? {
-            Request::Answer { text } => Zeroizing::new(text),
+            Request::Answer { text } => text,
             _ => {
                 conn.send(&bad_request("expected an answer to the prompt"))
                     .await?;
@@ -160,7 +159,7 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
             Ok(Verdict::Accepted(factor)) => {
                 at.audit("success", Some(factor.name()), None, None);
                 if let Factor::RecoveryCode { left } = factor {
-                    conn.send(&Response::Info {
+                    conn.send(&Step::Info {
                         text: format!(
                             "Recovery code accepted; {left} left. Run `mfa-enroll recovery-codes` for a new set."
                         ),
@@ -171,7 +170,7 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
             }
             Ok(Verdict::SourceLocked { until }) => {
                 at.audit("locked_out", None, Some("source_locked"), None);
-                conn.send(&Response::Error {
+                conn.send(&Step::Error {
                     text: lockout_message(until, unix_now()),
                 })
                 .await?;
@@ -184,7 +183,7 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
                 at.audit("failure", None, Some(reason.name()), None);
                 if let Some(until) = locked_until {
                     at.audit("locked_out", None, Some("too_many_failures"), Some(until));
-                    conn.send(&Response::Error {
+                    conn.send(&Step::Error {
                         text: lockout_message(until, unix_now()),
                     })
                     .await?;
@@ -195,7 +194,7 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
                     Rejection::Replayed => REPLAYED,
                     Rejection::AccountLocked => ACCOUNT_LOCKED,
                 };
-                conn.send(&Response::Error {
+                conn.send(&Step::Error {
                     text: text.to_owned(),
                 })
                 .await?;
@@ -205,10 +204,10 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
     Ok(Outcome::Failure)
 }
 
-async fn check(at: &Attempt<'_>, answer: Zeroizing<String>) -> Result<Verdict, String> {
+async fn check(at: &Attempt<'_>, answer: Secret) -> Result<Verdict, String> {
     let shared = at.shared;
     // Recovery codes cost an argon2 run per stored hash: bound how many run at once.
-    let _permit = if recovery::normalize(&answer).is_some() {
+    let _permit = if recovery::normalize(answer.expose()).is_some() {
         shared.hashing.acquire().await.ok()
     } else {
         None
@@ -216,7 +215,7 @@ async fn check(at: &Attempt<'_>, answer: Zeroizing<String>) -> Result<Verdict, S
     let user = at.auth.user.clone();
     let source = at.source.clone();
     shared
-        .blocking(move |a| a.check_answer(&user, &source, answer.trim(), unix_now()))
+        .blocking(move |a| a.check_answer(&user, &source, answer.expose().trim(), unix_now()))
         .await
 }
 

@@ -120,8 +120,6 @@ pub struct PendingTotp {
     pub params: TotpParams,
     /// The new secret.
     pub secret: Secret,
-    /// What the app scans.
-    pub uri: String,
 }
 
 /// Policy, store and the decisions made with them.
@@ -248,8 +246,12 @@ impl Authority {
         }
     }
 
-    /// A new secret for `user` with the configured parameters; nothing is stored yet.
-    pub fn begin_totp(&self, user: &str) -> Result<PendingTotp, AuthorityError> {
+    /// A new secret for `user` with the configured parameters, and the `otpauth://` URI the
+    /// app scans (it contains the secret); nothing is stored yet.
+    pub fn begin_totp(
+        &self,
+        user: &str,
+    ) -> Result<(PendingTotp, Zeroizing<String>), AuthorityError> {
         let params = TotpParams {
             algorithm: self.config.totp.algorithm,
             digits: self.config.totp.digits,
@@ -259,11 +261,7 @@ impl Authority {
             .map_err(|e| AuthorityError::Recovery(RecoveryError::Random(e)))?;
         let account = format!("{user}@{}", self.hostname);
         let uri = totp::otpauth_uri(&self.config.issuer, &account, params, &secret);
-        Ok(PendingTotp {
-            params,
-            secret,
-            uri,
-        })
+        Ok((PendingTotp { params, secret }, uri))
     }
 
     /// The step `code` shows for a pending secret, if it is a current code.
@@ -380,7 +378,7 @@ mod tests {
 
     /// Enrolls `user` with a known secret, confirmed with the code of step `now/30 - 1`.
     fn enroll(a: &Authority, user: &str, now: u64) -> (Generator, Vec<Zeroizing<String>>) {
-        let pending = a.begin_totp(user).unwrap();
+        let (pending, _) = a.begin_totp(user).unwrap();
         let generator = Generator::new(pending.params, &pending.secret);
         let step = generator.step_at(now) - 1;
         let code = generator.code_for_step(step);

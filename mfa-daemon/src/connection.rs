@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use mfa_proto::{FrameError, HEADER_LEN, Request, Response};
+use mfa_proto::{FrameError, HEADER_LEN, Request};
+use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -46,9 +47,9 @@ impl Connection {
         mfa_proto::decode_body(&body)
     }
 
-    /// Sends one response.
-    pub async fn send(&mut self, response: &Response) -> Result<(), FrameError> {
-        let bytes = mfa_proto::encode(response)?;
+    /// Sends one message: a `Step` during an authentication, a `Response` otherwise.
+    pub async fn send<T: Serialize>(&mut self, message: &T) -> Result<(), FrameError> {
+        let bytes = mfa_proto::encode(message)?;
         tokio::time::timeout(REQUEST_TIMEOUT, self.stream.write_all(&bytes))
             .await
             .unwrap_or(Err(std::io::ErrorKind::TimedOut.into()))?;

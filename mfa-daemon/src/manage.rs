@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use mfa_proto::{
-    FailureKind, FrameError, Lockout, Request, Response, StatusReport, TotpEnrollment, TotpStatus,
+    FailureKind, FrameError, Lockout, Request, Response, Secret, StatusReport, TotpEnrollment,
+    TotpStatus,
 };
-use zeroize::Zeroizing;
 
 use crate::accounts;
 use crate::audit::AuditEvent;
-use crate::authority::{PendingTotp, Verdict, unix_now};
+use crate::authority::{Verdict, unix_now};
 use crate::connection::Connection;
 use crate::server::{Shared, bad_request};
 
@@ -75,16 +75,16 @@ pub async fn handle(
     }
     let response = match request {
         Request::EnrollTotp { proof, .. } => {
-            return enroll(shared, conn, &user, proof.map(Zeroizing::new)).await;
+            return enroll(shared, conn, &user, proof).await;
         }
         Request::NewRecoveryCodes { proof, .. } => {
-            match require_proof(shared, uid, &user, proof.map(Zeroizing::new)).await {
+            match require_proof(shared, uid, &user, proof).await {
                 Err(refusal) => refusal,
                 Ok(()) => new_recovery_codes(shared, uid, &user).await,
             }
         }
         Request::RemoveFactors { proof, .. } => {
-            match require_proof(shared, uid, &user, proof.map(Zeroizing::new)).await {
+            match require_proof(shared, uid, &user, proof).await {
                 Err(refusal) => refusal,
                 Ok(()) => remove(shared, uid, &user).await,
             }
@@ -115,7 +115,7 @@ async fn require_proof(
     shared: &Arc<Shared>,
     uid: u32,
     user: &str,
-    proof: Option<Zeroizing<String>>,
+    proof: Option<Secret>,
 ) -> Result<(), Response> {
     if uid == 0 {
         return Ok(());
@@ -136,7 +136,9 @@ async fn require_proof(
     };
     let target = user.to_owned();
     let verdict = shared
-        .blocking(move |a| a.check_answer(&target, ENROLL_SOURCE, proof.trim(), unix_now()))
+        .blocking(move |a| {
+            a.check_answer(&target, ENROLL_SOURCE, proof.expose().trim(), unix_now())
+        })
         .await
         .map_err(|e| internal(&e))?;
     match verdict {
@@ -162,20 +164,20 @@ async fn enroll(
     shared: &Arc<Shared>,
     conn: &mut Connection,
     user: &str,
-    proof: Option<Zeroizing<String>>,
+    proof: Option<Secret>,
 ) -> Result<(), FrameError> {
     let uid = conn.peer_uid;
     if let Err(refusal) = require_proof(shared, uid, user, proof).await {
         return conn.send(&refusal).await;
     }
     let target = user.to_owned();
-    let pending: PendingTotp = match shared.blocking(move |a| a.begin_totp(&target)).await {
-        Ok(p) => p,
+    let (pending, uri) = match shared.blocking(move |a| a.begin_totp(&target)).await {
+        Ok(begun) => begun,
         Err(e) => return conn.send(&internal(&e)).await,
     };
     conn.send(&Response::TotpEnrollment(TotpEnrollment {
-        otpauth_uri: pending.uri.clone(),
-        secret: pending.secret.to_base32().to_string(),
+        otpauth_uri: Secret::from(uri),
+        secret: Secret::from(pending.secret.to_base32()),
         algorithm: pending.params.algorithm.name().to_owned(),
         digits: pending.params.digits,
         period: pending.params.period,
@@ -186,14 +188,14 @@ async fn enroll(
     let mut tries = 0;
     loop {
         let code = match conn.read(ENROLL_TIMEOUT).await? {
-            Request::ConfirmTotp { code } => Zeroizing::new(code),
+            Request::ConfirmTotp { code } => code,
             _ => return conn.send(&bad_request("expected confirm_totp")).await,
         };
         tries += 1;
         let now = unix_now();
         let Some(step) = shared
             .authority
-            .pending_code_step(&pending, code.trim(), now)
+            .pending_code_step(&pending, code.expose().trim(), now)
         else {
             audit(shared, "enroll", user, uid, "failure", Some("invalid_code"));
             // The last refusal is `locked_out`, so the client knows not to ask again.
@@ -223,7 +225,7 @@ async fn enroll(
             Ok(codes) => {
                 audit(shared, "enroll", user, uid, "ok", None);
                 Response::RecoveryCodes {
-                    codes: codes.iter().map(|c| c.to_string()).collect(),
+                    codes: codes.into_iter().map(Secret::from).collect(),
                 }
             }
             Err(e) => internal(&e),
@@ -241,7 +243,7 @@ async fn new_recovery_codes(shared: &Arc<Shared>, uid: u32, user: &str) -> Respo
         Ok(Some(codes)) => {
             audit(shared, "recovery_codes", user, uid, "ok", None);
             Response::RecoveryCodes {
-                codes: codes.iter().map(|c| c.to_string()).collect(),
+                codes: codes.into_iter().map(Secret::from).collect(),
             }
         }
         Ok(None) => failed(

@@ -166,23 +166,39 @@ pub fn looks_like_code(answer: &str, digits: u8) -> bool {
     answer.len() == usize::from(digits) && answer.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The `otpauth://totp/` URI an authenticator app scans.
-pub fn otpauth_uri(issuer: &str, account: &str, params: TotpParams, secret: &Secret) -> String {
+/// The `otpauth://totp/` URI an authenticator app scans. It contains the secret, so it is
+/// wiped when dropped.
+pub fn otpauth_uri(
+    issuer: &str,
+    account: &str,
+    params: TotpParams,
+    secret: &Secret,
+) -> Zeroizing<String> {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    use std::fmt::Write;
     const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'.')
         .remove(b'_')
         .remove(b'~');
-    let issuer_enc = utf8_percent_encode(issuer, COMPONENT);
-    format!(
-        "otpauth://totp/{issuer_enc}:{account}?secret={secret}&issuer={issuer_enc}&algorithm={alg}&digits={digits}&period={period}",
-        account = utf8_percent_encode(account, COMPONENT),
-        secret = secret.to_base32().as_str(),
+    /// The fixed parts and the parameters: fewer than this many bytes.
+    const REST: usize = 128;
+    let issuer = utf8_percent_encode(issuer, COMPONENT).to_string();
+    let account = utf8_percent_encode(account, COMPONENT).to_string();
+    let secret = secret.to_base32();
+    // Sized up front: growing the string would leave an unwiped copy of the secret behind.
+    let mut uri = Zeroizing::new(String::with_capacity(
+        REST + 2 * issuer.len() + account.len() + secret.len(),
+    ));
+    let _ = write!(
+        uri,
+        "otpauth://totp/{issuer}:{account}?secret={secret}&issuer={issuer}&algorithm={alg}&digits={digits}&period={period}",
+        secret = secret.as_str(),
         alg = params.algorithm.name(),
         digits = params.digits,
         period = params.period,
-    )
+    );
+    uri
 }
 
 #[cfg(test)]
@@ -329,7 +345,7 @@ mod tests {
         let secret = Secret::from_bytes(SHA1_SEED.to_vec());
         let uri = otpauth_uri("Example Corp", "alice@host-1", params, &secret);
         assert_eq!(
-            uri,
+            uri.as_str(),
             "otpauth://totp/Example%20Corp:alice%40host-1?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Example%20Corp&algorithm=SHA1&digits=6&period=30"
         );
     }

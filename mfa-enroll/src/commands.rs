@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use mfa_proto::{FailureKind, Request, Response};
+use mfa_proto::{FailureKind, Request, Response, Secret};
 
 use crate::account::calling_user;
 use crate::cli::{Command, UserArg};
@@ -141,7 +141,7 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     /// request last sent and its reply.
     fn call_with_proof(
         &mut self,
-        make: impl Fn(Option<String>) -> Request,
+        make: impl Fn(Option<Secret>) -> Request,
     ) -> Result<(Connection, Request, Response), EnrollError> {
         let request = make(None);
         let mut connection = self.daemon.connect()?;

@@ -101,10 +101,6 @@ fn request_name(request: &Request) -> &'static str {
 /// The wire name of a response, for messages; never its content, which may be secret.
 fn response_name(response: &Response) -> &'static str {
     match response {
-        Response::Prompt { .. } => "prompt",
-        Response::Info { .. } => "info",
-        Response::Error { .. } => "error",
-        Response::Done { .. } => "done",
         Response::TotpEnrollment(_) => "totp_enrollment",
         Response::RecoveryCodes { .. } => "recovery_codes",
         Response::Status(_) => "status",

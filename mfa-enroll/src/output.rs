@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use mfa_proto::{StatusReport, TotpEnrollment};
+use mfa_proto::{Secret, StatusReport, TotpEnrollment};
 use serde_json::{Value, json};
 
 use crate::error::{EnrollError, one_line};
@@ -54,7 +54,7 @@ impl<W: Write> Output<W> {
     /// Recovery codes, shown once.
     pub fn recovery_codes(
         &mut self,
-        codes: &[String],
+        codes: &[Secret],
         reason: CodesReason,
     ) -> Result<(), EnrollError> {
         match self.mode {
@@ -105,7 +105,7 @@ fn enrollment_json(enrollment: &TotpEnrollment) -> Value {
     json!({ "otpauth_uri": enrollment.otpauth_uri, "secret": enrollment.secret })
 }
 
-fn recovery_codes_json(codes: &[String]) -> Value {
+fn recovery_codes_json(codes: &[Secret]) -> Value {
     json!({ "recovery_codes": codes })
 }
 
@@ -120,7 +120,7 @@ fn enrollment_text(e: &TotpEnrollment, show_qr: bool) -> String {
             "Add this account to your authenticator app: scan the QR code,\n\
              or enter the secret by hand.\n\n",
         );
-        match qr::render(&e.otpauth_uri) {
+        match qr::render(e.otpauth_uri.expose()) {
             Ok(picture) => text.push_str(&picture),
             Err(why) => {
                 let _ = writeln!(text, "(No QR code: {why}.)");
@@ -136,8 +136,8 @@ fn enrollment_text(e: &TotpEnrollment, show_qr: bool) -> String {
     let _ = write!(
         text,
         "URI:    {}\nSecret: {}\nType:   time-based, {}, {} digits, new code every {} seconds\n\n",
-        one_line(&e.otpauth_uri),
-        one_line(&e.secret),
+        one_line(e.otpauth_uri.expose()),
+        one_line(e.secret.expose()),
         one_line(&e.algorithm),
         e.digits,
         e.period,
@@ -145,7 +145,7 @@ fn enrollment_text(e: &TotpEnrollment, show_qr: bool) -> String {
     text
 }
 
-fn recovery_codes_text(codes: &[String], reason: CodesReason) -> String {
+fn recovery_codes_text(codes: &[Secret], reason: CodesReason) -> String {
     let mut text = String::from(match reason {
         CodesReason::Enrolled => "The authenticator app is now active.\n\n",
         CodesReason::Replaced => {
@@ -154,7 +154,7 @@ fn recovery_codes_text(codes: &[String], reason: CodesReason) -> String {
     });
     text.push_str("Recovery codes:\n\n");
     for code in codes {
-        let _ = writeln!(text, "    {}", one_line(code));
+        let _ = writeln!(text, "    {}", one_line(code.expose()));
     }
     text.push_str(
         "\nStore these codes now, offline: print them or write them down, and keep them away\n\
@@ -258,8 +258,10 @@ mod tests {
         }
     }
 
-    fn codes() -> Vec<String> {
-        (0..10).map(|i| format!("aaaa-bbbb-{i:04}")).collect()
+    fn codes() -> Vec<Secret> {
+        (0..10)
+            .map(|i| Secret::from(format!("aaaa-bbbb-{i:04}")))
+            .collect()
     }
 
     // 2025-01-05 14:00:00 UTC
@@ -325,7 +327,7 @@ mod tests {
     fn human_enrollment_shows_qr_only_on_a_terminal() {
         let with = written(Mode::Human, true, |o| o.enrollment(&enrollment()).unwrap());
         assert!(with.contains("\x1b[30;47m"));
-        assert!(with.contains(&qr::render(&enrollment().otpauth_uri).unwrap()));
+        assert!(with.contains(&qr::render(enrollment().otpauth_uri.expose()).unwrap()));
         let without = written(Mode::Human, false, |o| o.enrollment(&enrollment()).unwrap());
         assert!(!without.contains('\x1b'));
         for text in [&with, &without] {
@@ -341,7 +343,7 @@ mod tests {
             o.recovery_codes(&codes(), CodesReason::Replaced).unwrap()
         });
         for code in codes() {
-            assert!(text.contains(&format!("    {code}\n")));
+            assert!(text.contains(&format!("    {}\n", code.expose())));
         }
         assert!(text.contains("previous ones no longer work"));
         assert!(text.contains("offline"));

@@ -6,6 +6,8 @@
 
 use std::io::{BufRead, Write};
 
+use mfa_proto::Secret;
+
 use crate::error::EnrollError;
 
 /// Asks questions and reads the answers.
@@ -28,8 +30,9 @@ impl<R: BufRead, W: Write> Prompter<R, W> {
     }
 
     /// Shows `prompt` and returns the next non-empty answer, trimmed. `expected` names the
-    /// answer in errors, e.g. "a code from the authenticator app".
-    pub fn ask(&mut self, prompt: &str, expected: &'static str) -> Result<String, EnrollError> {
+    /// answer in errors, e.g. "a code from the authenticator app". Answers are codes, so
+    /// they come back as [`Secret`]s.
+    pub fn ask(&mut self, prompt: &str, expected: &'static str) -> Result<Secret, EnrollError> {
         loop {
             write!(self.prompts, "{prompt}").map_err(EnrollError::Output)?;
             self.prompts.flush().map_err(EnrollError::Output)?;
@@ -45,9 +48,13 @@ impl<R: BufRead, W: Write> Prompter<R, W> {
             if read == 0 {
                 return Err(EnrollError::NoAnswer { expected });
             }
-            let answer = line.trim();
-            if !answer.is_empty() {
-                return Ok(answer.to_owned());
+            let start = line.len() - line.trim_start().len();
+            let end = line.trim_end().len();
+            if start < end {
+                // Trimmed in place and moved, not copied: the `Secret` wipes this buffer.
+                line.truncate(end);
+                line.drain(..start);
+                return Ok(Secret::from(line));
             }
             if !self.interactive {
                 return Err(EnrollError::EmptyAnswer { expected });
@@ -82,15 +89,18 @@ mod tests {
     #[test]
     fn answers_are_trimmed_and_read_line_by_line() {
         let mut p = prompter("  123456 \r\n\tabcd-efgh-ijkl\n", false);
-        assert_eq!(p.ask("Code: ", "a code").unwrap(), "123456");
-        assert_eq!(p.ask("Again: ", "a code").unwrap(), "abcd-efgh-ijkl");
+        assert_eq!(p.ask("Code: ", "a code").unwrap().expose(), "123456");
+        assert_eq!(
+            p.ask("Again: ", "a code").unwrap().expose(),
+            "abcd-efgh-ijkl"
+        );
         assert_eq!(String::from_utf8(p.prompts).unwrap(), "Code: \nAgain: \n");
     }
 
     #[test]
     fn last_line_without_newline_counts() {
         let mut p = prompter("654321", false);
-        assert_eq!(p.ask("Code: ", "a code").unwrap(), "654321");
+        assert_eq!(p.ask("Code: ", "a code").unwrap().expose(), "654321");
     }
 
     #[test]
@@ -127,7 +137,7 @@ mod tests {
     #[test]
     fn empty_line_asks_again_on_a_terminal() {
         let mut p = prompter("\n  \n123456\n", true);
-        assert_eq!(p.ask("Code: ", "a code").unwrap(), "123456");
+        assert_eq!(p.ask("Code: ", "a code").unwrap().expose(), "123456");
         assert_eq!(String::from_utf8(p.prompts).unwrap(), "Code: Code: Code: ");
     }
 

@@ -10,7 +10,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use mfa_proto::{
-    FailureKind, Lockout, Request, Response, StatusReport, TotpEnrollment, read_frame, write_frame,
+    FailureKind, Lockout, Request, Response, Secret, StatusReport, TotpEnrollment, read_frame,
+    write_frame,
 };
 use serde_json::{Value, json};
 
@@ -146,8 +147,10 @@ fn enrollment() -> Response {
     })
 }
 
-fn codes() -> Vec<String> {
-    (0..10).map(|i| format!("abcd-efgh-{i:04}")).collect()
+fn codes() -> Vec<Secret> {
+    (0..10)
+        .map(|i| Secret::from(format!("abcd-efgh-{i:04}")))
+        .collect()
 }
 
 fn failed(kind: FailureKind, message: &str) -> Response {
@@ -213,7 +216,7 @@ fn totp_enrollment_for_a_person_shows_secret_then_codes() {
     assert!(out.contains(&format!("URI:    {URI}\n")));
     assert!(secret_at < prompt_at);
     for code in codes() {
-        assert!(out.find(&code).unwrap() > prompt_at);
+        assert!(out.find(code.expose()).unwrap() > prompt_at);
     }
     assert!(out.contains("only this once"), "{out}");
     assert_eq!(stderr(&output), "");

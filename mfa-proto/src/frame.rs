@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
 use crate::message::{Envelope, PROTOCOL_VERSION};
 
@@ -40,6 +41,8 @@ pub enum FrameError {
         /// Version the peer sent.
         got: u16,
     },
+    /// Connecting failed: the socket's listen queue stayed full for the whole timeout.
+    Busy,
     /// Any other I/O error.
     Io(io::Error),
 }
@@ -62,6 +65,11 @@ impl fmt::Display for FrameError {
                 f,
                 "peer speaks protocol version {got}, this build speaks {PROTOCOL_VERSION}"
             ),
+            FrameError::Busy => write!(
+                f,
+                "the socket's listen queue stayed full until the timeout (too many clients at \
+                 once, or the daemon is stuck)"
+            ),
             FrameError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -79,18 +87,40 @@ impl From<io::Error> for FrameError {
     }
 }
 
-/// Serializes `msg` in an [`Envelope`] and prefixes its length.
-pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
-    let body = serde_json::to_vec(&Envelope::new(msg))
+/// Serializes `msg` in an [`Envelope`] and prefixes its length. The frame may hold a code,
+/// so it is wiped when dropped.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+    let envelope = Envelope::new(msg);
+    // Measured first so that the buffer is allocated once at its final size: growing it
+    // would leave an unwiped copy of the old contents behind.
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer(&mut counter, &envelope)
         .map_err(|e| FrameError::Malformed(e.to_string()))?;
-    if body.len() > MAX_FRAME_LEN {
-        return Err(FrameError::TooLarge { len: body.len() });
+    let len = counter.0;
+    if len > MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge { len });
     }
-    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge { len: body.len() })?;
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
+    let header = u32::try_from(len).map_err(|_| FrameError::TooLarge { len })?;
+    let mut frame = Zeroizing::new(Vec::with_capacity(HEADER_LEN + len));
+    frame.extend_from_slice(&header.to_be_bytes());
+    serde_json::to_writer(&mut *frame, &envelope)
+        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    debug_assert_eq!(frame.len(), HEADER_LEN + len);
+    Ok(frame)
+}
+
+/// Counts the bytes written to it and keeps none.
+struct ByteCounter(usize);
+
+impl Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Reads the body length from a header, refusing empty and oversized frames before any
@@ -124,7 +154,8 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     Ok(envelope.msg)
 }
 
-/// Writes one frame.
+/// Writes one frame. On a socket in a process that may not ignore SIGPIPE, use
+/// [`crate::Client`] instead: it sends with `MSG_NOSIGNAL`.
 pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
     let bytes = encode(msg)?;
     w.write_all(&bytes)?;
@@ -146,7 +177,7 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<T, FrameErr
         }
     }
     let len = decode_header(header)?;
-    let mut body = vec![0u8; len];
+    let mut body = Zeroizing::new(vec![0u8; len]);
     r.read_exact(&mut body)?;
     decode_body(&body)
 }
@@ -154,7 +185,7 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<T, FrameErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{AuthRequest, Request, Response};
+    use crate::message::{AuthRequest, Request, Response, Step};
     use std::io::Cursor;
 
     fn auth() -> Request {
@@ -174,7 +205,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let bytes = encode(&auth()).unwrap();
-        let back: Request = read_frame(&mut Cursor::new(bytes)).unwrap();
+        let back: Request = read_frame(&mut Cursor::new(&bytes[..])).unwrap();
         assert_eq!(back, auth());
     }
 
@@ -190,7 +221,7 @@ mod tests {
     #[test]
     fn oversized_message_is_not_sent() {
         let req = Request::Answer {
-            text: "x".repeat(MAX_FRAME_LEN),
+            text: "x".repeat(MAX_FRAME_LEN).into(),
         };
         assert!(matches!(encode(&req), Err(FrameError::TooLarge { .. })));
     }
@@ -199,7 +230,7 @@ mod tests {
     fn truncated_header_and_body() {
         let err = read_frame::<_, Request>(&mut Cursor::new(vec![0, 0])).unwrap_err();
         assert!(matches!(err, FrameError::Truncated), "{err}");
-        let mut bytes = encode(&auth()).unwrap();
+        let mut bytes = encode(&auth()).unwrap().to_vec();
         bytes.truncate(bytes.len() - 3);
         let err = read_frame::<_, Request>(&mut Cursor::new(bytes)).unwrap_err();
         assert!(matches!(err, FrameError::Truncated), "{err}");
@@ -224,9 +255,9 @@ mod tests {
         for body in [
             "not json at all",
             "\u{0}\u{1}\u{2}",
-            r#"{"v":1,"msg":{"type":"answer","text":"1","extra":true}}"#,
-            r#"{"v":1,"msg":{"type":"no_such_request"}}"#,
-            r#"{"v":1,"msg":{"type":"answer","text":"1"},"more":1}"#,
+            r#"{"v":1,"msg":{"answer":{"text":"1","extra":true}}}"#,
+            r#"{"v":1,"msg":{"no_such_request":{}}}"#,
+            r#"{"v":1,"msg":{"answer":{"text":"1"}},"more":1}"#,
             r#"{"v":1}"#,
         ] {
             let err = read_frame::<_, Request>(&mut Cursor::new(raw(body))).unwrap_err();
@@ -236,19 +267,35 @@ mod tests {
 
     #[test]
     fn other_version_is_named() {
-        let body = r#"{"v":2,"msg":{"type":"answer","text":"1"}}"#;
+        let body = r#"{"v":2,"msg":{"answer":{"text":"1"}}}"#;
         let err = read_frame::<_, Request>(&mut Cursor::new(raw(body))).unwrap_err();
         assert!(matches!(err, FrameError::Version { got: 2 }));
         assert!(err.to_string().contains("version 2"));
     }
 
     #[test]
-    fn responses_round_trip() {
-        let r = Response::Prompt {
+    fn steps_and_responses_round_trip() {
+        let step = Step::Prompt {
             text: "Verification code: ".into(),
             echo: false,
         };
-        let back: Response = read_frame(&mut Cursor::new(encode(&r).unwrap())).unwrap();
-        assert_eq!(back, r);
+        let back: Step = read_frame(&mut Cursor::new(&encode(&step).unwrap()[..])).unwrap();
+        assert_eq!(back, step);
+        let response = Response::Ok {
+            message: "done".into(),
+        };
+        let back: Response = read_frame(&mut Cursor::new(&encode(&response).unwrap()[..])).unwrap();
+        assert_eq!(back, response);
+    }
+
+    #[test]
+    fn a_refusal_reads_as_either_kind() {
+        let refusal = Response::Failed {
+            kind: crate::FailureKind::BadRequest,
+            message: "no".into(),
+        };
+        let bytes = encode(&refusal).unwrap();
+        let as_step: Step = read_frame(&mut Cursor::new(&bytes[..])).unwrap();
+        assert!(matches!(as_step, Step::Failed { .. }));
     }
 }

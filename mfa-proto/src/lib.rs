@@ -2,16 +2,22 @@
 //!
 //! Every message is one frame: a 4-byte big-endian length followed by that many bytes of JSON,
 //! at most [`MAX_FRAME_LEN`]. The JSON is an [`Envelope`] carrying the protocol version and
-//! one [`Request`] (client to daemon) or [`Response`] (daemon to client).
+//! one [`Request`] (client to daemon), or one [`Step`] (daemon to the PAM module) or
+//! [`Response`] (daemon to `mfa-enroll`). Enums are externally tagged (`{"answer":{...}}`),
+//! which serde decodes without buffering.
 //!
 //! An authentication is one connection: the client sends [`Request::Authenticate`], the daemon
-//! answers with steps ([`Response::Prompt`], [`Response::Info`], [`Response::Error`]) and the
-//! client answers each prompt with [`Request::Answer`], until [`Response::Done`].
+//! answers with steps ([`Step::Prompt`], [`Step::Info`], [`Step::Error`]) and the client
+//! answers each prompt with [`Request::Answer`], until [`Step::Done`].
+//!
+//! Codes and secrets travel as [`Secret`], and every buffer that holds an encoded or received
+//! frame is wiped when dropped.
 #![forbid(unsafe_code)]
 
 mod client;
 mod frame;
 mod message;
+mod secret;
 
 pub use client::{Client, DEFAULT_SOCKET, DEFAULT_TIMEOUT};
 pub use frame::{
@@ -20,5 +26,6 @@ pub use frame::{
 };
 pub use message::{
     AuthRequest, Envelope, FailureKind, Lockout, Outcome, PROTOCOL_VERSION, Request, Response,
-    StatusReport, TotpEnrollment, TotpStatus,
+    StatusReport, Step, TotpEnrollment, TotpStatus,
 };
+pub use secret::Secret;

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 /// The protocol version this build speaks. Bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u16 = 1;
 
@@ -53,7 +55,7 @@ pub struct AuthRequest {
 
 /// Client to daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// Starts an authentication conversation.
     Authenticate {
@@ -63,7 +65,7 @@ pub enum Request {
     /// The user's answer to the last [`Response::Prompt`].
     Answer {
         /// What the user typed.
-        text: String,
+        text: Secret,
     },
     /// Starts enrolling a new authenticator app for `user`. If the user already has one,
     /// a non-root caller must give `proof` (a current code or a recovery code).
@@ -72,13 +74,13 @@ pub enum Request {
         user: String,
         /// A current code or a recovery code, needed to replace an enrollment.
         #[serde(default)]
-        proof: Option<String>,
+        proof: Option<Secret>,
     },
     /// Activates the secret from the preceding [`Response::TotpEnrollment`] on the same
     /// connection, once the user shows a code the app produced.
     ConfirmTotp {
         /// A code from the authenticator app.
-        code: String,
+        code: Secret,
     },
     /// Replaces the user's recovery codes with a new set.
     NewRecoveryCodes {
@@ -86,7 +88,7 @@ pub enum Request {
         user: String,
         /// A current code or a recovery code; not needed for root.
         #[serde(default)]
-        proof: Option<String>,
+        proof: Option<Secret>,
     },
     /// Removes every factor of the user.
     RemoveFactors {
@@ -94,7 +96,7 @@ pub enum Request {
         user: String,
         /// A current code or a recovery code; not needed for root.
         #[serde(default)]
-        proof: Option<String>,
+        proof: Option<Secret>,
     },
     /// What is enrolled and whether anything is locked.
     Status {
@@ -123,10 +125,10 @@ impl Request {
     }
 }
 
-/// Daemon to client.
+/// Daemon to `pam_mfa.so` during an authentication conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Response {
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
     /// Ask the user something; the client replies with [`Request::Answer`].
     Prompt {
         /// Prompt text, e.g. `Verification code: `.
@@ -149,13 +151,30 @@ pub enum Response {
         /// How it ended.
         outcome: Outcome,
     },
+    /// The request itself was refused (malformed, or not valid at this point); same wire
+    /// form as [`Response::Failed`].
+    Failed {
+        /// Machine-readable reason.
+        kind: FailureKind,
+        /// One line for a person: what is wrong and what to do.
+        message: String,
+    },
+}
+
+/// Daemon to `mfa-enroll`: the answer to a management request.
+///
+/// Kept apart from [`Step`] so that the PAM module, which only ever receives steps, carries
+/// no code for these (it is loaded into sshd, sudo and login, and size matters there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Response {
     /// A new, not yet active, authenticator secret. Reply with [`Request::ConfirmTotp`].
     TotpEnrollment(TotpEnrollment),
     /// The enrollment is active (after [`Request::ConfirmTotp`]) or a new set was made
     /// (after [`Request::NewRecoveryCodes`]): the recovery codes, shown once.
     RecoveryCodes {
         /// The codes in plain text; the daemon keeps only their hashes.
-        codes: Vec<String>,
+        codes: Vec<Secret>,
     },
     /// Answer to [`Request::Status`].
     Status(StatusReport),
@@ -216,10 +235,10 @@ pub enum FailureKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TotpEnrollment {
-    /// `otpauth://totp/...` URI for the QR code.
-    pub otpauth_uri: String,
+    /// `otpauth://totp/...` URI for the QR code; it contains the secret.
+    pub otpauth_uri: Secret,
     /// The secret in base32, for typing into an app by hand.
-    pub secret: String,
+    pub secret: Secret,
     /// HMAC algorithm: `SHA1`, `SHA256` or `SHA512`.
     pub algorithm: String,
     /// Code length.

@@ -3,9 +3,8 @@
 
 use std::ffi::CStr;
 
-use mfa_proto::{AuthRequest, Client, FrameError, Outcome, Request, Response};
+use mfa_proto::{AuthRequest, Client, FrameError, Outcome, Request, Step};
 use pam::constants::{PAM_SILENT, PamFlag, PamResultCode};
-use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{AuthError, ProtocolError, Unavailable, UserError};
 use crate::handler::{ItemError, ItemProblem, LogLevel, MessageKind, PamHandler, PamItem};
@@ -95,7 +94,7 @@ impl<H: PamHandler> Relay<'_, H> {
             };
             stage = Stage::Conversing;
             match step {
-                Response::Prompt { text, echo } => {
+                Step::Prompt { text, echo } => {
                     if let Some(err) = unsent.take() {
                         return Err(err);
                     }
@@ -109,28 +108,24 @@ impl<H: PamHandler> Relay<'_, H> {
                         .pam
                         .prompt(&text, echo)
                         .map_err(AuthError::Conversation)?;
-                    match send_answer(&mut client, answer) {
+                    match client.send(&Request::Answer { text: answer }) {
                         Ok(()) => {}
                         Err(FrameError::TooLarge { .. }) => return Err(AuthError::AnswerTooLarge),
                         Err(err) => unsent = Some(self.daemon_error(err, stage)),
                     }
                 }
-                Response::Info { text } => self.show(MessageKind::Info, &text)?,
-                Response::Error { text } => self.show(MessageKind::Error, &text)?,
-                Response::Done { outcome } => {
+                Step::Info { text } => self.show(MessageKind::Info, &text)?,
+                Step::Error { text } => self.show(MessageKind::Error, &text)?,
+                Step::Done { outcome } => {
                     self.debug(&format!("step: done ({outcome:?})"));
                     return Ok(outcome);
                 }
-                Response::Failed { kind, message } => {
+                Step::Failed { kind, message } => {
                     return Err(AuthError::Protocol(ProtocolError::Refused {
                         kind,
                         message,
                     }));
                 }
-                Response::TotpEnrollment(_) => return Err(unexpected("totp_enrollment")),
-                Response::RecoveryCodes { .. } => return Err(unexpected("recovery_codes")),
-                Response::Status(_) => return Err(unexpected("status")),
-                Response::Ok { .. } => return Err(unexpected("ok")),
             }
         }
         Err(AuthError::Protocol(ProtocolError::TooManySteps(MAX_STEPS)))
@@ -203,36 +198,12 @@ impl<H: PamHandler> Relay<'_, H> {
     }
 }
 
-/// A `Request::Answer` whose text is wiped when it goes out of scope.
-struct AnswerRequest(Request);
-
-impl Drop for AnswerRequest {
-    fn drop(&mut self) {
-        if let Request::Answer { text } = &mut self.0 {
-            text.zeroize();
-        }
-    }
-}
-
-/// Sends the user's answer, moving it out of its wiped buffer into a request that is wiped
-/// too, so that no unwiped copy is left behind in this crate.
-fn send_answer(client: &mut Client, mut answer: Zeroizing<String>) -> Result<(), FrameError> {
-    let request = AnswerRequest(Request::Answer {
-        text: std::mem::take(&mut *answer),
-    });
-    client.send(&request.0)
-}
-
 fn check_text(text: &str) -> Result<(), AuthError> {
     if text.contains('\0') {
         Err(AuthError::Protocol(ProtocolError::NulInText))
     } else {
         Ok(())
     }
-}
-
-fn unexpected(message: &'static str) -> AuthError {
-    AuthError::Protocol(ProtocolError::Unexpected { message })
 }
 
 #[cfg(test)]

@@ -139,11 +139,6 @@ pub enum ProtocolError {
     /// A frame could not be read or written: garbage, oversized, wrong version, or the
     /// connection closed or failed before `Done`.
     Frame(FrameError),
-    /// A message that has no place in an authentication.
-    Unexpected {
-        /// The message's type.
-        message: &'static str,
-    },
     /// The daemon refused the request instead of answering it with `Done`.
     Refused {
         /// Its reason.
@@ -161,9 +156,6 @@ impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProtocolError::Frame(e) => write!(f, "{e}"),
-            ProtocolError::Unexpected { message } => {
-                write!(f, "unexpected message {message:?} in an authentication")
-            }
             ProtocolError::Refused { kind, message } => {
                 write!(f, "request refused ({kind:?}): {message}")
             }

@@ -6,6 +6,7 @@ use std::ffi::{CStr, CString, c_char, c_int};
 use std::ops::Deref;
 use std::ptr;
 
+use mfa_proto::Secret;
 use pam::constants::{
     PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_TEXT_INFO, PamFlag,
     PamMessageStyle, PamResultCode,
@@ -14,7 +15,6 @@ use pam::conv::Conv;
 use pam::items::{Item, RHost, RUser, Service, Tty, User};
 use pam::module::{PamHandle, PamHooks};
 use pam::secret::SecretBytes;
-use zeroize::Zeroizing;
 
 use crate::authenticate::authenticate;
 use crate::handler::{
@@ -113,16 +113,16 @@ impl PamHandler for RealPam<'_> {
         to_string(name, value).map(Some)
     }
 
-    fn prompt(&mut self, text: &str, echo: bool) -> Result<Zeroizing<String>, ConvError> {
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Secret, ConvError> {
         let style = if echo {
             PAM_PROMPT_ECHO_ON
         } else {
             PAM_PROMPT_ECHO_OFF
         };
-        // `answer` wipes PAM's copy when dropped; ours is wiped by `Zeroizing`.
+        // `answer` wipes PAM's copy when dropped; the `Secret` wipes ours.
         let answer = self.converse(style, text)?.ok_or(ConvError::NoAnswer)?;
         let text = answer.as_str().map_err(|_| ConvError::AnswerNotUtf8)?;
-        Ok(Zeroizing::new(text.to_owned()))
+        Ok(Secret::from(text))
     }
 
     fn show(&mut self, kind: MessageKind, text: &str) -> Result<(), ConvError> {

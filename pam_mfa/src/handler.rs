@@ -4,8 +4,8 @@
 use std::ffi::CStr;
 use std::fmt;
 
+use mfa_proto::Secret;
 use pam::constants::PamResultCode;
-use zeroize::Zeroizing;
 
 /// The PAM items the module reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,8 +127,8 @@ pub trait PamHandler {
     fn env(&mut self, name: &'static CStr) -> Result<Option<String>, ItemError>;
 
     /// Shows a prompt (`PAM_PROMPT_ECHO_ON` when `echo`, else `PAM_PROMPT_ECHO_OFF`) and
-    /// returns the answer in a buffer that is wiped when dropped.
-    fn prompt(&mut self, text: &str, echo: bool) -> Result<Zeroizing<String>, ConvError>;
+    /// returns the answer, which is wiped when dropped.
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Secret, ConvError>;
 
     /// Shows a message that needs no answer.
     fn show(&mut self, kind: MessageKind, text: &str) -> Result<(), ConvError>;

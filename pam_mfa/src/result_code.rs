@@ -123,7 +123,7 @@ mod tests {
                 PamResultCode::PAM_SYSTEM_ERR,
             ),
             (
-                || AuthError::Protocol(ProtocolError::Unexpected { message: "ok" }),
+                || AuthError::Protocol(ProtocolError::TooManySteps(100)),
                 PamResultCode::PAM_SYSTEM_ERR,
             ),
             (

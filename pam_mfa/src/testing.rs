@@ -10,10 +10,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mfa_proto::{FrameError, Request, Response, read_frame, write_frame};
+use mfa_proto::{FrameError, Request, Secret, Step, read_frame, write_frame};
 use pam::constants::PamResultCode;
 use tempfile::TempDir;
-use zeroize::Zeroizing;
 
 use crate::handler::{ConvError, ItemError, LogLevel, MessageKind, PamHandler, PamItem};
 
@@ -93,7 +92,7 @@ impl PamHandler for FakePam {
         Ok(self.env.get(name).cloned())
     }
 
-    fn prompt(&mut self, text: &str, echo: bool) -> Result<Zeroizing<String>, ConvError> {
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Secret, ConvError> {
         self.shown.push(Shown::Prompt {
             text: text.into(),
             echo,
@@ -102,7 +101,7 @@ impl PamHandler for FakePam {
             signal.recv().unwrap();
         }
         match self.answers.pop_front() {
-            Some(answer) => answer.map(Zeroizing::new),
+            Some(answer) => answer.map(Secret::from),
             None => Err(ConvError::Pam(PamResultCode::PAM_CONV_ERR)),
         }
     }
@@ -198,12 +197,12 @@ impl Conn {
     /// Reads an answer and returns its text.
     pub fn recv_answer(&mut self) -> String {
         match self.recv().unwrap() {
-            Request::Answer { text } => text,
+            Request::Answer { text } => text.expose().to_owned(),
             other => panic!("expected an answer, got {other:?}"),
         }
     }
 
-    pub fn send(&mut self, response: &Response) {
+    pub fn send<T: serde::Serialize>(&mut self, response: &T) {
         write_frame(&mut self.stream, response).unwrap();
     }
 
@@ -213,14 +212,14 @@ impl Conn {
     }
 
     pub fn prompt(&mut self) {
-        self.send(&Response::Prompt {
+        self.send(&Step::Prompt {
             text: "Verification code: ".into(),
             echo: false,
         });
     }
 
     pub fn done(&mut self, outcome: mfa_proto::Outcome) {
-        self.send(&Response::Done { outcome });
+        self.send(&Step::Done { outcome });
     }
 
     /// Reads until the module hangs up; what ended the read.

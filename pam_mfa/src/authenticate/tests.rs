@@ -54,7 +54,7 @@ fn prompt_relays_the_answer_exactly() {
 fn echo_on_prompt_is_shown_with_echo() {
     let daemon = FakeDaemon::start(|conn: &mut Conn| {
         conn.recv_auth();
-        conn.send(&Response::Prompt {
+        conn.send(&Step::Prompt {
             text: "Phone number: ".into(),
             echo: true,
         });
@@ -177,12 +177,12 @@ fn empty_user_or_missing_service_is_refused_before_connecting() {
 fn info_and_error_are_shown_in_order() {
     let daemon = FakeDaemon::start(|conn: &mut Conn| {
         conn.recv_auth();
-        conn.send(&Response::Info {
+        conn.send(&Step::Info {
             text: "Code sent by SMS.".into(),
         });
         conn.prompt();
         conn.recv_answer();
-        conn.send(&Response::Error {
+        conn.send(&Step::Error {
             text: "Invalid verification code.".into(),
         });
         conn.done(Outcome::Failure);
@@ -205,12 +205,12 @@ fn info_and_error_are_shown_in_order() {
 fn silent_suppresses_info_and_error_but_not_prompts() {
     let daemon = FakeDaemon::start(|conn: &mut Conn| {
         conn.recv_auth();
-        conn.send(&Response::Info {
+        conn.send(&Step::Info {
             text: "hello".into(),
         });
         conn.prompt();
         conn.recv_answer();
-        conn.send(&Response::Error {
+        conn.send(&Step::Error {
             text: "Too many failed attempts. Try again in 1 minutes.".into(),
         });
         conn.done(Outcome::LockedOut);
@@ -338,7 +338,7 @@ fn daemon_giving_up_on_a_slow_user_is_heard_out() {
     let daemon = FakeDaemon::start(move |conn: &mut Conn| {
         conn.recv_auth();
         conn.prompt();
-        conn.send(&Response::Error {
+        conn.send(&Step::Error {
             text: "Timed out.".into(),
         });
         conn.done(Outcome::Failure);
@@ -381,10 +381,11 @@ fn bad_frames() -> Vec<(&'static str, Vec<u8>)> {
         .unwrap()
         .to_be_bytes()
         .to_vec();
-    let mut truncated = encode(&Response::Done {
+    let mut truncated = encode(&Step::Done {
         outcome: Outcome::Success,
     })
-    .unwrap();
+    .unwrap()
+    .to_vec();
     truncated.truncate(truncated.len() - 2);
     vec![
         ("garbage", raw_frame(b"not json at all")),
@@ -394,15 +395,15 @@ fn bad_frames() -> Vec<(&'static str, Vec<u8>)> {
         ("truncated", truncated),
         (
             "other version",
-            raw_frame(br#"{"v":2,"msg":{"type":"done","outcome":"success"}}"#),
+            raw_frame(br#"{"v":2,"msg":{"done":{"outcome":"success"}}}"#),
         ),
         (
             "unknown outcome",
-            raw_frame(br#"{"v":1,"msg":{"type":"done","outcome":"maybe"}}"#),
+            raw_frame(br#"{"v":1,"msg":{"done":{"outcome":"maybe"}}}"#),
         ),
         (
             "request type",
-            raw_frame(br#"{"v":1,"msg":{"type":"answer","text":"1"}}"#),
+            raw_frame(br#"{"v":1,"msg":{"answer":{"text":"1"}}}"#),
         ),
     ]
 }
@@ -462,14 +463,14 @@ fn daemon_hanging_up_without_done_is_a_system_error() {
 #[test]
 fn messages_outside_an_authentication_are_a_system_error() {
     let unexpected = [
-        Response::Ok {
+        mfa_proto::Response::Ok {
             message: "done".into(),
         },
-        Response::Failed {
+        mfa_proto::Response::Failed {
             kind: FailureKind::BadRequest,
             message: "no".into(),
         },
-        Response::RecoveryCodes {
+        mfa_proto::Response::RecoveryCodes {
             codes: vec!["aaaa-bbbb-cccc".into()],
         },
     ];
@@ -490,7 +491,7 @@ fn messages_outside_an_authentication_are_a_system_error() {
 fn text_with_nul_is_a_system_error() {
     let daemon = FakeDaemon::start(|conn: &mut Conn| {
         conn.recv_auth();
-        conn.send(&Response::Info {
+        conn.send(&Step::Info {
             text: "a\0b".into(),
         });
     });
@@ -505,7 +506,7 @@ fn text_with_nul_is_a_system_error() {
 fn daemon_that_never_ends_is_stopped() {
     let daemon = FakeDaemon::start(|conn: &mut Conn| {
         let _ = conn.recv_auth();
-        let info = Response::Info { text: "…".into() };
+        let info = Step::Info { text: "…".into() };
         let mut sent = 0;
         while mfa_proto::write_frame(&mut conn.stream, &info).is_ok() {
             sent += 1;
@@ -550,7 +551,7 @@ fn missing_answer_or_failed_message_is_conv_err() {
 
     let daemon = FakeDaemon::start(|conn: &mut Conn| {
         conn.recv_auth();
-        conn.send(&Response::Error {
+        conn.send(&Step::Error {
             text: "Invalid verification code.".into(),
         });
         conn.wait_for_hangup()
@@ -602,10 +603,10 @@ fn debug_logs_each_step_but_never_the_answer() {
     let secret = "314159";
     let daemon = FakeDaemon::start(|conn: &mut Conn| {
         conn.recv_auth();
-        conn.send(&Response::Info { text: "i".into() });
+        conn.send(&Step::Info { text: "i".into() });
         conn.prompt();
         conn.recv_answer();
-        conn.send(&Response::Error { text: "e".into() });
+        conn.send(&Step::Error { text: "e".into() });
         conn.prompt();
         conn.recv_answer();
         conn.done(Outcome::Success);
