@@ -1,0 +1,265 @@
+//! The real `mfa-daemon` on a private socket and state directory.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::artifacts::daemon_binary;
+use crate::scratch::{ScratchDir, write_file};
+
+/// How long the daemon may take to start listening or to exit on SIGTERM.
+const DAEMON_TIMEOUT: Duration = Duration::from_secs(10);
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// The line the daemon prints on stderr once its socket accepts connections.
+const LISTENING: &str = "mfa-daemon: listening on ";
+/// Start of every audit line's JSON.
+const AUDIT_PREFIX: &str = "audit: ";
+
+/// Config that prompts once per authentication, so that a login given one answer ends with
+/// that answer's verdict.
+pub const ONE_PROMPT_PER_LOGIN: &str = "max_tries = 1\n";
+
+/// `mfa-daemon --config <scratch>/config.toml` with its socket and state directory in a scratch
+/// directory. Its stdout and stderr go to one log that survives restarts, for audit
+/// assertions. Killed by PID and removed on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    scratch: ScratchDir,
+    config: PathBuf,
+    socket: PathBuf,
+    state_dir: PathBuf,
+    log: PathBuf,
+    process: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts a daemon with the contract's defaults.
+    pub fn start() -> Daemon {
+        Daemon::start_with("")
+    }
+
+    /// Starts a daemon whose config adds `settings` (TOML: top-level keys, then tables) after
+    /// the fixture's own `socket` and `state_dir`.
+    pub fn start_with(settings: &str) -> Daemon {
+        let scratch = ScratchDir::create();
+        let config = scratch.path().join("config.toml");
+        let socket = scratch.path().join("mfa.sock");
+        let state_dir = scratch.path().join("state");
+        let log = scratch.path().join("daemon.log");
+        write_file(
+            &config,
+            &format!(
+                "socket = {}\nstate_dir = {}\n{settings}\n",
+                toml_string(&socket),
+                toml_string(&state_dir)
+            ),
+            0o644,
+        );
+        let mut daemon = Daemon {
+            scratch,
+            config,
+            socket,
+            state_dir,
+            log,
+            process: None,
+        };
+        daemon.launch();
+        daemon
+    }
+
+    fn launch(&mut self) {
+        assert!(self.process.is_none(), "the daemon is already running");
+        let listening_before = self.log().matches(LISTENING).count();
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.log.display()));
+        let child = Command::new(daemon_binary())
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start mfa-daemon: {e}"));
+        self.scratch.record_pid("daemon", child.id());
+        self.process = Some(child);
+        let deadline = Instant::now() + DAEMON_TIMEOUT;
+        while self.log().matches(LISTENING).count() == listening_before {
+            if !self.is_running() {
+                panic!("mfa-daemon exited before listening:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mfa-daemon did not print `{LISTENING}...` within {DAEMON_TIMEOUT:?}:\n{}",
+                self.log()
+            );
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// The socket the daemon listens on.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The daemon's state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The config file the daemon was started with.
+    pub fn config(&self) -> &Path {
+        &self.config
+    }
+
+    /// The PID of the running daemon.
+    pub fn pid(&self) -> u32 {
+        self.process
+            .as_ref()
+            .map(Child::id)
+            .expect("the daemon is not running")
+    }
+
+    /// Whether the daemon process is still running (reaps it if it exited).
+    pub fn is_running(&mut self) -> bool {
+        match self.process.as_mut().map(Child::try_wait) {
+            Some(Ok(None)) => true,
+            Some(_) => {
+                self.process = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Sends SIGTERM and waits for the daemon to exit; returns how it exited.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.process.take().expect("the daemon is not running");
+        signal(&child, Signal::SIGTERM);
+        let deadline = Instant::now() + DAEMON_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for mfa-daemon") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "mfa-daemon did not exit within {DAEMON_TIMEOUT:?} of SIGTERM:\n{}",
+                    self.log()
+                );
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash or the OOM killer would.
+    pub fn kill(&mut self) {
+        let mut child = self.process.take().expect("the daemon is not running");
+        signal(&child, Signal::SIGKILL);
+        let _ = child.wait();
+    }
+
+    /// Starts the daemon again on the same config and state (after [`Daemon::stop`] or
+    /// [`Daemon::kill`]).
+    pub fn restart(&mut self) {
+        self.launch();
+    }
+
+    /// Everything the daemon wrote to stdout and stderr, across restarts.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log under a heading, to append to assertion messages.
+    pub fn log_section(&self) -> String {
+        format!("--- daemon log ---\n{}", self.log().trim_end())
+    }
+
+    /// Every audit event logged so far, in order.
+    pub fn audit_events(&self) -> Vec<Value> {
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                let json = &line[line.find(AUDIT_PREFIX)? + AUDIT_PREFIX.len()..];
+                Some(
+                    serde_json::from_str(json)
+                        .unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {line}")),
+                )
+            })
+            .collect()
+    }
+
+    /// The outcomes of the `auth` audit events for `user`, in order.
+    pub fn auth_outcomes(&self, user: &str) -> Vec<String> {
+        self.audit_events()
+            .iter()
+            .filter(|event| event["event"] == "auth" && event["user"] == user)
+            .map(|event| event["outcome"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Panics if the log contains any of `secrets` (codes, base32 secrets, recovery codes).
+    /// A secret only counts where it stands as a whole word, so that a six-digit code is not
+    /// "found" inside a timestamp.
+    pub fn assert_log_omits(&self, secrets: &[String]) {
+        let log = self.log();
+        for secret in secrets {
+            assert!(
+                !contains_word(&log, secret),
+                "the daemon log contains the secret or code {secret:?}:\n{log}"
+            );
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(child: &Child, signal: Signal) {
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("PIDs fit in i32"));
+    kill(pid, signal).unwrap_or_else(|e| panic!("cannot send {signal} to mfa-daemon: {e}"));
+}
+
+/// `path` as a TOML basic string.
+fn toml_string(path: &Path) -> String {
+    Value::String(path.to_string_lossy().into_owned()).to_string()
+}
+
+/// Whether `needle` occurs in `haystack` with no letter or digit right before or after it.
+fn contains_word(haystack: &str, needle: &str) -> bool {
+    haystack.match_indices(needle).any(|(at, _)| {
+        let before = haystack[..at].chars().next_back();
+        let after = haystack[at + needle.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric())
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_word;
+
+    #[test]
+    fn words_are_found_only_whole() {
+        assert!(contains_word(r#"{"answer":"123456"}"#, "123456"));
+        assert!(contains_word("code 123456", "123456"));
+        assert!(!contains_word("at 1712345678", "123456"));
+        assert!(!contains_word("x123456", "123456"));
+        assert!(contains_word("abcd-efgh-ijkl.", "abcd-efgh-ijkl"));
+    }
+}

@@ -1,0 +1,261 @@
+//! A private `sshd` on loopback whose PAM stack is `pam_mfa.so`, and the real `ssh` client
+//! answering its keyboard-interactive prompts through `SSH_ASKPASS`.
+
+use std::fs::{self, File};
+use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::daemon::Daemon;
+use crate::pam::PamService;
+use crate::process::{Run, run, run_setup};
+use crate::scratch::{ScratchDir, set_mode, write_file};
+use crate::user::TestUser;
+
+const SSHD: &str = "/usr/sbin/sshd";
+/// sshd refuses to start without its privilege separation directory; packages make it at boot.
+const PRIVSEP_DIR: &str = "/run/sshd";
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// A port found free can be taken by someone else before sshd binds it.
+const PORT_ATTEMPTS: u32 = 5;
+/// Prints the answer for a keyboard-interactive prompt and records the prompt (NUL-ended).
+const ASKPASS_SCRIPT: &str = "#!/bin/sh\n\
+    # ssh runs this for each keyboard-interactive prompt (SSH_ASKPASS_REQUIRE=force).\n\
+    printf '%s\\0' \"$1\" >> \"$MFAT_ASKPASS_DIR/prompts\"\n\
+    cat \"$MFAT_ASKPASS_DIR/answer\"\n";
+
+/// `sshd -D -e -f CONFIG` on 127.0.0.1 and ::1 at a free port, with `UsePAM yes`,
+/// `AuthenticationMethods publickey,keyboard-interactive` and a PAM service of pam_mfa.so
+/// alone. sshd names its PAM service after its argv[0], so it runs through a symlink named
+/// like the service. Also holds the client key that [`Sshd::authorize`] installs.
+#[derive(Debug)]
+pub struct Sshd {
+    scratch: ScratchDir,
+    service: PamService,
+    port: u16,
+    process: Child,
+    log: PathBuf,
+    client_key: PathBuf,
+    logins: AtomicU32,
+}
+
+impl Sshd {
+    /// Starts sshd with `pam_mfa.so socket=<daemon's> MFA_OPTIONS`.
+    pub fn start(daemon: &Daemon, mfa_options: &str) -> Sshd {
+        let scratch = ScratchDir::create();
+        let dir = scratch.path().to_owned();
+        let service = PamService::mfa(daemon.socket(), mfa_options);
+        let host_key = dir.join("host_ed25519");
+        let client_key = dir.join("client_ed25519");
+        for key in [&host_key, &client_key] {
+            run_setup(
+                "ssh-keygen",
+                &[
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-f",
+                    &key.to_string_lossy(),
+                ],
+            );
+        }
+        let authorized_keys = dir.join("authorized_keys");
+        fs::create_dir(&authorized_keys).expect("create authorized_keys dir");
+        set_mode(&authorized_keys, 0o755);
+        write_file(&dir.join("askpass"), ASKPASS_SCRIPT, 0o755);
+        let program = dir.join(service.name());
+        symlink(SSHD, &program).expect("symlink sshd under the service name");
+        fs::create_dir_all(PRIVSEP_DIR).expect("create sshd's privilege separation dir");
+
+        let log = dir.join("sshd.log");
+        let config = dir.join("sshd_config");
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_loopback_port();
+            write_file(
+                &config,
+                &format!(
+                    "ListenAddress 127.0.0.1:{port}\n\
+                     ListenAddress [::1]:{port}\n\
+                     HostKey {host_key}\n\
+                     PidFile {pid_file}\n\
+                     UsePAM yes\n\
+                     KbdInteractiveAuthentication yes\n\
+                     PasswordAuthentication no\n\
+                     PubkeyAuthentication yes\n\
+                     AuthenticationMethods publickey,keyboard-interactive\n\
+                     AuthorizedKeysFile {authorized_keys}/%u\n\
+                     StrictModes yes\n\
+                     PermitRootLogin no\n\
+                     UseDNS no\n\
+                     PrintMotd no\n\
+                     LogLevel VERBOSE\n",
+                    host_key = host_key.display(),
+                    pid_file = dir.join("sshd.pid").display(),
+                    authorized_keys = authorized_keys.display(),
+                ),
+                0o644,
+            );
+            let log_file = File::create(&log).expect("create sshd log");
+            let mut process = Command::new(&program)
+                .args(["-D", "-e", "-f"])
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().expect("clone log handle"))
+                .stderr(log_file)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+            scratch.record_pid("sshd", process.id());
+            if wait_until_listening(&mut process, &log, port) {
+                return Sshd {
+                    scratch,
+                    service,
+                    port,
+                    process,
+                    log,
+                    client_key,
+                    logins: AtomicU32::new(0),
+                };
+            }
+            let _ = process.kill();
+            let _ = process.wait();
+            let output = fs::read_to_string(&log).unwrap_or_default();
+            assert!(
+                output.contains("Address already in use"),
+                "sshd did not start:\n{output}"
+            );
+        }
+        panic!("sshd found no free port in {PORT_ATTEMPTS} attempts");
+    }
+
+    /// The port sshd listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The PAM service name sshd uses.
+    pub fn service(&self) -> &str {
+        self.service.name()
+    }
+
+    /// What sshd logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Lets `user` pass the publickey step with the fixture's client key: a root-owned 0644
+    /// file in a root-owned 0755 directory, as StrictModes wants.
+    pub fn authorize(&self, user: &TestUser) {
+        let public_key = fs::read_to_string(self.client_key.with_extension("pub"))
+            .expect("read client public key");
+        let path = self
+            .scratch
+            .path()
+            .join("authorized_keys")
+            .join(user.name());
+        write_file(&path, &public_key, 0o644);
+    }
+
+    /// Runs `ssh -l USER HOST true` with the client key, answering every keyboard-interactive
+    /// prompt with `answer` through SSH_ASKPASS, and returns the run with the prompts asked.
+    pub fn login(&self, user: &str, host: &str, answer: &str) -> SshLogin {
+        let number = self.logins.fetch_add(1, Ordering::Relaxed);
+        let answers = self.scratch.path().join(format!("login-{number}"));
+        fs::create_dir(&answers).expect("create askpass dir");
+        write_file(&answers.join("answer"), &format!("{answer}\n"), 0o600);
+        let mut ssh = Command::new("setsid");
+        ssh.args(["-w", "ssh", "-F", "/dev/null", "-n", "-i"])
+            .arg(&self.client_key)
+            .args([
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=no",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+                "-o",
+                "PreferredAuthentications=publickey,keyboard-interactive",
+                "-o",
+                "NumberOfPasswordPrompts=1",
+                "-o",
+                "ConnectTimeout=10",
+                "-p",
+                &self.port.to_string(),
+                "-l",
+                user,
+                host,
+                "true",
+            ])
+            .env("SSH_ASKPASS", self.scratch.path().join("askpass"))
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("MFAT_ASKPASS_DIR", &answers)
+            .env_remove("DISPLAY");
+        let done = run(ssh, "");
+        let prompts = fs::read_to_string(answers.join("prompts"))
+            .unwrap_or_default()
+            .split_terminator('\0')
+            .map(str::to_owned)
+            .collect();
+        SshLogin { run: done, prompts }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// One `ssh` run and the keyboard-interactive prompts it was asked.
+#[derive(Debug)]
+pub struct SshLogin {
+    /// The ssh run (exit 0 when `true` ran on the server).
+    pub run: Run,
+    /// The prompts askpass was called with, in order.
+    pub prompts: Vec<String>,
+}
+
+/// A port free on both 127.0.0.1 and ::1.
+fn free_loopback_port() -> u16 {
+    const TRIES: u32 = 50;
+    for _ in 0..TRIES {
+        let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a port on 127.0.0.1");
+        let port = v4.local_addr().expect("local address").port();
+        if TcpListener::bind((Ipv6Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and ::1 in {TRIES} tries: is ::1 configured on lo?");
+}
+
+/// Whether sshd logged that it listens on both addresses; `false` if it exited first.
+fn wait_until_listening(process: &mut Child, log: &Path, port: u16) -> bool {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let output = fs::read_to_string(log).unwrap_or_default();
+        if output.contains(&format!("Server listening on 127.0.0.1 port {port}"))
+            && output.contains(&format!("Server listening on ::1 port {port}"))
+        {
+            return true;
+        }
+        if !matches!(process.try_wait(), Ok(None)) {
+            return false;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sshd did not listen within {START_TIMEOUT:?}:\n{output}"
+        );
+        thread::sleep(POLL_INTERVAL);
+    }
+}

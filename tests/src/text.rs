@@ -1,0 +1,21 @@
+//! What people see, as docs/CONTRACT.md and Linux-PAM's `pam_strerror` word it.
+
+/// The daemon's prompt for a TOTP or recovery code.
+pub const CODE_PROMPT: &str = "Verification code: ";
+/// Wrong code, and also an unknown or unenrolled user: the same words on purpose.
+pub const INVALID_CODE: &str = "Invalid verification code.";
+/// A code whose time step (or a recovery code that) was already used.
+pub const CODE_ALREADY_USED: &str = "That code has already been used. Wait for the next one.";
+/// Start of the lockout message (`... Try again in N minutes.` follows).
+pub const TOO_MANY_FAILURES: &str = "Too many failed attempts.";
+/// `mfa-enroll`'s question when replacing an enrollment needs proof.
+pub const PROOF_PROMPT: &str = "Current verification code or recovery code: ";
+/// `pam_strerror(PAM_AUTH_ERR)`, as pamtester prints it.
+pub const PAM_AUTH_ERR: &str = "Authentication failure";
+/// `pam_strerror(PAM_AUTHINFO_UNAVAIL)`, as pamtester prints it. ("Authentication information
+/// cannot be recovered" is PAM_AUTHTOK_RECOVERY_ERR, a different code.)
+pub const PAM_AUTHINFO_UNAVAIL: &str = "Authentication service cannot retrieve authentication info";
+/// `pam_strerror(PAM_MAXTRIES)`, as pamtester prints it.
+pub const PAM_MAXTRIES: &str = "Have exhausted maximum number of retries for service";
+/// pamtester's line after a successful `authenticate`.
+pub const PAMTESTER_SUCCESS: &str = "successfully authenticated";

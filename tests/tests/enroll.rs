@@ -1,0 +1,297 @@
+//! mfa-enroll against the real daemon: enrollment output, self-service with proof,
+//! peer-credential checks, recovery-code renewal, unlock and removal.
+
+use mfa_tests::text::PAM_AUTH_ERR;
+use mfa_tests::{
+    Daemon, EnrollTotp, Interaction, ONE_PROMPT_PER_LOGIN, PamService, Pamtester, Run, TestUser,
+    assert_pam_mfa_ignores, enroll_totp, json_line_with, mfa_enroll, root_suite_ready, run, status,
+};
+
+/// The contract's recovery code shape: three groups of four letters or digits.
+fn is_recovery_code(code: &str) -> bool {
+    let groups: Vec<_> = code.split('-').collect();
+    groups.len() == 3
+        && groups
+            .iter()
+            .all(|group| group.len() == 4 && group.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// Asserts that mfa-enroll refused: exit status 1 and, after any prompts on stderr, one
+/// `mfa-enroll: ...` line that says why.
+fn assert_refused(done: &Run) {
+    assert_eq!(done.status.and_then(|s| s.code()), Some(1), "{done}");
+    let message = done.stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        message.starts_with("mfa-enroll: ") && message.len() > "mfa-enroll: ".len(),
+        "no clear `mfa-enroll: ...` message: {done}"
+    );
+}
+
+#[test]
+fn enrollment_shows_uri_secret_and_ten_recovery_codes() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let user = TestUser::create();
+
+    let enrollment = enroll_totp(&daemon, &user);
+
+    let uri = &enrollment.otpauth_uri;
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert!(
+        uri.contains(&format!("secret={}", enrollment.authenticator.secret())),
+        "{uri}"
+    );
+    assert!(uri.contains("issuer=pam-mfa"), "{uri}");
+    assert!(uri.contains(user.name()), "{uri}");
+    assert_eq!(
+        enrollment.recovery_codes.len(),
+        10,
+        "{:?}",
+        enrollment.recovery_codes
+    );
+    assert!(
+        enrollment
+            .recovery_codes
+            .iter()
+            .all(|code| is_recovery_code(code)),
+        "{:?}",
+        enrollment.recovery_codes
+    );
+    let report = status(&daemon, user.name());
+    let totp = report.totp.expect("status shows the authenticator app");
+    assert_eq!(
+        (totp.algorithm.as_str(), totp.digits, totp.period),
+        ("SHA1", 6, 30)
+    );
+    assert_eq!(report.recovery_codes_left, 10);
+
+    let service = PamService::mfa(daemon.socket(), "");
+    let code = enrollment.authenticator.next_code();
+    let login = Pamtester::new(&service, user.name()).authenticate(&[&code]);
+    assert!(login.succeeded(), "{login}\n{}", daemon.log_section());
+    daemon.assert_log_omits(&enrollment.secrets());
+}
+
+#[test]
+fn wrong_confirmation_code_enrolls_nothing() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let user = TestUser::create();
+
+    let mut enroll =
+        Interaction::spawn(mfa_enroll(&daemon, None, &["totp", "--user", user.name()]));
+    assert!(
+        enroll.wait_for("\"secret\"", 1),
+        "no secret shown: {}",
+        enroll.finish()
+    );
+    let shown = json_line_with(&enroll.stdout(), "secret").expect("secret line");
+    let app = mfa_tests::Authenticator::from_enrollment(
+        shown["secret"].as_str().expect("secret"),
+        shown["otpauth_uri"].as_str().expect("otpauth_uri"),
+    );
+    enroll.send(&format!("{}\n", app.wrong_code()));
+    let done = enroll.finish();
+
+    assert_refused(&done);
+    assert!(!done.stdout.contains("recovery_codes"), "{done}");
+    assert_eq!(status(&daemon, user.name()).totp, None);
+    daemon.assert_log_omits(&[app.secret().to_owned()]);
+}
+
+#[test]
+fn user_enrolls_self_and_replacing_needs_proof() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let user = TestUser::create();
+    let as_user = EnrollTotp::new(&daemon).as_caller(user.name());
+
+    let first = as_user
+        .run()
+        .unwrap_or_else(|done| panic!("self-enrollment failed: {done}\n{}", daemon.log_section()));
+    let without_proof = as_user
+        .run()
+        .expect_err("replaced an enrollment without proof");
+    assert_refused(&without_proof);
+    let wrong = first.authenticator.wrong_code();
+    let wrong_proof = as_user
+        .with_proof(&wrong)
+        .run()
+        .expect_err("replaced an enrollment with a wrong proof");
+    assert_refused(&wrong_proof);
+    let second = as_user
+        .with_proof(&first.recovery_codes[0])
+        .replacing(&first.authenticator)
+        .run()
+        .unwrap_or_else(|done| {
+            panic!(
+                "re-enrollment with a recovery code failed: {done}\n{}",
+                daemon.log_section()
+            )
+        });
+    assert_ne!(first.authenticator.secret(), second.authenticator.secret());
+
+    let service = PamService::mfa(daemon.socket(), "");
+    let old_code = first.authenticator.next_code();
+    let old = Pamtester::new(&service, user.name()).authenticate(&[&old_code]);
+    assert!(!old.succeeded(), "the replaced secret still works: {old}");
+    let new_code = second.authenticator.next_code();
+    let new = Pamtester::new(&service, user.name()).authenticate(&[&new_code]);
+    assert!(new.succeeded(), "{new}\n{}", daemon.log_section());
+
+    let mut secrets = first.secrets();
+    secrets.extend(second.secrets());
+    daemon.assert_log_omits(&secrets);
+}
+
+#[test]
+fn non_root_cannot_enroll_or_inspect_another_user() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let caller = TestUser::create();
+    let victim = TestUser::create();
+
+    let enroll = EnrollTotp::new(&daemon)
+        .as_caller(caller.name())
+        .for_user(victim.name())
+        .run()
+        .expect_err("a user enrolled another user");
+    assert_refused(&enroll);
+    assert!(
+        !enroll.stdout.contains("secret"),
+        "a secret was shown: {enroll}"
+    );
+
+    let inspect = run(
+        mfa_enroll(
+            &daemon,
+            Some(caller.name()),
+            &["status", "--user", victim.name()],
+        ),
+        "",
+    );
+    assert_refused(&inspect);
+    let unlock = run(
+        mfa_enroll(
+            &daemon,
+            Some(caller.name()),
+            &["unlock", "--user", caller.name()],
+        ),
+        "",
+    );
+    assert_refused(&unlock);
+
+    assert_eq!(status(&daemon, victim.name()).totp, None);
+}
+
+#[test]
+fn new_recovery_codes_replace_the_old_set() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let user = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &user);
+
+    let renewed = run(
+        mfa_enroll(&daemon, None, &["recovery-codes", "--user", user.name()]),
+        "",
+    );
+    assert!(renewed.succeeded(), "{renewed}\n{}", daemon.log_section());
+    let listed = json_line_with(&renewed.stdout, "recovery_codes")
+        .unwrap_or_else(|| panic!("no recovery_codes line: {renewed}"));
+    let new_codes: Vec<String> = listed["recovery_codes"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|code| code.as_str().expect("a string").to_owned())
+        .collect();
+    assert_eq!(new_codes.len(), 10, "{new_codes:?}");
+
+    let service = PamService::mfa(daemon.socket(), "");
+    let old = Pamtester::new(&service, user.name()).authenticate(&[&enrollment.recovery_codes[0]]);
+    assert!(!old.succeeded(), "an old recovery code still works: {old}");
+    let new = Pamtester::new(&service, user.name()).authenticate(&[&new_codes[0]]);
+    assert!(new.succeeded(), "{new}\n{}", daemon.log_section());
+
+    let mut secrets = enrollment.secrets();
+    secrets.extend(new_codes);
+    daemon.assert_log_omits(&secrets);
+}
+
+#[test]
+fn root_unlock_clears_a_lockout() {
+    const SOURCE: &str = "127.0.0.4";
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with("max_tries = 1\n[limits]\nmax_failures = 2\n");
+    let user = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &user);
+    let service = PamService::mfa(daemon.socket(), "");
+    let login = |answer: &str| {
+        Pamtester::new(&service, user.name())
+            .from_rhost(SOURCE)
+            .authenticate(&[answer])
+    };
+    for _ in 0..2 {
+        login(&enrollment.authenticator.wrong_code());
+    }
+    assert_eq!(
+        status(&daemon, user.name()).lockouts.len(),
+        1,
+        "{}",
+        daemon.log_section()
+    );
+
+    let unlock = run(
+        mfa_enroll(&daemon, None, &["unlock", "--user", user.name()]),
+        "",
+    );
+    assert!(unlock.succeeded(), "{unlock}");
+    assert!(status(&daemon, user.name()).lockouts.is_empty());
+    let code = enrollment.authenticator.next_code();
+    let after = login(&code);
+    assert!(
+        after.succeeded(),
+        "still locked after unlock: {after}\n{}",
+        daemon.log_section()
+    );
+    daemon.assert_log_omits(&enrollment.secrets());
+}
+
+#[test]
+fn removed_factors_leave_the_user_unenrolled() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let user = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &user);
+
+    let removed = run(
+        mfa_enroll(&daemon, None, &["remove", "--user", user.name()]),
+        "",
+    );
+    assert!(removed.succeeded(), "{removed}\n{}", daemon.log_section());
+    let report = status(&daemon, user.name());
+    assert_eq!((report.totp, report.recovery_codes_left), (None, 0));
+
+    let strict = PamService::mfa(daemon.socket(), "");
+    let code = enrollment.authenticator.next_code();
+    let refused = Pamtester::new(&strict, user.name()).authenticate(&[&code]);
+    assert!(
+        !refused.succeeded() && refused.mentions(PAM_AUTH_ERR),
+        "{refused}"
+    );
+    assert_pam_mfa_ignores(daemon.socket(), "nullok", user.name());
+    daemon.assert_log_omits(&enrollment.secrets());
+}

@@ -1,0 +1,126 @@
+//! pam_mfa.so behind a real sshd (publickey, then keyboard-interactive), driven by the real
+//! ssh client whose SSH_ASKPASS answers the code prompt.
+
+use mfa_tests::text::CODE_PROMPT;
+use mfa_tests::{Daemon, ONE_PROMPT_PER_LOGIN, Sshd, TestUser, enroll_totp, root_suite_ready};
+
+#[test]
+fn right_code_lets_ssh_run_a_command() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let user = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &user);
+    let sshd = Sshd::start(&daemon, "");
+    sshd.authorize(&user);
+
+    let code = enrollment.authenticator.next_code();
+    let login = sshd.login(user.name(), "127.0.0.1", &code);
+
+    assert!(
+        login.run.succeeded(),
+        "{}\n--- sshd log ---\n{}\n{}",
+        login.run,
+        sshd.log(),
+        daemon.log_section()
+    );
+    // ssh shows keyboard-interactive prompts as "(user@host) PROMPT".
+    assert_eq!(login.prompts.len(), 1, "{:?}", login.prompts);
+    assert!(
+        login.prompts[0].ends_with(CODE_PROMPT),
+        "askpass was asked {:?}, not {CODE_PROMPT:?}",
+        login.prompts[0]
+    );
+    assert!(
+        sshd.log().contains(&format!(
+            "Accepted keyboard-interactive/pam for {}",
+            user.name()
+        )),
+        "{}",
+        sshd.log()
+    );
+    let success = daemon
+        .audit_events()
+        .into_iter()
+        .find(|event| event["event"] == "auth" && event["outcome"] == "success")
+        .unwrap_or_else(|| panic!("no auth success audited\n{}", daemon.log_section()));
+    assert_eq!(success["service"], sshd.service(), "{success}");
+    assert_eq!(success["rhost"], "127.0.0.1", "{success}");
+    daemon.assert_log_omits(&enrollment.secrets());
+}
+
+#[test]
+fn wrong_code_is_refused() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let user = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &user);
+    let sshd = Sshd::start(&daemon, "");
+    sshd.authorize(&user);
+
+    let wrong = enrollment.authenticator.wrong_code();
+    let login = sshd.login(user.name(), "127.0.0.1", &wrong);
+
+    assert!(
+        !login.run.succeeded(),
+        "ssh got in with a wrong code: {}",
+        login.run
+    );
+    assert!(login.run.mentions("Permission denied"), "{}", login.run);
+    assert_eq!(login.prompts.len(), 1, "{:?}", login.prompts);
+    assert_eq!(daemon.auth_outcomes(user.name()), ["failure"]);
+    daemon.assert_log_omits(&enrollment.secrets());
+}
+
+#[test]
+fn lockout_over_ipv4_loopback_leaves_ipv6_loopback_working() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with("max_tries = 1\n[limits]\nmax_failures = 2\n");
+    let user = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &user);
+    let sshd = Sshd::start(&daemon, "");
+    sshd.authorize(&user);
+
+    for attempt in 1..=2 {
+        let wrong = enrollment.authenticator.wrong_code();
+        let login = sshd.login(user.name(), "127.0.0.1", &wrong);
+        assert!(!login.run.succeeded(), "attempt {attempt}: {}", login.run);
+    }
+    let code = enrollment.authenticator.next_code();
+    let locked = sshd.login(user.name(), "127.0.0.1", &code);
+    assert!(
+        !locked.run.succeeded(),
+        "a locked-out source got in: {}",
+        locked.run
+    );
+    assert!(
+        locked.prompts.is_empty(),
+        "asked {:?} while locked out",
+        locked.prompts
+    );
+
+    let other_source = sshd.login(user.name(), "::1", &code);
+    assert!(
+        other_source.run.succeeded(),
+        "::1 is locked out along with 127.0.0.1: {}\n{}",
+        other_source.run,
+        daemon.log_section()
+    );
+    let rhosts: Vec<_> = daemon
+        .audit_events()
+        .iter()
+        .filter(|event| event["event"] == "auth")
+        .map(|event| format!("{}={}", event["rhost"], event["outcome"]))
+        .collect();
+    assert!(
+        rhosts.contains(&"\"127.0.0.1\"=\"locked_out\"".to_owned())
+            && rhosts.contains(&"\"::1\"=\"success\"".to_owned()),
+        "{rhosts:?}"
+    );
+    daemon.assert_log_omits(&enrollment.secrets());
+}
