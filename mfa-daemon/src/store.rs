@@ -155,11 +155,18 @@ impl Store {
             ensure_private_dir(dir)?;
         }
         let lock_path = state_dir.join("daemon.lock");
-        let lock_file = OpenOptions::new()
+        // Created once, then held open read-only (flock needs no write access), so that an
+        // admin can still remount the state file system read-only under a running daemon.
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path, "create"))?;
+        let lock_file = OpenOptions::new()
+            .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&lock_path)
             .map_err(io_err(&lock_path, "open"))?;

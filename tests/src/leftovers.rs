@@ -17,6 +17,7 @@ const NAMED_FILE_DIRS: [&str; 2] = ["/etc/pam.d", "/etc/sudoers.d"];
 pub(crate) fn remove_leftovers_of_dead_runs() {
     for dir in dead_runs_entries(Path::new(SCRATCH_ROOT)) {
         stop_recorded_processes(&dir);
+        unmount_everything_under(&dir);
         let _ = fs::remove_dir_all(&dir);
     }
     for dir in NAMED_FILE_DIRS {
@@ -28,6 +29,26 @@ pub(crate) fn remove_leftovers_of_dead_runs() {
         if owner_of_user_name(&name).is_some_and(|owner| !is_alive(owner)) {
             delete_account(&name);
         }
+    }
+}
+
+/// Lazily unmounts file systems a killed test mounted inside `dir` (the disk tests mount a
+/// small tmpfs over a state directory), deepest first, so that the directory can be removed.
+fn unmount_everything_under(dir: &Path) {
+    let Ok(mounts) = fs::read_to_string("/proc/self/mounts") else {
+        return;
+    };
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter(|point| Path::new(point).starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for point in points {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(point)
+            .status();
     }
 }
 

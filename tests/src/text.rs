@@ -19,3 +19,6 @@ pub const PAM_AUTHINFO_UNAVAIL: &str = "Authentication service cannot retrieve a
 pub const PAM_MAXTRIES: &str = "Have exhausted maximum number of retries for service";
 /// pamtester's line after a successful `authenticate`.
 pub const PAMTESTER_SUCCESS: &str = "successfully authenticated";
+
+/// `pam_strerror(PAM_SYSTEM_ERR)`: what pamtester prints when the daemon fails closed.
+pub const PAM_SYSTEM_ERR: &str = "System error";
