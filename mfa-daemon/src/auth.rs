@@ -14,6 +14,7 @@ use crate::server::{Shared, bad_request};
 /// The prompt, the same for every user so that it reveals nothing about enrollment.
 pub const PROMPT: &str = "Verification code: ";
 const INVALID: &str = "Invalid verification code.";
+const NO_ANSWER: &str = "No code was entered in time.";
 const REPLAYED: &str = "That code has already been used. Wait for the next one.";
 const ACCOUNT_LOCKED: &str =
     "Too many failed attempts on this account: only a recovery code is accepted now.";
@@ -142,8 +143,17 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
             echo: false,
         })
         .await?;
-        let answer = match conn.read(config.answer_timeout).await? {
-            Request::Answer { text } => text,
+        let answer = match conn.read(config.answer_timeout).await {
+            Ok(Request::Answer { text }) => text,
+            Err(FrameError::Timeout) => {
+                at.audit("failure", None, Some("no_answer_in_time"), None);
+                conn.send(&Step::Error {
+                    text: NO_ANSWER.to_owned(),
+                })
+                .await?;
+                return Ok(Outcome::Failure);
+            }
+            Err(e) => return Err(e),
             _ => {
                 conn.send(&bad_request("expected an answer to the prompt"))
                     .await?;

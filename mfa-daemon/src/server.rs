@@ -174,11 +174,22 @@ async fn handle(shared: Arc<Shared>, mut conn: Connection) {
 /// Tells the peer what was wrong with its frame (best effort) before the connection closes.
 async fn refuse_frame(conn: &mut Connection, e: &FrameError) {
     eprintln!(
-        "mfa-daemon: closing connection from uid {}: {e}",
-        conn.peer_uid
+        "mfa-daemon: closing connection from uid {}: {}",
+        conn.peer_uid,
+        loggable(e)
     );
     if !matches!(e, FrameError::Timeout | FrameError::Io(_)) {
+        // The peer sent it, so the peer may see the parser's full explanation.
         let _ = conn.send(&bad_request(&e.to_string())).await;
+    }
+}
+
+/// A frame error as it may appear in the log: the JSON parser's message can quote what was
+/// sent (`invalid type: integer 123456`), and what was sent may be a code.
+fn loggable(e: &FrameError) -> String {
+    match e {
+        FrameError::Malformed(_) => "malformed message (details go to the client only)".to_owned(),
+        other => other.to_string(),
     }
 }
 
@@ -187,5 +198,23 @@ pub fn bad_request(message: &str) -> Response {
     Response::Failed {
         kind: FailureKind::BadRequest,
         message: message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_messages_that_quote_input_are_not_logged() {
+        let body = br#"{"v":1,"msg":{"answer":{"text":987654}}}"#;
+        let err = mfa_proto::decode_body::<Request>(body).unwrap_err();
+        assert!(
+            err.to_string().contains("987654"),
+            "premise: serde quotes input: {err}"
+        );
+        assert!(!loggable(&err).contains("987654"));
+        let too_large = FrameError::TooLarge { len: 70_000 };
+        assert_eq!(loggable(&too_large), too_large.to_string());
     }
 }
