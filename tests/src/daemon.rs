@@ -25,6 +25,11 @@ const AUDIT_PREFIX: &str = "audit: ";
 /// that answer's verdict.
 pub const ONE_PROMPT_PER_LOGIN: &str = "max_tries = 1\n";
 
+/// [`ONE_PROMPT_PER_LOGIN`] with failure limits far above what a burst of a few dozen
+/// parallel logins with one code causes, so that the replays lock nothing out.
+pub const ONE_PROMPT_NO_LOCKOUT: &str =
+    "max_tries = 1\n[limits]\nmax_failures = 100\naccount_max_failures = 100\n";
+
 /// `mfa-daemon --config <scratch>/config.toml` with its socket and state directory in a scratch
 /// directory. Its stdout and stderr go to one log that survives restarts, for audit
 /// assertions. Killed by PID and removed on drop.
@@ -196,6 +201,15 @@ impl Daemon {
                 )
             })
             .collect()
+    }
+
+    /// The first `auth` audit event with outcome `success`; panics (with the log) if there is
+    /// none.
+    pub fn auth_success(&self) -> Value {
+        self.audit_events()
+            .into_iter()
+            .find(|event| event["event"] == "auth" && event["outcome"] == "success")
+            .unwrap_or_else(|| panic!("no auth success in the audit log\n{}", self.log_section()))
     }
 
     /// The outcomes of the `auth` audit events for `user`, in order.

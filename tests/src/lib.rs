@@ -10,6 +10,7 @@ mod artifacts;
 mod daemon;
 mod enroll;
 mod leftovers;
+mod login_setup;
 mod pam;
 mod process;
 mod scratch;
@@ -22,10 +23,11 @@ pub mod text;
 use std::sync::Once;
 
 pub use artifacts::{daemon_binary, enroll_binary, pam_module};
-pub use daemon::{Daemon, ONE_PROMPT_PER_LOGIN};
+pub use daemon::{Daemon, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN};
 pub use enroll::{
     Authenticator, EnrollTotp, Enrollment, enroll_totp, json_line_with, mfa_enroll, status,
 };
+pub use login_setup::LoginSetup;
 pub use pam::{
     DENY_AUTH_LINE, PERMIT_AUTH_LINE, PamService, Pamtester, assert_pam_mfa_ignores, mfa_auth_line,
 };

@@ -3,6 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Barrier;
+use std::thread;
 
 use crate::artifacts::pam_module;
 use crate::process::{Interaction, Run, command_as, run_answering};
@@ -191,5 +193,38 @@ impl<'a> Pamtester<'a> {
     /// Starts the authentication and leaves the conversation to the caller.
     pub fn start(&self) -> Interaction {
         Interaction::spawn(self.command())
+    }
+
+    /// Runs `logins` of this authentication side by side: each connects and waits for its code
+    /// prompt, and once all are prompted they answer `answer` at the same moment, while
+    /// `meanwhile` runs on the calling thread. A run that was never prompted does not answer.
+    pub fn answer_together(
+        &self,
+        logins: usize,
+        answer: &str,
+        meanwhile: impl FnOnce(),
+    ) -> Vec<Run> {
+        let all_prompted = Barrier::new(logins + 1);
+        thread::scope(|scope| {
+            let handles: Vec<_> = (0..logins)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut login = self.start();
+                        let prompted = login.wait_for(CODE_PROMPT, 1);
+                        all_prompted.wait();
+                        if prompted {
+                            login.send(&format!("{answer}\n"));
+                        }
+                        login.finish()
+                    })
+                })
+                .collect();
+            all_prompted.wait();
+            meanwhile();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().expect("login thread"))
+                .collect()
+        })
     }
 }

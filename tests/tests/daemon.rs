@@ -7,15 +7,14 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
 use mfa_proto::{Client, MAX_FRAME_LEN, Request, Response};
 use mfa_tests::text::{CODE_PROMPT, TOO_MANY_FAILURES};
 use mfa_tests::{
-    Daemon, PamService, Pamtester, ScratchDir, TestUser, daemon_binary, enroll_totp,
-    root_suite_ready, run, status,
+    Daemon, LoginSetup, ONE_PROMPT_NO_LOCKOUT, Pamtester, ScratchDir, TestUser, daemon_binary,
+    enroll_totp, root_suite_ready, run, status,
 };
 
 /// How long the daemon gets to close a connection that sent garbage.
@@ -167,42 +166,41 @@ fn failures_and_lockout_survive_restarts() {
     if !root_suite_ready() {
         return;
     }
-    let mut daemon =
-        Daemon::start_with("max_tries = 1\n[limits]\nmax_failures = 3\nlockout = \"1m\"\n");
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let service = PamService::mfa(daemon.socket(), "");
-    let from = |rhost| Pamtester::new(&service, user.name()).from_rhost(rhost);
+    let mut setup = LoginSetup::through_pam_service(
+        "max_tries = 1\n[limits]\nmax_failures = 3\nlockout = \"1m\"\n",
+    );
+    let service = &setup.via;
+    let from = |rhost| Pamtester::new(service, setup.user.name()).from_rhost(rhost);
 
     for attempt in 1..=3 {
         if attempt > 1 {
-            daemon.stop();
-            daemon.restart();
+            setup.daemon.stop();
+            setup.daemon.restart();
         }
-        let wrong = enrollment.authenticator.wrong_code();
+        let wrong = setup.enrollment.authenticator.wrong_code();
         let login = from(SOURCE).authenticate(&[&wrong]);
         assert!(!login.succeeded(), "attempt {attempt}: {login}");
     }
     let locked_sources = |daemon: &Daemon| -> Vec<String> {
-        let report = status(daemon, user.name());
+        let report = status(daemon, setup.user.name());
         report.lockouts.into_iter().map(|l| l.source).collect()
     };
     assert_eq!(
-        locked_sources(&daemon),
+        locked_sources(&setup.daemon),
         [SOURCE],
         "3 failures with restarts between them did not lock {SOURCE}: failure counts were \
          lost on restart\n{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
 
-    daemon.stop();
-    daemon.restart();
+    setup.daemon.stop();
+    setup.daemon.restart();
     assert_eq!(
-        locked_sources(&daemon),
+        locked_sources(&setup.daemon),
         [SOURCE],
         "the lockout was lost on restart"
     );
-    let code = enrollment.authenticator.next_code();
+    let code = setup.enrollment.authenticator.next_code();
     let locked = from(SOURCE).authenticate(&[&code]);
     assert!(
         !locked.succeeded(),
@@ -212,8 +210,8 @@ fn failures_and_lockout_survive_restarts() {
     assert_eq!(locked.count(CODE_PROMPT), 0, "{locked}");
 
     let other = from(OTHER_SOURCE).authenticate(&[&code]);
-    assert!(other.succeeded(), "{other}\n{}", daemon.log_section());
-    daemon.assert_log_omits(&enrollment.secrets());
+    assert!(other.succeeded(), "{other}\n{}", setup.daemon.log_section());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]
@@ -222,61 +220,38 @@ fn kill_9_during_parallel_logins_leaves_state_that_loads() {
     if !root_suite_ready() {
         return;
     }
-    let mut daemon = Daemon::start_with(
-        "max_tries = 1\n[limits]\nmax_failures = 100\naccount_max_failures = 100\n",
-    );
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let service = PamService::mfa(daemon.socket(), "");
-    let code = enrollment.authenticator.next_code();
+    let mut setup = LoginSetup::through_pam_service(ONE_PROMPT_NO_LOCKOUT);
+    let service = &setup.via;
+    let code = setup.enrollment.authenticator.next_code();
 
     // All logins are prompted, then all answer at once and the daemon is killed right after,
     // while it verifies and records.
-    let all_prompted = Barrier::new(LOGINS + 1);
-    let logins: Vec<_> = thread::scope(|scope| {
-        let handles: Vec<_> = (0..LOGINS)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut login = Pamtester::new(&service, user.name()).start();
-                    let prompted = login.wait_for(CODE_PROMPT, 1);
-                    all_prompted.wait();
-                    if prompted {
-                        login.send(&format!("{code}\n"));
-                    }
-                    login.finish()
-                })
-            })
-            .collect();
-        all_prompted.wait();
+    let logins = Pamtester::new(service, setup.user.name()).answer_together(LOGINS, &code, || {
         thread::sleep(Duration::from_millis(5));
-        daemon.kill();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().expect("login thread"))
-            .collect()
+        setup.daemon.kill();
     });
     let accepted = logins.iter().filter(|run| run.succeeded()).count();
     assert!(accepted <= 1, "{accepted} logins accepted one code");
 
-    daemon.restart();
-    let report = status(&daemon, user.name());
+    setup.daemon.restart();
+    let report = status(&setup.daemon, setup.user.name());
     assert!(report.totp.is_some(), "the enrollment was lost: {report:?}");
     assert_eq!(report.recovery_codes_left, 10, "{report:?}");
-    let fresh = enrollment.authenticator.next_code();
-    let login = Pamtester::new(&service, user.name()).authenticate(&[&fresh]);
+    let fresh = setup.enrollment.authenticator.next_code();
+    let login = Pamtester::new(service, setup.user.name()).authenticate(&[&fresh]);
     assert!(
         login.succeeded(),
         "cannot log in after kill -9 and restart: {login}\n{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
     if accepted == 1 {
-        let replay = Pamtester::new(&service, user.name()).authenticate(&[&code]);
+        let replay = Pamtester::new(service, setup.user.name()).authenticate(&[&code]);
         assert!(
             !replay.succeeded(),
             "the code accepted before kill -9 was forgotten: {replay}"
         );
     }
-    daemon.assert_log_omits(&enrollment.secrets());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 /// Sends `bytes` without closing our side and reports whether the daemon then closed the

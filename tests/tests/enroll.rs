@@ -3,8 +3,9 @@
 
 use mfa_tests::text::PAM_AUTH_ERR;
 use mfa_tests::{
-    Daemon, EnrollTotp, Interaction, ONE_PROMPT_PER_LOGIN, PamService, Pamtester, Run, TestUser,
-    assert_pam_mfa_ignores, enroll_totp, json_line_with, mfa_enroll, root_suite_ready, run, status,
+    Daemon, EnrollTotp, Interaction, LoginSetup, ONE_PROMPT_PER_LOGIN, PamService, Pamtester, Run,
+    TestUser, assert_pam_mfa_ignores, enroll_totp, json_line_with, mfa_enroll, root_suite_ready,
+    run, status,
 };
 
 /// The contract's recovery code shape: three groups of four letters or digits.
@@ -233,39 +234,41 @@ fn root_unlock_clears_a_lockout() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with("max_tries = 1\n[limits]\nmax_failures = 2\n");
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let service = PamService::mfa(daemon.socket(), "");
+    let setup = LoginSetup::through_pam_service("max_tries = 1\n[limits]\nmax_failures = 2\n");
+    let service = &setup.via;
     let login = |answer: &str| {
-        Pamtester::new(&service, user.name())
+        Pamtester::new(service, setup.user.name())
             .from_rhost(SOURCE)
             .authenticate(&[answer])
     };
     for _ in 0..2 {
-        login(&enrollment.authenticator.wrong_code());
+        login(&setup.enrollment.authenticator.wrong_code());
     }
     assert_eq!(
-        status(&daemon, user.name()).lockouts.len(),
+        status(&setup.daemon, setup.user.name()).lockouts.len(),
         1,
         "{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
 
     let unlock = run(
-        mfa_enroll(&daemon, None, &["unlock", "--user", user.name()]),
+        mfa_enroll(
+            &setup.daemon,
+            None,
+            &["unlock", "--user", setup.user.name()],
+        ),
         "",
     );
     assert!(unlock.succeeded(), "{unlock}");
-    assert!(status(&daemon, user.name()).lockouts.is_empty());
-    let code = enrollment.authenticator.next_code();
+    assert!(status(&setup.daemon, setup.user.name()).lockouts.is_empty());
+    let code = setup.enrollment.authenticator.next_code();
     let after = login(&code);
     assert!(
         after.succeeded(),
         "still locked after unlock: {after}\n{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
-    daemon.assert_log_omits(&enrollment.secrets());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]

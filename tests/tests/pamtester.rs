@@ -1,16 +1,14 @@
 //! pam_mfa.so through pamtester: right, wrong and replayed codes, concurrent logins, recovery
 //! codes, per-source lockout, unenrolled users, nullok, fail modes and peer credentials.
 
-use std::sync::Barrier;
-use std::thread;
-
 use mfa_tests::text::{
     CODE_ALREADY_USED, CODE_PROMPT, INVALID_CODE, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_MAXTRIES,
     PAMTESTER_SUCCESS, TOO_MANY_FAILURES,
 };
 use mfa_tests::{
-    Daemon, ONE_PROMPT_PER_LOGIN, PERMIT_AUTH_LINE, PamService, Pamtester, TestUser,
-    assert_pam_mfa_ignores, enroll_totp, mfa_auth_line, root_suite_ready, status, unused_user_name,
+    Daemon, LoginSetup, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN, PERMIT_AUTH_LINE, PamService,
+    Pamtester, TestUser, assert_pam_mfa_ignores, enroll_totp, mfa_auth_line, root_suite_ready,
+    status, unused_user_name,
 };
 
 #[test]
@@ -18,32 +16,26 @@ fn right_code_is_accepted() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let service = PamService::mfa(daemon.socket(), "");
+    let setup = LoginSetup::through_pam_service(ONE_PROMPT_PER_LOGIN);
+    let service = &setup.via;
 
-    let code = enrollment.authenticator.next_code();
-    let login = Pamtester::new(&service, user.name())
+    let code = setup.enrollment.authenticator.next_code();
+    let login = Pamtester::new(service, setup.user.name())
         .from_rhost("127.0.0.1")
         .authenticate(&[&code]);
 
     assert!(
         login.succeeded() && login.mentions(PAMTESTER_SUCCESS),
         "{login}\n{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
     assert_eq!(login.count(CODE_PROMPT), 1, "{login}");
-    let events = daemon.audit_events();
-    let success = events
-        .iter()
-        .find(|event| event["event"] == "auth" && event["outcome"] == "success")
-        .unwrap_or_else(|| panic!("no auth success in the audit log\n{}", daemon.log_section()));
-    assert_eq!(success["user"], user.name(), "{success}");
+    let success = setup.daemon.auth_success();
+    assert_eq!(success["user"], setup.user.name(), "{success}");
     assert_eq!(success["service"], service.name(), "{success}");
     assert_eq!(success["rhost"], "127.0.0.1", "{success}");
     assert_eq!(success["factor"], "totp", "{success}");
-    daemon.assert_log_omits(&enrollment.secrets());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]
@@ -51,22 +43,20 @@ fn wrong_code_is_rejected() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let service = PamService::mfa(daemon.socket(), "");
+    let setup = LoginSetup::through_pam_service(ONE_PROMPT_PER_LOGIN);
+    let service = &setup.via;
 
-    let wrong = enrollment.authenticator.wrong_code();
-    let login = Pamtester::new(&service, user.name()).authenticate(&[&wrong]);
+    let wrong = setup.enrollment.authenticator.wrong_code();
+    let login = Pamtester::new(service, setup.user.name()).authenticate(&[&wrong]);
 
     assert!(!login.succeeded(), "{login}");
     assert!(
         login.mentions(INVALID_CODE) && login.mentions(PAM_AUTH_ERR),
         "{login}\n{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
-    assert_eq!(daemon.auth_outcomes(user.name()), ["failure"]);
-    daemon.assert_log_omits(&enrollment.secrets());
+    assert_eq!(setup.daemon.auth_outcomes(setup.user.name()), ["failure"]);
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]
@@ -74,16 +64,14 @@ fn same_code_twice_is_rejected_the_second_time() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let service = PamService::mfa(daemon.socket(), "");
-    let code = enrollment.authenticator.next_code();
+    let setup = LoginSetup::through_pam_service(ONE_PROMPT_PER_LOGIN);
+    let service = &setup.via;
+    let code = setup.enrollment.authenticator.next_code();
 
-    let first = Pamtester::new(&service, user.name()).authenticate(&[&code]);
-    let second = Pamtester::new(&service, user.name()).authenticate(&[&code]);
+    let first = Pamtester::new(service, setup.user.name()).authenticate(&[&code]);
+    let second = Pamtester::new(service, setup.user.name()).authenticate(&[&code]);
 
-    assert!(first.succeeded(), "{first}\n{}", daemon.log_section());
+    assert!(first.succeeded(), "{first}\n{}", setup.daemon.log_section());
     assert!(
         !second.succeeded(),
         "a replayed code was accepted: {second}"
@@ -92,10 +80,13 @@ fn same_code_twice_is_rejected_the_second_time() {
     assert!(
         second.mentions(CODE_ALREADY_USED) && second.mentions(PAM_AUTH_ERR),
         "{second}\n{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
-    assert_eq!(daemon.auth_outcomes(user.name()), ["success", "failure"]);
-    daemon.assert_log_omits(&enrollment.secrets());
+    assert_eq!(
+        setup.daemon.auth_outcomes(setup.user.name()),
+        ["success", "failure"]
+    );
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]
@@ -105,35 +96,12 @@ fn thirty_parallel_logins_with_one_code_give_exactly_one_success() {
         return;
     }
     // Limits high enough that 29 replays lock nothing out.
-    let mut daemon = Daemon::start_with(
-        "max_tries = 1\n[limits]\nmax_failures = 100\naccount_max_failures = 100\n",
-    );
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let service = PamService::mfa(daemon.socket(), "");
-    let code = enrollment.authenticator.next_code();
+    let mut setup = LoginSetup::through_pam_service(ONE_PROMPT_NO_LOCKOUT);
+    let service = &setup.via;
+    let code = setup.enrollment.authenticator.next_code();
 
     // Every pamtester is connected and prompted before any answers, then all answer at once.
-    let all_prompted = Barrier::new(LOGINS);
-    let logins: Vec<_> = thread::scope(|scope| {
-        let handles: Vec<_> = (0..LOGINS)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut login = Pamtester::new(&service, user.name()).start();
-                    let prompted = login.wait_for(CODE_PROMPT, 1);
-                    all_prompted.wait();
-                    if prompted {
-                        login.send(&format!("{code}\n"));
-                    }
-                    login.finish()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().expect("login thread"))
-            .collect()
-    });
+    let logins = Pamtester::new(service, setup.user.name()).answer_together(LOGINS, &code, || {});
 
     let (accepted, rejected): (Vec<_>, Vec<_>) = logins.iter().partition(|run| run.succeeded());
     assert_eq!(
@@ -141,7 +109,7 @@ fn thirty_parallel_logins_with_one_code_give_exactly_one_success() {
         1,
         "one code, {LOGINS} parallel logins: {} accepted\n{}",
         accepted.len(),
-        daemon.log_section()
+        setup.daemon.log_section()
     );
     for run in &rejected {
         assert!(
@@ -149,7 +117,7 @@ fn thirty_parallel_logins_with_one_code_give_exactly_one_success() {
             "a parallel login was not rejected as a replay: {run}"
         );
     }
-    let outcomes = daemon.auth_outcomes(user.name());
+    let outcomes = setup.daemon.auth_outcomes(setup.user.name());
     assert_eq!(outcomes.iter().filter(|o| *o == "success").count(), 1);
     assert_eq!(
         outcomes.iter().filter(|o| *o == "failure").count(),
@@ -157,18 +125,18 @@ fn thirty_parallel_logins_with_one_code_give_exactly_one_success() {
     );
 
     assert!(
-        daemon.is_running(),
+        setup.daemon.is_running(),
         "the daemon died:\n{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
-    let afterwards =
-        Pamtester::new(&service, user.name()).authenticate(&[&enrollment.recovery_codes[0]]);
+    let afterwards = Pamtester::new(service, setup.user.name())
+        .authenticate(&[&setup.enrollment.recovery_codes[0]]);
     assert!(
         afterwards.succeeded(),
         "the daemon no longer serves after the burst: {afterwards}\n{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
-    daemon.assert_log_omits(&enrollment.secrets());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]
@@ -176,32 +144,26 @@ fn recovery_code_works_once() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let service = PamService::mfa(daemon.socket(), "");
-    let recovery_code = &enrollment.recovery_codes[0];
+    let setup = LoginSetup::through_pam_service(ONE_PROMPT_PER_LOGIN);
+    let service = &setup.via;
+    let recovery_code = &setup.enrollment.recovery_codes[0];
 
-    let first = Pamtester::new(&service, user.name()).authenticate(&[recovery_code]);
-    let second = Pamtester::new(&service, user.name()).authenticate(&[recovery_code]);
+    let first = Pamtester::new(service, setup.user.name()).authenticate(&[recovery_code]);
+    let second = Pamtester::new(service, setup.user.name()).authenticate(&[recovery_code]);
 
-    assert!(first.succeeded(), "{first}\n{}", daemon.log_section());
+    assert!(first.succeeded(), "{first}\n{}", setup.daemon.log_section());
     assert!(
         !second.succeeded(),
         "a recovery code worked twice: {second}"
     );
     assert!(second.mentions(PAM_AUTH_ERR), "{second}");
-    let success = daemon
-        .audit_events()
-        .into_iter()
-        .find(|event| event["event"] == "auth" && event["outcome"] == "success")
-        .expect("an auth success event");
+    let success = setup.daemon.auth_success();
     assert_eq!(success["factor"], "recovery_code", "{success}");
     assert_eq!(
-        status(&daemon, user.name()).recovery_codes_left,
-        enrollment.recovery_codes.len() - 1
+        status(&setup.daemon, setup.user.name()).recovery_codes_left,
+        setup.enrollment.recovery_codes.len() - 1
     );
-    daemon.assert_log_omits(&enrollment.secrets());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]
@@ -211,15 +173,14 @@ fn lockout_of_one_source_leaves_another_source_working() {
     if !root_suite_ready() {
         return;
     }
-    let daemon =
-        Daemon::start_with("max_tries = 1\n[limits]\nmax_failures = 3\nlockout = \"1m\"\n");
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let service = PamService::mfa(daemon.socket(), "");
-    let from = |rhost| Pamtester::new(&service, user.name()).from_rhost(rhost);
+    let setup = LoginSetup::through_pam_service(
+        "max_tries = 1\n[limits]\nmax_failures = 3\nlockout = \"1m\"\n",
+    );
+    let service = &setup.via;
+    let from = |rhost| Pamtester::new(service, setup.user.name()).from_rhost(rhost);
 
     for attempt in 1..=3 {
-        let wrong = enrollment.authenticator.wrong_code();
+        let wrong = setup.enrollment.authenticator.wrong_code();
         let login = from(ATTACKER).authenticate(&[&wrong]);
         assert!(!login.succeeded(), "attempt {attempt}: {login}");
         // The failure that reaches the limit may already be answered with the lockout.
@@ -230,7 +191,7 @@ fn lockout_of_one_source_leaves_another_source_working() {
         );
     }
     // Locked: refused before any prompt, so the right code is not even asked for (nor used up).
-    let code = enrollment.authenticator.next_code();
+    let code = setup.enrollment.authenticator.next_code();
     let locked = from(ATTACKER).authenticate(&[&code]);
     assert!(
         !locked.succeeded(),
@@ -239,11 +200,11 @@ fn lockout_of_one_source_leaves_another_source_working() {
     assert!(
         locked.mentions(TOO_MANY_FAILURES) && locked.mentions(PAM_MAXTRIES),
         "{locked}\n{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
     assert_eq!(locked.count(CODE_PROMPT), 0, "{locked}");
 
-    let report = status(&daemon, user.name());
+    let report = status(&setup.daemon, setup.user.name());
     let sources: Vec<_> = report.lockouts.iter().map(|l| l.source.as_str()).collect();
     assert_eq!(sources, [ATTACKER], "{report:?}");
 
@@ -251,14 +212,15 @@ fn lockout_of_one_source_leaves_another_source_working() {
     assert!(
         owner.succeeded(),
         "another source is locked out too: {owner}\n{}",
-        daemon.log_section()
+        setup.daemon.log_section()
     );
     assert!(
-        daemon
-            .auth_outcomes(user.name())
+        setup
+            .daemon
+            .auth_outcomes(setup.user.name())
             .contains(&"locked_out".to_owned())
     );
-    daemon.assert_log_omits(&enrollment.secrets());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]
@@ -266,16 +228,15 @@ fn unenrolled_and_unknown_users_look_like_a_wrong_code() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
-    let enrolled = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &enrolled);
+    let setup = LoginSetup::through_pam_service(ONE_PROMPT_PER_LOGIN);
+    let service = &setup.via;
+    let enrolled = &setup.user;
     let unenrolled = TestUser::create();
     let unknown = unused_user_name();
-    let service = PamService::mfa(daemon.socket(), "");
-    let wrong = enrollment.authenticator.wrong_code();
+    let wrong = setup.enrollment.authenticator.wrong_code();
 
     let as_seen = |user: &str| {
-        let login = Pamtester::new(&service, user).authenticate(&[&wrong]);
+        let login = Pamtester::new(service, user).authenticate(&[&wrong]);
         let hide_name = |text: &str| text.replace(user, "USER");
         (
             login.status,
@@ -298,7 +259,7 @@ fn unenrolled_and_unknown_users_look_like_a_wrong_code() {
              --- versus ---\n{wrong_login}"
         );
     }
-    daemon.assert_log_omits(&enrollment.secrets());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]
@@ -340,19 +301,17 @@ fn second_try_in_one_login_can_succeed() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with("max_tries = 3\n");
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let service = PamService::mfa(daemon.socket(), "");
-    let wrong = enrollment.authenticator.wrong_code();
-    let code = enrollment.authenticator.next_code();
+    let setup = LoginSetup::through_pam_service("max_tries = 3\n");
+    let service = &setup.via;
+    let wrong = setup.enrollment.authenticator.wrong_code();
+    let code = setup.enrollment.authenticator.next_code();
 
-    let login = Pamtester::new(&service, user.name()).authenticate(&[&wrong, &code]);
+    let login = Pamtester::new(service, setup.user.name()).authenticate(&[&wrong, &code]);
 
-    assert!(login.succeeded(), "{login}\n{}", daemon.log_section());
+    assert!(login.succeeded(), "{login}\n{}", setup.daemon.log_section());
     assert_eq!(login.count(CODE_PROMPT), 2, "{login}");
     assert!(login.mentions(INVALID_CODE), "{login}");
-    daemon.assert_log_omits(&enrollment.secrets());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]

@@ -2,28 +2,25 @@
 //! ssh client whose SSH_ASKPASS answers the code prompt.
 
 use mfa_tests::text::CODE_PROMPT;
-use mfa_tests::{Daemon, ONE_PROMPT_PER_LOGIN, Sshd, TestUser, enroll_totp, root_suite_ready};
+use mfa_tests::{LoginSetup, ONE_PROMPT_PER_LOGIN, root_suite_ready};
 
 #[test]
 fn right_code_lets_ssh_run_a_command() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let sshd = Sshd::start(&daemon, "");
-    sshd.authorize(&user);
+    let setup = LoginSetup::through_sshd(ONE_PROMPT_PER_LOGIN);
+    let sshd = &setup.via;
 
-    let code = enrollment.authenticator.next_code();
-    let login = sshd.login(user.name(), "127.0.0.1", &code);
+    let code = setup.enrollment.authenticator.next_code();
+    let login = sshd.login(setup.user.name(), "127.0.0.1", &code);
 
     assert!(
         login.run.succeeded(),
         "{}\n--- sshd log ---\n{}\n{}",
         login.run,
         sshd.log(),
-        daemon.log_section()
+        setup.daemon.log_section()
     );
     // ssh shows keyboard-interactive prompts as "(user@host) PROMPT".
     assert_eq!(login.prompts.len(), 1, "{:?}", login.prompts);
@@ -35,19 +32,15 @@ fn right_code_lets_ssh_run_a_command() {
     assert!(
         sshd.log().contains(&format!(
             "Accepted keyboard-interactive/pam for {}",
-            user.name()
+            setup.user.name()
         )),
         "{}",
         sshd.log()
     );
-    let success = daemon
-        .audit_events()
-        .into_iter()
-        .find(|event| event["event"] == "auth" && event["outcome"] == "success")
-        .unwrap_or_else(|| panic!("no auth success audited\n{}", daemon.log_section()));
+    let success = setup.daemon.auth_success();
     assert_eq!(success["service"], sshd.service(), "{success}");
     assert_eq!(success["rhost"], "127.0.0.1", "{success}");
-    daemon.assert_log_omits(&enrollment.secrets());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]
@@ -55,14 +48,11 @@ fn wrong_code_is_refused() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let sshd = Sshd::start(&daemon, "");
-    sshd.authorize(&user);
+    let setup = LoginSetup::through_sshd(ONE_PROMPT_PER_LOGIN);
+    let sshd = &setup.via;
 
-    let wrong = enrollment.authenticator.wrong_code();
-    let login = sshd.login(user.name(), "127.0.0.1", &wrong);
+    let wrong = setup.enrollment.authenticator.wrong_code();
+    let login = sshd.login(setup.user.name(), "127.0.0.1", &wrong);
 
     assert!(
         !login.run.succeeded(),
@@ -71,8 +61,8 @@ fn wrong_code_is_refused() {
     );
     assert!(login.run.mentions("Permission denied"), "{}", login.run);
     assert_eq!(login.prompts.len(), 1, "{:?}", login.prompts);
-    assert_eq!(daemon.auth_outcomes(user.name()), ["failure"]);
-    daemon.assert_log_omits(&enrollment.secrets());
+    assert_eq!(setup.daemon.auth_outcomes(setup.user.name()), ["failure"]);
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
 
 #[test]
@@ -80,19 +70,16 @@ fn lockout_over_ipv4_loopback_leaves_ipv6_loopback_working() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with("max_tries = 1\n[limits]\nmax_failures = 2\n");
-    let user = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &user);
-    let sshd = Sshd::start(&daemon, "");
-    sshd.authorize(&user);
+    let setup = LoginSetup::through_sshd("max_tries = 1\n[limits]\nmax_failures = 2\n");
+    let sshd = &setup.via;
 
     for attempt in 1..=2 {
-        let wrong = enrollment.authenticator.wrong_code();
-        let login = sshd.login(user.name(), "127.0.0.1", &wrong);
+        let wrong = setup.enrollment.authenticator.wrong_code();
+        let login = sshd.login(setup.user.name(), "127.0.0.1", &wrong);
         assert!(!login.run.succeeded(), "attempt {attempt}: {}", login.run);
     }
-    let code = enrollment.authenticator.next_code();
-    let locked = sshd.login(user.name(), "127.0.0.1", &code);
+    let code = setup.enrollment.authenticator.next_code();
+    let locked = sshd.login(setup.user.name(), "127.0.0.1", &code);
     assert!(
         !locked.run.succeeded(),
         "a locked-out source got in: {}",
@@ -104,14 +91,15 @@ fn lockout_over_ipv4_loopback_leaves_ipv6_loopback_working() {
         locked.prompts
     );
 
-    let other_source = sshd.login(user.name(), "::1", &code);
+    let other_source = sshd.login(setup.user.name(), "::1", &code);
     assert!(
         other_source.run.succeeded(),
         "::1 is locked out along with 127.0.0.1: {}\n{}",
         other_source.run,
-        daemon.log_section()
+        setup.daemon.log_section()
     );
-    let rhosts: Vec<_> = daemon
+    let rhosts: Vec<_> = setup
+        .daemon
         .audit_events()
         .iter()
         .filter(|event| event["event"] == "auth")
@@ -122,5 +110,5 @@ fn lockout_over_ipv4_loopback_leaves_ipv6_loopback_working() {
             && rhosts.contains(&"\"::1\"=\"success\"".to_owned()),
         "{rhosts:?}"
     );
-    daemon.assert_log_omits(&enrollment.secrets());
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
