@@ -10,7 +10,7 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use mfa_proto::{Client, MAX_FRAME_LEN, Request, Response};
+use mfa_proto::{Client, MAX_FRAME_LEN, Outcome, Request, Response, Step};
 use mfa_tests::text::{CODE_PROMPT, TOO_MANY_FAILURES};
 use mfa_tests::{
     Daemon, LoginSetup, ONE_PROMPT_NO_LOCKOUT, Pamtester, ScratchDir, TestUser, daemon_binary,
@@ -342,4 +342,46 @@ fn garbage_and_oversized_frames_close_the_connection_and_the_daemon_keeps_servin
         .unwrap_or_else(|e| panic!("status after garbage: {e}\n{}", daemon.log_section()));
     assert!(matches!(answer, Response::Status(_)), "{answer:?}");
     drop(stalled);
+}
+
+#[test]
+fn an_unanswered_prompt_ends_with_a_message_and_a_failure() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with("answer_timeout = \"1s\"\n");
+    let user = TestUser::create();
+    let _enrollment = enroll_totp(&daemon, &user);
+    let mut client = Client::connect(daemon.socket(), Duration::from_secs(10)).expect("connect");
+    client
+        .send(&Request::Authenticate {
+            auth: mfa_proto::AuthRequest {
+                user: user.name().to_owned(),
+                service: "mfat-timeout".to_owned(),
+                rhost: Some("127.0.0.1".to_owned()),
+                tty: None,
+                ruser: None,
+                auth_info: None,
+                nullok: false,
+            },
+        })
+        .expect("send");
+    let prompt: Step = client.recv().expect("prompt");
+    assert!(matches!(prompt, Step::Prompt { .. }), "{prompt:?}");
+    // Say nothing; the daemon gives up after answer_timeout and says why.
+    let error: Step = client.recv().expect("error step");
+    assert_eq!(
+        error,
+        Step::Error {
+            text: "No code was entered in time.".to_owned()
+        }
+    );
+    let done: Step = client.recv().expect("done");
+    assert_eq!(
+        done,
+        Step::Done {
+            outcome: Outcome::Failure
+        }
+    );
+    assert_eq!(daemon.auth_outcomes(user.name()), ["failure"]);
 }
