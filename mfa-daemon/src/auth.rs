@@ -100,17 +100,22 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
     let shared = at.shared;
     let user = at.auth.user.clone();
     let peer = conn.peer_uid;
-    let allowed = shared
-        .blocking(move |_| Ok(accounts::may_act_for(peer, &user)))
-        .await
-        .unwrap_or(false);
-    if !allowed {
-        at.audit("not_authorized", None, None, None);
-        return Ok(Outcome::NotAuthorized);
-    }
-    let user = at.auth.user.clone();
-    let record = match shared.blocking(move |a| Ok(a.record(&user)?)).await {
-        Ok(record) => record,
+    // Authorization and the first look at the record in one trip to a blocking thread; the
+    // record is not read for a caller who may not see it.
+    let looked_up = shared
+        .blocking(move |a| {
+            if !accounts::may_act_for(peer, &user) {
+                return Ok(None);
+            }
+            Ok(Some(a.record(&user)?))
+        })
+        .await;
+    let record = match looked_up {
+        Ok(Some(record)) => record,
+        Ok(None) => {
+            at.audit("not_authorized", None, None, None);
+            return Ok(Outcome::NotAuthorized);
+        }
         Err(e) => {
             eprintln!("mfa-daemon: cannot read record of {}: {e}", at.auth.user);
             at.audit("error", None, Some("store"), None);

@@ -180,24 +180,28 @@ impl Authority {
                 locked_until: None,
             });
         }
+        // A TOTP code or garbage is decided in one locked read-modify-write (checking the
+        // lockout first); only a recovery code needs a snapshot, for argon2 outside the lock.
+        let Some(canonical) = recovery::normalize(answer) else {
+            return Ok(self.store.update(user, |record| {
+                if let Some(until) = record.limits.source_locked(source, now) {
+                    return Verdict::SourceLocked { until };
+                }
+                let digits = record
+                    .totp
+                    .as_ref()
+                    .map_or(self.config.totp.digits, |t| t.params.digits);
+                if totp::looks_like_code(answer, digits) {
+                    self.check_totp(record, source, answer, now)
+                } else {
+                    reject(record, source, Rejection::Invalid, now, self)
+                }
+            })?);
+        };
         let snapshot = self.record(user)?;
         if let Some(until) = snapshot.limits.source_locked(source, now) {
             return Ok(Verdict::SourceLocked { until });
         }
-        let digits = snapshot
-            .totp
-            .as_ref()
-            .map_or(self.config.totp.digits, |t| t.params.digits);
-        if totp::looks_like_code(answer, digits) {
-            return Ok(self
-                .store
-                .update(user, |record| self.check_totp(record, source, answer, now))?);
-        }
-        let Some(canonical) = recovery::normalize(answer) else {
-            return Ok(self.store.update(user, |record| {
-                reject(record, source, Rejection::Invalid, now, self)
-            })?);
-        };
         // argon2 runs outside the lock, on a snapshot; under the lock the matched hash must
         // still be there, so two logins racing with one code cannot both win.
         let matched = recovery::find_match(&canonical, &snapshot.recovery_codes, &self.decoy_hash)
@@ -225,9 +229,6 @@ impl Authority {
     }
 
     fn check_totp(&self, record: &mut UserRecord, source: &str, code: &str, now: u64) -> Verdict {
-        if let Some(until) = record.limits.source_locked(source, now) {
-            return Verdict::SourceLocked { until };
-        }
         if record.limits.account_locked(now).is_some() {
             return reject(record, source, Rejection::AccountLocked, now, self);
         }

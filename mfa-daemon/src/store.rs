@@ -288,12 +288,10 @@ impl Store {
 
     fn write_atomically(&self, path: &Path, record: &UserRecord) -> Result<(), StoreError> {
         let bytes =
-            Zeroizing::new(
-                serde_json::to_vec_pretty(record).map_err(|e| StoreError::Corrupt {
-                    path: path.to_owned(),
-                    why: format!("cannot serialize: {e}"),
-                })?,
-            );
+            Zeroizing::new(serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+                path: path.to_owned(),
+                why: format!("cannot serialize: {e}"),
+            })?);
         let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
         let file_name = path
             .file_name()
