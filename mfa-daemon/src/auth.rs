@@ -220,18 +220,28 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
 }
 
 async fn check(at: &Attempt<'_>, answer: Secret) -> Result<Verdict, String> {
-    let shared = at.shared;
-    // Recovery codes cost an argon2 run per stored hash: bound how many run at once.
-    let _permit = if recovery::normalize(answer.expose()).is_some() {
-        shared.hashing.acquire().await.ok()
-    } else {
-        None
+    check_answer(at.shared, &at.auth.user, &at.source, answer).await
+}
+
+/// Checks an answer on a blocking thread; recovery codes (an argon2 run per stored hash) go
+/// through the hashing limit.
+pub async fn check_answer(
+    shared: &Arc<Shared>,
+    user: &str,
+    source: &str,
+    answer: Secret,
+) -> Result<Verdict, String> {
+    let user = user.to_owned();
+    let source = source.to_owned();
+    let recovery_shaped = recovery::normalize(answer.expose()).is_some();
+    let work = move |a: &crate::authority::Authority| {
+        a.check_answer(&user, &source, answer.expose().trim(), unix_now())
     };
-    let user = at.auth.user.clone();
-    let source = at.source.clone();
-    shared
-        .blocking(move |a| a.check_answer(&user, &source, answer.expose().trim(), unix_now()))
-        .await
+    if recovery_shaped {
+        shared.blocking_hashing(work).await
+    } else {
+        shared.blocking(work).await
+    }
 }
 
 #[cfg(test)]

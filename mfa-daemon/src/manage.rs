@@ -134,11 +134,7 @@ async fn require_proof(
             "this account already has a factor: give a current verification code or a recovery code",
         ));
     };
-    let target = user.to_owned();
-    let verdict = shared
-        .blocking(move |a| {
-            a.check_answer(&target, ENROLL_SOURCE, proof.expose().trim(), unix_now())
-        })
+    let verdict = crate::auth::check_answer(shared, user, ENROLL_SOURCE, proof)
         .await
         .map_err(|e| internal(&e))?;
     match verdict {
@@ -219,7 +215,7 @@ async fn enroll(
         let target = user.to_owned();
         let pending = pending.clone();
         let response = match shared
-            .blocking(move |a| a.activate_totp(&target, &pending, step, now))
+            .blocking_hashing(move |a| a.activate_totp(&target, &pending, step, now))
             .await
         {
             Ok(codes) => {
@@ -237,7 +233,7 @@ async fn enroll(
 async fn new_recovery_codes(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     let target = user.to_owned();
     match shared
-        .blocking(move |a| a.replace_recovery_codes(&target))
+        .blocking_hashing(move |a| a.replace_recovery_codes(&target))
         .await
     {
         Ok(Some(codes)) => {

@@ -47,6 +47,23 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Like [`Shared::blocking`], for work that runs argon2: at most one such job per core
+    /// runs at once, which bounds both CPU and memory (19 MiB per hash) whatever the number
+    /// of clients.
+    pub async fn blocking_hashing<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Authority) -> Result<T, AuthorityError> + Send + 'static,
+    ) -> Result<T, String> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| format!("internal error: {e}"))?;
+        self.blocking(work).await
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug)]
 pub enum ServeError {
