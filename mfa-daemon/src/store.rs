@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -142,6 +142,10 @@ pub struct Store {
     users_dir: PathBuf,
     user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     temp_counter: AtomicU64,
+    /// Replaced records, still open, on their way to being closed off the login's path: the
+    /// file system frees a replaced record's blocks when its last descriptor closes, and on
+    /// ext4 that costs more than the whole durable write (measured in bench/RESULTS.md).
+    retired: Mutex<mpsc::Sender<File>>,
     /// Held for the daemon's lifetime so that two daemons never share a state directory.
     _instance_lock: Flock<File>,
 }
@@ -177,10 +181,16 @@ impl Store {
                     why: format!("another mfa-daemon is using this state directory ({errno})"),
                 }
             })?;
+        let (retire, retired) = mpsc::channel::<File>();
+        std::thread::Builder::new()
+            .name("record-closer".to_owned())
+            .spawn(move || retired.into_iter().for_each(drop))
+            .map_err(io_err(state_dir, "start the record closer for"))?;
         let store = Store {
             users_dir,
             user_locks: Mutex::new(HashMap::new()),
             temp_counter: AtomicU64::new(0),
+            retired: Mutex::new(retire),
             _instance_lock: instance_lock,
         };
         store.remove_stale_temp_files()?;
@@ -197,6 +207,11 @@ impl Store {
     /// The user's record, or `None` if there is none. Reads need no lock: records are
     /// replaced by rename, so a reader sees the old or the new one.
     pub fn load(&self, user: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.open_record(user)?.map(|(record, _file)| record))
+    }
+
+    /// The user's record and the open file it was read from.
+    fn open_record(&self, user: &str) -> Result<Option<(UserRecord, File)>, StoreError> {
         let path = self.record_path(user)?;
         let mut file = match OpenOptions::new()
             .read(true)
@@ -240,7 +255,7 @@ impl Store {
                 why: format!("record version {} is not supported", record.version),
             });
         }
-        Ok(Some(record))
+        Ok(Some((record, file)))
     }
 
     /// Runs `change` on the user's record (a fresh one if there is none) under the user's
@@ -255,17 +270,31 @@ impl Store {
         let lock = self.user_lock(user);
         let result = {
             let _guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
-            let before = self.load(user)?.unwrap_or_default();
+            let (before, old_file) = match self.open_record(user)? {
+                Some((record, file)) => (record, Some(file)),
+                None => (UserRecord::default(), None),
+            };
             let mut after = before.clone();
             let result = change(&mut after);
             if after != before {
                 self.write_atomically(&path, &after)?;
+                if let Some(file) = old_file {
+                    self.retire(file);
+                }
             }
             result
         };
         drop(lock);
         self.forget_idle_lock(user);
         Ok(result)
+    }
+
+    /// Closes a replaced record's file on the closer thread (or here, if that is gone).
+    fn retire(&self, file: File) {
+        let sender = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(mpsc::SendError(file)) = sender.send(file) {
+            drop(file);
+        }
     }
 
     fn user_lock(&self, user: &str) -> Arc<Mutex<()>> {

@@ -1,0 +1,83 @@
+//! Benchmarks of pam-mfa, run by `bench/run.sh`, beside the local TOTP modules people compare
+//! it with (pam_oath, google-authenticator-libpam). The targets are in `DESIGN.md`,
+//! "Performance targets"; this binary measures and reports, it never fails on a slow figure.
+//!
+//! Subcommands:
+//! - `secrets`: bench users with random TOTP secrets, for modules configured from files;
+//! - `enroll`: bench users enrolled in `mfa-daemon` through `mfa-enroll --json`;
+//! - `latency`: interleaved `pamtester` runs of several PAM stacks, each authentication with a
+//!   fresh valid code, and what each stack adds to a baseline (`pam_permit`);
+//! - `concurrency`: many threads authenticating at once through the daemon's real protocol;
+//! - `fs-probe`: the cost of each step of the daemon's durable record write on a filesystem.
+//!
+//! Results are Markdown on stdout; progress and errors go to stderr.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod concurrency;
+mod enroll;
+mod error;
+mod fs_probe;
+mod latency;
+mod roster;
+mod schedule;
+mod stats;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use error::BenchError;
+
+/// Runs the subcommand named on the command line.
+///
+/// Exit status: 0 when the measurement ran (whatever the figures), 1 when it could not run.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Nothing useful is left to do if stderr itself is gone.
+            let _ = writeln!(io::stderr(), "mfa-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), BenchError> {
+    match command {
+        Command::Secrets { prefix, count, out } => {
+            roster::write(&out, &roster::random_users(&prefix, count)?)
+        }
+        Command::Enroll {
+            mfa_enroll,
+            socket,
+            prefix,
+            count,
+            jobs,
+            out,
+        } => {
+            let users = enroll::enroll_all(&mfa_enroll, &socket, &prefix, count, jobs)?;
+            roster::write(&out, &users)
+        }
+        Command::Latency {
+            pam_dir,
+            baseline,
+            stacks,
+            rounds,
+            target,
+        } => latency::run(&pam_dir, baseline, stacks, rounds, target),
+        Command::Concurrency {
+            socket,
+            roster,
+            rounds,
+        } => concurrency::run(&socket, roster::read(&roster)?, rounds),
+        Command::FsProbe {
+            dir,
+            record_bytes,
+            writes,
+        } => fs_probe::run(&dir, record_bytes, writes),
+    }
+}
