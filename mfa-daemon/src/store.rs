@@ -247,7 +247,7 @@ impl Store {
         let record: UserRecord =
             serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
                 path: path.clone(),
-                why: e.to_string(),
+                why: describe_parse_error(&e),
             })?;
         if record.version != RECORD_VERSION {
             return Err(StoreError::Corrupt {
@@ -362,6 +362,18 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Where and what kind of parse error, without serde's message: that can quote the record,
+/// and a record holds a secret and hashes, which must never reach a log.
+fn describe_parse_error(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "invalid JSON",
+        serde_json::error::Category::Data => "unexpected content",
+        serde_json::error::Category::Eof => "truncated",
+    };
+    format!("{kind} at line {}, column {}", e.line(), e.column())
 }
 
 /// Creates `dir` 0700 if missing; refuses a symlink or a directory owned by someone else,
@@ -500,6 +512,21 @@ mod tests {
             fs::read_to_string(&path).unwrap(),
             "{\"version\":1,\"totp\":"
         );
+    }
+
+    #[test]
+    fn corrupt_record_errors_never_quote_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let path = dir.path().join("users/frank.json");
+        fs::write(
+            &path,
+            r#"{"version":1,"recovery_codes":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}"#,
+        )
+        .unwrap();
+        let err = store.load("frank").unwrap_err().to_string();
+        assert!(err.contains("unexpected content at line 1"), "{err}");
+        assert!(!err.contains("argon2id"), "{err}");
     }
 
     #[test]
