@@ -42,7 +42,7 @@ pub fn result_code(end: Result<Outcome, AuthError>, failmode: FailMode) -> PamRe
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -55,17 +55,21 @@ mod tests {
 
     const BOTH: [FailMode; 2] = [FailMode::Secure, FailMode::Safe];
 
+    /// What each outcome must become; also checked through a whole conversation in
+    /// `authenticate::tests`.
+    pub(crate) const OUTCOME_CODES: [(Outcome, PamResultCode); 6] = [
+        (Outcome::Success, PamResultCode::PAM_SUCCESS),
+        (Outcome::Failure, PamResultCode::PAM_AUTH_ERR),
+        (Outcome::LockedOut, PamResultCode::PAM_MAXTRIES),
+        (Outcome::Ignore, PamResultCode::PAM_IGNORE),
+        (Outcome::NotAuthorized, PamResultCode::PAM_PERM_DENIED),
+        (Outcome::Error, PamResultCode::PAM_SYSTEM_ERR),
+    ];
+
     #[test]
     fn each_outcome_has_its_code_whatever_the_failmode() {
         for failmode in BOTH {
-            for (outcome, code) in [
-                (Outcome::Success, PamResultCode::PAM_SUCCESS),
-                (Outcome::Failure, PamResultCode::PAM_AUTH_ERR),
-                (Outcome::LockedOut, PamResultCode::PAM_MAXTRIES),
-                (Outcome::Ignore, PamResultCode::PAM_IGNORE),
-                (Outcome::NotAuthorized, PamResultCode::PAM_PERM_DENIED),
-                (Outcome::Error, PamResultCode::PAM_SYSTEM_ERR),
-            ] {
+            for (outcome, code) in OUTCOME_CODES {
                 assert_eq!(result_code(Ok(outcome), failmode), code, "{outcome:?}");
             }
         }

@@ -224,14 +224,7 @@ fn silent_suppresses_info_and_error_but_not_prompts() {
 
 #[test]
 fn each_outcome_from_the_daemon_gives_its_code() {
-    for (outcome, code) in [
-        (Outcome::Success, PamResultCode::PAM_SUCCESS),
-        (Outcome::Failure, PamResultCode::PAM_AUTH_ERR),
-        (Outcome::LockedOut, PamResultCode::PAM_MAXTRIES),
-        (Outcome::Ignore, PamResultCode::PAM_IGNORE),
-        (Outcome::NotAuthorized, PamResultCode::PAM_PERM_DENIED),
-        (Outcome::Error, PamResultCode::PAM_SYSTEM_ERR),
-    ] {
+    for (outcome, code) in crate::result_code::tests::OUTCOME_CODES {
         for failmode in [c"failmode=secure", c"failmode=safe"] {
             let daemon = FakeDaemon::start(move |conn: &mut Conn| {
                 conn.recv_auth();
