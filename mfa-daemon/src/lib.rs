@@ -9,6 +9,7 @@ pub mod authority;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod connection_limits;
 pub mod limits;
 pub mod manage;
 pub mod recovery;

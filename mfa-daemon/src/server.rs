@@ -15,10 +15,12 @@ use tokio::sync::Semaphore;
 use crate::audit::AuditLog;
 use crate::authority::{Authority, AuthorityError};
 use crate::connection::{Connection, REQUEST_TIMEOUT};
+use crate::connection_limits::{ConnectionLimits, ROOT_CONNECTIONS, USER_CONNECTIONS};
 use crate::{auth, manage};
 
-/// Connections served at once; more wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 512;
+/// Connections served at once (both pools of [`ConnectionLimits`]); more wait in the listen
+/// backlog.
+const MAX_CONNECTIONS: usize = ROOT_CONNECTIONS + USER_CONNECTIONS;
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -92,6 +94,7 @@ pub async fn serve(authority: Authority) -> Result<(), ServeError> {
         hashing: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
     });
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let limits = Arc::new(ConnectionLimits::default());
     let mut sigterm = signal(SignalKind::terminate()).map_err(ServeError::Io)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Io)?;
     eprintln!("mfa-daemon: listening on {}", socket_path.display());
@@ -103,9 +106,13 @@ pub async fn serve(authority: Authority) -> Result<(), ServeError> {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let shared = shared.clone();
+                    let limits = limits.clone();
                     tokio::spawn(async move {
                         match Connection::new(stream) {
-                            Ok(conn) => handle(shared, conn).await,
+                            Ok(mut conn) => match limits.try_take(conn.peer_uid) {
+                                Some(_slot) => handle(shared, conn).await,
+                                None => refuse_busy(&mut conn).await,
+                            },
                             Err(e) => eprintln!("mfa-daemon: cannot read peer credentials: {e}"),
                         }
                         drop(permit);
@@ -186,6 +193,23 @@ async fn handle(shared: Arc<Shared>, mut conn: Connection) {
             e => refuse_frame(&mut conn, &e).await,
         }
     }
+}
+
+/// Turns away a connection from a caller who already holds its share of connections.
+async fn refuse_busy(conn: &mut Connection) {
+    eprintln!(
+        "mfa-daemon: refusing a connection from uid {}: it already holds its share",
+        conn.peer_uid
+    );
+    let _ = conn
+        .send(&Response::Failed {
+            kind: FailureKind::BadRequest,
+            message: format!(
+                "too many open connections from uid {}; close some and try again",
+                conn.peer_uid
+            ),
+        })
+        .await;
 }
 
 /// Tells the peer what was wrong with its frame (best effort) before the connection closes.

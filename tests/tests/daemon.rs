@@ -385,3 +385,70 @@ fn an_unanswered_prompt_ends_with_a_message_and_a_failure() {
     );
     assert_eq!(daemon.auth_outcomes(user.name()), ["failure"]);
 }
+
+/// Set for the child run of [`hold_connections_as_the_current_user`]: the daemon's socket.
+const HOLDER_SOCKET_ENV: &str = "MFAT_HOLDER_SOCKET";
+/// Connections one non-root user may hold (the daemon's `CONNECTIONS_PER_USER`).
+const CONNECTIONS_PER_USER: usize = 8;
+
+/// Not a test of its own: [`one_user_cannot_hold_every_connection`] runs this test binary
+/// again, as an unprivileged user, with only this test selected.
+#[test]
+#[ignore = "run as another user by one_user_cannot_hold_every_connection"]
+fn hold_connections_as_the_current_user() {
+    let Ok(socket) = std::env::var(HOLDER_SOCKET_ENV) else {
+        return;
+    };
+    let held: Vec<UnixStream> = (0..CONNECTIONS_PER_USER)
+        .map(|_| UnixStream::connect(&socket).expect("connect within the share"))
+        .collect();
+    // The daemon counts a connection once it has read its peer credentials.
+    thread::sleep(Duration::from_millis(300));
+    let mut one_more =
+        Client::connect(Path::new(&socket), Duration::from_secs(5)).expect("connect");
+    let answer: Response = one_more
+        .call(&Request::Status {
+            user: "root".to_owned(),
+        })
+        .expect("an answer");
+    println!("ONE MORE: {answer:?}");
+    drop(held);
+}
+
+#[test]
+fn one_user_cannot_hold_every_connection() {
+    use std::os::unix::process::CommandExt;
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start();
+    let user = TestUser::create();
+    let account = nix::unistd::User::from_name(user.name())
+        .expect("passwd lookup")
+        .expect("the test user exists");
+    let mut child = Command::new(std::env::current_exe().expect("test binary"));
+    child
+        .args([
+            "--ignored",
+            "--exact",
+            "hold_connections_as_the_current_user",
+            "--nocapture",
+        ])
+        .env(HOLDER_SOCKET_ENV, daemon.socket())
+        .uid(user.uid())
+        .gid(account.gid.as_raw());
+    let held = run(child, "");
+    assert!(
+        held.mentions("ONE MORE: Failed { kind: BadRequest, message: \"too many open connections"),
+        "a connection beyond the user's share was served: {held}\n{}",
+        daemon.log_section()
+    );
+    // The slots come back when the user's connections close, and root was never refused.
+    let report = status(&daemon, user.name());
+    assert_eq!(report.user, user.name());
+    assert!(
+        daemon
+            .log()
+            .contains(&format!("refusing a connection from uid {}", user.uid()))
+    );
+}
