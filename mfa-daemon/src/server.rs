@@ -18,6 +18,10 @@ use crate::connection::{Connection, REQUEST_TIMEOUT};
 use crate::connection_limits::{ConnectionLimits, ROOT_CONNECTIONS, USER_CONNECTIONS};
 use crate::{auth, manage};
 
+/// How long a connection beyond its caller's share may take to send the request it is
+/// refused.
+const BUSY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Connections served at once (both pools of [`ConnectionLimits`]); more wait in the listen
 /// backlog.
 const MAX_CONNECTIONS: usize = ROOT_CONNECTIONS + USER_CONNECTIONS;
@@ -201,6 +205,9 @@ async fn refuse_busy(conn: &mut Connection) {
         "mfa-daemon: refusing a connection from uid {}: it already holds its share",
         conn.peer_uid
     );
+    // Answer the request rather than the bare connection, so the client is not writing into
+    // a socket we already closed; a client that says nothing waits at most this long.
+    let _ = conn.read(BUSY_READ_TIMEOUT).await;
     let _ = conn
         .send(&Response::Failed {
             kind: FailureKind::BadRequest,
