@@ -22,3 +22,6 @@ pub const PAMTESTER_SUCCESS: &str = "successfully authenticated";
 
 /// `pam_strerror(PAM_SYSTEM_ERR)`: what pamtester prints when the daemon fails closed.
 pub const PAM_SYSTEM_ERR: &str = "System error";
+
+/// Shown while the account-wide failure limit is tripped.
+pub const ONLY_RECOVERY_CODES: &str = "only a recovery code is accepted now";

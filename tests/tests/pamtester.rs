@@ -2,8 +2,8 @@
 //! codes, per-source lockout, unenrolled users, nullok, fail modes and peer credentials.
 
 use mfa_tests::text::{
-    CODE_ALREADY_USED, CODE_PROMPT, INVALID_CODE, PAM_AUTH_ERR, PAM_AUTHINFO_UNAVAIL, PAM_MAXTRIES,
-    PAMTESTER_SUCCESS, TOO_MANY_FAILURES,
+    CODE_ALREADY_USED, CODE_PROMPT, INVALID_CODE, ONLY_RECOVERY_CODES, PAM_AUTH_ERR,
+    PAM_AUTHINFO_UNAVAIL, PAM_MAXTRIES, PAMTESTER_SUCCESS, TOO_MANY_FAILURES,
 };
 use mfa_tests::{
     Daemon, LoginSetup, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN, PERMIT_AUTH_LINE, PamService,
@@ -434,4 +434,43 @@ fn private_stack_under_pam_wrapper_works_like_pam_d() {
     assert!(accepted.succeeded(), "{accepted}\n{}", daemon.log_section());
     assert_eq!(daemon.auth_outcomes(user.name()), ["failure", "success"]);
     daemon.assert_log_omits(&enrollment.secrets());
+}
+
+#[test]
+fn account_wide_limit_refuses_app_codes_but_not_recovery_codes() {
+    if !root_suite_ready() {
+        return;
+    }
+    // Two sources reach their own limit of 3; together they reach the account's 6.
+    let setup = LoginSetup::through_pam_service(
+        "max_tries = 1\n[limits]\nmax_failures = 3\naccount_max_failures = 6\nlockout = \"1m\"\n",
+    );
+    let service = &setup.via;
+    let from = |rhost| Pamtester::new(service, setup.user.name()).from_rhost(rhost);
+    for attacker in ["127.0.0.2", "127.0.0.3"] {
+        for _ in 0..3 {
+            let wrong = setup.enrollment.authenticator.wrong_code();
+            assert!(!from(attacker).authenticate(&[&wrong]).succeeded());
+        }
+    }
+    let report = status(&setup.daemon, setup.user.name());
+    assert!(report.account_locked_until.is_some(), "{report:?}");
+
+    // A third source: told why, and the right app code is refused...
+    let code = setup.enrollment.authenticator.next_code();
+    let refused = from("127.0.0.4").authenticate(&[&code]);
+    assert!(
+        !refused.succeeded(),
+        "an app code passed the account lock: {refused}"
+    );
+    assert!(refused.mentions(ONLY_RECOVERY_CODES), "{refused}");
+    // ...but a recovery code still lets the real user in.
+    let recovery = &setup.enrollment.recovery_codes[0];
+    let rescued = from("127.0.0.5").authenticate(&[recovery]);
+    assert!(
+        rescued.mentions(PAMTESTER_SUCCESS),
+        "{rescued}\n{}",
+        setup.daemon.log_section()
+    );
+    setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
