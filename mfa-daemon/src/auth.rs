@@ -129,11 +129,7 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
     let now = unix_now();
     if let Some(until) = record.limits.source_locked(&at.source, now) {
         at.audit("locked_out", None, Some("source_locked"), None);
-        conn.send(&Step::Error {
-            text: lockout_message(until, now),
-        })
-        .await?;
-        return Ok(Outcome::LockedOut);
+        return locked_out(conn, until).await;
     }
     if record.limits.account_locked(now).is_some() {
         conn.send(&Step::Info {
@@ -165,7 +161,7 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
                 return Err(FrameError::Closed);
             }
         };
-        match check(at, answer).await {
+        match check_answer(shared, &at.auth.user, &at.source, answer).await {
             Err(e) => {
                 eprintln!("mfa-daemon: cannot decide for {}: {e}", at.auth.user);
                 at.audit("error", None, Some("store"), None);
@@ -185,11 +181,7 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
             }
             Ok(Verdict::SourceLocked { until }) => {
                 at.audit("locked_out", None, Some("source_locked"), None);
-                conn.send(&Step::Error {
-                    text: lockout_message(until, unix_now()),
-                })
-                .await?;
-                return Ok(Outcome::LockedOut);
+                return locked_out(conn, until).await;
             }
             Ok(Verdict::Rejected {
                 reason,
@@ -198,11 +190,7 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
                 at.audit("failure", None, Some(reason.name()), None);
                 if let Some(until) = locked_until {
                     at.audit("locked_out", None, Some("too_many_failures"), Some(until));
-                    conn.send(&Step::Error {
-                        text: lockout_message(until, unix_now()),
-                    })
-                    .await?;
-                    return Ok(Outcome::LockedOut);
+                    return locked_out(conn, until).await;
                 }
                 let text = match reason {
                     Rejection::Invalid => INVALID,
@@ -219,8 +207,13 @@ async fn converse(at: &Attempt<'_>, conn: &mut Connection) -> Result<Outcome, Fr
     Ok(Outcome::Failure)
 }
 
-async fn check(at: &Attempt<'_>, answer: Secret) -> Result<Verdict, String> {
-    check_answer(at.shared, &at.auth.user, &at.source, answer).await
+/// Tells the user how long the lockout lasts; the conversation ends `locked_out`.
+async fn locked_out(conn: &mut Connection, until: u64) -> Result<Outcome, FrameError> {
+    conn.send(&Step::Error {
+        text: lockout_message(until, unix_now()),
+    })
+    .await?;
+    Ok(Outcome::LockedOut)
 }
 
 /// Checks an answer on a blocking thread; recovery codes (an argon2 run per stored hash) go

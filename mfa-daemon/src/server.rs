@@ -51,9 +51,7 @@ impl Shared {
             Err(e) => Err(format!("internal error: {e}")),
         }
     }
-}
 
-impl Shared {
     /// Like [`Shared::blocking`], for work that runs argon2: at most one such job per core
     /// runs at once, which bounds both CPU and memory (19 MiB per hash) whatever the number
     /// of clients.
@@ -208,15 +206,11 @@ async fn refuse_busy(conn: &mut Connection) {
     // Answer the request rather than the bare connection, so the client is not writing into
     // a socket we already closed; a client that says nothing waits at most this long.
     let _ = conn.read(BUSY_READ_TIMEOUT).await;
-    let _ = conn
-        .send(&Response::Failed {
-            kind: FailureKind::BadRequest,
-            message: format!(
-                "too many open connections from uid {}; close some and try again",
-                conn.peer_uid
-            ),
-        })
-        .await;
+    let message = format!(
+        "too many open connections from uid {}; close some and try again",
+        conn.peer_uid
+    );
+    let _ = conn.send(&bad_request(&message)).await;
 }
 
 /// Tells the peer what was wrong with its frame (best effort) before the connection closes.

@@ -11,7 +11,7 @@ use mfa_proto::{FailureKind, Request, Response, Secret};
 
 use crate::account::calling_user;
 use crate::cli::{Command, UserArg};
-use crate::daemon::{Connection, Daemon, is_hang_up, rejection};
+use crate::daemon::{Connection, Daemon, rejection};
 use crate::error::EnrollError;
 use crate::output::{CodesReason, Output};
 use crate::prompt::Prompter;
@@ -58,18 +58,11 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             other => return Err(rejection(&request, other)),
         };
         self.output.enrollment(&enrollment)?;
-        let mut wrong_codes = 0;
         loop {
             let code = self.prompter.ask(CONFIRM_PROMPT, CONFIRM)?;
             let request = Request::ConfirmTotp { code };
-            let reply = match connection.call(&request) {
-                Ok(reply) => reply,
-                Err(e) if wrong_codes > 0 && is_hang_up(&e) => {
-                    return Err(EnrollError::ConfirmationEnded);
-                }
-                Err(e) => return Err(e),
-            };
-            match reply {
+            // After the last wrong code the daemon says `locked_out`, which ends the loop below.
+            match connection.call(&request)? {
                 Response::RecoveryCodes { codes } => {
                     return self.output.recovery_codes(&codes, CodesReason::Enrolled);
                 }
@@ -77,10 +70,7 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
                 Response::Failed {
                     kind: FailureKind::WrongCode,
                     message,
-                } => {
-                    wrong_codes += 1;
-                    self.prompter.say(&message)?;
-                }
+                } => self.prompter.say(&message)?,
                 other => return Err(rejection(&request, other)),
             }
         }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mfa_proto::{Client, FrameError, Request, Response};
+use mfa_proto::{Client, Request, Response};
 
 use crate::error::EnrollError;
 
@@ -66,21 +66,6 @@ pub fn rejection(request: &Request, reply: Response) -> EnrollError {
             request: request_name(request),
             reply: response_name(&other),
         },
-    }
-}
-
-/// Whether `error` means the daemon hung up on us.
-pub fn is_hang_up(error: &EnrollError) -> bool {
-    match error {
-        EnrollError::Connection { source, .. } => match source {
-            FrameError::Closed | FrameError::Truncated => true,
-            FrameError::Io(e) => matches!(
-                e.kind(),
-                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
-            ),
-            _ => false,
-        },
-        _ => false,
     }
 }
 

@@ -23,8 +23,6 @@ pub enum EnrollError {
         /// What went wrong.
         source: FrameError,
     },
-    /// The daemon closed the enrollment after wrong confirmation codes.
-    ConfirmationEnded,
     /// The daemon refused the request.
     Refused {
         /// The daemon's reason.
@@ -109,11 +107,6 @@ impl fmt::Display for EnrollError {
                     socket.display()
                 ),
             },
-            EnrollError::ConfirmationEnded => write!(
-                f,
-                "mfa-daemon ended the enrollment after too many wrong codes; nothing was \
-                 enrolled. Check that the phone's clock is right and run `mfa-enroll totp` again"
-            ),
             EnrollError::Refused { kind, message } => {
                 let message = one_line(message);
                 if message.is_empty() {
@@ -212,7 +205,6 @@ mod tests {
     #[test]
     fn every_message_is_one_line() {
         let errors = [
-            EnrollError::ConfirmationEnded,
             EnrollError::Connection {
                 socket: "/s".into(),
                 source: FrameError::Timeout,

@@ -65,7 +65,7 @@ enum Stage {
 impl<H: PamHandler> Relay<'_, H> {
     fn run(mut self) -> Result<Outcome, AuthError> {
         let auth = self.auth_request()?;
-        self.debug(&format!(
+        self.debug(format_args!(
             "connecting to {} for user {:?}",
             self.options.socket.display(),
             auth.user
@@ -98,11 +98,8 @@ impl<H: PamHandler> Relay<'_, H> {
                     if let Some(err) = unsent.take() {
                         return Err(err);
                     }
-                    self.debug(if echo {
-                        "step: prompt (echo on)"
-                    } else {
-                        "step: prompt (echo off)"
-                    });
+                    let echo_state = if echo { "on" } else { "off" };
+                    self.debug(format_args!("step: prompt (echo {echo_state})"));
                     check_text(&text)?;
                     let answer = self
                         .pam
@@ -117,7 +114,7 @@ impl<H: PamHandler> Relay<'_, H> {
                 Step::Info { text } => self.show(MessageKind::Info, &text)?,
                 Step::Error { text } => self.show(MessageKind::Error, &text)?,
                 Step::Done { outcome } => {
-                    self.debug(&format!("step: done ({outcome:?})"));
+                    self.debug(format_args!("step: done ({outcome:?})"));
                     return Ok(outcome);
                 }
                 Step::Failed { kind, message } => {
@@ -163,10 +160,11 @@ impl<H: PamHandler> Relay<'_, H> {
     }
 
     fn show(&mut self, kind: MessageKind, text: &str) -> Result<(), AuthError> {
-        self.debug(match kind {
-            MessageKind::Info => "step: info",
-            MessageKind::Error => "step: error",
-        });
+        let kind_name = match kind {
+            MessageKind::Info => "info",
+            MessageKind::Error => "error",
+        };
+        self.debug(format_args!("step: {kind_name}"));
         check_text(text)?;
         if self.silent {
             return Ok(());
@@ -191,9 +189,10 @@ impl<H: PamHandler> Relay<'_, H> {
         }
     }
 
-    fn debug(&mut self, line: &str) {
+    /// Logs a step with `debug`; the line is only formatted then, not on every login.
+    fn debug(&mut self, line: std::fmt::Arguments<'_>) {
         if self.options.debug {
-            self.pam.syslog(LogLevel::Debug, line);
+            self.pam.syslog(LogLevel::Debug, &line.to_string());
         }
     }
 }
