@@ -244,18 +244,7 @@ impl Store {
         let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
         file.read_to_end(&mut bytes)
             .map_err(io_err(&path, "read"))?;
-        let record: UserRecord =
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
-                why: describe_parse_error(&e),
-            })?;
-        if record.version != RECORD_VERSION {
-            return Err(StoreError::Corrupt {
-                path,
-                why: format!("record version {} is not supported", record.version),
-            });
-        }
-        Ok(Some((record, file)))
+        Ok(Some((decode_record(&path, &bytes)?, file)))
     }
 
     /// Runs `change` on the user's record (a fresh one if there is none) under the user's
@@ -362,6 +351,22 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Parses a record file's bytes; `path` only names the file in errors, which never quote
+/// the content (it holds a secret and hashes).
+pub fn decode_record(path: &Path, bytes: &[u8]) -> Result<UserRecord, StoreError> {
+    let record: UserRecord = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        path: path.to_owned(),
+        why: describe_parse_error(&e),
+    })?;
+    if record.version != RECORD_VERSION {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            why: format!("record version {} is not supported", record.version),
+        });
+    }
+    Ok(record)
 }
 
 /// Where and what kind of parse error, without serde's message: that can quote the record,
