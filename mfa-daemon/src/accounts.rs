@@ -1,12 +1,76 @@
-//! Who may act for whom: uid 0 for anyone, any other uid only for the account with that uid.
+//! Which account a name means, and who may act for it.
+//!
+//! Every name is resolved through NSS (`getpwnam`) to the account's canonical `pw_name`
+//! before any decision: with SSSD (case-insensitive or fully qualified names) or winbind,
+//! `Alice`, `alice@corp.example` and `CORP\alice` are one account, and must share one record,
+//! one set of attempt limits and one answer to "is this user enrolled?".
 
 use nix::unistd::User;
 
-/// Whether a peer with `peer_uid` may act for `user`. Looks the account up in the system's
-/// user database (blocking: call it off the async threads).
-pub fn may_act_for(peer_uid: u32, user: &str) -> bool {
-    if peer_uid == 0 {
-        return true;
+use crate::username;
+
+/// An account NSS knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The canonical name (`pw_name`): records and limits are keyed by it.
+    pub name: String,
+    /// The account's uid.
+    pub uid: u32,
+}
+
+/// The account `name` means, or `None` if NSS does not know it or the name may not be looked
+/// up at all. Blocking (NSS may ask a directory): call it off the async threads.
+pub fn resolve(name: &str) -> Option<Account> {
+    if !username::is_valid(name) {
+        return None;
     }
-    matches!(User::from_name(user), Ok(Some(account)) if account.uid.as_raw() == peer_uid)
+    let user = User::from_name(name).ok().flatten()?;
+    // A canonical name that could not itself be looked up is not one we can key by.
+    username::is_valid(&user.name).then(|| Account {
+        name: user.name,
+        uid: user.uid.as_raw(),
+    })
+}
+
+/// Whether a peer with `peer_uid` may act for `account`: root for anyone, any other uid
+/// only for its own account (an unknown name is nobody's own).
+pub fn may_act_for(peer_uid: u32, account: Option<&Account>) -> bool {
+    peer_uid == 0 || account.is_some_and(|a| a.uid == peer_uid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_resolves_to_itself() {
+        let root = resolve("root").expect("every system has root");
+        assert_eq!(
+            root,
+            Account {
+                name: "root".to_owned(),
+                uid: 0
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_and_invalid_names_resolve_to_nothing() {
+        assert_eq!(resolve("no-such-user-mfa-test"), None);
+        assert_eq!(resolve("../root"), None);
+        assert_eq!(resolve(""), None);
+    }
+
+    #[test]
+    fn only_root_or_the_owner_may_act() {
+        let alice = Account {
+            name: "alice".to_owned(),
+            uid: 1000,
+        };
+        assert!(may_act_for(0, Some(&alice)));
+        assert!(may_act_for(0, None));
+        assert!(may_act_for(1000, Some(&alice)));
+        assert!(!may_act_for(1001, Some(&alice)));
+        assert!(!may_act_for(1000, None));
+    }
 }

@@ -4,8 +4,16 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use crate::log_throttle::LogThrottle;
+
+/// Identical audit lines written at once before the rest are only counted.
+const IDENTICAL_BURST: u32 = 64;
+/// Then one identical line per this long, carrying the count of those dropped.
+const IDENTICAL_INTERVAL: Duration = Duration::from_secs(1);
 
 const SYSLOG_SOCKET: &str = "/dev/log";
 const LOG_AUTHPRIV: u8 = 10;
@@ -13,7 +21,7 @@ const LOG_WARNING: u8 = 4;
 const LOG_INFO: u8 = 6;
 
 /// One audit event.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct AuditEvent<'a> {
     /// `auth`, `lockout`, `enroll`, `recovery_codes`, `remove`, `unlock`, `status`.
     pub event: &'a str,
@@ -42,12 +50,16 @@ pub struct AuditEvent<'a> {
     /// Peer uid of the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
+    /// Lines identical to this one that were not written since the last one that was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<u64>,
 }
 
 /// Where audit events go.
 #[derive(Debug)]
 pub struct AuditLog {
     syslog: Option<UnixDatagram>,
+    identical: LogThrottle,
 }
 
 impl AuditLog {
@@ -57,15 +69,33 @@ impl AuditLog {
             .exists()
             .then(UnixDatagram::unbound)
             .and_then(Result::ok);
-        AuditLog { syslog }
+        AuditLog {
+            syslog,
+            identical: LogThrottle::new(IDENTICAL_BURST, IDENTICAL_INTERVAL),
+        }
     }
 
-    /// Writes one event.
+    /// Writes one event. A flood of identical events (one caller failing over and over)
+    /// is written in part: after a burst, one line a second says how many it stands for.
     pub fn record(&self, event: &AuditEvent<'_>) {
-        let json = match serde_json::to_string(event) {
-            Ok(json) => json,
-            Err(e) => format!("{{\"event\":\"audit_error\",\"error\":\"{e}\"}}"),
+        let Ok(key) = serde_json::to_string(event) else {
+            return self.write(event, "{\"event\":\"audit_error\"}".to_owned());
         };
+        let Some(dropped) = self.identical.admit(&key, Instant::now()) else {
+            return;
+        };
+        if dropped == 0 {
+            return self.write(event, key);
+        }
+        let counted = AuditEvent {
+            repeated: Some(dropped),
+            ..event.clone()
+        };
+        let json = serde_json::to_string(&counted).unwrap_or(key);
+        self.write(event, json);
+    }
+
+    fn write(&self, event: &AuditEvent<'_>, json: String) {
         eprintln!("audit: {json}");
         if let Some(socket) = &self.syslog {
             let severity = match event.outcome {
@@ -77,5 +107,31 @@ impl AuditLog {
             // Syslog being down must not stop logins; stderr still has the event.
             let _ = socket.send_to(line.as_bytes(), SYSLOG_SOCKET);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_floods_are_counted_not_written() {
+        let log = AuditLog {
+            syslog: None,
+            identical: LogThrottle::new(2, Duration::from_secs(3600)),
+        };
+        let event = AuditEvent {
+            event: "auth",
+            user: "alice",
+            outcome: "failure",
+            ..AuditEvent::default()
+        };
+        let now = Instant::now();
+        assert_eq!(log.identical.admit("x", now), Some(0));
+        for _ in 0..3 {
+            log.record(&event);
+        }
+        let key = serde_json::to_string(&event).unwrap();
+        assert_eq!(log.identical.admit(&key, now), None, "burst of 2 used up");
     }
 }

@@ -6,18 +6,37 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 
+use crate::attempt_limiter::AttemptLimiter;
 use crate::config::Config;
 use crate::limits::FailureEffect;
-use crate::recovery::{self, RecoveryError};
+use crate::recovery::{self, RecoveryCode, RecoveryError};
 use crate::store::{Store, StoreError, TotpFactor, UserRecord};
 use crate::totp::{self, Generator, Secret, TotpParams};
-use crate::username;
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Whom an answer is checked for: an account NSS knows, by its canonical name, or a name it
+/// does not know (which can never succeed, but is counted and timed like any other).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// An account, by its canonical `pw_name`.
+    Account(String),
+    /// A name NSS does not know, as given.
+    Unknown(String),
+}
+
+impl Subject {
+    /// The key attempt limits are counted under.
+    pub fn key(&self) -> &str {
+        match self {
+            Subject::Account(name) | Subject::Unknown(name) => name,
+        }
+    }
 }
 
 /// Which factor verified a user.
@@ -81,6 +100,9 @@ pub enum Verdict {
         /// When the lockout ends.
         until: u64,
     },
+    /// The answer was right, but the client had gone before it could be told: nothing was
+    /// consumed (the code still works) and nothing was counted.
+    Abandoned(Factor),
 }
 
 /// Anything that stops a decision from being made; the caller fails closed.
@@ -97,6 +119,15 @@ impl std::fmt::Display for AuthorityError {
         match self {
             AuthorityError::Store(e) => write!(f, "{e}"),
             AuthorityError::Recovery(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthorityError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AuthorityError::Store(e) => Some(e),
+            AuthorityError::Recovery(_) => None,
         }
     }
 }
@@ -120,6 +151,18 @@ pub struct PendingTotp {
     pub params: TotpParams,
     /// The new secret.
     pub secret: Secret,
+    /// The record's revision when the enrollment began: activation refuses if the factors
+    /// changed meanwhile.
+    pub revision: u64,
+}
+
+/// How an activation ended.
+#[derive(Debug)]
+pub enum Activation {
+    /// The new authenticator is active; the new recovery codes in plain text.
+    Done(Vec<Zeroizing<String>>),
+    /// The user's factors changed since the enrollment began; nothing was changed.
+    Conflict,
 }
 
 /// Policy, store and the decisions made with them.
@@ -127,24 +170,34 @@ pub struct PendingTotp {
 pub struct Authority {
     config: Config,
     store: Store,
+    limiter: AttemptLimiter,
     hostname: String,
-    /// A hash of nothing, checked in place of missing recovery codes so that every
-    /// recovery-code check costs the same.
+    /// A hash of nothing, checked when no stored recovery code can match, so that every
+    /// recovery-code check costs one argon2 run.
     decoy_hash: String,
+    /// An authenticator nobody has, checked for users without one, so that a code costs
+    /// the same whoever it is for.
+    decoy_totp: Generator,
 }
 
 impl Authority {
-    /// Opens the store named by `config`.
+    /// Opens the store and the attempt limits named by `config`.
     pub fn open(config: Config) -> Result<Authority, AuthorityError> {
         let store = Store::open(&config.state_dir)?;
+        let limiter = AttemptLimiter::open(&config.state_dir, config.limits.clone())?;
         let hostname = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".to_owned());
-        let decoy_hash = recovery::hash("decoy-not-a-code")?;
+        let decoy_hash = recovery::hash("decoy-not-a-code")?.hash;
+        let params = config_params(&config);
+        let decoy_secret = Secret::generate(params.algorithm)
+            .map_err(|e| AuthorityError::Recovery(RecoveryError::Random(e)))?;
         Ok(Authority {
+            decoy_totp: Generator::new(params, &decoy_secret),
             config,
             store,
+            limiter,
             hostname,
             decoy_hash,
         })
@@ -155,114 +208,164 @@ impl Authority {
         &self.config
     }
 
-    /// The user's record; a fresh one for users never seen and for names that are not
-    /// valid account names (those never reach the store).
-    pub fn record(&self, user: &str) -> Result<UserRecord, StoreError> {
-        if !username::is_valid(user) {
-            return Ok(UserRecord::default());
-        }
-        Ok(self.store.load(user)?.unwrap_or_default())
+    /// The attempt limits of every name.
+    pub fn limiter(&self) -> &AttemptLimiter {
+        &self.limiter
     }
 
-    /// Checks `answer` (a TOTP code or a recovery code) for `user` from `source`, records
-    /// the outcome durably, and only then returns it.
+    /// The record of `subject`; an empty one for accounts never enrolled and for unknown
+    /// names (those never reach the store).
+    pub fn record(&self, subject: &Subject) -> Result<UserRecord, StoreError> {
+        match subject {
+            Subject::Account(name) => Ok(self.store.load(name)?.unwrap_or_default()),
+            Subject::Unknown(_) => Ok(UserRecord::default()),
+        }
+    }
+
+    /// How many argon2 runs checking `answer` for `record` takes: 0 when it is not shaped
+    /// like a recovery code.
+    pub fn hashing_cost(answer: &str, record: &UserRecord) -> usize {
+        recovery::normalize(answer)
+            .map_or(0, |c| recovery::checks_needed(&c, &record.recovery_codes))
+    }
+
+    /// Checks `answer` (a TOTP code or a recovery code) for `subject` from `source`,
+    /// records the outcome, and only then returns it. A code is consumed only if
+    /// `still_wanted()` says, right before the durable write, that the client is still there
+    /// to be told; otherwise the verdict is [`Verdict::Abandoned`] and nothing changes.
     pub fn check_answer(
         &self,
-        user: &str,
+        subject: &Subject,
         source: &str,
         answer: &str,
         now: u64,
+        still_wanted: &dyn Fn() -> bool,
     ) -> Result<Verdict, AuthorityError> {
-        if !username::is_valid(user) {
-            // Nothing to count against: such a name can never log in.
-            return Ok(Verdict::Rejected {
-                reason: Rejection::Invalid,
-                locked_until: None,
-            });
-        }
-        // A TOTP code or garbage is decided in one locked read-modify-write (checking the
-        // lockout first); only a recovery code needs a snapshot, for argon2 outside the lock.
-        let Some(canonical) = recovery::normalize(answer) else {
-            return Ok(self.store.update(user, |record| {
-                if let Some(until) = record.limits.source_locked(source, now) {
-                    return Verdict::SourceLocked { until };
-                }
-                let digits = record
-                    .totp
-                    .as_ref()
-                    .map_or(self.config.totp.digits, |t| t.params.digits);
-                if totp::looks_like_code(answer, digits) {
-                    self.check_totp(record, source, answer, now)
-                } else {
-                    reject(record, source, Rejection::Invalid, now, self)
-                }
-            })?);
-        };
-        let snapshot = self.record(user)?;
-        if let Some(until) = snapshot.limits.source_locked(source, now) {
+        let key = subject.key();
+        if let Some(until) = self.limiter.source_locked(key, source, now) {
             return Ok(Verdict::SourceLocked { until });
         }
-        // argon2 runs outside the lock, on a snapshot; under the lock the matched hash must
-        // still be there, so two logins racing with one code cannot both win.
-        let matched = recovery::find_match(&canonical, &snapshot.recovery_codes, &self.decoy_hash)
-            .map(str::to_owned);
-        Ok(self.store.update(user, |record| {
-            if let Some(until) = record.limits.source_locked(source, now) {
-                return Verdict::SourceLocked { until };
+        let decision = match recovery::normalize(answer) {
+            Some(canonical) => self.check_recovery_code(subject, &canonical, still_wanted)?,
+            None => self.check_totp(subject, answer, now, still_wanted)?,
+        };
+        match decision {
+            Decision::Accept(factor) => {
+                self.limiter.record_success(key, source, now);
+                Ok(Verdict::Accepted(factor))
             }
-            match &matched {
-                Some(hash) => {
-                    let before = record.recovery_codes.len();
-                    record.recovery_codes.retain(|h| h != hash);
-                    if record.recovery_codes.len() < before {
-                        record.limits.record_success(source, now);
-                        Verdict::Accepted(Factor::RecoveryCode {
-                            left: record.recovery_codes.len(),
-                        })
-                    } else {
-                        reject(record, source, Rejection::Replayed, now, self)
+            Decision::Abandon(factor) => Ok(Verdict::Abandoned(factor)),
+            Decision::Refuse(reason) => self.reject(key, source, reason, now),
+        }
+    }
+
+    /// A TOTP answer decided in one locked read-modify-write.
+    fn check_totp(
+        &self,
+        subject: &Subject,
+        code: &str,
+        now: u64,
+        still_wanted: &dyn Fn() -> bool,
+    ) -> Result<Decision, AuthorityError> {
+        let skew = self.config.totp.skew;
+        let Subject::Account(name) = subject else {
+            self.decoy_totp.matching_step(code, now, skew);
+            return Ok(Decision::Refuse(Rejection::Invalid));
+        };
+        if self.limiter.account_locked(name, now).is_some() {
+            return Ok(Decision::Refuse(Rejection::AccountLocked));
+        }
+        Ok(self.store.update(name, |record| {
+            let Some(factor) = record.totp.as_mut() else {
+                self.decoy_totp.matching_step(code, now, skew);
+                return Decision::Refuse(Rejection::Invalid);
+            };
+            if !totp::looks_like_code(code, factor.params.digits) {
+                return Decision::Refuse(Rejection::Invalid);
+            }
+            let generator = Generator::new(factor.params, &factor.secret);
+            match generator.matching_step(code, now, skew) {
+                Some(step) if step > factor.last_step => {
+                    if !still_wanted() {
+                        return Decision::Abandon(Factor::Totp);
                     }
+                    factor.last_step = step;
+                    Decision::Accept(Factor::Totp)
                 }
-                None => reject(record, source, Rejection::Invalid, now, self),
+                Some(_) => Decision::Refuse(Rejection::Replayed),
+                None => Decision::Refuse(Rejection::Invalid),
             }
         })?)
     }
 
-    fn check_totp(&self, record: &mut UserRecord, source: &str, code: &str, now: u64) -> Verdict {
-        if record.limits.account_locked(now).is_some() {
-            return reject(record, source, Rejection::AccountLocked, now, self);
-        }
-        let Some(factor) = record.totp.as_mut() else {
-            return reject(record, source, Rejection::Invalid, now, self);
+    /// A recovery-code answer: one argon2 run outside the lock on a snapshot; under the
+    /// lock the matched code must still be there, so two logins racing with one code cannot
+    /// both win.
+    fn check_recovery_code(
+        &self,
+        subject: &Subject,
+        canonical: &str,
+        still_wanted: &dyn Fn() -> bool,
+    ) -> Result<Decision, AuthorityError> {
+        let snapshot = self.record(subject)?;
+        let matched = recovery::find_match(canonical, &snapshot.recovery_codes, &self.decoy_hash)
+            .map(str::to_owned);
+        let (Subject::Account(name), Some(hash)) = (subject, matched) else {
+            return Ok(Decision::Refuse(Rejection::Invalid));
         };
-        let generator = Generator::new(factor.params, &factor.secret);
-        match generator.matching_step(code, now, self.config.totp.skew) {
-            Some(step) if step > factor.last_step => {
-                factor.last_step = step;
-                record.limits.record_success(source, now);
-                Verdict::Accepted(Factor::Totp)
+        Ok(self.store.update(name, |record| {
+            let Some(index) = record.recovery_codes.iter().position(|c| c.hash == hash) else {
+                return Decision::Refuse(Rejection::Replayed);
+            };
+            let left = record.recovery_codes.len() - 1;
+            if !still_wanted() {
+                return Decision::Abandon(Factor::RecoveryCode { left: left + 1 });
             }
-            Some(_) => reject(record, source, Rejection::Replayed, now, self),
-            None => reject(record, source, Rejection::Invalid, now, self),
-        }
+            record.recovery_codes.remove(index);
+            Decision::Accept(Factor::RecoveryCode { left })
+        })?)
     }
 
-    /// A new secret for `user` with the configured parameters, and the `otpauth://` URI the
+    fn reject(
+        &self,
+        key: &str,
+        source: &str,
+        reason: Rejection,
+        now: u64,
+    ) -> Result<Verdict, AuthorityError> {
+        let (effect, snapshot) = self.limiter.record_failure(key, source, now);
+        if let Some(snapshot) = snapshot {
+            self.limiter.persist(snapshot)?;
+        }
+        Ok(Verdict::Rejected {
+            reason,
+            locked_until: match effect {
+                FailureEffect::SourceLocked(until) => Some(until),
+                FailureEffect::Counted | FailureEffect::AccountLocked(_) => None,
+            },
+        })
+    }
+
+    /// A new secret for `name` with the configured parameters, and the `otpauth://` URI the
     /// app scans (it contains the secret); nothing is stored yet.
     pub fn begin_totp(
         &self,
-        user: &str,
+        name: &str,
     ) -> Result<(PendingTotp, Zeroizing<String>), AuthorityError> {
-        let params = TotpParams {
-            algorithm: self.config.totp.algorithm,
-            digits: self.config.totp.digits,
-            period: self.config.totp.period,
-        };
+        let revision = self.store.load(name)?.unwrap_or_default().revision;
+        let params = config_params(&self.config);
         let secret = Secret::generate(params.algorithm)
             .map_err(|e| AuthorityError::Recovery(RecoveryError::Random(e)))?;
-        let account = format!("{user}@{}", self.hostname);
+        let account = format!("{name}@{}", self.hostname);
         let uri = totp::otpauth_uri(&self.config.issuer, &account, params, &secret);
-        Ok((PendingTotp { params, secret }, uri))
+        Ok((
+            PendingTotp {
+                params,
+                secret,
+                revision,
+            },
+            uri,
+        ))
     }
 
     /// The step `code` shows for a pending secret, if it is a current code.
@@ -278,16 +381,21 @@ impl Authority {
     }
 
     /// Makes `pending` the user's authenticator (the confirmation `step` counts as used)
-    /// and replaces the recovery codes; returns the new codes in plain text.
+    /// and replaces the recovery codes — unless the user's factors changed since the
+    /// enrollment began ([`Activation::Conflict`], nothing changed).
     pub fn activate_totp(
         &self,
-        user: &str,
+        name: &str,
         pending: &PendingTotp,
         step: u64,
         now: u64,
-    ) -> Result<Vec<Zeroizing<String>>, AuthorityError> {
+    ) -> Result<Activation, AuthorityError> {
         let (codes, hashes) = new_recovery_set()?;
-        self.store.update(user, |record| {
+        let activated = self.store.update(name, |record| {
+            if record.revision != pending.revision {
+                return false;
+            }
+            record.revision += 1;
             record.totp = Some(TotpFactor {
                 params: pending.params,
                 secret: pending.secret.clone(),
@@ -295,18 +403,28 @@ impl Authority {
                 last_step: step,
             });
             record.recovery_codes = hashes;
+            true
         })?;
-        Ok(codes)
+        Ok(if activated {
+            Activation::Done(codes)
+        } else {
+            Activation::Conflict
+        })
     }
 
-    /// Replaces the user's recovery codes; `None` if the user has nothing enrolled.
+    /// Replaces the user's recovery codes; `None` if the user has nothing enrolled (checked
+    /// before any hashing: an unenrolled caller costs no argon2).
     pub fn replace_recovery_codes(
         &self,
-        user: &str,
+        name: &str,
     ) -> Result<Option<Vec<Zeroizing<String>>>, AuthorityError> {
+        if !self.store.load(name)?.is_some_and(|r| r.is_enrolled()) {
+            return Ok(None);
+        }
         let (codes, hashes) = new_recovery_set()?;
-        let replaced = self.store.update(user, |record| {
+        let replaced = self.store.update(name, |record| {
             if record.is_enrolled() {
+                record.revision += 1;
                 record.recovery_codes = hashes;
                 true
             } else {
@@ -316,45 +434,44 @@ impl Authority {
         Ok(replaced.then_some(codes))
     }
 
-    /// Removes every factor (counters are kept); false if there was nothing to remove.
-    pub fn remove_factors(&self, user: &str) -> Result<bool, AuthorityError> {
-        Ok(self.store.update(user, |record| {
+    /// Removes every factor; false if there was nothing to remove.
+    pub fn remove_factors(&self, name: &str) -> Result<bool, AuthorityError> {
+        Ok(self.store.update(name, |record| {
             let had = record.is_enrolled();
+            if had {
+                record.revision += 1;
+            }
             record.totp = None;
             record.recovery_codes.clear();
             had
         })?)
     }
 
-    /// Clears every failure counter and lockout of the user.
-    pub fn unlock(&self, user: &str) -> Result<(), AuthorityError> {
-        Ok(self.store.update(user, |record| {
-            record.limits = Default::default();
-        })?)
+    /// Clears every failure counter and lockout of the user, durably.
+    pub fn unlock(&self, key: &str, now: u64) -> Result<(), AuthorityError> {
+        Ok(self.limiter.persist(self.limiter.clear(key, now))?)
     }
 }
 
-fn reject(
-    record: &mut UserRecord,
-    source: &str,
-    reason: Rejection,
-    now: u64,
-    authority: &Authority,
-) -> Verdict {
-    let locked_until = match record
-        .limits
-        .record_failure(source, now, &authority.config.limits)
-    {
-        FailureEffect::SourceLocked(until) => Some(until),
-        FailureEffect::Counted => None,
-    };
-    Verdict::Rejected {
-        reason,
-        locked_until,
+/// What one check decided, before the attempt limits hear of it.
+enum Decision {
+    /// Right, and consumed.
+    Accept(Factor),
+    /// Right, but the client had gone: nothing consumed.
+    Abandon(Factor),
+    /// Wrong.
+    Refuse(Rejection),
+}
+
+fn config_params(config: &Config) -> TotpParams {
+    TotpParams {
+        algorithm: config.totp.algorithm,
+        digits: config.totp.digits,
+        period: config.totp.period,
     }
 }
 
-fn new_recovery_set() -> Result<(Vec<Zeroizing<String>>, Vec<String>), AuthorityError> {
+fn new_recovery_set() -> Result<(Vec<Zeroizing<String>>, Vec<RecoveryCode>), AuthorityError> {
     let codes = recovery::generate_set()?;
     let hashes = codes
         .iter()
@@ -368,6 +485,15 @@ mod tests {
     use super::*;
     use crate::totp::Algorithm;
     use std::sync::Arc;
+
+    fn check(a: &Authority, user: &str, source: &str, answer: &str, now: u64) -> Verdict {
+        a.check_answer(&account(user), source, answer, now, &|| true)
+            .unwrap()
+    }
+
+    fn account(name: &str) -> Subject {
+        Subject::Account(name.to_owned())
+    }
 
     fn authority(dir: &std::path::Path) -> Authority {
         let config = Config {
@@ -384,7 +510,9 @@ mod tests {
         let step = generator.step_at(now) - 1;
         let code = generator.code_for_step(step);
         assert_eq!(a.pending_code_step(&pending, &code, now), Some(step));
-        let codes = a.activate_totp(user, &pending, step, now).unwrap();
+        let Activation::Done(codes) = a.activate_totp(user, &pending, step, now).unwrap() else {
+            panic!("enrollment conflicted")
+        };
         (generator, codes)
     }
 
@@ -399,7 +527,7 @@ mod tests {
         // The enrollment code (step - 1) is already used.
         let enroll_code = g.code_for_step(step - 1);
         assert!(matches!(
-            a.check_answer("alice", "h", &enroll_code, NOW).unwrap(),
+            check(&a, "alice", "h", &enroll_code, NOW),
             Verdict::Rejected {
                 reason: Rejection::Replayed,
                 ..
@@ -407,11 +535,11 @@ mod tests {
         ));
         let code = g.code_for_step(step);
         assert_eq!(
-            a.check_answer("alice", "h", &code, NOW).unwrap(),
+            check(&a, "alice", "h", &code, NOW),
             Verdict::Accepted(Factor::Totp)
         );
         assert!(matches!(
-            a.check_answer("alice", "h", &code, NOW).unwrap(),
+            check(&a, "alice", "h", &code, NOW),
             Verdict::Rejected {
                 reason: Rejection::Replayed,
                 ..
@@ -419,7 +547,7 @@ mod tests {
         ));
         let next = g.code_for_step(step + 1);
         assert_eq!(
-            a.check_answer("alice", "h", &next, NOW).unwrap(),
+            check(&a, "alice", "h", &next, NOW),
             Verdict::Accepted(Factor::Totp)
         );
     }
@@ -433,13 +561,13 @@ mod tests {
             let (g, _) = enroll(&a, "alice", NOW);
             code = g.code_for_step(g.step_at(NOW));
             assert_eq!(
-                a.check_answer("alice", "h", &code, NOW).unwrap(),
+                check(&a, "alice", "h", &code, NOW),
                 Verdict::Accepted(Factor::Totp)
             );
         }
         let a = authority(dir.path());
         assert!(matches!(
-            a.check_answer("alice", "h", &code, NOW).unwrap(),
+            check(&a, "alice", "h", &code, NOW),
             Verdict::Rejected {
                 reason: Rejection::Replayed,
                 ..
@@ -458,10 +586,7 @@ mod tests {
                 let a = a.clone();
                 let code = code.clone();
                 // Distinct sources, so that no lockout hides a double acceptance.
-                std::thread::spawn(move || {
-                    a.check_answer("alice", &format!("h{i}"), &code, NOW)
-                        .unwrap()
-                })
+                std::thread::spawn(move || check(&a, "alice", &format!("h{i}"), &code, NOW))
             })
             .collect();
         let verdicts: Vec<Verdict> = threads.into_iter().map(|t| t.join().unwrap()).collect();
@@ -484,17 +609,17 @@ mod tests {
         let (_, codes) = enroll(&a, "alice", NOW);
         let typed = codes[3].to_uppercase().replace('-', " ");
         assert_eq!(
-            a.check_answer("alice", "h", &typed, NOW).unwrap(),
+            check(&a, "alice", "h", &typed, NOW),
             Verdict::Accepted(Factor::RecoveryCode { left: 9 })
         );
         assert!(matches!(
-            a.check_answer("alice", "h", &codes[3], NOW).unwrap(),
+            check(&a, "alice", "h", &codes[3], NOW),
             Verdict::Rejected {
                 reason: Rejection::Invalid,
                 ..
             }
         ));
-        let record = a.record("alice").unwrap();
+        let record = a.record(&account("alice")).unwrap();
         assert_eq!(record.recovery_codes.len(), 9);
         let on_disk = std::fs::read_to_string(dir.path().join("users/alice.json")).unwrap();
         for code in &codes {
@@ -509,7 +634,7 @@ mod tests {
         let (g, _) = enroll(&a, "alice", NOW);
         let mut last = None;
         for _ in 0..5 {
-            last = Some(a.check_answer("alice", "attacker", "000000", NOW).unwrap());
+            last = Some(check(&a, "alice", "attacker", "000000", NOW));
         }
         let Some(Verdict::Rejected {
             locked_until: Some(until),
@@ -521,19 +646,18 @@ mod tests {
         assert_eq!(until, NOW + 60);
         let good = g.code_for_step(g.step_at(NOW));
         assert_eq!(
-            a.check_answer("alice", "attacker", &good, NOW).unwrap(),
+            check(&a, "alice", "attacker", &good, NOW),
             Verdict::SourceLocked { until }
         );
         assert_eq!(
-            a.check_answer("alice", "office", &good, NOW).unwrap(),
+            check(&a, "alice", "office", &good, NOW),
             Verdict::Accepted(Factor::Totp)
         );
         // Lockout state survives a restart.
         drop(a);
         let a = authority(dir.path());
         assert!(matches!(
-            a.check_answer("alice", "attacker", "123456", NOW + 1)
-                .unwrap(),
+            check(&a, "alice", "attacker", "123456", NOW + 1),
             Verdict::SourceLocked { .. }
         ));
     }
@@ -544,26 +668,19 @@ mod tests {
         let a = authority(dir.path());
         let (g, codes) = enroll(&a, "alice", NOW);
         for i in 0..20 {
-            a.check_answer("alice", &format!("botnet{i}"), "000000", NOW)
-                .unwrap();
+            check(&a, "alice", &format!("botnet{i}"), "000000", NOW);
         }
-        assert!(
-            a.record("alice")
-                .unwrap()
-                .limits
-                .account_locked(NOW)
-                .is_some()
-        );
+        assert!(a.limiter().account_locked("alice", NOW).is_some());
         let good = g.code_for_step(g.step_at(NOW));
         assert!(matches!(
-            a.check_answer("alice", "home", &good, NOW).unwrap(),
+            check(&a, "alice", "home", &good, NOW),
             Verdict::Rejected {
                 reason: Rejection::AccountLocked,
                 ..
             }
         ));
         assert!(matches!(
-            a.check_answer("alice", "home", &codes[0], NOW).unwrap(),
+            check(&a, "alice", "home", &codes[0], NOW),
             Verdict::Accepted(Factor::RecoveryCode { .. })
         ));
     }
@@ -572,16 +689,27 @@ mod tests {
     fn unknown_and_unenrolled_users_are_rejected_like_wrong_codes() {
         let dir = tempfile::tempdir().unwrap();
         let a = authority(dir.path());
-        for user in ["nobody-here", "../etc/passwd"] {
-            assert!(matches!(
-                a.check_answer(user, "h", "123456", NOW).unwrap(),
-                Verdict::Rejected {
-                    reason: Rejection::Invalid,
-                    ..
-                }
-            ));
+        for subject in [
+            Subject::Unknown("nobody-here".to_owned()),
+            Subject::Unknown("../etc/passwd".to_owned()),
+            account("enrolled-nothing"),
+        ] {
+            for answer in ["123456", "2222-3333-4444"] {
+                assert!(matches!(
+                    a.check_answer(&subject, "h", answer, NOW, &|| true)
+                        .unwrap(),
+                    Verdict::Rejected {
+                        reason: Rejection::Invalid,
+                        ..
+                    }
+                ));
+            }
         }
         assert!(!dir.path().join("etc").exists());
+        // Failures of names with no factor are counted in memory, never in a file each.
+        let files = std::fs::read_dir(dir.path().join("users")).unwrap().count();
+        assert_eq!(files, 0);
+        assert_eq!(a.limiter().tracked(), 3);
     }
 
     #[test]
@@ -594,11 +722,14 @@ mod tests {
         let users = dir.path().join("users");
         std::fs::rename(&users, dir.path().join("users.bak")).unwrap();
         std::fs::write(&users, "").unwrap();
-        assert!(a.check_answer("alice", "h", &code, NOW).is_err());
+        assert!(
+            a.check_answer(&account("alice"), "h", &code, NOW, &|| true)
+                .is_err()
+        );
         std::fs::remove_file(&users).unwrap();
         std::fs::rename(dir.path().join("users.bak"), &users).unwrap();
         assert_eq!(
-            a.check_answer("alice", "h", &code, NOW).unwrap(),
+            check(&a, "alice", "h", &code, NOW),
             Verdict::Accepted(Factor::Totp)
         );
     }
@@ -610,16 +741,73 @@ mod tests {
         let (_, old_codes) = enroll(&a, "alice", NOW);
         let new_codes = a.replace_recovery_codes("alice").unwrap().unwrap();
         assert!(matches!(
-            a.check_answer("alice", "h", &old_codes[0], NOW).unwrap(),
+            check(&a, "alice", "h", &old_codes[0], NOW),
             Verdict::Rejected { .. }
         ));
         assert!(matches!(
-            a.check_answer("alice", "h", &new_codes[0], NOW).unwrap(),
+            check(&a, "alice", "h", &new_codes[0], NOW),
             Verdict::Accepted(_)
         ));
         assert!(a.remove_factors("alice").unwrap());
-        assert!(!a.record("alice").unwrap().is_enrolled());
+        assert!(!a.record(&account("alice")).unwrap().is_enrolled());
         assert!(a.replace_recovery_codes("alice").unwrap().is_none());
         let _ = Algorithm::Sha1;
+    }
+
+    #[test]
+    fn a_right_answer_for_a_client_that_left_consumes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let (g, codes) = enroll(&a, "alice", NOW);
+        let gone = || false;
+        let code = g.code_for_step(g.step_at(NOW));
+        assert_eq!(
+            a.check_answer(&account("alice"), "h", &code, NOW, &gone)
+                .unwrap(),
+            Verdict::Abandoned(Factor::Totp)
+        );
+        assert_eq!(
+            a.check_answer(&account("alice"), "h", &codes[0], NOW, &gone)
+                .unwrap(),
+            Verdict::Abandoned(Factor::RecoveryCode { left: 10 })
+        );
+        // Both still work for a client that stays.
+        assert_eq!(
+            check(&a, "alice", "h", &code, NOW),
+            Verdict::Accepted(Factor::Totp)
+        );
+        assert_eq!(
+            check(&a, "alice", "h", &codes[0], NOW),
+            Verdict::Accepted(Factor::RecoveryCode { left: 9 })
+        );
+    }
+
+    #[test]
+    fn an_enrollment_begun_before_another_finished_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let (early, _) = a.begin_totp("alice").unwrap();
+        let (g, _) = enroll(&a, "alice", NOW);
+        let step = Generator::new(early.params, &early.secret).step_at(NOW);
+        assert!(matches!(
+            a.activate_totp("alice", &early, step, NOW).unwrap(),
+            Activation::Conflict
+        ));
+        // The enrollment made meanwhile is intact.
+        let code = g.code_for_step(g.step_at(NOW));
+        assert_eq!(
+            check(&a, "alice", "h", &code, NOW),
+            Verdict::Accepted(Factor::Totp)
+        );
+    }
+
+    #[test]
+    fn new_codes_for_an_unenrolled_user_hash_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let started = std::time::Instant::now();
+        assert!(a.replace_recovery_codes("bob").unwrap().is_none());
+        // Ten argon2id hashes take well over 100 ms; the refusal takes none.
+        assert!(started.elapsed() < std::time::Duration::from_millis(50));
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use crate::authority::Authority;
 use crate::config::{Config, DEFAULT_CONFIG};
+use crate::server::Listeners;
 
 const USAGE: &str = "usage: mfa-daemon [--config FILE]\n       mfa-daemon --check-config FILE\n\n\
 Runs the pam-mfa daemon in the foreground (default config /etc/mfa/config.toml;\n\
@@ -78,6 +79,18 @@ fn run(path: &std::path::Path, explicit: bool) -> ExitCode {
     };
     // Files the daemon creates are its own: no group or other access, whatever the umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    if let Err(e) = harden_process() {
+        eprintln!("mfa-daemon: cannot harden the process: {e}");
+        return ExitCode::from(1);
+    }
+    // Bound first, while this is the only thread (socket modes come from the umask).
+    let listeners = match Listeners::bind(&config.socket) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("mfa-daemon: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let authority = match Authority::open(config) {
         Ok(a) => a,
         Err(e) => {
@@ -96,13 +109,21 @@ fn run(path: &std::path::Path, explicit: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(crate::server::serve(authority)) {
+    match runtime.block_on(crate::server::serve(authority, listeners)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mfa-daemon: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+/// The daemon's memory holds TOTP secrets: no core dumps, and no ptrace or /proc/PID/mem
+/// access by other processes of the daemon's user.
+fn harden_process() -> nix::Result<()> {
+    use nix::sys::resource::{Resource, setrlimit};
+    setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
+    nix::sys::prctl::set_dumpable(false)
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ use crate::totp::Algorithm;
 /// Config file read when `--config` is not given; a missing default file means defaults.
 pub const DEFAULT_CONFIG: &str = "/etc/mfa/config.toml";
 
+/// Longest `answer_timeout` accepted.
+pub const MAX_ANSWER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
 /// Everything the daemon can be told.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -229,6 +232,16 @@ impl Config {
         }
         range("max_tries", self.max_tries, 1, 10)?;
         positive("answer_timeout", self.answer_timeout)?;
+        if self.answer_timeout > MAX_ANSWER_TIMEOUT {
+            return Err((
+                "answer_timeout",
+                format!(
+                    "must be at most {} (each waiting login holds a connection), got {}",
+                    humantime::format_duration(MAX_ANSWER_TIMEOUT),
+                    humantime::format_duration(self.answer_timeout)
+                ),
+            ));
+        }
         range("totp.digits", self.totp.digits, 6, 8)?;
         range("totp.period", self.totp.period, 15, 300)?;
         range("totp.skew", self.totp.skew, 0, 10)?;
@@ -360,6 +373,9 @@ account_max_failures = 9
 
     #[test]
     fn wrong_type_and_syntax_errors() {
+        let e = parse("answer_timeout = \"2h\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("answer_timeout"));
+        assert!(e.message.contains("at most 10m"), "{e}");
         let e = parse("max_tries = \"three\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("max_tries"));
         let e = parse("socket = \n").unwrap_err();

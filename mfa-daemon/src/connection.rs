@@ -10,19 +10,43 @@ use tokio::net::UnixStream;
 /// How long a client may take to send a message that a program (not a person) writes.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connection and its peer's uid from SO_PEERCRED.
+/// Which socket a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// The privileged socket: only root (sshd, sudo, login, su) can connect.
+    Privileged,
+    /// The public socket: any local user.
+    Public,
+}
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// Effective uid of the peer when it connected (SO_PEERCRED).
+    pub uid: u32,
+    /// The socket it came in on.
+    pub door: Door,
+}
+
+/// A connection and who is on the other end.
 #[derive(Debug)]
 pub struct Connection {
     stream: UnixStream,
-    /// Effective uid of the peer when it connected.
-    pub peer_uid: u32,
+    /// The peer and its door.
+    pub caller: Caller,
 }
 
 impl Connection {
-    /// Wraps an accepted stream, reading its peer credentials.
-    pub fn new(stream: UnixStream) -> std::io::Result<Connection> {
-        let peer_uid = stream.peer_cred()?.uid();
-        Ok(Connection { stream, peer_uid })
+    /// Wraps an accepted stream whose peer credentials were read at accept.
+    pub fn new(stream: UnixStream, caller: Caller) -> Connection {
+        Connection { stream, caller }
+    }
+
+    /// A check, usable from a blocking thread, of whether the peer is still connected: it
+    /// has not closed its end. A success is committed only while it answers yes.
+    pub fn presence(&self) -> std::io::Result<Presence> {
+        use std::os::fd::AsFd;
+        Ok(Presence(self.stream.as_fd().try_clone_to_owned()?))
     }
 
     /// Reads one request, waiting at most `timeout`.
@@ -54,5 +78,28 @@ impl Connection {
             .await
             .unwrap_or(Err(std::io::ErrorKind::TimedOut.into()))?;
         Ok(())
+    }
+}
+
+/// A duplicate of a connection's descriptor, to ask whether the peer is still there.
+#[derive(Debug)]
+pub struct Presence(std::os::fd::OwnedFd);
+
+impl Presence {
+    /// Whether the peer still holds its end open. Never waits: nothing to read means it is
+    /// still there, end of stream or an error means it has gone.
+    pub fn still_there(&self) -> bool {
+        use nix::sys::socket::{MsgFlags, recv};
+        use std::os::fd::AsRawFd;
+        let mut byte = [0u8; 1];
+        match recv(
+            self.0.as_raw_fd(),
+            &mut byte,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e == nix::errno::Errno::EAGAIN,
+        }
     }
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod attempt_limiter;
 pub mod audit;
 pub mod auth;
 pub mod authority;
@@ -10,7 +11,9 @@ pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod connection_limits;
+pub mod hashing;
 pub mod limits;
+pub mod log_throttle;
 pub mod manage;
 pub mod recovery;
 pub mod server;

@@ -1,6 +1,6 @@
-//! Attempt limits: failures are counted per user and per source, and separately per user
-//! across all sources. The state lives in the user's record, so it survives restarts and is
-//! updated under the same lock as the rest of the record.
+//! Attempt limits of one user: failures are counted per source, and separately across all
+//! sources. [`crate::attempt_limiter`] keeps one [`LimitState`] per name in memory and makes
+//! lockouts durable.
 //!
 //! Everything here is pure: the caller passes the time.
 
@@ -13,8 +13,9 @@ use crate::config::LimitsConfig;
 
 /// A source's counters are forgotten this long after its last failure, once not locked.
 const FORGET_AFTER_SECS: u64 = 24 * 60 * 60;
-/// Most sources kept per user; the oldest unlocked ones are dropped first.
-const MAX_SOURCES: usize = 256;
+/// Most sources kept per user; the oldest unlocked ones are dropped first. Bounds what a
+/// caller who can choose its source (a remote host name) can make the daemon keep.
+pub const MAX_SOURCES: usize = 32;
 
 /// Failure counters of one user.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +48,16 @@ pub enum FailureEffect {
     Counted,
     /// The source is now locked until this unix time.
     SourceLocked(u64),
+    /// The account-wide lock started (only recovery codes work until this unix time); the
+    /// source itself is not locked.
+    AccountLocked(u64),
+}
+
+impl FailureEffect {
+    /// Whether a lockout started, which must survive a restart.
+    pub fn started_a_lockout(self) -> bool {
+        !matches!(self, FailureEffect::Counted)
+    }
 }
 
 impl Counter {
@@ -99,11 +110,13 @@ impl LimitState {
         now: u64,
         limits: &LimitsConfig,
     ) -> FailureEffect {
-        self.account.fail(now, limits.account_max_failures, limits);
+        self.decay_account(now);
+        let account = self.account.fail(now, limits.account_max_failures, limits);
         let counter = self.sources.entry(source.to_owned()).or_default();
-        let effect = match counter.fail(now, limits.max_failures, limits) {
-            Some(until) => FailureEffect::SourceLocked(until),
-            None => FailureEffect::Counted,
+        let effect = match (counter.fail(now, limits.max_failures, limits), account) {
+            (Some(until), _) => FailureEffect::SourceLocked(until),
+            (None, Some(until)) => FailureEffect::AccountLocked(until),
+            (None, None) => FailureEffect::Counted,
         };
         self.prune(now);
         effect
@@ -124,8 +137,40 @@ impl LimitState {
             .collect()
     }
 
+    /// Whether nothing is counted any more: the state can be forgotten.
+    pub fn is_clear(&self) -> bool {
+        self.sources.is_empty() && self.account == Counter::default()
+    }
+
+    /// Whether anything here must survive a restart: a lockout in force, or past rounds
+    /// that make the next lockout longer.
+    pub fn needs_persisting(&self, now: u64) -> bool {
+        let matters = |c: &Counter| c.locked_until > now || c.rounds > 0;
+        matters(&self.account) || self.sources.values().any(matters)
+    }
+
+    /// Unix time of the latest failure anywhere in this state.
+    pub fn last_failure(&self) -> u64 {
+        self.sources
+            .values()
+            .map(|c| c.last_failure)
+            .chain([self.account.last_failure])
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The account counter decays like a source's: a day after its last failure, with no
+    /// lock in force, its rounds are forgotten and the next lockout is short again.
+    fn decay_account(&mut self, now: u64) {
+        let a = &self.account;
+        if a.locked_until <= now && a.last_failure + FORGET_AFTER_SECS <= now {
+            self.account = Counter::default();
+        }
+    }
+
     /// Drops counters nobody needs any more, and bounds how many sources are kept.
-    fn prune(&mut self, now: u64) {
+    pub fn prune(&mut self, now: u64) {
+        self.decay_account(now);
         self.sources
             .retain(|_, c| c.locked_until > now || c.last_failure + FORGET_AFTER_SECS > now);
         while self.sources.len() > MAX_SOURCES {
@@ -235,9 +280,13 @@ mod tests {
     fn many_sources_trip_the_account_lock() {
         let l = limits();
         let mut s = LimitState::default();
-        for i in 0..20u64 {
+        for i in 0..19u64 {
             s.record_failure(&format!("10.0.0.{i}"), 1000 + i, &l);
         }
+        assert_eq!(
+            s.record_failure("10.0.0.19", 1019, &l),
+            FailureEffect::AccountLocked(1019 + 60)
+        );
         assert_eq!(s.account_locked(1020), Some(1019 + 60));
         assert!(s.lockouts(1020).is_empty());
     }
@@ -252,6 +301,25 @@ mod tests {
         assert!(s.sources.len() <= MAX_SOURCES);
         s.record_failure("late", 1000 + FORGET_AFTER_SECS + 10_000, &l);
         assert_eq!(s.sources.len(), 1);
+    }
+
+    #[test]
+    fn account_rounds_decay_a_day_after_the_last_failure() {
+        let l = limits();
+        let mut s = LimitState::default();
+        let mut now = 10_000;
+        for round in 1..=3 {
+            for i in 0..20u64 {
+                s.record_failure(&format!("h{i}"), now, &l);
+            }
+            assert_eq!(s.account.rounds, round);
+            now = s.account.locked_until;
+        }
+        s.record_failure("h", now + FORGET_AFTER_SECS + 1, &l);
+        assert_eq!(s.account.rounds, 0, "rounds forgotten after a quiet day");
+        assert_eq!(s.account.failures.len(), 1);
+        s.prune(now + 3 * FORGET_AFTER_SECS);
+        assert!(s.is_clear());
     }
 
     #[test]

@@ -10,12 +10,12 @@ use mfa_proto::{
 
 use crate::accounts;
 use crate::audit::AuditEvent;
-use crate::authority::{Verdict, unix_now};
-use crate::connection::Connection;
+use crate::auth::uid_source;
+use crate::authority::{Activation, Subject, Verdict, unix_now};
+use crate::connection::{Caller, Connection};
 use crate::server::{Shared, bad_request};
+use crate::username;
 
-/// Source that failed proofs from `mfa-enroll` are counted against.
-const ENROLL_SOURCE: &str = "mfa-enroll";
 /// How long a person may take to scan the QR code and type the first code.
 const ENROLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -52,25 +52,58 @@ pub async fn handle(
     conn: &mut Connection,
     request: Request,
 ) -> Result<(), FrameError> {
-    let Some(user) = request.user().map(str::to_owned) else {
+    let Some(given) = request.user().map(str::to_owned) else {
         return conn.send(&bad_request("request names no user")).await;
     };
-    let uid = conn.peer_uid;
-    let target = user.clone();
-    let allowed = shared
-        .blocking(move |_| Ok(accounts::may_act_for(uid, &target)))
+    if !username::is_valid(&given) {
+        return conn
+            .send(&bad_request(&format!(
+                "user must be an account name of 1 to {} bytes without control characters, `/` or `:`",
+                username::MAX_LEN
+            )))
+            .await;
+    }
+    let caller = conn.caller;
+    let uid = caller.uid;
+    let target = given.clone();
+    let (account, allowed) = shared
+        .blocking(move |_| {
+            let account = accounts::resolve(&target);
+            let allowed = accounts::may_act_for(uid, account.as_ref());
+            Ok((account, allowed))
+        })
         .await
-        .unwrap_or(false);
+        .unwrap_or((None, false));
     let root_only = matches!(request, Request::Unlock { .. });
     if !allowed || (root_only && uid != 0) {
-        audit(shared, "manage", &user, uid, "not_authorized", None);
+        audit(shared, "manage", &given, uid, "not_authorized", None);
         let message = if root_only {
             "only root may unlock users".to_owned()
         } else {
-            format!("uid {uid} may not act for user {user}; only root or {user} may")
+            format!("uid {uid} may not act for user {given}; only root or {given} may")
         };
         return conn
             .send(&failed(FailureKind::NotAuthorized, message))
+            .await;
+    }
+    // Factors belong to accounts NSS knows; counters and status also to other names.
+    let subject = match account {
+        Some(account) => Subject::Account(account.name),
+        None => Subject::Unknown(given.clone()),
+    };
+    let user = subject.key().to_owned();
+    let changes_factors = matches!(
+        request,
+        Request::EnrollTotp { .. }
+            | Request::NewRecoveryCodes { .. }
+            | Request::RemoveFactors { .. }
+    );
+    if changes_factors && matches!(subject, Subject::Unknown(_)) {
+        return conn
+            .send(&failed(
+                FailureKind::NotEnrolled,
+                format!("no account named {given} is known to this host (NSS)"),
+            ))
             .await;
     }
     let response = match request {
@@ -78,21 +111,24 @@ pub async fn handle(
             return enroll(shared, conn, &user, proof).await;
         }
         Request::NewRecoveryCodes { proof, .. } => {
-            match require_proof(shared, uid, &user, proof).await {
+            match require_proof(shared, conn, &user, proof).await {
                 Err(refusal) => refusal,
-                Ok(()) => new_recovery_codes(shared, uid, &user).await,
+                Ok(()) => new_recovery_codes(shared, caller, &user).await,
             }
         }
         Request::RemoveFactors { proof, .. } => {
-            match require_proof(shared, uid, &user, proof).await {
+            match require_proof(shared, conn, &user, proof).await {
                 Err(refusal) => refusal,
                 Ok(()) => remove(shared, uid, &user).await,
             }
         }
-        Request::Status { .. } => status(shared, &user).await,
+        Request::Status { .. } => status(shared, &subject).await,
         Request::Unlock { .. } => {
             let target = user.clone();
-            match shared.blocking(move |a| a.unlock(&target)).await {
+            match shared
+                .blocking(move |a| a.unlock(&target, unix_now()))
+                .await
+            {
                 Ok(()) => {
                     audit(shared, "unlock", &user, uid, "ok", None);
                     Response::Ok {
@@ -110,17 +146,20 @@ pub async fn handle(
 }
 
 /// For a user who already has a factor and a caller who is not root: checks the proof
-/// (a current code or a recovery code, consumed and rate-limited like a login).
+/// (a current code or a recovery code, consumed and rate-limited like a login from the
+/// caller's uid).
 async fn require_proof(
     shared: &Arc<Shared>,
-    uid: u32,
+    conn: &Connection,
     user: &str,
     proof: Option<Secret>,
 ) -> Result<(), Response> {
+    let uid = conn.caller.uid;
     if uid == 0 {
         return Ok(());
     }
-    let target = user.to_owned();
+    let subject = Subject::Account(user.to_owned());
+    let target = subject.clone();
     let enrolled = shared
         .blocking(move |a| Ok(a.record(&target)?.is_enrolled()))
         .await
@@ -134,9 +173,19 @@ async fn require_proof(
             "this account already has a factor: give a current verification code or a recovery code",
         ));
     };
-    let verdict = crate::auth::check_answer(shared, user, ENROLL_SOURCE, proof)
-        .await
-        .map_err(|e| internal(&e))?;
+    let presence = conn
+        .presence()
+        .map_err(|e| internal(&format!("cannot watch the connection: {e}")))?;
+    let verdict = crate::auth::check_answer(
+        shared,
+        conn.caller,
+        &subject,
+        &uid_source(uid),
+        proof,
+        presence,
+    )
+    .await
+    .map_err(|e| internal(&e))?;
     match verdict {
         Verdict::Accepted(_) => Ok(()),
         Verdict::Rejected { reason, .. } => {
@@ -153,6 +202,10 @@ async fn require_proof(
                 crate::auth::lockout_message(until, unix_now()),
             ))
         }
+        Verdict::Abandoned(_) => {
+            audit(shared, "proof", user, uid, "abandoned", Some("client_gone"));
+            Err(failed(FailureKind::BadRequest, "the client went away"))
+        }
     }
 }
 
@@ -162,8 +215,9 @@ async fn enroll(
     user: &str,
     proof: Option<Secret>,
 ) -> Result<(), FrameError> {
-    let uid = conn.peer_uid;
-    if let Err(refusal) = require_proof(shared, uid, user, proof).await {
+    let caller = conn.caller;
+    let uid = caller.uid;
+    if let Err(refusal) = require_proof(shared, conn, user, proof).await {
         return conn.send(&refusal).await;
     }
     let target = user.to_owned();
@@ -215,14 +269,30 @@ async fn enroll(
         let target = user.to_owned();
         let pending = pending.clone();
         let response = match shared
-            .blocking_hashing(move |a| a.activate_totp(&target, &pending, step, now))
+            .blocking_hashing(caller, move |a| {
+                a.activate_totp(&target, &pending, step, now)
+            })
             .await
         {
-            Ok(codes) => {
+            Ok(Activation::Done(codes)) => {
                 audit(shared, "enroll", user, uid, "ok", None);
                 Response::RecoveryCodes {
                     codes: codes.into_iter().map(Secret::from).collect(),
                 }
+            }
+            Ok(Activation::Conflict) => {
+                audit(
+                    shared,
+                    "enroll",
+                    user,
+                    uid,
+                    "failure",
+                    Some("factors_changed"),
+                );
+                failed(
+                    FailureKind::ProofRequired,
+                    "the account's factors changed while this enrollment was pending; nothing was changed: start again (with a current code if a factor now exists)",
+                )
             }
             Err(e) => internal(&e),
         };
@@ -230,10 +300,11 @@ async fn enroll(
     }
 }
 
-async fn new_recovery_codes(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
+async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) -> Response {
+    let uid = caller.uid;
     let target = user.to_owned();
     match shared
-        .blocking_hashing(move |a| a.replace_recovery_codes(&target))
+        .blocking_hashing(caller, move |a| a.replace_recovery_codes(&target))
         .await
     {
         Ok(Some(codes)) => {
@@ -267,11 +338,13 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     }
 }
 
-async fn status(shared: &Arc<Shared>, user: &str) -> Response {
-    let target = user.to_owned();
+async fn status(shared: &Arc<Shared>, subject: &Subject) -> Response {
+    let target = subject.clone();
     match shared.blocking(move |a| Ok(a.record(&target)?)).await {
         Ok(record) => {
             let now = unix_now();
+            let limiter = shared.authority.limiter();
+            let user = subject.key();
             Response::Status(StatusReport {
                 user: user.to_owned(),
                 totp: record.totp.as_ref().map(|t| TotpStatus {
@@ -281,13 +354,12 @@ async fn status(shared: &Arc<Shared>, user: &str) -> Response {
                     enrolled_at: t.enrolled_at,
                 }),
                 recovery_codes_left: record.recovery_codes.len(),
-                lockouts: record
-                    .limits
-                    .lockouts(now)
+                lockouts: limiter
+                    .lockouts(user, now)
                     .into_iter()
                     .map(|(source, until)| Lockout { source, until })
                     .collect(),
-                account_locked_until: record.limits.account_locked(now),
+                account_locked_until: limiter.account_locked(user, now),
             })
         }
         Err(e) => internal(&e),

@@ -1,10 +1,17 @@
 //! Recovery codes: single-use codes for when the authenticator app is lost.
 //!
 //! Each code is 12 characters from a 30-letter alphabet without look-alikes (no 0/o, 1/l/i,
-//! no u), shown as `xxxx-xxxx-xxxx`: 58.9 bits. Only argon2id hashes are stored.
+//! no u), shown as `xxxx-xxxx-xxxx`: 58.9 bits. Only argon2id hashes are stored, each with the
+//! code's first group as its public ID: checking an answer runs argon2 once, against the one
+//! code whose ID matches (or a decoy), so a guess costs the daemon what it costs the attacker
+//! (one try against the attempt limits) instead of ten hashes. The ID says nothing an online
+//! attacker can use: a guess must still match all 12 characters. Someone who can read the
+//! state directory learns 4 of the 12 characters, and 39 bits behind argon2id remain; that
+//! reader already holds the TOTP secrets.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, Params};
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// Codes in a set.
@@ -12,6 +19,41 @@ pub const CODES_PER_SET: usize = 10;
 const ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstvwxyz";
 const CODE_LEN: usize = 12;
 const GROUP: usize = 4;
+/// Characters of a code's canonical form that are its public ID.
+const ID_LEN: usize = GROUP;
+
+/// A stored recovery code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredCode")]
+pub struct RecoveryCode {
+    /// The code's first group (public), `None` for codes made before IDs existed, which
+    /// each need an argon2 check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// argon2id PHC string of the whole canonical code.
+    pub hash: String,
+}
+
+/// Record version 1 stored a bare hash per code; version 2 stores `{id, hash}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredCode {
+    Bare(String),
+    WithId {
+        #[serde(default)]
+        id: Option<String>,
+        hash: String,
+    },
+}
+
+impl From<StoredCode> for RecoveryCode {
+    fn from(stored: StoredCode) -> Self {
+        match stored {
+            StoredCode::Bare(hash) => RecoveryCode { id: None, hash },
+            StoredCode::WithId { id, hash } => RecoveryCode { id, hash },
+        }
+    }
+}
 
 /// Why a hash could not be made.
 #[derive(Debug)]
@@ -82,33 +124,52 @@ pub fn normalize(answer: &str) -> Option<Zeroizing<String>> {
     valid.then_some(canonical)
 }
 
-/// An argon2id hash (PHC string) of a code in display or canonical form.
-pub fn hash(code: &str) -> Result<String, RecoveryError> {
+/// The stored form of a code in display or canonical form: its ID and argon2id hash.
+pub fn hash(code: &str) -> Result<RecoveryCode, RecoveryError> {
     let canonical = normalize(code).unwrap_or_else(|| Zeroizing::new(code.to_owned()));
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(RecoveryError::Random)?;
     let salt = SaltString::encode_b64(&salt).map_err(RecoveryError::Hash)?;
-    argon2()
+    let hash = argon2()
         .hash_password(canonical.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(RecoveryError::Hash)
+        .map_err(RecoveryError::Hash)?;
+    Ok(RecoveryCode {
+        id: canonical.get(..ID_LEN).map(str::to_owned),
+        hash,
+    })
 }
 
-/// The stored hash that `canonical` matches, if any. Every hash is checked, padded with
-/// `decoy` up to a full set, so the time taken says nothing about how many codes a user has
-/// or which one matched.
-pub fn find_match<'a>(canonical: &str, hashes: &'a [String], decoy: &str) -> Option<&'a str> {
+/// The stored hash that `canonical` matches, if any. Only codes whose ID matches (and
+/// codes without an ID) are checked; when there is none, `decoy` is, so every answer costs
+/// at least one argon2 run whoever the user is and whatever they have enrolled.
+pub fn find_match<'a>(canonical: &str, codes: &'a [RecoveryCode], decoy: &str) -> Option<&'a str> {
+    let id = canonical.get(..ID_LEN);
     let mut found = None;
-    let padding = CODES_PER_SET.saturating_sub(hashes.len());
-    for stored in hashes.iter().map(String::as_str) {
-        if verify(canonical, stored) && found.is_none() {
-            found = Some(stored);
+    let mut checked = 0;
+    for code in codes {
+        if code.id.is_some() && code.id.as_deref() != id {
+            continue;
+        }
+        checked += 1;
+        if verify(canonical, &code.hash) && found.is_none() {
+            found = Some(code.hash.as_str());
         }
     }
-    for _ in 0..padding {
+    if checked == 0 {
         verify(canonical, decoy);
     }
     found
+}
+
+/// How many argon2 runs [`find_match`] makes for `canonical` against `codes`.
+pub fn checks_needed(canonical: &str, codes: &[RecoveryCode]) -> usize {
+    let id = canonical.get(..ID_LEN);
+    codes
+        .iter()
+        .filter(|c| c.id.is_none() || c.id.as_deref() == id)
+        .count()
+        .max(1)
 }
 
 fn verify(canonical: &str, stored: &str) -> bool {
@@ -166,18 +227,51 @@ mod tests {
     #[test]
     fn hash_verifies_only_its_code() {
         let set = generate_set().unwrap();
-        let hashes: Vec<String> = set.iter().take(2).map(|c| hash(c).unwrap()).collect();
-        assert!(hashes[0].starts_with("$argon2id$"));
-        assert!(!hashes[0].contains(set[0].as_str()));
-        let decoy = hash("decoy").unwrap();
+        let codes: Vec<RecoveryCode> = set.iter().take(2).map(|c| hash(c).unwrap()).collect();
+        assert!(codes[0].hash.starts_with("$argon2id$"));
+        assert!(!codes[0].hash.contains(set[0].as_str()));
+        assert_eq!(codes[0].id.as_deref(), Some(&set[0][..4]));
+        let decoy = hash("decoy").unwrap().hash;
         let first = normalize(&set[0]).unwrap();
         assert_eq!(
-            find_match(&first, &hashes, &decoy),
-            Some(hashes[0].as_str())
+            find_match(&first, &codes, &decoy),
+            Some(codes[0].hash.as_str())
         );
         let third = normalize(&set[2]).unwrap();
-        assert_eq!(find_match(&third, &hashes, &decoy), None);
+        assert_eq!(find_match(&third, &codes, &decoy), None);
         assert_eq!(find_match(&first, &[], &decoy), None);
-        assert_eq!(find_match(&first, &["garbage".to_owned()], &decoy), None);
+        let garbage = RecoveryCode {
+            id: None,
+            hash: "garbage".to_owned(),
+        };
+        assert_eq!(find_match(&first, &[garbage], &decoy), None);
+    }
+
+    #[test]
+    fn one_argon2_run_per_answer_with_ids() {
+        let set = generate_set().unwrap();
+        let codes: Vec<RecoveryCode> = set.iter().map(|c| hash(c).unwrap()).collect();
+        let guess = normalize("2222-3333-4444").unwrap();
+        assert_eq!(checks_needed(&guess, &codes), 1);
+        let right = normalize(&set[5]).unwrap();
+        assert_eq!(checks_needed(&right, &codes), 1);
+    }
+
+    #[test]
+    fn version_1_bare_hashes_still_verify() {
+        let set = generate_set().unwrap();
+        let stored = hash(&set[0]).unwrap();
+        let json = format!("[{:?}]", stored.hash);
+        let legacy: Vec<RecoveryCode> = serde_json::from_str(&json).unwrap();
+        assert_eq!(legacy[0].id, None);
+        let decoy = hash("decoy").unwrap().hash;
+        let first = normalize(&set[0]).unwrap();
+        assert_eq!(
+            find_match(&first, &legacy, &decoy),
+            Some(stored.hash.as_str())
+        );
+        let written = serde_json::to_string(&stored).unwrap();
+        let back: RecoveryCode = serde_json::from_str(&written).unwrap();
+        assert_eq!(back, stored);
     }
 }

@@ -3,28 +3,27 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mfa_proto::{FailureKind, FrameError, Request, Response};
-use tokio::net::UnixListener;
+use nix::sys::stat::{Mode, umask};
+use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 
 use crate::audit::AuditLog;
 use crate::authority::{Authority, AuthorityError};
-use crate::connection::{Connection, REQUEST_TIMEOUT};
-use crate::connection_limits::{ConnectionLimits, ROOT_CONNECTIONS, USER_CONNECTIONS};
+use crate::connection::{Caller, Connection, Door, REQUEST_TIMEOUT};
+use crate::connection_limits::{ConnectionLimits, ROOT_CONNECTIONS};
+use crate::hashing::{HashingPermit, HashingPools};
+use crate::log_throttle::LogThrottle;
 use crate::{auth, manage};
 
-/// How long a connection beyond its caller's share may take to send the request it is
-/// refused.
-const BUSY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Connections served at once (both pools of [`ConnectionLimits`]); more wait in the listen
-/// backlog.
-const MAX_CONNECTIONS: usize = ROOT_CONNECTIONS + USER_CONNECTIONS;
+/// How often a refusal of one kind for one uid is logged (the rest are counted).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -33,8 +32,10 @@ pub struct Shared {
     pub authority: Authority,
     /// Audit events.
     pub audit: AuditLog,
-    /// Bounds concurrent argon2 work (19 MiB and tens of ms each) to the number of cores.
-    pub hashing: Semaphore,
+    /// Who may run argon2 when.
+    pub hashing: HashingPools,
+    /// Rate limits of the log lines callers can cause.
+    pub log_throttle: LogThrottle,
 }
 
 impl Shared {
@@ -52,19 +53,26 @@ impl Shared {
         }
     }
 
-    /// Like [`Shared::blocking`], for work that runs argon2: at most one such job per core
-    /// runs at once, which bounds both CPU and memory (19 MiB per hash) whatever the number
-    /// of clients.
+    /// Like [`Shared::blocking`], for work that runs argon2, within `caller`'s share of the
+    /// hashing pools (root's callers never wait behind a user's work).
     pub async fn blocking_hashing<T: Send + 'static>(
         self: &Arc<Self>,
+        caller: Caller,
         work: impl FnOnce(&Authority) -> Result<T, AuthorityError> + Send + 'static,
     ) -> Result<T, String> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| format!("internal error: {e}"))?;
+        let _permit: HashingPermit = self.hashing.permit(caller).await;
         self.blocking(work).await
+    }
+
+    /// Logs a line a caller caused, rate-limited per `key`.
+    pub fn log_throttled(&self, key: &str, line: std::fmt::Arguments<'_>) {
+        if let Some(dropped) = self.log_throttle.admit(key, Instant::now()) {
+            if dropped > 0 {
+                eprintln!("mfa-daemon: {line} ({dropped} more like this not logged)");
+            } else {
+                eprintln!("mfa-daemon: {line}");
+            }
+        }
     }
 }
 
@@ -86,62 +94,217 @@ impl std::fmt::Display for ServeError {
     }
 }
 
+impl std::error::Error for ServeError {}
+
+/// The two sockets, bound before anything else starts.
+#[derive(Debug)]
+pub struct Listeners {
+    public: std::os::unix::net::UnixListener,
+    public_path: PathBuf,
+    privileged: std::os::unix::net::UnixListener,
+    privileged_path: PathBuf,
+}
+
+impl Listeners {
+    /// Binds the public socket (mode 0666: every request is authorized by the peer's uid)
+    /// and the privileged one beside it in `private/` (directory 0700 and socket 0600: only
+    /// root can connect, like SSSD's private pipes). Modes are set by the umask at `bind`,
+    /// so no socket is ever reachable with looser permissions than its own. Call this
+    /// before any other thread starts: the umask is process-wide.
+    pub fn bind(public_path: &Path) -> Result<Listeners, ServeError> {
+        let privileged_path = mfa_proto::privileged_socket(public_path);
+        if let Some(parent) = public_path.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(|e| {
+                    ServeError::Socket(format!("cannot create {}: {e}", parent.display()))
+                })?;
+        }
+        if let Some(private_dir) = privileged_path.parent() {
+            private_directory(private_dir)?;
+        }
+        let previous = umask(Mode::from_bits_truncate(0o111));
+        let public = bind_one(public_path);
+        umask(Mode::from_bits_truncate(0o177));
+        let privileged = bind_one(&privileged_path);
+        umask(previous);
+        let public = public?;
+        let privileged = match privileged {
+            Ok(listener) => listener,
+            Err(e) => {
+                let _ = fs::remove_file(public_path);
+                return Err(e);
+            }
+        };
+        Ok(Listeners {
+            public,
+            public_path: public_path.to_owned(),
+            privileged,
+            privileged_path,
+        })
+    }
+
+    fn remove(&self) {
+        let _ = fs::remove_file(&self.public_path);
+        let _ = fs::remove_file(&self.privileged_path);
+    }
+}
+
 /// Serves until SIGTERM or SIGINT.
-pub async fn serve(authority: Authority) -> Result<(), ServeError> {
-    let socket_path = authority.config().socket.clone();
-    let listener = bind(&socket_path)?;
+pub async fn serve(authority: Authority, listeners: Listeners) -> Result<(), ServeError> {
+    let into_tokio = |l: &std::os::unix::net::UnixListener| {
+        l.set_nonblocking(true)
+            .and_then(|()| l.try_clone())
+            .and_then(UnixListener::from_std)
+            .map_err(ServeError::Io)
+    };
+    let public = into_tokio(&listeners.public)?;
+    let privileged = into_tokio(&listeners.privileged)?;
     let shared = Arc::new(Shared {
         authority,
         audit: AuditLog::open(),
-        hashing: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+        hashing: HashingPools::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+        log_throttle: LogThrottle::new(1, REFUSAL_LOG_INTERVAL),
     });
-    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let limits = Arc::new(ConnectionLimits::default());
     let mut sigterm = signal(SignalKind::terminate()).map_err(ServeError::Io)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Io)?;
-    eprintln!("mfa-daemon: listening on {}", socket_path.display());
-    loop {
-        let Ok(permit) = connections.clone().acquire_owned().await else {
-            break;
-        };
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let shared = shared.clone();
-                    let limits = limits.clone();
-                    tokio::spawn(async move {
-                        match Connection::new(stream) {
-                            Ok(mut conn) => match limits.try_take(conn.peer_uid) {
-                                Some(_slot) => handle(shared, conn).await,
-                                None => refuse_busy(&mut conn).await,
-                            },
-                            Err(e) => eprintln!("mfa-daemon: cannot read peer credentials: {e}"),
-                        }
-                        drop(permit);
-                    });
-                }
-                Err(e) => {
-                    eprintln!("mfa-daemon: accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
-        }
+    let privileged_task = tokio::spawn(accept_privileged(shared.clone(), privileged));
+    let public_task = tokio::spawn(accept_public(shared.clone(), public));
+    eprintln!(
+        "mfa-daemon: listening on {} (root's callers: {})",
+        listeners.public_path.display(),
+        listeners.privileged_path.display()
+    );
+    tokio::select! {
+        _ = sigterm.recv() => {}
+        _ = sigint.recv() => {}
     }
-    let _ = fs::remove_file(&socket_path);
+    privileged_task.abort();
+    public_task.abort();
+    listeners.remove();
     eprintln!("mfa-daemon: stopped");
     Ok(())
 }
 
-fn bind(path: &Path) -> Result<UnixListener, ServeError> {
-    if let Some(parent) = path.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(parent)
-            .map_err(|e| ServeError::Socket(format!("cannot create {}: {e}", parent.display())))?;
+/// Root's door: its own accept task and connection budget, so nothing done on the public
+/// socket can delay it. A peer that is not root is closed at once.
+async fn accept_privileged(shared: Arc<Shared>, listener: UnixListener) {
+    let budget = Arc::new(Semaphore::new(ROOT_CONNECTIONS));
+    loop {
+        let Ok(permit) = budget.clone().acquire_owned().await else {
+            return;
+        };
+        let Some((stream, uid)) = accept(&shared, &listener).await else {
+            continue;
+        };
+        if uid != 0 {
+            shared.log_throttled(
+                &format!("privileged:{uid}"),
+                format_args!("refusing uid {uid} on the privileged socket: only root may use it"),
+            );
+            continue;
+        }
+        let caller = Caller {
+            uid,
+            door: Door::Privileged,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            handle(shared, Connection::new(stream, caller)).await;
+            drop(permit);
+        });
     }
+}
+
+/// Everyone's door: a connection beyond its uid's share is refused at once, with a message
+/// written without waiting (no slot is held for it).
+async fn accept_public(shared: Arc<Shared>, listener: UnixListener) {
+    let limits = Arc::new(ConnectionLimits::default());
+    loop {
+        let Some((stream, uid)) = accept(&shared, &listener).await else {
+            continue;
+        };
+        let Some(slot) = limits.try_take(uid) else {
+            refuse_busy(&shared, &stream, uid);
+            continue;
+        };
+        let caller = Caller {
+            uid,
+            door: Door::Public,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            handle(shared, Connection::new(stream, caller)).await;
+            drop(slot);
+        });
+    }
+}
+
+/// The next connection and its peer's uid; `None` (after a pause for errors such as
+/// running out of descriptors) when there is none to serve.
+async fn accept(shared: &Shared, listener: &UnixListener) -> Option<(UnixStream, u32)> {
+    match listener.accept().await {
+        Ok((stream, _)) => match stream.peer_cred() {
+            Ok(cred) => Some((stream, cred.uid())),
+            Err(e) => {
+                shared.log_throttled(
+                    "peer_cred",
+                    format_args!("cannot read peer credentials: {e}"),
+                );
+                None
+            }
+        },
+        Err(e) => {
+            shared.log_throttled("accept", format_args!("accept failed: {e}"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
+/// Tells a caller over its share why it is turned away and closes: the frame fits in an
+/// empty socket buffer, so it is written at once or not at all, never waited for.
+fn refuse_busy(shared: &Shared, stream: &UnixStream, uid: u32) {
+    shared.log_throttled(
+        &format!("share:{uid}"),
+        format_args!("refusing a connection from uid {uid}: it already holds its share"),
+    );
+    let message = format!("too many open connections from uid {uid}; close some and try again");
+    if let Ok(frame) = mfa_proto::encode(&bad_request(&message)) {
+        let _ = stream.try_write(&frame);
+    }
+}
+
+/// Makes the directory of the privileged socket: 0700 and the daemon's own. An existing one
+/// owned by anyone else is refused, since its owner could swap the socket.
+fn private_directory(dir: &Path) -> Result<(), ServeError> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(ServeError::Socket(format!(
+                "cannot create {}: {e}",
+                dir.display()
+            )));
+        }
+    }
+    let meta = fs::symlink_metadata(dir).map_err(ServeError::Io)?;
+    let refuse = |why: &str| Err(ServeError::Socket(format!("{}: {why}", dir.display())));
+    if !meta.is_dir() {
+        return refuse("is not a directory (a symlink or file is not accepted)");
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return refuse("is owned by another user than the daemon's; remove it");
+    }
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(ServeError::Io)?;
+    }
+    Ok(())
+}
+
+fn bind_one(path: &Path) -> Result<std::os::unix::net::UnixListener, ServeError> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -166,18 +329,15 @@ fn bind(path: &Path) -> Result<UnixListener, ServeError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(ServeError::Io(e)),
     }
-    let listener = UnixListener::bind(path)
-        .map_err(|e| ServeError::Socket(format!("cannot listen on {}: {e}", path.display())))?;
-    // Anyone may connect; every request is authorized by the peer's uid.
-    fs::set_permissions(path, fs::Permissions::from_mode(0o666)).map_err(ServeError::Io)?;
-    Ok(listener)
+    std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| ServeError::Socket(format!("cannot listen on {}: {e}", path.display())))
 }
 
 async fn handle(shared: Arc<Shared>, mut conn: Connection) {
     let request = match conn.read(REQUEST_TIMEOUT).await {
         Ok(request) => request,
         Err(FrameError::Closed) => return,
-        Err(e) => return refuse_frame(&mut conn, &e).await,
+        Err(e) => return refuse_frame(&shared, &mut conn, &e).await,
     };
     let result = match request {
         Request::Authenticate { auth } => auth::authenticate(&shared, &mut conn, auth).await,
@@ -192,33 +352,17 @@ async fn handle(shared: Arc<Shared>, mut conn: Connection) {
     if let Err(e) = result {
         match e {
             FrameError::Closed | FrameError::Truncated => {}
-            e => refuse_frame(&mut conn, &e).await,
+            e => refuse_frame(&shared, &mut conn, &e).await,
         }
     }
 }
 
-/// Turns away a connection from a caller who already holds its share of connections.
-async fn refuse_busy(conn: &mut Connection) {
-    eprintln!(
-        "mfa-daemon: refusing a connection from uid {}: it already holds its share",
-        conn.peer_uid
-    );
-    // Answer the request rather than the bare connection, so the client is not writing into
-    // a socket we already closed; a client that says nothing waits at most this long.
-    let _ = conn.read(BUSY_READ_TIMEOUT).await;
-    let message = format!(
-        "too many open connections from uid {}; close some and try again",
-        conn.peer_uid
-    );
-    let _ = conn.send(&bad_request(&message)).await;
-}
-
 /// Tells the peer what was wrong with its frame (best effort) before the connection closes.
-async fn refuse_frame(conn: &mut Connection, e: &FrameError) {
-    eprintln!(
-        "mfa-daemon: closing connection from uid {}: {}",
-        conn.peer_uid,
-        loggable(e)
+async fn refuse_frame(shared: &Shared, conn: &mut Connection, e: &FrameError) {
+    let uid = conn.caller.uid;
+    shared.log_throttled(
+        &format!("frame:{uid}"),
+        format_args!("closing connection from uid {uid}: {}", loggable(e)),
     );
     if !matches!(e, FrameError::Timeout | FrameError::Io(_)) {
         // The peer sent it, so the peer may see the parser's full explanation.

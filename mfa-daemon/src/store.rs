@@ -19,40 +19,68 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::limits::LimitState;
+use crate::recovery::RecoveryCode;
 use crate::totp::{Secret, TotpParams};
 use crate::username;
 
-/// Format version of a record.
-const RECORD_VERSION: u32 = 1;
+/// Format version of a record written now. Version 1 (bare recovery-code hashes, failure
+/// counters in the record) is read and migrated in memory; it is rewritten as version 2 on
+/// the next change.
+const RECORD_VERSION: u32 = 2;
 /// Largest record file read; anything bigger is corrupt or hostile.
 const MAX_RECORD_BYTES: u64 = 1024 * 1024;
 const TEMP_SUFFIX: &str = ".tmp";
 
-/// Everything the daemon keeps about one user.
+/// Everything the daemon keeps about one user's factors. Failure counters are not here:
+/// they live in [`crate::attempt_limiter`], for every name alike.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "StoredRecord")]
 pub struct UserRecord {
     /// Record format version.
     pub version: u32,
+    /// Bumped by every change of factors, so that a change prepared against an older state
+    /// (an enrollment begun before another one finished) can tell and refuse.
+    pub revision: u64,
     /// The active authenticator app.
-    #[serde(default)]
     pub totp: Option<TotpFactor>,
-    /// argon2id hashes of unused recovery codes.
+    /// Unused recovery codes (IDs and argon2id hashes).
+    pub recovery_codes: Vec<RecoveryCode>,
+}
+
+/// A record as stored, in any supported version.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredRecord {
+    version: u32,
     #[serde(default)]
-    pub recovery_codes: Vec<String>,
-    /// Failure counters and lockouts.
+    revision: u64,
     #[serde(default)]
-    pub limits: LimitState,
+    totp: Option<TotpFactor>,
+    #[serde(default)]
+    recovery_codes: Vec<RecoveryCode>,
+    /// Version 1's failure counters: dropped (lockouts now live in the attempt limiter).
+    #[serde(default, rename = "limits")]
+    _limits: Option<serde::de::IgnoredAny>,
+}
+
+impl From<StoredRecord> for UserRecord {
+    fn from(stored: StoredRecord) -> Self {
+        UserRecord {
+            version: stored.version,
+            revision: stored.revision,
+            totp: stored.totp,
+            recovery_codes: stored.recovery_codes,
+        }
+    }
 }
 
 impl Default for UserRecord {
     fn default() -> Self {
         UserRecord {
             version: RECORD_VERSION,
+            revision: 0,
             totp: None,
             recovery_codes: Vec::new(),
-            limits: LimitState::default(),
         }
     }
 }
@@ -128,7 +156,10 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> StoreError + 'a {
+pub(crate) fn io_err<'a>(
+    path: &'a Path,
+    op: &'static str,
+) -> impl FnOnce(io::Error) -> StoreError + 'a {
     move |source| StoreError::Io {
         path: path.to_owned(),
         op,
@@ -201,7 +232,9 @@ impl Store {
         if !username::is_valid(user) {
             return Err(StoreError::InvalidUser);
         }
-        Ok(self.users_dir.join(format!("{user}.json")))
+        Ok(self
+            .users_dir
+            .join(format!("{}.json", username::file_stem(user))))
     }
 
     /// The user's record, or `None` if there is none. Reads need no lock: records are
@@ -311,33 +344,7 @@ impl Store {
                 why: format!("cannot serialize: {e}"),
             })?);
         let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
-        let file_name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("record");
-        let temp = self.users_dir.join(format!(
-            ".{file_name}.{}.{n}{TEMP_SUFFIX}",
-            std::process::id()
-        ));
-        let written = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&temp)
-                .map_err(io_err(&temp, "create"))?;
-            file.write_all(&bytes).map_err(io_err(&temp, "write"))?;
-            file.sync_all().map_err(io_err(&temp, "fsync"))?;
-            fs::rename(&temp, path).map_err(io_err(path, "rename into place"))?;
-            File::open(&self.users_dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(&self.users_dir, "fsync"))
-        })();
-        if written.is_err() {
-            let _ = fs::remove_file(&temp);
-        }
-        written
+        write_durably(&self.users_dir, path, &bytes, n)
     }
 
     fn remove_stale_temp_files(&self) -> Result<(), StoreError> {
@@ -353,19 +360,60 @@ impl Store {
     }
 }
 
+/// Replaces `path` (a file directly in `dir`) with `bytes` durably: a new temp file in `dir`,
+/// fsync, rename over `path`, fsync of `dir`. A crash at any point leaves the old or the new
+/// content, never a torn file. `n` makes the temp name unique among concurrent writers of
+/// this process.
+pub(crate) fn write_durably(
+    dir: &Path,
+    path: &Path,
+    bytes: &[u8],
+    n: u64,
+) -> Result<(), StoreError> {
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("record");
+    let temp = dir.join(format!(
+        ".{file_name}.{}.{n}{TEMP_SUFFIX}",
+        std::process::id()
+    ));
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&temp)
+            .map_err(io_err(&temp, "create"))?;
+        file.write_all(bytes).map_err(io_err(&temp, "write"))?;
+        file.sync_all().map_err(io_err(&temp, "fsync"))?;
+        fs::rename(&temp, path).map_err(io_err(path, "rename into place"))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir, "fsync"))
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
 /// Parses a record file's bytes; `path` only names the file in errors, which never quote
 /// the content (it holds a secret and hashes).
 pub fn decode_record(path: &Path, bytes: &[u8]) -> Result<UserRecord, StoreError> {
-    let record: UserRecord = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        path: path.to_owned(),
-        why: describe_parse_error(&e),
-    })?;
-    if record.version != RECORD_VERSION {
+    let mut record: UserRecord =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            path: path.to_owned(),
+            why: describe_parse_error(&e),
+        })?;
+    if !(1..=RECORD_VERSION).contains(&record.version) {
         return Err(StoreError::Corrupt {
             path: path.to_owned(),
             why: format!("record version {} is not supported", record.version),
         });
     }
+    record.version = RECORD_VERSION;
     Ok(record)
 }
 
@@ -486,11 +534,7 @@ mod tests {
         fs::write(&target, "{}").unwrap();
         std::os::unix::fs::symlink(&target, dir.path().join("users/eve.json")).unwrap();
         assert!(matches!(store.load("eve"), Err(StoreError::Unsafe { .. })));
-        assert!(
-            store
-                .update("eve", |r| r.limits = LimitState::default())
-                .is_err()
-        );
+        assert!(store.update("eve", |r| r.revision += 1).is_err());
         assert_eq!(fs::read_to_string(&target).unwrap(), "{}");
     }
 
@@ -526,12 +570,49 @@ mod tests {
         let path = dir.path().join("users/frank.json");
         fs::write(
             &path,
-            r#"{"version":1,"recovery_codes":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}"#,
+            r#"{"version":1,"recovery_codes":{"hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}}"#,
         )
         .unwrap();
         let err = store.load("frank").unwrap_err().to_string();
         assert!(err.contains("unexpected content at line 1"), "{err}");
         assert!(!err.contains("argon2id"), "{err}");
+    }
+
+    #[test]
+    fn version_1_records_are_read_and_migrated_on_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let path = dir.path().join("users/gina.json");
+        let v1 = r#"{"version":1,"totp":null,"recovery_codes":["$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"],"limits":{"sources":{"h":{"failures":[1],"locked_until":0,"rounds":0,"last_failure":1}},"account":{"failures":[],"locked_until":0,"rounds":0,"last_failure":0}}}"#;
+        fs::write(&path, v1).unwrap();
+        let record = store.load("gina").unwrap().unwrap();
+        assert_eq!(record.version, RECORD_VERSION);
+        assert_eq!(record.recovery_codes.len(), 1);
+        assert_eq!(record.recovery_codes[0].id, None);
+        // Reading alone does not rewrite it.
+        store.update("gina", |_| ()).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), v1);
+        store.update("gina", |r| r.revision += 1).unwrap();
+        let written = fs::read_to_string(&path).unwrap();
+        assert!(written.contains("\"version\":2"), "{written}");
+        assert!(!written.contains("limits"), "{written}");
+        assert_eq!(
+            store.load("gina").unwrap().unwrap().recovery_codes,
+            record.recovery_codes
+        );
+    }
+
+    #[test]
+    fn directory_names_get_one_file_in_the_users_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.update("CORP\\hal", |r| r.revision = 1).unwrap();
+        store
+            .update("hal@corp.example", |r| r.revision = 2)
+            .unwrap();
+        assert!(dir.path().join("users/CORP%5Chal.json").exists());
+        assert!(dir.path().join("users/hal%40corp.example.json").exists());
+        assert_eq!(store.load("CORP\\hal").unwrap().unwrap().revision, 1);
     }
 
     #[test]
@@ -563,7 +644,7 @@ mod tests {
                     for _ in 0..10 {
                         store
                             .update("erin", |r| {
-                                r.recovery_codes.push("x".to_owned());
+                                r.revision += 1;
                             })
                             .unwrap();
                     }
@@ -573,9 +654,6 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(
-            store.load("erin").unwrap().unwrap().recovery_codes.len(),
-            80
-        );
+        assert_eq!(store.load("erin").unwrap().unwrap().revision, 80);
     }
 }

@@ -1,27 +1,43 @@
-//! User names that may reach a path or a log line.
+//! User names as callers give them, and as they reach a path or a log line.
+//!
+//! A name from PAM is only a spelling: NSS decides which account it is (see
+//! [`crate::accounts`]). This module bounds what may be looked up at all, and turns a
+//! canonical account name into a file name that cannot escape the state directory.
 
-/// Longest name accepted (Linux `LOGIN_NAME_MAX` is 256, useradd allows 32).
-pub const MAX_LEN: usize = 64;
+/// Longest name accepted (Linux `LOGIN_NAME_MAX` is 256 including the NUL).
+pub const MAX_LEN: usize = 256;
 
-/// Whether `name` is a safe account name: 1 to 64 of `[A-Za-z0-9_.-]` (plus a trailing `$`
-/// for machine accounts), not starting with `-` or `.`. Such a name can never be `..`, hold a
-/// `/`, a NUL or a control character, or be mistaken for an option.
+/// Whether `name` may be looked up: 1 to 256 bytes, no control characters, no `/` or `:`
+/// (the passwd field separator), not starting with `-` or `.`. Directory users' spellings
+/// (`user@domain`, `DOMAIN\user`, spaces in Active Directory names) pass.
 pub fn is_valid(name: &str) -> bool {
-    let body = name.strip_suffix('$').unwrap_or(name);
-    !body.is_empty()
+    !name.is_empty()
         && name.len() <= MAX_LEN
-        && !body.starts_with(['-', '.'])
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        && !name.starts_with(['-', '.'])
+        && !name.chars().any(|c| c.is_control() || c == '/' || c == ':')
+}
+
+/// The file name (without extension) a valid name is stored under: bytes outside
+/// `[A-Za-z0-9_.$-]` are written `%XX`, so ordinary names keep their old file names and no
+/// name can hold a `/`, a NUL or be `.` or `..`.
+pub fn file_stem(name: &str) -> String {
+    let mut stem = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'$') {
+            stem.push(char::from(b));
+        } else {
+            stem.push_str(&format!("%{b:02X}"));
+        }
+    }
+    stem
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_valid;
+    use super::*;
 
     #[test]
-    fn ordinary_names_pass() {
+    fn ordinary_and_directory_names_pass() {
         for name in [
             "alice",
             "bob.smith",
@@ -30,6 +46,10 @@ mod tests {
             "A1",
             "WS01$",
             "x",
+            "alice@corp.example",
+            "CORP\\alice",
+            "John Smith",
+            "ä",
         ] {
             assert!(is_valid(name), "{name}");
         }
@@ -37,7 +57,7 @@ mod tests {
 
     #[test]
     fn dangerous_names_fail() {
-        let long = "a".repeat(65);
+        let long = "a".repeat(MAX_LEN + 1);
         for name in [
             "",
             ".",
@@ -47,16 +67,25 @@ mod tests {
             "/root",
             "-rf",
             ".hidden",
-            "a b",
             "a\nb",
             "a\0b",
-            "ä",
-            "$",
-            "a$b",
             "alice:x",
             long.as_str(),
         ] {
             assert!(!is_valid(name), "{name:?}");
         }
+        assert!(is_valid(&"a".repeat(MAX_LEN)));
+    }
+
+    #[test]
+    fn file_stems_stay_in_one_directory_and_keep_plain_names() {
+        assert_eq!(file_stem("alice"), "alice");
+        assert_eq!(file_stem("WS01$"), "WS01$");
+        assert_eq!(file_stem("alice@corp.example"), "alice%40corp.example");
+        assert_eq!(file_stem("CORP\\alice"), "CORP%5Calice");
+        assert_eq!(file_stem("a/b"), "a%2Fb");
+        assert_eq!(file_stem("ä"), "%C3%A4");
+        // Distinct names never share a file: `%` itself is encoded.
+        assert_ne!(file_stem("a%2Fb"), file_stem("a/b"));
     }
 }
