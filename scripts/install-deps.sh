@@ -11,6 +11,7 @@ PACKAGES=(
   pamtester libpam-wrapper      # drive PAM stacks; pam_wrapper keeps the demo out of /etc
   oathtool                      # an independent TOTP implementation for the demo
   openssh-server openssh-client sudo passwd procps iproute2  # end-to-end tests
+  libnss-wrapper                # directory-style user names under a fake NSS source
 )
 
 missing=()

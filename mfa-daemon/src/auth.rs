@@ -101,7 +101,9 @@ impl Attempt<'_> {
             },
             user: &self.user,
             service: Some(&self.auth.service),
-            rhost: self.auth.rhost.as_deref(),
+            // Only root's callers know the remote host; anyone else's is its own word, and
+            // varying it must not make a flood's lines distinct (identical ones are throttled).
+            rhost: self.auth.rhost.as_deref().filter(|_| self.caller.uid == 0),
             source: Some(&self.source),
             factor,
             outcome,
