@@ -21,6 +21,9 @@ const ACCOUNT_LOCKED: &str =
     "Too many failed attempts on this account: only a recovery code is accepted now.";
 /// Longest value accepted in the other fields of an authentication request.
 const MAX_FIELD: usize = 1024;
+/// Longest `SSH_AUTH_INFO_0` accepted: it lists the public keys that passed, and an RSA
+/// key alone is over 700 bytes.
+const MAX_AUTH_INFO: usize = 16 * 1024;
 /// Longest remote host accepted: a DNS name is at most 253 bytes.
 pub const MAX_RHOST: usize = 255;
 
@@ -70,14 +73,18 @@ pub fn field_problem(auth: &AuthRequest) -> Option<String> {
             ));
         }
     }
-    let others = [
-        Some(&auth.service),
-        auth.tty.as_ref(),
-        auth.ruser.as_ref(),
-        auth.auth_info.as_ref(),
-    ];
+    let others = [Some(&auth.service), auth.tty.as_ref(), auth.ruser.as_ref()];
     if others.iter().flatten().any(|f| f.len() > MAX_FIELD) {
-        return Some(format!("no field may exceed {MAX_FIELD} bytes"));
+        return Some(format!(
+            "service, tty and ruser may not exceed {MAX_FIELD} bytes"
+        ));
+    }
+    if auth
+        .auth_info
+        .as_ref()
+        .is_some_and(|i| i.len() > MAX_AUTH_INFO)
+    {
+        return Some(format!("auth_info may not exceed {MAX_AUTH_INFO} bytes"));
     }
     None
 }
