@@ -135,6 +135,16 @@ mod tests {
     }
 
     #[test]
+    fn hardening_turns_off_core_dumps_and_dumpability() {
+        // Harmless for the test process: it only loses the ability to dump core.
+        harden_process().unwrap();
+        let (soft, hard) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE).unwrap();
+        assert_eq!((soft, hard), (0, 0));
+        assert!(!nix::sys::prctl::get_dumpable().unwrap());
+    }
+
+    #[test]
     fn parses_the_documented_forms() {
         assert!(matches!(
             parse(&args(&[])),
