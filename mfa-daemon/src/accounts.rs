@@ -21,12 +21,17 @@ pub struct Account {
 /// The account `name` means, or `None` if NSS does not know it or the name may not be looked
 /// up at all. Blocking (NSS may ask a directory): call it off the async threads.
 pub fn resolve(name: &str) -> Option<Account> {
-    if !username::is_valid(name) {
-        return None;
-    }
-    let user = User::from_name(name).ok().flatten()?;
+    let valid = username::is_valid(name);
+    // An invalid name is still looked up (in a form that cannot match) so that it takes the
+    // same path, and about the same time, as an unknown one.
+    let spelling = if valid {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(format!("%{}", username::file_stem(name)))
+    };
+    let user = User::from_name(&spelling).ok().flatten()?;
     // A canonical name that could not itself be looked up is not one we can key by.
-    username::is_valid(&user.name).then(|| Account {
+    (valid && username::is_valid(&user.name)).then(|| Account {
         name: user.name,
         uid: user.uid.as_raw(),
     })
