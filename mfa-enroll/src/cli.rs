@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(name = "mfa-enroll", version)]
 pub struct Cli {
-    /// The daemon's socket.
+    /// The daemon's public socket. Run as root, mfa-enroll uses the privileged socket beside
+    /// it instead: `private/` and the same name (e.g. /run/mfa/private/mfa.sock).
     #[arg(
         long,
         global = true,
@@ -21,6 +22,18 @@ pub struct Cli {
         default_value = mfa_proto::DEFAULT_SOCKET
     )]
     pub socket: PathBuf,
+
+    /// The account mfa-daemon runs as. mfa-enroll talks only to a daemon running as root or
+    /// as this user.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        env = "MFA_DAEMON_USER",
+        default_value = mfa_proto::DEFAULT_DAEMON_USER,
+        value_parser = NonEmptyStringValueParser::new()
+    )]
+    pub daemon_user: String,
 
     /// Print each result as one JSON object on its own line; prompts go to stderr.
     #[arg(long, global = true)]
@@ -111,6 +124,23 @@ mod tests {
             assert!(!cli.json);
             assert_eq!(cli.socket, PathBuf::from(mfa_proto::DEFAULT_SOCKET));
         }
+    }
+
+    #[test]
+    fn daemon_user_is_global_and_defaults_to_mfa() {
+        let cli = parse(&["status", "--daemon-user", "_mfa"]).unwrap();
+        assert_eq!(cli.daemon_user, "_mfa");
+        let cli = parse(&["--daemon-user", "daemon", "totp"]).unwrap();
+        assert_eq!(cli.daemon_user, "daemon");
+        if std::env::var_os("MFA_DAEMON_USER").is_none() {
+            assert_eq!(parse(&["status"]).unwrap().daemon_user, "mfa");
+        }
+        assert_eq!(
+            parse(&["status", "--daemon-user", ""])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
     }
 
     #[test]

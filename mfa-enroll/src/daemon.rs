@@ -1,40 +1,61 @@
 //! Connections to mfa-daemon.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mfa_proto::{Client, Request, Response};
+use mfa_proto::{Client, Request, Response, privileged_socket};
 
+use crate::account::{runs_as_root, trusted_listeners};
 use crate::error::EnrollError;
 
 /// How long to wait for a reply. Generous: the daemon hashes recovery codes with argon2,
 /// which takes about a second, longer on a busy host.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where the daemon listens.
+/// Where the daemon listens, and who may be listening there.
 #[derive(Debug)]
 pub struct Daemon {
     socket: PathBuf,
+    trusted: Vec<u32>,
 }
 
 impl Daemon {
-    /// The daemon listening on `socket`.
-    pub fn new(socket: PathBuf) -> Self {
-        Daemon { socket }
+    /// The daemon for this process: root uses the privileged socket that goes with `public`
+    /// (never the public one, which users can keep busy), others use `public`. Only a
+    /// listener running as root or as `daemon_user` is talked to.
+    pub fn for_caller(public: &Path, daemon_user: &str) -> Result<Self, EnrollError> {
+        let socket = if runs_as_root() {
+            privileged_socket(public)
+        } else {
+            public.to_owned()
+        };
+        Ok(Daemon::new(socket, trusted_listeners(daemon_user)?))
     }
 
-    /// Opens a new connection (one per management request, as the daemon expects).
+    /// The daemon listening on `socket` as one of the uids in `trusted`.
+    pub fn new(socket: PathBuf, trusted: Vec<u32>) -> Self {
+        Daemon { socket, trusted }
+    }
+
+    /// Opens a new connection (one per management request, as the daemon expects), after
+    /// checking who listens: nothing, not even the request, goes to anyone else.
     pub fn connect(&self) -> Result<Connection, EnrollError> {
-        match Client::connect(&self.socket, REPLY_TIMEOUT) {
-            Ok(client) => Ok(Connection {
-                client,
-                socket: self.socket.clone(),
-            }),
-            Err(source) => Err(EnrollError::Unreachable {
+        let client = Client::connect(&self.socket, REPLY_TIMEOUT).map_err(|source| {
+            EnrollError::Unreachable {
                 socket: self.socket.clone(),
                 source,
-            }),
-        }
+            }
+        })?;
+        client
+            .check_listener(&self.trusted)
+            .map_err(|source| EnrollError::UntrustedListener {
+                socket: self.socket.clone(),
+                source,
+            })?;
+        Ok(Connection {
+            client,
+            socket: self.socket.clone(),
+        })
     }
 }
 
@@ -98,6 +119,47 @@ fn response_name(response: &Response) -> &'static str {
 mod tests {
     use super::*;
     use mfa_proto::FailureKind;
+
+    /// The uid this test process listens as, found without unsafe code: the owner of a
+    /// file it creates.
+    fn own_uid() -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        file.as_file().metadata().unwrap().uid()
+    }
+
+    #[test]
+    fn only_a_trusted_listener_is_talked_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("mfa.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let me = own_uid();
+        let other = me.wrapping_add(1);
+        let err = Daemon::new(socket.clone(), vec![other])
+            .connect()
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                EnrollError::UntrustedListener {
+                    source: mfa_proto::ListenerError::Untrusted { uid },
+                    ..
+                } if *uid == me
+            ),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(&socket.display().to_string()), "{text}");
+        assert!(text.contains(&format!("uid {me}")), "{text}");
+        assert!(text.contains("--daemon-user"), "{text}");
+        // Nothing was sent before the check failed.
+        let (mut stream, _) = listener.accept().unwrap();
+        assert!(matches!(
+            mfa_proto::read_frame::<_, Request>(&mut stream),
+            Err(mfa_proto::FrameError::Closed)
+        ));
+        Daemon::new(socket, vec![other, me]).connect().unwrap();
+    }
 
     #[test]
     fn unexpected_reply_names_types_not_content() {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use mfa_proto::{FailureKind, FrameError};
+use mfa_proto::{FailureKind, FrameError, ListenerError};
 
 /// Why a command failed. `crate::main` prints it as `mfa-enroll: <Display>` and exits 1.
 #[derive(Debug)]
@@ -15,6 +15,21 @@ pub enum EnrollError {
         socket: PathBuf,
         /// Why the connection failed.
         source: FrameError,
+    },
+    /// The process listening on the daemon's socket runs as neither root nor the daemon's
+    /// user (or its uid cannot be read): nothing is sent to it.
+    UntrustedListener {
+        /// The socket.
+        socket: PathBuf,
+        /// Who is listening.
+        source: ListenerError,
+    },
+    /// Looking up the daemon's user failed.
+    DaemonUserLookup {
+        /// The name given by `--daemon-user` or `MFA_DAEMON_USER`.
+        name: String,
+        /// Why.
+        source: nix::Error,
     },
     /// The connection broke, timed out or carried garbage in the middle of a request.
     Connection {
@@ -61,6 +76,8 @@ pub enum EnrollError {
     },
     /// Reading standard input failed.
     Input(io::Error),
+    /// Echo could not be turned off (or back on) on the terminal answers are typed at.
+    Terminal(nix::Error),
     /// Writing output or a prompt failed.
     Output(io::Error),
 }
@@ -89,6 +106,24 @@ impl fmt::Display for EnrollError {
                     }
                 }
                 Ok(())
+            }
+            EnrollError::UntrustedListener { socket, source } => {
+                write!(
+                    f,
+                    "refusing to talk to the listener on {}: {source}",
+                    socket.display()
+                )?;
+                if let ListenerError::Untrusted { .. } = source {
+                    write!(
+                        f,
+                        " (if mfa-daemon runs as another account, name it with --daemon-user \
+                         or MFA_DAEMON_USER)"
+                    )?;
+                }
+                Ok(())
+            }
+            EnrollError::DaemonUserLookup { name, source } => {
+                write!(f, "cannot look up the daemon's user {name:?}: {source}")
             }
             EnrollError::Connection { socket, source } => match source {
                 FrameError::Closed | FrameError::Truncated => write!(
@@ -137,6 +172,9 @@ impl fmt::Display for EnrollError {
                 )
             }
             EnrollError::Input(e) => write!(f, "cannot read the answer from standard input: {e}"),
+            EnrollError::Terminal(e) => {
+                write!(f, "cannot turn off echo on the terminal for a code: {e}")
+            }
             EnrollError::Output(e) => write!(f, "cannot write output: {e}"),
         }
     }

@@ -26,7 +26,7 @@ pub use error::EnrollError;
 use commands::Session;
 use daemon::Daemon;
 use output::{Mode, Output};
-use prompt::Prompter;
+use prompt::{Prompter, Terminal};
 
 /// Runs the tool with the process's arguments, terminal and environment.
 ///
@@ -54,9 +54,10 @@ fn run(cli: &Cli) -> Result<(), EnrollError> {
         Mode::Json => Box::new(io::stderr()),
         Mode::Human => Box::new(io::stdout()),
     };
+    let terminal = Terminal::stdin().map_err(EnrollError::Input)?;
     let mut session = Session {
-        daemon: Daemon::new(cli.socket.clone()),
-        prompter: Prompter::new(stdin.lock(), prompts, interactive),
+        daemon: Daemon::for_caller(&cli.socket, &cli.daemon_user)?,
+        prompter: Prompter::new(stdin.lock(), prompts, interactive).hiding_answers_on(terminal),
         output: Output::new(mode, io::stdout(), io::stdout().is_terminal()),
     };
     session.execute(&cli.command)

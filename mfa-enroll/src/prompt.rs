@@ -2,13 +2,71 @@
 //!
 //! Answers come line by line from one reader, a terminal or a pipe. On a terminal a person may
 //! press Enter by mistake, so an empty line asks again; from a pipe an empty line is a broken
-//! script and is an error, as is the end of input.
+//! script and is an error, as is the end of input. Every answer is a code (a proof, a
+//! confirmation code), so on a terminal it is typed without echo, as `getpass` does.
 
-use std::io::{BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::os::fd::{AsFd, OwnedFd};
 
 use mfa_proto::Secret;
+use nix::sys::termios::{LocalFlags, SetArg, Termios, tcgetattr, tcsetattr};
 
 use crate::error::EnrollError;
+
+/// The terminal answers are typed at, whose echo is turned off while a code is typed.
+#[derive(Debug)]
+pub struct Terminal {
+    fd: OwnedFd,
+}
+
+impl Terminal {
+    /// Standard input, when it is a terminal; `None` for a pipe or a file, which has no echo
+    /// to turn off and is read line by line as it is.
+    pub fn stdin() -> io::Result<Option<Terminal>> {
+        let stdin = io::stdin();
+        if !stdin.is_terminal() {
+            return Ok(None);
+        }
+        // A duplicate shares the terminal's settings; owning it keeps this type free of
+        // lifetimes.
+        let fd = stdin.as_fd().try_clone_to_owned()?;
+        Ok(Some(Terminal { fd }))
+    }
+
+    /// The terminal open at `fd`.
+    #[cfg(test)]
+    pub fn new(fd: OwnedFd) -> Terminal {
+        Terminal { fd }
+    }
+
+    /// Turns echo off until the returned guard is dropped. The Enter that ends the answer is
+    /// still echoed (`ECHONL`), so what follows starts on a new line.
+    fn hide_echo(&self) -> Result<HiddenEcho<'_>, EnrollError> {
+        let saved = tcgetattr(&self.fd).map_err(EnrollError::Terminal)?;
+        let mut hidden = saved.clone();
+        hidden.local_flags.remove(LocalFlags::ECHO);
+        hidden.local_flags.insert(LocalFlags::ECHONL);
+        tcsetattr(&self.fd, SetArg::TCSANOW, &hidden).map_err(EnrollError::Terminal)?;
+        Ok(HiddenEcho {
+            terminal: self,
+            saved,
+        })
+    }
+}
+
+/// Echo is off on `terminal` while this lives; dropping it restores the saved settings, also
+/// when reading the answer failed.
+struct HiddenEcho<'a> {
+    terminal: &'a Terminal,
+    saved: Termios,
+}
+
+impl Drop for HiddenEcho<'_> {
+    fn drop(&mut self) {
+        // Nothing better can be done if the terminal has gone away in the meantime.
+        let _ = tcsetattr(&self.terminal.fd, SetArg::TCSANOW, &self.saved);
+    }
+}
 
 /// Asks questions and reads the answers.
 #[derive(Debug)]
@@ -16,6 +74,7 @@ pub struct Prompter<R, W> {
     input: R,
     prompts: W,
     interactive: bool,
+    terminal: Option<Terminal>,
 }
 
 impl<R: BufRead, W: Write> Prompter<R, W> {
@@ -26,21 +85,33 @@ impl<R: BufRead, W: Write> Prompter<R, W> {
             input,
             prompts,
             interactive,
+            terminal: None,
         }
+    }
+
+    /// Turns echo off on `terminal`, the one `input` reads from, while each answer is typed.
+    pub fn hiding_answers_on(mut self, terminal: Option<Terminal>) -> Self {
+        self.terminal = terminal;
+        self
     }
 
     /// Shows `prompt` and returns the next non-empty answer, trimmed. `expected` names the
     /// answer in errors, e.g. "a code from the authenticator app". Answers are codes, so
-    /// they come back as [`Secret`]s.
+    /// they come back as [`Secret`]s and are not echoed on a terminal.
     pub fn ask(&mut self, prompt: &str, expected: &'static str) -> Result<Secret, EnrollError> {
         loop {
             write!(self.prompts, "{prompt}").map_err(EnrollError::Output)?;
             self.prompts.flush().map_err(EnrollError::Output)?;
             let mut line = String::new();
-            let read = self
-                .input
-                .read_line(&mut line)
-                .map_err(EnrollError::Input)?;
+            let read = {
+                let _hidden = match &self.terminal {
+                    Some(terminal) => Some(terminal.hide_echo()?),
+                    None => None,
+                };
+                self.input
+                    .read_line(&mut line)
+                    .map_err(EnrollError::Input)?
+            };
             if !self.interactive || read == 0 {
                 // Nobody typed a newline after the prompt; end its line for what follows.
                 writeln!(self.prompts).map_err(EnrollError::Output)?;
@@ -148,6 +219,61 @@ mod tests {
             p.ask("Code: ", "a code"),
             Err(EnrollError::Input(_))
         ));
+    }
+
+    #[test]
+    fn echo_cannot_be_hidden_on_what_is_not_a_terminal() {
+        let file = tempfile::tempfile().unwrap();
+        let mut p = prompter("123456\n", true).hiding_answers_on(Some(Terminal::new(file.into())));
+        let err = p.ask("Code: ", "a code").unwrap_err();
+        assert!(matches!(err, EnrollError::Terminal(_)), "{err}");
+        assert!(err.to_string().contains("echo"), "{err}");
+    }
+
+    #[test]
+    fn answers_typed_at_a_terminal_are_not_echoed() {
+        use std::io::{BufReader, Read};
+        use std::time::{Duration, Instant};
+
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let echo_on = |fd: &OwnedFd| {
+            tcgetattr(fd)
+                .unwrap()
+                .local_flags
+                .contains(LocalFlags::ECHO)
+        };
+        assert!(echo_on(&pty.slave), "a new terminal echoes");
+        let input = BufReader::new(std::fs::File::from(pty.slave.try_clone().unwrap()));
+        let watched = pty.slave.try_clone().unwrap();
+        let mut master = std::fs::File::from(pty.master);
+        let mut typist_end = master.try_clone().unwrap();
+        // Types the code only once echo is off, as a person would after seeing the prompt.
+        let typist = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while echo_on(&watched) {
+                assert!(Instant::now() < deadline, "echo was never turned off");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            typist_end.write_all(b"314159\n").unwrap();
+        });
+        let mut p = Prompter::new(input, Vec::new(), true)
+            .hiding_answers_on(Some(Terminal::new(pty.slave.try_clone().unwrap())));
+        assert_eq!(p.ask("Code: ", "a code").unwrap().expose(), "314159");
+        typist.join().unwrap();
+        assert!(echo_on(&pty.slave), "echo was not restored");
+        // What the terminal showed: only the line end (ECHONL), never the code. A marker
+        // typed now, with echo back on, shows where that output ends.
+        master.write_all(b"END\n").unwrap();
+        let mut shown = Vec::new();
+        let mut byte = [0u8; 1];
+        while !shown.ends_with(b"END") {
+            master.read_exact(&mut byte).unwrap();
+            shown.push(byte[0]);
+        }
+        let shown = String::from_utf8_lossy(&shown);
+        assert!(!shown.contains("314159"), "{shown:?}");
+        assert_eq!(shown.trim_end_matches("END").trim(), "", "{shown:?}");
+        assert!(shown.contains('\n'), "{shown:?}");
     }
 
     #[test]

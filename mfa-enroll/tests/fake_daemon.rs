@@ -20,10 +20,32 @@ const SECRET: &str = "JBSWY3DPEHPK3PXP";
 const CONFIRM_PROMPT: &str = "Code shown in your authenticator app: ";
 const PROOF_PROMPT: &str = "Current verification code or recovery code: ";
 
+/// Whether the tests run as root, and so mfa-enroll talks to the privileged socket.
+fn root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Where mfa-enroll, run by this test process, connects for `--socket public`.
+fn socket_used(public: &Path) -> PathBuf {
+    if root() {
+        mfa_proto::privileged_socket(public)
+    } else {
+        public.to_owned()
+    }
+}
+
+/// Binds the socket mfa-enroll will use for `--socket public`, making `private/` if needed.
+fn bind_for(public: &Path) -> UnixListener {
+    let path = socket_used(public);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    UnixListener::bind(&path).unwrap()
+}
+
 /// A fake daemon: for each entry of its script it accepts one connection, and on it answers
 /// each request it reads with the next scripted response; then it closes the connection.
 struct FakeDaemon {
     _dir: tempfile::TempDir,
+    /// The public socket, as given to mfa-enroll.
     socket: PathBuf,
     thread: JoinHandle<Vec<Vec<Request>>>,
 }
@@ -32,7 +54,7 @@ impl FakeDaemon {
     fn start(script: Vec<Vec<Response>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("mfa.sock");
-        let listener = UnixListener::bind(&socket).unwrap();
+        let listener = bind_for(&socket);
         let thread = thread::spawn(move || serve(&listener, script));
         FakeDaemon {
             _dir: dir,
@@ -82,11 +104,13 @@ fn serve(listener: &UnixListener, script: Vec<Vec<Response>>) -> Vec<Vec<Request
 }
 
 /// Runs the binary with `args`, feeding `stdin`; `MFA_SOCKET` is cleared unless `env` sets it.
+/// The fake daemons run as this test process, so it is named as the daemon's user.
 fn run(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mfa-enroll"));
     command
         .args(args)
         .env_remove("MFA_SOCKET")
+        .env("MFA_DAEMON_USER", caller())
         .env("TZ", "UTC")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -426,11 +450,67 @@ fn absent_daemon_is_one_clear_line_and_exit_1() {
     assert!(
         err.starts_with(&format!(
             "mfa-enroll: cannot reach mfa-daemon at {}: ",
-            socket.display()
+            socket_used(&socket).display()
         )),
         "{err}"
     );
     assert!(err.contains("is mfa-daemon running?"), "{err}");
+}
+
+#[test]
+fn root_uses_only_the_privileged_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = dir.path().join("mfa.sock");
+    let listener = UnixListener::bind(&public).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let output = run(&["--socket", public.to_str().unwrap(), "status"], "", &[]);
+    if !root() {
+        // Run by a user the public socket is the one: the listener here gets the request.
+        assert!(listener.accept().is_ok(), "stderr: {}", stderr(&output));
+        return;
+    }
+    let private = mfa_proto::privileged_socket(&public);
+    assert_eq!(private, dir.path().join("private/mfa.sock"));
+    assert_error(
+        &output,
+        &format!(
+            "cannot reach mfa-daemon at {}: No such file or directory (os error 2) \
+             (is mfa-daemon running?)",
+            private.display()
+        ),
+    );
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock),
+        "root connected to the public socket"
+    );
+}
+
+#[test]
+fn refusal_at_accept_is_shown_not_a_broken_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("mfa.sock");
+    let listener = bind_for(&socket);
+    let message = "too many open connections from uid 1000; wait for some to finish";
+    let daemon = thread::spawn(move || {
+        // What the daemon does beyond a uid's share: say why at once and close unread.
+        let (mut stream, _) = listener.accept().unwrap();
+        write_frame(&mut stream, &failed(FailureKind::BadRequest, message)).unwrap();
+    });
+    // The daemon has closed by the time mfa-enroll sends (it checks the listener first), so
+    // the send fails with EPIPE; the reason queued before that must be shown instead.
+    let output = run(
+        &[
+            "--socket",
+            socket.to_str().unwrap(),
+            "status",
+            "--user",
+            "alice",
+        ],
+        "",
+        &[],
+    );
+    daemon.join().unwrap();
+    assert_error(&output, message);
 }
 
 #[test]

@@ -19,7 +19,10 @@ mod frame;
 mod message;
 mod secret;
 
-pub use client::{Client, DEFAULT_SOCKET, DEFAULT_TIMEOUT};
+pub use client::{
+    Client, DEFAULT_DAEMON_USER, DEFAULT_SOCKET, DEFAULT_TIMEOUT, ListenerError,
+    check_listener_uid, privileged_socket,
+};
 pub use frame::{
     FrameError, HEADER_LEN, MAX_FRAME_LEN, decode_body, decode_header, encode, read_frame,
     write_frame,

@@ -2,8 +2,9 @@
 //! PAM conversation until it says how the authentication ended.
 
 use std::ffi::CStr;
+use std::path::{Path, PathBuf};
 
-use mfa_proto::{AuthRequest, Client, FrameError, Outcome, Request, Step};
+use mfa_proto::{AuthRequest, Client, FrameError, Outcome, Request, Step, privileged_socket};
 use pam::constants::{PAM_SILENT, PamFlag, PamResultCode};
 
 use crate::error::{AuthError, ProtocolError, Unavailable, UserError};
@@ -32,7 +33,7 @@ pub fn authenticate<H: PamHandler>(pam: &mut H, args: &[&CStr], flags: PamFlag) 
         Err(err) => (Err(AuthError::Options(err)), ModuleOptions::default()),
     };
     let failure = end.as_ref().err().map(|err| match err {
-        AuthError::Unavailable(_) => (
+        AuthError::Unavailable(Unavailable::Absent { .. }) => (
             err.log_level(),
             format!("{err} (failmode={})", options.failmode),
         ),
@@ -54,8 +55,8 @@ struct Relay<'a, H> {
     silent: bool,
 }
 
-/// Where the conversation is: the failmode covers a daemon that never starts it, not one
-/// that stalls after the user has answered (a slow answer must not skip the factor).
+/// Where the conversation is, for the log: a daemon that never starts it did not answer, one
+/// that stops after the user has answered stalled.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Opening,
@@ -65,32 +66,41 @@ enum Stage {
 impl<H: PamHandler> Relay<'_, H> {
     fn run(mut self) -> Result<Outcome, AuthError> {
         let auth = self.auth_request()?;
+        // Root's callers never fall back to the public socket: there any user could keep
+        // the daemon busy, and a busy daemon must not delay or deny their logins.
+        let socket = if self.pam.runs_as_root() {
+            privileged_socket(&self.options.socket)
+        } else {
+            self.options.socket.clone()
+        };
         self.debug(format_args!(
             "connecting to {} for user {:?}",
-            self.options.socket.display(),
+            socket.display(),
             auth.user
         ));
-        let mut client =
-            Client::connect(&self.options.socket, self.options.timeout).map_err(|source| {
-                AuthError::Unavailable(Unavailable::Connect {
-                    socket: self.options.socket.clone(),
-                    source,
-                })
-            })?;
-        client
-            .send(&Request::Authenticate { auth })
-            .map_err(|err| match err {
-                FrameError::TooLarge { len } => AuthError::RequestTooLarge { len },
-                err => self.daemon_error(err, Stage::Opening),
-            })?;
+        let mut client = match Client::connect(&socket, self.options.timeout) {
+            Ok(client) => client,
+            Err(source) => return Err(Unavailable::connecting(socket, source).into()),
+        };
+        let trusted = self.pam.trusted_listeners(&self.options.daemon_user);
+        if let Err(source) = client.check_listener(&trusted) {
+            return Err(Unavailable::WrongListener { socket, source }.into());
+        }
         let mut stage = Stage::Opening;
-        // Set when an answer could not be sent. The daemon may have stopped waiting for the
-        // user and said so before hanging up, so its last messages are still read.
-        let mut unsent: Option<AuthError> = None;
+        // Set when a request could not be sent. The daemon may have said why before hanging
+        // up (too many connections, or it stopped waiting for the user), so its last
+        // messages are still read.
+        let mut unsent: Option<AuthError> = match client.send(&Request::Authenticate { auth }) {
+            Ok(()) => None,
+            Err(FrameError::TooLarge { len }) => return Err(AuthError::RequestTooLarge { len }),
+            Err(err) => Some(self.daemon_error(err, stage, &socket)),
+        };
         for _ in 0..MAX_STEPS {
             let step = match client.recv() {
                 Ok(step) => step,
-                Err(err) => return Err(unsent.unwrap_or_else(|| self.daemon_error(err, stage))),
+                Err(err) => {
+                    return Err(unsent.unwrap_or_else(|| self.daemon_error(err, stage, &socket)));
+                }
             };
             stage = Stage::Conversing;
             match step {
@@ -108,7 +118,7 @@ impl<H: PamHandler> Relay<'_, H> {
                     match client.send(&Request::Answer { text: answer }) {
                         Ok(()) => {}
                         Err(FrameError::TooLarge { .. }) => return Err(AuthError::AnswerTooLarge),
-                        Err(err) => unsent = Some(self.daemon_error(err, stage)),
+                        Err(err) => unsent = Some(self.daemon_error(err, stage, &socket)),
                     }
                 }
                 Step::Info { text } => self.show(MessageKind::Info, &text)?,
@@ -172,13 +182,13 @@ impl<H: PamHandler> Relay<'_, H> {
         self.pam.show(kind, text).map_err(AuthError::Conversation)
     }
 
-    /// Sorts a failed read or write: a timeout before the daemon's first message means it is
-    /// unavailable, later it has stalled; anything else breaks the protocol.
-    fn daemon_error(&self, err: FrameError, stage: Stage) -> AuthError {
+    /// Sorts a failed read or write on `socket`: a timeout before the daemon's first message
+    /// means it did not answer, later it has stalled; anything else breaks the protocol.
+    fn daemon_error(&self, err: FrameError, stage: Stage, socket: &Path) -> AuthError {
         match (err, stage) {
             (FrameError::Timeout, Stage::Opening) => {
                 AuthError::Unavailable(Unavailable::NoAnswer {
-                    socket: self.options.socket.clone(),
+                    socket: PathBuf::from(socket),
                     timeout: self.options.timeout,
                 })
             }

@@ -1,10 +1,11 @@
 //! Why an authentication ended without an outcome from the daemon.
 
 use std::fmt;
+use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mfa_proto::{FailureKind, FrameError};
+use mfa_proto::{FailureKind, FrameError, ListenerError};
 use pam::constants::PamResultCode;
 
 use crate::handler::{ConvError, ItemError, LogLevel};
@@ -20,8 +21,8 @@ pub enum AuthError {
     User(UserError),
     /// A PAM item or environment variable could not be read.
     Item(ItemError),
-    /// The daemon could not be reached, or did not answer the opening request in time:
-    /// the case `failmode` decides.
+    /// The daemon could not be used. Only [`Unavailable::Absent`] is the case `failmode`
+    /// decides.
     Unavailable(Unavailable),
     /// The daemon stopped answering after the conversation had begun.
     Stalled {
@@ -76,6 +77,12 @@ impl fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
+impl From<Unavailable> for AuthError {
+    fn from(err: Unavailable) -> Self {
+        AuthError::Unavailable(err)
+    }
+}
+
 /// The user being authenticated is unknown to PAM.
 #[derive(Debug)]
 pub enum UserError {
@@ -94,15 +101,36 @@ impl fmt::Display for UserError {
     }
 }
 
-/// The daemon is not there to decide.
+/// The daemon is not there to decide, or cannot be trusted to.
 #[derive(Debug)]
 pub enum Unavailable {
-    /// Connecting failed.
+    /// No daemon: the socket is missing (`ENOENT`) or nothing listens on it
+    /// (`ECONNREFUSED`). The only case `failmode` decides.
+    Absent {
+        /// The socket tried.
+        socket: PathBuf,
+        /// Which of the two.
+        source: io::Error,
+    },
+    /// A daemon is there but did not take the connection in time: its listen queue stayed
+    /// full, as under a connection flood.
+    Busy {
+        /// The socket tried.
+        socket: PathBuf,
+    },
+    /// Connecting failed for another reason, such as permissions.
     Connect {
         /// The socket tried.
         socket: PathBuf,
         /// Why.
         source: FrameError,
+    },
+    /// The listener is not root or the daemon's user, or its uid cannot be read.
+    WrongListener {
+        /// The socket.
+        socket: PathBuf,
+        /// Who is listening.
+        source: ListenerError,
     },
     /// The daemon accepted but did not answer the opening request in time.
     NoAnswer {
@@ -113,15 +141,47 @@ pub enum Unavailable {
     },
 }
 
+impl Unavailable {
+    /// Sorts a failed connect: only a missing socket or a refused connection mean that no
+    /// daemon is running; anything else may be a daemon kept busy on purpose.
+    pub fn connecting(socket: PathBuf, source: FrameError) -> Unavailable {
+        match source {
+            FrameError::Io(e)
+                if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ECONNREFUSED)) =>
+            {
+                Unavailable::Absent { socket, source: e }
+            }
+            FrameError::Busy | FrameError::Timeout => Unavailable::Busy { socket },
+            source => Unavailable::Connect { socket, source },
+        }
+    }
+}
+
 impl fmt::Display for Unavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Unavailable::Absent { socket, source } => {
+                write!(
+                    f,
+                    "mfa-daemon is not running at {}: {source}",
+                    socket.display()
+                )
+            }
+            Unavailable::Busy { socket } => write!(
+                f,
+                "mfa-daemon at {} is busy: {}",
+                socket.display(),
+                FrameError::Busy
+            ),
             Unavailable::Connect { socket, source } => {
                 write!(
                     f,
                     "cannot reach mfa-daemon at {}: {source}",
                     socket.display()
                 )
+            }
+            Unavailable::WrongListener { socket, source } => {
+                write!(f, "refusing the listener on {}: {source}", socket.display())
             }
             Unavailable::NoAnswer { socket, timeout } => write!(
                 f,

@@ -1,8 +1,9 @@
-//! The only module that touches PAM's C interface: the hooks `pam_hooks!` exports, and
-//! [`PamHandler`] over a real PAM handle. pam-bindings covers items, `pam_get_user` and the
-//! conversation; `pam_getenv` and `pam_syslog` are declared here.
+//! The only module that touches C interfaces: the hooks `pam_hooks!` exports, and
+//! [`PamHandler`] over a real PAM handle and libc. pam-bindings covers items, `pam_get_user`
+//! and the conversation; `pam_getenv` and `pam_syslog` are declared here.
 
 use std::ffi::{CStr, CString, c_char, c_int};
+use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::ptr;
 
@@ -151,32 +152,41 @@ impl PamHandler for RealPam<'_> {
             );
         }
     }
+
+    fn runs_as_root(&mut self) -> bool {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    fn trusted_listeners(&mut self, daemon_user: &str) -> [u32; 2] {
+        [0, uid_of(daemon_user).unwrap_or(0)]
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A handle for hooks that never pass it to PAM.
-    fn unused_handle() -> &'static mut PamHandle {
-        // SAFETY: `PamHandle` is zero-sized, so any aligned non-null pointer is a valid
-        // reference to it; the hooks under test never hand it to PAM.
-        unsafe { ptr::NonNull::<PamHandle>::dangling().as_mut() }
+/// The uid of `name` in the user database (NSS), `None` when it has no entry or the lookup
+/// fails: either way that user is not trusted.
+fn uid_of(name: &str) -> Option<u32> {
+    let name = CString::new(name).ok()?;
+    // Room for any entry a daemon's system account has; a longer one fails the lookup (and
+    // so leaves only root trusted) rather than growing a buffer in the host process.
+    let mut buf: [c_char; 4096] = [0; 4096];
+    let mut entry = MaybeUninit::<libc::passwd>::uninit();
+    let mut found: *mut libc::passwd = ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated; `entry` and `found` are writable and `buf` is writable
+    // for `buf.len()` bytes, all outliving the call, which writes only to them.
+    let err = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            entry.as_mut_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if err != 0 || found.is_null() {
+        return None;
     }
-
-    #[test]
-    fn only_authenticate_acts() {
-        assert_eq!(
-            PamMfa::sm_setcred(unused_handle(), vec![], 0),
-            PamResultCode::PAM_SUCCESS
-        );
-        for hook in [
-            PamMfa::acct_mgmt,
-            PamMfa::sm_open_session,
-            PamMfa::sm_close_session,
-            PamMfa::sm_chauthtok,
-        ] {
-            assert_eq!(hook(unused_handle(), vec![], 0), PamResultCode::PAM_IGNORE);
-        }
-    }
+    // SAFETY: a zero return with a non-null `found` means getpwnam_r filled `entry`; only the
+    // uid is read, no pointer into `buf`.
+    Some(unsafe { entry.assume_init_ref() }.pw_uid)
 }

@@ -1,5 +1,5 @@
-//! What the authentication flow needs from PAM, as a trait: `ffi` implements it over the real
-//! handle, the tests over a fake one.
+//! What the authentication flow needs from PAM and the host, as a trait: `ffi` implements it
+//! over the real handle and system calls, the tests over a fake one.
 
 use std::ffi::CStr;
 use std::fmt;
@@ -114,7 +114,7 @@ impl fmt::Display for ConvError {
 
 impl std::error::Error for ConvError {}
 
-/// The PAM services the authentication flow uses.
+/// The PAM and host services the authentication flow uses.
 pub trait PamHandler {
     /// A string item, `None` when unset.
     fn item(&mut self, item: PamItem) -> Result<Option<String>, ItemError>;
@@ -135,4 +135,12 @@ pub trait PamHandler {
 
     /// `pam_syslog`. Never given anything the user typed.
     fn syslog(&mut self, level: LogLevel, message: &str);
+
+    /// Whether the module runs with effective uid 0, as in sshd, sudo, login and su (a screen
+    /// locker runs PAM as the user). Root's callers use the daemon's privileged socket.
+    fn runs_as_root(&mut self) -> bool;
+
+    /// The uids that may listen on the daemon's socket: root, and `daemon_user`'s uid when
+    /// the user database knows it (root twice when it does not, or cannot be read).
+    fn trusted_listeners(&mut self, daemon_user: &str) -> [u32; 2];
 }

@@ -1,25 +1,27 @@
 //! The module's arguments from the PAM configuration line.
 
-use std::collections::HashSet;
 use std::ffi::CStr;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mfa_proto::{DEFAULT_SOCKET, DEFAULT_TIMEOUT};
+use mfa_proto::{DEFAULT_DAEMON_USER, DEFAULT_SOCKET, DEFAULT_TIMEOUT};
 
 /// Longest socket path the kernel accepts (`sun_path` is 108 bytes with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
+/// Longest `socket=` path: its privileged twice, `private/` longer, must fit too.
+const MAX_PUBLIC_SOCKET_PATH: usize = MAX_SOCKET_PATH - "private/".len();
 /// Accepted range of `timeout=`, in seconds.
 const TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=300;
 
-/// What to do when the daemon cannot be reached or does not answer in time.
+/// What to do when the daemon is absent: its socket is missing or nothing listens on it.
+/// A daemon that is there but busy, slow or not who it should be always denies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FailMode {
-    /// Deny: the second factor cannot be checked.
+    /// Deny with `PAM_AUTHINFO_UNAVAIL`: the second factor cannot be checked.
     #[default]
     Secure,
-    /// Let the rest of the stack decide, as if this module were not there.
+    /// `PAM_IGNORE`: let the rest of the stack decide, as if this module were not there.
     Safe,
 }
 
@@ -35,16 +37,18 @@ impl fmt::Display for FailMode {
 /// The parsed module arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleOptions {
-    /// The daemon's socket.
+    /// The daemon's public socket; root uses the privileged one derived from it.
     pub socket: PathBuf,
     /// Skip users with no factor.
     pub nullok: bool,
-    /// Behaviour when the daemon is unavailable.
+    /// Behaviour when the daemon is absent.
     pub failmode: FailMode,
     /// Log each conversation step.
     pub debug: bool,
     /// Connect timeout and how long to wait for each of the daemon's messages.
     pub timeout: Duration,
+    /// The account the daemon runs as: with root, the only listener the module talks to.
+    pub daemon_user: String,
 }
 
 impl Default for ModuleOptions {
@@ -55,6 +59,7 @@ impl Default for ModuleOptions {
             failmode: FailMode::default(),
             debug: false,
             timeout: DEFAULT_TIMEOUT,
+            daemon_user: DEFAULT_DAEMON_USER.into(),
         }
     }
 }
@@ -72,7 +77,7 @@ pub enum OptionError {
         /// The whole argument.
         arg: String,
     },
-    /// `socket`, `failmode` or `timeout` without `=VALUE`.
+    /// `socket`, `failmode`, `timeout` or `daemon_user` without `=VALUE`.
     MissingValue {
         /// The option.
         option: &'static str,
@@ -105,7 +110,7 @@ impl fmt::Display for OptionError {
             OptionError::Unknown { arg } => write!(
                 f,
                 "unknown module option {arg:?} (known: socket=PATH, nullok, \
-                 failmode=secure|safe, timeout=SECONDS, debug)"
+                 failmode=secure|safe, timeout=SECONDS, daemon_user=NAME, debug)"
             ),
             OptionError::MissingValue { option } => {
                 write!(f, "module option {option:?} needs a value: {option}=...")
@@ -135,7 +140,9 @@ impl ModuleOptions {
     /// that a typo cannot silently weaken the configuration.
     pub fn parse(args: &[&CStr]) -> Result<ModuleOptions, OptionError> {
         let mut options = ModuleOptions::default();
-        let mut seen = HashSet::new();
+        // A handful of names: a list is enough, and a hash set would pull its random keys
+        // and hashing code into every process that loads the module.
+        let mut seen: Vec<&'static str> = Vec::new();
         for arg in args {
             let arg = arg.to_str().map_err(|_| OptionError::NotUtf8 {
                 arg: arg.to_string_lossy().into_owned(),
@@ -168,11 +175,16 @@ impl ModuleOptions {
                     options.debug = true;
                     "debug"
                 }
+                "daemon_user" => {
+                    options.daemon_user = parse_daemon_user(required("daemon_user", value)?)?;
+                    "daemon_user"
+                }
                 _ => return Err(OptionError::Unknown { arg: arg.into() }),
             };
-            if !seen.insert(option) {
+            if seen.contains(&option) {
                 return Err(OptionError::Duplicate { option });
             }
+            seen.push(option);
         }
         Ok(options)
     }
@@ -190,14 +202,26 @@ fn flag(option: &'static str, value: Option<&str>) -> Result<(), OptionError> {
 }
 
 fn parse_socket(value: &str) -> Result<PathBuf, OptionError> {
-    if value.starts_with('/') && value.len() <= MAX_SOCKET_PATH {
+    if value.starts_with('/') && !value.ends_with("/") && value.len() <= MAX_PUBLIC_SOCKET_PATH {
         Ok(PathBuf::from(value))
     } else {
         Err(OptionError::InvalidValue {
             option: "socket",
             value: value.into(),
-            expected: "an absolute path of at most 107 bytes",
+            expected: "an absolute file path of at most 99 bytes",
         })
+    }
+}
+
+fn parse_daemon_user(value: &str) -> Result<String, OptionError> {
+    if value.is_empty() {
+        Err(OptionError::InvalidValue {
+            option: "daemon_user",
+            value: value.into(),
+            expected: "a user name",
+        })
+    } else {
+        Ok(value.into())
     }
 }
 
@@ -240,6 +264,7 @@ mod tests {
         assert_eq!(options.failmode, FailMode::Secure);
         assert!(!options.debug);
         assert_eq!(options.timeout, Duration::from_secs(10));
+        assert_eq!(options.daemon_user, "mfa");
     }
 
     #[test]
@@ -250,6 +275,7 @@ mod tests {
             c"failmode=safe",
             c"timeout=3",
             c"debug",
+            c"daemon_user=_mfa",
         ])
         .unwrap();
         assert_eq!(
@@ -260,6 +286,7 @@ mod tests {
                 failmode: FailMode::Safe,
                 debug: true,
                 timeout: Duration::from_secs(3),
+                daemon_user: "_mfa".into(),
             }
         );
         assert_eq!(
@@ -276,11 +303,14 @@ mod tests {
             c"",
             c"Debug",
             c"socket_path=/x",
+            c"daemon-user=mfa",
+            c"user=mfa",
         ] {
             let err = parse(&[c"debug", arg]).unwrap_err();
             let name = arg.to_str().unwrap();
             assert_eq!(err, OptionError::Unknown { arg: name.into() });
             assert!(err.to_string().contains(&format!("{name:?}")), "{err}");
+            assert!(err.to_string().contains("daemon_user=NAME"), "{err}");
         }
     }
 
@@ -289,6 +319,9 @@ mod tests {
         for (arg, option) in [
             (c"socket=relative/mfa.sock", "socket"),
             (c"socket=", "socket"),
+            (c"socket=/run/mfa/", "socket"),
+            (c"socket=/", "socket"),
+            (c"daemon_user=", "daemon_user"),
             (c"failmode=open", "failmode"),
             (c"failmode=", "failmode"),
             (c"timeout=0", "timeout"),
@@ -303,8 +336,13 @@ mod tests {
                 "{arg:?}: {err:?}"
             );
         }
-        let long = format!("socket=/{}", "s".repeat(MAX_SOCKET_PATH));
-        let long = std::ffi::CString::new(long).unwrap();
+        // The longest path whose privileged twice still fits in `sun_path`, and one more.
+        let longest = format!("/{}", "s".repeat(MAX_PUBLIC_SOCKET_PATH - 1));
+        let private = mfa_proto::privileged_socket(std::path::Path::new(&longest));
+        assert_eq!(private.as_os_str().len(), MAX_SOCKET_PATH);
+        let arg = std::ffi::CString::new(format!("socket={longest}")).unwrap();
+        assert_eq!(parse(&[&arg]).unwrap().socket, PathBuf::from(&longest));
+        let long = std::ffi::CString::new(format!("socket={longest}s")).unwrap();
         assert!(matches!(
             parse(&[&long]),
             Err(OptionError::InvalidValue {
@@ -322,6 +360,7 @@ mod tests {
             (c"socket", "socket"),
             (c"failmode", "failmode"),
             (c"timeout", "timeout"),
+            (c"daemon_user", "daemon_user"),
         ] {
             assert_eq!(parse(&[arg]), Err(OptionError::MissingValue { option }));
         }
@@ -339,6 +378,12 @@ mod tests {
         assert_eq!(
             parse(&[c"nullok", c"nullok"]),
             Err(OptionError::Duplicate { option: "nullok" })
+        );
+        assert_eq!(
+            parse(&[c"daemon_user=mfa", c"daemon_user=root"]),
+            Err(OptionError::Duplicate {
+                option: "daemon_user"
+            })
         );
     }
 

@@ -3,11 +3,14 @@
 use mfa_proto::Outcome;
 use pam::constants::PamResultCode;
 
-use crate::error::{AuthError, UserError};
+use crate::error::{AuthError, Unavailable, UserError};
 use crate::options::FailMode;
 
 /// The PAM code for how an authentication ended. `failmode` matters only when the daemon is
-/// unavailable; the daemon's own `error` outcome always fails.
+/// absent (socket missing, connection refused). A daemon that is there but busy, silent,
+/// stalled, broken or not who it should be gives `PAM_AUTHINFO_UNAVAIL`, so that nobody can
+/// skip the factor by overloading or impersonating it; the daemon's own `error` outcome is
+/// `PAM_SYSTEM_ERR`.
 pub fn result_code(end: Result<Outcome, AuthError>, failmode: FailMode) -> PamResultCode {
     match end {
         Ok(Outcome::Success) => PamResultCode::PAM_SUCCESS,
@@ -29,12 +32,13 @@ pub fn result_code(end: Result<Outcome, AuthError>, failmode: FailMode) -> PamRe
         Err(AuthError::User(UserError::Lookup(code))) => code,
         Err(AuthError::User(UserError::Empty)) => PamResultCode::PAM_USER_UNKNOWN,
         Err(AuthError::Item(_)) => PamResultCode::PAM_SYSTEM_ERR,
-        Err(AuthError::Unavailable(_)) => match failmode {
+        Err(AuthError::Unavailable(Unavailable::Absent { .. })) => match failmode {
             FailMode::Secure => PamResultCode::PAM_AUTHINFO_UNAVAIL,
             FailMode::Safe => PamResultCode::PAM_IGNORE,
         },
-        Err(AuthError::Stalled { .. }) => PamResultCode::PAM_AUTHINFO_UNAVAIL,
-        Err(AuthError::Protocol(_)) => PamResultCode::PAM_SYSTEM_ERR,
+        Err(AuthError::Unavailable(_) | AuthError::Stalled { .. } | AuthError::Protocol(_)) => {
+            PamResultCode::PAM_AUTHINFO_UNAVAIL
+        }
         Err(AuthError::Conversation(_)) => PamResultCode::PAM_CONV_ERR,
         Err(AuthError::AnswerTooLarge) => PamResultCode::PAM_AUTH_ERR,
         Err(AuthError::RequestTooLarge { .. }) => PamResultCode::PAM_SYSTEM_ERR,
@@ -49,7 +53,7 @@ pub(crate) mod tests {
     use mfa_proto::FrameError;
 
     use super::*;
-    use crate::error::{ProtocolError, Unavailable};
+    use crate::error::ProtocolError;
     use crate::handler::{ConvError, ItemError, ItemProblem};
     use crate::options::OptionError;
 
@@ -75,43 +79,92 @@ pub(crate) mod tests {
         }
     }
 
-    fn unavailable() -> AuthError {
-        AuthError::Unavailable(Unavailable::Connect {
-            socket: PathBuf::from("/nonexistent"),
-            source: FrameError::Closed,
-        })
+    /// How a failed `connect` with this errno is sorted.
+    fn connect_error(errno: i32) -> Unavailable {
+        Unavailable::connecting(
+            PathBuf::from("/run/mfa/private/mfa.sock"),
+            FrameError::Io(std::io::Error::from_raw_os_error(errno)),
+        )
     }
 
     #[test]
-    fn failmode_decides_only_when_the_daemon_is_unavailable() {
-        assert_eq!(
-            result_code(Err(unavailable()), FailMode::Secure),
-            PamResultCode::PAM_AUTHINFO_UNAVAIL
-        );
-        assert_eq!(
-            result_code(Err(unavailable()), FailMode::Safe),
-            PamResultCode::PAM_IGNORE
-        );
-        let no_answer = || {
-            AuthError::Unavailable(Unavailable::NoAnswer {
-                socket: PathBuf::from("/s"),
-                timeout: Duration::from_secs(1),
-            })
-        };
-        assert_eq!(
-            result_code(Err(no_answer()), FailMode::Safe),
-            PamResultCode::PAM_IGNORE
-        );
-        for failmode in BOTH {
+    fn only_a_missing_socket_or_a_refused_connection_is_absent() {
+        for errno in [libc::ENOENT, libc::ECONNREFUSED] {
+            assert!(
+                matches!(connect_error(errno), Unavailable::Absent { .. }),
+                "{errno}"
+            );
+        }
+        for errno in [libc::EACCES, libc::ECONNRESET, libc::ENOTDIR, libc::EMFILE] {
+            assert!(
+                matches!(connect_error(errno), Unavailable::Connect { .. }),
+                "{errno}"
+            );
+        }
+        for busy in [FrameError::Busy, FrameError::Timeout] {
+            assert!(matches!(
+                Unavailable::connecting(PathBuf::from("/s"), busy),
+                Unavailable::Busy { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn failmode_decides_only_when_the_daemon_is_absent() {
+        for errno in [libc::ENOENT, libc::ECONNREFUSED] {
+            let absent = || AuthError::Unavailable(connect_error(errno));
             assert_eq!(
-                result_code(
-                    Err(AuthError::Stalled {
-                        timeout: Duration::from_secs(1)
-                    }),
-                    failmode
-                ),
+                result_code(Err(absent()), FailMode::Secure),
                 PamResultCode::PAM_AUTHINFO_UNAVAIL
             );
+            assert_eq!(
+                result_code(Err(absent()), FailMode::Safe),
+                PamResultCode::PAM_IGNORE
+            );
+        }
+        let there: Vec<fn() -> AuthError> = vec![
+            || {
+                Unavailable::Busy {
+                    socket: "/s".into(),
+                }
+                .into()
+            },
+            || connect_error(libc::EACCES).into(),
+            || {
+                Unavailable::WrongListener {
+                    socket: "/s".into(),
+                    source: mfa_proto::ListenerError::Untrusted { uid: 1000 },
+                }
+                .into()
+            },
+            || {
+                Unavailable::NoAnswer {
+                    socket: "/s".into(),
+                    timeout: Duration::from_secs(1),
+                }
+                .into()
+            },
+            || AuthError::Stalled {
+                timeout: Duration::from_secs(1),
+            },
+            || AuthError::Protocol(ProtocolError::Frame(FrameError::Closed)),
+            || {
+                AuthError::Protocol(ProtocolError::Refused {
+                    kind: mfa_proto::FailureKind::BadRequest,
+                    message: "too many open connections from uid 1000".into(),
+                })
+            },
+        ];
+        for failmode in BOTH {
+            for error in &there {
+                let error = error();
+                let shown = error.to_string();
+                assert_eq!(
+                    result_code(Err(error), failmode),
+                    PamResultCode::PAM_AUTHINFO_UNAVAIL,
+                    "{shown} ({failmode})"
+                );
+            }
         }
     }
 
@@ -124,11 +177,11 @@ pub(crate) mod tests {
             ),
             (
                 || AuthError::Protocol(ProtocolError::Frame(FrameError::Empty)),
-                PamResultCode::PAM_SYSTEM_ERR,
+                PamResultCode::PAM_AUTHINFO_UNAVAIL,
             ),
             (
                 || AuthError::Protocol(ProtocolError::TooManySteps(100)),
-                PamResultCode::PAM_SYSTEM_ERR,
+                PamResultCode::PAM_AUTHINFO_UNAVAIL,
             ),
             (
                 || AuthError::Conversation(ConvError::NoAnswer),

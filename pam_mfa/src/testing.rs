@@ -40,6 +40,13 @@ pub struct FakePam {
     pub show_fails: bool,
     pub shown: Vec<Shown>,
     pub logs: Vec<(LogLevel, String)>,
+    /// Whether the module appears to run as root (and so uses the privileged socket).
+    pub root: bool,
+    /// Listener uids to trust; unset, root and this test process (where the fake daemons
+    /// listen).
+    pub trusted: Option<[u32; 2]>,
+    /// The `daemon_user` of each listener check.
+    pub daemon_users: Vec<String>,
 }
 
 impl FakePam {
@@ -120,6 +127,23 @@ impl PamHandler for FakePam {
     fn syslog(&mut self, level: LogLevel, message: &str) {
         self.logs.push((level, message.into()));
     }
+
+    fn runs_as_root(&mut self) -> bool {
+        self.root
+    }
+
+    fn trusted_listeners(&mut self, daemon_user: &str) -> [u32; 2] {
+        self.daemon_users.push(daemon_user.into());
+        self.trusted.unwrap_or_else(|| [0, own_uid()])
+    }
+}
+
+/// The uid this test process listens as, found without unsafe code: the owner of a file it
+/// creates.
+pub fn own_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    file.as_file().metadata().unwrap().uid()
 }
 
 /// How long the fake daemon waits for the module before giving up, so that a broken test
@@ -135,11 +159,28 @@ pub struct FakeDaemon<T> {
 }
 
 impl<T: Send + 'static> FakeDaemon<T> {
-    /// Accepts one connection and runs `script` on it; its result comes back from `join`.
+    /// Accepts one connection on the public socket and runs `script` on it; its result comes
+    /// back from `join`.
     pub fn start(script: impl FnOnce(&mut Conn) -> T + Send + 'static) -> FakeDaemon<T> {
+        FakeDaemon::start_on(false, script)
+    }
+
+    /// Like [`FakeDaemon::start`], on the privileged socket when `privileged`. `socket` is
+    /// the public path either way, the one the module is configured with.
+    pub fn start_on(
+        privileged: bool,
+        script: impl FnOnce(&mut Conn) -> T + Send + 'static,
+    ) -> FakeDaemon<T> {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("mfa.sock");
-        let listener = UnixListener::bind(&socket).unwrap();
+        let listen_at = if privileged {
+            let private = mfa_proto::privileged_socket(&socket);
+            std::fs::create_dir(private.parent().unwrap()).unwrap();
+            private
+        } else {
+            socket.clone()
+        };
+        let listener = UnixListener::bind(&listen_at).unwrap();
         listener.set_nonblocking(true).unwrap();
         let thread = std::thread::spawn(move || {
             let deadline = Instant::now() + DAEMON_PATIENCE;

@@ -2,6 +2,7 @@
 
 use std::ffi::CString;
 use std::os::unix::net::UnixListener;
+use std::time::Duration;
 
 use mfa_proto::{FailureKind, MAX_FRAME_LEN, Outcome, encode};
 use pam::constants::PAM_SILENT;
@@ -261,7 +262,7 @@ fn unreachable_daemon_follows_failmode() {
             let errors = pam.logged(LogLevel::Error);
             assert_eq!(errors.len(), 1, "{}", pam.log_text());
             let line = errors.first().unwrap();
-            assert!(line.contains("cannot reach mfa-daemon"), "{line}");
+            assert!(line.contains("mfa-daemon is not running at"), "{line}");
             assert!(line.contains(&format!("{code:?}")), "{line}");
             assert!(pam.shown.is_empty());
         }
@@ -277,33 +278,157 @@ fn silent_daemon() -> FakeDaemon<FrameError> {
 }
 
 #[test]
-fn silent_daemon_times_out_as_unavailable_when_secure() {
-    let daemon = silent_daemon();
+fn silent_daemon_fails_closed_whatever_the_failmode() {
+    for failmode in [c"failmode=secure", c"failmode=safe"] {
+        let daemon = silent_daemon();
+        let mut pam = FakePam::sshd();
+        let code = authenticate(&mut pam, &[&daemon.socket_arg(), c"timeout=1", failmode], 0);
+        assert!(matches!(daemon.join(), FrameError::Closed));
+        assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL, "{failmode:?}");
+        let log = pam.log_text();
+        assert!(log.contains("did not answer within 1 s"), "{log}");
+    }
+}
+
+/// A listener that accepts but never reads or answers: the flood's effect on a daemon.
+#[test]
+fn listener_that_never_answers_fails_closed_when_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mfa.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let socket = CString::new(format!("socket={}", path.display())).unwrap();
+    let accepter = std::thread::spawn(move || listener.accept().unwrap());
     let mut pam = FakePam::sshd();
-    let code = authenticate(&mut pam, &[&daemon.socket_arg(), c"timeout=1"], 0);
-    assert!(matches!(daemon.join(), FrameError::Closed));
+    let code = authenticate(&mut pam, &[&socket, c"timeout=1", c"failmode=safe"], 0);
+    drop(accepter.join().unwrap());
     assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
     let log = pam.log_text();
     assert!(log.contains("did not answer within 1 s"), "{log}");
-    assert!(log.contains("failmode=secure"), "{log}");
+    assert!(!log.contains("failmode=safe"), "{log}");
 }
 
 #[test]
-fn silent_daemon_times_out_as_unavailable_when_safe() {
-    let daemon = silent_daemon();
+fn full_listen_queue_fails_closed_when_safe() {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mfa.sock");
+    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    listener.bind(&SockAddr::unix(&path).unwrap()).unwrap();
+    listener.listen(0).unwrap();
+    // Nothing is accepted: other connections fill the queue, as a flood of users would.
+    let mut queued = Vec::new();
+    while let Ok(client) = mfa_proto::Client::connect(&path, Duration::from_millis(100)) {
+        queued.push(client);
+        assert!(queued.len() < 100, "the listen queue never filled");
+    }
+    let socket = CString::new(format!("socket={}", path.display())).unwrap();
     let mut pam = FakePam::sshd();
-    let args = [
-        daemon.socket_arg(),
-        c"timeout=1".into(),
-        c"failmode=safe".into(),
-    ];
-    let args: Vec<&CStr> = args.iter().map(CString::as_c_str).collect();
-    let code = authenticate(&mut pam, &args, 0);
-    assert!(matches!(daemon.join(), FrameError::Closed));
-    assert_eq!(code, PamResultCode::PAM_IGNORE);
+    let code = authenticate(&mut pam, &[&socket, c"timeout=1", c"failmode=safe"], 0);
+    assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+    let errors = pam.logged(LogLevel::Error);
+    assert_eq!(errors.len(), 1, "{}", pam.log_text());
+    let line = errors.first().unwrap();
+    assert!(line.contains("is busy"), "{line}");
+    assert!(line.contains(&path.display().to_string()), "{line}");
+}
+
+#[test]
+fn refusal_at_accept_fails_closed_with_the_daemons_reason() {
+    let daemon = FakeDaemon::start(|conn: &mut Conn| {
+        // What the daemon does for a connection beyond its uid's share: say why and close
+        // without reading anything.
+        conn.send(&mfa_proto::Response::Failed {
+            kind: FailureKind::BadRequest,
+            message: "too many open connections from uid 1000; try again later".into(),
+        });
+    });
+    let mut pam = FakePam::sshd();
+    let code = authenticate(&mut pam, &[&daemon.socket_arg(), c"failmode=safe"], 0);
+    daemon.join();
+    assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
     let log = pam.log_text();
-    assert!(log.contains("did not answer within 1 s"), "{log}");
-    assert!(log.contains("failmode=safe"), "{log}");
+    assert!(
+        log.contains("too many open connections from uid 1000"),
+        "{log}"
+    );
+}
+
+#[test]
+fn root_uses_the_privileged_socket() {
+    let daemon = FakeDaemon::start_on(true, |conn: &mut Conn| {
+        let auth = conn.recv_auth();
+        conn.done(Outcome::Success);
+        auth.user
+    });
+    let mut pam = FakePam::sshd();
+    pam.root = true;
+    let code = authenticate(&mut pam, &[&daemon.socket_arg(), c"debug"], 0);
+    let private = mfa_proto::privileged_socket(&daemon.socket);
+    assert_eq!(daemon.join(), "alice");
+    assert_eq!(code, PamResultCode::PAM_SUCCESS);
+    let connecting = format!("connecting to {}", private.display());
+    assert!(pam.log_text().contains(&connecting), "{}", pam.log_text());
+}
+
+#[test]
+fn root_never_falls_back_to_the_public_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = dir.path().join("mfa.sock");
+    let listener = UnixListener::bind(&public).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let socket = CString::new(format!("socket={}", public.display())).unwrap();
+    for (failmode, code) in [
+        (c"failmode=secure", PamResultCode::PAM_AUTHINFO_UNAVAIL),
+        (c"failmode=safe", PamResultCode::PAM_IGNORE),
+    ] {
+        let mut pam = FakePam::sshd();
+        pam.root = true;
+        assert_eq!(authenticate(&mut pam, &[&socket, failmode], 0), code);
+        let private = mfa_proto::privileged_socket(&public);
+        let line = format!("mfa-daemon is not running at {}", private.display());
+        assert!(pam.log_text().contains(&line), "{}", pam.log_text());
+    }
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "root connected to the public socket: {accepted:?}"
+    );
+}
+
+#[test]
+fn listener_that_is_neither_root_nor_the_daemon_user_gets_nothing() {
+    let daemon = FakeDaemon::start(|conn: &mut Conn| conn.recv());
+    let me = crate::testing::own_uid();
+    let other = me.wrapping_add(1);
+    let mut pam = FakePam::sshd().answering(&["123456"]);
+    pam.trusted = Some([other, other]);
+    let code = authenticate(&mut pam, &[&daemon.socket_arg(), c"failmode=safe"], 0);
+    let socket = daemon.socket.display().to_string();
+    assert!(
+        matches!(daemon.join(), Err(FrameError::Closed)),
+        "the module sent something to an untrusted listener"
+    );
+    assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
+    assert!(pam.shown.is_empty());
+    let errors = pam.logged(LogLevel::Error);
+    assert_eq!(errors.len(), 1, "{}", pam.log_text());
+    let line = errors.first().unwrap();
+    assert!(line.contains(&socket), "{line}");
+    assert!(line.contains(&format!("uid {me}")), "{line}");
+}
+
+#[test]
+fn daemon_user_option_chooses_the_trusted_listener() {
+    for (extra, user) in [(None, "mfa"), (Some(c"daemon_user=_mfa"), "_mfa")] {
+        let daemon = one_prompt(Outcome::Success);
+        let socket = daemon.socket_arg();
+        let mut args = vec![socket.as_c_str()];
+        args.extend(extra);
+        let mut pam = FakePam::sshd().answering(&["123456"]);
+        assert_eq!(authenticate(&mut pam, &args, 0), PamResultCode::PAM_SUCCESS);
+        daemon.join();
+        assert_eq!(pam.daemon_users, vec![user.to_owned()]);
+    }
 }
 
 #[test]
@@ -350,7 +475,7 @@ fn daemon_giving_up_on_a_slow_user_is_heard_out() {
 }
 
 #[test]
-fn answer_that_cannot_be_sent_is_a_system_error_without_done() {
+fn answer_that_cannot_be_sent_fails_closed_without_done() {
     let (hung_up, before_answer) = std::sync::mpsc::channel();
     let daemon = FakeDaemon::start(move |conn: &mut Conn| {
         conn.recv_auth();
@@ -363,7 +488,7 @@ fn answer_that_cannot_be_sent_is_a_system_error_without_done() {
     pam.before_answer = Some(before_answer);
     let code = authenticate(&mut pam, &[&daemon.socket_arg(), c"failmode=safe"], 0);
     daemon.join();
-    assert_eq!(code, PamResultCode::PAM_SYSTEM_ERR);
+    assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
     // The second prompt is not shown: its answer could not reach the daemon either.
     assert_eq!(pam.shown, vec![prompt_shown()]);
 }
@@ -402,7 +527,7 @@ fn bad_frames() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 #[test]
-fn bad_frame_first_is_a_system_error_whatever_the_failmode() {
+fn bad_frame_first_fails_closed_whatever_the_failmode() {
     for (what, bytes) in bad_frames() {
         let daemon = FakeDaemon::start(move |conn: &mut Conn| {
             conn.recv_auth();
@@ -411,7 +536,7 @@ fn bad_frame_first_is_a_system_error_whatever_the_failmode() {
         let mut pam = FakePam::sshd();
         let code = authenticate(&mut pam, &[&daemon.socket_arg(), c"failmode=safe"], 0);
         daemon.join();
-        assert_eq!(code, PamResultCode::PAM_SYSTEM_ERR, "{what}");
+        assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL, "{what}");
         assert!(
             pam.log_text().contains("broke the protocol"),
             "{what}: {}",
@@ -421,7 +546,7 @@ fn bad_frame_first_is_a_system_error_whatever_the_failmode() {
 }
 
 #[test]
-fn bad_frame_mid_conversation_is_a_system_error() {
+fn bad_frame_mid_conversation_fails_closed() {
     for (what, bytes) in bad_frames() {
         let daemon = FakeDaemon::start(move |conn: &mut Conn| {
             conn.recv_auth();
@@ -432,12 +557,12 @@ fn bad_frame_mid_conversation_is_a_system_error() {
         let mut pam = FakePam::sshd().answering(&["123456"]);
         let code = authenticate(&mut pam, &[&daemon.socket_arg(), c"failmode=safe"], 0);
         daemon.join();
-        assert_eq!(code, PamResultCode::PAM_SYSTEM_ERR, "{what}");
+        assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL, "{what}");
     }
 }
 
 #[test]
-fn daemon_hanging_up_without_done_is_a_system_error() {
+fn daemon_hanging_up_without_done_fails_closed() {
     for prompt_first in [false, true] {
         let daemon = FakeDaemon::start(move |conn: &mut Conn| {
             conn.recv_auth();
@@ -449,12 +574,12 @@ fn daemon_hanging_up_without_done_is_a_system_error() {
         let mut pam = FakePam::sshd().answering(&["123456"]);
         let code = authenticate(&mut pam, &[&daemon.socket_arg(), c"failmode=safe"], 0);
         daemon.join();
-        assert_eq!(code, PamResultCode::PAM_SYSTEM_ERR, "{prompt_first}");
+        assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL, "{prompt_first}");
     }
 }
 
 #[test]
-fn messages_outside_an_authentication_are_a_system_error() {
+fn messages_outside_an_authentication_fail_closed() {
     let unexpected = [
         mfa_proto::Response::Ok {
             message: "done".into(),
@@ -476,12 +601,12 @@ fn messages_outside_an_authentication_are_a_system_error() {
         let mut pam = FakePam::sshd();
         let code = authenticate(&mut pam, &[&daemon.socket_arg(), c"failmode=safe"], 0);
         daemon.join();
-        assert_eq!(code, PamResultCode::PAM_SYSTEM_ERR, "{response:?}");
+        assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL, "{response:?}");
     }
 }
 
 #[test]
-fn text_with_nul_is_a_system_error() {
+fn text_with_nul_fails_closed() {
     let daemon = FakeDaemon::start(|conn: &mut Conn| {
         conn.recv_auth();
         conn.send(&Step::Info {
@@ -491,7 +616,7 @@ fn text_with_nul_is_a_system_error() {
     let mut pam = FakePam::sshd();
     let code = authenticate(&mut pam, &[&daemon.socket_arg()], 0);
     daemon.join();
-    assert_eq!(code, PamResultCode::PAM_SYSTEM_ERR);
+    assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
     assert!(pam.shown.is_empty());
 }
 
@@ -509,7 +634,7 @@ fn daemon_that_never_ends_is_stopped() {
     let mut pam = FakePam::sshd();
     let code = authenticate(&mut pam, &[&daemon.socket_arg()], PAM_SILENT);
     assert!(daemon.join() > MAX_STEPS);
-    assert_eq!(code, PamResultCode::PAM_SYSTEM_ERR);
+    assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
     assert!(pam.log_text().contains("no outcome after 100 messages"));
 }
 
