@@ -40,6 +40,7 @@ pub struct Daemon {
     socket: PathBuf,
     state_dir: PathBuf,
     log: PathBuf,
+    env: Vec<(String, String)>,
     process: Option<Child>,
 }
 
@@ -52,6 +53,12 @@ impl Daemon {
     /// Starts a daemon whose config adds `settings` (TOML: top-level keys, then tables) after
     /// the fixture's own `socket` and `state_dir`.
     pub fn start_with(settings: &str) -> Daemon {
+        Daemon::start_with_env(settings, &[])
+    }
+
+    /// Like [`Daemon::start_with`], with `env` added to the daemon's environment (for example
+    /// `LD_PRELOAD` and the variables of nss_wrapper); restarts keep it.
+    pub fn start_with_env(settings: &str, env: &[(String, String)]) -> Daemon {
         let scratch = ScratchDir::create();
         let config = scratch.path().join("config.toml");
         let socket = scratch.path().join("mfa.sock");
@@ -72,6 +79,7 @@ impl Daemon {
             socket,
             state_dir,
             log,
+            env: env.to_vec(),
             process: None,
         };
         daemon.launch();
@@ -89,6 +97,7 @@ impl Daemon {
         let child = Command::new(daemon_binary())
             .arg("--config")
             .arg(&self.config)
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
@@ -113,6 +122,43 @@ impl Daemon {
     /// The socket the daemon listens on.
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// The daemon's privileged socket, which only root can reach: see [`privileged_socket`].
+    pub fn privileged_socket(&self) -> PathBuf {
+        privileged_socket(&self.socket)
+    }
+
+    /// The socket for requests a test sends as root: the privileged one, which is what
+    /// root's own clients (pam_mfa.so in sshd or sudo, mfa-enroll run by root) use. A daemon
+    /// without one (before the two sockets existed) is reached on its only socket, so that a
+    /// test fails on the behaviour it checks rather than on the missing path.
+    pub fn root_socket(&self) -> PathBuf {
+        let privileged = self.privileged_socket();
+        if privileged.exists() {
+            privileged
+        } else {
+            self.socket.clone()
+        }
+    }
+
+    /// The directory that holds one record file per user.
+    pub fn users_dir(&self) -> PathBuf {
+        self.state_dir.join("users")
+    }
+
+    /// The names of the files in [`Daemon::users_dir`], sorted (none if it does not exist).
+    pub fn user_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.users_dir())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 
     /// The daemon's state directory.
@@ -212,6 +258,23 @@ impl Daemon {
             .unwrap_or_else(|| panic!("no auth success in the audit log\n{}", self.log_section()))
     }
 
+    /// Waits up to the fixture's timeout for an audit event that `wanted` accepts and returns
+    /// it; panics with the log if none comes.
+    pub fn wait_for_audit(&self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + DAEMON_TIMEOUT;
+        loop {
+            if let Some(event) = self.audit_events().into_iter().find(|event| wanted(event)) {
+                return event;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no such audit event within {DAEMON_TIMEOUT:?}\n{}",
+                self.log_section()
+            );
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
     /// The outcomes of the `auth` audit events for `user`, in order.
     pub fn auth_outcomes(&self, user: &str) -> Vec<String> {
         self.audit_events()
@@ -247,6 +310,17 @@ impl Drop for Daemon {
 fn signal(child: &Child, signal: Signal) {
     let pid = Pid::from_raw(i32::try_from(child.id()).expect("PIDs fit in i32"));
     kill(pid, signal).unwrap_or_else(|e| panic!("cannot send {signal} to mfa-daemon: {e}"));
+}
+
+/// The privileged socket that goes with the public socket `public`: the same file name in a
+/// `private` directory beside it (`/run/mfa/mfa.sock` → `/run/mfa/private/mfa.sock`). The
+/// daemon listens on both; pam_mfa.so and mfa-enroll running as root connect to this one.
+/// Written out here rather than taken from mfa-proto, so that the suites check the path
+/// that is promised, not whatever the client code computes.
+pub fn privileged_socket(public: &Path) -> PathBuf {
+    let dir = public.parent().expect("a socket path has a directory");
+    let name = public.file_name().expect("a socket path has a file name");
+    dir.join("private").join(name)
 }
 
 /// `path` as a TOML basic string.

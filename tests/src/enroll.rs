@@ -296,6 +296,17 @@ impl Authenticator {
         }
     }
 
+    /// A code for the latest time step the daemon accepts now (the current one plus the
+    /// skew), later than every step [`Authenticator::next_code`] handed out so far in this
+    /// period, whichever app handed it out: for a code that must not collide with one another
+    /// app of the same user used a moment ago.
+    pub fn latest_code(&self) -> String {
+        let mut last_step = self.last_step.lock().expect("authenticator lock");
+        let step = unix_time_ms() / (self.period * 1000) + SKEW;
+        *last_step = Some(step);
+        self.hand_out(self.totp.generate(step * self.period))
+    }
+
     /// Makes this app's codes start after the last time step `previous` handed out.
     fn continue_after(&self, previous: &Authenticator) {
         let previous_step = *previous.last_step.lock().expect("authenticator lock");

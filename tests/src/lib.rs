@@ -11,6 +11,7 @@ mod daemon;
 mod enroll;
 mod leftovers;
 mod login_setup;
+mod nss;
 mod pam;
 mod process;
 mod scratch;
@@ -23,15 +24,16 @@ pub mod text;
 use std::sync::Once;
 
 pub use artifacts::{daemon_binary, enroll_binary, pam_module};
-pub use daemon::{Daemon, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN};
+pub use daemon::{Daemon, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN, privileged_socket};
 pub use enroll::{
     Authenticator, EnrollTotp, Enrollment, enroll_totp, json_line_with, mfa_enroll, status,
 };
 pub use login_setup::LoginSetup;
+pub use nss::{DIRECTORY_DOMAIN, DIRECTORY_SHORT_DOMAIN, FakeNss};
 pub use pam::{
     DENY_AUTH_LINE, PERMIT_AUTH_LINE, PamService, Pamtester, assert_pam_mfa_ignores, mfa_auth_line,
 };
-pub use process::{Interaction, Run, command_as, run, run_answering};
+pub use process::{Interaction, Run, command_as, run, run_answering, test_binary_as};
 pub use scratch::ScratchDir;
 pub use sshd::{SshLogin, Sshd};
 pub use sudo::Sudo;

@@ -144,6 +144,7 @@ pub struct Pamtester<'a> {
     user: &'a str,
     rhost: Option<&'a str>,
     caller: Option<&'a str>,
+    env: &'a [(String, String)],
 }
 
 impl<'a> Pamtester<'a> {
@@ -154,6 +155,7 @@ impl<'a> Pamtester<'a> {
             user,
             rhost: None,
             caller: None,
+            env: &[],
         }
     }
 
@@ -174,8 +176,15 @@ impl<'a> Pamtester<'a> {
         }
     }
 
+    /// Adds `env` to pamtester's environment (for example nss_wrapper's variables, so that
+    /// the module sees the same accounts as the daemon).
+    pub fn with_env(self, env: &'a [(String, String)]) -> Pamtester<'a> {
+        Pamtester { env, ..self }
+    }
+
     fn command(&self) -> Command {
         let mut command = command_as(self.caller, "pamtester");
+        command.envs(self.env.iter().map(|(key, value)| (key, value)));
         self.service.prepare(&mut command);
         command.arg("-v");
         if let Some(rhost) = self.rhost {

@@ -4,11 +4,14 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::user::TestUser;
 
 /// How long one program may run before it is killed.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -67,6 +70,19 @@ pub fn command_as(caller: Option<&str>, program: impl AsRef<OsStr>) -> Command {
         }
         None => Command::new(program),
     }
+}
+
+/// This test binary again, run as `user` (its uid and primary gid, no supplementary groups)
+/// with only the `#[ignore]`d test `helper_test` selected: how a suite plays an unprivileged
+/// local user who speaks to the daemon directly. The helper reads what it needs from
+/// environment variables the caller adds.
+pub fn test_binary_as(user: &TestUser, helper_test: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
+    command
+        .args(["--ignored", "--exact", helper_test, "--nocapture"])
+        .uid(user.uid())
+        .gid(user.gid());
+    command
 }
 
 /// Runs `command` with `input` on its stdin, then EOF.

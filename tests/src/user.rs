@@ -20,6 +20,7 @@ const ACCOUNT_TOOL_RETRY_DELAY: Duration = Duration::from_millis(200);
 pub struct TestUser {
     name: String,
     uid: u32,
+    gid: u32,
 }
 
 impl TestUser {
@@ -37,13 +38,15 @@ impl TestUser {
                 &name,
             ],
         );
-        let uid = nix::unistd::User::from_name(&name)
+        let account = nix::unistd::User::from_name(&name)
             .ok()
             .flatten()
-            .unwrap_or_else(|| panic!("useradd succeeded but {name} cannot be looked up"))
-            .uid
-            .as_raw();
-        TestUser { name, uid }
+            .unwrap_or_else(|| panic!("useradd succeeded but {name} cannot be looked up"));
+        TestUser {
+            name,
+            uid: account.uid.as_raw(),
+            gid: account.gid.as_raw(),
+        }
     }
 
     /// The account name.
@@ -54,6 +57,11 @@ impl TestUser {
     /// The account's uid.
     pub fn uid(&self) -> u32 {
         self.uid
+    }
+
+    /// The account's primary gid.
+    pub fn gid(&self) -> u32 {
+        self.gid
     }
 }
 

@@ -14,7 +14,7 @@ use mfa_proto::{Client, MAX_FRAME_LEN, Outcome, Request, Response, Step};
 use mfa_tests::text::{CODE_PROMPT, TOO_MANY_FAILURES};
 use mfa_tests::{
     Daemon, LoginSetup, ONE_PROMPT_NO_LOCKOUT, Pamtester, ScratchDir, TestUser, daemon_binary,
-    enroll_totp, root_suite_ready, run, status,
+    enroll_totp, root_suite_ready, run, status, test_binary_as,
 };
 
 /// How long the daemon gets to close a connection that sent garbage.
@@ -417,26 +417,13 @@ fn hold_connections_as_the_current_user() {
 
 #[test]
 fn one_user_cannot_hold_every_connection() {
-    use std::os::unix::process::CommandExt;
     if !root_suite_ready() {
         return;
     }
     let daemon = Daemon::start();
     let user = TestUser::create();
-    let account = nix::unistd::User::from_name(user.name())
-        .expect("passwd lookup")
-        .expect("the test user exists");
-    let mut child = Command::new(std::env::current_exe().expect("test binary"));
-    child
-        .args([
-            "--ignored",
-            "--exact",
-            "hold_connections_as_the_current_user",
-            "--nocapture",
-        ])
-        .env(HOLDER_SOCKET_ENV, daemon.socket())
-        .uid(user.uid())
-        .gid(account.gid.as_raw());
+    let mut child = test_binary_as(&user, "hold_connections_as_the_current_user");
+    child.env(HOLDER_SOCKET_ENV, daemon.socket());
     let held = run(child, "");
     assert!(
         held.mentions("ONE MORE: Failed { kind: BadRequest, message: \"too many open connections"),
