@@ -3,13 +3,16 @@
 # side with pam_oath and google-authenticator-libpam:
 #   1. added latency per authentication (pamtester median minus pam_permit's, one run);
 #   2. 64 concurrent authentications through the daemon, with durable replay state;
-#   3. size of libpam_mfa.so and the daemon's idle RSS.
+#   3. size of libpam_mfa.so and the daemon's idle RSS;
+#   4. the daemon's answer time per class of user name (DESIGN.md, invariant 10).
 # Installs what it needs, builds the release once, prints the figures and writes them to
-# bench/RESULTS.md. Run as root (the bench users need no accounts: root may authenticate any
-# name through the daemon, and both other modules read their secrets from files given here).
+# bench/RESULTS.md (keeping the block bench/attack.sh writes there). Run as root (root may
+# authenticate any name through the daemon, and both other modules read their secrets from
+# files given here).
 # Touches nothing in /etc: every PAM stack runs under pam_wrapper, the daemon listens on a
-# socket in a temporary directory, and what this starts is stopped by PID on any exit.
-# Benchmarks are not tests: a missed target is reported, not an error.
+# socket in a temporary directory and knows the bench users from a passwd file of its own
+# (nss_wrapper: it enrolls only accounts NSS knows), and what this starts is stopped by PID
+# on any exit. Benchmarks are not tests: a missed target is reported, not an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,6 +21,7 @@ LATENCY_USERS=${LATENCY_USERS:-100}   # per stack; each is used once per round
 LATENCY_ROUNDS=${LATENCY_ROUNDS:-6}   # three rounds fit in a 30 s period, then it waits
 CONCURRENT_USERS=${CONCURRENT_USERS:-64}
 CONCURRENT_ROUNDS=${CONCURRENT_ROUNDS:-6}
+NAME_SAMPLES=${NAME_SAMPLES:-250}     # per name class and answer shape
 STEP_TIMEOUT=300                      # seconds any one benchmark step may take
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -27,7 +31,7 @@ fi
 
 echo "== installing packages"
 scripts/install-deps.sh
-BENCH_PACKAGES=(libpam-oath libpam-google-authenticator oathtool pamtester libpam-wrapper procps)
+BENCH_PACKAGES=(libpam-oath libpam-google-authenticator oathtool pamtester libpam-wrapper libnss-wrapper procps)
 missing=()
 for p in "${BENCH_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -74,12 +78,32 @@ step() {
 # Unique per run, so that a run killed half-way leaves nothing a rerun trips over.
 PREFIX="mfab$$-"
 
-# start_daemon NAME STATE_DIR: an mfa-daemon with built-in defaults listening on
-# $WORK/NAME.sock, logging to $WORK/NAME.log; sets STARTED_PID.
+# The bench users' accounts, for the daemon and mfa-enroll only (nss_wrapper reads these
+# files instead of the system's): root, the daemon's account (which mfa-enroll looks up; the
+# bench daemon runs as root all the same), every name enrolled below, and one account that
+# is never enrolled (for the name classes). No bench user logs in to the system.
+NSS_UNENROLLED="${PREFIX}u0"
+{
+  getent passwd root
+  echo "mfa:x:69999:70000:mfa-daemon:/nonexistent:/usr/sbin/nologin"
+  uid=70000
+  for name in "$NSS_UNENROLLED" "${PREFIX}e0" \
+    $(seq -f "${PREFIX}l%g" 0 $((LATENCY_USERS - 1))) \
+    $(seq -f "${PREFIX}c%g" 0 $((CONCURRENT_USERS - 1))) \
+    $(seq -f "${PREFIX}t%g" 0 $((LATENCY_USERS - 1))); do
+    echo "$name:x:$uid:70000:mfa-bench:/nonexistent:/usr/sbin/nologin"
+    uid=$((uid + 1))
+  done
+} >"$WORK/passwd"
+printf 'root:x:0:\nmfabench:x:70000:\n' >"$WORK/group"
+NSS_ENV=(env LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD="$WORK/passwd" NSS_WRAPPER_GROUP="$WORK/group")
+
+# start_daemon NAME STATE_DIR [EXTRA_TOML]: an mfa-daemon with built-in defaults (and
+# EXTRA_TOML) listening on $WORK/NAME.sock, logging to $WORK/NAME.log; sets STARTED_PID.
 start_daemon() {
   local sock="$WORK/$1.sock"
-  printf 'socket = "%s"\nstate_dir = "%s"\n' "$sock" "$2" >"$WORK/$1.toml"
-  "$BIN/mfa-daemon" --config "$WORK/$1.toml" 2>"$WORK/$1.log" &
+  printf 'socket = "%s"\nstate_dir = "%s"\n%s\n' "$sock" "$2" "${3:-}" >"$WORK/$1.toml"
+  "${NSS_ENV[@]}" "$BIN/mfa-daemon" --config "$WORK/$1.toml" 2>"$WORK/$1.log" &
   STARTED_PID=$!
   DAEMON_PIDS+=("$STARTED_PID")
   for _ in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.05; done
@@ -110,15 +134,15 @@ fi
 
 echo "== bench users: $LATENCY_USERS per PAM stack, $CONCURRENT_USERS for the concurrency run"
 enroll_started=$SECONDS
-step "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$SOCK" \
+step "${NSS_ENV[@]}" "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$SOCK" \
   --prefix "${PREFIX}l" --count "$LATENCY_USERS" --jobs "$(nproc)" --out "$WORK/mfa.roster"
-step "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$SOCK" \
+step "${NSS_ENV[@]}" "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$SOCK" \
   --prefix "${PREFIX}c" --count "$CONCURRENT_USERS" --jobs "$(nproc)" --out "$WORK/concurrent.roster"
 ENROLL_SECONDS=$((SECONDS - enroll_started))
 RSS_ENROLLED=$(idle_rss)
 BREAKDOWN_STACKS=()
 if [ -n "$SHM" ]; then
-  step "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$WORK/mfa-tmpfs.sock" \
+  step "${NSS_ENV[@]}" "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$WORK/mfa-tmpfs.sock" \
     --prefix "${PREFIX}t" --count "$LATENCY_USERS" --jobs "$(nproc)" --out "$WORK/mfa-tmpfs.roster"
   BREAKDOWN_STACKS+=(--stack "pam_mfa, state on tmpfs=bench-mfa-tmpfs=$WORK/mfa-tmpfs.roster")
 fi
@@ -204,9 +228,28 @@ mib() { awk -v kb="$1" 'BEGIN {printf "%.1f MiB", kb / 1024}'; }
   echo "Target: daemon idle RSS under 15 MiB at every point above: $(verdict "$RSS_OK") (highest $(mib "$RSS_MAX"))."
 } | tee "$WORK/size.md"
 
+echo "== 4. time by name class ($NAME_SAMPLES samples each)"
+# A daemon of its own whose attempt limits let every wrong answer through (so no lockout
+# changes a path), with one enrolled account and one account with nothing enrolled.
+start_daemon mfa-names "$WORK/names-state" $'[limits]\nmax_failures = 1000\naccount_max_failures = 100000'
+NAMES_PID=$STARTED_PID
+step "${NSS_ENV[@]}" "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$WORK/mfa-names.sock" \
+  --prefix "${PREFIX}e" --count 1 --out "$WORK/names.roster"
+step "$BENCH" name-timing --socket "$WORK/mfa-names.sock" --enrolled "${PREFIX}e0" \
+  --unenrolled "$NSS_UNENROLLED" --unknown-prefix "${PREFIX}n" --invalid "bad/name" \
+  --samples "$NAME_SAMPLES" >"$WORK/names.md"
+cat "$WORK/names.md"
+kill "$NAMES_PID" 2>/dev/null || true
+wait "$NAMES_PID" 2>/dev/null || true
+
 version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
 if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then REV="$REV with uncommitted changes"; fi
+# The block bench/attack.sh wrote, kept as it is.
+ATTACK_BLOCK=""
+if [ -f "$ROOT/bench/RESULTS.md" ]; then
+  ATTACK_BLOCK=$(sed -n '/^<!-- begin bench\/attack.sh/,/^<!-- end bench\/attack.sh/p' "$ROOT/bench/RESULTS.md")
+fi
 {
   echo "# Benchmark results"
   echo
@@ -221,8 +264,8 @@ if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then REV="$REV wit
   echo
   echo "## Method"
   echo
-  echo "- One mfa-daemon with built-in defaults (SHA-1, 6 digits, 30 s, skew 1) on a Unix socket and state directory in a temp dir; $((LATENCY_USERS + CONCURRENT_USERS)) users enrolled as root with \`mfa-enroll --json --socket SOCK totp --user NAME\` ($ENROLL_SECONDS s), confirmed with a code computed by mfa-bench (totp-rs)."
-  echo "- pam_oath: one usersfile, a \`HOTP/T30\` line per user, \`window=1 digits=6\`. google-authenticator-libpam: \`secret=DIR/\${USER} user=root\`, one file per user with \`TOTP_AUTH\`, \`DISALLOW_REUSE\`, \`WINDOW_SIZE 3\`. pam_mfa: \`socket=SOCK\`. Baseline: \`pam_permit.so\`. Each is the only auth line of its service; no bench user has an account."
+  echo "- One mfa-daemon with built-in defaults (SHA-1, 6 digits, 30 s, skew 1) on a Unix socket and state directory in a temp dir, knowing the bench users from a passwd file of its own (nss_wrapper); $((LATENCY_USERS + CONCURRENT_USERS)) users enrolled as root with \`mfa-enroll --json --socket SOCK totp --user NAME\` ($ENROLL_SECONDS s), confirmed with a code computed by mfa-bench (totp-rs)."
+  echo "- pam_oath: one usersfile, a \`HOTP/T30\` line per user, \`window=1 digits=6\`. google-authenticator-libpam: \`secret=DIR/\${USER} user=root\`, one file per user with \`TOTP_AUTH\`, \`DISALLOW_REUSE\`, \`WINDOW_SIZE 3\`. pam_mfa: \`socket=SOCK\`. Baseline: \`pam_permit.so\`. Each is the only auth line of its service; no bench user has a system account."
   echo "- Latency: \`pamtester SERVICE USER authenticate\` under pam_wrapper (\`LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=DIR\`), timed by mfa-bench from spawn to exit, the code on stdin. $LATENCY_USERS users per module, each used once per round with a fresh code (all three refuse reuse: three codes per user per 30 s period, t-1, t, t+1, then the next period). All stacks run one after another per slot, in an order rotating by slot and round; the first slot is warm-up. Added latency = module median - pam_permit median; the paired column is the median over slots of (module run - pam_permit run of the same slot). Only successful authentications are counted."
   echo "- Breakdown rows (not targets): \"pam_mfa, state on tmpfs\" is the same module against a second daemon whose state directory is on tmpfs, where fsync is free (the difference to pam_mfa is the cost of durable replay state); \"pam_mfa, module only\" is \`auth optional libpam_mfa.so failmode=safe\` pointed at a socket nobody listens on, followed by pam_permit (loading the module, reading its options and one failed connect)."
   echo "- Concurrency: mfa-bench opens $CONCURRENT_USERS threads, one per enrolled user, released together by a barrier each round, each speaking the real protocol as root (Authenticate, Prompt, Answer(code), Done); each round uses a later time step, so each success is recorded with fsync (temp file, fsync, rename, fsync dir) before the daemon answers."
@@ -246,9 +289,19 @@ if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then REV="$REV wit
   echo
   cat "$WORK/size.md"
   echo
+  echo "## 4. Time by name class"
+  echo
+  echo "DESIGN.md invariant 10: unknown, invalid, unenrolled and enrolled names take the same path and the same time. A third daemon, with \`[limits] max_failures = 1000\` and \`account_max_failures = 100000\` so that no wrong answer locks anything; mfa-bench as root through the daemon's protocol (its privileged socket where it has one). Names: an enrolled account, an account with nothing enrolled, a new never-seen valid name for every sample, and \`bad/name\`. Before and after the hardening of issue 5: \"Name classes\" below (bench/attack.sh)."
+  echo
+  cat "$WORK/names.md"
+  echo
   echo "## Targets"
   echo
   grep -h '^Target:' "$WORK/latency.md" "$WORK/concurrency.md" "$WORK/size.md" | sed 's/^/- /'
+  if [ -n "$ATTACK_BLOCK" ]; then
+    echo
+    echo "$ATTACK_BLOCK"
+  fi
 } >"$ROOT/bench/RESULTS.md"
 
 echo "== daemon: $(grep -c '"event":"auth".*"outcome":"success"' "$WORK/mfa.log") successful authentications audited"

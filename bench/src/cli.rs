@@ -41,6 +41,9 @@ pub enum Command {
         /// User names are PREFIX followed by a number.
         #[arg(long)]
         prefix: String,
+        /// The number of the first user.
+        #[arg(long, default_value_t = 0)]
+        first: usize,
         /// How many users.
         #[arg(long)]
         count: usize,
@@ -50,6 +53,9 @@ pub enum Command {
         /// The roster file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Also write the users' recovery codes (`NAME CODE` a line) to this file.
+        #[arg(long)]
+        codes_out: Option<PathBuf>,
     },
     /// Runs pamtester under pam_wrapper for every stack in turn, interleaved, each
     /// authentication with a fresh valid code, and reports latency and what each stack adds
@@ -98,6 +104,96 @@ pub enum Command {
         /// Records replaced.
         #[arg(long, default_value_t = 100)]
         writes: usize,
+    },
+    /// Root's logins one after another through a PAM stack (pamtester under pam_wrapper),
+    /// each with a valid second factor, while something else (an attack) runs; prints one
+    /// line of Markdown cells: logins | median ms | max ms | failures | PAM_IGNORE.
+    Logins {
+        /// pam_wrapper's service directory (PAM_WRAPPER_SERVICE_DIR).
+        #[arg(long)]
+        pam_dir: PathBuf,
+        /// The PAM service to log in through.
+        #[arg(long)]
+        service: String,
+        /// Roster of enrolled users; each login without --codes uses the next user's fresh
+        /// code. The steps used are written back.
+        #[arg(long)]
+        roster: PathBuf,
+        /// Recovery codes (`NAME CODE` a line): each login uses the next one instead of a
+        /// TOTP code, and the file is rewritten without the codes tried.
+        #[arg(long)]
+        codes: Option<PathBuf>,
+        /// How many logins.
+        #[arg(long, default_value_t = 25)]
+        count: usize,
+        /// Text the stack shows only when pam_mfa returned PAM_IGNORE (a pam_echo line after
+        /// it); a login that passes showing it counts as PAM_IGNORE, not as authenticated.
+        #[arg(long)]
+        ignore_marker: Option<String>,
+    },
+    /// Attack (run as an unprivileged user): threads that connect to the daemon's socket,
+    /// send nothing, and reconnect as soon as they are dropped.
+    FloodConnections {
+        /// The daemon's public socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// Processes (this program run again), each with --threads threads.
+        #[arg(long, default_value_t = 10)]
+        processes: usize,
+        /// Threads per process.
+        #[arg(long, default_value_t = 100)]
+        threads: usize,
+        /// The longest the attack runs.
+        #[arg(long)]
+        seconds: u64,
+        /// The attack ends as soon as this file exists.
+        #[arg(long)]
+        stop_file: Option<PathBuf>,
+    },
+    /// Attack (run as an unprivileged user): conversations in which USER authenticates
+    /// itself with a forged remote host and answers every prompt with a random
+    /// recovery-shaped code; each ended conversation is replaced at once.
+    FloodRecovery {
+        /// The daemon's public socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// The attacker's own account.
+        #[arg(long)]
+        user: String,
+        /// Conversations at a time.
+        #[arg(long, default_value_t = 8)]
+        threads: usize,
+        /// The longest the attack runs.
+        #[arg(long)]
+        seconds: u64,
+        /// The attack ends as soon as this file exists.
+        #[arg(long)]
+        stop_file: Option<PathBuf>,
+    },
+    /// As root through the daemon's protocol (its privileged socket when it has one): the
+    /// time from a wrong answer to the daemon's error step, for each class of user name.
+    NameTiming {
+        /// The daemon's public socket; the privileged one beside it is used if it exists.
+        #[arg(long)]
+        socket: PathBuf,
+        /// An account with a factor enrolled.
+        #[arg(long)]
+        enrolled: String,
+        /// An account NSS knows, with nothing enrolled.
+        #[arg(long)]
+        unenrolled: String,
+        /// Never-seen names are this followed by the sample's number.
+        #[arg(long)]
+        unknown_prefix: String,
+        /// A name no account can have.
+        #[arg(long, default_value = "bad/name")]
+        invalid: String,
+        /// Samples per class and answer shape.
+        #[arg(long, default_value_t = 250)]
+        samples: usize,
+        /// The remote host every conversation names (its failures count against it).
+        #[arg(long, default_value = "192.0.2.1")]
+        rhost: String,
     },
 }
 

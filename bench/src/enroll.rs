@@ -1,5 +1,7 @@
 //! Enrolls bench users in mfa-daemon the way an admin would: `mfa-enroll --json totp --user
-//! NAME` as root (so the names need no account), confirming with a code computed here.
+//! NAME` as root, confirming with a code computed here. (A daemon that resolves names
+//! through NSS enrolls only names NSS knows; `bench/run.sh` gives it a passwd file of its
+//! own with nss_wrapper.)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -14,16 +16,26 @@ use crate::error::BenchError;
 use crate::roster::{BenchUser, decode_secret};
 use crate::schedule;
 
-/// Enrolls `PREFIX0` .. `PREFIX{count-1}`, `jobs` at a time.
+/// An enrolled bench user and the recovery codes the daemon showed once.
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    /// Name, secret and last used step.
+    pub user: BenchUser,
+    /// The recovery codes, as shown (`xxxx-xxxx-xxxx`).
+    pub recovery_codes: Vec<String>,
+}
+
+/// Enrolls `PREFIX{first}` .. `PREFIX{first+count-1}`, `jobs` at a time.
 pub fn enroll_all(
     mfa_enroll: &Path,
     socket: &Path,
     prefix: &str,
+    first: usize,
     count: usize,
     jobs: usize,
-) -> Result<Vec<BenchUser>, BenchError> {
+) -> Result<Vec<Enrolled>, BenchError> {
     let next = AtomicUsize::new(0);
-    let enrolled: Mutex<Vec<Option<BenchUser>>> = Mutex::new(vec![None; count]);
+    let enrolled: Mutex<Vec<Option<Enrolled>>> = Mutex::new(vec![None; count]);
     let first_error: Mutex<Option<BenchError>> = Mutex::new(None);
     thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
@@ -33,7 +45,8 @@ pub fn enroll_all(
                     if index >= count || lock(&first_error).is_some() {
                         break;
                     }
-                    match enroll_one(mfa_enroll, socket, &format!("{prefix}{index}")) {
+                    let name = format!("{prefix}{}", first + index);
+                    match enroll_one(mfa_enroll, socket, &name) {
                         Ok(user) => {
                             if let Some(slot) = lock(&enrolled).get_mut(index) {
                                 *slot = Some(user);
@@ -67,7 +80,7 @@ fn into_inner<T>(mutex: Mutex<T>) -> T {
 
 /// One enrollment: read the secret mfa-enroll shows, answer with the code for the oldest
 /// accepted step (so the later ones stay free for the benchmarks), read the recovery codes.
-fn enroll_one(mfa_enroll: &Path, socket: &Path, name: &str) -> Result<BenchUser, BenchError> {
+fn enroll_one(mfa_enroll: &Path, socket: &Path, name: &str) -> Result<Enrolled, BenchError> {
     let failed = |why: String| BenchError::Enroll {
         user: name.to_owned(),
         why,
@@ -102,7 +115,7 @@ fn enroll_one(mfa_enroll: &Path, socket: &Path, name: &str) -> Result<BenchUser,
     }
 }
 
-fn converse(child: &mut Child, name: &str) -> Result<BenchUser, String> {
+fn converse(child: &mut Child, name: &str) -> Result<Enrolled, String> {
     let (Some(stdin), Some(stdout)) = (child.stdin.as_mut(), child.stdout.take()) else {
         return Err("mfa-enroll's pipes are missing".to_owned());
     };
@@ -127,11 +140,21 @@ fn converse(child: &mut Child, name: &str) -> Result<BenchUser, String> {
     };
     let (step, code) = schedule::next_code(&user);
     writeln!(stdin, "{code}").map_err(|e| format!("cannot answer mfa-enroll: {e}"))?;
-    let codes = next_json("the recovery codes")?;
-    if codes.get("recovery_codes").is_none() {
-        return Err(format!("expected recovery codes, got {codes}"));
-    }
+    let shown = next_json("the recovery codes")?;
+    let recovery_codes = shown
+        .get("recovery_codes")
+        .and_then(Value::as_array)
+        .and_then(|codes| {
+            codes
+                .iter()
+                .map(|c| c.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+        })
+        .ok_or_else(|| format!("expected a list of recovery codes, got {shown}"))?;
     // The daemon records the confirmation's step as used.
     user.last_step = step;
-    Ok(user)
+    Ok(Enrolled {
+        user,
+        recovery_codes,
+    })
 }

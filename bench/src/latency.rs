@@ -8,13 +8,12 @@
 //! uses the next user of its roster with a fresh code, because every verifier here refuses a
 //! code it has accepted before.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cli::{LatencyTarget, StackArg};
 use crate::error::BenchError;
+use crate::pamtester::{self, Output};
 use crate::roster::{self, BenchUser};
 use crate::schedule;
 use crate::stats::{Summary, ms};
@@ -111,8 +110,8 @@ impl Stack {
             }
             None => (FIXED_USER.to_owned(), FIXED_ANSWER.to_owned(), None),
         };
-        let (elapsed, succeeded) = pamtester(pam_dir, &self.service, &name, &answer)?;
-        if !succeeded {
+        let run = pamtester::run(pam_dir, &self.service, &name, &answer, Output::Discard)?;
+        if !run.succeeded {
             self.failures += 1;
             eprintln!(
                 "mfa-bench: {} refused {name} (step {step:?}); not counted",
@@ -123,7 +122,7 @@ impl Stack {
         if let (Some(user), Some(step)) = (user, step) {
             user.last_step = step;
         }
-        Ok(Some(elapsed))
+        Ok(Some(run.elapsed))
     }
 }
 
@@ -137,33 +136,6 @@ fn record(stacks: &mut [Stack], times: &[Option<Duration>]) {
             }
         }
     }
-}
-
-/// Runs pamtester once, answering every prompt with `answer`: its wall time from spawn to
-/// exit, and whether it authenticated.
-fn pamtester(
-    pam_dir: &Path,
-    service: &str,
-    user: &str,
-    answer: &str,
-) -> Result<(Duration, bool), BenchError> {
-    let started = Instant::now();
-    let mut child = Command::new("pamtester")
-        .args([service, user, "authenticate"])
-        .env("LD_PRELOAD", "libpam_wrapper.so")
-        .env("PAM_WRAPPER", "1")
-        .env("PAM_WRAPPER_SERVICE_DIR", pam_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(BenchError::io("run pamtester"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A stack that asks nothing may exit before reading: a broken pipe is no error here.
-        let _ = writeln!(stdin, "{answer}");
-    }
-    let status = child.wait().map_err(BenchError::io("wait for pamtester"))?;
-    Ok((started.elapsed(), status.success()))
 }
 
 fn print_report(

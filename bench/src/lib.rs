@@ -8,7 +8,11 @@
 //! - `latency`: interleaved `pamtester` runs of several PAM stacks, each authentication with a
 //!   fresh valid code, and what each stack adds to a baseline (`pam_permit`);
 //! - `concurrency`: many threads authenticating at once through the daemon's real protocol;
-//! - `fs-probe`: the cost of each step of the daemon's durable record write on a filesystem.
+//! - `fs-probe`: the cost of each step of the daemon's durable record write on a filesystem;
+//! - `name-timing`: whether the daemon's answer time tells unknown, invalid, unenrolled and
+//!   enrolled names apart;
+//! - `logins`, `flood-connections`, `flood-recovery`: root's logins while an unprivileged
+//!   user attacks the daemon (driven by `bench/attack.sh`).
 //!
 //! Results are Markdown on stdout; progress and errors go to stderr.
 #![forbid(unsafe_code)]
@@ -17,14 +21,19 @@ mod cli;
 mod concurrency;
 mod enroll;
 mod error;
+mod flood;
 mod fs_probe;
 mod latency;
+mod logins;
+mod name_timing;
+mod pamtester;
 mod roster;
 mod schedule;
 mod stats;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -55,12 +64,30 @@ fn run(command: Command) -> Result<(), BenchError> {
             mfa_enroll,
             socket,
             prefix,
+            first,
             count,
             jobs,
             out,
+            codes_out,
         } => {
-            let users = enroll::enroll_all(&mfa_enroll, &socket, &prefix, count, jobs)?;
-            roster::write(&out, &users)
+            let enrolled = enroll::enroll_all(&mfa_enroll, &socket, &prefix, first, count, jobs)?;
+            let users: Vec<roster::BenchUser> = enrolled.iter().map(|e| e.user.clone()).collect();
+            roster::write(&out, &users)?;
+            match codes_out {
+                Some(path) => {
+                    let codes: Vec<roster::RecoveryCode> = enrolled
+                        .iter()
+                        .flat_map(|e| {
+                            e.recovery_codes.iter().map(|code| roster::RecoveryCode {
+                                user: e.user.name.clone(),
+                                code: code.clone(),
+                            })
+                        })
+                        .collect();
+                    roster::write_codes(&path, &codes)
+                }
+                None => Ok(()),
+            }
         }
         Command::Latency {
             pam_dir,
@@ -79,5 +106,69 @@ fn run(command: Command) -> Result<(), BenchError> {
             record_bytes,
             writes,
         } => fs_probe::run(&dir, record_bytes, writes),
+        Command::Logins {
+            pam_dir,
+            service,
+            roster,
+            codes,
+            count,
+            ignore_marker,
+        } => logins::run(&logins::LoginPlan {
+            pam_dir: &pam_dir,
+            service: &service,
+            roster: &roster,
+            codes: codes.as_deref(),
+            count,
+            ignore_marker: ignore_marker.as_deref(),
+        }),
+        Command::FloodConnections {
+            socket,
+            processes,
+            threads,
+            seconds,
+            stop_file,
+        } => flood::connections(
+            &socket,
+            processes,
+            threads,
+            &flood::AttackEnd {
+                duration: Duration::from_secs(seconds),
+                stop_file,
+            },
+        ),
+        Command::FloodRecovery {
+            socket,
+            user,
+            threads,
+            seconds,
+            stop_file,
+        } => flood::recovery(
+            &socket,
+            &user,
+            threads,
+            &flood::AttackEnd {
+                duration: Duration::from_secs(seconds),
+                stop_file,
+            },
+        ),
+        Command::NameTiming {
+            socket,
+            enrolled,
+            unenrolled,
+            unknown_prefix,
+            invalid,
+            samples,
+            rhost,
+        } => name_timing::run(
+            &socket,
+            &name_timing::NameClasses {
+                enrolled,
+                unenrolled,
+                unknown_prefix,
+                invalid,
+            },
+            samples,
+            &rhost,
+        ),
     }
 }

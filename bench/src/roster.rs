@@ -1,6 +1,7 @@
 //! Bench users of one tool: name, TOTP secret, and the last time step that tool accepted from
 //! them. A roster file has one user a line, `NAME SECRET_BASE32 LAST_STEP`; `#` starts a
-//! comment line.
+//! comment line. Beside it, a recovery-code file holds unused recovery codes, one a line,
+//! `NAME CODE`.
 
 use std::fs;
 use std::path::Path;
@@ -100,9 +101,6 @@ pub fn read(path: &Path) -> Result<Vec<BenchUser>, BenchError> {
 
 /// Writes a roster file, readable by root only: it holds secrets.
 pub fn write(path: &Path, users: &[BenchUser]) -> Result<(), BenchError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-
     let mut text = String::from("# NAME SECRET_BASE32 LAST_STEP\n");
     for user in users {
         text.push_str(&format!(
@@ -112,6 +110,56 @@ pub fn write(path: &Path, users: &[BenchUser]) -> Result<(), BenchError> {
             user.last_step
         ));
     }
+    write_secret_file(path, &text)
+}
+
+/// One unused recovery code of a bench user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryCode {
+    /// The account.
+    pub user: String,
+    /// The code as the daemon showed it.
+    pub code: String,
+}
+
+/// Reads a recovery-code file.
+pub fn read_codes(path: &Path) -> Result<Vec<RecoveryCode>, BenchError> {
+    let text =
+        fs::read_to_string(path).map_err(BenchError::io(format!("read {}", path.display())))?;
+    let mut codes = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [user, code] = fields.as_slice() else {
+            return Err(BenchError::Roster {
+                path: path.to_owned(),
+                line: index + 1,
+                why: "expected NAME CODE".to_owned(),
+            });
+        };
+        codes.push(RecoveryCode {
+            user: (*user).to_owned(),
+            code: (*code).to_owned(),
+        });
+    }
+    Ok(codes)
+}
+
+/// Writes a recovery-code file, readable by root only.
+pub fn write_codes(path: &Path, codes: &[RecoveryCode]) -> Result<(), BenchError> {
+    let mut text = String::from("# NAME RECOVERY_CODE (unused)\n");
+    for code in codes {
+        text.push_str(&format!("{} {}\n", code.user, code.code));
+    }
+    write_secret_file(path, &text)
+}
+
+fn write_secret_file(path: &Path, text: &str) -> Result<(), BenchError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
     fs::OpenOptions::new()
         .write(true)
         .create(true)
