@@ -1213,8 +1213,8 @@ fn authenticate_as_root(socket: &Path, auth: AuthRequest, answer: &str) -> Step 
 
 /// Before the fix a root caller's rhost could be any 1 KB string (a 300-byte one or one with
 /// spaces was prompted for and stored as a source), and every never-seen user name got a
-/// record file of its own, forever. Now such an rhost is refused before anything is read or
-/// written, management requests with a 300-byte user name are refused with bad_request, and
+/// record file of its own, forever. Now such an rhost is refused with bad_request before
+/// anything is read or written, management requests with a 300-byte user name are refused with bad_request, and
 /// unknown names leave no file.
 #[test]
 fn oversized_fields_and_unknown_names_write_nothing() {
@@ -1236,14 +1236,14 @@ fn oversized_fields_and_unknown_names_write_nothing() {
             auth: auth_request(user.name(), Some(rhost)),
         });
         assert!(
-            !matches!(
+            matches!(
                 first,
-                Ok(Step::Prompt { .. }
-                    | Step::Done {
-                        outcome: Outcome::Success
-                    })
+                Ok(Step::Failed {
+                    kind: FailureKind::BadRequest,
+                    ..
+                })
             ),
-            "an rhost of {} bytes ({:.20}...) was accepted: {first:?}",
+            "an rhost of {} bytes ({:.20}...) was not refused as a bad request: {first:?}",
             rhost.len(),
             rhost
         );
