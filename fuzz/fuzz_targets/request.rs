@@ -1,0 +1,226 @@
+//! Requests, built field by field and as raw JSON.
+//!
+//! The first input byte picks the mode. Even: the rest drives `arbitrary` to build a
+//! `Request` of any variant with any strings and options; it must encode to the JSON that
+//! serde writes for it and decode back equal. Odd: the byte also picks a variant tag and the
+//! rest is that variant's JSON object, wrapped in an envelope; whatever `decode_body`
+//! accepts must be that variant, carry exactly the fields the JSON gave (unknown fields are
+//! refused), and round-trip. In both modes `Debug` must not depend on any secret.
+#![no_main]
+
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use mfa_proto::{
+    AuthRequest, Envelope, FrameError, HEADER_LEN, MAX_FRAME_LEN, Request, Secret, decode_body,
+    encode, read_frame,
+};
+use serde_json::Value;
+
+/// Every variant's tag on the wire.
+const TAGS: [&str; 8] = [
+    "authenticate",
+    "answer",
+    "enroll_totp",
+    "confirm_totp",
+    "new_recovery_codes",
+    "remove_factors",
+    "status",
+    "unlock",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        if let Ok(built) = BuiltRequest::arbitrary_take_rest(Unstructured::new(rest)) {
+            built_request_round_trips(built);
+        }
+    } else {
+        let tag = TAGS[usize::from(mode / 2) % TAGS.len()];
+        raw_body_decodes_to_what_it_says(tag, rest);
+    }
+});
+
+/// The fields of each `Request` variant, for `arbitrary` to fill in.
+#[derive(Debug, Arbitrary)]
+enum BuiltRequest {
+    Authenticate {
+        user: String,
+        service: String,
+        rhost: Option<String>,
+        tty: Option<String>,
+        ruser: Option<String>,
+        auth_info: Option<String>,
+        nullok: bool,
+    },
+    Answer {
+        text: String,
+    },
+    EnrollTotp {
+        user: String,
+        proof: Option<String>,
+    },
+    ConfirmTotp {
+        code: String,
+    },
+    NewRecoveryCodes {
+        user: String,
+        proof: Option<String>,
+    },
+    RemoveFactors {
+        user: String,
+        proof: Option<String>,
+    },
+    Status {
+        user: String,
+    },
+    Unlock {
+        user: String,
+    },
+}
+
+impl BuiltRequest {
+    /// The request, and the user it names (if the variant has one).
+    fn into_request(self) -> (Request, Option<String>) {
+        match self {
+            BuiltRequest::Authenticate {
+                user,
+                service,
+                rhost,
+                tty,
+                ruser,
+                auth_info,
+                nullok,
+            } => (
+                Request::Authenticate {
+                    auth: AuthRequest {
+                        user: user.clone(),
+                        service,
+                        rhost,
+                        tty,
+                        ruser,
+                        auth_info,
+                        nullok,
+                    },
+                },
+                Some(user),
+            ),
+            BuiltRequest::Answer { text } => (Request::Answer { text: text.into() }, None),
+            BuiltRequest::EnrollTotp { user, proof } => (
+                Request::EnrollTotp {
+                    user: user.clone(),
+                    proof: proof.map(Secret::from),
+                },
+                Some(user),
+            ),
+            BuiltRequest::ConfirmTotp { code } => (Request::ConfirmTotp { code: code.into() }, None),
+            BuiltRequest::NewRecoveryCodes { user, proof } => (
+                Request::NewRecoveryCodes {
+                    user: user.clone(),
+                    proof: proof.map(Secret::from),
+                },
+                Some(user),
+            ),
+            BuiltRequest::RemoveFactors { user, proof } => (
+                Request::RemoveFactors {
+                    user: user.clone(),
+                    proof: proof.map(Secret::from),
+                },
+                Some(user),
+            ),
+            BuiltRequest::Status { user } => (Request::Status { user: user.clone() }, Some(user)),
+            BuiltRequest::Unlock { user } => (Request::Unlock { user: user.clone() }, Some(user)),
+        }
+    }
+}
+
+fn built_request_round_trips(built: BuiltRequest) {
+    let (request, user) = built.into_request();
+    assert_eq!(request.user(), user.as_deref());
+    debug_hides_secrets(&request);
+
+    let json = serde_json::to_vec(&Envelope::new(&request)).expect("a request serializes");
+    let frame = match encode(&request) {
+        Ok(frame) => frame,
+        Err(FrameError::TooLarge { len }) => {
+            assert_eq!(len, json.len());
+            assert!(len > MAX_FRAME_LEN);
+            return;
+        }
+        Err(other) => panic!("encode failed: {other}"),
+    };
+    assert!(json.len() <= MAX_FRAME_LEN);
+    assert_eq!(&frame[..HEADER_LEN], &(json.len() as u32).to_be_bytes());
+    assert_eq!(&frame[HEADER_LEN..], &json[..]);
+    let mut reader = &frame[..];
+    let back: Request = read_frame(&mut reader).expect("an encoded request reads back");
+    assert_eq!(back, request);
+}
+
+fn raw_body_decodes_to_what_it_says(tag: &str, inner: &[u8]) {
+    let mut body = format!(r#"{{"v":1,"msg":{{"{tag}":"#).into_bytes();
+    body.extend_from_slice(inner);
+    body.extend_from_slice(b"}}");
+    let request = match decode_body::<Request>(&body) {
+        Ok(request) => request,
+        Err(FrameError::Malformed(_)) => return,
+        Err(other) => panic!("decode_body failed with {other:?}, not Malformed"),
+    };
+    debug_hides_secrets(&request);
+
+    // The inner text alone is the variant's JSON: nothing in it reached outside its object.
+    let given: Value = serde_json::from_slice(inner).expect("accepted inner JSON is not JSON");
+    let written = serde_json::to_value(&request).expect("a request serializes");
+    let Value::Object(written) = written else {
+        panic!("request serialized as {written}");
+    };
+    assert_eq!(written.len(), 1);
+    let fields = written.get(tag).expect("decoded into another variant than its tag");
+    assert_gives(&given, fields);
+
+    let frame = encode(&request).expect("a decoded request re-encodes");
+    let back: Request = decode_body(&frame[HEADER_LEN..]).expect("re-encoded request decodes");
+    assert_eq!(back, request);
+}
+
+/// Every field the peer gave is in what was decoded, with the same value; fields it left out
+/// may have been defaulted.
+fn assert_gives(given: &Value, decoded: &Value) {
+    match (given, decoded) {
+        (Value::Object(given), Value::Object(decoded)) => {
+            for (key, value) in given {
+                let field = decoded
+                    .get(key)
+                    .unwrap_or_else(|| panic!("field `{key}` was accepted but is not in the type"));
+                assert_gives(value, field);
+            }
+        }
+        _ => assert_eq!(given, decoded),
+    }
+}
+
+/// A request's `Debug` is the same with every secret blanked out.
+fn debug_hides_secrets(request: &Request) {
+    let blank = || Secret::from("");
+    let blanked = match request.clone() {
+        Request::Answer { .. } => Request::Answer { text: blank() },
+        Request::ConfirmTotp { .. } => Request::ConfirmTotp { code: blank() },
+        Request::EnrollTotp { user, proof } => Request::EnrollTotp {
+            user,
+            proof: proof.map(|_| blank()),
+        },
+        Request::NewRecoveryCodes { user, proof } => Request::NewRecoveryCodes {
+            user,
+            proof: proof.map(|_| blank()),
+        },
+        Request::RemoveFactors { user, proof } => Request::RemoveFactors {
+            user,
+            proof: proof.map(|_| blank()),
+        },
+        other @ (Request::Authenticate { .. } | Request::Status { .. } | Request::Unlock { .. }) => {
+            other
+        }
+    };
+    assert_eq!(format!("{request:?}"), format!("{blanked:?}"));
+}
