@@ -1,23 +1,23 @@
-//! Attempt limits for every name, in one bounded in-memory table, with lockouts made durable.
+//! Attempt limits for every name, in one bounded in-memory table backed by a journal.
 //!
 //! Every name a caller authenticates — enrolled, unenrolled, unknown to NSS — is counted
-//! here, the same way: a failure is a memory update, never a record write. That keeps every
-//! class of name on one path and at one cost (no file per unknown name, no rewrite of a whole
-//! record per wrong code), and bounds what a flood of failures can make the daemon write.
+//! here, the same way: a failure is a memory update plus one short line appended to
+//! `STATE_DIR/failures.log`, never a rewrite of a record. That keeps every class of name on
+//! one path and at one cost (no file per unknown name, no whole-record write per wrong code),
+//! and bounds what a flood of failures can make the daemon write.
 //!
-//! What must survive a restart — a lockout in force and the rounds that lengthen the next
-//! one — is written to `STATE_DIR/lockouts.json` durably (temp file, fsync, rename, fsync of
-//! the directory) whenever a lockout starts or an admin clears one, before the lockout is
-//! answered. Failures that have not yet locked anything are lost on a restart; only root
-//! can restart the daemon, so that helps no attacker.
+//! Durability: every line is written before the failure is answered, so a crash or kill -9
+//! of the daemon loses nothing; a line that starts a lockout (or an admin's unlock) is also
+//! fdatasync'ed, so lockouts survive a power loss too. On start the snapshot
+//! (`lockouts.json`) is loaded, the journal replayed on top of it, and both compacted into a
+//! new snapshot; the same happens whenever the journal outgrows [`MAX_JOURNAL_BYTES`].
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
-use std::io::{self, Read};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,28 +25,49 @@ use crate::config::LimitsConfig;
 use crate::limits::{FailureEffect, LimitState};
 use crate::store::{StoreError, io_err, write_durably};
 
-/// File the durable part of the table lives in, in the state directory.
-pub const LOCKOUTS_FILE: &str = "lockouts.json";
+/// The snapshot, in the state directory.
+pub const SNAPSHOT_FILE: &str = "lockouts.json";
+/// The journal of changes since the snapshot, in the state directory.
+pub const JOURNAL_FILE: &str = "failures.log";
 /// Names tracked at once. Beyond it the entry that matters least (no lock in force, oldest
 /// failure) is forgotten first.
 pub const MAX_TRACKED: usize = 10_000;
-/// Largest lockouts file read.
-const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
-const FILE_VERSION: u32 = 1;
+/// Journal size that triggers a compaction.
+pub const MAX_JOURNAL_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest snapshot read.
+const MAX_SNAPSHOT_BYTES: u64 = 64 * 1024 * 1024;
+const SNAPSHOT_VERSION: u32 = 1;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LockoutsFile {
+struct Snapshot {
     version: u32,
     users: HashMap<String, LimitState>,
 }
 
-#[derive(Debug, Default)]
+/// One line of the journal.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum Entry {
+    Failure {
+        user: String,
+        source: String,
+        at: u64,
+    },
+    Success {
+        user: String,
+        source: String,
+        at: u64,
+    },
+    Clear {
+        user: String,
+    },
+}
+
+#[derive(Debug)]
 struct Table {
     users: HashMap<String, LimitState>,
-    /// Bumped on every change that must be persisted, so that an older snapshot never
-    /// overwrites a newer one.
-    generation: u64,
+    journal_len: u64,
 }
 
 /// The failure counters of every name.
@@ -55,41 +76,37 @@ pub struct AttemptLimiter {
     limits: LimitsConfig,
     dir: PathBuf,
     table: Mutex<Table>,
-    /// Generation on disk; held while writing.
-    written: Mutex<u64>,
-    temp_counter: AtomicU64,
-}
-
-/// A change that must be on disk before it is answered.
-#[derive(Debug)]
-#[must_use = "a lockout must be persisted before it is answered"]
-pub struct Snapshot {
-    generation: u64,
-    bytes: Vec<u8>,
 }
 
 impl AttemptLimiter {
-    /// Loads the lockouts file in `state_dir` (none: an empty table). A file that cannot be
-    /// parsed is an error: starting without it would lift every lockout.
-    pub fn open(state_dir: &Path, limits: LimitsConfig) -> Result<AttemptLimiter, StoreError> {
-        let path = state_dir.join(LOCKOUTS_FILE);
-        let users = match read_file(&path)? {
-            Some(file) => file.users,
-            None => HashMap::new(),
-        };
-        Ok(AttemptLimiter {
+    /// Loads the snapshot and replays the journal in `state_dir`, then compacts them. A
+    /// snapshot that cannot be parsed is an error (starting without it would lift every
+    /// lockout); journal lines that cannot be parsed (a line torn by a power loss) are
+    /// skipped and counted in the returned warning.
+    pub fn open(
+        state_dir: &Path,
+        limits: LimitsConfig,
+    ) -> Result<(AttemptLimiter, Option<String>), StoreError> {
+        remove_stale_snapshot_temps(state_dir);
+        let mut users = read_snapshot(&state_dir.join(SNAPSHOT_FILE))?.unwrap_or_default();
+        let journal_path = state_dir.join(JOURNAL_FILE);
+        let skipped = replay(&journal_path, &mut users, &limits)?;
+        let limiter = AttemptLimiter {
             limits,
             dir: state_dir.to_owned(),
             table: Mutex::new(Table {
                 users,
-                generation: 0,
+                journal_len: 0,
             }),
-            written: Mutex::new(0),
-            temp_counter: AtomicU64::new(0),
-        })
+        };
+        limiter.compact(&mut limiter.table())?;
+        let warning = (skipped > 0).then(|| {
+            format!("{skipped} unreadable lines of {JOURNAL_FILE} were skipped (torn by a crash?)")
+        });
+        Ok((limiter, warning))
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+    fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -118,86 +135,126 @@ impl AttemptLimiter {
             .unwrap_or_default()
     }
 
-    /// Counts a failure of `user` from `source`. When it started a lockout, the snapshot
-    /// to [`AttemptLimiter::persist`] before answering comes with it.
+    /// Counts a failure of `user` from `source`, journaled before it returns (and synced
+    /// when it starts a lockout). An error means the failure could not be recorded: the
+    /// caller fails closed.
     pub fn record_failure(
         &self,
         user: &str,
         source: &str,
         now: u64,
-    ) -> (FailureEffect, Option<Snapshot>) {
+    ) -> Result<FailureEffect, StoreError> {
         let mut table = self.table();
-        if !table.users.contains_key(user) && table.users.len() >= MAX_TRACKED {
-            evict_one(&mut table.users, now);
-        }
-        let effect = table
-            .users
-            .entry(user.to_owned())
-            .or_default()
-            .record_failure(source, now, &self.limits);
-        let snapshot = effect
-            .started_a_lockout()
-            .then(|| snapshot(&mut table, now));
-        (effect, snapshot)
+        let effect = apply_failure(&mut table.users, user, source, now, &self.limits);
+        let entry = Entry::Failure {
+            user: user.to_owned(),
+            source: source.to_owned(),
+            at: now,
+        };
+        self.append(&mut table, &entry, effect.started_a_lockout())?;
+        Ok(effect)
     }
 
     /// A success of `user` from `source` clears that source (not the account-wide count).
-    pub fn record_success(&self, user: &str, source: &str, now: u64) {
+    pub fn record_success(&self, user: &str, source: &str, now: u64) -> Result<(), StoreError> {
         let mut table = self.table();
-        if let Some(state) = table.users.get_mut(user) {
-            state.record_success(source, now);
-            if state.is_clear() {
-                table.users.remove(user);
-            }
-        }
-    }
-
-    /// Clears every counter and lockout of `user` (admin unlock).
-    pub fn clear(&self, user: &str, now: u64) -> Snapshot {
-        let mut table = self.table();
-        table.users.remove(user);
-        snapshot(&mut table, now)
-    }
-
-    /// Writes `snapshot` durably unless a newer one is already on disk.
-    pub fn persist(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-        if snapshot.generation <= *written {
+        let Some(state) = table.users.get_mut(user) else {
+            return Ok(());
+        };
+        if !state.sources.contains_key(source) {
             return Ok(());
         }
-        let path = self.dir.join(LOCKOUTS_FILE);
-        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
-        write_durably(&self.dir, &path, &snapshot.bytes, n)?;
-        *written = snapshot.generation;
-        Ok(())
+        apply_success(&mut table.users, user, source, now);
+        let entry = Entry::Success {
+            user: user.to_owned(),
+            source: source.to_owned(),
+            at: now,
+        };
+        self.append(&mut table, &entry, false)
     }
 
-    /// Names tracked now (for tests and the status of the daemon).
+    /// Clears every counter and lockout of `user` (admin unlock), durably.
+    pub fn clear(&self, user: &str) -> Result<(), StoreError> {
+        let mut table = self.table();
+        table.users.remove(user);
+        let entry = Entry::Clear {
+            user: user.to_owned(),
+        };
+        self.append(&mut table, &entry, true)
+    }
+
+    /// Names tracked now.
     pub fn tracked(&self) -> usize {
         self.table().users.len()
     }
-}
 
-/// What must survive a restart, serialized under the table's lock.
-fn snapshot(table: &mut Table, now: u64) -> Snapshot {
-    table.generation += 1;
-    let file = LockoutsFile {
-        version: FILE_VERSION,
-        users: table
-            .users
-            .iter()
-            .filter(|(_, s)| s.needs_persisting(now))
-            .map(|(name, s)| (name.clone(), s.clone()))
-            .collect(),
-    };
-    Snapshot {
-        generation: table.generation,
-        // A map of strings and integers always serializes.
-        bytes: serde_json::to_vec(&file).unwrap_or_default(),
+    fn append(&self, table: &mut Table, entry: &Entry, sync: bool) -> Result<(), StoreError> {
+        let path = self.dir.join(JOURNAL_FILE);
+        // An entry of strings and integers always serializes.
+        let mut line = serde_json::to_vec(entry).unwrap_or_default();
+        line.push(b'\n');
+        // Opened for each line, not held: a file held open for writing would stop an admin
+        // from remounting the state file system read-only under a running daemon.
+        let mut journal = open_journal(&path)?;
+        journal
+            .write_all(&line)
+            .map_err(io_err(&path, "append to"))?;
+        if sync {
+            journal.sync_data().map_err(io_err(&path, "fdatasync"))?;
+        }
+        table.journal_len += line.len() as u64;
+        if table.journal_len > MAX_JOURNAL_BYTES {
+            self.compact(table)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the whole table as the new snapshot, durably, then empties the journal.
+    fn compact(&self, table: &mut Table) -> Result<(), StoreError> {
+        let snapshot = Snapshot {
+            version: SNAPSHOT_VERSION,
+            users: table.users.clone(),
+        };
+        let path = self.dir.join(SNAPSHOT_FILE);
+        let bytes = serde_json::to_vec(&snapshot).unwrap_or_default();
+        write_durably(&self.dir, &path, &bytes, 0)?;
+        let journal = self.dir.join(JOURNAL_FILE);
+        let file = open_journal(&journal)?;
+        file.set_len(0)
+            .and_then(|()| file.sync_all())
+            .map_err(io_err(&journal, "truncate"))?;
+        table.journal_len = 0;
+        Ok(())
     }
 }
 
-/// Forgets the entry that matters least: expired or unlocked first, then the oldest failure.
+fn apply_failure(
+    users: &mut HashMap<String, LimitState>,
+    user: &str,
+    source: &str,
+    now: u64,
+    limits: &LimitsConfig,
+) -> FailureEffect {
+    if !users.contains_key(user) && users.len() >= MAX_TRACKED {
+        evict_one(users, now);
+    }
+    users
+        .entry(user.to_owned())
+        .or_default()
+        .record_failure(source, now, limits)
+}
+
+fn apply_success(users: &mut HashMap<String, LimitState>, user: &str, source: &str, now: u64) {
+    if let Some(state) = users.get_mut(user) {
+        state.record_success(source, now);
+        if state.is_clear() {
+            users.remove(user);
+        }
+    }
+}
+
+/// Forgets the entry that matters least: no lock in force and no past rounds first, then
+/// the oldest failure.
 fn evict_one(users: &mut HashMap<String, LimitState>, now: u64) {
     let victim = users
         .iter_mut()
@@ -212,7 +269,66 @@ fn evict_one(users: &mut HashMap<String, LimitState>, now: u64) {
     }
 }
 
-fn read_file(path: &Path) -> Result<Option<LockoutsFile>, StoreError> {
+/// Removes snapshot temp files a crash during a compaction left behind (their names could
+/// collide with a later daemon's).
+fn remove_stale_snapshot_temps(dir: &Path) {
+    let prefix = format!(".{SNAPSHOT_FILE}.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn open_journal(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io_err(path, "open"))
+}
+
+/// Applies the journal at `path` to `users`; returns how many lines could not be read.
+fn replay(
+    path: &Path,
+    users: &mut HashMap<String, LimitState>,
+    limits: &LimitsConfig,
+) -> Result<usize, StoreError> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err(path, "open")(e)),
+    };
+    let mut skipped = 0;
+    for line in BufReader::new(file).split(b'\n') {
+        let line = line.map_err(io_err(path, "read"))?;
+        match serde_json::from_slice::<Entry>(&line) {
+            Ok(Entry::Failure { user, source, at }) => {
+                apply_failure(users, &user, &source, at, limits);
+            }
+            Ok(Entry::Success { user, source, at }) => apply_success(users, &user, &source, at),
+            Ok(Entry::Clear { user }) => {
+                users.remove(&user);
+            }
+            Err(_) if line.is_empty() => {}
+            Err(_) => skipped += 1,
+        }
+    }
+    Ok(skipped)
+}
+
+fn read_snapshot(path: &Path) -> Result<Option<HashMap<String, LimitState>>, StoreError> {
     let mut file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
@@ -223,7 +339,7 @@ fn read_file(path: &Path) -> Result<Option<LockoutsFile>, StoreError> {
         Err(e) => return Err(io_err(path, "open")(e)),
     };
     let meta = file.metadata().map_err(io_err(path, "stat"))?;
-    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
+    if !meta.is_file() || meta.len() > MAX_SNAPSHOT_BYTES {
         return Err(StoreError::Unsafe {
             path: path.to_owned(),
             why: "is not a regular file of a plausible size".to_owned(),
@@ -231,17 +347,17 @@ fn read_file(path: &Path) -> Result<Option<LockoutsFile>, StoreError> {
     }
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(io_err(path, "read"))?;
-    let parsed: LockoutsFile = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+    let parsed: Snapshot = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
         path: path.to_owned(),
         why: format!("line {}, column {}", e.line(), e.column()),
     })?;
-    if parsed.version != FILE_VERSION {
+    if parsed.version != SNAPSHOT_VERSION {
         return Err(StoreError::Corrupt {
             path: path.to_owned(),
             why: format!("lockouts file version {} is not supported", parsed.version),
         });
     }
-    Ok(Some(parsed))
+    Ok(Some(parsed.users))
 }
 
 #[cfg(test)]
@@ -250,30 +366,30 @@ mod tests {
     use std::fs;
 
     fn limiter(dir: &Path) -> AttemptLimiter {
-        AttemptLimiter::open(dir, LimitsConfig::default()).unwrap()
+        AttemptLimiter::open(dir, LimitsConfig::default())
+            .unwrap()
+            .0
     }
 
     const NOW: u64 = 1_800_000_000;
 
     fn fail(l: &AttemptLimiter, user: &str, source: &str, now: u64) -> FailureEffect {
-        let (effect, snapshot) = l.record_failure(user, source, now);
-        if let Some(s) = snapshot {
-            l.persist(s).unwrap();
-        }
-        effect
+        l.record_failure(user, source, now).unwrap()
     }
 
     #[test]
-    fn failures_write_nothing_until_a_lockout_which_survives_a_restart() {
+    fn counts_and_lockouts_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let l = limiter(dir.path());
         for _ in 0..4 {
             assert_eq!(fail(&l, "alice", "h", NOW), FailureEffect::Counted);
         }
-        assert!(!dir.path().join(LOCKOUTS_FILE).exists());
+        drop(l);
+        let l = limiter(dir.path());
         assert_eq!(
             fail(&l, "alice", "h", NOW),
-            FailureEffect::SourceLocked(NOW + 60)
+            FailureEffect::SourceLocked(NOW + 60),
+            "the four failures before the restart still count"
         );
         drop(l);
         let l = limiter(dir.path());
@@ -290,30 +406,85 @@ mod tests {
     }
 
     #[test]
-    fn clear_is_durable() {
+    fn a_failure_appends_a_line_not_a_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = limiter(dir.path());
+        let journal = dir.path().join(JOURNAL_FILE);
+        let before = fs::metadata(&journal).unwrap().len();
+        fail(&l, "nobody-known", "h", NOW);
+        let grown = fs::metadata(&journal).unwrap().len() - before;
+        assert!(grown > 0 && grown < 100, "{grown} bytes");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no file per name"
+        );
+    }
+
+    #[test]
+    fn clear_and_success_are_replayed() {
         let dir = tempfile::tempdir().unwrap();
         let l = limiter(dir.path());
         for _ in 0..5 {
             fail(&l, "bob", "h", NOW);
         }
-        l.persist(l.clear("bob", NOW)).unwrap();
-        drop(l);
-        assert_eq!(limiter(dir.path()).source_locked("bob", "h", NOW), None);
-    }
-
-    #[test]
-    fn an_older_snapshot_never_overwrites_a_newer_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let l = limiter(dir.path());
+        for _ in 0..4 {
+            fail(&l, "bob", "h2", NOW);
+        }
+        l.clear("bob").unwrap();
         for _ in 0..4 {
             fail(&l, "carol", "h", NOW);
         }
-        let (_, older) = l.record_failure("carol", "h", NOW);
-        let newer = l.clear("carol", NOW);
-        l.persist(newer).unwrap();
-        l.persist(older.unwrap()).unwrap();
+        l.record_success("carol", "h", NOW).unwrap();
         drop(l);
-        assert_eq!(limiter(dir.path()).source_locked("carol", "h", NOW), None);
+        let l = limiter(dir.path());
+        assert_eq!(l.source_locked("bob", "h", NOW), None);
+        assert_eq!(fail(&l, "bob", "h2", NOW), FailureEffect::Counted);
+        assert_eq!(fail(&l, "carol", "h", NOW), FailureEffect::Counted);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = limiter(dir.path());
+        for _ in 0..5 {
+            fail(&l, "dave", "h", NOW);
+        }
+        drop(l);
+        let journal = dir.path().join(JOURNAL_FILE);
+        let mut f = OpenOptions::new().append(true).open(&journal).unwrap();
+        f.write_all(b"{\"failure\":{\"user\":\"da").unwrap();
+        let (l, warning) = AttemptLimiter::open(dir.path(), LimitsConfig::default()).unwrap();
+        assert!(warning.unwrap().contains("1 unreadable"));
+        assert_eq!(l.source_locked("dave", "h", NOW), Some(NOW + 60));
+    }
+
+    #[test]
+    fn the_journal_is_compacted_when_it_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        // Limits no burst here reaches: no lockout, so no fdatasync per line.
+        let limits = LimitsConfig {
+            max_failures: 1_000_000,
+            account_max_failures: 1_000_000,
+            ..LimitsConfig::default()
+        };
+        let l = AttemptLimiter::open(dir.path(), limits.clone()).unwrap().0;
+        let journal = dir.path().join(JOURNAL_FILE);
+        let mut i = 0u64;
+        while fs::metadata(&journal).unwrap().len() < MAX_JOURNAL_BYTES / 2 {
+            fail(&l, &format!("u{}", i % 50), "h", NOW + i);
+            i += 1;
+        }
+        let lines_for_half = i;
+        for _ in 0..lines_for_half + 10 {
+            fail(&l, &format!("u{}", i % 50), "h", NOW + i);
+            i += 1;
+        }
+        assert!(fs::metadata(&journal).unwrap().len() < MAX_JOURNAL_BYTES / 2);
+        drop(l);
+        // The compacted state is what was counted.
+        let l = AttemptLimiter::open(dir.path(), limits).unwrap().0;
+        assert_eq!(l.tracked(), 50);
     }
 
     #[test]
@@ -324,27 +495,16 @@ mod tests {
             fail(&l, "victim", "h", NOW);
         }
         for i in 0..(MAX_TRACKED + 100) {
-            l.record_failure(&format!("name{i}"), "h", NOW + 1 + i as u64 / 1000);
+            fail(&l, &format!("name{i}"), "h", NOW + 1 + i as u64 / 1000);
         }
         assert!(l.tracked() <= MAX_TRACKED);
         assert_eq!(l.source_locked("victim", "h", NOW + 30), Some(NOW + 60));
     }
 
     #[test]
-    fn a_success_forgets_a_name_with_nothing_left() {
+    fn corrupt_snapshot_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let l = limiter(dir.path());
-        fail(&l, "dave", "h", NOW);
-        assert_eq!(l.tracked(), 1);
-        l.record_success("dave", "h", NOW);
-        // The account-wide count stays (an attacker elsewhere is not helped by a success).
-        assert_eq!(l.tracked(), 1);
-    }
-
-    #[test]
-    fn corrupt_lockouts_file_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(LOCKOUTS_FILE), "{\"version\":1,\"users\":").unwrap();
+        fs::write(dir.path().join(SNAPSHOT_FILE), "{\"version\":1,\"users\":").unwrap();
         let err = AttemptLimiter::open(dir.path(), LimitsConfig::default()).unwrap_err();
         assert!(err.to_string().contains("corrupt"), "{err}");
     }

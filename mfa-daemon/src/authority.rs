@@ -184,7 +184,10 @@ impl Authority {
     /// Opens the store and the attempt limits named by `config`.
     pub fn open(config: Config) -> Result<Authority, AuthorityError> {
         let store = Store::open(&config.state_dir)?;
-        let limiter = AttemptLimiter::open(&config.state_dir, config.limits.clone())?;
+        let (limiter, warning) = AttemptLimiter::open(&config.state_dir, config.limits.clone())?;
+        if let Some(warning) = warning {
+            eprintln!("mfa-daemon: {warning}");
+        }
         let hostname = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
@@ -251,7 +254,7 @@ impl Authority {
         };
         match decision {
             Decision::Accept(factor) => {
-                self.limiter.record_success(key, source, now);
+                self.limiter.record_success(key, source, now)?;
                 Ok(Verdict::Accepted(factor))
             }
             Decision::Abandon(factor) => Ok(Verdict::Abandoned(factor)),
@@ -333,10 +336,7 @@ impl Authority {
         reason: Rejection,
         now: u64,
     ) -> Result<Verdict, AuthorityError> {
-        let (effect, snapshot) = self.limiter.record_failure(key, source, now);
-        if let Some(snapshot) = snapshot {
-            self.limiter.persist(snapshot)?;
-        }
+        let effect = self.limiter.record_failure(key, source, now)?;
         Ok(Verdict::Rejected {
             reason,
             locked_until: match effect {
@@ -448,8 +448,8 @@ impl Authority {
     }
 
     /// Clears every failure counter and lockout of the user, durably.
-    pub fn unlock(&self, key: &str, now: u64) -> Result<(), AuthorityError> {
-        Ok(self.limiter.persist(self.limiter.clear(key, now))?)
+    pub fn unlock(&self, key: &str) -> Result<(), AuthorityError> {
+        Ok(self.limiter.clear(key)?)
     }
 }
 
@@ -706,7 +706,7 @@ mod tests {
             }
         }
         assert!(!dir.path().join("etc").exists());
-        // Failures of names with no factor are counted in memory, never in a file each.
+        // Failures of names with no factor are journaled, never kept in a file each.
         let files = std::fs::read_dir(dir.path().join("users")).unwrap().count();
         assert_eq!(files, 0);
         assert_eq!(a.limiter().tracked(), 3);

@@ -125,10 +125,7 @@ pub async fn handle(
         Request::Status { .. } => status(shared, &subject).await,
         Request::Unlock { .. } => {
             let target = user.clone();
-            match shared
-                .blocking(move |a| a.unlock(&target, unix_now()))
-                .await
-            {
+            match shared.blocking(move |a| a.unlock(&target)).await {
                 Ok(()) => {
                     audit(shared, "unlock", &user, uid, "ok", None);
                     Response::Ok {
