@@ -190,3 +190,31 @@ fn uid_of(name: &str) -> Option<u32> {
     // uid is read, no pointer into `buf`.
     Some(unsafe { entry.assume_init_ref() }.pw_uid)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handle for hooks that never pass it to PAM.
+    fn unused_handle() -> &'static mut PamHandle {
+        // SAFETY: `PamHandle` is zero-sized, so any aligned non-null pointer is a valid
+        // reference to it; the hooks under test never hand it to PAM.
+        unsafe { ptr::NonNull::<PamHandle>::dangling().as_mut() }
+    }
+
+    #[test]
+    fn only_authenticate_acts() {
+        assert_eq!(
+            PamMfa::sm_setcred(unused_handle(), vec![], 0),
+            PamResultCode::PAM_SUCCESS
+        );
+        for hook in [
+            PamMfa::acct_mgmt,
+            PamMfa::sm_open_session,
+            PamMfa::sm_close_session,
+            PamMfa::sm_chauthtok,
+        ] {
+            assert_eq!(hook(unused_handle(), vec![], 0), PamResultCode::PAM_IGNORE);
+        }
+    }
+}
