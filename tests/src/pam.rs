@@ -34,10 +34,7 @@ pub fn mfa_auth_line(control: &str, socket: &Path, options: &str) -> String {
 /// followed by pam_permit the stack succeeds, and as `sufficient` before pam_deny it fails.
 /// PAM_SUCCESS would pass both stacks, a failure neither.
 pub fn assert_pam_mfa_ignores(socket: &Path, options: &str, user: &str) {
-    let then_permit = PamService::with_auth_stack(&[
-        mfa_auth_line("required", socket, options),
-        PERMIT_AUTH_LINE.to_owned(),
-    ]);
+    let then_permit = PamService::mfa_then_permit(socket, options);
     let sufficient_then_deny = PamService::with_auth_stack(&[
         mfa_auth_line("sufficient", socket, options),
         DENY_AUTH_LINE.to_owned(),
@@ -78,6 +75,16 @@ impl PamService {
     /// A service whose auth stack is `pam_mfa.so` alone, talking to `socket`.
     pub fn mfa(socket: &Path, options: &str) -> PamService {
         PamService::with_auth_stack(&[mfa_auth_line("required", socket, options)])
+    }
+
+    /// A service whose auth stack is `pam_mfa.so` (required) then pam_permit: it succeeds
+    /// when the module returns PAM_SUCCESS or PAM_IGNORE, so a login that must fail through
+    /// it proves the module did not ignore.
+    pub fn mfa_then_permit(socket: &Path, options: &str) -> PamService {
+        PamService::with_auth_stack(&[
+            mfa_auth_line("required", socket, options),
+            PERMIT_AUTH_LINE.to_owned(),
+        ])
     }
 
     /// A service in /etc/pam.d whose auth stack is `auth_lines`.

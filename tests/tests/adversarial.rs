@@ -27,9 +27,9 @@ use mfa_tests::text::{
 };
 use mfa_tests::{
     Authenticator, DIRECTORY_DOMAIN, DIRECTORY_SHORT_DOMAIN, Daemon, FakeNss, Interaction,
-    LoginSetup, ONE_PROMPT_PER_LOGIN, PERMIT_AUTH_LINE, PamService, Pamtester, Run, ScratchDir,
-    TestUser, assert_pam_mfa_ignores, enroll_totp, json_line_with, mfa_auth_line,
-    privileged_socket, root_suite_ready, status, test_binary_as, unused_user_name,
+    LoginSetup, ONE_PROMPT_PER_LOGIN, PamService, Pamtester, Run, ScratchDir, TestUser,
+    assert_pam_mfa_ignores, enroll_totp, json_line_with, privileged_socket, root_suite_ready,
+    status, test_binary_as, unused_user_name,
 };
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -510,18 +510,8 @@ fn one_flood_at_a_time() -> Flock<File> {
     Flock::lock(binary, FlockArg::LockExclusive).unwrap_or_else(|(_, e)| panic!("flock: {e}"))
 }
 
-/// A PAM stack that succeeds if pam_mfa.so (with `options`, talking to `socket`) returns
-/// PAM_SUCCESS or PAM_IGNORE, and fails otherwise: a login that must fail through it proves
-/// the module did not ignore.
-fn mfa_then_permit(socket: &Path, options: &str) -> PamService {
-    PamService::with_auth_stack(&[
-        mfa_auth_line("required", socket, options),
-        PERMIT_AUTH_LINE.to_owned(),
-    ])
-}
-
-/// Asserts that a login through [`mfa_then_permit`] was refused as unavailable: not ignored
-/// (which would have let pam_permit pass it), not prompted.
+/// Asserts that a login through [`PamService::mfa_then_permit`] was refused as unavailable:
+/// not ignored (which would have let pam_permit pass it), not prompted.
 fn assert_unavailable_not_ignored(login: &Run, what: &str) {
     assert!(
         !login.succeeded(),
@@ -570,7 +560,7 @@ fn connection_flood_does_not_delay_or_skip_roots_logins() {
     let victim = TestUser::create();
     let enrollment = enroll_totp(&daemon, &victim);
     let attacker = TestUser::create();
-    let service = mfa_then_permit(daemon.socket(), "failmode=safe timeout=3");
+    let service = PamService::mfa_then_permit(daemon.socket(), "failmode=safe timeout=3");
     let stop = StopFile::new();
     let threads = FLOOD_THREADS.to_string();
     let per_thread = FLOOD_PER_THREAD.to_string();
@@ -688,7 +678,7 @@ fn busy_or_silent_daemon_never_yields_ignore() {
         .iter()
         .map(|path| UnixListener::bind(path).expect("bind"))
         .collect();
-    let silent_service = mfa_then_permit(&silent_dir.path().join("mfa.sock"), options);
+    let silent_service = PamService::mfa_then_permit(&silent_dir.path().join("mfa.sock"), options);
     let login = Pamtester::new(&silent_service, &user).authenticate(&[]);
     assert_unavailable_not_ignored(&login, "a daemon that never answers");
     drop(silent);
@@ -699,7 +689,7 @@ fn busy_or_silent_daemon_never_yields_ignore() {
         .iter()
         .map(|path| full_listener(path))
         .collect();
-    let busy_service = mfa_then_permit(&busy_dir.path().join("mfa.sock"), options);
+    let busy_service = PamService::mfa_then_permit(&busy_dir.path().join("mfa.sock"), options);
     let login = Pamtester::new(&busy_service, &user).authenticate(&[]);
     assert_unavailable_not_ignored(&login, "a daemon with a full listen queue");
     drop(busy);
@@ -772,7 +762,7 @@ fn impostor_listener_is_refused_even_with_failmode_safe() {
     let logins: Vec<(&str, Run)> = ["failmode=safe timeout=2", "timeout=2"]
         .into_iter()
         .map(|options| {
-            let service = mfa_then_permit(&public, options);
+            let service = PamService::mfa_then_permit(&public, options);
             (options, Pamtester::new(&service, &victim).authenticate(&[]))
         })
         .collect();
@@ -1124,7 +1114,7 @@ fn every_spelling_of_an_enrolled_name_is_prompted_under_nullok() {
     let nss = FakeNss::create();
     let daemon = Daemon::start_with_env(ONE_PROMPT_PER_LOGIN, nss.env());
     let enrollment = enroll_totp(&daemon, &user);
-    let service = mfa_then_permit(daemon.socket(), "nullok");
+    let service = PamService::mfa_then_permit(daemon.socket(), "nullok");
     let name = user.name();
     let mut capitalized = name.to_owned();
     capitalized[..1].make_ascii_uppercase();
