@@ -538,14 +538,16 @@ fn uid_source(user: &TestUser) -> String {
     format!("uid:{}", user.uid())
 }
 
-/// Connections per flood process: two processes stay below the common 1024-descriptor limit.
+/// The flood: 2,400 connections from one uid, in processes of 600 each so that every one stays
+/// below the common 1024-descriptor limit. (1,000 connections were not enough to delay root
+/// past `timeout=3` before the fix on a 2-core machine; 2,400 did every time.)
 const FLOOD_PROCESSES: usize = 4;
 const FLOOD_THREADS: usize = 12;
 const FLOOD_PER_THREAD: usize = 50;
 
-/// Before the fix, one uid that held ~1000 connections to the only socket kept root's
-/// connection waiting in the listen queue behind them: each over-share connection kept a slot
-/// of the shared pool for 1 s before it was turned away. The module's `timeout=3` ran out, so
+/// Before the fix, one uid that held thousands of connections to the only socket kept root's
+/// connection waiting in (or for room in) the listen queue behind them: each over-share
+/// connection kept a slot of the shared pool for 1 s before it was turned away. The module's `timeout=3` ran out, so
 /// `failmode=safe` returned PAM_IGNORE (here pam_permit then let the wrong and the missing
 /// answer in, and the right-code logins passed without a prompt), and every refusal was one
 /// log line. Now root's pamtester uses the privileged socket, which the flood cannot reach,
