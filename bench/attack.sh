@@ -6,6 +6,8 @@
 #      socket, send nothing and reconnect as soon as they are dropped; meanwhile root logs
 #      in with a valid TOTP code through `auth required libpam_mfa.so`, and again through
 #      a failmode=safe stack that shows a marker when the module returned PAM_IGNORE;
+#      then the same with HEAVY_PROCESSES processes (the size at which the review of
+#      issue 5 saw logins denied and passed without a code);
 #   b. argon2 flood: ARGON2_USERS uids, each authenticating itself through the public
 #      socket, ARGON2_CONVERSATIONS conversations at a time, with a forged remote host and
 #      recovery-shaped guesses; meanwhile root logs in with a valid recovery code (and
@@ -25,14 +27,17 @@
 #   DIR holds mfa-daemon, libpam_mfa.so and mfa-enroll of one build (a target/release).
 #   Without --after, this tree is built (cargo build --release --workspace) and used.
 #   MFA_BENCH=PATH uses that mfa-bench binary instead of target/release/mfa-bench.
-#   LOGINS, SAFE_LOGINS, IDLE_LOGINS, PROCESSES, THREADS, ARGON2_USERS,
-#   ARGON2_CONVERSATIONS, WARMUP and NAME_SAMPLES (below) may be set in the environment.
+#   LOGINS, SAFE_LOGINS, HEAVY_PROCESSES, HEAVY_LOGINS, IDLE_LOGINS, PROCESSES, THREADS,
+#   ARGON2_USERS, ARGON2_CONVERSATIONS, WARMUP and NAME_SAMPLES (below) may be set in the
+#   environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 LOGINS=${LOGINS:-25}                 # root's logins per attack and kind of login
 SAFE_LOGINS=${SAFE_LOGINS:-20}       # failmode=safe logins under the connection flood
+HEAVY_PROCESSES=${HEAVY_PROCESSES:-30}  # the heavier flood (0: none), with HEAVY_LOGINS
+HEAVY_LOGINS=${HEAVY_LOGINS:-10}        # of each kind (failmode=secure, failmode=safe)
 IDLE_LOGINS=${IDLE_LOGINS:-10}       # logins of each kind with no attack, for reference
 PROCESSES=${PROCESSES:-10}           # connection flood: processes x threads, one uid
 THREADS=${THREADS:-100}
@@ -258,18 +263,25 @@ measure() {
   logins secure "$IDLE_LOGINS" --codes "$out.codes" >"$out.idle-recovery"
   attack_ended idle
 
-  echo "== $version: a. connection flood as $FLOODER ($PROCESSES processes x $THREADS threads)"
-  attack_started flood
-  runuser -u "$FLOODER" -- "$BENCH" flood-connections --socket "$SOCK" \
-    --processes "$PROCESSES" --threads "$THREADS" --seconds "$STEP_TIMEOUT" \
-    --stop-file "$WORK/ctl/stop-$version-flood" 2>"$out.flood.attacker" &
-  sleep "$WARMUP"
-  logins secure "$LOGINS" >"$out.flood-totp"
-  logins safe "$SAFE_LOGINS" --ignore-marker "mfa-bench: PAM_IGNORE" >"$out.flood-safe"
-  attack_ended flood
-  end_attack "$version-flood" "$FLOODER"
-  cat "$out.flood.attacker" >&2
-  sleep 5 # the daemon drops what the flood left
+  # connection_flood NAME PROCESSES LOGINS SAFE_LOGINS
+  connection_flood() {
+    echo "== $version: a. connection flood as $FLOODER ($2 processes x $THREADS threads)"
+    attack_started "$1"
+    runuser -u "$FLOODER" -- "$BENCH" flood-connections --socket "$SOCK" \
+      --processes "$2" --threads "$THREADS" --seconds "$STEP_TIMEOUT" \
+      --stop-file "$WORK/ctl/stop-$version-$1" 2>"$out.$1.attacker" &
+    sleep "$WARMUP"
+    logins secure "$3" >"$out.$1-totp"
+    logins safe "$4" --ignore-marker "mfa-bench: PAM_IGNORE" >"$out.$1-safe"
+    attack_ended "$1"
+    end_attack "$version-$1" "$FLOODER"
+    cat "$out.$1.attacker" >&2
+    sleep 5 # the daemon drops what the flood left
+  }
+  connection_flood flood "$PROCESSES" "$LOGINS" "$SAFE_LOGINS"
+  if [ "$HEAVY_PROCESSES" -gt 0 ]; then
+    connection_flood heavy "$HEAVY_PROCESSES" "$HEAVY_LOGINS" "$HEAVY_LOGINS"
+  fi
 
   echo "== $version: b. argon2 flood ($ARGON2_USERS uids x $ARGON2_CONVERSATIONS conversations)"
   attack_started argon2
@@ -304,17 +316,20 @@ label() { if [ "$1" = before ]; then echo "$BEFORE_LABEL"; else echo "$AFTER_LAB
   echo
   echo "Written by \`bench/attack.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs; load average (1, 5, 15 min) at start $LOAD_START, at end $LOAD_END (other builds and fuzzers shared the machine; the load during each attack is in the last column)."
   echo
-  echo "- Builds: $(for v in "${VERSIONS[@]}"; do printf '%s; ' "$(label "$v")"; done)"
-  echo "- Root logs in with \`pamtester SERVICE USER authenticate\` under pam_wrapper, one login after another, each with a valid code ($VICTIMS enrolled users, round robin), through \`auth required libpam_mfa.so socket=SOCK\` (module defaults: \`timeout=10\`, \`failmode=secure\`). failmode=safe row: \`auth [success=done ignore=ignore default=die] libpam_mfa.so socket=SOCK failmode=safe\`, then \`pam_echo\` (a marker line) and \`pam_permit\`: a login that passes showing the marker passed on PAM_IGNORE, i.e. without its code being checked. Times are spawn to exit of pamtester, over every login whatever its end; failures are counted by the PAM error pamtester printed."
-  echo "- a. Connection flood: one unprivileged uid, $PROCESSES processes x $THREADS threads, each thread \`connect()\`s to the daemon's public socket, sends nothing, and reconnects as soon as it is dropped. b. Argon2 flood: $ARGON2_USERS unprivileged uids (each enrolled by root first), each with $ARGON2_CONVERSATIONS conversations at a time authenticating itself (service \`screenlock\`, a random forged \`rhost\` each time) and answering every prompt with a random recovery-shaped code. Each attack runs ${WARMUP} s before root's first login and until its last. The daemon runs with built-in defaults (attempt limits included)."
+  echo "- Builds: $(for v in "${VERSIONS[@]}"; do label "$v"; done | paste -sd ';' | sed 's/;/; /g')."
+  echo "- Root logs in with \`pamtester SERVICE USER authenticate\` under pam_wrapper, one login after another, each with a valid code of one of $VICTIMS enrolled users (a fresh TOTP code, or a recovery code never used before), through \`auth required libpam_mfa.so socket=SOCK\` (module defaults: \`timeout=10\`, \`failmode=secure\`). failmode=safe row: \`auth [success=done ignore=ignore default=die] libpam_mfa.so socket=SOCK failmode=safe\`, then \`pam_echo\` (a marker line) and \`pam_permit\`: a login that passes showing the marker passed on PAM_IGNORE, i.e. without its code being checked. Times are spawn to exit of pamtester, over every login whatever its end; failures are counted by the PAM error pamtester printed."
+  echo "- a. Connection flood: one unprivileged uid, $PROCESSES processes x $THREADS threads (a+: $HEAVY_PROCESSES processes), each thread \`connect()\`s to the daemon's public socket, sends nothing, and reconnects as soon as it is dropped. b. Argon2 flood: $ARGON2_USERS unprivileged uids (each enrolled by root first), each with $ARGON2_CONVERSATIONS conversations at a time authenticating itself (service \`screenlock\`, a random forged \`rhost\` each time) and answering every prompt with a random recovery-shaped code. Each attack runs ${WARMUP} s before root's first login and until its last. The daemon runs with built-in defaults (attempt limits included)."
   echo "- Log growth: the daemon's stderr (no syslog socket here) over the whole attack; daemon RSS at its end."
   echo
   echo "| attack | root's login | build | logins | median ms | max ms | failures (PAM error) | PAM_IGNORE | daemon log growth | daemon RSS MiB | load (1 min) at start / end |"
   echo "|---|---|---|---:|---:|---:|---|---:|---|---:|---|"
   for row in "idle idle-totp none|TOTP code" "idle idle-recovery none|recovery code" \
     "flood flood-totp a. connection flood|TOTP code" "flood flood-safe a. connection flood|TOTP code, failmode=safe" \
+    "heavy heavy-totp a+. connection flood, $HEAVY_PROCESSES processes|TOTP code" \
+    "heavy heavy-safe a+. connection flood, $HEAVY_PROCESSES processes|TOTP code, failmode=safe" \
     "argon2 argon2-recovery b. argon2 flood|recovery code" "argon2 argon2-totp b. argon2 flood|TOTP code"; do
     read -r attack file rest <<<"$row"
+    [ -f "$WORK/${VERSIONS[0]}.$file" ] || continue
     for v in "${VERSIONS[@]}"; do
       echo "| ${rest%%|*} | ${rest#*|} | $(label "$v") | $(cat "$WORK/$v.$file") | $(cat "$WORK/$v.$attack.growth") | $(cat "$WORK/$v.$attack.rss") | $(cat "$WORK/$v.$attack.load") |"
     done
@@ -323,7 +338,8 @@ label() { if [ "$1" = before ]; then echo "$BEFORE_LABEL"; else echo "$AFTER_LAB
   echo "What the attackers did (their own counts):"
   echo
   for v in "${VERSIONS[@]}"; do
-    for a in flood argon2; do
+    for a in flood heavy argon2; do
+      [ -f "$WORK/$v.$a.attacker" ] || continue
       awk -v v="$(label "$v")" '/^mfa-bench: flood/ {sub(/^mfa-bench: /, ""); n++; if (n <= 2) print "- " v ": " $0} END {if (n > 2) print "- " v ": ... and " n - 2 " more attackers like these"}' "$WORK/$v.$a.attacker"
     done
   done

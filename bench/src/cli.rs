@@ -115,8 +115,8 @@ pub enum Command {
         /// The PAM service to log in through.
         #[arg(long)]
         service: String,
-        /// Roster of enrolled users; each login without --codes uses the next user's fresh
-        /// code. The steps used are written back.
+        /// Roster of enrolled users; each login without --codes uses a fresh code of the
+        /// user whose next code is accepted soonest. The steps used are written back.
         #[arg(long)]
         roster: PathBuf,
         /// Recovery codes (`NAME CODE` a line): each login uses the next one instead of a

@@ -12,7 +12,7 @@
 //! stderr. They never fail on what the daemon does to them: a refused or dropped connection
 //! is counted, and the attacker comes straight back.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -128,7 +128,7 @@ pub fn connections(
         let (socket, counts) = (socket.to_owned(), counts.clone());
         move |over| hold_connections(&socket, over, &counts)
     });
-    eprintln!(
+    report(format_args!(
         "mfa-bench: flood-connections (pid {}, {threads} threads, {:.0} s): {} connections, \
          {} dropped by the daemon, {} still held at the end, {} connect errors",
         std::process::id(),
@@ -137,7 +137,7 @@ pub fn connections(
         counts.dropped.load(Ordering::Relaxed),
         counts.held_at_end.load(Ordering::Relaxed),
         counts.connect_errors.load(Ordering::Relaxed),
-    );
+    ));
     Ok(())
 }
 
@@ -222,6 +222,14 @@ fn hold_connections(socket: &Path, over: &Over, counts: &ConnectionCounts) {
     }
 }
 
+/// Writes one line to stderr in a single write, so that the lines of attackers sharing one
+/// log file never interleave.
+fn report(line: std::fmt::Arguments<'_>) {
+    let line = format!("{line}\n");
+    // Nothing useful is left to do if stderr itself is gone.
+    let _ = io::stderr().write_all(line.as_bytes());
+}
+
 fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -243,7 +251,7 @@ pub fn recovery(
         let (socket, user, counts) = (socket.to_owned(), user.to_owned(), counts.clone());
         move |over| guess_recovery_codes(&socket, &user, over, &counts)
     });
-    eprintln!(
+    report(format_args!(
         "mfa-bench: flood-recovery as {user} ({threads} conversations at a time, {:.0} s): \
          {} conversations, {} guesses sent, {} ended locked out, {} refused, \
          {} errors",
@@ -253,7 +261,7 @@ pub fn recovery(
         counts.locked_out.load(Ordering::Relaxed),
         counts.refused.load(Ordering::Relaxed),
         counts.errors.load(Ordering::Relaxed),
-    );
+    ));
     Ok(())
 }
 

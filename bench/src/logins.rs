@@ -1,6 +1,6 @@
 //! Root's logins while an attack runs (`bench/attack.sh`): one `pamtester` authentication
-//! after another under pam_wrapper, each with a valid second factor (a fresh TOTP code, or
-//! an unused recovery code), timed from spawn to exit, and how each ended: authenticated,
+//! after another under pam_wrapper, each with a valid second factor (a fresh TOTP code of
+//! the roster user whose next code is accepted soonest, or an unused recovery code), timed from spawn to exit, and how each ended: authenticated,
 //! passed on `PAM_IGNORE` (the stack shows a marker line only when pam_mfa returned it), or
 //! refused with the PAM error pamtester printed.
 
@@ -68,7 +68,7 @@ pub fn run(plan: &LoginPlan<'_>) -> Result<(), BenchError> {
                         .ok_or_else(|| BenchError::Usage("ran out of recovery codes".to_owned()))?;
                     (code.user.clone(), code.code.clone())
                 }
-                None => next_totp(&mut users, index)?,
+                None => next_totp(&mut users)?,
             };
             tried = index + 1;
             let run = pamtester::run(plan.pam_dir, plan.service, &name, &answer, Output::Capture)?;
@@ -96,12 +96,17 @@ pub fn run(plan: &LoginPlan<'_>) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// The next user round robin and a fresh code; the step counts as used from now on, since
-/// a login that timed out may still have consumed it.
-fn next_totp(users: &mut [BenchUser], index: usize) -> Result<(String, String), BenchError> {
-    let count = users.len();
+/// The user whose next code is accepted soonest (the least used one on a tie) and a fresh
+/// code; the step counts as used from now on, since a login that timed out may still have
+/// consumed it.
+fn next_totp(users: &mut [BenchUser]) -> Result<(String, String), BenchError> {
+    let now = schedule::now();
     let user = users
-        .get_mut(index % count.max(1))
+        .iter_mut()
+        .min_by_key(|u| {
+            let plan = schedule::plan(u.last_step, now);
+            (plan.wait, plan.step)
+        })
         .ok_or_else(|| BenchError::Usage("the roster has no users".to_owned()))?;
     let (step, code) = schedule::next_code(user);
     user.last_step = step;
