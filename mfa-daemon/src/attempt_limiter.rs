@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::LimitsConfig;
 use crate::limits::{FailureEffect, LimitState};
-use crate::store::{StoreError, io_err, write_durably};
+use crate::store::{StoreError, io_err, read_state_file, write_durably};
 
 /// The snapshot, in the state directory.
 pub const SNAPSHOT_FILE: &str = "lockouts.json";
@@ -301,19 +301,12 @@ fn replay(
     users: &mut HashMap<String, LimitState>,
     limits: &LimitsConfig,
 ) -> Result<usize, StoreError> {
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(io_err(path, "open")(e)),
+    let Some((bytes, _file)) = read_state_file(path, MAX_JOURNAL_BYTES * 2)? else {
+        return Ok(0);
     };
     let mut skipped = 0;
-    for line in BufReader::new(file).split(b'\n') {
-        let line = line.map_err(io_err(path, "read"))?;
-        match serde_json::from_slice::<Entry>(&line) {
+    for line in bytes.split(|&b| b == b'\n') {
+        match serde_json::from_slice::<Entry>(line) {
             Ok(Entry::Failure { user, source, at }) => {
                 apply_failure(users, &user, &source, at, limits);
             }
@@ -329,24 +322,9 @@ fn replay(
 }
 
 fn read_snapshot(path: &Path) -> Result<Option<HashMap<String, LimitState>>, StoreError> {
-    let mut file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(path, "open")(e)),
+    let Some((bytes, _file)) = read_state_file(path, MAX_SNAPSHOT_BYTES)? else {
+        return Ok(None);
     };
-    let meta = file.metadata().map_err(io_err(path, "stat"))?;
-    if !meta.is_file() || meta.len() > MAX_SNAPSHOT_BYTES {
-        return Err(StoreError::Unsafe {
-            path: path.to_owned(),
-            why: "is not a regular file of a plausible size".to_owned(),
-        });
-    }
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io_err(path, "read"))?;
     let parsed: Snapshot = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
         path: path.to_owned(),
         why: format!("line {}, column {}", e.line(), e.column()),

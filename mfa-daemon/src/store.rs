@@ -246,37 +246,9 @@ impl Store {
     /// The user's record and the open file it was read from.
     fn open_record(&self, user: &str) -> Result<Option<(UserRecord, File)>, StoreError> {
         let path = self.record_path(user)?;
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                return Err(StoreError::Unsafe {
-                    path,
-                    why: "is a symlink; refusing to follow it".to_owned(),
-                });
-            }
-            Err(e) => return Err(io_err(&path, "open")(e)),
+        let Some((bytes, file)) = read_state_file(&path, MAX_RECORD_BYTES)? else {
+            return Ok(None);
         };
-        let meta = file.metadata().map_err(io_err(&path, "stat"))?;
-        if !meta.is_file() {
-            return Err(StoreError::Unsafe {
-                path,
-                why: "is not a regular file".to_owned(),
-            });
-        }
-        if meta.len() > MAX_RECORD_BYTES {
-            return Err(StoreError::Corrupt {
-                path,
-                why: format!("{} bytes, more than any real record", meta.len()),
-            });
-        }
-        let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-        file.read_to_end(&mut bytes)
-            .map_err(io_err(&path, "read"))?;
         Ok(Some((decode_record(&path, &bytes)?, file)))
     }
 
@@ -397,6 +369,47 @@ pub(crate) fn write_durably(
         let _ = fs::remove_file(&temp);
     }
     written
+}
+
+/// A state file's content, and the file, still open.
+pub(crate) type StateFile = (Zeroizing<Vec<u8>>, File);
+
+/// Reads a file of the state directory whole, with the file still open: `None` if it does
+/// not exist. A symlink is refused rather than followed, and so is anything but a regular
+/// file of at most `max` bytes (bigger is corrupt or hostile). The bytes are wiped when
+/// dropped: state files hold secrets and hashes.
+pub(crate) fn read_state_file(path: &Path, max: u64) -> Result<Option<StateFile>, StoreError> {
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(StoreError::Unsafe {
+                path: path.to_owned(),
+                why: "is a symlink; refusing to follow it".to_owned(),
+            });
+        }
+        Err(e) => return Err(io_err(path, "open")(e)),
+    };
+    let meta = file.metadata().map_err(io_err(path, "stat"))?;
+    if !meta.is_file() {
+        return Err(StoreError::Unsafe {
+            path: path.to_owned(),
+            why: "is not a regular file".to_owned(),
+        });
+    }
+    if meta.len() > max {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            why: format!("{} bytes, more than it can hold", meta.len()),
+        });
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.read_to_end(&mut bytes).map_err(io_err(path, "read"))?;
+    Ok(Some((bytes, file)))
 }
 
 /// Parses a record file's bytes; `path` only names the file in errors, which never quote
