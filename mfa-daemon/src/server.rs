@@ -210,11 +210,7 @@ async fn accept_privileged(shared: Arc<Shared>, listener: UnixListener) {
             uid,
             door: Door::Privileged,
         };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            handle(shared, Connection::new(stream, caller)).await;
-            drop(permit);
-        });
+        spawn_conversation(&shared, stream, caller, permit);
     }
 }
 
@@ -234,12 +230,23 @@ async fn accept_public(shared: Arc<Shared>, listener: UnixListener) {
             uid,
             door: Door::Public,
         };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            handle(shared, Connection::new(stream, caller)).await;
-            drop(slot);
-        });
+        spawn_conversation(&shared, stream, caller, slot);
     }
+}
+
+/// Serves one connection on its own task; `budget` (its place in its door's budget) is
+/// given back when the conversation ends.
+fn spawn_conversation<B: Send + 'static>(
+    shared: &Arc<Shared>,
+    stream: UnixStream,
+    caller: Caller,
+    budget: B,
+) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        handle(shared, Connection::new(stream, caller)).await;
+        drop(budget);
+    });
 }
 
 /// The next connection and its peer's uid; `None` (after a pause for errors such as
