@@ -5,11 +5,11 @@ use std::sync::Arc;
 use mfa_proto::{AuthRequest, FrameError, Outcome, Request, Secret, Step};
 
 use crate::accounts;
+use crate::app::{Shared, bad_request};
 use crate::audit::AuditEvent;
 use crate::authority::{Factor, Rejection, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection, Presence};
 use crate::recovery;
-use crate::server::{Shared, bad_request};
 use crate::username;
 
 /// The prompt, the same for every user so that it reveals nothing about enrollment.

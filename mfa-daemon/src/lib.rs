@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod app;
 pub mod attempt_limiter;
 pub mod audit;
 pub mod auth;

@@ -9,11 +9,11 @@ use mfa_proto::{
 };
 
 use crate::accounts;
+use crate::app::{Shared, bad_request};
 use crate::audit::AuditEvent;
 use crate::auth::uid_source;
 use crate::authority::{Activation, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection};
-use crate::server::{Shared, bad_request};
 use crate::username;
 
 /// How long a person may take to scan the QR code and type the first code.

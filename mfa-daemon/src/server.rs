@@ -6,75 +6,25 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mfa_proto::{FailureKind, FrameError, Request, Response};
+use mfa_proto::{FrameError, Request};
 use nix::sys::stat::{Mode, umask};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 
+use crate::app::{Shared, bad_request};
 use crate::audit::AuditLog;
-use crate::authority::{Authority, AuthorityError};
+use crate::authority::Authority;
 use crate::connection::{Caller, Connection, Door, REQUEST_TIMEOUT};
 use crate::connection_limits::{ConnectionLimits, ROOT_CONNECTIONS};
-use crate::hashing::{HashingPermit, HashingPools};
+use crate::hashing::HashingPools;
 use crate::log_throttle::LogThrottle;
 use crate::{auth, manage};
 
 /// How often a refusal of one kind for one uid is logged (the rest are counted).
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-/// What every connection shares.
-#[derive(Debug)]
-pub struct Shared {
-    /// Policy and state.
-    pub authority: Authority,
-    /// Audit events.
-    pub audit: AuditLog,
-    /// Who may run argon2 when.
-    pub hashing: HashingPools,
-    /// Rate limits of the log lines callers can cause.
-    pub log_throttle: LogThrottle,
-}
-
-impl Shared {
-    /// Runs `work` on a blocking thread; a panic there becomes an internal error, never a
-    /// crash of the daemon.
-    pub async fn blocking<T: Send + 'static>(
-        self: &Arc<Self>,
-        work: impl FnOnce(&Authority) -> Result<T, AuthorityError> + Send + 'static,
-    ) -> Result<T, String> {
-        let shared = self.clone();
-        match tokio::task::spawn_blocking(move || work(&shared.authority)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(format!("internal error: {e}")),
-        }
-    }
-
-    /// Like [`Shared::blocking`], for work that runs argon2, within `caller`'s share of the
-    /// hashing pools (root's callers never wait behind a user's work).
-    pub async fn blocking_hashing<T: Send + 'static>(
-        self: &Arc<Self>,
-        caller: Caller,
-        work: impl FnOnce(&Authority) -> Result<T, AuthorityError> + Send + 'static,
-    ) -> Result<T, String> {
-        let _permit: HashingPermit = self.hashing.permit(caller).await;
-        self.blocking(work).await
-    }
-
-    /// Logs a line a caller caused, rate-limited per `key`.
-    pub fn log_throttled(&self, key: &str, line: std::fmt::Arguments<'_>) {
-        if let Some(dropped) = self.log_throttle.admit(key, Instant::now()) {
-            if dropped > 0 {
-                eprintln!("mfa-daemon: {line} ({dropped} more like this not logged)");
-            } else {
-                eprintln!("mfa-daemon: {line}");
-            }
-        }
-    }
-}
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -383,14 +333,6 @@ fn loggable(e: &FrameError) -> String {
     match e {
         FrameError::Malformed(_) => "malformed message (details go to the client only)".to_owned(),
         other => other.to_string(),
-    }
-}
-
-/// A `Failed{bad_request}` response.
-pub fn bad_request(message: &str) -> Response {
-    Response::Failed {
-        kind: FailureKind::BadRequest,
-        message: message.to_owned(),
     }
 }
 
