@@ -40,9 +40,19 @@ fn main() -> std::io::Result<()> {
         raw.extend_from_slice(inner.as_bytes());
         write("request", name, &raw)?;
     }
-    write("request", "built", &[0, 3, b'1', b'2', b'3', b'4', b'5', b'6'])?;
+    write(
+        "request",
+        "built",
+        &[0, 3, b'1', b'2', b'3', b'4', b'5', b'6'],
+    )?;
+    // serde also takes a struct as an array of its fields (found by the fuzzer).
+    write("request", "status-as-array", b"\x0d[\"alice\"]")?;
     for (name, step) in steps() {
-        write("frame", &format!("step-{name}"), &encode(&step).expect("a seed step encodes"))?;
+        write(
+            "frame",
+            &format!("step-{name}"),
+            &encode(&step).expect("a seed step encodes"),
+        )?;
     }
     for (name, response) in responses() {
         let frame = encode(&response).expect("a seed response encodes");
@@ -81,7 +91,12 @@ fn requests() -> Vec<(&'static str, Request)> {
                 },
             },
         ),
-        ("answer", Request::Answer { text: "123456".into() }),
+        (
+            "answer",
+            Request::Answer {
+                text: "123456".into(),
+            },
+        ),
         (
             "enroll_totp",
             Request::EnrollTotp {
@@ -89,7 +104,12 @@ fn requests() -> Vec<(&'static str, Request)> {
                 proof: Some("k7qm-x2pd-9rtw".into()),
             },
         ),
-        ("confirm_totp", Request::ConfirmTotp { code: "654321".into() }),
+        (
+            "confirm_totp",
+            Request::ConfirmTotp {
+                code: "654321".into(),
+            },
+        ),
         (
             "new_recovery_codes",
             Request::NewRecoveryCodes {
@@ -104,8 +124,18 @@ fn requests() -> Vec<(&'static str, Request)> {
                 proof: Some("12345678".into()),
             },
         ),
-        ("status", Request::Status { user: "carol".into() }),
-        ("unlock", Request::Unlock { user: "carol".into() }),
+        (
+            "status",
+            Request::Status {
+                user: "carol".into(),
+            },
+        ),
+        (
+            "unlock",
+            Request::Unlock {
+                user: "carol".into(),
+            },
+        ),
     ]
 }
 
@@ -118,9 +148,24 @@ fn steps() -> Vec<(&'static str, Step)> {
                 echo: false,
             },
         ),
-        ("info", Step::Info { text: "2 tries left".into() }),
-        ("error", Step::Error { text: "Wrong code.".into() }),
-        ("done", Step::Done { outcome: Outcome::LockedOut }),
+        (
+            "info",
+            Step::Info {
+                text: "2 tries left".into(),
+            },
+        ),
+        (
+            "error",
+            Step::Error {
+                text: "Wrong code.".into(),
+            },
+        ),
+        (
+            "done",
+            Step::Done {
+                outcome: Outcome::LockedOut,
+            },
+        ),
         (
             "failed",
             Step::Failed {
@@ -179,7 +224,7 @@ fn responses() -> Vec<(&'static str, Response)> {
 }
 
 /// The configs of `mfa-daemon/src/config.rs`'s tests: valid ones and each kind of error.
-const CONFIGS: [(&str, &str); 9] = [
+const CONFIGS: [(&str, &str); 10] = [
     ("empty", ""),
     (
         "full",
@@ -207,8 +252,15 @@ account_max_failures = 9
     ("algorithm", "[totp]\nalgorithm = \"MD5\"\n"),
     ("duration", "[limits]\nlockout = \"soon\"\n"),
     ("type", "max_tries = \"three\"\n"),
-    ("limits", "[limits]\nlockout = \"2h\"\nmax_lockout = \"1h\"\n"),
-    ("dotted", "totp.skew = 11\nlimits = { max_failures = 10, account_max_failures = 5 }\n"),
+    ("answer-timeout", "answer_timeout = \"2h\"\n"),
+    (
+        "limits",
+        "[limits]\nlockout = \"2h\"\nmax_lockout = \"1h\"\n",
+    ),
+    (
+        "dotted",
+        "totp.skew = 11\nlimits = { max_failures = 10, account_max_failures = 5 }\n",
+    ),
 ];
 
 /// Records as `mfa-daemon/src/store.rs` writes them: version 1 (bare hashes, counters) and

@@ -22,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
         .filter(|c| *c != '-' && !c.is_whitespace())
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    let is_code = reduced.chars().count() == CODE_LEN && reduced.chars().all(|c| ALPHABET.contains(c));
+    let is_code =
+        reduced.chars().count() == CODE_LEN && reduced.chars().all(|c| ALPHABET.contains(c));
 
     let normalized = recovery::normalize(answer);
     match &normalized {
@@ -30,14 +31,21 @@ fuzz_target!(|data: &[u8]| {
             assert!(is_code, "{answer:?} normalized to {:?}", code.as_str());
             assert_eq!(code.as_str(), reduced);
             assert_eq!(code.len(), CODE_LEN);
-            assert!(code.chars().all(|c| ALPHABET.contains(c)), "{:?}", code.as_str());
+            assert!(
+                code.chars().all(|c| ALPHABET.contains(c)),
+                "{:?}",
+                code.as_str()
+            );
             let again = recovery::normalize(code).expect("a normal form is a code");
             assert_eq!(again.as_str(), code.as_str());
             let shown = format!("{}-{}-{}", &code[..4], &code[4..8], &code[8..]).to_uppercase();
             let typed = recovery::normalize(&shown).expect("the display form is a code");
             assert_eq!(typed.as_str(), code.as_str());
         }
-        None => assert!(!is_code, "{answer:?} reduces to code {reduced:?} but was refused"),
+        None => assert!(
+            !is_code,
+            "{answer:?} reduces to code {reduced:?} but was refused"
+        ),
     }
 
     let stored_digits = data.first().copied().unwrap_or(0);
@@ -48,7 +56,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(shaped, expected, "{answer:?} with {digits} digits");
         if shaped && (6..=8).contains(&digits) {
             assert!(answer.parse::<u32>().is_ok());
-            assert!(normalized.is_none(), "{answer:?} is both a TOTP and a recovery code");
+            assert!(
+                normalized.is_none(),
+                "{answer:?} is both a TOTP and a recovery code"
+            );
         }
     }
 });

@@ -52,7 +52,10 @@ fn within_limits(config: &Config) {
     assert!(config.state_dir.is_absolute());
     let issuer = &config.issuer;
     assert!((1..=64).contains(&issuer.len()), "{issuer:?}");
-    assert!(!issuer.chars().any(|c| c == ':' || c.is_control()), "{issuer:?}");
+    assert!(
+        !issuer.chars().any(|c| c == ':' || c.is_control()),
+        "{issuer:?}"
+    );
     assert!((1..=10).contains(&config.max_tries));
     assert!(config.answer_timeout > Duration::ZERO);
     assert!(config.answer_timeout <= MAX_ANSWER_TIMEOUT);

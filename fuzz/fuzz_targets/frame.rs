@@ -53,7 +53,11 @@ fn read_frame_agrees_with_its_parts<T: DeserializeOwned + PartialEq + Debug>(dat
     match (&got, &expected) {
         (Ok(got), Ok(expected)) => assert_eq!(got, expected),
         (Err(got), Err(expected)) => {
-            assert_eq!(discriminant(got), discriminant(expected), "{got} vs {expected}");
+            assert_eq!(
+                discriminant(got),
+                discriminant(expected),
+                "{got} vs {expected}"
+            );
             assert_eq!(got.to_string(), expected.to_string());
         }
         _ => panic!("read_frame gave {got:?}, its parts give {expected:?}"),
@@ -103,7 +107,9 @@ fn round_trips<T: Serialize + DeserializeOwned + PartialEq + Debug>(body: &[u8])
         }
         Err(other) => panic!("cannot re-encode a decoded {value:?}: {other}"),
     };
-    let header = frame.first_chunk::<HEADER_LEN>().expect("a frame has a header");
+    let header = frame
+        .first_chunk::<HEADER_LEN>()
+        .expect("a frame has a header");
     let len = decode_header(*header).expect("encode wrote a header that decode_header refuses");
     assert_eq!(len, frame.len() - HEADER_LEN);
     let again = decode_body::<T>(&frame[HEADER_LEN..]).expect("re-encoded body does not decode");

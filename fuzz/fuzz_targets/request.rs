@@ -114,7 +114,9 @@ impl BuiltRequest {
                 },
                 Some(user),
             ),
-            BuiltRequest::ConfirmTotp { code } => (Request::ConfirmTotp { code: code.into() }, None),
+            BuiltRequest::ConfirmTotp { code } => {
+                (Request::ConfirmTotp { code: code.into() }, None)
+            }
             BuiltRequest::NewRecoveryCodes { user, proof } => (
                 Request::NewRecoveryCodes {
                     user: user.clone(),
@@ -176,8 +178,10 @@ fn raw_body_decodes_to_what_it_says(tag: &str, inner: &[u8]) {
         panic!("request serialized as {written}");
     };
     assert_eq!(written.len(), 1);
-    let fields = written.get(tag).expect("decoded into another variant than its tag");
-    assert_gives(&given, fields);
+    let fields = written
+        .get(tag)
+        .expect("decoded into another variant than its tag");
+    assert_gives(&given, fields, variant_fields(tag));
 
     let frame = encode(&request).expect("a decoded request re-encodes");
     let back: Request = decode_body(&frame[HEADER_LEN..]).expect("re-encoded request decodes");
@@ -185,20 +189,59 @@ fn raw_body_decodes_to_what_it_says(tag: &str, inner: &[u8]) {
 }
 
 /// Every field the peer gave is in what was decoded, with the same value; fields it left out
-/// may have been defaulted.
-fn assert_gives(given: &Value, decoded: &Value) {
+/// may have been defaulted. serde also accepts a struct as an array of its fields in
+/// declaration order (`{"status":["alice"]}`); such an array is named by `fields` first.
+fn assert_gives(given: &Value, decoded: &Value, fields: &[&str]) {
     match (given, decoded) {
+        (Value::Array(values), Value::Object(_)) => {
+            assert!(
+                values.len() <= fields.len(),
+                "{} values accepted for {} fields",
+                values.len(),
+                fields.len()
+            );
+            let named = fields
+                .iter()
+                .map(|f| (*f).to_owned())
+                .zip(values.iter().cloned())
+                .collect();
+            assert_gives(&Value::Object(named), decoded, fields);
+        }
         (Value::Object(given), Value::Object(decoded)) => {
             for (key, value) in given {
                 let field = decoded
                     .get(key)
                     .unwrap_or_else(|| panic!("field `{key}` was accepted but is not in the type"));
-                assert_gives(value, field);
+                let inner: &[&str] = if key == "auth" { &AUTH_FIELDS } else { &[] };
+                assert_gives(value, field, inner);
             }
         }
         _ => assert_eq!(given, decoded),
     }
 }
+
+/// The fields of a variant, in declaration order.
+fn variant_fields(tag: &str) -> &'static [&'static str] {
+    match tag {
+        "authenticate" => &["auth"],
+        "answer" => &["text"],
+        "confirm_totp" => &["code"],
+        "enroll_totp" | "new_recovery_codes" | "remove_factors" => &["user", "proof"],
+        "status" | "unlock" => &["user"],
+        other => panic!("no such tag {other}"),
+    }
+}
+
+/// The fields of `AuthRequest`, in declaration order.
+const AUTH_FIELDS: [&str; 7] = [
+    "user",
+    "service",
+    "rhost",
+    "tty",
+    "ruser",
+    "auth_info",
+    "nullok",
+];
 
 /// A request's `Debug` is the same with every secret blanked out.
 fn debug_hides_secrets(request: &Request) {
@@ -218,9 +261,8 @@ fn debug_hides_secrets(request: &Request) {
             user,
             proof: proof.map(|_| blank()),
         },
-        other @ (Request::Authenticate { .. } | Request::Status { .. } | Request::Unlock { .. }) => {
-            other
-        }
+        other
+        @ (Request::Authenticate { .. } | Request::Status { .. } | Request::Unlock { .. }) => other,
     };
     assert_eq!(format!("{request:?}"), format!("{blanked:?}"));
 }
