@@ -39,6 +39,7 @@ pub struct RecoveryCode {
 #[serde(untagged)]
 enum StoredCode {
     Bare(String),
+    #[serde(deny_unknown_fields)]
     WithId {
         #[serde(default)]
         id: Option<String>,
@@ -255,6 +256,12 @@ mod tests {
         assert_eq!(checks_needed(&guess, &codes), 1);
         let right = normalize(&set[5]).unwrap();
         assert_eq!(checks_needed(&right, &codes), 1);
+    }
+
+    #[test]
+    fn stored_codes_refuse_unknown_fields() {
+        let stored = r#"[{"id":"abcd","hash":"h","junk":1}]"#;
+        assert!(serde_json::from_str::<Vec<RecoveryCode>>(stored).is_err());
     }
 
     #[test]
