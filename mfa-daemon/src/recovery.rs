@@ -39,19 +39,22 @@ pub struct RecoveryCode {
 #[serde(untagged)]
 enum StoredCode {
     Bare(String),
-    #[serde(deny_unknown_fields)]
-    WithId {
-        #[serde(default)]
-        id: Option<String>,
-        hash: String,
-    },
+    WithId(KeyedCode),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyedCode {
+    #[serde(default)]
+    id: Option<String>,
+    hash: String,
 }
 
 impl From<StoredCode> for RecoveryCode {
     fn from(stored: StoredCode) -> Self {
         match stored {
             StoredCode::Bare(hash) => RecoveryCode { id: None, hash },
-            StoredCode::WithId { id, hash } => RecoveryCode { id, hash },
+            StoredCode::WithId(KeyedCode { id, hash }) => RecoveryCode { id, hash },
         }
     }
 }
