@@ -25,14 +25,23 @@ state_dir = "$WORK/state"
 issuer = "pam-mfa demo"
 max_tries = 1   # one prompt per pamtester run keeps the demo's output short
 CONF
+# The daemon only enrolls accounts NSS knows. As root the demo user gets an account that
+# only the daemon sees (nss_wrapper, a passwd file of the demo's own), not one in /etc/passwd.
+ME=$(id -un)
+if [ "$(id -u)" -eq 0 ]; then DEMO_USER="demo-$$"; else DEMO_USER=$ME; fi
+getent passwd "$ME" > "$WORK/passwd"
+[ "$DEMO_USER" = "$ME" ] || echo "$DEMO_USER:x:$((60000 + $$ % 5000)):65534:pam-mfa demo:/nonexistent:/usr/sbin/nologin" >> "$WORK/passwd"
+getent group "$(id -gn)" > "$WORK/group"
+# pam_mfa.so and mfa-enroll talk only to a daemon run by root or by `daemon_user` (default
+# mfa); this one runs as whoever runs the demo.
+export MFA_DAEMON_USER="$ME"
+
 "$BIN/mfa-daemon" --check-config "$WORK/config.toml"
-"$BIN/mfa-daemon" --config "$WORK/config.toml" 2>"$WORK/daemon.log" &
+LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD="$WORK/passwd" NSS_WRAPPER_GROUP="$WORK/group" \
+  "$BIN/mfa-daemon" --config "$WORK/config.toml" 2>"$WORK/daemon.log" &
 DAEMON_PID=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 [ -S "$SOCK" ] || { cat "$WORK/daemon.log"; echo "demo: daemon did not start" >&2; exit 1; }
-
-# As root the daemon may act for any name, so the demo user needs no account in /etc/passwd.
-if [ "$(id -u)" -eq 0 ]; then DEMO_USER="demo-$$"; else DEMO_USER=$(id -un); fi
 code_at() { oathtool --totp -b "$1" -N "@$2"; }
 json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 
@@ -53,7 +62,7 @@ RECOVERY=$(printf '%s' "$codes" | sed -n 's/.*"recovery_codes":\["\([^"]*\)".*/\
 
 mkdir "$WORK/pam.d"
 cat > "$WORK/pam.d/mfa-demo" <<PAM
-auth    required $BIN/libpam_mfa.so socket=$SOCK
+auth    required $BIN/libpam_mfa.so socket=$SOCK daemon_user=$ME
 account required pam_permit.so
 PAM
 pam() {
