@@ -23,6 +23,14 @@ pub fn trusted_listeners(daemon_user: &str) -> Result<Vec<u32>, EnrollError> {
     match User::from_name(daemon_user) {
         Ok(Some(user)) => trusted.push(user.uid.as_raw()),
         Ok(None) => {}
+        // getpwnam(3): these also mean "not found" from some NSS sources (nss_wrapper says
+        // ENOENT); only root is trusted then, as for a clean miss.
+        Err(
+            nix::errno::Errno::ENOENT
+            | nix::errno::Errno::ESRCH
+            | nix::errno::Errno::EBADF
+            | nix::errno::Errno::EPERM,
+        ) => {}
         Err(source) => {
             return Err(EnrollError::DaemonUserLookup {
                 name: daemon_user.to_owned(),
