@@ -225,13 +225,6 @@ impl Authority {
         }
     }
 
-    /// How many argon2 runs checking `answer` for `record` takes: 0 when it is not shaped
-    /// like a recovery code.
-    pub fn hashing_cost(answer: &str, record: &UserRecord) -> usize {
-        recovery::normalize(answer)
-            .map_or(0, |c| recovery::checks_needed(&c, &record.recovery_codes))
-    }
-
     /// Checks `answer` (a TOTP code or a recovery code) for `subject` from `source`,
     /// records the outcome, and only then returns it. A code is consumed only if
     /// `still_wanted()` says, right before the durable write, that the client is still there

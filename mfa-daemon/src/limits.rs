@@ -142,8 +142,9 @@ impl LimitState {
         self.sources.is_empty() && self.account == Counter::default()
     }
 
-    /// Whether anything here must survive a restart: a lockout in force, or past rounds
-    /// that make the next lockout longer.
+    /// Whether this state still matters beyond its pending counts: a lockout in force, or
+    /// past rounds that make the next lockout longer (kept over idle names when the table
+    /// is full).
     pub fn needs_persisting(&self, now: u64) -> bool {
         let matters = |c: &Counter| c.locked_until > now || c.rounds > 0;
         matters(&self.account) || self.sources.values().any(matters)
