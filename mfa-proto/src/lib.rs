@@ -28,7 +28,7 @@ pub use frame::{
     write_frame,
 };
 pub use message::{
-    AuthRequest, Envelope, FailureKind, Lockout, Outcome, PROTOCOL_VERSION, Request, Response,
-    StatusReport, Step, TotpEnrollment, TotpStatus,
+    AuthRequest, Channel, ContactKind, ContactStatus, Envelope, FailureKind, Lockout, NewContact,
+    Outcome, PROTOCOL_VERSION, Request, Response, StatusReport, Step, TotpEnrollment, TotpStatus,
 };
 pub use secret::Secret;

@@ -108,6 +108,39 @@ pub enum Request {
         /// Account.
         user: String,
     },
+    /// Starts adding a phone or an email address. The daemon sends a code to it and answers
+    /// [`Response::CodeSent`]; reply with [`Request::ConfirmContact`]. With `unverified`
+    /// (root only) the contact is saved at once and the answer is [`Response::ContactAdded`].
+    AddContact {
+        /// Account.
+        user: String,
+        /// The phone or address.
+        contact: NewContact,
+        /// A current code or a recovery code; not needed for root or a user with no factor.
+        #[serde(default)]
+        proof: Option<Secret>,
+        /// Root only: save without sending a code (bulk provisioning).
+        #[serde(default)]
+        unverified: bool,
+    },
+    /// The code sent after [`Request::AddContact`], typed back on the same connection.
+    ConfirmContact {
+        /// The code as received.
+        code: Secret,
+    },
+    /// Removes one phone or email address.
+    RemoveContact {
+        /// Account.
+        user: String,
+        /// Phone or email.
+        kind: ContactKind,
+        /// The contact's label, its masked form as `status` shows it, or the full
+        /// number or address.
+        which: String,
+        /// A current code or a recovery code; not needed for root.
+        #[serde(default)]
+        proof: Option<Secret>,
+    },
 }
 
 impl Request {
@@ -119,8 +152,12 @@ impl Request {
             | Request::NewRecoveryCodes { user, .. }
             | Request::RemoveFactors { user, .. }
             | Request::Status { user }
-            | Request::Unlock { user } => Some(user),
-            Request::Answer { .. } | Request::ConfirmTotp { .. } => None,
+            | Request::Unlock { user }
+            | Request::AddContact { user, .. }
+            | Request::RemoveContact { user, .. } => Some(user),
+            Request::Answer { .. }
+            | Request::ConfirmTotp { .. }
+            | Request::ConfirmContact { .. } => None,
         }
     }
 }
@@ -178,6 +215,16 @@ pub enum Response {
     },
     /// Answer to [`Request::Status`].
     Status(StatusReport),
+    /// A code was sent to the new contact (after [`Request::AddContact`]); reply with
+    /// [`Request::ConfirmContact`].
+    CodeSent {
+        /// How it was sent.
+        channel: Channel,
+        /// Where, masked (`+1 •••-•••-4567`, `a•••@example.com`).
+        to: String,
+    },
+    /// The contact is saved.
+    ContactAdded(ContactStatus),
     /// A management request succeeded.
     Ok {
         /// What was done, for a person.
@@ -229,6 +276,11 @@ pub enum FailureKind {
     LockedOut,
     /// The daemon failed (storage, internal error); nothing was changed.
     Internal,
+    /// Too many codes were sent to this user or from this host recently; nothing was sent.
+    RateLimited,
+    /// The provider could not deliver the code (or none is configured for the channel);
+    /// nothing was changed.
+    DeliveryFailed,
 }
 
 /// A new authenticator secret, not active until confirmed.
@@ -262,6 +314,74 @@ pub struct StatusReport {
     /// Unix time until which only recovery codes are accepted, because the account as a
     /// whole had too many failures.
     pub account_locked_until: Option<u64>,
+    /// Phones and email addresses, in enrollment order (phones first).
+    #[serde(default)]
+    pub contacts: Vec<ContactStatus>,
+}
+
+/// What kind of contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactKind {
+    /// A phone number (E.164).
+    Phone,
+    /// An email address.
+    Email,
+}
+
+/// How a code travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A text message.
+    Sms,
+    /// A phone call that reads the code out.
+    Voice,
+    /// An email.
+    Email,
+}
+
+/// A phone or address to add.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum NewContact {
+    /// A phone number.
+    Phone {
+        /// E.164: `+` and 8 to 15 digits.
+        number: String,
+        /// Calls only (landlines, office phones): never sent a text message.
+        #[serde(default)]
+        voice_only: bool,
+        /// A name the user chooses, e.g. `work`.
+        #[serde(default)]
+        label: Option<String>,
+    },
+    /// An email address.
+    Email {
+        /// The address.
+        address: String,
+        /// A name the user chooses.
+        #[serde(default)]
+        label: Option<String>,
+    },
+}
+
+/// One enrolled phone or address, as `status` shows it: masked, never in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactStatus {
+    /// Phone or email.
+    pub kind: ContactKind,
+    /// The user's name for it.
+    pub label: String,
+    /// The number or address, masked.
+    pub masked: String,
+    /// The channels it can receive codes by.
+    pub channels: Vec<Channel>,
+    /// False if root provisioned it without a confirmation code.
+    pub verified: bool,
+    /// Unix time it was added.
+    pub added_at: u64,
 }
 
 /// An enrolled authenticator app.
