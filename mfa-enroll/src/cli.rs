@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Parser, Subcommand};
 
-/// Enroll an authenticator app and manage recovery codes through mfa-daemon.
+/// Enroll an authenticator app, phones and email addresses, and manage recovery codes through
+/// mfa-daemon.
 ///
 /// Answers are read from the terminal, or line by line from standard input when it is not a
 /// terminal. Exit status: 0 on success, 1 on any error, 2 for bad arguments.
@@ -51,14 +52,37 @@ pub enum Command {
     ///
     /// Replacing an enrollment needs a current code or a recovery code, unless run by root.
     Totp(UserArg),
+    /// Add a phone number that can receive codes by text message or phone call.
+    ///
+    /// NUMBER is in international (E.164) form: a plus sign, the country code and the
+    /// number, digits only, with no spaces or dashes, e.g. +14155550123 for (415) 555-0123 in
+    /// the US. A code is sent to the number and it is saved only once that code is typed
+    /// back here, unless root adds it with --unverified.
+    ///
+    /// Needs a current code or a recovery code if a factor is already enrolled, unless run
+    /// by root.
+    Phone(PhoneArgs),
+    /// Add an email address that can receive codes.
+    ///
+    /// A code is sent to the address and it is saved only once that code is typed back here,
+    /// unless root adds it with --unverified.
+    ///
+    /// Needs a current code or a recovery code if a factor is already enrolled, unless run
+    /// by root.
+    Email(EmailArgs),
     /// Make a new set of recovery codes; the previous set stops working.
     ///
     /// Needs a current code or a recovery code, unless run by root.
     RecoveryCodes(UserArg),
-    /// Remove the authenticator app and all recovery codes.
+    /// Remove every factor, or with `phone` or `email` only one phone number or address.
     ///
-    /// Needs a current code or a recovery code, unless run by root.
-    Remove(UserArg),
+    /// Alone, removes the authenticator app, all recovery codes and every phone number and
+    /// email address. Needs a current code or a recovery code, unless run by root.
+    #[command(
+        subcommand_value_name = "phone|email",
+        subcommand_help_heading = "Remove only one"
+    )]
+    Remove(RemoveArgs),
     /// Show what is enrolled, how many recovery codes are left, and any lockout.
     Status(UserArg),
     /// Clear every failure counter and lockout of a user (root only).
@@ -73,8 +97,80 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct UserArg {
     /// Act for this account instead of the calling user (root only).
-    #[arg(long, value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
+    // Global so that `remove phone work --user bob` reads as well as
+    // `remove --user bob phone work`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        value_parser = NonEmptyStringValueParser::new()
+    )]
     pub user: Option<String>,
+}
+
+/// `phone`: a number to add.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct PhoneArgs {
+    /// The number in E.164 form, e.g. +14155550123.
+    #[arg(value_name = "NUMBER", value_parser = NonEmptyStringValueParser::new())]
+    pub number: String,
+    /// Only call this number, never text it: for landlines and office phones that cannot
+    /// receive text messages. The code is read out in a phone call.
+    #[arg(long)]
+    pub voice_only: bool,
+    #[command(flatten)]
+    pub contact: ContactArgs,
+}
+
+/// `email`: an address to add.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct EmailArgs {
+    /// The address, e.g. alice@example.com.
+    #[arg(value_name = "ADDRESS", value_parser = NonEmptyStringValueParser::new())]
+    pub address: String,
+    #[command(flatten)]
+    pub contact: ContactArgs,
+}
+
+/// What `phone` and `email` share.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ContactArgs {
+    /// A name for it, e.g. `work`, shown by `status` and usable with `remove`.
+    #[arg(long, value_name = "TEXT", value_parser = NonEmptyStringValueParser::new())]
+    pub label: Option<String>,
+    /// Save it at once without sending a code (root only, e.g. to provision many users).
+    /// Nothing then shows that codes reach it.
+    #[arg(long)]
+    pub unverified: bool,
+    #[command(flatten)]
+    pub target: UserArg,
+}
+
+/// `remove`: everything, or one contact.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct RemoveArgs {
+    /// Remove only this phone number or email address; without it, every factor.
+    #[command(subcommand)]
+    pub contact: Option<RemovedContact>,
+    #[command(flatten)]
+    pub target: UserArg,
+}
+
+/// One contact for `remove`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum RemovedContact {
+    /// Remove one phone number: by label, masked form as `status` shows it, or full number.
+    Phone {
+        /// Label, masked form (quoted) or full number.
+        #[arg(value_name = "LABEL-OR-MASK", value_parser = NonEmptyStringValueParser::new())]
+        which: String,
+    },
+    /// Remove one email address: by label, masked form as `status` shows it, or full address.
+    Email {
+        /// Label, masked form (quoted) or full address.
+        #[arg(value_name = "LABEL-OR-MASK", value_parser = NonEmptyStringValueParser::new())]
+        which: String,
+    },
 }
 
 #[cfg(test)]
@@ -96,7 +192,22 @@ mod tests {
                     user: Some("bob".into()),
                 }),
             ),
-            (&["remove"][..], Command::Remove(UserArg { user: None })),
+            (
+                &["remove"][..],
+                Command::Remove(RemoveArgs {
+                    contact: None,
+                    target: UserArg { user: None },
+                }),
+            ),
+            (
+                &["remove", "--user", "bob"][..],
+                Command::Remove(RemoveArgs {
+                    contact: None,
+                    target: UserArg {
+                        user: Some("bob".into()),
+                    },
+                }),
+            ),
             (&["status"][..], Command::Status(UserArg { user: None })),
             (
                 &["unlock", "--user", "carol"][..],
@@ -108,6 +219,149 @@ mod tests {
         for (args, want) in cases {
             assert_eq!(parse(args).unwrap().command, want, "{args:?}");
         }
+    }
+
+    fn contact(label: Option<&str>, unverified: bool, user: Option<&str>) -> ContactArgs {
+        ContactArgs {
+            label: label.map(Into::into),
+            unverified,
+            target: UserArg {
+                user: user.map(Into::into),
+            },
+        }
+    }
+
+    #[test]
+    fn phone_parses_in_every_form() {
+        let phone = |number: &str, voice_only, contact| {
+            Command::Phone(PhoneArgs {
+                number: number.into(),
+                voice_only,
+                contact,
+            })
+        };
+        let cases = [
+            (
+                &["phone", "+14155550123"][..],
+                phone("+14155550123", false, contact(None, false, None)),
+            ),
+            (
+                &["phone", "--voice-only", "+442071234567", "--label", "desk"][..],
+                phone("+442071234567", true, contact(Some("desk"), false, None)),
+            ),
+            (
+                &[
+                    "phone",
+                    "+14155550123",
+                    "--user",
+                    "bob",
+                    "--unverified",
+                    "--label",
+                    "work",
+                ][..],
+                phone(
+                    "+14155550123",
+                    false,
+                    contact(Some("work"), true, Some("bob")),
+                ),
+            ),
+            // Not validated here: the daemon says what a number must look like.
+            (
+                &["phone", "555-0123"][..],
+                phone("555-0123", false, contact(None, false, None)),
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(parse(args).unwrap().command, want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn email_parses_in_every_form() {
+        let email = |address: &str, contact| {
+            Command::Email(EmailArgs {
+                address: address.into(),
+                contact,
+            })
+        };
+        let cases = [
+            (
+                &["email", "alice@example.com"][..],
+                email("alice@example.com", contact(None, false, None)),
+            ),
+            (
+                &[
+                    "email",
+                    "--label",
+                    "personal",
+                    "a@example.org",
+                    "--unverified",
+                    "--user",
+                    "alice",
+                ][..],
+                email(
+                    "a@example.org",
+                    contact(Some("personal"), true, Some("alice")),
+                ),
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(parse(args).unwrap().command, want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn remove_takes_an_optional_contact_and_user_on_either_side() {
+        let remove = |contact, user: Option<&str>| {
+            Command::Remove(RemoveArgs {
+                contact,
+                target: UserArg {
+                    user: user.map(Into::into),
+                },
+            })
+        };
+        let work = || {
+            Some(RemovedContact::Phone {
+                which: "work".into(),
+            })
+        };
+        let cases = [
+            (&["remove", "phone", "work"][..], remove(work(), None)),
+            (
+                &["remove", "--user", "bob", "phone", "work"][..],
+                remove(work(), Some("bob")),
+            ),
+            (
+                &["remove", "phone", "work", "--user", "bob"][..],
+                remove(work(), Some("bob")),
+            ),
+            (
+                &["remove", "phone", "+1 •••-•••-4567"][..],
+                remove(
+                    Some(RemovedContact::Phone {
+                        which: "+1 •••-•••-4567".into(),
+                    }),
+                    None,
+                ),
+            ),
+            (
+                &["remove", "email", "a•••@example.com"][..],
+                remove(
+                    Some(RemovedContact::Email {
+                        which: "a•••@example.com".into(),
+                    }),
+                    None,
+                ),
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(parse(args).unwrap().command, want, "{args:?}");
+        }
+        assert_eq!(
+            parse(&["remove"]).unwrap().command,
+            remove(None, None),
+            "`remove` alone still removes everything"
+        );
     }
 
     #[test]
@@ -153,6 +407,23 @@ mod tests {
             &["totp", "--user"][..],
             &["status", "--bogus"][..],
             &["totp", "extra"][..],
+            &["phone"][..],
+            &["phone", ""][..],
+            &["phone", "+14155550123", "+14155550124"][..],
+            &["phone", "+14155550123", "--label"][..],
+            &["phone", "+14155550123", "--label", ""][..],
+            &["phone", "+14155550123", "--voice-only=yes"][..],
+            &["email"][..],
+            &["email", "a@example.com", "--voice-only"][..],
+            &["email", "a@example.com", "b@example.com"][..],
+            &["remove", "phone"][..],
+            &["remove", "email"][..],
+            &["remove", "phone", ""][..],
+            &["remove", "phone", "work", "extra"][..],
+            &["remove", "work"][..],
+            &["remove", "totp"][..],
+            &["remove", "sms", "work"][..],
+            &["remove", "--voice-only"][..],
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
@@ -161,7 +432,15 @@ mod tests {
 
     #[test]
     fn help_and_version_exit_zero() {
-        for args in [&["--help"][..], &["totp", "--help"][..], &["--version"][..]] {
+        for args in [
+            &["--help"][..],
+            &["totp", "--help"][..],
+            &["phone", "--help"][..],
+            &["email", "--help"][..],
+            &["remove", "--help"][..],
+            &["remove", "phone", "--help"][..],
+            &["--version"][..],
+        ] {
             let err = parse(args).unwrap_err();
             assert!(
                 matches!(
@@ -171,6 +450,43 @@ mod tests {
                 "{args:?}"
             );
             assert_eq!(err.exit_code(), 0, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn contact_help_explains_the_number_and_verification() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let long_help = |cli: &mut clap::Command, name: &str| {
+            cli.find_subcommand_mut(name)
+                .unwrap()
+                .render_long_help()
+                .to_string()
+        };
+        let phone = long_help(&mut cli, "phone");
+        for needle in [
+            "E.164",
+            "+14155550123",
+            "--voice-only",
+            "landlines and office phones",
+            "--unverified",
+            "saved only once that code is typed",
+            "root",
+        ] {
+            assert!(phone.contains(needle), "{needle:?} not in:\n{phone}");
+        }
+        let email = long_help(&mut cli, "email");
+        for needle in [
+            "saved only once that code is typed",
+            "--unverified",
+            "--label",
+        ] {
+            assert!(email.contains(needle), "{needle:?} not in:\n{email}");
+        }
+        assert!(!email.contains("--voice-only"), "{email}");
+        let remove = long_help(&mut cli, "remove");
+        for needle in ["phone", "email", "every factor", "--user"] {
+            assert!(remove.contains(needle), "{needle:?} not in:\n{remove}");
         }
     }
 

@@ -7,10 +7,10 @@ use std::io::{BufRead, Write};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use mfa_proto::{FailureKind, Request, Response, Secret};
+use mfa_proto::{ContactKind, FailureKind, NewContact, Request, Response, Secret};
 
 use crate::account::calling_user;
-use crate::cli::{Command, UserArg};
+use crate::cli::{Command, ContactArgs, RemoveArgs, RemovedContact, UserArg};
 use crate::daemon::{Connection, Daemon, rejection};
 use crate::error::EnrollError;
 use crate::output::{CodesReason, Output};
@@ -22,6 +22,11 @@ const PROOF: &str = "a current verification code or a recovery code";
 /// Asked after showing a new secret.
 const CONFIRM_PROMPT: &str = "Code shown in your authenticator app: ";
 const CONFIRM: &str = "a code from the authenticator app";
+/// Asked after a code was sent to a new phone or address.
+const RECEIVED_PROMPT: &str = "Code you received: ";
+const RECEIVED: &str = "the code that was sent";
+/// Said before [`RECEIVED_PROMPT`]: a code may never arrive, and this is the way out.
+const GIVE_UP: &str = "Type it below, or press Enter alone to cancel.";
 
 /// Everything a command needs: the daemon, the person answering, and where results go.
 #[derive(Debug)]
@@ -40,7 +45,29 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
         match command {
             Command::Totp(target) => self.enroll_totp(&user(target)?),
             Command::RecoveryCodes(target) => self.new_recovery_codes(&user(target)?),
-            Command::Remove(target) => self.remove(&user(target)?),
+            Command::Phone(args) => {
+                let contact = NewContact::Phone {
+                    number: args.number.clone(),
+                    voice_only: args.voice_only,
+                    label: args.contact.label.clone(),
+                };
+                self.add_contact(&args.contact, contact)
+            }
+            Command::Email(args) => {
+                let contact = NewContact::Email {
+                    address: args.address.clone(),
+                    label: args.contact.label.clone(),
+                };
+                self.add_contact(&args.contact, contact)
+            }
+            Command::Remove(RemoveArgs {
+                contact: None,
+                target,
+            }) => self.remove(&user(target)?),
+            Command::Remove(RemoveArgs {
+                contact: Some(contact),
+                target,
+            }) => self.remove_contact(&user(target)?, contact),
             Command::Status(target) => self.status(&user(target)?),
             Command::Unlock { user } => self.unlock(user),
         }
@@ -74,6 +101,57 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
                 other => return Err(rejection(&request, other)),
             }
         }
+    }
+
+    /// The daemon sends a code to the new phone or address; the code typed back saves it.
+    /// With `--unverified` (root) it is saved at once.
+    fn add_contact(&mut self, args: &ContactArgs, contact: NewContact) -> Result<(), EnrollError> {
+        let user = user(&args.target)?;
+        let (mut connection, request, reply) =
+            self.call_with_proof(|proof| Request::AddContact {
+                user: user.clone(),
+                contact: contact.clone(),
+                proof,
+                unverified: args.unverified,
+            })?;
+        match reply {
+            Response::ContactAdded(added) => return self.output.contact_added(&added),
+            Response::CodeSent { channel, to } => self.output.code_sent(channel, &to)?,
+            other => return Err(rejection(&request, other)),
+        }
+        self.prompter.say(GIVE_UP)?;
+        loop {
+            let Some(code) = self.prompter.ask_or_give_up(RECEIVED_PROMPT, RECEIVED)? else {
+                // The daemon keeps an unconfirmed contact only for this connection, which
+                // closes on return: nothing is saved.
+                return Err(EnrollError::Cancelled);
+            };
+            let request = Request::ConfirmContact { code };
+            // After the last wrong code the daemon says `locked_out`, which ends the loop below.
+            match connection.call(&request)? {
+                Response::ContactAdded(added) => return self.output.contact_added(&added),
+                // Only this kind means "try again"; any other refusal ends the enrollment.
+                Response::Failed {
+                    kind: FailureKind::WrongCode,
+                    message,
+                } => self.prompter.say(&message)?,
+                other => return Err(rejection(&request, other)),
+            }
+        }
+    }
+
+    fn remove_contact(&mut self, user: &str, contact: &RemovedContact) -> Result<(), EnrollError> {
+        let (kind, which) = match contact {
+            RemovedContact::Phone { which } => (ContactKind::Phone, which),
+            RemovedContact::Email { which } => (ContactKind::Email, which),
+        };
+        let (_, request, reply) = self.call_with_proof(|proof| Request::RemoveContact {
+            user: user.to_owned(),
+            kind,
+            which: which.clone(),
+            proof,
+        })?;
+        self.expect_ok(&request, reply)
     }
 
     fn new_recovery_codes(&mut self, user: &str) -> Result<(), EnrollError> {

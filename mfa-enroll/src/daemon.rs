@@ -101,6 +101,9 @@ fn request_name(request: &Request) -> &'static str {
         Request::RemoveFactors { .. } => "remove_factors",
         Request::Status { .. } => "status",
         Request::Unlock { .. } => "unlock",
+        Request::AddContact { .. } => "add_contact",
+        Request::ConfirmContact { .. } => "confirm_contact",
+        Request::RemoveContact { .. } => "remove_contact",
     }
 }
 
@@ -110,6 +113,8 @@ fn response_name(response: &Response) -> &'static str {
         Response::TotpEnrollment(_) => "totp_enrollment",
         Response::RecoveryCodes { .. } => "recovery_codes",
         Response::Status(_) => "status",
+        Response::CodeSent { .. } => "code_sent",
+        Response::ContactAdded(_) => "contact_added",
         Response::Ok { .. } => "ok",
         Response::Failed { .. } => "failed",
     }

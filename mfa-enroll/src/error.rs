@@ -74,6 +74,9 @@ pub enum EnrollError {
         /// What was expected.
         expected: &'static str,
     },
+    /// The person gave an empty answer for the code sent to a new phone or address, which
+    /// means "stop": nothing was confirmed, so the daemon saved nothing.
+    Cancelled,
     /// Reading standard input failed.
     Input(io::Error),
     /// Echo could not be turned off (or back on) on the terminal answers are typed at.
@@ -171,6 +174,7 @@ impl fmt::Display for EnrollError {
                     "empty line on standard input where {expected} was expected"
                 )
             }
+            EnrollError::Cancelled => write!(f, "cancelled: no code was typed; nothing was saved"),
             EnrollError::Input(e) => write!(f, "cannot read the answer from standard input: {e}"),
             EnrollError::Terminal(e) => {
                 write!(f, "cannot turn off echo on the terminal for a code: {e}")
@@ -196,6 +200,8 @@ fn default_refusal(kind: FailureKind) -> &'static str {
         FailureKind::WrongCode => "wrong verification code or recovery code",
         FailureKind::LockedOut => "too many failed attempts; try again later",
         FailureKind::Internal => "mfa-daemon failed and changed nothing; its log says why",
+        FailureKind::RateLimited => "too many codes were sent recently; try again later",
+        FailureKind::DeliveryFailed => "the code could not be sent; nothing was saved",
     }
 }
 
@@ -227,6 +233,25 @@ mod tests {
     }
 
     #[test]
+    fn silent_refusals_about_sending_codes_say_what_happened() {
+        let silent = |kind| {
+            EnrollError::Refused {
+                kind,
+                message: String::new(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            silent(FailureKind::RateLimited),
+            "too many codes were sent recently; try again later"
+        );
+        assert_eq!(
+            silent(FailureKind::DeliveryFailed),
+            "the code could not be sent; nothing was saved"
+        );
+    }
+
+    #[test]
     fn missing_socket_hints_at_the_daemon() {
         let e = EnrollError::Unreachable {
             socket: "/run/mfa/mfa.sock".into(),
@@ -250,6 +275,7 @@ mod tests {
             EnrollError::UnknownCaller { uid: 4242 },
             EnrollError::NoAnswer { expected: "a code" },
             EnrollError::EmptyAnswer { expected: "a code" },
+            EnrollError::Cancelled,
             EnrollError::UnexpectedReply {
                 request: "status",
                 reply: "recovery_codes",

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use mfa_proto::{Secret, StatusReport, TotpEnrollment};
+use mfa_proto::{Channel, ContactKind, ContactStatus, Secret, StatusReport, TotpEnrollment};
 use serde_json::{Value, json};
 
 use crate::error::{EnrollError, one_line};
@@ -72,11 +72,29 @@ impl<W: Write> Output<W> {
     ) -> Result<(), EnrollError> {
         match self.mode {
             Mode::Json => {
-                let value = serde_json::to_value(report)
-                    .map_err(|e| EnrollError::Output(io::Error::from(e)))?;
+                let value = serde_json::to_value(report).map_err(json_error)?;
                 self.json(&value)
             }
             Mode::Human => self.text(&status_text(report, now, tz)),
+        }
+    }
+
+    /// A code is on its way to a new contact; `to` is where, masked by the daemon.
+    pub fn code_sent(&mut self, channel: Channel, to: &str) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => self.json(&code_sent_json(channel, to)),
+            Mode::Human => self.text(&code_sent_text(channel, to)),
+        }
+    }
+
+    /// A phone or address was saved.
+    pub fn contact_added(&mut self, contact: &ContactStatus) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => {
+                let value = serde_json::to_value(contact).map_err(json_error)?;
+                self.json(&json!({ "enrolled": value }))
+            }
+            Mode::Human => self.text(&contact_added_text(contact)),
         }
     }
 
@@ -99,6 +117,16 @@ impl<W: Write> Output<W> {
             .and_then(|()| self.out.flush())
             .map_err(EnrollError::Output)
     }
+}
+
+/// For a wire type that could not be turned into JSON (it always can: the daemon's reply
+/// was JSON).
+fn json_error(e: serde_json::Error) -> EnrollError {
+    EnrollError::Output(io::Error::from(e))
+}
+
+fn code_sent_json(channel: Channel, to: &str) -> Value {
+    json!({ "sent": { "channel": channel, "to": to } })
 }
 
 fn enrollment_json(enrollment: &TotpEnrollment) -> Value {
@@ -164,6 +192,96 @@ fn recovery_codes_text(codes: &[Secret], reason: CodesReason) -> String {
     text
 }
 
+fn code_sent_text(channel: Channel, to: &str) -> String {
+    let to = one_line(to);
+    match channel {
+        Channel::Sms => format!("A code was sent by text message to {to}.\n"),
+        Channel::Voice => format!("A phone call to {to} will read out a code.\n"),
+        Channel::Email => format!("A code was sent by email to {to}.\n"),
+    }
+}
+
+fn contact_added_text(contact: &ContactStatus) -> String {
+    let kind = match contact.kind {
+        ContactKind::Phone => "phone",
+        ContactKind::Email => "email address",
+    };
+    let mut text = format!(
+        "Saved {kind} {}: {} ({})",
+        label_text(&contact.label),
+        one_line(&contact.masked),
+        channels_text(contact)
+    );
+    if contact.verified {
+        text.push_str(".\n");
+    } else {
+        text.push_str(", unverified: no code was sent to check that it works.\n");
+    }
+    text
+}
+
+/// How codes reach `contact`, in a few words: `text, call`, `call only`, `email`.
+fn channels_text(contact: &ContactStatus) -> String {
+    let names: Vec<&str> = contact
+        .channels
+        .iter()
+        .map(|channel| match channel {
+            Channel::Sms => "text",
+            Channel::Voice => "call",
+            Channel::Email => "email",
+        })
+        .collect();
+    match (contact.kind, names.as_slice()) {
+        (_, []) => "no channel".to_owned(),
+        (ContactKind::Phone, [one]) => format!("{one} only"),
+        _ => names.join(", "),
+    }
+}
+
+fn label_text(label: &str) -> String {
+    let label = one_line(label);
+    if label.is_empty() {
+        "-".to_owned()
+    } else {
+        label
+    }
+}
+
+/// One aligned line per contact. Widths count characters, so the masking dots (one
+/// character, several bytes) line up.
+fn contacts_text(text: &mut String, contacts: &[ContactStatus], tz: &TimeZone) {
+    if contacts.is_empty() {
+        text.push_str("Phones and email addresses: none\n");
+        return;
+    }
+    text.push_str("Phones and email addresses:\n");
+    let rows: Vec<[String; 4]> = contacts
+        .iter()
+        .map(|contact| {
+            let mut added = format!("added {}", local_time(contact.added_at, tz));
+            if !contact.verified {
+                added.push_str(", unverified");
+            }
+            [
+                label_text(&contact.label),
+                one_line(&contact.masked),
+                channels_text(contact),
+                added,
+            ]
+        })
+        .collect();
+    let width = |column: usize| {
+        rows.iter()
+            .map(|row| row[column].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (label, masked, channels) = (width(0), width(1), width(2));
+    for [l, m, c, a] in &rows {
+        let _ = writeln!(text, "  {l:<label$}  {m:<masked$}  {c:<channels$}  {a}");
+    }
+}
+
 fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
     let mut text = String::new();
     let user = one_line(&report.user);
@@ -181,6 +299,7 @@ fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
         }
         None => text.push_str("Authenticator app: not enrolled\n"),
     }
+    contacts_text(&mut text, &report.contacts, tz);
     let _ = writeln!(text, "Recovery codes left: {}", report.recovery_codes_left);
     if report.lockouts.is_empty() {
         text.push_str("Lockouts: none\n");
@@ -202,8 +321,11 @@ fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
             until(locked, now, tz)
         );
     }
-    if report.totp.is_none() && report.recovery_codes_left == 0 {
-        text.push_str("Nothing is enrolled. Run `mfa-enroll totp` to add an authenticator app.\n");
+    if report.totp.is_none() && report.recovery_codes_left == 0 && report.contacts.is_empty() {
+        text.push_str(
+            "Nothing is enrolled. Run `mfa-enroll totp` to add an authenticator app, or\n\
+             `mfa-enroll phone` or `mfa-enroll email` to get codes by text, call or email.\n",
+        );
     } else if report.recovery_codes_left == 0 {
         text.push_str("No recovery codes left. Run `mfa-enroll recovery-codes` for a new set.\n");
     }
@@ -282,7 +404,37 @@ mod tests {
                 until: NOW as u64 + 12 * 60 - 5,
             }],
             account_locked_until: Some(NOW as u64 + 30),
+            contacts: contacts(),
         }
+    }
+
+    fn contacts() -> Vec<ContactStatus> {
+        vec![
+            ContactStatus {
+                kind: ContactKind::Phone,
+                label: "work".into(),
+                masked: "+1 •••-•••-4567".into(),
+                channels: vec![Channel::Sms, Channel::Voice],
+                verified: true,
+                added_at: NOW as u64 - 3600,
+            },
+            ContactStatus {
+                kind: ContactKind::Phone,
+                label: "desk".into(),
+                masked: "+44 ••••-••••21".into(),
+                channels: vec![Channel::Voice],
+                verified: false,
+                added_at: NOW as u64 - 120,
+            },
+            ContactStatus {
+                kind: ContactKind::Email,
+                label: "personal".into(),
+                masked: "a•••@example.com".into(),
+                channels: vec![Channel::Email],
+                verified: true,
+                added_at: NOW as u64,
+            },
+        ]
     }
 
     fn written(mode: Mode, show_qr: bool, f: impl FnOnce(&mut Output<Vec<u8>>)) -> String {
@@ -306,9 +458,11 @@ mod tests {
             o.recovery_codes(&codes(), CodesReason::Enrolled).unwrap();
             o.ok("Removed every factor of alice.").unwrap();
             o.status(&report(), now, &TimeZone::UTC).unwrap();
+            o.code_sent(Channel::Sms, "+1 •••-•••-4567").unwrap();
+            o.contact_added(&contacts()[0]).unwrap();
         });
         let lines = json_lines(&text);
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 6);
         assert_eq!(
             lines[0],
             json!({
@@ -320,6 +474,22 @@ mod tests {
         assert_eq!(lines[2], json!({ "ok": "Removed every factor of alice." }));
         let back: StatusReport = serde_json::from_value(lines[3].clone()).unwrap();
         assert_eq!(back, report());
+        assert_eq!(lines[3]["contacts"][1]["masked"], "+44 ••••-••••21");
+        assert_eq!(
+            lines[4],
+            json!({ "sent": { "channel": "sms", "to": "+1 •••-•••-4567" } })
+        );
+        assert_eq!(
+            lines[5],
+            json!({ "enrolled": {
+                "kind": "phone",
+                "label": "work",
+                "masked": "+1 •••-•••-4567",
+                "channels": ["sms", "voice"],
+                "verified": true,
+                "added_at": NOW as u64 - 3600,
+            } })
+        );
         assert!(!text.contains('\x1b'), "no QR in JSON mode");
     }
 
@@ -359,6 +529,10 @@ mod tests {
             text,
             "User: alice\n\
              Authenticator app: enrolled 2025-01-04 14:00 UTC (SHA1, 6 digits, new code every 30 seconds)\n\
+             Phones and email addresses:\n  \
+             work      +1 •••-•••-4567   text, call  added 2025-01-05 13:00 UTC\n  \
+             desk      +44 ••••-••••21   call only   added 2025-01-05 13:58 UTC, unverified\n  \
+             personal  a•••@example.com  email       added 2025-01-05 14:00 UTC\n\
              Recovery codes left: 7\n\
              Lockouts:\n  \
              127.0.0.1: locked until 2025-01-05 14:11 UTC (in 12 minutes)\n\
@@ -377,6 +551,7 @@ mod tests {
             recovery_codes_left: 0,
             lockouts: vec![],
             account_locked_until: None,
+            contacts: vec![],
         };
         let text = status_text(
             &report,
@@ -384,9 +559,70 @@ mod tests {
             &TimeZone::UTC,
         );
         assert!(text.contains("Authenticator app: not enrolled\n"));
+        assert!(text.contains("Phones and email addresses: none\n"));
         assert!(text.contains("Lockouts: none\n"));
         assert!(text.contains("Run `mfa-enroll totp`"));
+        assert!(text.contains("`mfa-enroll phone`"));
         assert!(!text.contains("unlock"));
+    }
+
+    #[test]
+    fn human_status_with_only_a_phone_is_not_empty() {
+        let report = StatusReport {
+            user: "bob".into(),
+            totp: None,
+            recovery_codes_left: 0,
+            lockouts: vec![],
+            account_locked_until: None,
+            contacts: contacts()[..1].to_vec(),
+        };
+        let text = status_text(
+            &report,
+            Timestamp::from_second(NOW).unwrap(),
+            &TimeZone::UTC,
+        );
+        assert!(
+            text.contains("\n  work  +1 •••-•••-4567  text, call  added "),
+            "{text}"
+        );
+        assert!(!text.contains("Nothing is enrolled"), "{text}");
+    }
+
+    #[test]
+    fn human_code_sent_names_the_channel_and_the_masked_destination() {
+        let said = |channel, to| written(Mode::Human, false, |o| o.code_sent(channel, to).unwrap());
+        assert_eq!(
+            said(Channel::Sms, "+1 •••-•••-4567"),
+            "A code was sent by text message to +1 •••-•••-4567.\n"
+        );
+        assert_eq!(
+            said(Channel::Voice, "+44 ••••-••••21"),
+            "A phone call to +44 ••••-••••21 will read out a code.\n"
+        );
+        assert_eq!(
+            said(Channel::Email, "a•••@example.com\n\x1b[2J"),
+            "A code was sent by email to a•••@example.com  [2J.\n"
+        );
+    }
+
+    #[test]
+    fn human_contact_added_is_masked_and_says_if_unverified() {
+        let [work, desk, personal] = <[ContactStatus; 3]>::try_from(contacts()).unwrap();
+        let added =
+            |c: &ContactStatus| written(Mode::Human, false, |o| o.contact_added(c).unwrap());
+        assert_eq!(
+            added(&work),
+            "Saved phone work: +1 •••-•••-4567 (text, call).\n"
+        );
+        assert_eq!(
+            added(&desk),
+            "Saved phone desk: +44 ••••-••••21 (call only), unverified: no code was sent to \
+             check that it works.\n"
+        );
+        assert_eq!(
+            added(&personal),
+            "Saved email address personal: a•••@example.com (email).\n"
+        );
     }
 
     #[test]

@@ -100,37 +100,59 @@ impl<R: BufRead, W: Write> Prompter<R, W> {
     /// they come back as [`Secret`]s and are not echoed on a terminal.
     pub fn ask(&mut self, prompt: &str, expected: &'static str) -> Result<Secret, EnrollError> {
         loop {
-            write!(self.prompts, "{prompt}").map_err(EnrollError::Output)?;
-            self.prompts.flush().map_err(EnrollError::Output)?;
-            let mut line = String::new();
-            let read = {
-                let _hidden = match &self.terminal {
-                    Some(terminal) => Some(terminal.hide_echo()?),
-                    None => None,
-                };
-                self.input
-                    .read_line(&mut line)
-                    .map_err(EnrollError::Input)?
-            };
-            if !self.interactive || read == 0 {
-                // Nobody typed a newline after the prompt; end its line for what follows.
-                writeln!(self.prompts).map_err(EnrollError::Output)?;
-            }
-            if read == 0 {
-                return Err(EnrollError::NoAnswer { expected });
-            }
-            let start = line.len() - line.trim_start().len();
-            let end = line.trim_end().len();
-            if start < end {
-                // Trimmed in place and moved, not copied: the `Secret` wipes this buffer.
-                line.truncate(end);
-                line.drain(..start);
-                return Ok(Secret::from(line));
+            if let Some(answer) = self.answer(prompt, expected)? {
+                return Ok(answer);
             }
             if !self.interactive {
                 return Err(EnrollError::EmptyAnswer { expected });
             }
         }
+    }
+
+    /// Like [`Prompter::ask`], but an empty answer, from a terminal or a pipe, is the way to
+    /// give up and comes back as `None`: for a code that may never arrive.
+    pub fn ask_or_give_up(
+        &mut self,
+        prompt: &str,
+        expected: &'static str,
+    ) -> Result<Option<Secret>, EnrollError> {
+        self.answer(prompt, expected)
+    }
+
+    /// Shows `prompt` once and reads one line: the answer trimmed, or `None` if it is empty.
+    fn answer(
+        &mut self,
+        prompt: &str,
+        expected: &'static str,
+    ) -> Result<Option<Secret>, EnrollError> {
+        write!(self.prompts, "{prompt}").map_err(EnrollError::Output)?;
+        self.prompts.flush().map_err(EnrollError::Output)?;
+        let mut line = String::new();
+        let read = {
+            let _hidden = match &self.terminal {
+                Some(terminal) => Some(terminal.hide_echo()?),
+                None => None,
+            };
+            self.input
+                .read_line(&mut line)
+                .map_err(EnrollError::Input)?
+        };
+        if !self.interactive || read == 0 {
+            // Nobody typed a newline after the prompt; end its line for what follows.
+            writeln!(self.prompts).map_err(EnrollError::Output)?;
+        }
+        if read == 0 {
+            return Err(EnrollError::NoAnswer { expected });
+        }
+        let start = line.len() - line.trim_start().len();
+        let end = line.trim_end().len();
+        if start >= end {
+            return Ok(None);
+        }
+        // Trimmed in place and moved, not copied: the `Secret` wipes this buffer.
+        line.truncate(end);
+        line.drain(..start);
+        Ok(Some(Secret::from(line)))
     }
 
     /// Shows a note in the conversation, such as why a code was refused. Nothing for an
@@ -210,6 +232,25 @@ mod tests {
         let mut p = prompter("\n  \n123456\n", true);
         assert_eq!(p.ask("Code: ", "a code").unwrap().expose(), "123456");
         assert_eq!(String::from_utf8(p.prompts).unwrap(), "Code: Code: Code: ");
+    }
+
+    #[test]
+    fn empty_line_gives_up_where_that_is_allowed() {
+        for interactive in [false, true] {
+            let mut p = prompter(" \n 123456 \n", interactive);
+            assert!(p.ask_or_give_up("Code: ", "a code").unwrap().is_none());
+            assert_eq!(
+                p.ask_or_give_up("Code: ", "a code")
+                    .unwrap()
+                    .unwrap()
+                    .expose(),
+                "123456"
+            );
+            assert!(matches!(
+                p.ask_or_give_up("Code: ", "a code"),
+                Err(EnrollError::NoAnswer { .. })
+            ));
+        }
     }
 
     #[test]

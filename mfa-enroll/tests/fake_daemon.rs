@@ -379,6 +379,7 @@ fn status_from_mfa_socket_in_both_modes() {
             until: 4_102_444_800, // 2100-01-01 00:00 UTC
         }],
         account_locked_until: None,
+        contacts: vec![],
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],
