@@ -10,8 +10,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use mfa_proto::{
-    FailureKind, Lockout, Request, Response, Secret, StatusReport, TotpEnrollment, read_frame,
-    write_frame,
+    Channel, ContactKind, ContactStatus, FailureKind, Lockout, NewContact, Request, Response,
+    Secret, StatusReport, TotpEnrollment, read_frame, write_frame,
 };
 use serde_json::{Value, json};
 
@@ -19,6 +19,9 @@ const URI: &str = "otpauth://totp/pam-mfa:alice?secret=JBSWY3DPEHPK3PXP&issuer=p
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
 const CONFIRM_PROMPT: &str = "Code shown in your authenticator app: ";
 const PROOF_PROMPT: &str = "Current verification code or recovery code: ";
+const RECEIVED_PROMPT: &str = "Code you received: ";
+/// 2026-11-25 14:02 UTC.
+const ADDED_AT: u64 = 1_795_615_320;
 
 /// Whether the tests run as root, and so mfa-enroll talks to the privileged socket.
 fn root() -> bool {
@@ -186,6 +189,53 @@ fn failed(kind: FailureKind, message: &str) -> Response {
 
 fn confirm(code: &str) -> Request {
     Request::ConfirmTotp { code: code.into() }
+}
+
+fn confirm_contact(code: &str) -> Request {
+    Request::ConfirmContact { code: code.into() }
+}
+
+fn phone_status(
+    label: &str,
+    masked: &str,
+    channels: Vec<Channel>,
+    verified: bool,
+) -> ContactStatus {
+    ContactStatus {
+        kind: ContactKind::Phone,
+        label: label.into(),
+        masked: masked.into(),
+        channels,
+        verified,
+        added_at: ADDED_AT,
+    }
+}
+
+fn email_status(label: &str, masked: &str) -> ContactStatus {
+    ContactStatus {
+        kind: ContactKind::Email,
+        label: label.into(),
+        masked: masked.into(),
+        channels: vec![Channel::Email],
+        verified: true,
+        added_at: ADDED_AT + 60,
+    }
+}
+
+fn code_sent(channel: Channel, to: &str) -> Response {
+    Response::CodeSent {
+        channel,
+        to: to.into(),
+    }
+}
+
+/// Asserts that nothing the user typed (codes, proofs, the full number) was printed.
+fn assert_not_shown(output: &Output, typed: &[&str]) {
+    let (out, err) = (stdout(output), stderr(output));
+    for t in typed {
+        assert!(!out.contains(t), "{t:?} on stdout: {out}");
+        assert!(!err.contains(t), "{t:?} on stderr: {err}");
+    }
 }
 
 #[test]
@@ -515,8 +565,425 @@ fn refusal_at_accept_is_shown_not_a_broken_pipe() {
 }
 
 #[test]
+fn phone_enrollment_retries_a_wrong_code_then_saves() {
+    let added = phone_status("desk", "+1 •••-•••-0123", vec![Channel::Voice], true);
+    let daemon = FakeDaemon::start(vec![vec![
+        code_sent(Channel::Voice, "+1 •••-•••-0123"),
+        failed(
+            FailureKind::WrongCode,
+            "That is not the code that was sent.",
+        ),
+        Response::ContactAdded(added),
+    ]]);
+    let output = run_at(
+        &daemon,
+        &["phone", "+14155550123", "--voice-only", "--label", "desk"],
+        "111111\n222222\n",
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "A phone call to +1 •••-•••-0123 will read out a code.\n\
+             Type it below, or press Enter alone to cancel.\n\
+             {RECEIVED_PROMPT}\n\
+             That is not the code that was sent.\n\
+             {RECEIVED_PROMPT}\n\
+             Saved phone desk: +1 •••-•••-0123 (call only).\n"
+        )
+    );
+    assert_eq!(stderr(&output), "");
+    assert_not_shown(&output, &["111111", "222222", "+14155550123"]);
+    assert_eq!(
+        daemon.received(),
+        vec![vec![
+            Request::AddContact {
+                user: caller(),
+                contact: NewContact::Phone {
+                    number: "+14155550123".into(),
+                    voice_only: true,
+                    label: Some("desk".into()),
+                },
+                proof: None,
+                unverified: false,
+            },
+            confirm_contact("111111"),
+            confirm_contact("222222"),
+        ]]
+    );
+}
+
+#[test]
+fn email_in_json_mode_prints_sent_then_enrolled() {
+    let added = email_status("personal", "a•••@example.com");
+    let daemon = FakeDaemon::start(vec![vec![
+        code_sent(Channel::Email, "a•••@example.com"),
+        Response::ContactAdded(added.clone()),
+    ]]);
+    let output = run_at(
+        &daemon,
+        &[
+            "--json",
+            "email",
+            "alice@example.com",
+            "--label",
+            "personal",
+        ],
+        " 314159 \n",
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let lines = json_lines(&stdout(&output));
+    assert_eq!(
+        lines,
+        vec![
+            json!({ "sent": { "channel": "email", "to": "a•••@example.com" } }),
+            json!({ "enrolled": {
+                "kind": "email",
+                "label": "personal",
+                "masked": "a•••@example.com",
+                "channels": ["email"],
+                "verified": true,
+                "added_at": ADDED_AT + 60,
+            } }),
+        ]
+    );
+    assert_eq!(
+        serde_json::from_value::<ContactStatus>(lines[1]["enrolled"].clone()).unwrap(),
+        added
+    );
+    let err = stderr(&output);
+    assert_eq!(err.matches(RECEIVED_PROMPT).count(), 1, "{err}");
+    assert_not_shown(&output, &["314159", "alice@example.com"]);
+    assert_eq!(
+        daemon.received(),
+        vec![vec![
+            Request::AddContact {
+                user: caller(),
+                contact: NewContact::Email {
+                    address: "alice@example.com".into(),
+                    label: Some("personal".into()),
+                },
+                proof: None,
+                unverified: false,
+            },
+            confirm_contact("314159"),
+        ]]
+    );
+}
+
+#[test]
+fn contact_proof_is_asked_for_and_sent_on_a_new_connection() {
+    let daemon = FakeDaemon::start(vec![
+        vec![failed(
+            FailureKind::ProofRequired,
+            "alice already has a factor; give a current code or a recovery code.",
+        )],
+        vec![
+            code_sent(Channel::Sms, "+1 •••-•••-4567"),
+            Response::ContactAdded(phone_status(
+                "+1 •••-•••-4567",
+                "+1 •••-•••-4567",
+                vec![Channel::Sms, Channel::Voice],
+                true,
+            )),
+        ],
+    ]);
+    let output = run_at(
+        &daemon,
+        &["--json", "phone", "+14155554567", "--user", "alice"],
+        "abcd-efgh-ijkl\n123456\n",
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let err = stderr(&output);
+    let proof_at = err.find(PROOF_PROMPT).unwrap();
+    assert!(
+        err.find("alice already has a factor").unwrap() < proof_at,
+        "{err}"
+    );
+    assert!(err.find(RECEIVED_PROMPT).unwrap() > proof_at, "{err}");
+    let lines = json_lines(&stdout(&output));
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0],
+        json!({ "sent": { "channel": "sms", "to": "+1 •••-•••-4567" } })
+    );
+    assert_eq!(lines[1]["enrolled"]["channels"], json!(["sms", "voice"]));
+    assert_not_shown(&output, &["abcd-efgh-ijkl", "123456", "+14155554567"]);
+    let add = |proof: Option<&str>| Request::AddContact {
+        user: "alice".into(),
+        contact: NewContact::Phone {
+            number: "+14155554567".into(),
+            voice_only: false,
+            label: None,
+        },
+        proof: proof.map(Into::into),
+        unverified: false,
+    };
+    assert_eq!(
+        daemon.received(),
+        vec![
+            vec![add(None)],
+            vec![add(Some("abcd-efgh-ijkl")), confirm_contact("123456")],
+        ]
+    );
+}
+
+#[test]
+fn empty_code_cancels_and_confirms_nothing() {
+    for json in [false, true] {
+        let daemon = FakeDaemon::start(vec![vec![
+            code_sent(Channel::Sms, "+1 •••-•••-4567"),
+            Response::ContactAdded(phone_status("x", "x", vec![Channel::Sms], true)),
+        ]]);
+        let mut args = vec!["phone", "+14155554567"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let output = run_at(&daemon, &args, "  \n123456\n");
+        assert_error(&output, "cancelled: no code was typed; nothing was saved");
+        let out = stdout(&output);
+        assert!(!out.contains("Saved"), "{out}");
+        if json {
+            assert_eq!(json_lines(&out).len(), 1, "only `sent`: {out}");
+        }
+        // The daemon never saw a confirmation, so it saved nothing.
+        assert_eq!(daemon.received()[0].len(), 1);
+    }
+}
+
+#[test]
+fn daemon_giving_up_on_a_contact_code_ends_the_tool() {
+    let daemon = FakeDaemon::start(vec![vec![
+        code_sent(Channel::Email, "a•••@example.com"),
+        failed(
+            FailureKind::WrongCode,
+            "That is not the code that was sent.",
+        ),
+        failed(
+            FailureKind::LockedOut,
+            "Too many wrong codes; the address was not saved.",
+        ),
+    ]]);
+    let output = run_at(&daemon, &["email", "a@example.com"], "1\n2\n3\n");
+    assert_error(&output, "Too many wrong codes; the address was not saved.");
+    assert_eq!(daemon.received()[0].len(), 3);
+}
+
+#[test]
+fn refusals_to_send_a_code_are_explained() {
+    let daemon = FakeDaemon::start(vec![
+        vec![failed(FailureKind::RateLimited, "")],
+        vec![failed(FailureKind::DeliveryFailed, "")],
+        vec![failed(
+            FailureKind::DeliveryFailed,
+            "no provider is configured for phone calls; nothing was saved",
+        )],
+        vec![failed(
+            FailureKind::BadRequest,
+            "a phone number is + and 8 to 15 digits, e.g. +14155550123",
+        )],
+    ]);
+    let cases = [
+        (
+            &["phone", "+14155554567"][..],
+            "too many codes were sent recently; try again later",
+        ),
+        (
+            &["email", "a@example.com"][..],
+            "the code could not be sent; nothing was saved",
+        ),
+        (
+            &["phone", "--voice-only", "+14155554567"][..],
+            "no provider is configured for phone calls; nothing was saved",
+        ),
+        (
+            &["phone", "555-0123"][..],
+            "a phone number is + and 8 to 15 digits, e.g. +14155550123",
+        ),
+    ];
+    for (args, message) in cases {
+        let output = run_at(&daemon, args, "123456\n");
+        assert_error(&output, message);
+        assert_eq!(stdout(&output), "", "{args:?}");
+    }
+    let received = daemon.received();
+    assert_eq!(received.len(), 4);
+    assert!(
+        received
+            .iter()
+            .all(|c| matches!(c[..], [Request::AddContact { .. }])),
+        "{received:?}"
+    );
+}
+
+#[test]
+fn unverified_contact_is_saved_at_once_without_a_prompt() {
+    let daemon = FakeDaemon::start(vec![vec![Response::ContactAdded(phone_status(
+        "desk",
+        "+44 ••••-••••21",
+        vec![Channel::Voice],
+        false,
+    ))]]);
+    let output = run_at(
+        &daemon,
+        &[
+            "phone",
+            "+442071234521",
+            "--voice-only",
+            "--unverified",
+            "--user",
+            "bob",
+            "--label",
+            "desk",
+        ],
+        "",
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "Saved phone desk: +44 ••••-••••21 (call only), unverified: no code was sent to \
+         check that it works.\n"
+    );
+    assert_eq!(
+        daemon.received(),
+        vec![vec![Request::AddContact {
+            user: "bob".into(),
+            contact: NewContact::Phone {
+                number: "+442071234521".into(),
+                voice_only: true,
+                label: Some("desk".into()),
+            },
+            proof: None,
+            unverified: true,
+        }]]
+    );
+}
+
+#[test]
+fn status_lists_contacts_masked_in_both_modes() {
+    let report = StatusReport {
+        user: "alice".into(),
+        totp: None,
+        recovery_codes_left: 10,
+        lockouts: vec![],
+        account_locked_until: None,
+        contacts: vec![
+            phone_status(
+                "work",
+                "+1 •••-•••-4567",
+                vec![Channel::Sms, Channel::Voice],
+                true,
+            ),
+            phone_status("desk", "+44 ••••-••••21", vec![Channel::Voice], false),
+            email_status("personal", "a•••@example.com"),
+        ],
+    };
+    let daemon = FakeDaemon::start(vec![
+        vec![Response::Status(report.clone())],
+        vec![Response::Status(report.clone())],
+    ]);
+    let human = run_at(&daemon, &["status"], "");
+    assert!(human.status.success(), "stderr: {}", stderr(&human));
+    let out = stdout(&human);
+    assert!(
+        out.contains(
+            "Phones and email addresses:\n  \
+             work      +1 •••-•••-4567   text, call  added 2026-11-25 14:02 UTC\n  \
+             desk      +44 ••••-••••21   call only   added 2026-11-25 14:02 UTC, unverified\n  \
+             personal  a•••@example.com  email       added 2026-11-25 14:03 UTC\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("Nothing is enrolled"), "{out}");
+    let json = run_at(&daemon, &["--json", "status"], "");
+    assert!(json.status.success(), "stderr: {}", stderr(&json));
+    let lines = json_lines(&stdout(&json));
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["contacts"][0]["masked"], "+1 •••-•••-4567");
+    assert_eq!(lines[0]["contacts"][1]["verified"], false);
+    assert_eq!(
+        serde_json::from_value::<StatusReport>(lines[0].clone()).unwrap(),
+        report
+    );
+}
+
+#[test]
+fn remove_one_contact_by_label_or_mask() {
+    let daemon = FakeDaemon::start(vec![
+        vec![failed(FailureKind::ProofRequired, "")],
+        vec![Response::Ok {
+            message: "Removed phone work.".into(),
+        }],
+        vec![Response::Ok {
+            message: "Removed email address a•••@example.com of bob.".into(),
+        }],
+    ]);
+    let output = run_at(&daemon, &["--json", "remove", "phone", "work"], "654321\n");
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert_eq!(
+        json_lines(&stdout(&output)),
+        vec![json!({ "ok": "Removed phone work." })]
+    );
+    assert!(stderr(&output).contains(PROOF_PROMPT));
+    assert_not_shown(&output, &["654321"]);
+    let output = run_at(
+        &daemon,
+        &["remove", "email", "a•••@example.com", "--user", "bob"],
+        "",
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "Removed email address a•••@example.com of bob.\n"
+    );
+    let remove_work = |proof: Option<&str>| Request::RemoveContact {
+        user: caller(),
+        kind: ContactKind::Phone,
+        which: "work".into(),
+        proof: proof.map(Into::into),
+    };
+    assert_eq!(
+        daemon.received(),
+        vec![
+            vec![remove_work(None)],
+            vec![remove_work(Some("654321"))],
+            vec![Request::RemoveContact {
+                user: "bob".into(),
+                kind: ContactKind::Email,
+                which: "a•••@example.com".into(),
+                proof: None,
+            }],
+        ]
+    );
+}
+
+#[test]
+fn remove_alone_still_removes_every_factor() {
+    let daemon = FakeDaemon::start(vec![vec![Response::Ok {
+        message: "Removed every factor of bob.".into(),
+    }]]);
+    let output = run_at(&daemon, &["remove", "--user", "bob"], "");
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert_eq!(
+        daemon.received(),
+        vec![vec![Request::RemoveFactors {
+            user: "bob".into(),
+            proof: None,
+        }]]
+    );
+}
+
+#[test]
 fn bad_arguments_exit_2() {
-    for args in [&["unlock"][..], &["frobnicate"][..], &[][..]] {
+    for args in [
+        &["unlock"][..],
+        &["frobnicate"][..],
+        &[][..],
+        &["phone"][..],
+        &["email", "a@example.com", "--voice-only"][..],
+        &["remove", "phone"][..],
+        &["remove", "work"][..],
+    ] {
         let output = run(args, "", &[]);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert_eq!(stdout(&output), "", "{args:?}");
