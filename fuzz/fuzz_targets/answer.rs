@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa_daemon::{recovery, totp};
+use mfa_core::factor::{recovery, totp};
 
 const ALPHABET: &str = "23456789abcdefghjkmnpqrstvwxyz";
 const CODE_LEN: usize = 12;

@@ -43,6 +43,14 @@ pub fn may_act_for(peer_uid: u32, account: Option<&Account>) -> bool {
     peer_uid == 0 || account.is_some_and(|a| a.uid == peer_uid)
 }
 
+/// This host's name, as codes and notices name it.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

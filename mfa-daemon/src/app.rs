@@ -5,19 +5,21 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use mfa_proto::{FailureKind, Response};
-
 use crate::audit::AuditLog;
-use crate::authority::{Authority, AuthorityError};
+use crate::audit::throttle::LogThrottle;
+use crate::authority::Authority;
 use crate::connection::Caller;
+use crate::delivery::outbox::Outbox;
+use crate::error::DaemonError;
 use crate::hashing::{HashingPermit, HashingPools};
-use crate::log_throttle::LogThrottle;
 
 /// What every connection shares.
 #[derive(Debug)]
 pub struct Shared {
     /// Policy and state.
     pub authority: Authority,
+    /// Sent codes: limits, codes waiting for an answer, providers.
+    pub outbox: Outbox,
     /// Audit events.
     pub audit: AuditLog,
     /// Who may run argon2 when.
@@ -31,13 +33,14 @@ impl Shared {
     /// crash of the daemon.
     pub async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,
-        work: impl FnOnce(&Authority) -> Result<T, AuthorityError> + Send + 'static,
-    ) -> Result<T, String> {
+        work: impl FnOnce(&Authority) -> Result<T, DaemonError> + Send + 'static,
+    ) -> Result<T, DaemonError> {
         let shared = self.clone();
         match tokio::task::spawn_blocking(move || work(&shared.authority)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(format!("internal error: {e}")),
+            Ok(result) => result,
+            Err(e) => Err(DaemonError::Internal(format!(
+                "a blocking task failed: {e}"
+            ))),
         }
     }
 
@@ -46,8 +49,8 @@ impl Shared {
     pub async fn blocking_hashing<T: Send + 'static>(
         self: &Arc<Self>,
         caller: Caller,
-        work: impl FnOnce(&Authority) -> Result<T, AuthorityError> + Send + 'static,
-    ) -> Result<T, String> {
+        work: impl FnOnce(&Authority) -> Result<T, DaemonError> + Send + 'static,
+    ) -> Result<T, DaemonError> {
         let _permit: HashingPermit = self.hashing.permit(caller).await;
         self.blocking(work).await
     }
@@ -61,13 +64,5 @@ impl Shared {
                 eprintln!("mfa-daemon: {line}");
             }
         }
-    }
-}
-
-/// A `Failed{bad_request}` response.
-pub fn bad_request(message: &str) -> Response {
-    Response::Failed {
-        kind: FailureKind::BadRequest,
-        message: message.to_owned(),
     }
 }

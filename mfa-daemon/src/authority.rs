@@ -6,12 +6,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 
-use crate::attempt_limiter::AttemptLimiter;
+pub use mfa_core::Factor;
+use mfa_core::contact::{self, Contact, ContactError};
+use mfa_proto::ContactKind;
+
 use crate::config::Config;
-use crate::limits::FailureEffect;
-use crate::recovery::{self, RecoveryCode, RecoveryError};
+use crate::error::DaemonError;
+use crate::store::attempt_limiter::AttemptLimiter;
 use crate::store::{Store, StoreError, TotpFactor, UserRecord};
-use crate::totp::{self, Generator, Secret, TotpParams};
+use mfa_core::factor::recovery::{self, RecoveryCode, RecoveryError};
+use mfa_core::factor::totp::{self, Generator, Secret, TotpParams};
+use mfa_core::lockout::FailureEffect;
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
@@ -39,28 +44,6 @@ impl Subject {
     }
 }
 
-/// Which factor verified a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Factor {
-    /// The authenticator app.
-    Totp,
-    /// A recovery code; `left` remain.
-    RecoveryCode {
-        /// Unused codes left after this one.
-        left: usize,
-    },
-}
-
-impl Factor {
-    /// Name in audit events.
-    pub fn name(self) -> &'static str {
-        match self {
-            Factor::Totp => "totp",
-            Factor::RecoveryCode { .. } => "recovery_code",
-        }
-    }
-}
-
 /// Why an answer was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
@@ -68,8 +51,12 @@ pub enum Rejection {
     Invalid,
     /// A valid code that was already used.
     Replayed,
-    /// A TOTP code while the account-wide lock is on (only recovery codes count then).
+    /// A TOTP or sent code while the account-wide lock is on (only recovery codes count
+    /// then).
     AccountLocked,
+    /// A sent code that is no longer valid: used, expired, out of tries, or replaced by a
+    /// newer one.
+    Expired,
 }
 
 impl Rejection {
@@ -79,6 +66,7 @@ impl Rejection {
             Rejection::Invalid => "invalid_code",
             Rejection::Replayed => "replayed_code",
             Rejection::AccountLocked => "account_locked",
+            Rejection::Expired => "expired_code",
         }
     }
 }
@@ -103,45 +91,6 @@ pub enum Verdict {
     /// The answer was right, but the client had gone before it could be told: nothing was
     /// consumed (the code still works) and nothing was counted.
     Abandoned(Factor),
-}
-
-/// Anything that stops a decision from being made; the caller fails closed.
-#[derive(Debug)]
-pub enum AuthorityError {
-    /// Storage failed.
-    Store(StoreError),
-    /// Random numbers or hashing failed.
-    Recovery(RecoveryError),
-}
-
-impl std::fmt::Display for AuthorityError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AuthorityError::Store(e) => write!(f, "{e}"),
-            AuthorityError::Recovery(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for AuthorityError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            AuthorityError::Store(e) => Some(e),
-            AuthorityError::Recovery(_) => None,
-        }
-    }
-}
-
-impl From<StoreError> for AuthorityError {
-    fn from(e: StoreError) -> Self {
-        AuthorityError::Store(e)
-    }
-}
-
-impl From<RecoveryError> for AuthorityError {
-    fn from(e: RecoveryError) -> Self {
-        AuthorityError::Recovery(e)
-    }
 }
 
 /// A secret handed out for enrollment, not yet active.
@@ -182,20 +131,17 @@ pub struct Authority {
 
 impl Authority {
     /// Opens the store and the attempt limits named by `config`.
-    pub fn open(config: Config) -> Result<Authority, AuthorityError> {
+    pub fn open(config: Config) -> Result<Authority, DaemonError> {
         let store = Store::open(&config.state_dir)?;
-        let (limiter, warning) = AttemptLimiter::open(&config.state_dir, config.limits.clone())?;
+        let (limiter, warning) = AttemptLimiter::open(&config.state_dir, config.limits.policy())?;
         if let Some(warning) = warning {
             eprintln!("mfa-daemon: {warning}");
         }
-        let hostname = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".to_owned());
+        let hostname = crate::accounts::hostname();
         let decoy_hash = recovery::hash("decoy-not-a-code")?.hash;
         let params = config_params(&config);
         let decoy_secret = Secret::generate(params.algorithm)
-            .map_err(|e| AuthorityError::Recovery(RecoveryError::Random(e)))?;
+            .map_err(|e| DaemonError::Recovery(RecoveryError::Random(e)))?;
         Ok(Authority {
             decoy_totp: Generator::new(params, &decoy_secret),
             config,
@@ -236,7 +182,7 @@ impl Authority {
         answer: &str,
         now: u64,
         still_wanted: &dyn Fn() -> bool,
-    ) -> Result<Verdict, AuthorityError> {
+    ) -> Result<Verdict, DaemonError> {
         let key = subject.key();
         if let Some(until) = self.limiter.source_locked(key, source, now) {
             return Ok(Verdict::SourceLocked { until });
@@ -262,7 +208,7 @@ impl Authority {
         code: &str,
         now: u64,
         still_wanted: &dyn Fn() -> bool,
-    ) -> Result<Decision, AuthorityError> {
+    ) -> Result<Decision, DaemonError> {
         let skew = self.config.totp.skew;
         let Subject::Account(name) = subject else {
             self.decoy_totp.matching_step(code, now, skew);
@@ -302,7 +248,7 @@ impl Authority {
         subject: &Subject,
         canonical: &str,
         still_wanted: &dyn Fn() -> bool,
-    ) -> Result<Decision, AuthorityError> {
+    ) -> Result<Decision, DaemonError> {
         let snapshot = self.record(subject)?;
         let matched = recovery::find_match(canonical, &snapshot.recovery_codes, &self.decoy_hash)
             .map(str::to_owned);
@@ -322,13 +268,32 @@ impl Authority {
         })?)
     }
 
+    /// Records what checking a sent code decided (the code itself lives in the outbox, in
+    /// memory): a success clears the source's counters, a refusal counts like any wrong code.
+    pub fn settle_sent_code(
+        &self,
+        subject: &Subject,
+        source: &str,
+        decided: Result<Factor, Rejection>,
+        now: u64,
+    ) -> Result<Verdict, DaemonError> {
+        let key = subject.key();
+        match decided {
+            Ok(factor) => {
+                self.limiter.record_success(key, source, now)?;
+                Ok(Verdict::Accepted(factor))
+            }
+            Err(reason) => self.reject(key, source, reason, now),
+        }
+    }
+
     fn reject(
         &self,
         key: &str,
         source: &str,
         reason: Rejection,
         now: u64,
-    ) -> Result<Verdict, AuthorityError> {
+    ) -> Result<Verdict, DaemonError> {
         let effect = self.limiter.record_failure(key, source, now)?;
         Ok(Verdict::Rejected {
             reason,
@@ -341,14 +306,11 @@ impl Authority {
 
     /// A new secret for `name` with the configured parameters, and the `otpauth://` URI the
     /// app scans (it contains the secret); nothing is stored yet.
-    pub fn begin_totp(
-        &self,
-        name: &str,
-    ) -> Result<(PendingTotp, Zeroizing<String>), AuthorityError> {
+    pub fn begin_totp(&self, name: &str) -> Result<(PendingTotp, Zeroizing<String>), DaemonError> {
         let revision = self.store.load(name)?.unwrap_or_default().revision;
         let params = config_params(&self.config);
         let secret = Secret::generate(params.algorithm)
-            .map_err(|e| AuthorityError::Recovery(RecoveryError::Random(e)))?;
+            .map_err(|e| DaemonError::Recovery(RecoveryError::Random(e)))?;
         let account = format!("{name}@{}", self.hostname);
         let uri = totp::otpauth_uri(&self.config.issuer, &account, params, &secret);
         Ok((
@@ -382,7 +344,7 @@ impl Authority {
         pending: &PendingTotp,
         step: u64,
         now: u64,
-    ) -> Result<Activation, AuthorityError> {
+    ) -> Result<Activation, DaemonError> {
         let (codes, hashes) = new_recovery_set()?;
         let activated = self.store.update(name, |record| {
             if record.revision != pending.revision {
@@ -410,7 +372,7 @@ impl Authority {
     pub fn replace_recovery_codes(
         &self,
         name: &str,
-    ) -> Result<Option<Vec<Zeroizing<String>>>, AuthorityError> {
+    ) -> Result<Option<Vec<Zeroizing<String>>>, DaemonError> {
         if !self.store.load(name)?.is_some_and(|r| r.is_enrolled()) {
             return Ok(None);
         }
@@ -428,7 +390,7 @@ impl Authority {
     }
 
     /// Removes every factor; false if there was nothing to remove.
-    pub fn remove_factors(&self, name: &str) -> Result<bool, AuthorityError> {
+    pub fn remove_factors(&self, name: &str) -> Result<bool, DaemonError> {
         Ok(self.store.update(name, |record| {
             let had = record.is_enrolled();
             if had {
@@ -436,14 +398,93 @@ impl Authority {
             }
             record.totp = None;
             record.recovery_codes.clear();
+            record.contacts.clear();
             had
         })?)
     }
 
+    /// Adds `contact` to the user's record, unless the record changed since `revision`
+    /// (when given: the revision the confirmation code was sent against), the contact is
+    /// already there, or there is no room.
+    pub fn add_contact(
+        &self,
+        name: &str,
+        contact: Contact,
+        revision: Option<u64>,
+    ) -> Result<ContactChange, DaemonError> {
+        Ok(self.store.update(name, |record| {
+            if revision.is_some_and(|r| r != record.revision) {
+                return ContactChange::Conflict;
+            }
+            if let Err(e) = contact::check_new(&contact.destination, &record.contacts) {
+                return ContactChange::Refused(e);
+            }
+            if record
+                .contacts
+                .iter()
+                .any(|c| c.label.eq_ignore_ascii_case(&contact.label))
+            {
+                return ContactChange::Refused(ContactError::Duplicate);
+            }
+            record.revision += 1;
+            record.contacts.push(contact.clone());
+            ContactChange::Done(contact.clone())
+        })?)
+    }
+
+    /// Removes the one contact of `kind` that `which` names (label, masked form, or the
+    /// number or address).
+    pub fn remove_contact(
+        &self,
+        name: &str,
+        kind: ContactKind,
+        which: &str,
+    ) -> Result<ContactRemoval, DaemonError> {
+        Ok(self.store.update(name, |record| {
+            let matching: Vec<usize> = record
+                .contacts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.destination.kind() == kind && c.is_named(which))
+                .map(|(i, _)| i)
+                .collect();
+            match matching.as_slice() {
+                [] => ContactRemoval::NotFound,
+                [i] => {
+                    record.revision += 1;
+                    ContactRemoval::Removed(record.contacts.remove(*i))
+                }
+                more => ContactRemoval::Ambiguous(more.len()),
+            }
+        })?)
+    }
+
     /// Clears every failure counter and lockout of the user, durably.
-    pub fn unlock(&self, key: &str) -> Result<(), AuthorityError> {
+    pub fn unlock(&self, key: &str) -> Result<(), DaemonError> {
         Ok(self.limiter.clear(key)?)
     }
+}
+
+/// How adding a contact ended.
+#[derive(Debug)]
+pub enum ContactChange {
+    /// Saved.
+    Done(Contact),
+    /// Already there, or no room.
+    Refused(ContactError),
+    /// The factors changed since the confirmation code was sent; nothing saved.
+    Conflict,
+}
+
+/// How removing a contact ended.
+#[derive(Debug)]
+pub enum ContactRemoval {
+    /// Removed; here it is.
+    Removed(Contact),
+    /// Nothing of that kind has that name.
+    NotFound,
+    /// The name fits this many (two numbers with one mask): use the label.
+    Ambiguous(usize),
 }
 
 /// What one check decided, before the attempt limits hear of it.
@@ -464,7 +505,7 @@ fn config_params(config: &Config) -> TotpParams {
     }
 }
 
-fn new_recovery_set() -> Result<(Vec<Zeroizing<String>>, Vec<RecoveryCode>), AuthorityError> {
+fn new_recovery_set() -> Result<(Vec<Zeroizing<String>>, Vec<RecoveryCode>), DaemonError> {
     let codes = recovery::generate_set()?;
     let hashes = codes
         .iter()
@@ -476,7 +517,7 @@ fn new_recovery_set() -> Result<(Vec<Zeroizing<String>>, Vec<RecoveryCode>), Aut
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::totp::Algorithm;
+    use mfa_core::factor::totp::Algorithm;
     use std::sync::Arc;
 
     fn check(a: &Authority, user: &str, source: &str, answer: &str, now: u64) -> Verdict {

@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::accounts;
 use crate::authority::Authority;
 use crate::config::{Config, DEFAULT_CONFIG};
+use crate::delivery::outbox::Outbox;
 use crate::server::Listeners;
 
 const USAGE: &str = "usage: mfa-daemon [--config FILE]\n       mfa-daemon --check-config FILE\n\n\
@@ -55,7 +57,9 @@ pub fn main() -> ExitCode {
             println!("mfa-daemon {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Ok(Command::Check(path)) => match Config::load(&path, false) {
+        Ok(Command::Check(path)) => match Config::load(&path, false)
+            .and_then(|c| c.delivery(&path, &accounts::hostname()).map(|_| c))
+        {
             Ok(_) => {
                 println!("{}: ok", path.display());
                 ExitCode::SUCCESS
@@ -91,6 +95,19 @@ fn run(path: &std::path::Path, explicit: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let delivery = match config.delivery(path, &accounts::hostname()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("mfa-daemon: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outbox = Outbox::new(
+        delivery,
+        config.otp.code_policy(),
+        config.otp.send_policy(),
+        config.otp.domain_rules(),
+    );
     let authority = match Authority::open(config) {
         Ok(a) => a,
         Err(e) => {
@@ -109,7 +126,7 @@ fn run(path: &std::path::Path, explicit: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(crate::server::serve(authority, listeners)) {
+    match runtime.block_on(crate::server::serve(authority, outbox, listeners)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mfa-daemon: {e}");

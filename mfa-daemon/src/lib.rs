@@ -2,22 +2,22 @@
 //! authentication, enforces attempt limits and writes the audit log.
 #![forbid(unsafe_code)]
 
+//!
+//! Dependencies point one way: `server` (bind, accept, connection shares) calls `handlers`
+//! (one conversation each), which use `app` (the shared state: authority, store, delivery,
+//! audit) and `mfa_core` (the decisions, without I/O). Nothing imports the server.
+
 pub mod accounts;
 pub mod app;
-pub mod attempt_limiter;
 pub mod audit;
-pub mod auth;
 pub mod authority;
 pub mod cli;
 pub mod config;
 pub mod connection;
-pub mod connection_limits;
+pub mod delivery;
+pub mod error;
+pub mod handlers;
 pub mod hashing;
-pub mod limits;
-pub mod log_throttle;
-pub mod manage;
-pub mod recovery;
 pub mod server;
 pub mod store;
-pub mod totp;
 pub mod username;

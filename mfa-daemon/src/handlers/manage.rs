@@ -9,11 +9,13 @@ use mfa_proto::{
 };
 
 use crate::accounts;
-use crate::app::{Shared, bad_request};
+use crate::app::Shared;
 use crate::audit::AuditEvent;
-use crate::auth::uid_source;
 use crate::authority::{Activation, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection};
+use crate::error::DaemonError;
+use crate::handlers::authenticate::uid_source;
+use crate::handlers::contacts;
 use crate::username;
 
 /// How long a person may take to scan the QR code and type the first code.
@@ -26,12 +28,12 @@ fn failed(kind: FailureKind, message: impl Into<String>) -> Response {
     }
 }
 
-fn internal(e: &str) -> Response {
-    eprintln!("mfa-daemon: {e}");
-    failed(
-        FailureKind::Internal,
-        "the daemon could not complete the request; nothing was changed (see its log)",
-    )
+/// The response for `e`; the daemon's own failures are logged first.
+pub fn internal(e: &DaemonError) -> Response {
+    if e.is_internal() {
+        eprintln!("mfa-daemon: {e}");
+    }
+    e.response()
 }
 
 fn audit(shared: &Shared, event: &str, user: &str, uid: u32, outcome: &str, reason: Option<&str>) {
@@ -53,14 +55,16 @@ pub async fn handle(
     request: Request,
 ) -> Result<(), FrameError> {
     let Some(given) = request.user().map(str::to_owned) else {
-        return conn.send(&bad_request("request names no user")).await;
+        return conn
+            .send(&DaemonError::BadRequest("request names no user".to_owned()).response())
+            .await;
     };
     if !username::is_valid(&given) {
         return conn
-            .send(&bad_request(&format!(
+            .send(&DaemonError::BadRequest(format!(
                 "user must be an account name of 1 to {} bytes without control characters, `/` or `:`",
                 username::MAX_LEN
-            )))
+            )).response())
             .await;
     }
     let caller = conn.caller;
@@ -97,6 +101,8 @@ pub async fn handle(
         Request::EnrollTotp { .. }
             | Request::NewRecoveryCodes { .. }
             | Request::RemoveFactors { .. }
+            | Request::AddContact { .. }
+            | Request::RemoveContact { .. }
     );
     if changes_factors && matches!(subject, Subject::Unknown(_)) {
         return conn
@@ -122,6 +128,23 @@ pub async fn handle(
                 Ok(()) => remove(shared, uid, &user).await,
             }
         }
+        Request::AddContact {
+            contact,
+            proof,
+            unverified,
+            ..
+        } => {
+            if let Err(refusal) = require_proof(shared, conn, &user, proof).await {
+                return conn.send(&refusal).await;
+            }
+            return contacts::add(shared, conn, &user, contact, unverified).await;
+        }
+        Request::RemoveContact {
+            kind, which, proof, ..
+        } => match require_proof(shared, conn, &user, proof).await {
+            Err(refusal) => refusal,
+            Ok(()) => contacts::remove(shared, uid, &user, kind, &which).await,
+        },
         Request::Status { .. } => status(shared, &subject).await,
         Request::Unlock { .. } => {
             let target = user.clone();
@@ -135,8 +158,11 @@ pub async fn handle(
                 Err(e) => internal(&e),
             }
         }
-        Request::Authenticate { .. } | Request::Answer { .. } | Request::ConfirmTotp { .. } => {
-            bad_request("not a management request")
+        Request::Authenticate { .. }
+        | Request::Answer { .. }
+        | Request::ConfirmTotp { .. }
+        | Request::ConfirmContact { .. } => {
+            DaemonError::BadRequest("not a management request".to_owned()).response()
         }
     };
     conn.send(&response).await
@@ -170,10 +196,12 @@ async fn require_proof(
             "this account already has a factor: give a current verification code or a recovery code",
         ));
     };
-    let presence = conn
-        .presence()
-        .map_err(|e| internal(&format!("cannot watch the connection: {e}")))?;
-    let verdict = crate::auth::check_answer(
+    let presence = conn.presence().map_err(|e| {
+        internal(&DaemonError::Internal(format!(
+            "cannot watch the connection: {e}"
+        )))
+    })?;
+    let verdict = crate::handlers::authenticate::check_answer(
         shared,
         conn.caller,
         &subject,
@@ -196,7 +224,7 @@ async fn require_proof(
             audit(shared, "proof", user, uid, "locked_out", None);
             Err(failed(
                 FailureKind::LockedOut,
-                crate::auth::lockout_message(until, unix_now()),
+                crate::handlers::authenticate::lockout_message(until, unix_now()),
             ))
         }
         Verdict::Abandoned(_) => {
@@ -236,7 +264,11 @@ async fn enroll(
     loop {
         let code = match conn.read(ENROLL_TIMEOUT).await? {
             Request::ConfirmTotp { code } => code,
-            _ => return conn.send(&bad_request("expected confirm_totp")).await,
+            _ => {
+                return conn
+                    .send(&DaemonError::BadRequest("expected confirm_totp".to_owned()).response())
+                    .await;
+            }
         };
         tries += 1;
         let now = unix_now();
@@ -357,8 +389,21 @@ async fn status(shared: &Arc<Shared>, subject: &Subject) -> Response {
                     .map(|(source, until)| Lockout { source, until })
                     .collect(),
                 account_locked_until: limiter.account_locked(user, now),
+                contacts: record.contacts.iter().map(contact_status).collect(),
             })
         }
         Err(e) => internal(&e),
+    }
+}
+
+/// A contact as `status` shows it: masked.
+pub fn contact_status(contact: &mfa_core::contact::Contact) -> mfa_proto::ContactStatus {
+    mfa_proto::ContactStatus {
+        kind: contact.destination.kind(),
+        label: contact.label.clone(),
+        masked: contact.destination.masked(),
+        channels: contact.destination.channels().to_vec(),
+        verified: contact.verified,
+        added_at: contact.added_at,
     }
 }

@@ -4,19 +4,33 @@ use std::sync::Arc;
 
 use mfa_proto::{AuthRequest, FrameError, Outcome, Request, Secret, Step};
 
+use mfa_core::contact::{self, MenuOption};
+use mfa_core::factor::sent_code::CodeCheck;
+use mfa_core::record::UserRecord;
+use mfa_proto::Channel;
+
 use crate::accounts;
-use crate::app::{Shared, bad_request};
+use crate::app::Shared;
 use crate::audit::AuditEvent;
 use crate::authority::{Factor, Rejection, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection, Presence};
-use crate::recovery;
+use crate::delivery::outbox::{NotSent, SentCheck, Ticket};
+use crate::error::DaemonError;
+use crate::handlers::contacts;
 use crate::username;
+use mfa_core::factor::recovery;
 
 /// The prompt, the same for every user so that it reveals nothing about enrollment.
 pub const PROMPT: &str = "Verification code: ";
 const INVALID: &str = "Invalid verification code.";
 const NO_ANSWER: &str = "No code was entered in time.";
 const REPLAYED: &str = "That code has already been used. Wait for the next one.";
+/// The prompt after a code was sent.
+pub const CODE_PROMPT: &str = "Code: ";
+const EXPIRED: &str = "That code is no longer valid. Choose an option to get a new one.";
+const SEND_FAILED: &str = "Could not send the code; choose another option.";
+const SEND_REFUSED: &str =
+    "Too many codes were sent recently. Use your app or a recovery code, or try again later.";
 const ACCOUNT_LOCKED: &str =
     "Too many failed attempts on this account: only a recovery code is accepted now.";
 /// Longest value accepted in the other fields of an authentication request.
@@ -129,7 +143,9 @@ pub async fn authenticate(
     auth: AuthRequest,
 ) -> Result<(), FrameError> {
     if let Some(problem) = field_problem(&auth) {
-        return conn.send(&bad_request(&problem)).await;
+        return conn
+            .send(&DaemonError::BadRequest(problem).response())
+            .await;
     }
     let mut attempt = Attempt {
         shared,
@@ -192,34 +208,85 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         .await?;
     }
     let config = shared.authority.config();
-    for _ in 0..config.max_tries {
-        conn.send(&Step::Prompt {
-            text: PROMPT.to_owned(),
-            echo: false,
-        })
-        .await?;
-        let answer = match conn.read(config.answer_timeout).await {
-            Ok(Request::Answer { text }) => text,
-            Err(FrameError::Timeout) => {
-                at.audit("failure", None, Some("no_answer_in_time"), None);
-                conn.send(&Step::Error {
-                    text: NO_ANSWER.to_owned(),
+    let options = contact::menu(&record.contacts, &|c| shared.outbox.can_send(c));
+    let mut tries = 0;
+    // A failed or refused send and a return to the menu cost a round, so that a
+    // conversation always ends, whatever is typed.
+    for _round in 0..config.max_tries.saturating_mul(3) {
+        if tries >= config.max_tries {
+            break;
+        }
+        if !options.is_empty() {
+            conn.send(&Step::Info {
+                text: menu_text(&options),
+            })
+            .await?;
+        }
+        let prompt = match options.len() {
+            0 => PROMPT.to_owned(),
+            1 => "Enter a code from your app or a recovery code, or choose 1: ".to_owned(),
+            n => format!("Enter a code from your app or a recovery code, or choose 1-{n}: "),
+        };
+        let answer = match ask(at, conn, &prompt).await? {
+            Ok(answer) => answer,
+            Err(outcome) => return Ok(outcome),
+        };
+        let verdict = match menu_choice(answer.expose(), options.len()) {
+            Some(i) => {
+                let option = &options[i];
+                let ticket = match send_chosen(at, conn, &subject, &record, option).await? {
+                    Chosen::Sent(ticket) => ticket,
+                    Chosen::NotSent(text) => {
+                        conn.send(&Step::Error { text }).await?;
+                        continue;
+                    }
+                    Chosen::End(outcome) => return Ok(outcome),
+                };
+                conn.send(&Step::Info {
+                    text: format!(
+                        "A code was sent {} to {}.",
+                        contacts::channel_phrase(option.channel),
+                        option.to
+                    ),
                 })
                 .await?;
-                return Ok(Outcome::Failure);
+                let code = match ask(at, conn, CODE_PROMPT).await? {
+                    Ok(code) => code,
+                    Err(outcome) => return Ok(outcome),
+                };
+                tries += 1;
+                if code.expose().trim().is_empty() {
+                    continue;
+                }
+                match conn.presence() {
+                    Ok(presence) => {
+                        check_sent(
+                            shared,
+                            &subject,
+                            &at.source,
+                            ticket,
+                            option.channel,
+                            &code,
+                            presence,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(DaemonError::Internal(format!(
+                        "cannot watch the connection: {e}"
+                    ))),
+                }
             }
-            Err(e) => return Err(e),
-            _ => {
-                conn.send(&bad_request("expected an answer to the prompt"))
-                    .await?;
-                return Err(FrameError::Closed);
+            None => {
+                tries += 1;
+                match conn.presence() {
+                    Ok(presence) => {
+                        check_answer(shared, caller, &subject, &at.source, answer, presence).await
+                    }
+                    Err(e) => Err(DaemonError::Internal(format!(
+                        "cannot watch the connection: {e}"
+                    ))),
+                }
             }
-        };
-        let verdict = match conn.presence() {
-            Ok(presence) => {
-                check_answer(shared, caller, &subject, &at.source, answer, presence).await
-            }
-            Err(e) => Err(format!("cannot watch the connection: {e}")),
         };
         match verdict {
             Err(e) => {
@@ -260,6 +327,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                     Rejection::Invalid => INVALID,
                     Rejection::Replayed => REPLAYED,
                     Rejection::AccountLocked => ACCOUNT_LOCKED,
+                    Rejection::Expired => EXPIRED,
                 };
                 conn.send(&Step::Error {
                     text: text.to_owned(),
@@ -269,6 +337,175 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         }
     }
     Ok(Outcome::Failure)
+}
+
+/// The menu shown above the prompt to a user with phones or email addresses.
+pub fn menu_text(options: &[MenuOption]) -> String {
+    let mut text = String::from("Verification options:");
+    for (i, option) in options.iter().enumerate() {
+        let what = match option.channel {
+            Channel::Sms => "Text message to",
+            Channel::Voice => "Phone call to",
+            Channel::Email => "Email to",
+        };
+        text.push_str(&format!("\n  {}. {what} {}", i + 1, option.to));
+    }
+    text
+}
+
+/// The menu entry an answer chooses: a number from 1 to `options`, nothing else (an app
+/// code has six digits or more, a recovery code letters and dashes).
+fn menu_choice(answer: &str, options: usize) -> Option<usize> {
+    let answer = answer.trim();
+    if options == 0 || answer.is_empty() || answer.len() > 2 {
+        return None;
+    }
+    let n: usize = answer.parse().ok()?;
+    (1..=options).contains(&n).then(|| n - 1)
+}
+
+/// Asks one prompt; `Err(outcome)` when the conversation must end instead (no answer in
+/// time).
+async fn ask(
+    at: &Attempt<'_>,
+    conn: &mut Connection,
+    text: &str,
+) -> Result<Result<Secret, Outcome>, FrameError> {
+    conn.send(&Step::Prompt {
+        text: text.to_owned(),
+        echo: false,
+    })
+    .await?;
+    match conn.read(at.shared.authority.config().answer_timeout).await {
+        Ok(Request::Answer { text }) => Ok(Ok(text)),
+        Err(FrameError::Timeout) => {
+            at.audit("failure", None, Some("no_answer_in_time"), None);
+            conn.send(&Step::Error {
+                text: NO_ANSWER.to_owned(),
+            })
+            .await?;
+            Ok(Err(Outcome::Failure))
+        }
+        Err(e) => Err(e),
+        Ok(_) => {
+            conn.send(
+                &DaemonError::BadRequest("expected an answer to the prompt".to_owned()).response(),
+            )
+            .await?;
+            Err(FrameError::Closed)
+        }
+    }
+}
+
+/// What came of a menu choice.
+enum Chosen {
+    /// The code went out.
+    Sent(Ticket),
+    /// It did not; tell the user this and show the menu again.
+    NotSent(String),
+    /// The conversation ends (the source is locked).
+    End(Outcome),
+}
+
+/// Sends a code for a menu choice, unless the source or the account is locked.
+async fn send_chosen(
+    at: &Attempt<'_>,
+    conn: &mut Connection,
+    subject: &Subject,
+    record: &UserRecord,
+    option: &MenuOption,
+) -> Result<Chosen, FrameError> {
+    let shared = at.shared;
+    let limiter = shared.authority.limiter();
+    let now = unix_now();
+    if let Some(until) = limiter.source_locked(subject.key(), &at.source, now) {
+        at.audit("locked_out", None, Some("source_locked"), None);
+        return locked_out(conn, until).await.map(Chosen::End);
+    }
+    if limiter.account_locked(subject.key(), now).is_some() {
+        return Ok(Chosen::NotSent(ACCOUNT_LOCKED.to_owned()));
+    }
+    let Some(contact) = record.contacts.get(option.contact) else {
+        return Ok(Chosen::NotSent(SEND_FAILED.to_owned()));
+    };
+    match shared
+        .outbox
+        .send_code(
+            subject.key(),
+            option.contact,
+            &contact.destination,
+            option.channel,
+            now,
+        )
+        .await
+    {
+        Ok(ticket) => {
+            contacts::audit_code_sent(
+                shared,
+                subject.key(),
+                &at.auth.service,
+                option.channel,
+                &option.to,
+            );
+            Ok(Chosen::Sent(ticket))
+        }
+        Err(why) => {
+            let refused = matches!(why, NotSent::Refused(_));
+            let e = contacts::not_sent(
+                shared,
+                subject.key(),
+                &at.auth.service,
+                option.channel,
+                &option.to,
+                &why,
+            );
+            if e.is_internal() {
+                eprintln!("mfa-daemon: {e}");
+            }
+            Ok(Chosen::NotSent(
+                if refused { SEND_REFUSED } else { SEND_FAILED }.to_owned(),
+            ))
+        }
+    }
+}
+
+/// Checks an answer against the code sent for this conversation; a wrong one counts like
+/// any wrong code.
+async fn check_sent(
+    shared: &Arc<Shared>,
+    subject: &Subject,
+    source: &str,
+    ticket: Ticket,
+    channel: Channel,
+    answer: &Secret,
+    presence: Presence,
+) -> Result<Verdict, DaemonError> {
+    let now = unix_now();
+    let limiter = shared.authority.limiter();
+    if let Some(until) = limiter.source_locked(subject.key(), source, now) {
+        return Ok(Verdict::SourceLocked { until });
+    }
+    let decided = if limiter.account_locked(subject.key(), now).is_some() {
+        Err(Rejection::AccountLocked)
+    } else {
+        match shared
+            .outbox
+            .check(subject.key(), ticket, answer.expose(), now, &|| {
+                presence.still_there()
+            }) {
+            SentCheck::Checked(CodeCheck::Accepted) => Ok(Factor::SentCode(channel)),
+            SentCheck::Abandoned => return Ok(Verdict::Abandoned(Factor::SentCode(channel))),
+            SentCheck::Checked(CodeCheck::Wrong { tries_left }) if tries_left > 0 => {
+                Err(Rejection::Invalid)
+            }
+            SentCheck::Checked(_) | SentCheck::Superseded => Err(Rejection::Expired),
+        }
+    };
+    let subject = subject.clone();
+    let source = source.to_owned();
+    shared
+        .blocking(move |a| a.settle_sent_code(&subject, &source, decided, now))
+        .await
 }
 
 /// Tells the user how long the lockout lasts; the conversation ends `locked_out`.
@@ -291,7 +528,7 @@ pub async fn check_answer(
     source: &str,
     answer: Secret,
     presence: Presence,
-) -> Result<Verdict, String> {
+) -> Result<Verdict, DaemonError> {
     if let Some(until) = shared
         .authority
         .limiter()

@@ -1,5 +1,5 @@
 //! Attempt limits of one user: failures are counted per source, and separately across all
-//! sources. [`crate::attempt_limiter`] keeps one [`LimitState`] per name in memory and makes
+//! sources. The daemon's attempt limiter keeps one [`LimitState`] per name in memory and makes
 //! lockouts durable.
 //!
 //! Everything here is pure: the caller passes the time.
@@ -9,7 +9,33 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::LimitsConfig;
+/// Failure counting and lockout (the config's `[limits]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Failures per user and source within `failure_window` before that source is locked out.
+    pub max_failures: u32,
+    /// Window in which failures are counted.
+    pub failure_window: Duration,
+    /// First lockout; doubles with each further round.
+    pub lockout: Duration,
+    /// Cap of the doubling lockout.
+    pub max_lockout: Duration,
+    /// Failures per user across all sources within `failure_window` before only recovery
+    /// codes are accepted for that user.
+    pub account_max_failures: u32,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            max_failures: 5,
+            failure_window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(60),
+            max_lockout: Duration::from_secs(60 * 60),
+            account_max_failures: 20,
+        }
+    }
+}
 
 /// A source's counters are forgotten this long after its last failure, once not locked.
 const FORGET_AFTER_SECS: u64 = 24 * 60 * 60;
@@ -66,7 +92,7 @@ impl Counter {
     }
 
     /// Counts a failure; returns the new lock end if this failure completed a round.
-    fn fail(&mut self, now: u64, max: u32, limits: &LimitsConfig) -> Option<u64> {
+    fn fail(&mut self, now: u64, max: u32, limits: &LockoutPolicy) -> Option<u64> {
         let window = limits.failure_window.as_secs();
         self.failures.retain(|&t| t + window > now);
         self.failures.push(now);
@@ -83,7 +109,7 @@ impl Counter {
 }
 
 /// `lockout`, doubled for every round after the first, capped at `max_lockout`.
-pub fn lockout_for_round(round: u32, limits: &LimitsConfig) -> Duration {
+pub fn lockout_for_round(round: u32, limits: &LockoutPolicy) -> Duration {
     let doublings = round.saturating_sub(1).min(30);
     limits
         .lockout
@@ -108,7 +134,7 @@ impl LimitState {
         &mut self,
         source: &str,
         now: u64,
-        limits: &LimitsConfig,
+        limits: &LockoutPolicy,
     ) -> FailureEffect {
         self.decay_account(now);
         let account = self.account.fail(now, limits.account_max_failures, limits);
@@ -196,8 +222,8 @@ impl LimitState {
 mod tests {
     use super::*;
 
-    fn limits() -> LimitsConfig {
-        LimitsConfig {
+    fn limits() -> LockoutPolicy {
+        LockoutPolicy {
             max_failures: 5,
             failure_window: Duration::from_secs(900),
             lockout: Duration::from_secs(60),

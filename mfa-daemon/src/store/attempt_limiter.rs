@@ -21,9 +21,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::LimitsConfig;
-use crate::limits::{FailureEffect, LimitState};
-use crate::store::{StoreError, io_err, read_state_file, write_durably};
+use super::{StoreError, io_err, read_state_file, write_durably};
+use mfa_core::lockout::{FailureEffect, LimitState, LockoutPolicy};
 
 /// The snapshot, in the state directory.
 pub const SNAPSHOT_FILE: &str = "lockouts.json";
@@ -73,7 +72,7 @@ struct Table {
 /// The failure counters of every name.
 #[derive(Debug)]
 pub struct AttemptLimiter {
-    limits: LimitsConfig,
+    limits: LockoutPolicy,
     dir: PathBuf,
     table: Mutex<Table>,
 }
@@ -85,7 +84,7 @@ impl AttemptLimiter {
     /// skipped and counted in the returned warning.
     pub fn open(
         state_dir: &Path,
-        limits: LimitsConfig,
+        limits: LockoutPolicy,
     ) -> Result<(AttemptLimiter, Option<String>), StoreError> {
         remove_stale_snapshot_temps(state_dir);
         let mut users = read_snapshot(&state_dir.join(SNAPSHOT_FILE))?.unwrap_or_default();
@@ -233,7 +232,7 @@ fn apply_failure(
     user: &str,
     source: &str,
     now: u64,
-    limits: &LimitsConfig,
+    limits: &LockoutPolicy,
 ) -> FailureEffect {
     if !users.contains_key(user) && users.len() >= MAX_TRACKED {
         evict_one(users, now);
@@ -299,7 +298,7 @@ fn open_journal(path: &Path) -> Result<File, StoreError> {
 fn replay(
     path: &Path,
     users: &mut HashMap<String, LimitState>,
-    limits: &LimitsConfig,
+    limits: &LockoutPolicy,
 ) -> Result<usize, StoreError> {
     let Some((bytes, _file)) = read_state_file(path, MAX_JOURNAL_BYTES * 2)? else {
         return Ok(0);
@@ -344,7 +343,7 @@ mod tests {
     use std::fs;
 
     fn limiter(dir: &Path) -> AttemptLimiter {
-        AttemptLimiter::open(dir, LimitsConfig::default())
+        AttemptLimiter::open(dir, LockoutPolicy::default())
             .unwrap()
             .0
     }
@@ -432,7 +431,7 @@ mod tests {
         let journal = dir.path().join(JOURNAL_FILE);
         let mut f = OpenOptions::new().append(true).open(&journal).unwrap();
         f.write_all(b"{\"failure\":{\"user\":\"da").unwrap();
-        let (l, warning) = AttemptLimiter::open(dir.path(), LimitsConfig::default()).unwrap();
+        let (l, warning) = AttemptLimiter::open(dir.path(), LockoutPolicy::default()).unwrap();
         assert!(warning.unwrap().contains("1 unreadable"));
         assert_eq!(l.source_locked("dave", "h", NOW), Some(NOW + 60));
     }
@@ -441,10 +440,10 @@ mod tests {
     fn the_journal_is_compacted_when_it_grows() {
         let dir = tempfile::tempdir().unwrap();
         // Limits no burst here reaches: no lockout, so no fdatasync per line.
-        let limits = LimitsConfig {
+        let limits = LockoutPolicy {
             max_failures: 1_000_000,
             account_max_failures: 1_000_000,
-            ..LimitsConfig::default()
+            ..LockoutPolicy::default()
         };
         let l = AttemptLimiter::open(dir.path(), limits.clone()).unwrap().0;
         let journal = dir.path().join(JOURNAL_FILE);
@@ -483,7 +482,7 @@ mod tests {
     fn corrupt_snapshot_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(SNAPSHOT_FILE), "{\"version\":1,\"users\":").unwrap();
-        let err = AttemptLimiter::open(dir.path(), LimitsConfig::default()).unwrap_err();
+        let err = AttemptLimiter::open(dir.path(), LockoutPolicy::default()).unwrap_err();
         assert!(err.to_string().contains("corrupt"), "{err}");
     }
 }

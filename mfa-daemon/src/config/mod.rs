@@ -9,7 +9,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::totp::Algorithm;
+use mfa_core::contact::DomainRules;
+use mfa_core::factor::sent_code::{Charset, CodePolicy};
+use mfa_core::factor::totp::Algorithm;
+use mfa_core::lockout::LockoutPolicy;
+use mfa_core::send_limits::SendPolicy;
+
+use crate::delivery::{
+    Delivery, DeliverySections, EmailSection, SmsSection, TwilioSection, WebhookSection,
+};
 
 /// Config file read when `--config` is not given; a missing default file means defaults.
 pub const DEFAULT_CONFIG: &str = "/etc/mfa/config.toml";
@@ -18,7 +26,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/mfa/config.toml";
 pub const MAX_ANSWER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// Everything the daemon can be told.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Unix socket the daemon listens on (mode 0666; every request is authorized by uid).
@@ -36,6 +44,110 @@ pub struct Config {
     pub totp: TotpConfig,
     /// Attempt limits.
     pub limits: LimitsConfig,
+    /// Sent codes: their form, life and send limits.
+    pub otp: OtpConfig,
+    /// Which provider sends text messages and calls.
+    pub sms: Option<SmsSection>,
+    /// Twilio's Messages and Calls API.
+    pub twilio: Option<TwilioSection>,
+    /// An in-house gateway that takes a signed JSON POST.
+    pub webhook: Option<WebhookSection>,
+    /// Email through an SMTP server.
+    pub email: Option<EmailSection>,
+}
+
+/// Sent codes (SMS, voice, email), after IBM Verify's OTP settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtpConfig {
+    /// Characters per code, 4 to 10.
+    pub length: u8,
+    /// `digits` or `alphanumeric` (no look-alike letters).
+    pub charset: OtpCharset,
+    /// How long a code may be used: 30 s to 30 min.
+    #[serde(deserialize_with = "duration")]
+    pub validity: Duration,
+    /// Wrong answers per code.
+    pub tries: u32,
+    /// Codes per user within `send_window`.
+    pub max_sends: u32,
+    /// The per-user window.
+    #[serde(deserialize_with = "duration")]
+    pub send_window: Duration,
+    /// Codes per hour from this host, all users together (against SMS pumping).
+    pub max_sends_per_hour: u32,
+    /// Longest a provider call may take; below the module's per-message timeout (10 s).
+    #[serde(deserialize_with = "duration")]
+    pub send_timeout: Duration,
+    /// If not empty, only email addresses at these domains (and their subdomains).
+    pub allowed_domains: Vec<String>,
+    /// Never email addresses at these domains (and their subdomains).
+    pub denied_domains: Vec<String>,
+}
+
+/// The characters of sent codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OtpCharset {
+    /// `0`-`9`.
+    Digits,
+    /// Digits and capitals without look-alikes.
+    Alphanumeric,
+}
+
+/// Longest `otp.send_timeout`: the module waits 10 s for each message by default, and the
+/// answer to a menu choice must reach it before that.
+pub const MAX_SEND_TIMEOUT: Duration = Duration::from_secs(8);
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        let code = CodePolicy::default();
+        let send = SendPolicy::default();
+        OtpConfig {
+            length: code.length,
+            charset: OtpCharset::Digits,
+            validity: code.validity,
+            tries: code.tries,
+            max_sends: send.max_sends,
+            send_window: send.window,
+            max_sends_per_hour: send.max_per_hour,
+            send_timeout: Duration::from_secs(5),
+            allowed_domains: Vec::new(),
+            denied_domains: Vec::new(),
+        }
+    }
+}
+
+impl OtpConfig {
+    /// What codes look like.
+    pub fn code_policy(&self) -> CodePolicy {
+        CodePolicy {
+            length: self.length,
+            charset: match self.charset {
+                OtpCharset::Digits => Charset::Digits,
+                OtpCharset::Alphanumeric => Charset::Alphanumeric,
+            },
+            validity: self.validity,
+            tries: self.tries,
+        }
+    }
+
+    /// How many may be sent.
+    pub fn send_policy(&self) -> SendPolicy {
+        SendPolicy {
+            max_sends: self.max_sends,
+            window: self.send_window,
+            max_per_hour: self.max_sends_per_hour,
+        }
+    }
+
+    /// The email domain rules.
+    pub fn domain_rules(&self) -> DomainRules {
+        DomainRules {
+            allowed: self.allowed_domains.clone(),
+            denied: self.denied_domains.clone(),
+        }
+    }
 }
 
 /// TOTP parameters. Existing enrollments keep the parameters they were made with.
@@ -82,6 +194,11 @@ impl Default for Config {
             answer_timeout: Duration::from_secs(180),
             totp: TotpConfig::default(),
             limits: LimitsConfig::default(),
+            otp: OtpConfig::default(),
+            sms: None,
+            twilio: None,
+            webhook: None,
+            email: None,
         }
     }
 }
@@ -99,12 +216,26 @@ impl Default for TotpConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
+        let p = LockoutPolicy::default();
         LimitsConfig {
-            max_failures: 5,
-            failure_window: Duration::from_secs(15 * 60),
-            lockout: Duration::from_secs(60),
-            max_lockout: Duration::from_secs(60 * 60),
-            account_max_failures: 20,
+            max_failures: p.max_failures,
+            failure_window: p.failure_window,
+            lockout: p.lockout,
+            max_lockout: p.max_lockout,
+            account_max_failures: p.account_max_failures,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The policy these settings make.
+    pub fn policy(&self) -> LockoutPolicy {
+        LockoutPolicy {
+            max_failures: self.max_failures,
+            failure_window: self.failure_window,
+            lockout: self.lockout,
+            max_lockout: self.max_lockout,
+            account_max_failures: self.account_max_failures,
         }
     }
 }
@@ -260,7 +391,77 @@ impl Config {
             self.limits.max_failures,
             100_000,
         )?;
+        let otp = &self.otp;
+        range("otp.length", otp.length, 4, 10)?;
+        if otp.validity < Duration::from_secs(30) || otp.validity > Duration::from_secs(30 * 60) {
+            return Err((
+                "otp.validity",
+                format!(
+                    "must be between 30s and 30m, got {}",
+                    humantime::format_duration(otp.validity)
+                ),
+            ));
+        }
+        range("otp.tries", otp.tries, 1, 10)?;
+        range("otp.max_sends", otp.max_sends, 1, 1000)?;
+        positive("otp.send_window", otp.send_window)?;
+        range(
+            "otp.max_sends_per_hour",
+            otp.max_sends_per_hour,
+            1,
+            1_000_000,
+        )?;
+        positive("otp.send_timeout", otp.send_timeout)?;
+        if otp.send_timeout > MAX_SEND_TIMEOUT {
+            return Err((
+                "otp.send_timeout",
+                format!(
+                    "must be at most {} (below the module's 10 s wait for each message), got {}",
+                    humantime::format_duration(MAX_SEND_TIMEOUT),
+                    humantime::format_duration(otp.send_timeout)
+                ),
+            ));
+        }
+        for (key, domains) in [
+            ("otp.allowed_domains", &otp.allowed_domains),
+            ("otp.denied_domains", &otp.denied_domains),
+        ] {
+            if let Some(bad) = domains.iter().find(|d| {
+                d.is_empty()
+                    || !d
+                        .trim_start_matches('.')
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            }) {
+                return Err((key, format!("`{bad}` is not a domain name")));
+            }
+        }
         Ok(())
+    }
+
+    /// The provider sections, as the delivery module takes them.
+    pub fn delivery_sections(&self) -> DeliverySections {
+        DeliverySections {
+            sms: self.sms.clone(),
+            twilio: self.twilio.clone(),
+            webhook: self.webhook.clone(),
+            email: self.email.clone(),
+        }
+    }
+
+    /// Builds the providers: checks the loopback rule and reads the credential files.
+    pub fn delivery(&self, path: &Path, host: &str) -> Result<Delivery, ConfigError> {
+        Delivery::new(&self.delivery_sections(), host, self.otp.send_timeout).map_err(|e| {
+            let line = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| find_key_line(&text, &e.key));
+            ConfigError {
+                path: path.to_owned(),
+                line,
+                key: Some(e.key.clone()),
+                message: e.problem.clone(),
+            }
+        })
     }
 }
 
@@ -309,7 +510,7 @@ mod tests {
     #[test]
     fn empty_file_gives_defaults() {
         let c = parse("").unwrap();
-        assert_eq!(c, Config::default());
+        assert_eq!(format!("{c:?}"), format!("{:?}", Config::default()));
         assert_eq!(c.totp.algorithm, Algorithm::Sha1);
         assert_eq!((c.totp.digits, c.totp.period, c.totp.skew), (6, 30, 1));
         assert_eq!(c.limits.max_failures, 5);
@@ -397,7 +598,10 @@ account_max_failures = 9
     #[test]
     fn missing_default_file_is_defaults_but_missing_explicit_file_is_error() {
         let missing = Path::new("/nonexistent/mfa/config.toml");
-        assert_eq!(Config::load(missing, true).unwrap(), Config::default());
+        assert_eq!(
+            format!("{:?}", Config::load(missing, true).unwrap()),
+            format!("{:?}", Config::default())
+        );
         let e = Config::load(missing, false).unwrap_err();
         assert!(e.to_string().contains("cannot read"), "{e}");
     }

@@ -1,6 +1,8 @@
 //! The socket server: binds the socket, accepts connections, reads peer credentials and
 //! hands each connection to the conversation it asks for.
 
+pub mod connection_limits;
+
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -8,20 +10,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mfa_proto::{FrameError, Request};
 use nix::sys::stat::{Mode, umask};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 
-use crate::app::{Shared, bad_request};
+use crate::app::Shared;
 use crate::audit::AuditLog;
+use crate::audit::throttle::LogThrottle;
 use crate::authority::Authority;
-use crate::connection::{Caller, Connection, Door, REQUEST_TIMEOUT};
-use crate::connection_limits::{ConnectionLimits, ROOT_CONNECTIONS};
+use crate::connection::{Caller, Connection, Door};
+use crate::delivery::outbox::Outbox;
+use crate::error::DaemonError;
+use crate::handlers;
 use crate::hashing::HashingPools;
-use crate::log_throttle::LogThrottle;
-use crate::{auth, manage};
+use crate::server::connection_limits::{ConnectionLimits, ROOT_CONNECTIONS};
 
 /// How often a refusal of one kind for one uid is logged (the rest are counted).
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -103,7 +106,11 @@ impl Listeners {
 }
 
 /// Serves until SIGTERM or SIGINT.
-pub async fn serve(authority: Authority, listeners: Listeners) -> Result<(), ServeError> {
+pub async fn serve(
+    authority: Authority,
+    outbox: Outbox,
+    listeners: Listeners,
+) -> Result<(), ServeError> {
     let into_tokio = |l: &std::os::unix::net::UnixListener| {
         l.set_nonblocking(true)
             .and_then(|()| l.try_clone())
@@ -114,6 +121,7 @@ pub async fn serve(authority: Authority, listeners: Listeners) -> Result<(), Ser
     let privileged = into_tokio(&listeners.privileged)?;
     let shared = Arc::new(Shared {
         authority,
+        outbox,
         audit: AuditLog::open(),
         hashing: HashingPools::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
         log_throttle: LogThrottle::new(1, REFUSAL_LOG_INTERVAL),
@@ -194,7 +202,7 @@ fn spawn_conversation<B: Send + 'static>(
 ) {
     let shared = shared.clone();
     tokio::spawn(async move {
-        handle(shared, Connection::new(stream, caller)).await;
+        handlers::serve(shared, Connection::new(stream, caller)).await;
         drop(budget);
     });
 }
@@ -229,7 +237,7 @@ fn refuse_busy(shared: &Shared, stream: &UnixStream, uid: u32) {
         format_args!("refusing a connection from uid {uid}: it already holds its share"),
     );
     let message = format!("too many open connections from uid {uid}; close some and try again");
-    if let Ok(frame) = mfa_proto::encode(&bad_request(&message)) {
+    if let Ok(frame) = mfa_proto::encode(&DaemonError::BadRequest(message).response()) {
         let _ = stream.try_write(&frame);
     }
 }
@@ -288,68 +296,4 @@ fn bind_one(path: &Path) -> Result<std::os::unix::net::UnixListener, ServeError>
     }
     std::os::unix::net::UnixListener::bind(path)
         .map_err(|e| ServeError::Socket(format!("cannot listen on {}: {e}", path.display())))
-}
-
-async fn handle(shared: Arc<Shared>, mut conn: Connection) {
-    let request = match conn.read(REQUEST_TIMEOUT).await {
-        Ok(request) => request,
-        Err(FrameError::Closed) => return,
-        Err(e) => return refuse_frame(&shared, &mut conn, &e).await,
-    };
-    let result = match request {
-        Request::Authenticate { auth } => auth::authenticate(&shared, &mut conn, auth).await,
-        Request::Answer { .. } | Request::ConfirmTotp { .. } => {
-            conn.send(&bad_request(
-                "this message only answers a prompt; start with a request",
-            ))
-            .await
-        }
-        other => manage::handle(&shared, &mut conn, other).await,
-    };
-    if let Err(e) = result {
-        match e {
-            FrameError::Closed | FrameError::Truncated => {}
-            e => refuse_frame(&shared, &mut conn, &e).await,
-        }
-    }
-}
-
-/// Tells the peer what was wrong with its frame (best effort) before the connection closes.
-async fn refuse_frame(shared: &Shared, conn: &mut Connection, e: &FrameError) {
-    let uid = conn.caller.uid;
-    shared.log_throttled(
-        &format!("frame:{uid}"),
-        format_args!("closing connection from uid {uid}: {}", loggable(e)),
-    );
-    if !matches!(e, FrameError::Timeout | FrameError::Io(_)) {
-        // The peer sent it, so the peer may see the parser's full explanation.
-        let _ = conn.send(&bad_request(&e.to_string())).await;
-    }
-}
-
-/// A frame error as it may appear in the log: the JSON parser's message can quote what was
-/// sent (`invalid type: integer 123456`), and what was sent may be a code.
-fn loggable(e: &FrameError) -> String {
-    match e {
-        FrameError::Malformed(_) => "malformed message (details go to the client only)".to_owned(),
-        other => other.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parser_messages_that_quote_input_are_not_logged() {
-        let body = br#"{"v":1,"msg":{"answer":{"text":987654}}}"#;
-        let err = mfa_proto::decode_body::<Request>(body).unwrap_err();
-        assert!(
-            err.to_string().contains("987654"),
-            "premise: serde quotes input: {err}"
-        );
-        assert!(!loggable(&err).contains("987654"));
-        let too_large = FrameError::TooLarge { len: 70_000 };
-        assert_eq!(loggable(&too_large), too_large.to_string());
-    }
 }

@@ -2,13 +2,15 @@
 //! to syslog (facility authpriv) when `/dev/log` exists. Never a code, a secret or a hash:
 //! the event type has no field that could hold one.
 
+pub mod throttle;
+
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::log_throttle::LogThrottle;
+use crate::audit::throttle::LogThrottle;
 
 /// Identical audit lines written at once before the rest are only counted.
 const IDENTICAL_BURST: u32 = 64;
@@ -23,7 +25,9 @@ const LOG_INFO: u8 = 6;
 /// One audit event.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct AuditEvent<'a> {
-    /// `auth`, `lockout`, `enroll`, `recovery_codes`, `remove`, `unlock`, `status`.
+    /// `auth`, `lockout`, `enroll`, `recovery_codes`, `remove`, `unlock`, `status`,
+    /// `code_sent`, `send_refused`, `send_failed`, `contact_added`, `contact_removed`,
+    /// `notice_sent`.
     pub event: &'a str,
     /// Account acted on.
     pub user: &'a str,
@@ -47,6 +51,18 @@ pub struct AuditEvent<'a> {
     /// Unix time a lockout ends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<u64>,
+    /// `sms`, `voice` or `email`, for sent codes and contacts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<&'a str>,
+    /// Where a code went, masked (`+1 •••-•••-4567`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<&'a str>,
+    /// The provider of a failed send (`twilio`, `webhook`, `smtp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<&'a str>,
+    /// The provider's error code, where it gives one (Twilio's 21211, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<u32>,
     /// Peer uid of the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,

@@ -7,6 +7,8 @@
 //! directory is refused rather than followed. A record that cannot be parsed is an error,
 //! never silently replaced (that would drop an enrollment and fail open).
 
+pub mod attempt_limiter;
+
 use std::collections::HashMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -16,95 +18,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use nix::fcntl::{Flock, FlockArg};
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::recovery::RecoveryCode;
-use crate::totp::{Secret, TotpParams};
 use crate::username;
+use mfa_core::record;
+pub use mfa_core::record::{RECORD_VERSION, TotpFactor, UserRecord};
 
-/// Format version of a record written now. Version 1 (bare recovery-code hashes, failure
-/// counters in the record) is read and migrated in memory; it is rewritten as version 2 on
-/// the next change.
-const RECORD_VERSION: u32 = 2;
 /// Largest record file read; anything bigger is corrupt or hostile.
 const MAX_RECORD_BYTES: u64 = 1024 * 1024;
 const TEMP_SUFFIX: &str = ".tmp";
-
-/// Everything the daemon keeps about one user's factors. Failure counters are not here:
-/// they live in [`crate::attempt_limiter`], for every name alike.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "StoredRecord")]
-pub struct UserRecord {
-    /// Record format version.
-    pub version: u32,
-    /// Bumped by every change of factors, so that a change prepared against an older state
-    /// (an enrollment begun before another one finished) can tell and refuse.
-    pub revision: u64,
-    /// The active authenticator app.
-    pub totp: Option<TotpFactor>,
-    /// Unused recovery codes (IDs and argon2id hashes).
-    pub recovery_codes: Vec<RecoveryCode>,
-}
-
-/// A record as stored, in any supported version.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredRecord {
-    version: u32,
-    #[serde(default)]
-    revision: u64,
-    #[serde(default)]
-    totp: Option<TotpFactor>,
-    #[serde(default)]
-    recovery_codes: Vec<RecoveryCode>,
-    /// Version 1's failure counters: dropped (lockouts now live in the attempt limiter).
-    #[serde(default, rename = "limits")]
-    _limits: Option<serde::de::IgnoredAny>,
-}
-
-impl From<StoredRecord> for UserRecord {
-    fn from(stored: StoredRecord) -> Self {
-        UserRecord {
-            version: stored.version,
-            revision: stored.revision,
-            totp: stored.totp,
-            recovery_codes: stored.recovery_codes,
-        }
-    }
-}
-
-impl Default for UserRecord {
-    fn default() -> Self {
-        UserRecord {
-            version: RECORD_VERSION,
-            revision: 0,
-            totp: None,
-            recovery_codes: Vec::new(),
-        }
-    }
-}
-
-impl UserRecord {
-    /// Whether the user has any factor at all.
-    pub fn is_enrolled(&self) -> bool {
-        self.totp.is_some() || !self.recovery_codes.is_empty()
-    }
-}
-
-/// An enrolled authenticator app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TotpFactor {
-    /// Parameters it was enrolled with.
-    pub params: TotpParams,
-    /// The shared secret.
-    pub secret: Secret,
-    /// Unix time of enrollment.
-    pub enrolled_at: u64,
-    /// The last time step accepted; only later steps are accepted after it.
-    pub last_step: u64,
-}
 
 /// Why the store could not do what was asked. Every variant fails the login closed.
 #[derive(Debug)]
@@ -415,31 +337,10 @@ pub(crate) fn read_state_file(path: &Path, max: u64) -> Result<Option<StateFile>
 /// Parses a record file's bytes; `path` only names the file in errors, which never quote
 /// the content (it holds a secret and hashes).
 pub fn decode_record(path: &Path, bytes: &[u8]) -> Result<UserRecord, StoreError> {
-    let mut record: UserRecord =
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-            path: path.to_owned(),
-            why: describe_parse_error(&e),
-        })?;
-    if !(1..=RECORD_VERSION).contains(&record.version) {
-        return Err(StoreError::Corrupt {
-            path: path.to_owned(),
-            why: format!("record version {} is not supported", record.version),
-        });
-    }
-    record.version = RECORD_VERSION;
-    Ok(record)
-}
-
-/// Where and what kind of parse error, without serde's message: that can quote the record,
-/// and a record holds a secret and hashes, which must never reach a log.
-fn describe_parse_error(e: &serde_json::Error) -> String {
-    let kind = match e.classify() {
-        serde_json::error::Category::Io => "I/O error",
-        serde_json::error::Category::Syntax => "invalid JSON",
-        serde_json::error::Category::Data => "unexpected content",
-        serde_json::error::Category::Eof => "truncated",
-    };
-    format!("{kind} at line {}, column {}", e.line(), e.column())
+    record::decode(bytes).map_err(|e| StoreError::Corrupt {
+        path: path.to_owned(),
+        why: e.to_string(),
+    })
 }
 
 /// Creates `dir` 0700 if missing; refuses a symlink or a directory owned by someone else,
@@ -487,7 +388,7 @@ fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::totp::Algorithm;
+    use mfa_core::factor::totp::{Algorithm, Secret, TotpParams};
 
     fn record_with_totp() -> UserRecord {
         UserRecord {
@@ -607,7 +508,7 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), v1);
         store.update("gina", |r| r.revision += 1).unwrap();
         let written = fs::read_to_string(&path).unwrap();
-        assert!(written.contains("\"version\":2"), "{written}");
+        assert!(written.contains("\"version\":3"), "{written}");
         assert!(!written.contains("limits"), "{written}");
         assert_eq!(
             store.load("gina").unwrap().unwrap().recovery_codes,

@@ -1,0 +1,46 @@
+//! The factors. Each pending challenge knows its own kind and verifies only answers to it:
+//! an answer typed after a code was sent is checked against that code, never guessed to be
+//! an app code because it has six digits.
+
+pub mod recovery;
+pub mod sent_code;
+pub mod totp;
+
+use mfa_proto::Channel;
+
+/// What the user is being asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// The first prompt: a code from the authenticator app or a recovery code (told apart by
+    /// their forms, which cannot be confused: `xxxx-xxxx-xxxx` against digits).
+    Typed,
+    /// The code sent by `channel` after a choice from the menu.
+    Sent(Channel),
+}
+
+/// Which factor verified a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    /// The authenticator app.
+    Totp,
+    /// A recovery code; `left` remain.
+    RecoveryCode {
+        /// Unused codes left after this one.
+        left: usize,
+    },
+    /// A code sent by this channel.
+    SentCode(Channel),
+}
+
+impl Factor {
+    /// Name in audit events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Factor::Totp => "totp",
+            Factor::RecoveryCode { .. } => "recovery_code",
+            Factor::SentCode(Channel::Sms) => "sms",
+            Factor::SentCode(Channel::Voice) => "voice",
+            Factor::SentCode(Channel::Email) => "email",
+        }
+    }
+}

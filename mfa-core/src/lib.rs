@@ -1,0 +1,12 @@
+//! The decisions of pam-mfa without I/O: no tokio, no files, no clock (time is a
+//! parameter). The factors and their challenges, sent codes, contacts, attempt limits, send
+//! limits and the user record. The daemon does the I/O around them.
+#![forbid(unsafe_code)]
+
+pub mod contact;
+pub mod factor;
+pub mod lockout;
+pub mod record;
+pub mod send_limits;
+
+pub use factor::{Challenge, Factor};

@@ -1,0 +1,424 @@
+//! Adding and removing phones and email addresses (`mfa-enroll phone|email|remove`), and the
+//! notices a user gets through their other contacts when their factors change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mfa_core::contact::{self, Contact, Destination, EmailAddress, PhoneNumber};
+use mfa_core::factor::sent_code::CodeCheck;
+use mfa_proto::{Channel, ContactKind, FrameError, NewContact, Request, Response, Secret};
+
+use crate::app::Shared;
+use crate::audit::AuditEvent;
+use crate::authority::{ContactChange, ContactRemoval, unix_now};
+use crate::connection::Connection;
+use crate::delivery::SendErrorKind;
+use crate::delivery::outbox::{NotSent, SentCheck};
+use crate::error::DaemonError;
+use crate::handlers::manage::{contact_status, internal};
+
+/// How long a person may take to read the code and type it.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `sms`, `voice`, `email`.
+pub fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "sms",
+        Channel::Voice => "voice",
+        Channel::Email => "email",
+    }
+}
+
+/// `by text message`, ... for a person.
+pub fn channel_phrase(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "by text message",
+        Channel::Voice => "by phone call",
+        Channel::Email => "by email",
+    }
+}
+
+fn audit_contact(shared: &Shared, event: &str, user: &str, uid: u32, outcome: &str, c: &Contact) {
+    let masked = c.destination.masked();
+    shared.audit.record(&AuditEvent {
+        event,
+        user,
+        service: Some("mfa-enroll"),
+        outcome,
+        channel: Some(match c.destination.kind() {
+            ContactKind::Phone => "phone",
+            ContactKind::Email => "email",
+        }),
+        to: Some(&masked),
+        uid: Some(uid),
+        ..AuditEvent::default()
+    });
+}
+
+/// Records why a code was not sent (audit and log) and says what the user is told.
+pub fn not_sent(
+    shared: &Shared,
+    user: &str,
+    service: &str,
+    channel: Channel,
+    to: &str,
+    why: &NotSent,
+) -> DaemonError {
+    let now = unix_now();
+    match why {
+        NotSent::Refused(refusal) => {
+            shared.audit.record(&AuditEvent {
+                event: "send_refused",
+                user,
+                service: Some(service),
+                outcome: "refused",
+                reason: Some(refusal.name()),
+                channel: Some(channel_name(channel)),
+                to: Some(to),
+                ..AuditEvent::default()
+            });
+            let (mfa_core::send_limits::SendRefusal::User { retry_at }
+            | mfa_core::send_limits::SendRefusal::Host { retry_at }) = *refusal;
+            let minutes = retry_at.saturating_sub(now).div_ceil(60).max(1);
+            DaemonError::RateLimited(format!(
+                "too many codes were sent recently; nothing was sent: try again in {minutes} minutes"
+            ))
+        }
+        NotSent::DomainRefused(domain) => {
+            DaemonError::Contact(contact::ContactError::DomainRefused(domain.clone()))
+        }
+        NotSent::Random(e) => DaemonError::Internal(format!("random number generator failed: {e}")),
+        NotSent::Failed(e) => {
+            shared.audit.record(&AuditEvent {
+                event: "send_failed",
+                user,
+                service: Some(service),
+                outcome: "error",
+                channel: Some(channel_name(channel)),
+                to: Some(to),
+                provider: Some(e.provider),
+                error_code: e.provider_code,
+                ..AuditEvent::default()
+            });
+            shared.log_throttled(
+                &format!("send:{}", e.provider),
+                format_args!(
+                    "could not send a code {} to {to} for {user}: {e}",
+                    channel_phrase(channel)
+                ),
+            );
+            match e.kind {
+                SendErrorKind::InvalidDestination => DaemonError::BadRequest(
+                    "the SMS provider refused this number as invalid; check it and try again".to_owned(),
+                ),
+                SendErrorKind::NotMobile => DaemonError::BadRequest(
+                    "this number cannot receive text messages; add it with --voice-only to be called instead".to_owned(),
+                ),
+                _ => DaemonError::DeliveryFailed,
+            }
+        }
+    }
+}
+
+/// Parses what the user asked to add.
+fn destination(
+    shared: &Shared,
+    contact: &NewContact,
+) -> Result<(Destination, Option<String>), DaemonError> {
+    Ok(match contact {
+        NewContact::Phone {
+            number,
+            voice_only,
+            label,
+        } => (
+            Destination::Phone {
+                number: PhoneNumber::parse(number)?,
+                voice_only: *voice_only,
+            },
+            label.clone(),
+        ),
+        NewContact::Email { address, label } => {
+            let address = EmailAddress::parse(address)?;
+            shared.outbox.domains().check(&address)?;
+            (Destination::Email { address }, label.clone())
+        }
+    })
+}
+
+/// Adds a contact: parsed, checked against the record, then either saved at once (root's
+/// `unverified`) or confirmed by a code sent to it.
+pub async fn add(
+    shared: &Arc<Shared>,
+    conn: &mut Connection,
+    user: &str,
+    contact: NewContact,
+    unverified: bool,
+) -> Result<(), FrameError> {
+    let uid = conn.caller.uid;
+    if unverified && uid != 0 {
+        return conn
+            .send(
+                &DaemonError::NotAuthorized(
+                    "only root may add a contact without confirming it (--unverified)".to_owned(),
+                )
+                .response(),
+            )
+            .await;
+    }
+    let (destination, label) = match destination(shared, &contact) {
+        Ok(parsed) => parsed,
+        Err(e) => return conn.send(&e.response()).await,
+    };
+    let target = user.to_owned();
+    let record = match shared
+        .blocking(move |a| Ok(a.record(&crate::authority::Subject::Account(target))?))
+        .await
+    {
+        Ok(record) => record,
+        Err(e) => return conn.send(&internal(&e)).await,
+    };
+    let checked = contact::check_new(&destination, &record.contacts)
+        .and_then(|()| contact::label_for(label.as_deref(), destination.kind(), &record.contacts));
+    let label = match checked {
+        Ok(label) => label,
+        Err(e) => return conn.send(&DaemonError::Contact(e).response()).await,
+    };
+    let new = Contact {
+        destination,
+        label,
+        verified: !unverified,
+        added_at: unix_now(),
+    };
+    if unverified {
+        let response = save(shared, uid, user, new, None).await;
+        return conn.send(&response).await;
+    }
+    let channel = new.destination.channels()[0];
+    let masked = new.destination.masked();
+    let ticket = match shared
+        .outbox
+        .send_code(
+            user,
+            record.contacts.len(),
+            &new.destination,
+            channel,
+            unix_now(),
+        )
+        .await
+    {
+        Ok(ticket) => ticket,
+        Err(why) => {
+            let e = not_sent(shared, user, "mfa-enroll", channel, &masked, &why);
+            return conn.send(&internal(&e)).await;
+        }
+    };
+    audit_code_sent(shared, user, "mfa-enroll", channel, &masked);
+    conn.send(&Response::CodeSent {
+        channel,
+        to: masked.clone(),
+    })
+    .await?;
+    loop {
+        let code: Secret = match conn.read(CONFIRM_TIMEOUT).await? {
+            Request::ConfirmContact { code } => code,
+            _ => {
+                return conn
+                    .send(
+                        &DaemonError::BadRequest("expected confirm_contact".to_owned()).response(),
+                    )
+                    .await;
+            }
+        };
+        let presence = match conn.presence() {
+            Ok(p) => p,
+            Err(e) => {
+                let e = DaemonError::Internal(format!("cannot watch the connection: {e}"));
+                return conn.send(&internal(&e)).await;
+            }
+        };
+        let check = shared
+            .outbox
+            .check(user, ticket, code.expose(), unix_now(), &|| {
+                presence.still_there()
+            });
+        let refusal = match check {
+            SentCheck::Checked(CodeCheck::Accepted) => {
+                let response = save(shared, uid, user, new, Some(record.revision)).await;
+                return conn.send(&response).await;
+            }
+            SentCheck::Abandoned => return Err(FrameError::Closed),
+            SentCheck::Checked(CodeCheck::Wrong { tries_left }) if tries_left > 0 => {
+                DaemonError::WrongCode("that is not the code that was sent; check it and try again")
+            }
+            SentCheck::Checked(_) | SentCheck::Superseded => DaemonError::LockedOut(
+                "the code is no longer valid (too many wrong tries, expired, or a newer one was sent); nothing was saved: start again".to_owned(),
+            ),
+        };
+        let last = matches!(refusal, DaemonError::LockedOut(_));
+        conn.send(&refusal.response()).await?;
+        if last {
+            return Ok(());
+        }
+    }
+}
+
+/// Audits a code that went out.
+pub fn audit_code_sent(shared: &Shared, user: &str, service: &str, channel: Channel, to: &str) {
+    shared.audit.record(&AuditEvent {
+        event: "code_sent",
+        user,
+        service: Some(service),
+        outcome: "ok",
+        channel: Some(channel_name(channel)),
+        to: Some(to),
+        ..AuditEvent::default()
+    });
+}
+
+async fn save(
+    shared: &Arc<Shared>,
+    uid: u32,
+    user: &str,
+    new: Contact,
+    revision: Option<u64>,
+) -> Response {
+    let target = user.to_owned();
+    let contact = new.clone();
+    match shared
+        .blocking(move |a| a.add_contact(&target, contact, revision))
+        .await
+    {
+        Ok(ContactChange::Done(added)) => {
+            audit_contact(shared, "contact_added", user, uid, "ok", &added);
+            let what = format!(
+                "{} {} was added as a way to receive verification codes",
+                kind_word(added.destination.kind()),
+                added.destination.masked()
+            );
+            notify_others(shared, user, &what, Some(&added));
+            Response::ContactAdded(contact_status(&added))
+        }
+        Ok(ContactChange::Refused(e)) => DaemonError::Contact(e).response(),
+        Ok(ContactChange::Conflict) => DaemonError::ProofRequired(
+            "the account's factors changed while this contact was being confirmed; nothing was saved: start again",
+        )
+        .response(),
+        Err(e) => internal(&e),
+    }
+}
+
+fn kind_word(kind: ContactKind) -> &'static str {
+    match kind {
+        ContactKind::Phone => "The phone",
+        ContactKind::Email => "The email address",
+    }
+}
+
+/// Removes the one contact `which` names.
+pub async fn remove(
+    shared: &Arc<Shared>,
+    uid: u32,
+    user: &str,
+    kind: ContactKind,
+    which: &str,
+) -> Response {
+    let target = user.to_owned();
+    let which_owned = which.to_owned();
+    match shared
+        .blocking(move |a| a.remove_contact(&target, kind, &which_owned))
+        .await
+    {
+        Ok(ContactRemoval::Removed(removed)) => {
+            audit_contact(shared, "contact_removed", user, uid, "ok", &removed);
+            shared.outbox.forget(user);
+            let what = format!(
+                "{} {} was removed from your verification options",
+                kind_word(removed.destination.kind()),
+                removed.destination.masked()
+            );
+            // The removed contact hears of it too: it may be the owner's, removed by someone
+            // who took the account over.
+            notify(shared, user, &what, vec![removed.clone()]);
+            notify_others(shared, user, &what, None);
+            Response::Ok {
+                message: format!(
+                    "removed {} ({})",
+                    removed.destination.masked(),
+                    removed.label
+                ),
+            }
+        }
+        Ok(ContactRemoval::NotFound) => DaemonError::NotEnrolled(format!(
+            "{user} has no {} named `{which}`; `mfa-enroll status` lists them",
+            match kind {
+                ContactKind::Phone => "phone",
+                ContactKind::Email => "email address",
+            }
+        ))
+        .response(),
+        Ok(ContactRemoval::Ambiguous(n)) => DaemonError::BadRequest(format!(
+            "`{which}` matches {n} contacts; name one by its label"
+        ))
+        .response(),
+        Err(e) => internal(&e),
+    }
+}
+
+/// Tells the user, through every verified contact except `except`, that `what` happened to
+/// their factors. In the background: the answer to the request does not wait for it.
+pub fn notify_others(shared: &Arc<Shared>, user: &str, what: &str, except: Option<&Contact>) {
+    let shared_ = shared.clone();
+    let user_ = user.to_owned();
+    let what_ = what.to_owned();
+    let except = except.map(|c| c.destination.address().to_owned());
+    tokio::spawn(async move {
+        let target = user_.clone();
+        let Ok(record) = shared_
+            .blocking(move |a| Ok(a.record(&crate::authority::Subject::Account(target))?))
+            .await
+        else {
+            return;
+        };
+        let others: Vec<Contact> = record
+            .contacts
+            .into_iter()
+            .filter(|c| c.verified && Some(c.destination.address()) != except.as_deref())
+            .collect();
+        send_notices(&shared_, &user_, &what_, &others).await;
+    });
+}
+
+fn notify(shared: &Arc<Shared>, user: &str, what: &str, to: Vec<Contact>) {
+    let shared = shared.clone();
+    let user = user.to_owned();
+    let what = what.to_owned();
+    let to: Vec<Contact> = to.into_iter().filter(|c| c.verified).collect();
+    tokio::spawn(async move { send_notices(&shared, &user, &what, &to).await });
+}
+
+async fn send_notices(shared: &Shared, user: &str, what: &str, to: &[Contact]) {
+    if to.is_empty() {
+        return;
+    }
+    let host = crate::accounts::hostname();
+    let when = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let text = format!(
+        "Security notice for {user} on {host} at {when}: {what}. If this was not you, tell your administrator."
+    );
+    for (masked, result) in shared.outbox.notify(user, to, &text, unix_now()).await {
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        shared.audit.record(&AuditEvent {
+            event: "notice_sent",
+            user,
+            outcome,
+            to: Some(&masked),
+            ..AuditEvent::default()
+        });
+        if let Err(e) = result {
+            shared.log_throttled(
+                "notice",
+                format_args!("could not send a notice to {masked} for {user}: {e}"),
+            );
+        }
+    }
+}
