@@ -389,17 +389,17 @@ impl Authority {
         Ok(replaced.then_some(codes))
     }
 
-    /// Removes every factor; false if there was nothing to remove.
-    pub fn remove_factors(&self, name: &str) -> Result<bool, DaemonError> {
+    /// Removes every factor; `None` if there was nothing to remove, else the contacts that
+    /// were removed (to be told).
+    pub fn remove_factors(&self, name: &str) -> Result<Option<Vec<Contact>>, DaemonError> {
         Ok(self.store.update(name, |record| {
-            let had = record.is_enrolled();
-            if had {
-                record.revision += 1;
+            if !record.is_enrolled() {
+                return None;
             }
+            record.revision += 1;
             record.totp = None;
             record.recovery_codes.clear();
-            record.contacts.clear();
-            had
+            Some(std::mem::take(&mut record.contacts))
         })?)
     }
 
@@ -782,7 +782,7 @@ mod tests {
             check(&a, "alice", "h", &new_codes[0], NOW),
             Verdict::Accepted(_)
         ));
-        assert!(a.remove_factors("alice").unwrap());
+        assert!(a.remove_factors("alice").unwrap().is_some());
         assert!(!a.record(&account("alice")).unwrap().is_enrolled());
         assert!(a.replace_recovery_codes("alice").unwrap().is_none());
         let _ = Algorithm::Sha1;
@@ -843,5 +843,55 @@ mod tests {
         assert!(a.replace_recovery_codes("bob").unwrap().is_none());
         // Ten argon2id hashes take well over 100 ms; the refusal takes none.
         assert!(started.elapsed() < std::time::Duration::from_millis(50));
+    }
+
+    fn phone(number: &str, label: &str) -> Contact {
+        Contact {
+            destination: mfa_core::contact::Destination::Phone {
+                number: mfa_core::contact::PhoneNumber::parse(number).unwrap(),
+                voice_only: false,
+            },
+            label: label.to_owned(),
+            verified: true,
+            added_at: NOW,
+        }
+    }
+
+    #[test]
+    fn contacts_are_added_once_removed_by_name_and_make_a_user_enrolled() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        assert!(matches!(
+            a.add_contact("alice", phone("+14155550123", "work"), Some(0))
+                .unwrap(),
+            ContactChange::Done(_)
+        ));
+        assert!(a.record(&account("alice")).unwrap().is_enrolled());
+        // The same number again, or a confirmation prepared against an older revision.
+        assert!(matches!(
+            a.add_contact("alice", phone("+14155550123", "other"), None)
+                .unwrap(),
+            ContactChange::Refused(ContactError::Duplicate)
+        ));
+        assert!(matches!(
+            a.add_contact("alice", phone("+14155550199", "home"), Some(0))
+                .unwrap(),
+            ContactChange::Conflict
+        ));
+        a.add_contact("alice", phone("+14155550199", "home"), None)
+            .unwrap();
+        assert!(matches!(
+            a.remove_contact("alice", ContactKind::Email, "work")
+                .unwrap(),
+            ContactRemoval::NotFound
+        ));
+        assert!(matches!(
+            a.remove_contact("alice", ContactKind::Phone, "+1 •••-•••-0123")
+                .unwrap(),
+            ContactRemoval::Removed(c) if c.label == "work"
+        ));
+        let left = a.remove_factors("alice").unwrap().unwrap();
+        assert_eq!(left.len(), 1);
+        assert!(!a.record(&account("alice")).unwrap().is_enrolled());
     }
 }

@@ -1,5 +1,10 @@
 //! TEMPORARY stand-in with the providers' interface; replaced by the real providers.
-#![allow(missing_docs, dead_code, missing_debug_implementations, clippy::unused_async)]
+#![allow(
+    missing_docs,
+    dead_code,
+    missing_debug_implementations,
+    clippy::unused_async
+)]
 
 use std::path::PathBuf;
 use std::time::Duration;

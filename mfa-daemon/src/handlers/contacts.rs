@@ -388,7 +388,8 @@ pub fn notify_others(shared: &Arc<Shared>, user: &str, what: &str, except: Optio
     });
 }
 
-fn notify(shared: &Arc<Shared>, user: &str, what: &str, to: Vec<Contact>) {
+/// Tells the user through each verified contact of `to` that `what` happened.
+pub fn notify(shared: &Arc<Shared>, user: &str, what: &str, to: Vec<Contact>) {
     let shared = shared.clone();
     let user = user.to_owned();
     let what = what.to_owned();

@@ -305,6 +305,7 @@ async fn enroll(
         {
             Ok(Activation::Done(codes)) => {
                 audit(shared, "enroll", user, uid, "ok", None);
+                contacts::notify_others(shared, user, "An authenticator app was enrolled", None);
                 Response::RecoveryCodes {
                     codes: codes.into_iter().map(Secret::from).collect(),
                 }
@@ -338,6 +339,7 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) ->
     {
         Ok(Some(codes)) => {
             audit(shared, "recovery_codes", user, uid, "ok", None);
+            contacts::notify_others(shared, user, "A new set of recovery codes was made", None);
             Response::RecoveryCodes {
                 codes: codes.into_iter().map(Secret::from).collect(),
             }
@@ -353,13 +355,19 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) ->
 async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     let target = user.to_owned();
     match shared.blocking(move |a| a.remove_factors(&target)).await {
-        Ok(true) => {
+        Ok(Some(removed)) => {
             audit(shared, "remove", user, uid, "ok", None);
+            contacts::notify(
+                shared,
+                user,
+                "Every verification factor was removed",
+                removed,
+            );
             Response::Ok {
                 message: format!("removed every factor of {user}"),
             }
         }
-        Ok(false) => failed(
+        Ok(None) => failed(
             FailureKind::NotEnrolled,
             format!("{user} has nothing enrolled"),
         ),
