@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod connection_limits;
+pub mod delivery;
 pub mod hashing;
 pub mod limits;
 pub mod log_throttle;
