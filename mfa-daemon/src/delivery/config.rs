@@ -156,6 +156,15 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
     bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether `number` is a phone number in E.164 form: `+` and 8 to 15 digits, the first not zero.
+pub(crate) fn is_e164(number: &str) -> bool {
+    number.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
+}
+
 /// Parses the provider URL at `key`: https anywhere, plain http only to a loopback host, no
 /// user name or password in it (credentials come from files), no fragment.
 pub(crate) fn provider_url(key: &str, text: &str) -> Result<Url, DeliveryConfigError> {

@@ -6,6 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use reqwest::{Client, StatusCode, redirect};
 use rustls_platform_verifier::BuilderVerifierExt;
 
@@ -72,10 +74,11 @@ pub(crate) async fn exchange(
     Ok(Answer { status, body })
 }
 
-/// Runs `attempt`; if it fails with [`SendErrorKind::RateLimited`], waits `backoff` and runs it
-/// once more. The caller bounds the whole with its send timeout.
+/// Runs `attempt`; if it fails with [`SendErrorKind::RateLimited`], waits
+/// [`RATE_LIMIT_BACKOFF`] and runs it once more, unless that pause would end past `deadline`
+/// (the end of the send timeout): then the rate limit is the answer, not a timeout.
 pub(crate) async fn retry_once_if_rate_limited<F, Fut>(
-    backoff: Duration,
+    deadline: Instant,
     mut attempt: F,
 ) -> Result<(), SendError>
 where
@@ -83,10 +86,60 @@ where
     Fut: Future<Output = Result<(), SendError>>,
 {
     match attempt().await {
-        Err(e) if e.kind == SendErrorKind::RateLimited => {
-            tokio::time::sleep(backoff).await;
+        Err(e)
+            if e.kind == SendErrorKind::RateLimited
+                && Instant::now() + RATE_LIMIT_BACKOFF < deadline =>
+        {
+            tokio::time::sleep(RATE_LIMIT_BACKOFF).await;
             attempt().await
         }
         done => done,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    fn rate_limited() -> Result<(), SendError> {
+        Err(SendError::new("twilio", SendErrorKind::RateLimited))
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_is_retried_once_after_a_pause() {
+        let tries = Cell::new(0);
+        let started = Instant::now();
+        let result = retry_once_if_rate_limited(started + Duration::from_secs(5), || {
+            tries.set(tries.get() + 1);
+            async { rate_limited() }
+        })
+        .await;
+        assert_eq!(result.unwrap_err().kind, SendErrorKind::RateLimited);
+        assert_eq!(tries.get(), 2);
+        assert!(started.elapsed() >= RATE_LIMIT_BACKOFF);
+    }
+
+    #[tokio::test]
+    async fn no_retry_that_would_outlast_the_deadline_or_after_other_errors() {
+        let tries = Cell::new(0);
+        let deadline = Instant::now() + RATE_LIMIT_BACKOFF / 2;
+        let result = retry_once_if_rate_limited(deadline, || {
+            tries.set(tries.get() + 1);
+            async { rate_limited() }
+        })
+        .await;
+        assert_eq!(result.unwrap_err().kind, SendErrorKind::RateLimited);
+        assert_eq!(tries.get(), 1);
+
+        let far = Instant::now() + Duration::from_secs(60);
+        let result = retry_once_if_rate_limited(far, || {
+            tries.set(tries.get() + 1);
+            async { Err(SendError::new("twilio", SendErrorKind::Provider)) }
+        })
+        .await;
+        assert_eq!(result.unwrap_err().kind, SendErrorKind::Provider);
+        assert_eq!(tries.get(), 2);
     }
 }

@@ -25,8 +25,9 @@ pub use config::{
     TwilioSection, WebhookSection,
 };
 pub use error::{SendError, SendErrorKind};
-pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign as sign_webhook};
+pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
+use config::is_e164;
 use smtp::Smtp;
 use twilio::Twilio;
 use webhook::Webhook;
@@ -210,19 +211,20 @@ impl Delivery {
         if message.channel != Channel::Email && !is_e164(&message.to) {
             return Err(SendError::new(provider, SendErrorKind::InvalidDestination));
         }
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
         let sending = async {
             match (&message.channel, &self.phone, &self.http, &self.email) {
                 (Channel::Email, _, _, Some(smtp)) => smtp.send(message, &self.host).await,
                 (_, Some(PhoneRoute::Twilio(twilio)), Some(http), _) => {
-                    twilio.send(http, message, &self.host).await
+                    twilio.send(http, message, &self.host, deadline).await
                 }
                 (_, Some(PhoneRoute::Webhook(webhook)), Some(http), _) => {
-                    webhook.send(http, message, &self.host).await
+                    webhook.send(http, message, &self.host, deadline).await
                 }
                 _ => Err(SendError::new(provider, SendErrorKind::NotConfigured)),
             }
         };
-        tokio::time::timeout(self.send_timeout, sending)
+        tokio::time::timeout_at(deadline, sending)
             .await
             .unwrap_or_else(|_| Err(SendError::new(provider, SendErrorKind::Timeout)))
     }
@@ -235,15 +237,6 @@ impl Delivery {
             (_, None) => "delivery",
         }
     }
-}
-
-/// `+` and 8 to 15 digits, the first not zero.
-fn is_e164(number: &str) -> bool {
-    number.strip_prefix('+').is_some_and(|digits| {
-        (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0')
-    })
 }
 
 #[cfg(test)]

@@ -113,6 +113,11 @@ fn twilio_needs_exactly_one_sender_and_voice_needs_from() {
     assert!(delivery.can_send(Channel::Sms) && !delivery.can_send(Channel::Voice));
     let section = sections.twilio.as_mut().unwrap();
     section.messaging_service_sid = None;
+    section.from = Some("ACME".to_owned());
+    let delivery = build(&sections).unwrap();
+    assert!(delivery.can_send(Channel::Sms) && !delivery.can_send(Channel::Voice));
+    let section = sections.twilio.as_mut().unwrap();
+    section.from = None;
     assert_eq!(build(&sections).unwrap_err().key, "twilio");
 }
 
@@ -237,6 +242,24 @@ fn credential_files_are_checked_at_start() {
     let delivery =
         Delivery::with_credentials_dir(&sections, HOST, Duration::from_secs(5), Some(dir.path()));
     assert!(delivery.is_ok());
+}
+
+/// The caller keeps one `Delivery` in shared state and sends from spawned tasks.
+#[test]
+fn delivery_is_shareable_and_its_sends_can_be_spawned() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    fn spawnable<T: Send>(_: &T) {}
+    shareable::<Delivery>();
+    let delivery = build(&DeliverySections::default()).unwrap();
+    let message = Outgoing {
+        channel: Channel::Sms,
+        to: "+15005550006".to_owned(),
+        user: "alice".to_owned(),
+        body: Body::Notice {
+            text: "hello".to_owned(),
+        },
+    };
+    spawnable(&delivery.send(&message));
 }
 
 #[test]

@@ -6,11 +6,12 @@ use std::path::Path;
 
 use reqwest::{Client, Url};
 use serde::Deserialize;
+use tokio::time::Instant;
 
-use super::config::{DeliveryConfigError, TwilioSection, provider_url, twilio_sid};
+use super::config::{DeliveryConfigError, TwilioSection, is_e164, provider_url, twilio_sid};
 use super::credential::{Credential, read_credential};
 use super::error::{SendError, SendErrorKind};
-use super::http::{RATE_LIMIT_BACKOFF, exchange, retry_once_if_rate_limited};
+use super::http::{exchange, retry_once_if_rate_limited};
 use super::message::{sms_text, twiml};
 use super::{Channel, Outgoing};
 
@@ -54,7 +55,8 @@ impl Twilio {
                 if from.is_empty() || from.chars().any(char::is_control) {
                     return Err(DeliveryConfigError::new(
                         "twilio.from",
-                        "expected a number in E.164 form such as +15005550006",
+                        "expected a number in E.164 form such as +15005550006, or an \
+                         alphanumeric sender ID",
                     ));
                 }
                 Sender::From(from.clone())
@@ -94,9 +96,10 @@ impl Twilio {
         })
     }
 
-    /// Voice calls need a caller number; a messaging service sends SMS only.
+    /// Voice calls need a caller number: a messaging service or an alphanumeric sender ID
+    /// sends SMS only.
     pub(crate) fn can_call(&self) -> bool {
-        matches!(self.sender, Sender::From(_))
+        matches!(&self.sender, Sender::From(from) if is_e164(from))
     }
 
     pub(crate) async fn send(
@@ -104,9 +107,9 @@ impl Twilio {
         client: &Client,
         message: &Outgoing,
         host: &str,
+        deadline: Instant,
     ) -> Result<(), SendError> {
-        retry_once_if_rate_limited(RATE_LIMIT_BACKOFF, || self.send_once(client, message, host))
-            .await
+        retry_once_if_rate_limited(deadline, || self.send_once(client, message, host)).await
     }
 
     async fn send_once(

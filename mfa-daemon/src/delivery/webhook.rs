@@ -11,12 +11,13 @@ use hmac::{Hmac, Mac};
 use reqwest::{Client, Url};
 use serde::Serialize;
 use sha2::Sha256;
+use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::config::{DeliveryConfigError, WebhookSection, provider_url};
 use super::credential::{Credential, read_credential};
 use super::error::{SendError, SendErrorKind};
-use super::http::{RATE_LIMIT_BACKOFF, exchange, retry_once_if_rate_limited};
+use super::http::{exchange, retry_once_if_rate_limited};
 use super::message::{sms_text, voice_text};
 use super::{Body, Channel, Outgoing};
 
@@ -72,6 +73,7 @@ impl Webhook {
         client: &Client,
         message: &Outgoing,
         host: &str,
+        deadline: Instant,
     ) -> Result<(), SendError> {
         let text = Zeroizing::new(match message.channel {
             Channel::Voice => voice_text(&message.body, host),
@@ -93,7 +95,7 @@ impl Webhook {
         let body = Zeroizing::new(serde_json::to_vec(&payload).map_err(|e| {
             SendError::new(PROVIDER, SendErrorKind::Provider).with_source(e.to_string())
         })?);
-        retry_once_if_rate_limited(RATE_LIMIT_BACKOFF, || async {
+        retry_once_if_rate_limited(deadline, || async {
             let timestamp = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
@@ -120,7 +122,7 @@ impl Webhook {
 }
 
 /// `v1=` and the lowercase hex HMAC-SHA256 of `"{timestamp}.{body}"` under `secret`.
-pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
+pub(crate) fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
     // HMAC takes a key of any length; new_from_slice cannot fail for it.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
