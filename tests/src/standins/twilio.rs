@@ -96,7 +96,7 @@ fn error(status: u16, code: u32, message: &str) -> Reply {
 #[derive(Debug, Default)]
 struct State {
     received: Vec<Received>,
-    /// How many of `received` a `wait_for` has already handed out, per message.
+    /// Whether a `wait_for` already handed out the message at the same index of `received`.
     claimed: Vec<bool>,
     failures: VecDeque<Failure>,
     requests: usize,
