@@ -12,6 +12,7 @@ PACKAGES=(
   oathtool                      # an independent TOTP implementation for the demo
   openssh-server openssh-client sudo passwd procps iproute2  # end-to-end tests
   libnss-wrapper                # directory-style user names under a fake NSS source
+  python3-aiosmtpd openssl      # delivery tests: the SMTP stand-in and its test CA
 )
 
 missing=()

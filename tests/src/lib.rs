@@ -19,6 +19,7 @@ mod sshd;
 mod sudo;
 mod user;
 
+pub mod standins;
 pub mod text;
 
 use std::sync::Once;
@@ -45,7 +46,6 @@ pub use user::{TestUser, unused_user_name};
 /// root this prints why the test is skipped, unless `CI=true`, where it fails instead: CI must
 /// never pass by skipping. The first call in a process removes leftovers of killed runs.
 pub fn root_suite_ready() -> bool {
-    static SWEEP: Once = Once::new();
     if !nix::unistd::geteuid().is_root() {
         let why = "the end-to-end suites need root: they add accounts, /etc/pam.d services and \
                    sudoers rules (run `cargo test -p mfa-tests` as root)";
@@ -53,6 +53,13 @@ pub fn root_suite_ready() -> bool {
         eprintln!("skipped: {why}");
         return false;
     }
-    SWEEP.call_once(leftovers::remove_leftovers_of_dead_runs);
+    sweep_leftovers_once();
     true
+}
+
+/// Removes what killed earlier runs left behind, once per process (as root; a no-op for what
+/// an unprivileged run cannot touch).
+pub(crate) fn sweep_leftovers_once() {
+    static SWEEP: Once = Once::new();
+    SWEEP.call_once(leftovers::remove_leftovers_of_dead_runs);
 }

@@ -10,7 +10,7 @@ use mfa_core::factor::sent_code::{CodeCheck, CodePolicy, SentCode};
 use mfa_core::send_limits::{SendLimits, SendPolicy, SendRefusal};
 use mfa_proto::Channel;
 
-use super::{Body, Delivery, Outgoing, SendError};
+use super::{Body, Delivery, Outgoing, SendError, SendErrorKind};
 
 /// Most users with a code waiting; beyond it, dead codes are dropped first, then a new code
 /// for a new user waits until one expires.
@@ -116,7 +116,10 @@ impl Outbox {
                 .map_err(|_| NotSent::DomainRefused(address.domain().to_owned()))?;
         }
         if !self.delivery.can_send(channel) {
-            return Err(NotSent::Failed(SendError::not_configured(channel)));
+            return Err(NotSent::Failed(SendError::new(
+                "none",
+                SendErrorKind::NotConfigured,
+            )));
         }
         lock(&self.limits)
             .admit(user, now)
