@@ -16,9 +16,8 @@ use crate::authority::{Factor, Rejection, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection, Presence};
 use crate::delivery::outbox::{NotSent, SentCheck, Ticket};
 use crate::error::DaemonError;
-use crate::handlers::contacts;
+use crate::handlers::common::{self, check_answer, lockout_message, uid_source};
 use crate::username;
-use mfa_core::factor::recovery;
 
 /// The prompt, the same for every user so that it reveals nothing about enrollment.
 pub const PROMPT: &str = "Verification code: ";
@@ -41,13 +40,6 @@ const MAX_AUTH_INFO: usize = 16 * 1024;
 /// Longest remote host accepted: a DNS name is at most 253 bytes.
 pub const MAX_RHOST: usize = 255;
 
-/// "Try again in N minutes." for a lockout ending at `until`.
-pub fn lockout_message(until: u64, now: u64) -> String {
-    let minutes = until.saturating_sub(now).div_ceil(60).max(1);
-    let unit = if minutes == 1 { "minute" } else { "minutes" };
-    format!("Too many failed attempts. Try again in {minutes} {unit}.")
-}
-
 /// The source failures are counted against. For root's callers (sshd, sudo, login) the
 /// remote host, or `service:tty` for local logins. For any other caller its uid: what it
 /// says about its host and terminal is its own word, and must not let it spread its guesses
@@ -60,11 +52,6 @@ pub fn source_of(auth: &AuthRequest, caller: Caller) -> String {
         Some(rhost) => rhost.to_owned(),
         None => format!("{}:{}", auth.service, auth.tty.as_deref().unwrap_or("")),
     }
-}
-
-/// The source of a non-root caller.
-pub fn uid_source(uid: u32) -> String {
-    format!("uid:{uid}")
 }
 
 /// What is wrong with a request's fields, if anything: the user name must be one that can
@@ -245,7 +232,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                 conn.send(&Step::Info {
                     text: format!(
                         "A code was sent {} to {}.",
-                        contacts::channel_phrase(option.channel),
+                        common::channel_phrase(option.channel),
                         option.to
                     ),
                 })
@@ -440,7 +427,7 @@ async fn send_chosen(
         .await
     {
         Ok(ticket) => {
-            contacts::audit_code_sent(
+            common::audit_code_sent(
                 shared,
                 subject.key(),
                 &at.auth.service,
@@ -451,7 +438,7 @@ async fn send_chosen(
         }
         Err(why) => {
             let refused = matches!(why, NotSent::Refused(_));
-            let e = contacts::not_sent(
+            let e = common::not_sent(
                 shared,
                 subject.key(),
                 &at.auth.service,
@@ -515,44 +502,6 @@ async fn locked_out(conn: &mut Connection, until: u64) -> Result<Outcome, FrameE
     })
     .await?;
     Ok(Outcome::LockedOut)
-}
-
-/// Checks an answer on a blocking thread. A locked source is refused before anything
-/// expensive; answers shaped like recovery codes (one argon2 run) go through the caller's
-/// share of the hashing pools. The code is consumed only while `presence` says the client
-/// is still there to hear the answer.
-pub async fn check_answer(
-    shared: &Arc<Shared>,
-    caller: Caller,
-    subject: &Subject,
-    source: &str,
-    answer: Secret,
-    presence: Presence,
-) -> Result<Verdict, DaemonError> {
-    if let Some(until) = shared
-        .authority
-        .limiter()
-        .source_locked(subject.key(), source, unix_now())
-    {
-        return Ok(Verdict::SourceLocked { until });
-    }
-    let subject = subject.clone();
-    let source = source.to_owned();
-    let recovery_shaped = recovery::normalize(answer.expose()).is_some();
-    let work = move |a: &crate::authority::Authority| {
-        a.check_answer(
-            &subject,
-            &source,
-            answer.expose().trim(),
-            unix_now(),
-            &|| presence.still_there(),
-        )
-    };
-    if recovery_shaped {
-        shared.blocking_hashing(caller, work).await
-    } else {
-        shared.blocking(work).await
-    }
 }
 
 #[cfg(test)]

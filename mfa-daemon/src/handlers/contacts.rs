@@ -6,37 +6,18 @@ use std::time::Duration;
 
 use mfa_core::contact::{self, Contact, Destination, EmailAddress, PhoneNumber};
 use mfa_core::factor::sent_code::CodeCheck;
-use mfa_proto::{Channel, ContactKind, FrameError, NewContact, Request, Response, Secret};
+use mfa_proto::{ContactKind, FrameError, NewContact, Request, Response, Secret};
 
 use crate::app::Shared;
 use crate::audit::AuditEvent;
 use crate::authority::{ContactChange, ContactRemoval, unix_now};
 use crate::connection::Connection;
-use crate::delivery::SendErrorKind;
-use crate::delivery::outbox::{NotSent, SentCheck};
+use crate::delivery::outbox::SentCheck;
 use crate::error::DaemonError;
-use crate::handlers::manage::{contact_status, internal};
+use crate::handlers::common::{audit_code_sent, contact_status, internal, not_sent};
 
 /// How long a person may take to read the code and type it.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// `sms`, `voice`, `email`.
-pub fn channel_name(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Sms => "sms",
-        Channel::Voice => "voice",
-        Channel::Email => "email",
-    }
-}
-
-/// `by text message`, ... for a person.
-pub fn channel_phrase(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Sms => "by text message",
-        Channel::Voice => "by phone call",
-        Channel::Email => "by email",
-    }
-}
 
 fn audit_contact(shared: &Shared, event: &str, user: &str, uid: u32, outcome: &str, c: &Contact) {
     let masked = c.destination.masked();
@@ -53,71 +34,6 @@ fn audit_contact(shared: &Shared, event: &str, user: &str, uid: u32, outcome: &s
         uid: Some(uid),
         ..AuditEvent::default()
     });
-}
-
-/// Records why a code was not sent (audit and log) and says what the user is told.
-pub fn not_sent(
-    shared: &Shared,
-    user: &str,
-    service: &str,
-    channel: Channel,
-    to: &str,
-    why: &NotSent,
-) -> DaemonError {
-    let now = unix_now();
-    match why {
-        NotSent::Refused(refusal) => {
-            shared.audit.record(&AuditEvent {
-                event: "send_refused",
-                user,
-                service: Some(service),
-                outcome: "refused",
-                reason: Some(refusal.name()),
-                channel: Some(channel_name(channel)),
-                to: Some(to),
-                ..AuditEvent::default()
-            });
-            let (mfa_core::send_limits::SendRefusal::User { retry_at }
-            | mfa_core::send_limits::SendRefusal::Host { retry_at }) = *refusal;
-            let minutes = retry_at.saturating_sub(now).div_ceil(60).max(1);
-            DaemonError::RateLimited(format!(
-                "too many codes were sent recently; nothing was sent: try again in {minutes} minutes"
-            ))
-        }
-        NotSent::DomainRefused(domain) => {
-            DaemonError::Contact(contact::ContactError::DomainRefused(domain.clone()))
-        }
-        NotSent::Random(e) => DaemonError::Internal(format!("random number generator failed: {e}")),
-        NotSent::Failed(e) => {
-            shared.audit.record(&AuditEvent {
-                event: "send_failed",
-                user,
-                service: Some(service),
-                outcome: "error",
-                channel: Some(channel_name(channel)),
-                to: Some(to),
-                provider: Some(e.provider),
-                error_code: e.provider_code,
-                ..AuditEvent::default()
-            });
-            shared.log_throttled(
-                &format!("send:{}", e.provider),
-                format_args!(
-                    "could not send a code {} to {to} for {user}: {e}",
-                    channel_phrase(channel)
-                ),
-            );
-            match e.kind {
-                SendErrorKind::InvalidDestination => DaemonError::BadRequest(
-                    "the SMS provider refused this number as invalid; check it and try again".to_owned(),
-                ),
-                SendErrorKind::NotMobile => DaemonError::BadRequest(
-                    "this number cannot receive text messages; add it with --voice-only to be called instead".to_owned(),
-                ),
-                _ => DaemonError::DeliveryFailed,
-            }
-        }
-    }
 }
 
 /// Parses what the user asked to add.
@@ -260,19 +176,6 @@ pub async fn add(
             return Ok(());
         }
     }
-}
-
-/// Audits a code that went out.
-pub fn audit_code_sent(shared: &Shared, user: &str, service: &str, channel: Channel, to: &str) {
-    shared.audit.record(&AuditEvent {
-        event: "code_sent",
-        user,
-        service: Some(service),
-        outcome: "ok",
-        channel: Some(channel_name(channel)),
-        to: Some(to),
-        ..AuditEvent::default()
-    });
 }
 
 async fn save(

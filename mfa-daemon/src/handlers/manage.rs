@@ -14,7 +14,9 @@ use crate::audit::AuditEvent;
 use crate::authority::{Activation, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection};
 use crate::error::DaemonError;
-use crate::handlers::authenticate::uid_source;
+use crate::handlers::common::{
+    check_answer, contact_status, internal, lockout_message, uid_source,
+};
 use crate::handlers::contacts;
 use crate::username;
 
@@ -26,14 +28,6 @@ fn failed(kind: FailureKind, message: impl Into<String>) -> Response {
         kind,
         message: message.into(),
     }
-}
-
-/// The response for `e`; the daemon's own failures are logged first.
-pub fn internal(e: &DaemonError) -> Response {
-    if e.is_internal() {
-        eprintln!("mfa-daemon: {e}");
-    }
-    e.response()
 }
 
 fn audit(shared: &Shared, event: &str, user: &str, uid: u32, outcome: &str, reason: Option<&str>) {
@@ -201,7 +195,7 @@ async fn require_proof(
             "cannot watch the connection: {e}"
         )))
     })?;
-    let verdict = crate::handlers::authenticate::check_answer(
+    let verdict = check_answer(
         shared,
         conn.caller,
         &subject,
@@ -224,7 +218,7 @@ async fn require_proof(
             audit(shared, "proof", user, uid, "locked_out", None);
             Err(failed(
                 FailureKind::LockedOut,
-                crate::handlers::authenticate::lockout_message(until, unix_now()),
+                lockout_message(until, unix_now()),
             ))
         }
         Verdict::Abandoned(_) => {
@@ -401,17 +395,5 @@ async fn status(shared: &Arc<Shared>, subject: &Subject) -> Response {
             })
         }
         Err(e) => internal(&e),
-    }
-}
-
-/// A contact as `status` shows it: masked.
-pub fn contact_status(contact: &mfa_core::contact::Contact) -> mfa_proto::ContactStatus {
-    mfa_proto::ContactStatus {
-        kind: contact.destination.kind(),
-        label: contact.label.clone(),
-        masked: contact.destination.masked(),
-        channels: contact.destination.channels().to_vec(),
-        verified: contact.verified,
-        added_at: contact.added_at,
     }
 }

@@ -2,6 +2,7 @@
 //! request from `mfa-enroll`. The server hands each accepted connection to [`serve`].
 
 pub mod authenticate;
+pub mod common;
 pub mod contacts;
 pub mod manage;
 

@@ -1,0 +1,182 @@
+//! What several conversations share: checking a typed answer, the words for lockouts and
+//! channels, and how a refused or failed send is recorded and told.
+
+use std::sync::Arc;
+
+use mfa_proto::{Channel, Response, Secret};
+
+use crate::app::Shared;
+use crate::audit::AuditEvent;
+use crate::authority::{Subject, Verdict, unix_now};
+use crate::connection::{Caller, Presence};
+use crate::delivery::SendErrorKind;
+use crate::delivery::outbox::NotSent;
+use crate::error::DaemonError;
+use mfa_core::contact;
+use mfa_core::factor::recovery;
+
+/// "Try again in N minutes." for a lockout ending at `until`.
+pub fn lockout_message(until: u64, now: u64) -> String {
+    let minutes = until.saturating_sub(now).div_ceil(60).max(1);
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    format!("Too many failed attempts. Try again in {minutes} {unit}.")
+}
+
+/// The source of a non-root caller.
+pub fn uid_source(uid: u32) -> String {
+    format!("uid:{uid}")
+}
+
+/// Checks an answer on a blocking thread. A locked source is refused before anything
+/// expensive; answers shaped like recovery codes (one argon2 run) go through the caller's
+/// share of the hashing pools. The code is consumed only while `presence` says the client
+/// is still there to hear the answer.
+pub async fn check_answer(
+    shared: &Arc<Shared>,
+    caller: Caller,
+    subject: &Subject,
+    source: &str,
+    answer: Secret,
+    presence: Presence,
+) -> Result<Verdict, DaemonError> {
+    if let Some(until) = shared
+        .authority
+        .limiter()
+        .source_locked(subject.key(), source, unix_now())
+    {
+        return Ok(Verdict::SourceLocked { until });
+    }
+    let subject = subject.clone();
+    let source = source.to_owned();
+    let recovery_shaped = recovery::normalize(answer.expose()).is_some();
+    let work = move |a: &crate::authority::Authority| {
+        a.check_answer(
+            &subject,
+            &source,
+            answer.expose().trim(),
+            unix_now(),
+            &|| presence.still_there(),
+        )
+    };
+    if recovery_shaped {
+        shared.blocking_hashing(caller, work).await
+    } else {
+        shared.blocking(work).await
+    }
+}
+
+/// `sms`, `voice`, `email`.
+pub fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "sms",
+        Channel::Voice => "voice",
+        Channel::Email => "email",
+    }
+}
+
+/// `by text message`, ... for a person.
+pub fn channel_phrase(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "by text message",
+        Channel::Voice => "by phone call",
+        Channel::Email => "by email",
+    }
+}
+
+/// Records why a code was not sent (audit and log) and says what the user is told.
+pub fn not_sent(
+    shared: &Shared,
+    user: &str,
+    service: &str,
+    channel: Channel,
+    to: &str,
+    why: &NotSent,
+) -> DaemonError {
+    let now = unix_now();
+    match why {
+        NotSent::Refused(refusal) => {
+            shared.audit.record(&AuditEvent {
+                event: "send_refused",
+                user,
+                service: Some(service),
+                outcome: "refused",
+                reason: Some(refusal.name()),
+                channel: Some(channel_name(channel)),
+                to: Some(to),
+                ..AuditEvent::default()
+            });
+            let (mfa_core::send_limits::SendRefusal::User { retry_at }
+            | mfa_core::send_limits::SendRefusal::Host { retry_at }) = *refusal;
+            let minutes = retry_at.saturating_sub(now).div_ceil(60).max(1);
+            DaemonError::RateLimited(format!(
+                "too many codes were sent recently; nothing was sent: try again in {minutes} minutes"
+            ))
+        }
+        NotSent::DomainRefused(domain) => {
+            DaemonError::Contact(contact::ContactError::DomainRefused(domain.clone()))
+        }
+        NotSent::Random(e) => DaemonError::Internal(format!("random number generator failed: {e}")),
+        NotSent::Failed(e) => {
+            shared.audit.record(&AuditEvent {
+                event: "send_failed",
+                user,
+                service: Some(service),
+                outcome: "error",
+                channel: Some(channel_name(channel)),
+                to: Some(to),
+                provider: Some(e.provider),
+                error_code: e.provider_code,
+                ..AuditEvent::default()
+            });
+            shared.log_throttled(
+                &format!("send:{}", e.provider),
+                format_args!(
+                    "could not send a code {} to {to} for {user}: {e}",
+                    channel_phrase(channel)
+                ),
+            );
+            match e.kind {
+                SendErrorKind::InvalidDestination => DaemonError::BadRequest(
+                    "the SMS provider refused this number as invalid; check it and try again".to_owned(),
+                ),
+                SendErrorKind::NotMobile => DaemonError::BadRequest(
+                    "this number cannot receive text messages; add it with --voice-only to be called instead".to_owned(),
+                ),
+                _ => DaemonError::DeliveryFailed,
+            }
+        }
+    }
+}
+
+/// Audits a code that went out.
+pub fn audit_code_sent(shared: &Shared, user: &str, service: &str, channel: Channel, to: &str) {
+    shared.audit.record(&AuditEvent {
+        event: "code_sent",
+        user,
+        service: Some(service),
+        outcome: "ok",
+        channel: Some(channel_name(channel)),
+        to: Some(to),
+        ..AuditEvent::default()
+    });
+}
+
+/// The response for `e`; the daemon's own failures are logged first.
+pub fn internal(e: &DaemonError) -> Response {
+    if e.is_internal() {
+        eprintln!("mfa-daemon: {e}");
+    }
+    e.response()
+}
+
+/// A contact as `status` shows it: masked.
+pub fn contact_status(contact: &mfa_core::contact::Contact) -> mfa_proto::ContactStatus {
+    mfa_proto::ContactStatus {
+        kind: contact.destination.kind(),
+        label: contact.label.clone(),
+        masked: contact.destination.masked(),
+        channels: contact.destination.channels().to_vec(),
+        verified: contact.verified,
+        added_at: contact.added_at,
+    }
+}
