@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::Contact;
 use crate::factor::recovery::RecoveryCode;
-use crate::factor::totp::{Secret, TotpParams};
+use crate::factor::totp::{self, Generator, Secret, TotpParams};
+use crate::factor::{Decision, Factor, Rejection};
 
 /// Format version of a record written now.
 /// - 1: bare recovery-code hashes, failure counters in the record.
@@ -97,6 +98,35 @@ pub struct TotpFactor {
     pub last_step: u64,
 }
 
+impl TotpFactor {
+    /// Checks `code` at `now` (within `skew` steps): only a step later than the last one
+    /// accepted passes, and it is recorded as used, if `still_wanted()` says the client is
+    /// still there to be told.
+    pub fn verify(
+        &mut self,
+        code: &str,
+        now: u64,
+        skew: u8,
+        still_wanted: &dyn Fn() -> bool,
+    ) -> Decision {
+        if !totp::looks_like_code(code, self.params.digits) {
+            return Decision::Refuse(Rejection::Invalid);
+        }
+        let generator = Generator::new(self.params, &self.secret);
+        match generator.matching_step(code, now, skew) {
+            Some(step) if step > self.last_step => {
+                if !still_wanted() {
+                    return Decision::Abandon(Factor::Totp);
+                }
+                self.last_step = step;
+                Decision::Accept(Factor::Totp)
+            }
+            Some(_) => Decision::Refuse(Rejection::Replayed),
+            None => Decision::Refuse(Rejection::Invalid),
+        }
+    }
+}
+
 /// Why a record's bytes cannot be used. Never quotes the record: it holds a secret and
 /// hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +183,54 @@ pub fn decode(bytes: &[u8]) -> Result<UserRecord, RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::factor::totp::Algorithm;
+
+    #[test]
+    fn a_totp_step_is_accepted_once_and_only_later_ones_after_it() {
+        let params = TotpParams {
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+        };
+        let secret = Secret::generate(Algorithm::Sha1).unwrap();
+        let g = Generator::new(params, &secret);
+        let now = 1_800_000_000;
+        let mut f = TotpFactor {
+            params,
+            secret,
+            enrolled_at: now,
+            last_step: 0,
+        };
+        let step = g.step_at(now);
+        let code = g.code_for_step(step);
+        assert_eq!(
+            f.verify(&code, now, 1, &|| false),
+            Decision::Abandon(Factor::Totp)
+        );
+        assert_eq!(f.last_step, 0, "an abandoned answer consumes nothing");
+        assert_eq!(
+            f.verify(&code, now, 1, &|| true),
+            Decision::Accept(Factor::Totp)
+        );
+        assert_eq!(
+            f.verify(&code, now, 1, &|| true),
+            Decision::Refuse(Rejection::Replayed)
+        );
+        let earlier = g.code_for_step(step - 1);
+        assert_eq!(
+            f.verify(&earlier, now, 1, &|| true),
+            Decision::Refuse(Rejection::Replayed)
+        );
+        assert_eq!(
+            f.verify("12345", now, 1, &|| true),
+            Decision::Refuse(Rejection::Invalid)
+        );
+        let later = g.code_for_step(step + 1);
+        assert_eq!(
+            f.verify(&later, now, 1, &|| true),
+            Decision::Accept(Factor::Totp)
+        );
+    }
 
     #[test]
     fn versions_one_to_three_decode_and_others_do_not() {

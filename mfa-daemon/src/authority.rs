@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 pub use mfa_core::Factor;
 use mfa_core::contact::{self, Contact, ContactError};
+pub use mfa_core::factor::{Decision, Rejection};
 use mfa_proto::ContactKind;
 
 use crate::config::Config;
@@ -40,33 +41,6 @@ impl Subject {
     pub fn key(&self) -> &str {
         match self {
             Subject::Account(name) | Subject::Unknown(name) => name,
-        }
-    }
-}
-
-/// Why an answer was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    /// Not a valid code (also: unknown or unenrolled user).
-    Invalid,
-    /// A valid code that was already used.
-    Replayed,
-    /// A TOTP or sent code while the account-wide lock is on (only recovery codes count
-    /// then).
-    AccountLocked,
-    /// A sent code that is no longer valid: used, expired, out of tries, or replaced by a
-    /// newer one.
-    Expired,
-}
-
-impl Rejection {
-    /// Name in audit events.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rejection::Invalid => "invalid_code",
-            Rejection::Replayed => "replayed_code",
-            Rejection::AccountLocked => "account_locked",
-            Rejection::Expired => "expired_code",
         }
     }
 }
@@ -217,27 +191,15 @@ impl Authority {
         if self.limiter.account_locked(name, now).is_some() {
             return Ok(Decision::Refuse(Rejection::AccountLocked));
         }
-        Ok(self.store.update(name, |record| {
-            let Some(factor) = record.totp.as_mut() else {
-                self.decoy_totp.matching_step(code, now, skew);
-                return Decision::Refuse(Rejection::Invalid);
-            };
-            if !totp::looks_like_code(code, factor.params.digits) {
-                return Decision::Refuse(Rejection::Invalid);
-            }
-            let generator = Generator::new(factor.params, &factor.secret);
-            match generator.matching_step(code, now, skew) {
-                Some(step) if step > factor.last_step => {
-                    if !still_wanted() {
-                        return Decision::Abandon(Factor::Totp);
-                    }
-                    factor.last_step = step;
-                    Decision::Accept(Factor::Totp)
+        Ok(self
+            .store
+            .update(name, |record| match record.totp.as_mut() {
+                Some(factor) => factor.verify(code, now, skew, still_wanted),
+                None => {
+                    self.decoy_totp.matching_step(code, now, skew);
+                    Decision::Refuse(Rejection::Invalid)
                 }
-                Some(_) => Decision::Refuse(Rejection::Replayed),
-                None => Decision::Refuse(Rejection::Invalid),
-            }
-        })?)
+            })?)
     }
 
     /// A recovery-code answer: one argon2 run outside the lock on a snapshot; under the
@@ -256,15 +218,7 @@ impl Authority {
             return Ok(Decision::Refuse(Rejection::Invalid));
         };
         Ok(self.store.update(name, |record| {
-            let Some(index) = record.recovery_codes.iter().position(|c| c.hash == hash) else {
-                return Decision::Refuse(Rejection::Replayed);
-            };
-            let left = record.recovery_codes.len() - 1;
-            if !still_wanted() {
-                return Decision::Abandon(Factor::RecoveryCode { left: left + 1 });
-            }
-            record.recovery_codes.remove(index);
-            Decision::Accept(Factor::RecoveryCode { left })
+            recovery::consume(&mut record.recovery_codes, &hash, still_wanted)
         })?)
     }
 
@@ -485,16 +439,6 @@ pub enum ContactRemoval {
     NotFound,
     /// The name fits this many (two numbers with one mask): use the label.
     Ambiguous(usize),
-}
-
-/// What one check decided, before the attempt limits hear of it.
-enum Decision {
-    /// Right, and consumed.
-    Accept(Factor),
-    /// Right, but the client had gone: nothing consumed.
-    Abandon(Factor),
-    /// Wrong.
-    Refuse(Rejection),
 }
 
 fn config_params(config: &Config) -> TotpParams {

@@ -44,3 +44,42 @@ impl Factor {
         }
     }
 }
+
+/// Why an answer was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not a valid code (also: unknown or unenrolled user).
+    Invalid,
+    /// A valid code that was already used.
+    Replayed,
+    /// A TOTP or sent code while the account-wide lock is on (only recovery codes count
+    /// then).
+    AccountLocked,
+    /// A sent code that is no longer valid: used, expired, out of tries, or replaced by a
+    /// newer one.
+    Expired,
+}
+
+impl Rejection {
+    /// Name in audit events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rejection::Invalid => "invalid_code",
+            Rejection::Replayed => "replayed_code",
+            Rejection::AccountLocked => "account_locked",
+            Rejection::Expired => "expired_code",
+        }
+    }
+}
+
+/// What checking one answer against one factor decided, before the attempt limits hear of
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Right, and consumed.
+    Accept(Factor),
+    /// Right, but the client had gone: nothing consumed.
+    Abandon(Factor),
+    /// Wrong.
+    Refuse(Rejection),
+}

@@ -14,6 +14,8 @@ use argon2::{Argon2, Params};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::factor::{Decision, Factor, Rejection};
+
 /// Codes in a set.
 pub const CODES_PER_SET: usize = 10;
 const ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstvwxyz";
@@ -179,6 +181,25 @@ fn verify(canonical: &str, stored: &str) -> bool {
             .is_ok(),
         Err(_) => false,
     }
+}
+
+/// Uses up the code whose hash is `hash` (found by [`find_match`] on a snapshot), if it is
+/// still unused and `still_wanted()` says the client is still there to be told. Called under
+/// the record's lock, so two logins racing with one code cannot both win.
+pub fn consume(
+    codes: &mut Vec<RecoveryCode>,
+    hash: &str,
+    still_wanted: &dyn Fn() -> bool,
+) -> Decision {
+    let Some(index) = codes.iter().position(|c| c.hash == hash) else {
+        return Decision::Refuse(Rejection::Replayed);
+    };
+    let left = codes.len() - 1;
+    if !still_wanted() {
+        return Decision::Abandon(Factor::RecoveryCode { left: left + 1 });
+    }
+    codes.remove(index);
+    Decision::Accept(Factor::RecoveryCode { left })
 }
 
 #[cfg(test)]
