@@ -28,8 +28,9 @@ pub enum DaemonError {
     Contact(ContactError),
     /// Too many codes sent; the text says until when.
     RateLimited(String),
-    /// The provider did not take the code (the cause is logged, not sent).
-    DeliveryFailed,
+    /// The code could not be sent; the text says why in words for the user (the provider's
+    /// answer is logged, not sent).
+    DeliveryFailed(&'static str),
     /// Storage failed.
     Store(StoreError),
     /// Random numbers or hashing failed.
@@ -37,6 +38,13 @@ pub enum DaemonError {
     /// Anything else of the daemon's own (a blocking task panicked, a socket call failed).
     Internal(String),
 }
+
+/// What a user is told when a provider did not take a code.
+pub const SEND_FAILED: &str =
+    "the code could not be sent; nothing was saved (the daemon's log says why)";
+/// What a user is told when no provider serves the channel.
+pub const NO_PROVIDER: &str =
+    "this host has no provider configured to send codes this way; ask the administrator";
 
 impl DaemonError {
     /// The one mapping from errors to the wire: a `Failed{kind, message}` a person can act
@@ -51,11 +59,7 @@ impl DaemonError {
             DaemonError::LockedOut(m) => (FailureKind::LockedOut, m.clone()),
             DaemonError::Contact(e) => (FailureKind::BadRequest, e.to_string()),
             DaemonError::RateLimited(m) => (FailureKind::RateLimited, m.clone()),
-            DaemonError::DeliveryFailed => (
-                FailureKind::DeliveryFailed,
-                "the code could not be sent; nothing was saved (the daemon's log says why)"
-                    .to_owned(),
-            ),
+            DaemonError::DeliveryFailed(m) => (FailureKind::DeliveryFailed, (*m).to_owned()),
             DaemonError::Store(_) | DaemonError::Recovery(_) | DaemonError::Internal(_) => (
                 FailureKind::Internal,
                 "the daemon could not complete the request; nothing was changed (see its log)"
@@ -85,7 +89,7 @@ impl fmt::Display for DaemonError {
             | DaemonError::Internal(m) => f.write_str(m),
             DaemonError::ProofRequired(m) | DaemonError::WrongCode(m) => f.write_str(m),
             DaemonError::Contact(e) => write!(f, "{e}"),
-            DaemonError::DeliveryFailed => f.write_str("the code could not be sent"),
+            DaemonError::DeliveryFailed(m) => f.write_str(m),
             DaemonError::Store(e) => write!(f, "{e}"),
             DaemonError::Recovery(e) => write!(f, "{e}"),
         }
@@ -139,7 +143,7 @@ mod tests {
         };
         assert_eq!(kind, FailureKind::BadRequest);
         assert!(message.contains("+14155550123"));
-        let Response::Failed { kind, .. } = DaemonError::DeliveryFailed.response() else {
+        let Response::Failed { kind, .. } = DaemonError::DeliveryFailed(SEND_FAILED).response() else {
             panic!()
         };
         assert_eq!(kind, FailureKind::DeliveryFailed);

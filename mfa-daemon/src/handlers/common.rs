@@ -11,7 +11,7 @@ use crate::authority::{Subject, Verdict, unix_now};
 use crate::connection::{Caller, Presence};
 use crate::delivery::SendErrorKind;
 use crate::delivery::outbox::NotSent;
-use crate::error::DaemonError;
+use crate::error::{DaemonError, NO_PROVIDER, SEND_FAILED};
 use mfa_core::contact;
 use mfa_core::factor::recovery;
 
@@ -142,7 +142,8 @@ pub fn not_sent(
                 SendErrorKind::NotMobile => DaemonError::BadRequest(
                     "this number cannot receive text messages; add it with --voice-only to be called instead".to_owned(),
                 ),
-                _ => DaemonError::DeliveryFailed,
+                SendErrorKind::NotConfigured => DaemonError::DeliveryFailed(NO_PROVIDER),
+                _ => DaemonError::DeliveryFailed(SEND_FAILED),
             }
         }
     }
