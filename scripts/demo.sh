@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Self-contained demo: builds pam-mfa, starts the daemon on a temporary socket and state
-# directory, enrolls a demo user, and runs one PAM authentication through pam_mfa.so with
+# directory, enrolls a demo user, and runs PAM authentications through pam_mfa.so with
 # pamtester under pam_wrapper (a private PAM stack): the right code is accepted, the same
-# code again and a wrong code are refused. Touches nothing in /etc; removes what it made.
+# code again and a wrong code are refused; then the user adds an email address and a phone,
+# and logs in once with a code sent by email and once with one sent by text message. The
+# providers are stand-ins on 127.0.0.1 that speak the real protocols: an SMTP server
+# (aiosmtpd, tests/fixtures/smtp_standin.py) and Twilio's REST API (mfa-standin).
+# Touches nothing in /etc; stops what it started by PID and removes what it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -11,19 +15,54 @@ cargo build --release --workspace
 BIN="$PWD/target/release"
 
 WORK=$(mktemp -d /tmp/pam-mfa-demo.XXXXXX)
-DAEMON_PID=""
+PIDS=()   # everything started in the background, stopped by PID on exit
 cleanup() {
-  if [ -n "$DAEMON_PID" ]; then kill "$DAEMON_PID" 2>/dev/null || true; wait "$DAEMON_PID" 2>/dev/null || true; fi
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# wait_for FILE WHAT: waits up to 5 s for FILE to appear.
+wait_for() {
+  for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.05; done
+  echo "demo: $2 did not start" >&2
+  exit 1
+}
+
+# The delivery providers, on 127.0.0.1 only: an SMTP server that stores each mail it accepts
+# as a JSON file, and a Twilio API stand-in that does the same with each text message.
+/usr/bin/python3 tests/fixtures/smtp_standin.py --dir "$WORK/smtp" 2>"$WORK/smtp.log" &
+PIDS+=($!)
+wait_for "$WORK/smtp/port" "the SMTP stand-in"
+TWILIO_SID="AC$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+(umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/twilio-token")
+"$BIN/mfa-standin" twilio --dir "$WORK/twilio" --account-sid "$TWILIO_SID" \
+  --auth-token-file "$WORK/twilio-token" >/dev/null 2>"$WORK/twilio.log" &
+PIDS+=($!)
+wait_for "$WORK/twilio/url" "the Twilio stand-in"
 
 SOCK="$WORK/mfa.sock"
 cat > "$WORK/config.toml" <<CONF
 socket = "$SOCK"
 state_dir = "$WORK/state"
 issuer = "pam-mfa demo"
-max_tries = 1   # one prompt per pamtester run keeps the demo's output short
+max_tries = 1   # one code per pamtester run keeps the demo's output short
+
+[sms]
+provider = "twilio"
+
+[twilio]
+account_sid = "$TWILIO_SID"
+auth_token_file = "$WORK/twilio-token"   # mode 0600, as the daemon requires
+from = "+15005550006"
+api_url = "$(cat "$WORK/twilio/url")"   # plain http: allowed to loopback only
+
+[email]
+smtp_host = "127.0.0.1"
+smtp_port = $(cat "$WORK/smtp/port")
+tls = "none"   # allowed to loopback only
+from = "pam-mfa demo <mfa@demo.invalid>"
 CONF
 # The daemon only enrolls accounts NSS knows. As root the demo user gets an account that
 # only the daemon sees (nss_wrapper, a passwd file of the demo's own), not one in /etc/passwd.
@@ -39,7 +78,7 @@ export MFA_DAEMON_USER="$ME"
 "$BIN/mfa-daemon" --check-config "$WORK/config.toml"
 LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD="$WORK/passwd" NSS_WRAPPER_GROUP="$WORK/group" \
   "$BIN/mfa-daemon" --config "$WORK/config.toml" 2>"$WORK/daemon.log" &
-DAEMON_PID=$!
+PIDS+=($!)
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 [ -S "$SOCK" ] || { cat "$WORK/daemon.log"; echo "demo: daemon did not start" >&2; exit 1; }
 code_at() { oathtool --totp -b "$1" -N "@$2"; }
@@ -83,6 +122,92 @@ if pam "$WRONG"; then echo "demo: FAILED: a wrong code was accepted" >&2; exit 1
 echo "== a recovery code ($RECOVERY), twice"
 pam "$RECOVERY" || { echo "demo: FAILED: a recovery code was refused" >&2; exit 1; }
 if pam "$RECOVERY"; then echo "demo: FAILED: a recovery code worked twice" >&2; exit 1; fi
+# next_code DIR SEEN: waits up to 10 s for a message numbered above SEEN in DIR/messages (a
+# stand-in's mailbox) that carries a verification code; prints its file, the code and what
+# the message looks like to its recipient.
+next_code() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import email, glob, json, os, re, sys, time
+directory, seen = sys.argv[1], int(sys.argv[2])
+deadline = time.time() + 10
+while time.time() < deadline:
+    for path in sorted(glob.glob(os.path.join(directory, "messages", "*.json"))):
+        if int(os.path.basename(path)[:4]) <= seen:
+            continue
+        with open(path) as f:
+            message = json.load(f)
+        if "data" in message:  # a mail, as the SMTP stand-in received it
+            mail = email.message_from_string(message["data"])
+            text = mail.get_payload(decode=True).decode()
+            found = re.search(r"^Your verification code for .* is:\s+(\S+)", text)
+            seen_as = "mail to %s, Subject: %s" % (", ".join(message["rcpt_tos"]), mail["Subject"])
+        else:  # a text message, as the Twilio stand-in received it
+            found = re.search(r"^(\S+) is your verification code", message["body"])
+            seen_as = "text message to %s: %s" % (message["to"], message["body"])
+        if found:
+            print(path, found.group(1), seen_as)
+            sys.exit(0)
+    time.sleep(0.05)
+sys.exit("demo: no code arrived in %s/messages" % directory)
+PY
+}
+seen() { find "$1/messages" -name '*.json' | wc -l; }
+
+# add_contact KIND ADDRESS DIR: mfa-enroll KIND ADDRESS, answered with the code that reaches DIR.
+add_contact() {
+  local before sent file code seen_as added
+  before=$(seen "$3")
+  coproc ENROLL { "$BIN/mfa-enroll" --json --socket "$SOCK" "$1" "$2" --user "$DEMO_USER" 2>"$WORK/enroll.err"; }
+  ENROLL_CHILD=$ENROLL_PID
+  read -r sent <&"${ENROLL[0]}" || { cat "$WORK/enroll.err" >&2; exit 1; }
+  echo "   mfa-enroll: $sent"
+  read -r file code seen_as < <(next_code "$3" "$before") || true
+  [ -n "${code:-}" ] || { echo "demo: FAILED: no code reached $3" >&2; exit 1; }
+  echo "   ${file#"$WORK"/}: $seen_as"
+  echo "   code $code typed back at \"Code you received: \""
+  printf '%s\n' "$code" >&"${ENROLL[1]}"
+  read -r added <&"${ENROLL[0]}" || true
+  wait "$ENROLL_CHILD" || { cat "$WORK/enroll.err" >&2; exit 1; }
+  echo "   mfa-enroll: $added"
+}
+
+# pam_menu OPTION DIR: one pamtester login that answers the menu with the number of the
+# entry that starts with OPTION ("Email to") and then the prompt "Code: " with the code that
+# reaches DIR (pamtester reads its answers from a FIFO as they come).
+pam_menu() {
+  local before answers pid fd choice file code seen_as status=0
+  before=$(seen "$2")
+  answers="$WORK/answers"
+  rm -f "$answers"
+  mkfifo "$answers"
+  LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$WORK/pam.d" \
+    stdbuf -oL pamtester -v mfa-demo "$DEMO_USER" authenticate <"$answers" >"$WORK/pam.out" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  exec {fd}>"$answers"
+  for _ in $(seq 100); do grep -q 'or choose 1' "$WORK/pam.out" && break; sleep 0.05; done
+  choice=$(sed -n "s/^  \([0-9]*\)\. $1 .*/\1/p" "$WORK/pam.out" | head -n1)
+  printf '%s\n' "$choice" >&"$fd"
+  read -r file code seen_as < <(next_code "$2" "$before") || true
+  printf '%s\n' "${code:-}" >&"$fd"
+  exec {fd}>&-
+  wait "$pid" || status=$?
+  grep -v '^PWRAP_' "$WORK/pam.out" | sed 's/^/   /'
+  [ -n "${code:-}" ] || { echo "demo: FAILED: no code reached $2" >&2; exit 1; }
+  echo "   (answered $choice at the menu, then $code, read from ${file#"$WORK"/}: $seen_as)"
+  return "$status"
+}
+
+DEMO_EMAIL="$DEMO_USER@example.com"
+DEMO_PHONE="+14155550123"
+echo "== adding an email address (mfa-enroll email $DEMO_EMAIL; the code goes through the SMTP stand-in)"
+add_contact email "$DEMO_EMAIL" "$WORK/smtp"
+echo "== adding a phone (mfa-enroll phone $DEMO_PHONE; the code goes through the Twilio stand-in)"
+add_contact phone "$DEMO_PHONE" "$WORK/twilio"
+echo "== login with a code by email"
+pam_menu "Email to" "$WORK/smtp" || { echo "demo: FAILED: the emailed code was refused" >&2; exit 1; }
+echo "== login with a code by text message"
+pam_menu "Text message to" "$WORK/twilio" || { echo "demo: FAILED: the texted code was refused" >&2; exit 1; }
 echo "== audit log"
 grep '^audit:' "$WORK/daemon.log" | sed 's/^/   /'
-echo "demo: OK (right code and a recovery code accepted once each; reused and wrong codes refused; nothing in /etc touched)"
+echo "demo: OK (right code and a recovery code accepted once each; reused and wrong codes refused; codes sent by email and by text message accepted; nothing in /etc touched)"
