@@ -16,6 +16,28 @@ use super::{Body, Delivery, Outgoing, SendError, SendErrorKind};
 /// for a new user waits until one expires.
 const MAX_PENDING: usize = 10_000;
 
+/// Whatever carries messages to people: the configured providers ([`Delivery`]), or a fake
+/// in tests.
+pub trait Courier: Send + Sync {
+    /// Whether a provider for `channel` is configured.
+    fn can_send(&self, channel: Channel) -> bool;
+    /// Sends one message, within the configured send timeout.
+    fn send(
+        &self,
+        message: &Outgoing,
+    ) -> impl std::future::Future<Output = Result<(), SendError>> + Send;
+}
+
+impl Courier for Delivery {
+    fn can_send(&self, channel: Channel) -> bool {
+        Delivery::can_send(self, channel)
+    }
+
+    async fn send(&self, message: &Outgoing) -> Result<(), SendError> {
+        Delivery::send(self, message).await
+    }
+}
+
 /// Identifies one sent code, so that a conversation can tell its code from a newer one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket(u64);
@@ -50,8 +72,8 @@ struct Pending {
 }
 
 /// The codes and limits of the whole daemon.
-pub struct Outbox {
-    delivery: Delivery,
+pub struct Outbox<C = Delivery> {
+    delivery: C,
     policy: CodePolicy,
     domains: DomainRules,
     limits: Mutex<SendLimits>,
@@ -59,7 +81,7 @@ pub struct Outbox {
     next_ticket: Mutex<u64>,
 }
 
-impl std::fmt::Debug for Outbox {
+impl<C: std::fmt::Debug> std::fmt::Debug for Outbox<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox")
             .field("delivery", &self.delivery)
@@ -72,14 +94,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Outbox {
+impl<C: Courier> Outbox<C> {
     /// An outbox over `delivery` with the config's code, send and domain rules.
-    pub fn new(
-        delivery: Delivery,
-        policy: CodePolicy,
-        send: SendPolicy,
-        domains: DomainRules,
-    ) -> Outbox {
+    pub fn new(delivery: C, policy: CodePolicy, send: SendPolicy, domains: DomainRules) -> Self {
         Outbox {
             delivery,
             policy,
@@ -229,5 +246,158 @@ impl Outbox {
             results.push((masked, sent));
         }
         results
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use mfa_core::contact::{EmailAddress, PhoneNumber};
+
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    /// Keeps the codes it is given; fails while `failing` is set.
+    #[derive(Default)]
+    struct FakeCourier {
+        sent: Mutex<Vec<String>>,
+        calls: AtomicUsize,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl Courier for Arc<FakeCourier> {
+        fn can_send(&self, channel: Channel) -> bool {
+            channel != Channel::Voice
+        }
+
+        async fn send(&self, message: &Outgoing) -> Result<(), SendError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(SendError::new("fake", SendErrorKind::Provider));
+            }
+            if let Body::Code { code, .. } = &message.body {
+                lock(&self.sent).push(code.to_string());
+            }
+            Ok(())
+        }
+    }
+
+    fn outbox(
+        send: SendPolicy,
+        domains: DomainRules,
+    ) -> (Outbox<Arc<FakeCourier>>, Arc<FakeCourier>) {
+        let courier = Arc::new(FakeCourier::default());
+        (
+            Outbox::new(courier.clone(), CodePolicy::default(), send, domains),
+            courier,
+        )
+    }
+
+    fn phone() -> Destination {
+        Destination::Phone {
+            number: PhoneNumber::parse("+14155550123").unwrap(),
+            voice_only: false,
+        }
+    }
+
+    fn last_code(c: &FakeCourier) -> String {
+        lock(&c.sent).last().unwrap().clone()
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn thirty_racing_answers_with_one_sent_code_give_one_success() {
+        let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
+        let ticket = block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW)).unwrap();
+        let code = last_code(&courier);
+        let outbox = Arc::new(outbox);
+        let threads: Vec<_> = (0..30)
+            .map(|_| {
+                let outbox = outbox.clone();
+                let code = code.clone();
+                std::thread::spawn(move || outbox.check("alice", ticket, &code, NOW, &|| true))
+            })
+            .collect();
+        let accepted = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|c| *c == SentCheck::Checked(CodeCheck::Accepted))
+            .count();
+        assert_eq!(accepted, 1);
+    }
+
+    #[test]
+    fn a_newer_code_kills_the_older_one_and_only_the_newer_works() {
+        let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
+        let first = block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW)).unwrap();
+        let first_code = last_code(&courier);
+        let second =
+            block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW + 1)).unwrap();
+        let second_code = last_code(&courier);
+        assert_eq!(
+            outbox.check("alice", first, &first_code, NOW + 2, &|| true),
+            SentCheck::Superseded
+        );
+        assert_eq!(
+            outbox.check("alice", second, &second_code, NOW + 2, &|| true),
+            SentCheck::Checked(CodeCheck::Accepted)
+        );
+        // Another user's ticket never opens alice's code.
+        assert_eq!(
+            outbox.check("bob", second, &second_code, NOW + 2, &|| true),
+            SentCheck::Superseded
+        );
+    }
+
+    #[test]
+    fn limits_and_domain_rules_stop_sends_before_the_provider() {
+        let send = SendPolicy {
+            max_sends: 2,
+            ..SendPolicy::default()
+        };
+        let domains = DomainRules {
+            allowed: vec!["example.com".into()],
+            denied: vec![],
+        };
+        let (outbox, courier) = outbox(send, domains);
+        for i in 0..2 {
+            block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW + i)).unwrap();
+        }
+        let refused = block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW + 3));
+        assert!(matches!(
+            refused,
+            Err(NotSent::Refused(SendRefusal::User { .. }))
+        ));
+        let elsewhere = Destination::Email {
+            address: EmailAddress::parse("a@example.org").unwrap(),
+        };
+        let refused = block_on(outbox.send_code("bob", 0, &elsewhere, Channel::Email, NOW));
+        assert!(matches!(refused, Err(NotSent::DomainRefused(_))));
+        let no_voice = block_on(outbox.send_code("carol", 0, &phone(), Channel::Voice, NOW));
+        assert!(matches!(no_voice, Err(NotSent::Failed(_))));
+        assert_eq!(courier.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_failed_send_leaves_no_code_waiting() {
+        let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
+        let ticket = block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW)).unwrap();
+        let code = last_code(&courier);
+        courier.failing.store(true, Ordering::SeqCst);
+        assert!(block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW + 1)).is_err());
+        assert_eq!(
+            outbox.check("alice", ticket, &code, NOW + 2, &|| true),
+            SentCheck::Superseded
+        );
     }
 }
