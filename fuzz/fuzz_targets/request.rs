@@ -11,13 +11,13 @@
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use mfa_proto::{
-    AuthRequest, Envelope, FrameError, HEADER_LEN, MAX_FRAME_LEN, Request, Secret, decode_body,
-    encode, read_frame,
+    AuthRequest, ContactKind, Envelope, FrameError, HEADER_LEN, MAX_FRAME_LEN, NewContact, Request,
+    Secret, decode_body, encode, read_frame,
 };
 use serde_json::Value;
 
 /// Every variant's tag on the wire.
-const TAGS: [&str; 8] = [
+const TAGS: [&str; 11] = [
     "authenticate",
     "answer",
     "enroll_totp",
@@ -26,6 +26,9 @@ const TAGS: [&str; 8] = [
     "remove_factors",
     "status",
     "unlock",
+    "add_contact",
+    "confirm_contact",
+    "remove_contact",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -77,6 +80,24 @@ enum BuiltRequest {
     },
     Unlock {
         user: String,
+    },
+    AddContact {
+        user: String,
+        phone: bool,
+        to: String,
+        voice_only: bool,
+        label: Option<String>,
+        proof: Option<String>,
+        unverified: bool,
+    },
+    ConfirmContact {
+        code: String,
+    },
+    RemoveContact {
+        user: String,
+        phone: bool,
+        which: String,
+        proof: Option<String>,
     },
 }
 
@@ -133,6 +154,52 @@ impl BuiltRequest {
             ),
             BuiltRequest::Status { user } => (Request::Status { user: user.clone() }, Some(user)),
             BuiltRequest::Unlock { user } => (Request::Unlock { user: user.clone() }, Some(user)),
+            BuiltRequest::AddContact {
+                user,
+                phone,
+                to,
+                voice_only,
+                label,
+                proof,
+                unverified,
+            } => (
+                Request::AddContact {
+                    user: user.clone(),
+                    contact: if phone {
+                        NewContact::Phone {
+                            number: to,
+                            voice_only,
+                            label,
+                        }
+                    } else {
+                        NewContact::Email { address: to, label }
+                    },
+                    proof: proof.map(Secret::from),
+                    unverified,
+                },
+                Some(user),
+            ),
+            BuiltRequest::ConfirmContact { code } => {
+                (Request::ConfirmContact { code: code.into() }, None)
+            }
+            BuiltRequest::RemoveContact {
+                user,
+                phone,
+                which,
+                proof,
+            } => (
+                Request::RemoveContact {
+                    user: user.clone(),
+                    kind: if phone {
+                        ContactKind::Phone
+                    } else {
+                        ContactKind::Email
+                    },
+                    which,
+                    proof: proof.map(Secret::from),
+                },
+                Some(user),
+            ),
         }
     }
 }
@@ -228,6 +295,9 @@ fn variant_fields(tag: &str) -> &'static [&'static str] {
         "confirm_totp" => &["code"],
         "enroll_totp" | "new_recovery_codes" | "remove_factors" => &["user", "proof"],
         "status" | "unlock" => &["user"],
+        "add_contact" => &["user", "contact", "proof", "unverified"],
+        "confirm_contact" => &["code"],
+        "remove_contact" => &["user", "kind", "which", "proof"],
         other => panic!("no such tag {other}"),
     }
 }
@@ -259,6 +329,29 @@ fn debug_hides_secrets(request: &Request) {
         },
         Request::RemoveFactors { user, proof } => Request::RemoveFactors {
             user,
+            proof: proof.map(|_| blank()),
+        },
+        Request::ConfirmContact { .. } => Request::ConfirmContact { code: blank() },
+        Request::AddContact {
+            user,
+            contact,
+            proof,
+            unverified,
+        } => Request::AddContact {
+            user,
+            contact,
+            proof: proof.map(|_| blank()),
+            unverified,
+        },
+        Request::RemoveContact {
+            user,
+            kind,
+            which,
+            proof,
+        } => Request::RemoveContact {
+            user,
+            kind,
+            which,
             proof: proof.map(|_| blank()),
         },
         other
