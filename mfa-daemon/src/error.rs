@@ -143,7 +143,8 @@ mod tests {
         };
         assert_eq!(kind, FailureKind::BadRequest);
         assert!(message.contains("+14155550123"));
-        let Response::Failed { kind, .. } = DaemonError::DeliveryFailed(SEND_FAILED).response() else {
+        let Response::Failed { kind, .. } = DaemonError::DeliveryFailed(SEND_FAILED).response()
+        else {
             panic!()
         };
         assert_eq!(kind, FailureKind::DeliveryFailed);
