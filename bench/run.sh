@@ -4,7 +4,9 @@
 #   1. added latency per authentication (pamtester median minus pam_permit's, one run);
 #   2. 64 concurrent authentications through the daemon, with durable replay state;
 #   3. size of libpam_mfa.so and the daemon's idle RSS;
-#   4. the daemon's answer time per class of user name (DESIGN.md, invariant 10).
+#   4. the daemon's answer time per class of user name (DESIGN.md, invariant 10);
+#   5. logins with a code sent by text message through the menu, the send itself left out,
+#      against a Twilio API stand-in on 127.0.0.1 (mfa-standin).
 # Installs what it needs, builds the release once, prints the figures and writes them to
 # bench/RESULTS.md (keeping the block bench/attack.sh writes there). Run as root (root may
 # authenticate any name through the daemon, and both other modules read their secrets from
@@ -22,6 +24,8 @@ LATENCY_ROUNDS=${LATENCY_ROUNDS:-6}   # three rounds fit in a 30 s period, then 
 CONCURRENT_USERS=${CONCURRENT_USERS:-64}
 CONCURRENT_ROUNDS=${CONCURRENT_ROUNDS:-6}
 NAME_SAMPLES=${NAME_SAMPLES:-250}     # per name class and answer shape
+SENT_USERS=${SENT_USERS:-100}         # each logs in once per round with each kind of code
+SENT_ROUNDS=${SENT_ROUNDS:-4}
 STEP_TIMEOUT=300                      # seconds any one benchmark step may take
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -51,10 +55,11 @@ BENCH="$BIN/mfa-bench"
 WORK=$(mktemp -d /tmp/pam-mfa-bench.XXXXXX)
 SHM=""
 DAEMON_PIDS=()
+STANDIN_PIDS=()
 STEP_PID=""
 cleanup() {
   local pid
-  for pid in $STEP_PID "${DAEMON_PIDS[@]}"; do
+  for pid in $STEP_PID "${DAEMON_PIDS[@]}" "${STANDIN_PIDS[@]}"; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -90,7 +95,8 @@ NSS_UNENROLLED="${PREFIX}u0"
   for name in "$NSS_UNENROLLED" "${PREFIX}e0" \
     $(seq -f "${PREFIX}l%g" 0 $((LATENCY_USERS - 1))) \
     $(seq -f "${PREFIX}c%g" 0 $((CONCURRENT_USERS - 1))) \
-    $(seq -f "${PREFIX}t%g" 0 $((LATENCY_USERS - 1))); do
+    $(seq -f "${PREFIX}t%g" 0 $((LATENCY_USERS - 1))) \
+    $(seq -f "${PREFIX}s%g" 0 $((SENT_USERS - 1))); do
     echo "$name:x:$uid:70000:mfa-bench:/nonexistent:/usr/sbin/nologin"
     uid=$((uid + 1))
   done
@@ -242,6 +248,37 @@ cat "$WORK/names.md"
 kill "$NAMES_PID" 2>/dev/null || true
 wait "$NAMES_PID" 2>/dev/null || true
 
+echo "== 5. sent code by text message, through the menu ($SENT_USERS users, $SENT_ROUNDS rounds)"
+# A Twilio API stand-in on 127.0.0.1 that writes each message it accepts to a file, and a
+# daemon of its own that sends through it, with send limits far above what the run sends
+# (by default 5 codes per user per hour and 200 per hour from the host).
+(umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$WORK/twilio-token")
+TWILIO_SID="AC$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+"$BIN/mfa-standin" twilio --dir "$WORK/twilio" --account-sid "$TWILIO_SID" \
+  --auth-token-file "$WORK/twilio-token" >/dev/null 2>"$WORK/twilio.log" &
+STANDIN_PIDS+=($!)
+for _ in $(seq 100); do [ -e "$WORK/twilio/url" ] && break; sleep 0.05; done
+[ -e "$WORK/twilio/url" ] || { cat "$WORK/twilio.log" >&2; echo "bench: mfa-standin did not start" >&2; exit 1; }
+SENT_TOML="[otp]
+max_sends = 1000
+max_sends_per_hour = 1000000
+[sms]
+provider = \"twilio\"
+[twilio]
+account_sid = \"$TWILIO_SID\"
+auth_token_file = \"$WORK/twilio-token\"
+from = \"+15005550006\"
+api_url = \"$(cat "$WORK/twilio/url")\""
+start_daemon mfa-sent "$WORK/sent-state" "$SENT_TOML"
+SENT_PID=$STARTED_PID
+step "${NSS_ENV[@]}" "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$WORK/mfa-sent.sock" \
+  --prefix "${PREFIX}s" --count "$SENT_USERS" --jobs "$(nproc)" --out "$WORK/sent.roster"
+step "${NSS_ENV[@]}" "$BENCH" sent-code --socket "$WORK/mfa-sent.sock" --roster "$WORK/sent.roster" \
+  --mfa-enroll "$BIN/mfa-enroll" --standin-dir "$WORK/twilio" --rounds "$SENT_ROUNDS" >"$WORK/sent.md"
+cat "$WORK/sent.md"
+kill "$SENT_PID" 2>/dev/null || true
+wait "$SENT_PID" 2>/dev/null || true
+
 version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
 if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then REV="$REV with uncommitted changes"; fi
@@ -294,6 +331,12 @@ fi
   echo "DESIGN.md invariant 10: unknown, invalid, unenrolled and enrolled names take the same path and the same time. A third daemon, with \`[limits] max_failures = 1000\` and \`account_max_failures = 100000\` so that no wrong answer locks anything; mfa-bench as root through the daemon's protocol (its privileged socket where it has one). Names: an enrolled account, an account with nothing enrolled, a new never-seen valid name for every sample, and \`bad/name\`. Before and after the hardening of issue 5: \"Name classes\" below (bench/attack.sh)."
   echo
   cat "$WORK/names.md"
+  echo
+  echo "## 5. Sent code by text message, through the menu"
+  echo
+  echo "What a login with a code sent by SMS adds, the send itself left out. A fourth daemon sends through a Twilio API stand-in on 127.0.0.1 (\`mfa-standin twilio\`: the stand-in of the end-to-end suites as a process of its own, plain http to loopback, which writes each message it accepts to a file); its config raises the send limits far above what the run sends: \`[otp] max_sends = 1000\` (codes per user per \`send_window\`, default 5 an hour) and \`max_sends_per_hour = 1000000\` (from the host, default 200), since with the defaults the run would be refused after the fifth code per user and the 200th in all. $SENT_USERS users enrolled with TOTP, each given a phone as root (\`mfa-enroll phone NUMBER --user NAME --unverified\`). mfa-bench speaks the protocol pam_mfa.so speaks, as root: Authenticate; the menu and its prompt; the \"Text message to\" option; \`Code: \`; the code read from the stand-in's file; Done. Each step is timed apart: the menu choice to the \`Code: \` prompt holds the provider call (an HTTP POST to the stand-in) and is left out of the added latency, as is the wait for the message. Beside each sent-code login the same user logs in with a TOTP code at the same menu prompt (order alternating), for comparison; only the TOTP path writes durably before it answers (the used time step); a sent code is checked and consumed in memory (nothing is written unless the user had failures to clear). pamtester and the module add the same to both paths (section 1)."
+  echo
+  cat "$WORK/sent.md"
   echo
   echo "## Targets"
   echo

@@ -170,6 +170,28 @@ pub enum Command {
         #[arg(long)]
         stop_file: Option<PathBuf>,
     },
+    /// As root through the daemon's protocol: logins with a code sent by text message
+    /// through the menu, each step timed apart so that the provider call can be left out,
+    /// beside TOTP logins of the same users at the same prompt. Gives each roster user a
+    /// phone first (`mfa-enroll phone … --unverified`).
+    SentCode {
+        /// The daemon's public socket; the privileged one beside it is used if it exists.
+        #[arg(long)]
+        socket: PathBuf,
+        /// The roster of users enrolled with TOTP.
+        #[arg(long)]
+        roster: PathBuf,
+        /// The mfa-enroll binary.
+        #[arg(long)]
+        mfa_enroll: PathBuf,
+        /// The directory of the provider stand-in (`mfa-standin --dir`), where it writes
+        /// each message it receives as `messages/NNNN.json`.
+        #[arg(long)]
+        standin_dir: PathBuf,
+        /// Rounds; each logs every user in once with each kind of code.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// As root through the daemon's protocol (its privileged socket when it has one): the
     /// time from a wrong answer to the daemon's error step, for each class of user name.
     NameTiming {

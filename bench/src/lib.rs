@@ -29,6 +29,7 @@ mod name_timing;
 mod pamtester;
 mod roster;
 mod schedule;
+mod sent_code;
 mod stats;
 
 use std::io::{self, Write};
@@ -151,6 +152,19 @@ fn run(command: Command) -> Result<(), BenchError> {
                 stop_file,
             },
         ),
+        Command::SentCode {
+            socket,
+            roster,
+            mfa_enroll,
+            standin_dir,
+            rounds,
+        } => sent_code::run(&sent_code::SentCodePlan {
+            socket: &socket,
+            roster: &roster,
+            mfa_enroll: &mfa_enroll,
+            standin_dir: &standin_dir,
+            rounds,
+        }),
         Command::NameTiming {
             socket,
             enrolled,

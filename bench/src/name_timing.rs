@@ -157,7 +157,7 @@ pub fn run(
 
 /// Root's socket: the privileged one beside `public` when the daemon has one (since the
 /// hardening of issue 5), else `public` itself.
-fn root_socket(public: &Path) -> PathBuf {
+pub(crate) fn root_socket(public: &Path) -> PathBuf {
     let privileged = mfa_proto::privileged_socket(public);
     match std::fs::metadata(&privileged) {
         Ok(meta) if meta.file_type().is_socket() => privileged,
