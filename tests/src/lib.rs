@@ -11,9 +11,11 @@ mod daemon;
 mod enroll;
 mod leftovers;
 mod login_setup;
+mod menu;
 mod nss;
 mod pam;
 mod process;
+mod providers;
 mod scratch;
 mod sshd;
 mod sudo;
@@ -30,13 +32,17 @@ pub use enroll::{
     Authenticator, EnrollTotp, Enrollment, enroll_totp, json_line_with, mfa_enroll, status,
 };
 pub use login_setup::LoginSetup;
+pub use menu::MenuLogin;
 pub use nss::{DIRECTORY_DOMAIN, DIRECTORY_SHORT_DOMAIN, FakeNss};
 pub use pam::{
     DENY_AUTH_LINE, PERMIT_AUTH_LINE, PamService, Pamtester, assert_pam_mfa_ignores, mfa_auth_line,
 };
 pub use process::{Interaction, Run, command_as, run, run_answering, test_binary_as};
+pub use providers::{
+    ContactEnrollment, DELIVERY_WAIT, Providers, SMS_SENDER, TWILIO_ACCOUNT_SID, add_contact,
+};
 pub use scratch::ScratchDir;
-pub use sshd::{SshLogin, Sshd};
+pub use sshd::{PendingSshLogin, SshLogin, Sshd};
 pub use sudo::Sudo;
 pub use user::{TestUser, unused_user_name};
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::daemon::Daemon;
 use crate::pam::PamService;
-use crate::process::{Run, run, run_setup};
+use crate::process::{Interaction, Run, run, run_setup};
 use crate::scratch::{ScratchDir, set_mode, write_file};
 use crate::user::TestUser;
 
@@ -23,11 +23,20 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// A port found free can be taken by someone else before sshd binds it.
 const PORT_ATTEMPTS: u32 = 5;
-/// Prints the answer for a keyboard-interactive prompt and records the prompt (NUL-ended).
+/// Records the prompt (NUL-ended) and prints its answer: the file `answer` for every prompt
+/// if it exists, else `answer-N` for the N-th prompt, waited for (up to 30 s) until the test
+/// writes it, so that a test can answer a prompt with what it learns after an earlier one.
 const ASKPASS_SCRIPT: &str = "#!/bin/sh\n\
     # ssh runs this for each keyboard-interactive prompt (SSH_ASKPASS_REQUIRE=force).\n\
-    printf '%s\\0' \"$1\" >> \"$MFAT_ASKPASS_DIR/prompts\"\n\
-    cat \"$MFAT_ASKPASS_DIR/answer\"\n";
+    dir=\"$MFAT_ASKPASS_DIR\"\n\
+    printf '%s\\0' \"$1\" >> \"$dir/prompts\"\n\
+    if [ -e \"$dir/answer\" ]; then cat \"$dir/answer\"; exit 0; fi\n\
+    n=$(tr -cd '\\000' < \"$dir/prompts\" | wc -c)\n\
+    waited=0\n\
+    while [ ! -e \"$dir/answer-$n\" ] && [ $waited -lt 300 ]; do\n\
+    sleep 0.1; waited=$((waited + 1))\n\
+    done\n\
+    cat \"$dir/answer-$n\"\n";
 
 /// `sshd -D -e -f CONFIG` on 127.0.0.1 and ::1 at a free port, with `UsePAM yes`,
 /// `AuthenticationMethods publickey,keyboard-interactive` and a PAM service of pam_mfa.so
@@ -165,10 +174,31 @@ impl Sshd {
     /// Runs `ssh -l USER HOST true` with the client key, answering every keyboard-interactive
     /// prompt with `answer` through SSH_ASKPASS, and returns the run with the prompts asked.
     pub fn login(&self, user: &str, host: &str, answer: &str) -> SshLogin {
+        let (ssh, answers) = self.ssh_command(user, host);
+        write_file(&answers.join("answer"), &format!("{answer}\n"), 0o600);
+        let done = run(ssh, "");
+        SshLogin {
+            run: done,
+            prompts: prompts_in(&answers),
+        }
+    }
+
+    /// Starts `ssh -l USER HOST true` with the client key; its keyboard-interactive prompts
+    /// wait for the answers the test gives through [`PendingSshLogin::answer`].
+    pub fn start_login(&self, user: &str, host: &str) -> PendingSshLogin {
+        let (ssh, answers) = self.ssh_command(user, host);
+        PendingSshLogin {
+            ssh: Interaction::spawn(ssh),
+            answers,
+            answered: 0,
+        }
+    }
+
+    /// The ssh command line and the directory its askpass reads answers from.
+    fn ssh_command(&self, user: &str, host: &str) -> (Command, PathBuf) {
         let number = self.logins.fetch_add(1, Ordering::Relaxed);
         let answers = self.scratch.path().join(format!("login-{number}"));
         fs::create_dir(&answers).expect("create askpass dir");
-        write_file(&answers.join("answer"), &format!("{answer}\n"), 0o600);
         let mut ssh = Command::new("setsid");
         ssh.args(["-w", "ssh", "-F", "/dev/null", "-n", "-i"])
             .arg(&self.client_key)
@@ -200,13 +230,60 @@ impl Sshd {
             .env("SSH_ASKPASS_REQUIRE", "force")
             .env("MFAT_ASKPASS_DIR", &answers)
             .env_remove("DISPLAY");
-        let done = run(ssh, "");
-        let prompts = fs::read_to_string(answers.join("prompts"))
-            .unwrap_or_default()
-            .split_terminator('\0')
-            .map(str::to_owned)
-            .collect();
-        SshLogin { run: done, prompts }
+        (ssh, answers)
+    }
+}
+
+/// The keyboard-interactive prompts askpass recorded in `answers`, in order.
+fn prompts_in(answers: &Path) -> Vec<String> {
+    fs::read_to_string(answers.join("prompts"))
+        .unwrap_or_default()
+        .split_terminator('\0')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An `ssh` run under way whose prompts the test answers one at a time.
+#[derive(Debug)]
+pub struct PendingSshLogin {
+    ssh: Interaction,
+    answers: PathBuf,
+    answered: usize,
+}
+
+impl PendingSshLogin {
+    /// Waits until askpass has been asked `count` prompts; `false` if ssh ended first or the
+    /// run timed out.
+    pub fn wait_for_prompts(&self, count: usize) -> bool {
+        self.ssh
+            .wait_until(|_| prompts_in(&self.answers).len() >= count)
+    }
+
+    /// The prompts asked so far.
+    pub fn prompts(&self) -> Vec<String> {
+        prompts_in(&self.answers)
+    }
+
+    /// Answers the next prompt (asked or still to come) with `answer`.
+    pub fn answer(&mut self, answer: &str) {
+        self.answered += 1;
+        // Written aside and renamed, so that askpass never reads half an answer.
+        let draft = self.answers.join(format!("draft-{}", self.answered));
+        write_file(&draft, &format!("{answer}\n"), 0o600);
+        fs::rename(
+            &draft,
+            self.answers.join(format!("answer-{}", self.answered)),
+        )
+        .expect("put the answer in place");
+    }
+
+    /// Waits for ssh to end; returns the run with the prompts asked.
+    pub fn finish(self) -> SshLogin {
+        let run = self.ssh.finish();
+        SshLogin {
+            run,
+            prompts: prompts_in(&self.answers),
+        }
     }
 }
 

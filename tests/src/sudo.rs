@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::daemon::Daemon;
 use crate::pam::PamService;
-use crate::process::{Run, command_as, run, run_setup};
+use crate::process::{Interaction, Run, command_as, run, run_setup};
 use crate::scratch::{ScratchDir, unique_name, write_file};
 use crate::user::TestUser;
 
@@ -54,6 +54,14 @@ impl Sudo {
         let mut sudo = command_as(Some(&self.user), "sudo");
         sudo.args(["-S", "-k", "--"]).args(command);
         run(sudo, &format!("{answer}\n"))
+    }
+
+    /// Starts `runuser -u USER -- sudo -S -k -- COMMAND...` and leaves its prompts to the
+    /// caller.
+    pub fn start_as_root(&self, command: &[&str]) -> Interaction {
+        let mut sudo = command_as(Some(&self.user), "sudo");
+        sudo.args(["-S", "-k", "--"]).args(command);
+        Interaction::spawn(sudo)
     }
 }
 

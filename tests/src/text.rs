@@ -25,3 +25,20 @@ pub const PAM_SYSTEM_ERR: &str = "System error";
 
 /// Shown while the account-wide failure limit is tripped.
 pub const ONLY_RECOVERY_CODES: &str = "only a recovery code is accepted now";
+
+/// Heading of the menu a user with phones or email addresses sees.
+pub const MENU_HEADING: &str = "Verification options:";
+/// Start of the menu's prompt (`1: ` or `1-N: ` follows).
+pub const MENU_PROMPT: &str = "Enter a code from your app or a recovery code, or choose 1";
+/// The prompt for a code that was sent.
+pub const SENT_CODE_PROMPT: &str = "Code: ";
+/// A sent code that was used, expired, ran out of tries or was replaced by a newer one.
+pub const CODE_NO_LONGER_VALID: &str =
+    "That code is no longer valid. Choose an option to get a new one.";
+/// The provider failed or took too long.
+pub const SEND_FAILED: &str = "Could not send the code; choose another option.";
+/// A send limit refused the choice.
+pub const SEND_REFUSED: &str =
+    "Too many codes were sent recently. Use your app or a recovery code, or try again later.";
+/// `mfa-enroll`'s question for the code sent to a new phone or address.
+pub const RECEIVED_PROMPT: &str = "Code you received: ";

@@ -7,6 +7,6 @@ mod smtp;
 mod twilio;
 mod webhook;
 
-pub use smtp::{Mail, SmtpOptions, SmtpSecurity, SmtpStandin};
+pub use smtp::{Mail, SmtpOptions, SmtpSecurity, SmtpStandin, email_code};
 pub use twilio::{Failure, Kind, Received, TwilioStandin, extract_code};
 pub use webhook::{MAX_CLOCK_DIFFERENCE, WebhookCall, WebhookStandin};

@@ -3,9 +3,11 @@
 //! AUTH. The TLS modes use a test CA and a server certificate (for `localhost`, 127.0.0.1 and
 //! ::1) made with the `openssl` command in the stand-in's scratch directory.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -67,11 +69,45 @@ impl Mail {
         })
     }
 
-    /// The body after the headers, with quoted-printable soft line breaks joined.
+    /// The body after the headers; decoded when it is quoted-printable (soft line breaks
+    /// joined, `=XX` turned back into bytes, read as UTF-8).
     pub fn body(&self) -> String {
         let body = self.data.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        body.replace("=\r\n", "")
+        let quoted_printable = self
+            .header("Content-Transfer-Encoding")
+            .is_some_and(|e| e.eq_ignore_ascii_case("quoted-printable"));
+        if quoted_printable {
+            decode_quoted_printable(body)
+        } else {
+            body.replace("=\r\n", "")
+        }
     }
+}
+
+/// Quoted-printable (RFC 2045 6.7) back to text: `=` at a line's end joins it to the next,
+/// `=XX` is the byte XX; anything else stays as it is.
+fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = joined
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'=')
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match byte {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The running server: stopped by its PID and removed on drop.
@@ -80,6 +116,8 @@ pub struct SmtpStandin {
     child: Child,
     port: u16,
     ca_file: Option<PathBuf>,
+    /// Indexes (in [`SmtpStandin::messages`]) of the messages a `wait_for` handed out.
+    claimed: Mutex<HashSet<usize>>,
     scratch: ScratchDir,
 }
 
@@ -119,6 +157,7 @@ impl SmtpStandin {
             child,
             port: 0,
             ca_file,
+            claimed: Mutex::new(HashSet::new()),
             scratch,
         };
         standin.port = standin.wait_for_port(&log);
@@ -192,24 +231,63 @@ impl SmtpStandin {
             .collect()
     }
 
-    /// Waits up to `timeout` for a message to `to`; panics if none comes.
+    /// The oldest message to `to` that no earlier `wait_for` returned, waiting up to `timeout`
+    /// for it; panics if none comes.
     pub fn wait_for(&self, to: &str, timeout: Duration) -> Mail {
+        self.wait_for_where(to, timeout, |_| true)
+    }
+
+    /// The oldest message to `to` that `wanted` accepts and no earlier `wait_for` returned,
+    /// waiting up to `timeout` for it; panics if none comes. Messages `wanted` refuses stay
+    /// unclaimed.
+    pub fn wait_for_where(
+        &self,
+        to: &str,
+        timeout: Duration,
+        wanted: impl Fn(&Mail) -> bool,
+    ) -> Mail {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(mail) = self
-                .messages()
-                .into_iter()
-                .find(|mail| mail.rcpt_tos.iter().any(|r| r == to))
             {
-                return mail;
+                let mut claimed = self.claimed.lock().expect("claimed messages");
+                let found = self.messages().into_iter().enumerate().find(|(at, mail)| {
+                    !claimed.contains(at) && mail.rcpt_tos.iter().any(|r| r == to) && wanted(mail)
+                });
+                if let Some((at, mail)) = found {
+                    claimed.insert(at);
+                    return mail;
+                }
             }
             assert!(
                 Instant::now() < deadline,
-                "no mail to {to} within {timeout:?}"
+                "no such mail to {to} within {timeout:?}; received: {:?}",
+                self.messages()
             );
             thread::sleep(POLL_INTERVAL);
         }
     }
+
+    /// The messages accepted so far that went to `to`, oldest first.
+    pub fn messages_to(&self, to: &str) -> Vec<Mail> {
+        self.messages()
+            .into_iter()
+            .filter(|mail| mail.rcpt_tos.iter().any(|r| r == to))
+            .collect()
+    }
+}
+
+/// The code in an email body: the first line that holds nothing but 4 to 10 letters and
+/// digits, as the daemon sets a code on a line of its own (the rest of the text may carry
+/// digits too: a user name, a date).
+pub fn email_code(body: &str) -> Option<String> {
+    body.lines()
+        .map(str::trim)
+        .find(|line| {
+            (4..=10).contains(&line.len())
+                && line.bytes().all(|b| b.is_ascii_alphanumeric())
+                && line.bytes().any(|b| b.is_ascii_digit())
+        })
+        .map(str::to_owned)
 }
 
 impl Drop for SmtpStandin {
@@ -286,4 +364,26 @@ fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         ],
     );
     (ca.into(), cert.into(), key.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_printable_is_decoded() {
+        assert_eq!(
+            decode_quoted_printable("The phone +1 =E2=80=A2-4567 was=\r\n removed =3D ok"),
+            "The phone +1 •-4567 was removed = ok"
+        );
+        assert_eq!(decode_quoted_printable("100% =ZZ="), "100% =ZZ=");
+    }
+
+    #[test]
+    fn the_code_is_the_line_of_its_own() {
+        let body = "Your verification code for mfat123u4 on vm is:\r\n\r\n    570304\r\n\r\n\
+                    It was requested at 2026-11-25T18:44:35Z (UTC).\r\n";
+        assert_eq!(email_code(body).as_deref(), Some("570304"));
+        assert_eq!(email_code("no code\r\nhere\r\n"), None);
+    }
 }

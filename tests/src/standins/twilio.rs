@@ -153,16 +153,27 @@ impl TwilioStandin {
     /// The oldest message to `to` that no earlier `wait_for` returned, waiting up to `timeout`
     /// for it; panics if none comes.
     pub fn wait_for(&self, to: &str, timeout: Duration) -> Received {
+        self.wait_for_where(to, timeout, |_| true)
+    }
+
+    /// The oldest message to `to` that `wanted` accepts and no earlier `wait_for` returned,
+    /// waiting up to `timeout` for it; panics if none comes. Messages `wanted` refuses stay
+    /// unclaimed (a code is not mistaken for a notice, nor a notice for a code).
+    pub fn wait_for_where(
+        &self,
+        to: &str,
+        timeout: Duration,
+        wanted: impl Fn(&Received) -> bool,
+    ) -> Received {
         let deadline = Instant::now() + timeout;
         loop {
             {
                 let mut state = self.state.lock().expect("stand-in state");
                 let state = &mut *state;
-                let found = state
-                    .received
-                    .iter()
-                    .zip(state.claimed.iter_mut())
-                    .find(|(message, claimed)| message.to == to && !**claimed);
+                let found =
+                    state.received.iter().zip(state.claimed.iter_mut()).find(
+                        |(message, claimed)| message.to == to && !**claimed && wanted(message),
+                    );
                 if let Some((message, claimed)) = found {
                     *claimed = true;
                     return message.clone();
@@ -170,11 +181,19 @@ impl TwilioStandin {
             }
             assert!(
                 Instant::now() < deadline,
-                "no message to {to} within {timeout:?}; received: {:?}",
+                "no such message to {to} within {timeout:?}; received: {:?}",
                 self.messages()
             );
             thread::sleep(POLL_INTERVAL);
         }
+    }
+
+    /// The messages accepted so far that went to `to`, oldest first.
+    pub fn messages_to(&self, to: &str) -> Vec<Received> {
+        self.messages()
+            .into_iter()
+            .filter(|message| message.to == to)
+            .collect()
     }
 }
 

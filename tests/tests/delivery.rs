@@ -1,0 +1,868 @@
+//! Codes sent by text message, phone call and email (issue section 7): phones and addresses
+//! enrolled through the real `mfa-enroll` with the code a provider stand-in received, the
+//! login menu behind pamtester (and once each behind sshd and sudo), the life of a sent code,
+//! send limits, provider failures, the delivery config checks, secrets kept out of logs,
+//! notices, and users without contacts, who must see exactly the old prompt.
+//!
+//! The providers are the stand-ins of `mfa_tests::standins` on 127.0.0.1: Twilio's API for
+//! texts and calls, an SMTP server with STARTTLS and AUTH for email.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mfa_proto::{Channel, ContactKind};
+use mfa_tests::standins::Failure;
+use mfa_tests::text::{
+    CODE_NO_LONGER_VALID, CODE_PROMPT, INVALID_CODE, MENU_HEADING, MENU_PROMPT, PAM_AUTH_ERR,
+    PAMTESTER_SUCCESS, SEND_FAILED, SEND_REFUSED, SENT_CODE_PROMPT, TOO_MANY_FAILURES,
+};
+use mfa_tests::{
+    Daemon, Enrollment, LoginSetup, MenuLogin, PamService, Pamtester, Providers, Run, ScratchDir,
+    TestUser, add_contact, daemon_binary, enroll_totp, json_line_with, mfa_enroll,
+    root_suite_ready, run, status, unused_user_name,
+};
+use serde_json::Value;
+
+const PHONE: &str = "+14155554567";
+const PHONE_MASKED: &str = "+1 •••-•••-4567";
+const OTHER_PHONE: &str = "+14155550199";
+const EMAIL: &str = "alice@example.com";
+const EMAIL_MASKED: &str = "a•••@example.com";
+/// The menu of a user with [`PHONE`] and [`EMAIL`], as the contract words it.
+const FULL_MENU: &str = "Verification options:\n  1. Text message to +1 •••-•••-4567\n  2. Phone \
+                         call to +1 •••-•••-4567\n  3. Email to a•••@example.com";
+
+/// A daemon that sends through the stand-ins, an account with an authenticator app, and a
+/// PAM service of pam_mfa.so alone. Fields drop in the order declared: the service, the
+/// account, the daemon, the stand-ins.
+struct Delivered {
+    service: PamService,
+    enrollment: Enrollment,
+    user: TestUser,
+    daemon: Daemon,
+    providers: Providers,
+}
+
+/// [`Delivered`] with `top` (top-level keys and `[limits]`-free text) and `otp` (the keys of
+/// `[otp]`) in the daemon's config.
+fn delivered(top: &str, otp: &str) -> Delivered {
+    let providers = Providers::start();
+    let daemon = Daemon::start_with(&daemon_settings(&providers, top, otp));
+    let user = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &user);
+    let service = PamService::mfa(daemon.socket(), "");
+    Delivered {
+        service,
+        enrollment,
+        user,
+        daemon,
+        providers,
+    }
+}
+
+fn daemon_settings(providers: &Providers, top: &str, otp: &str) -> String {
+    format!("{top}\n[otp]\n{otp}\n{}", providers.config())
+}
+
+impl Delivered {
+    /// A pamtester login of the account, as root, answered prompt by prompt.
+    fn login(&self) -> MenuLogin {
+        self.login_of(self.user.name())
+    }
+
+    fn login_of(&self, user: &str) -> MenuLogin {
+        MenuLogin::new(Pamtester::new(&self.service, user).start())
+    }
+
+    /// Secrets that must never reach the daemon's log: the app's, the providers'.
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = self.enrollment.secrets();
+        secrets.extend(self.providers.secrets());
+        secrets
+    }
+}
+
+/// Root saves `args` (`phone NUMBER` or `email ADDRESS`) for `user` with `--unverified`:
+/// nothing is sent. Panics if that fails.
+fn provision(daemon: &Daemon, user: &str, args: &[&str]) {
+    let mut all = args.to_vec();
+    all.extend(["--unverified", "--user", user]);
+    let done = run(mfa_enroll(daemon, None, &all), "");
+    assert!(
+        done.succeeded() && done.stdout.contains("{\"enrolled\""),
+        "provisioning {args:?} failed: {done}\n{}",
+        daemon.log_section()
+    );
+}
+
+/// A code of the same length that is not `code`.
+fn other_than(code: &str) -> String {
+    code.chars()
+        .map(|c| if c == '1' { '2' } else { '1' })
+        .collect()
+}
+
+/// How a test reads the code a stand-in received: `Providers::sms_code` and its kin.
+type ReadCode = fn(&Providers, &str) -> String;
+
+fn events(daemon: &Daemon, kind: &str) -> Vec<Value> {
+    daemon
+        .audit_events()
+        .into_iter()
+        .filter(|event| event["event"] == kind)
+        .collect()
+}
+
+#[test]
+fn enrolled_phone_and_email_each_log_in_by_their_channel() {
+    if !root_suite_ready() {
+        return;
+    }
+    let d = delivered("max_tries = 1", "");
+    let user = d.user.name();
+
+    let phone = d.providers.add_phone(&d.daemon, user, PHONE);
+    let email = d.providers.add_email(&d.daemon, user, EMAIL);
+    let mut codes = Vec::new();
+    for (added, channel, masked) in [
+        (&phone, "sms", PHONE_MASKED),
+        (&email, "email", EMAIL_MASKED),
+    ] {
+        let code = added.code.clone().expect("a code was sent");
+        let sent = json_line_with(&added.run.stdout, "sent")
+            .unwrap_or_else(|| panic!("no {{\"sent\":…}} line: {}", added.run));
+        assert_eq!(sent["sent"]["channel"], channel, "{}", added.run);
+        assert_eq!(sent["sent"]["to"], masked, "{}", added.run);
+        // The sent code is typed back; mfa-enroll never shows it.
+        assert!(
+            !added.run.stdout.contains(&code),
+            "mfa-enroll printed the code: {}",
+            added.run
+        );
+        codes.push(code);
+    }
+    let report = status(&d.daemon, user);
+    let shown: Vec<_> = report
+        .contacts
+        .iter()
+        .map(|c| (c.kind, c.masked.as_str(), c.channels.clone(), c.verified))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (
+                ContactKind::Phone,
+                PHONE_MASKED,
+                vec![Channel::Sms, Channel::Voice],
+                true
+            ),
+            (ContactKind::Email, EMAIL_MASKED, vec![Channel::Email], true),
+        ],
+        "{report:?}"
+    );
+
+    let options: [(&str, &str, ReadCode, &str); 3] = [
+        (
+            "1",
+            "by text message to +1 •••-•••-4567.",
+            Providers::sms_code,
+            PHONE,
+        ),
+        (
+            "2",
+            "by phone call to +1 •••-•••-4567.",
+            Providers::call_code,
+            PHONE,
+        ),
+        (
+            "3",
+            "by email to a•••@example.com.",
+            Providers::email_code,
+            EMAIL,
+        ),
+    ];
+    for (choice, said, read_code, to) in options {
+        let mut login = d.login();
+        login.at_menu(choice);
+        let code = read_code(&d.providers, to);
+        login.at_code(&code);
+        let done = login.finish();
+        assert!(
+            done.succeeded() && done.mentions(PAMTESTER_SUCCESS),
+            "option {choice}: {done}\n{}",
+            d.daemon.log_section()
+        );
+        assert!(done.mentions(FULL_MENU), "option {choice}: {done}");
+        assert!(
+            done.mentions(&format!("A code was sent {said}")),
+            "option {choice}: {done}"
+        );
+        assert_eq!(done.count(SENT_CODE_PROMPT), 1, "{done}");
+        assert_eq!(
+            done.count(CODE_PROMPT),
+            0,
+            "the bare prompt was shown: {done}"
+        );
+        codes.push(code);
+    }
+
+    let sent: Vec<_> = events(&d.daemon, "code_sent")
+        .iter()
+        .filter(|event| event["service"] == d.service.name())
+        .map(|event| format!("{} {}", event["channel"], event["to"]))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            format!("\"sms\" \"{PHONE_MASKED}\""),
+            format!("\"voice\" \"{PHONE_MASKED}\""),
+            format!("\"email\" \"{EMAIL_MASKED}\""),
+        ],
+        "{}",
+        d.daemon.log_section()
+    );
+    let factors: Vec<_> = events(&d.daemon, "auth")
+        .iter()
+        .filter(|event| event["user"] == user && event["outcome"] == "success")
+        .map(|event| event["factor"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        factors,
+        ["sms", "voice", "email"],
+        "{}",
+        d.daemon.log_section()
+    );
+    // Neither a sent code nor a provider's credential reaches the log.
+    let mut secrets = d.secrets();
+    secrets.extend(codes);
+    d.daemon.assert_log_omits(&secrets);
+}
+
+#[test]
+fn a_sent_code_that_logged_in_once_never_logs_in_again() {
+    if !root_suite_ready() {
+        return;
+    }
+    let d = delivered("max_tries = 1", "");
+    let user = d.user.name();
+    provision(&d.daemon, user, &["phone", PHONE]);
+
+    let mut first = d.login();
+    first.at_menu("1");
+    let code = d.providers.sms_code(PHONE);
+    first.at_code(&code);
+    let first = first.finish();
+    assert!(first.succeeded(), "{first}\n{}", d.daemon.log_section());
+
+    // Typed at the menu, it is only an app code that is wrong.
+    let mut at_menu = d.login();
+    at_menu.at_menu(&code);
+    let at_menu = at_menu.finish();
+    // Typed for a new code, it is checked against that one.
+    let mut for_new_code = d.login();
+    for_new_code.at_menu("1");
+    let newer = d.providers.sms_code(PHONE);
+    assert_ne!(newer, code, "the daemon sent the same code twice");
+    for_new_code.at_code(&code);
+    let for_new_code = for_new_code.finish();
+
+    for (what, done) in [("at the menu", &at_menu), ("at Code:", &for_new_code)] {
+        assert!(!done.succeeded(), "a used code logged in {what}: {done}");
+        assert!(
+            done.mentions(INVALID_CODE) && done.mentions(PAM_AUTH_ERR),
+            "{what}: {done}"
+        );
+    }
+    assert_eq!(
+        d.daemon.auth_outcomes(user),
+        ["success", "failure", "failure"]
+    );
+    d.daemon.assert_log_omits(&[code, newer]);
+}
+
+#[test]
+fn a_code_replaced_by_a_newer_one_is_no_longer_valid() {
+    if !root_suite_ready() {
+        return;
+    }
+    let d = delivered("max_tries = 1", "");
+    let user = d.user.name();
+    provision(&d.daemon, user, &["phone", PHONE]);
+
+    // Two logins of the user at once: each asks for a text; only the newest code lives.
+    let mut older = d.login();
+    older.at_menu("1");
+    let first = d.providers.sms_code(PHONE);
+    let mut newer = d.login();
+    newer.at_menu("1");
+    let second = d.providers.sms_code(PHONE);
+
+    older.at_code(&first);
+    let older = older.finish();
+    assert!(!older.succeeded(), "a replaced code logged in: {older}");
+    assert!(older.mentions(CODE_NO_LONGER_VALID), "{older}");
+    newer.at_code(&second);
+    let newer = newer.finish();
+    assert!(newer.succeeded(), "{newer}\n{}", d.daemon.log_section());
+    assert_eq!(d.daemon.auth_outcomes(user), ["failure", "success"]);
+}
+
+#[test]
+fn an_expired_code_is_refused() {
+    if !root_suite_ready() {
+        return;
+    }
+    // 30 s is the shortest validity the config takes; nothing but the clock ends a code that
+    // is neither used, nor wrong too often, nor replaced.
+    let d = delivered("max_tries = 1", "validity = \"30s\"");
+    let user = d.user.name();
+    provision(&d.daemon, user, &["phone", PHONE]);
+
+    let mut login = d.login();
+    login.at_menu("1");
+    let code = d.providers.sms_code(PHONE);
+    std::thread::sleep(Duration::from_secs(31));
+    login.at_code(&code);
+    let done = login.finish();
+
+    assert!(!done.succeeded(), "an expired code logged in: {done}");
+    assert!(done.mentions(CODE_NO_LONGER_VALID), "{done}");
+    assert_eq!(d.daemon.auth_outcomes(user), ["failure"]);
+}
+
+#[test]
+fn wrong_sent_codes_are_refused_and_counted_until_the_source_is_locked_out() {
+    if !root_suite_ready() {
+        return;
+    }
+    let d = delivered(
+        "max_tries = 1\n[limits]\nmax_failures = 2\nlockout = \"1m\"",
+        "",
+    );
+    let user = d.user.name();
+    provision(&d.daemon, user, &["phone", PHONE]);
+
+    let mut wrongs = Vec::new();
+    for attempt in 1..=2 {
+        let mut login = d.login();
+        login.at_menu("1");
+        let wrong = other_than(&d.providers.sms_code(PHONE));
+        login.at_code(&wrong);
+        let done = login.finish();
+        assert!(!done.succeeded(), "attempt {attempt}: {done}");
+        // The failure that reaches the limit may already be answered with the lockout.
+        assert!(
+            done.mentions(INVALID_CODE) || (attempt == 2 && done.mentions(TOO_MANY_FAILURES)),
+            "attempt {attempt}: {done}"
+        );
+        wrongs.push(wrong);
+    }
+    // Locked out: no menu, so nothing more is sent.
+    let sent_before = d.providers.twilio.requests();
+    let locked = d.login().finish();
+    assert!(!locked.succeeded(), "{locked}");
+    assert!(
+        locked.mentions(TOO_MANY_FAILURES) && !locked.mentions(MENU_PROMPT),
+        "{locked}"
+    );
+    assert_eq!(d.providers.twilio.requests(), sent_before);
+
+    let failures: Vec<_> = events(&d.daemon, "auth")
+        .into_iter()
+        .filter(|event| event["user"] == user && event["outcome"] == "failure")
+        .collect();
+    assert_eq!(failures.len(), 2, "{}", d.daemon.log_section());
+    assert!(
+        d.daemon
+            .auth_outcomes(user)
+            .contains(&"locked_out".to_owned()),
+        "{}",
+        d.daemon.log_section()
+    );
+    d.daemon.assert_log_omits(&wrongs);
+}
+
+#[test]
+fn app_code_works_at_the_menu_and_an_empty_code_returns_to_it() {
+    if !root_suite_ready() {
+        return;
+    }
+    let d = delivered("", "");
+    let user = d.user.name();
+    provision(&d.daemon, user, &["phone", PHONE]);
+
+    let mut login = d.login();
+    login.at_menu("1");
+    let sent = d.providers.sms_code(PHONE);
+    login.at_code("");
+    assert!(
+        login.menu_shown_again(),
+        "no menu after an empty code: {}",
+        login.output()
+    );
+    let app_code = d.enrollment.authenticator.next_code();
+    login.at_menu(&app_code);
+    let done = login.finish();
+
+    assert!(done.succeeded(), "{done}\n{}", d.daemon.log_section());
+    assert_eq!(done.count(MENU_HEADING), 2, "{done}");
+    assert_eq!(d.daemon.auth_success()["factor"], "totp");
+    let mut secrets = d.secrets();
+    secrets.push(sent);
+    d.daemon.assert_log_omits(&secrets);
+}
+
+#[test]
+fn the_third_code_within_max_sends_is_refused_before_the_provider() {
+    if !root_suite_ready() {
+        return;
+    }
+    let d = delivered("max_tries = 3", "max_sends = 2");
+    let user = d.user.name();
+    provision(&d.daemon, user, &["phone", PHONE]);
+
+    let mut login = d.login();
+    for _ in 0..2 {
+        login.at_menu("1");
+        d.providers.sms_code(PHONE);
+        login.at_code("");
+    }
+    login.at_menu("1");
+    assert!(
+        login.wait_for(SEND_REFUSED, 1) && login.menu_shown_again(),
+        "{}",
+        login.output()
+    );
+    let done = login.finish();
+
+    assert!(!done.succeeded(), "{done}");
+    assert_eq!(d.providers.twilio.requests(), 2);
+    assert_eq!(d.providers.twilio.messages_to(PHONE).len(), 2);
+    let refused = events(&d.daemon, "send_refused");
+    assert_eq!(refused.len(), 1, "{}", d.daemon.log_section());
+    assert_eq!(refused[0]["user"], user, "{}", refused[0]);
+    assert_eq!(refused[0]["reason"], "user_send_limit", "{}", refused[0]);
+}
+
+#[test]
+fn max_sends_per_hour_counts_every_user_of_the_host() {
+    if !root_suite_ready() {
+        return;
+    }
+    let d = delivered("max_tries = 1", "max_sends = 10\nmax_sends_per_hour = 2");
+    let other = TestUser::create();
+    provision(&d.daemon, d.user.name(), &["phone", PHONE]);
+    provision(&d.daemon, other.name(), &["phone", OTHER_PHONE]);
+
+    for (user, phone) in [(d.user.name(), PHONE), (other.name(), OTHER_PHONE)] {
+        let mut login = d.login_of(user);
+        login.at_menu("1");
+        let code = d.providers.sms_code(phone);
+        login.at_code(&code);
+        let done = login.finish();
+        assert!(
+            done.succeeded(),
+            "{user}: {done}\n{}",
+            d.daemon.log_section()
+        );
+    }
+    // The first user sent one code of ten, but the host has sent its two.
+    let mut third = d.login();
+    third.at_menu("1");
+    assert!(third.wait_for(SEND_REFUSED, 1), "{}", third.output());
+    third.finish();
+
+    assert_eq!(d.providers.twilio.requests(), 2);
+    let refused = events(&d.daemon, "send_refused");
+    assert_eq!(refused.len(), 1, "{}", d.daemon.log_section());
+    assert_eq!(refused[0]["user"], d.user.name(), "{}", refused[0]);
+    assert_eq!(refused[0]["reason"], "host_send_limit", "{}", refused[0]);
+}
+
+#[test]
+fn a_failing_provider_returns_the_user_to_the_menu_where_email_still_works() {
+    if !root_suite_ready() {
+        return;
+    }
+    // Failed sends count against max_sends too: room for three failures and three emails.
+    let d = delivered("", "send_timeout = \"2s\"\nmax_sends = 10");
+    let user = d.user.name();
+    provision(&d.daemon, user, &["phone", PHONE]);
+    provision(&d.daemon, user, &["email", EMAIL]);
+
+    for failure in [Failure::InvalidNumber, Failure::ServerError, Failure::Stall] {
+        d.providers.twilio.fail_next(1, failure);
+        let mut login = d.login();
+        let chosen = Instant::now();
+        login.at_menu("1");
+        assert!(
+            login.wait_for(SEND_FAILED, 1) && login.menu_shown_again(),
+            "{failure:?}: {}",
+            login.output()
+        );
+        let back_after = chosen.elapsed();
+        if failure == Failure::Stall {
+            // Bounded by send_timeout, far below the module's 10 s wait for each message.
+            assert!(
+                back_after >= Duration::from_millis(1900) && back_after < Duration::from_secs(8),
+                "a stalled provider took {back_after:?} to fail"
+            );
+        }
+        login.at_menu("3");
+        let code = d.providers.email_code(EMAIL);
+        login.at_code(&code);
+        let done = login.finish();
+        assert!(
+            done.succeeded(),
+            "{failure:?}: {done}\n{}",
+            d.daemon.log_section()
+        );
+    }
+
+    let failed: Vec<_> = events(&d.daemon, "send_failed")
+        .iter()
+        .map(|event| {
+            format!(
+                "{} {} {}",
+                event["provider"], event["channel"], event["error_code"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "\"twilio\" \"sms\" 21211",
+            "\"twilio\" \"sms\" 20500",
+            "\"twilio\" \"sms\" null",
+        ],
+        "{}",
+        d.daemon.log_section()
+    );
+    assert!(d.providers.twilio.messages_to(PHONE).is_empty());
+    // Still alive, and serving.
+    let mut again = d.login();
+    again.at_menu(&d.enrollment.authenticator.next_code());
+    let again = again.finish();
+    assert!(again.succeeded(), "{again}\n{}", d.daemon.log_section());
+    d.daemon.assert_log_omits(&d.secrets());
+}
+
+/// `mfa-daemon --check-config CONFIG`.
+fn check_config(config: &Path) -> Run {
+    let mut check = Command::new(daemon_binary());
+    check.arg("--check-config").arg(config);
+    run(check, "")
+}
+
+/// `mfa-daemon --check-config CONFIG`, then `mfa-daemon --config CONFIG`, for a config that
+/// must be refused (a daemon that started anyway is killed after the run timeout).
+fn check_and_start(config: &Path) -> (Run, Run) {
+    let mut start = Command::new(daemon_binary());
+    start.arg("--config").arg(config);
+    (check_config(config), run(start, ""))
+}
+
+#[test]
+fn unsafe_delivery_settings_are_refused_by_name_and_the_daemon_does_not_start() {
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let scratch = ScratchDir::create();
+    let dir = scratch.path();
+    let base = format!(
+        "socket = \"{}\"\nstate_dir = \"{}\"\n{}",
+        dir.join("mfa.sock").display(),
+        dir.join("state").display(),
+        providers.config()
+    );
+    let good = dir.join("good.toml");
+    fs::write(&good, &base).expect("write config");
+    let checked = check_config(&good);
+    assert!(
+        checked.succeeded() && checked.stdout.contains(": ok"),
+        "the stand-ins' own config is refused: {checked}"
+    );
+
+    let api_url = format!("api_url = \"{}\"", providers.twilio.url());
+    let cases = [
+        (
+            "remote-http.toml",
+            base.replace(&api_url, "api_url = \"http://sms.example.com\""),
+            "twilio.api_url",
+        ),
+        (
+            "remote-plain-smtp.toml",
+            base.replace(
+                "smtp_host = \"localhost\"",
+                "smtp_host = \"smtp.example.com\"",
+            )
+            .replace("tls = \"starttls\"", "tls = \"none\""),
+            "email.tls",
+        ),
+    ];
+    for (name, text, key) in cases {
+        assert_ne!(text, base, "{name}: the replacement did not apply");
+        let path = dir.join(name);
+        fs::write(&path, &text).expect("write config");
+        let (check, start) = check_and_start(&path);
+        for (what, done) in [("--check-config", &check), ("--config", &start)] {
+            assert_eq!(
+                done.status.and_then(|s| s.code()),
+                Some(2),
+                "{name} {what}: {done}"
+            );
+            assert!(
+                done.stderr.contains(key),
+                "{name} {what} does not name {key}: {done}"
+            );
+            assert!(!done.stderr.contains("listening"), "{name}: {done}");
+        }
+    }
+
+    // A token file others may read is refused, naming the file.
+    fs::set_permissions(providers.token_file(), fs::Permissions::from_mode(0o644))
+        .expect("chmod the token file");
+    let (check, start) = check_and_start(&good);
+    let file = providers.token_file().display().to_string();
+    for (what, done) in [("--check-config", &check), ("--config", &start)] {
+        assert_eq!(
+            done.status.and_then(|s| s.code()),
+            Some(2),
+            "{what}: {done}"
+        );
+        assert!(
+            done.stderr.contains("twilio.auth_token_file") && done.stderr.contains(&file),
+            "{what} does not name the key and {file}: {done}"
+        );
+        assert!(!done.stderr.contains("listening"), "{done}");
+    }
+    for secret in providers.secrets() {
+        for done in [&check, &start] {
+            assert!(!done.stderr.contains(&secret), "a secret in {done}");
+        }
+    }
+}
+
+#[test]
+fn users_without_contacts_see_exactly_the_bare_prompt() {
+    if !root_suite_ready() {
+        return;
+    }
+    // Invariant 5: with delivery configured, unknown, unenrolled and app-only users still get
+    // one `Verification code: ` prompt and nothing else, like any user before the menu.
+    let d = delivered("max_tries = 1", "");
+    let unenrolled = TestUser::create();
+    let unknown = unused_user_name();
+    let wrong = d.enrollment.authenticator.wrong_code();
+    let mut outputs = Vec::new();
+    for (what, name) in [
+        ("unknown", unknown.as_str()),
+        ("unenrolled", unenrolled.name()),
+        ("app only", d.user.name()),
+    ] {
+        let done = Pamtester::new(&d.service, name).authenticate(&[&wrong]);
+        assert!(!done.succeeded(), "{what}: {done}");
+        assert_eq!(done.count(CODE_PROMPT), 1, "{what}: {done}");
+        assert!(done.mentions(INVALID_CODE), "{what}: {done}");
+        for menu_text in [MENU_HEADING, MENU_PROMPT, SENT_CODE_PROMPT] {
+            assert!(
+                !done.mentions(menu_text),
+                "{what} saw {menu_text:?}: {done}"
+            );
+        }
+        outputs.push(done.stdout.replace(name, "USER") + &done.stderr.replace(name, "USER"));
+    }
+    assert!(
+        outputs.windows(2).all(|pair| pair[0] == pair[1]),
+        "the conversations differ: {outputs:#?}"
+    );
+    assert_eq!(d.providers.twilio.requests(), 0);
+    assert!(d.providers.smtp.messages().is_empty());
+}
+
+#[test]
+fn ssh_login_with_a_texted_code() {
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let setup = LoginSetup::through_sshd(&daemon_settings(&providers, "max_tries = 1", ""));
+    let sshd = &setup.via;
+    providers.add_phone(&setup.daemon, setup.user.name(), PHONE);
+
+    let mut login = sshd.start_login(setup.user.name(), "127.0.0.1");
+    login.answer("1");
+    let code = providers.sms_code(PHONE);
+    login.answer(&code);
+    let login = login.finish();
+
+    assert!(
+        login.run.succeeded(),
+        "{}\n--- sshd log ---\n{}\n{}",
+        login.run,
+        sshd.log(),
+        setup.daemon.log_section()
+    );
+    assert_eq!(login.prompts.len(), 2, "{:?}", login.prompts);
+    assert!(
+        login.prompts[0].contains("1. Text message to +1 •••-•••-4567")
+            && login.prompts[0].contains(MENU_PROMPT),
+        "first prompt: {:?}",
+        login.prompts[0]
+    );
+    assert!(
+        login.prompts[1].ends_with(SENT_CODE_PROMPT),
+        "second prompt: {:?}",
+        login.prompts[1]
+    );
+    let success = setup.daemon.auth_success();
+    assert_eq!(success["service"], sshd.service(), "{success}");
+    assert_eq!(success["factor"], "sms", "{success}");
+    let mut secrets = setup.enrollment.secrets();
+    secrets.extend(providers.secrets());
+    secrets.push(code);
+    setup.daemon.assert_log_omits(&secrets);
+}
+
+#[test]
+fn sudo_with_a_texted_code() {
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let setup = LoginSetup::through_sudo(&daemon_settings(&providers, "max_tries = 1", ""));
+    providers.add_phone(&setup.daemon, setup.user.name(), PHONE);
+
+    let mut sudo = MenuLogin::new(setup.via.start_as_root(&["id", "-u"]));
+    sudo.at_menu("1");
+    let code = providers.sms_code(PHONE);
+    sudo.at_code(&code);
+    let done = sudo.finish();
+
+    assert!(done.succeeded(), "{done}\n{}", setup.daemon.log_section());
+    assert_eq!(done.stdout.trim().lines().last(), Some("0"), "{done}");
+    let success = setup.daemon.auth_success();
+    assert_eq!(success["service"], setup.via.service(), "{success}");
+    assert_eq!(success["factor"], "sms", "{success}");
+    setup.daemon.assert_log_omits(&[code]);
+}
+
+#[test]
+fn only_root_saves_unverified_and_a_user_with_a_factor_needs_a_proof() {
+    if !root_suite_ready() {
+        return;
+    }
+    let d = delivered("", "");
+    let user = d.user.name();
+
+    provision(&d.daemon, user, &["phone", PHONE]);
+    assert_eq!(d.providers.twilio.requests(), 0, "--unverified sent a code");
+    let saved = status(&d.daemon, user);
+    assert_eq!(saved.contacts.len(), 1, "{saved:?}");
+    assert!(!saved.contacts[0].verified, "{saved:?}");
+
+    // The user itself may not skip the code, even with a proof...
+    let proof = d.enrollment.authenticator.next_code();
+    let unverified = run(
+        mfa_enroll(&d.daemon, Some(user), &["email", EMAIL, "--unverified"]),
+        &format!("{proof}\n"),
+    );
+    assert!(
+        !unverified.succeeded() && unverified.stderr.contains("only root"),
+        "a user saved an unverified address: {unverified}\n{}",
+        d.daemon.log_section()
+    );
+    // ...nor add an address without proving the app it already has.
+    let no_proof = add_contact(&d.daemon, Some(user), &["email", EMAIL], None, || {
+        panic!("a code was sent without a proof")
+    });
+    assert!(!no_proof.run.succeeded(), "{}", no_proof.run);
+    assert!(d.providers.smtp.messages().is_empty());
+    assert_eq!(status(&d.daemon, user).contacts.len(), 1);
+
+    let proof = d.enrollment.authenticator.next_code();
+    let proven = add_contact(
+        &d.daemon,
+        Some(user),
+        &["email", EMAIL],
+        Some(&proof),
+        || d.providers.email_code(EMAIL),
+    );
+    proven.assert_enrolled(&d.daemon);
+    let contacts = status(&d.daemon, user).contacts;
+    assert_eq!(contacts.len(), 2, "{contacts:?}");
+    assert!(
+        contacts[1].verified && contacts[1].masked == EMAIL_MASKED,
+        "{contacts:?}"
+    );
+    let code = proven.code.expect("a code was sent");
+    assert!(!proven.run.stdout.contains(&code), "{}", proven.run);
+    let mut secrets = d.secrets();
+    secrets.push(code);
+    d.daemon.assert_log_omits(&secrets);
+}
+
+#[test]
+fn adding_and_removing_a_contact_notifies_the_others_and_the_removed_one() {
+    if !root_suite_ready() {
+        return;
+    }
+    let d = delivered("", "");
+    let user = d.user.name();
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("read the host name")
+        .trim()
+        .to_owned();
+    d.providers.add_phone(&d.daemon, user, PHONE);
+    d.providers.add_email(&d.daemon, user, EMAIL);
+
+    let added = d.providers.sms_notice(PHONE);
+    for part in [user, host.as_str(), EMAIL_MASKED] {
+        assert!(
+            added.contains(part),
+            "{part:?} missing in the notice {added:?}"
+        );
+    }
+    assert!(
+        !added.contains(EMAIL),
+        "the notice shows the full address: {added:?}"
+    );
+
+    let removed = run(
+        mfa_enroll(&d.daemon, None, &["remove", "phone", PHONE, "--user", user]),
+        "",
+    );
+    assert!(removed.succeeded(), "{removed}\n{}", d.daemon.log_section());
+    let to_removed = d.providers.sms_notice(PHONE);
+    let to_email = d.providers.email_notice(EMAIL);
+    for notice in [&to_removed, &to_email] {
+        for part in [user, host.as_str(), PHONE_MASKED] {
+            assert!(
+                notice.contains(part),
+                "{part:?} missing in the notice {notice:?}"
+            );
+        }
+    }
+    // The new address heard only of the removal, not of its own addition.
+    let notices_to_email = d
+        .providers
+        .smtp
+        .messages_to(EMAIL)
+        .iter()
+        .filter(|m| {
+            m.header("Subject")
+                .is_some_and(|s| s.starts_with("Security notice"))
+        })
+        .count();
+    assert_eq!(notices_to_email, 1);
+    let audited = events(&d.daemon, "notice_sent");
+    assert_eq!(audited.len(), 3, "{}", d.daemon.log_section());
+    assert!(
+        audited.iter().all(|event| event["outcome"] == "ok"),
+        "{audited:?}"
+    );
+}
