@@ -48,6 +48,12 @@ impl MenuLogin {
         self.login.wait_for(text, times)
     }
 
+    /// Waits until one of `texts` has appeared (`false` if the login ended first).
+    pub fn wait_until_one_of(&self, texts: &[&str]) -> bool {
+        self.login
+            .wait_until(|output| texts.iter().any(|text| output.contains(text)))
+    }
+
     /// Everything the login printed so far, stdout then stderr.
     pub fn output(&self) -> String {
         format!("{}\n{}", self.login.stdout(), self.login.stderr())

@@ -15,21 +15,23 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use mfa_proto::{
     AuthRequest, Client, FailureKind, Outcome, Request, Response, Step, read_frame, write_frame,
 };
+use mfa_tests::standins::Failure;
 use mfa_tests::text::{
-    CODE_PROMPT, PAM_AUTHINFO_UNAVAIL, PAM_MAXTRIES, PAMTESTER_SUCCESS, TOO_MANY_FAILURES,
+    CODE_PROMPT, MENU_PROMPT, PAM_AUTHINFO_UNAVAIL, PAM_MAXTRIES, PAMTESTER_SUCCESS, SEND_FAILED,
+    SEND_REFUSED, SENT_CODE_PROMPT, TOO_MANY_FAILURES,
 };
 use mfa_tests::{
     Authenticator, DIRECTORY_DOMAIN, DIRECTORY_SHORT_DOMAIN, Daemon, FakeNss, Interaction,
-    LoginSetup, ONE_PROMPT_PER_LOGIN, PamService, Pamtester, Run, ScratchDir, TestUser,
-    assert_pam_mfa_ignores, enroll_totp, json_line_with, privileged_socket, root_suite_ready,
-    status, test_binary_as, unused_user_name,
+    LoginSetup, MenuLogin, ONE_PROMPT_PER_LOGIN, PamService, Pamtester, Providers, Run, ScratchDir,
+    TestUser, assert_pam_mfa_ignores, enroll_totp, json_line_with, mfa_enroll, privileged_socket,
+    root_suite_ready, status, test_binary_as, unused_user_name,
 };
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -1297,4 +1299,159 @@ fn oversized_fields_and_unknown_names_write_nothing() {
         "never-seen user names got record files"
     );
     daemon.assert_log_omits(&enrollment.secrets());
+}
+
+// --- Sent codes (issue section 7) -------------------------------------------------------
+
+const FLOOD_PHONE: &str = "+14155554567";
+
+/// Root saves `number` for `user` without a code (nothing is sent); panics if that fails.
+fn provision_phone(daemon: &Daemon, user: &str, number: &str) {
+    let done = mfa_tests::run(
+        mfa_enroll(
+            daemon,
+            None,
+            &["phone", number, "--unverified", "--user", user],
+        ),
+        "",
+    );
+    assert!(done.succeeded(), "{done}\n{}", daemon.log_section());
+}
+
+/// SMS pumping: someone who has the password opens many logins at once (as many sshd
+/// connections would) and chooses a text message in all of them at the same moment. The
+/// per-user limit must hold under that race: exactly `max_sends` texts reach the provider,
+/// every other choice is refused before it, and none of it locks the user out of the app.
+#[test]
+fn a_burst_of_menu_choices_reaches_the_provider_at_most_max_sends_times() {
+    const LOGINS: usize = 12;
+    const MAX_SENDS: usize = 3;
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let daemon = Daemon::start_with(&format!(
+        "max_tries = 1\n[otp]\nmax_sends = {MAX_SENDS}\n{}",
+        providers.config()
+    ));
+    let user = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &user);
+    provision_phone(&daemon, user.name(), FLOOD_PHONE);
+    let service = PamService::mfa(daemon.socket(), "");
+
+    let all_at_menu = Barrier::new(LOGINS);
+    let runs: Vec<Run> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..LOGINS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut login = MenuLogin::new(Pamtester::new(&service, user.name()).start());
+                    let at_menu = login.wait_for(MENU_PROMPT, 1);
+                    all_at_menu.wait();
+                    if at_menu {
+                        login.at_menu("1");
+                        login.wait_until_one_of(&[SENT_CODE_PROMPT, SEND_REFUSED]);
+                    }
+                    login.finish()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("login thread"))
+            .collect()
+    });
+
+    let sent = runs
+        .iter()
+        .filter(|run| run.mentions(SENT_CODE_PROMPT))
+        .count();
+    let refused = runs.iter().filter(|run| run.mentions(SEND_REFUSED)).count();
+    assert_eq!(
+        (sent, refused),
+        (MAX_SENDS, LOGINS - MAX_SENDS),
+        "{runs:#?}\n{}",
+        daemon.log_section()
+    );
+    assert_eq!(providers.twilio.requests(), MAX_SENDS);
+    let refusals = daemon
+        .audit_events()
+        .iter()
+        .filter(|event| event["event"] == "send_refused")
+        .count();
+    assert_eq!(refusals, LOGINS - MAX_SENDS, "{}", daemon.log_section());
+    // Refused sends are no failed attempts: the app still works.
+    let code = enrollment.authenticator.next_code();
+    let mut app = MenuLogin::new(Pamtester::new(&service, user.name()).start());
+    app.at_menu(&code);
+    let app = app.finish();
+    assert!(app.succeeded(), "{app}\n{}", daemon.log_section());
+}
+
+/// A provider that accepts the request and never answers holds one login for up to
+/// `send_timeout`. Sends must run beside the other conversations, not in front of them:
+/// another user's app login finishes while the stalled send is still waiting, and the stalled
+/// login gets its menu back after the timeout.
+#[test]
+fn a_stalled_provider_does_not_delay_another_users_login() {
+    const SEND_TIMEOUT: Duration = Duration::from_secs(8);
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let daemon = Daemon::start_with(&format!(
+        "[otp]\nsend_timeout = \"8s\"\n{}",
+        providers.config()
+    ));
+    let waiting = TestUser::create();
+    let waiting_app = enroll_totp(&daemon, &waiting);
+    provision_phone(&daemon, waiting.name(), FLOOD_PHONE);
+    let other = TestUser::create();
+    let other_app = enroll_totp(&daemon, &other);
+    let service = PamService::mfa(daemon.socket(), "");
+    providers.twilio.fail_next(1, Failure::Stall);
+
+    let mut stalled = MenuLogin::new(Pamtester::new(&service, waiting.name()).start());
+    stalled.at_menu("1");
+    let chosen = Instant::now();
+    let deadline = chosen + SEND_TIMEOUT;
+    while providers.twilio.requests() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the send never reached the stand-in"
+        );
+        thread::sleep(POLL_INTERVAL);
+    }
+    let started = Instant::now();
+    let code = other_app.authenticator.next_code();
+    let login = Pamtester::new(&service, other.name()).authenticate(&[&code]);
+    let took = started.elapsed();
+    let still_stalled = !stalled.output().contains(SEND_FAILED);
+
+    assert!(login.succeeded(), "{login}\n{}", daemon.log_section());
+    assert!(
+        still_stalled,
+        "the stalled send ended before the other login did, so this proves nothing"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "another user's login took {took:?} while a send stalled (send_timeout {SEND_TIMEOUT:?})"
+    );
+    assert!(
+        stalled.wait_for(SEND_FAILED, 1) && stalled.menu_shown_again(),
+        "{}",
+        stalled.output()
+    );
+    let back_after = chosen.elapsed();
+    assert!(
+        back_after >= SEND_TIMEOUT - Duration::from_millis(200)
+            && back_after < SEND_TIMEOUT + Duration::from_secs(2),
+        "the stalled send gave the menu back after {back_after:?}"
+    );
+    stalled.at_menu(&waiting_app.authenticator.next_code());
+    let stalled = stalled.finish();
+    assert!(stalled.succeeded(), "{stalled}\n{}", daemon.log_section());
+    let mut secrets = providers.secrets();
+    secrets.extend(waiting_app.secrets());
+    secrets.extend(other_app.secrets());
+    daemon.assert_log_omits(&secrets);
 }
