@@ -14,14 +14,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mfa_proto::{Channel, ContactKind};
-use mfa_tests::standins::Failure;
+use mfa_tests::standins::{Failure, Kind, WebhookStandin};
 use mfa_tests::text::{
     CODE_NO_LONGER_VALID, CODE_PROMPT, INVALID_CODE, MENU_HEADING, MENU_PROMPT, PAM_AUTH_ERR,
     PAMTESTER_SUCCESS, SEND_FAILED, SEND_REFUSED, SENT_CODE_PROMPT, TOO_MANY_FAILURES,
 };
 use mfa_tests::{
-    Daemon, Enrollment, LoginSetup, MenuLogin, PamService, Pamtester, Providers, Run, ScratchDir,
-    TestUser, add_contact, daemon_binary, enroll_totp, json_line_with, mfa_enroll,
+    DELIVERY_WAIT, Daemon, Enrollment, LoginSetup, MenuLogin, PamService, Pamtester, Providers,
+    Run, ScratchDir, TestUser, add_contact, daemon_binary, enroll_totp, json_line_with, mfa_enroll,
     root_suite_ready, run, status, unused_user_name,
 };
 use serde_json::Value;
@@ -865,4 +865,105 @@ fn adding_and_removing_a_contact_notifies_the_others_and_the_removed_one() {
         audited.iter().all(|event| event["outcome"] == "ok"),
         "{audited:?}"
     );
+}
+
+#[test]
+fn a_voice_only_phone_is_called_to_enroll_and_to_log_in() {
+    if !root_suite_ready() {
+        return;
+    }
+    const DESK: &str = "+14155550123";
+    let d = delivered("max_tries = 1", "");
+    let user = d.user.name();
+
+    let added = add_contact(
+        &d.daemon,
+        None,
+        &[
+            "phone",
+            DESK,
+            "--voice-only",
+            "--label",
+            "desk",
+            "--user",
+            user,
+        ],
+        None,
+        || d.providers.call_code(DESK),
+    );
+    added.assert_enrolled(&d.daemon);
+    let contacts = status(&d.daemon, user).contacts;
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0].label, "desk");
+    assert_eq!(contacts[0].channels, [Channel::Voice]);
+
+    let mut login = d.login();
+    login.at_menu("1");
+    let code = d.providers.call_code(DESK);
+    login.at_code(&code);
+    let done = login.finish();
+
+    assert!(done.succeeded(), "{done}\n{}", d.daemon.log_section());
+    assert!(
+        done.mentions("Verification options:\n  1. Phone call to +1 •••-•••-0123\n")
+            && done.mentions(&format!("{MENU_PROMPT}: ")),
+        "{done}"
+    );
+    // Never texted: a landline cannot receive it.
+    assert!(
+        d.providers
+            .twilio
+            .messages_to(DESK)
+            .iter()
+            .all(|m| m.kind == Kind::Call),
+        "{:?}",
+        d.providers.twilio.messages()
+    );
+    assert_eq!(d.daemon.auth_success()["factor"], "voice");
+}
+
+#[test]
+fn a_webhook_gateway_gets_a_signed_text_that_logs_in() {
+    if !root_suite_ready() {
+        return;
+    }
+    let secret = format!("whsec{}", std::process::id());
+    let gateway = WebhookStandin::start(&secret);
+    let scratch = ScratchDir::create();
+    let secret_file = scratch.path().join("webhook-secret");
+    fs::write(&secret_file, format!("{secret}\n")).expect("write the webhook secret");
+    fs::set_permissions(&secret_file, fs::Permissions::from_mode(0o600))
+        .expect("chmod the webhook secret");
+    let daemon = Daemon::start_with(&format!(
+        "max_tries = 1\n[sms]\nprovider = \"webhook\"\n[webhook]\nurl = \"{}\"\nsecret_file = \"{}\"\n",
+        gateway.url(),
+        secret_file.display()
+    ));
+    let user = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &user);
+    provision(&daemon, user.name(), &["phone", PHONE]);
+    let service = PamService::mfa(daemon.socket(), "");
+
+    let mut login = MenuLogin::new(Pamtester::new(&service, user.name()).start());
+    login.at_menu("1");
+    let call = gateway.wait_for(PHONE, DELIVERY_WAIT);
+    let code = call.payload["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code in {}", call.payload))
+        .to_owned();
+    login.at_code(&code);
+    let done = login.finish();
+
+    assert!(
+        call.verified,
+        "the gateway refused the signature: {}",
+        call.payload
+    );
+    assert_eq!(call.payload["channel"], "sms", "{}", call.payload);
+    assert_eq!(call.payload["user"], user.name(), "{}", call.payload);
+    assert!(done.succeeded(), "{done}\n{}", daemon.log_section());
+    assert_eq!(daemon.auth_success()["factor"], "sms");
+    let mut secrets = enrollment.secrets();
+    secrets.extend([secret, code]);
+    daemon.assert_log_omits(&secrets);
 }
