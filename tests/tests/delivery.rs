@@ -46,8 +46,8 @@ struct Delivered {
     providers: Providers,
 }
 
-/// [`Delivered`] with `top` (top-level keys and `[limits]`-free text) and `otp` (the keys of
-/// `[otp]`) in the daemon's config.
+/// [`Delivered`] with `top` (top-level keys, then any table but `[otp]`) and `otp` (the keys
+/// of `[otp]`) in the daemon's config.
 fn delivered(top: &str, otp: &str) -> Delivered {
     let providers = Providers::start();
     let daemon = Daemon::start_with(&daemon_settings(&providers, top, otp));
