@@ -22,13 +22,73 @@ const LOG_AUTHPRIV: u8 = 10;
 const LOG_WARNING: u8 = 4;
 const LOG_INFO: u8 = 6;
 
+/// What an audit event is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// `auth`.
+    #[default]
+    Auth,
+    /// `lockout`.
+    Lockout,
+    /// `manage`.
+    Manage,
+    /// `enroll`.
+    Enroll,
+    /// `recovery_codes`.
+    RecoveryCodes,
+    /// `remove`.
+    Remove,
+    /// `unlock`.
+    Unlock,
+    /// `proof`.
+    Proof,
+    /// `status`.
+    Status,
+    /// `code_sent`.
+    CodeSent,
+    /// `send_refused`.
+    SendRefused,
+    /// `send_failed`.
+    SendFailed,
+    /// `contact_added`.
+    ContactAdded,
+    /// `contact_removed`.
+    ContactRemoved,
+    /// `notice_sent`.
+    NoticeSent,
+}
+
+/// How the audited thing ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// `success`.
+    Success,
+    /// `failure`.
+    #[default]
+    Failure,
+    /// `locked_out`.
+    LockedOut,
+    /// `ignore`.
+    Ignore,
+    /// `not_authorized`.
+    NotAuthorized,
+    /// `error`.
+    Error,
+    /// `ok`.
+    Ok,
+    /// `abandoned`.
+    Abandoned,
+    /// `refused`.
+    Refused,
+}
+
 /// One audit event.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct AuditEvent<'a> {
-    /// `auth`, `lockout`, `enroll`, `recovery_codes`, `remove`, `unlock`, `status`,
-    /// `code_sent`, `send_refused`, `send_failed`, `contact_added`, `contact_removed`,
-    /// `notice_sent`.
-    pub event: &'a str,
+    /// What happened.
+    pub event: AuditKind,
     /// Account acted on.
     pub user: &'a str,
     /// PAM service, or `mfa-enroll`.
@@ -43,8 +103,8 @@ pub struct AuditEvent<'a> {
     /// `totp` or `recovery_code`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub factor: Option<&'a str>,
-    /// `success`, `failure`, `locked_out`, `ignore`, `not_authorized`, `error`, `ok`.
-    pub outcome: &'a str,
+    /// How it ended.
+    pub outcome: AuditOutcome,
     /// Why, for failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
@@ -115,7 +175,7 @@ impl AuditLog {
         eprintln!("audit: {json}");
         if let Some(socket) = &self.syslog {
             let severity = match event.outcome {
-                "success" | "ok" | "ignore" => LOG_INFO,
+                AuditOutcome::Success | AuditOutcome::Ok | AuditOutcome::Ignore => LOG_INFO,
                 _ => LOG_WARNING,
             };
             let pri = LOG_AUTHPRIV * 8 + severity;
@@ -137,9 +197,9 @@ mod tests {
             identical: LogThrottle::new(2, Duration::from_secs(3600)),
         };
         let event = AuditEvent {
-            event: "auth",
+            event: AuditKind::Auth,
             user: "alice",
-            outcome: "failure",
+            outcome: AuditOutcome::Failure,
             ..AuditEvent::default()
         };
         let now = Instant::now();

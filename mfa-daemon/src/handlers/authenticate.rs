@@ -11,7 +11,7 @@ use mfa_proto::Channel;
 
 use crate::accounts;
 use crate::app::Shared;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::authority::{Factor, Rejection, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection, Presence};
 use crate::delivery::outbox::{NotSent, SentCheck, Ticket};
@@ -100,12 +100,18 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
-    fn audit(&self, outcome: &str, factor: Option<&str>, reason: Option<&str>, until: Option<u64>) {
+    fn audit(
+        &self,
+        outcome: AuditOutcome,
+        factor: Option<&str>,
+        reason: Option<&str>,
+        until: Option<u64>,
+    ) {
         self.shared.audit.record(&AuditEvent {
-            event: if until.is_some() && outcome == "locked_out" {
-                "lockout"
+            event: if until.is_some() && outcome == AuditOutcome::LockedOut {
+                AuditKind::Lockout
             } else {
-                "auth"
+                AuditKind::Auth
             },
             user: &self.user,
             service: Some(&self.auth.service),
@@ -168,24 +174,24 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
     let (subject, record) = match looked_up {
         Ok(Some(found)) => found,
         Ok(None) => {
-            at.audit("not_authorized", None, None, None);
+            at.audit(AuditOutcome::NotAuthorized, None, None, None);
             return Ok(Outcome::NotAuthorized);
         }
         Err(e) => {
             eprintln!("mfa-daemon: cannot read record of {}: {e}", at.user);
-            at.audit("error", None, Some("store"), None);
+            at.audit(AuditOutcome::Error, None, Some("store"), None);
             return Ok(Outcome::Error);
         }
     };
     at.user = subject.key().to_owned();
     if at.auth.nullok && !record.is_enrolled() {
-        at.audit("ignore", None, Some("not_enrolled"), None);
+        at.audit(AuditOutcome::Ignore, None, Some("not_enrolled"), None);
         return Ok(Outcome::Ignore);
     }
     let limiter = shared.authority.limiter();
     let now = unix_now();
     if let Some(until) = limiter.source_locked(&at.user, &at.source, now) {
-        at.audit("locked_out", None, Some("source_locked"), None);
+        at.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
         return locked_out(conn, until).await;
     }
     if limiter.account_locked(&at.user, now).is_some() {
@@ -278,11 +284,11 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         match verdict {
             Err(e) => {
                 eprintln!("mfa-daemon: cannot decide for {}: {e}", at.user);
-                at.audit("error", None, Some("store"), None);
+                at.audit(AuditOutcome::Error, None, Some("store"), None);
                 return Ok(Outcome::Error);
             }
             Ok(Verdict::Accepted(factor)) => {
-                at.audit("success", Some(factor.name()), None, None);
+                at.audit(AuditOutcome::Success, Some(factor.name()), None, None);
                 if let Factor::RecoveryCode { left } = factor {
                     conn.send(&Step::Info {
                         text: format!(
@@ -294,20 +300,30 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                 return Ok(Outcome::Success);
             }
             Ok(Verdict::Abandoned(factor)) => {
-                at.audit("abandoned", Some(factor.name()), Some("client_gone"), None);
+                at.audit(
+                    AuditOutcome::Abandoned,
+                    Some(factor.name()),
+                    Some("client_gone"),
+                    None,
+                );
                 return Err(FrameError::Closed);
             }
             Ok(Verdict::SourceLocked { until }) => {
-                at.audit("locked_out", None, Some("source_locked"), None);
+                at.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
                 return locked_out(conn, until).await;
             }
             Ok(Verdict::Rejected {
                 reason,
                 locked_until,
             }) => {
-                at.audit("failure", None, Some(reason.name()), None);
+                at.audit(AuditOutcome::Failure, None, Some(reason.name()), None);
                 if let Some(until) = locked_until {
-                    at.audit("locked_out", None, Some("too_many_failures"), Some(until));
+                    at.audit(
+                        AuditOutcome::LockedOut,
+                        None,
+                        Some("too_many_failures"),
+                        Some(until),
+                    );
                     return locked_out(conn, until).await;
                 }
                 let text = match reason {
@@ -366,7 +382,7 @@ async fn ask(
     match conn.read(at.shared.authority.config().answer_timeout).await {
         Ok(Request::Answer { text }) => Ok(Ok(text)),
         Err(FrameError::Timeout) => {
-            at.audit("failure", None, Some("no_answer_in_time"), None);
+            at.audit(AuditOutcome::Failure, None, Some("no_answer_in_time"), None);
             conn.send(&Step::Error {
                 text: NO_ANSWER.to_owned(),
             })
@@ -406,7 +422,7 @@ async fn send_chosen(
     let limiter = shared.authority.limiter();
     let now = unix_now();
     if let Some(until) = limiter.source_locked(subject.key(), &at.source, now) {
-        at.audit("locked_out", None, Some("source_locked"), None);
+        at.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
         return locked_out(conn, until).await.map(Chosen::End);
     }
     if limiter.account_locked(subject.key(), now).is_some() {

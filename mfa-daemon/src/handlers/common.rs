@@ -6,7 +6,7 @@ use std::sync::Arc;
 use mfa_proto::{Channel, Response, Secret};
 
 use crate::app::Shared;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::authority::{Subject, Verdict, unix_now};
 use crate::connection::{Caller, Presence};
 use crate::delivery::SendErrorKind;
@@ -96,10 +96,10 @@ pub fn not_sent(
     match why {
         NotSent::Refused(refusal) => {
             shared.audit.record(&AuditEvent {
-                event: "send_refused",
+                event: AuditKind::SendRefused,
                 user,
                 service: Some(service),
-                outcome: "refused",
+                outcome: AuditOutcome::Refused,
                 reason: Some(refusal.name()),
                 channel: Some(channel_name(channel)),
                 to: Some(to),
@@ -118,10 +118,10 @@ pub fn not_sent(
         NotSent::Random(e) => DaemonError::Internal(format!("random number generator failed: {e}")),
         NotSent::Failed(e) => {
             shared.audit.record(&AuditEvent {
-                event: "send_failed",
+                event: AuditKind::SendFailed,
                 user,
                 service: Some(service),
-                outcome: "error",
+                outcome: AuditOutcome::Error,
                 channel: Some(channel_name(channel)),
                 to: Some(to),
                 provider: Some(e.provider),
@@ -152,10 +152,10 @@ pub fn not_sent(
 /// Audits a code that went out.
 pub fn audit_code_sent(shared: &Shared, user: &str, service: &str, channel: Channel, to: &str) {
     shared.audit.record(&AuditEvent {
-        event: "code_sent",
+        event: AuditKind::CodeSent,
         user,
         service: Some(service),
-        outcome: "ok",
+        outcome: AuditOutcome::Ok,
         channel: Some(channel_name(channel)),
         to: Some(to),
         ..AuditEvent::default()

@@ -9,7 +9,7 @@ use mfa_core::factor::sent_code::CodeCheck;
 use mfa_proto::{ContactKind, FrameError, NewContact, Request, Response, Secret};
 
 use crate::app::Shared;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::authority::{ContactChange, ContactRemoval, unix_now};
 use crate::connection::Connection;
 use crate::delivery::outbox::SentCheck;
@@ -19,7 +19,14 @@ use crate::handlers::common::{audit_code_sent, contact_status, internal, not_sen
 /// How long a person may take to read the code and type it.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(600);
 
-fn audit_contact(shared: &Shared, event: &str, user: &str, uid: u32, outcome: &str, c: &Contact) {
+fn audit_contact(
+    shared: &Shared,
+    event: AuditKind,
+    user: &str,
+    uid: u32,
+    outcome: AuditOutcome,
+    c: &Contact,
+) {
     let masked = c.destination.masked();
     shared.audit.record(&AuditEvent {
         event,
@@ -192,7 +199,7 @@ async fn save(
         .await
     {
         Ok(ContactChange::Done(added)) => {
-            audit_contact(shared, "contact_added", user, uid, "ok", &added);
+            audit_contact(shared, AuditKind::ContactAdded, user, uid, AuditOutcome::Ok, &added);
             let what = format!(
                 "{} {} was added as a way to receive verification codes",
                 kind_word(added.destination.kind()),
@@ -232,7 +239,14 @@ pub async fn remove(
         .await
     {
         Ok(ContactRemoval::Removed(removed)) => {
-            audit_contact(shared, "contact_removed", user, uid, "ok", &removed);
+            audit_contact(
+                shared,
+                AuditKind::ContactRemoved,
+                user,
+                uid,
+                AuditOutcome::Ok,
+                &removed,
+            );
             shared.outbox.forget(user);
             let what = format!(
                 "{} {} was removed from your verification options",
@@ -310,9 +324,13 @@ async fn send_notices(shared: &Shared, user: &str, what: &str, to: &[Contact]) {
         "Security notice for {user} on {host} at {when}: {what}. If this was not you, tell your administrator."
     );
     for (masked, result) in shared.outbox.notify(user, to, &text, unix_now()).await {
-        let outcome = if result.is_ok() { "ok" } else { "error" };
+        let outcome = if result.is_ok() {
+            AuditOutcome::Ok
+        } else {
+            AuditOutcome::Error
+        };
         shared.audit.record(&AuditEvent {
-            event: "notice_sent",
+            event: AuditKind::NoticeSent,
             user,
             outcome,
             to: Some(&masked),

@@ -10,7 +10,7 @@ use mfa_proto::{
 
 use crate::accounts;
 use crate::app::Shared;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::authority::{Activation, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection};
 use crate::error::DaemonError;
@@ -30,7 +30,14 @@ fn failed(kind: FailureKind, message: impl Into<String>) -> Response {
     }
 }
 
-fn audit(shared: &Shared, event: &str, user: &str, uid: u32, outcome: &str, reason: Option<&str>) {
+fn audit(
+    shared: &Shared,
+    event: AuditKind,
+    user: &str,
+    uid: u32,
+    outcome: AuditOutcome,
+    reason: Option<&str>,
+) {
     shared.audit.record(&AuditEvent {
         event,
         user,
@@ -74,7 +81,14 @@ pub async fn handle(
         .unwrap_or((None, false));
     let root_only = matches!(request, Request::Unlock { .. });
     if !allowed || (root_only && uid != 0) {
-        audit(shared, "manage", &given, uid, "not_authorized", None);
+        audit(
+            shared,
+            AuditKind::Manage,
+            &given,
+            uid,
+            AuditOutcome::NotAuthorized,
+            None,
+        );
         let message = if root_only {
             "only root may unlock users".to_owned()
         } else {
@@ -144,7 +158,14 @@ pub async fn handle(
             let target = user.clone();
             match shared.blocking(move |a| a.unlock(&target)).await {
                 Ok(()) => {
-                    audit(shared, "unlock", &user, uid, "ok", None);
+                    audit(
+                        shared,
+                        AuditKind::Unlock,
+                        &user,
+                        uid,
+                        AuditOutcome::Ok,
+                        None,
+                    );
                     Response::Ok {
                         message: format!("cleared all failure counters and lockouts of {user}"),
                     }
@@ -208,21 +229,42 @@ async fn require_proof(
     match verdict {
         Verdict::Accepted(_) => Ok(()),
         Verdict::Rejected { reason, .. } => {
-            audit(shared, "proof", user, uid, "failure", Some(reason.name()));
+            audit(
+                shared,
+                AuditKind::Proof,
+                user,
+                uid,
+                AuditOutcome::Failure,
+                Some(reason.name()),
+            );
             Err(failed(
                 FailureKind::WrongCode,
                 "that code is not valid (or was already used)",
             ))
         }
         Verdict::SourceLocked { until } => {
-            audit(shared, "proof", user, uid, "locked_out", None);
+            audit(
+                shared,
+                AuditKind::Proof,
+                user,
+                uid,
+                AuditOutcome::LockedOut,
+                None,
+            );
             Err(failed(
                 FailureKind::LockedOut,
                 lockout_message(until, unix_now()),
             ))
         }
         Verdict::Abandoned(_) => {
-            audit(shared, "proof", user, uid, "abandoned", Some("client_gone"));
+            audit(
+                shared,
+                AuditKind::Proof,
+                user,
+                uid,
+                AuditOutcome::Abandoned,
+                Some("client_gone"),
+            );
             Err(failed(FailureKind::BadRequest, "the client went away"))
         }
     }
@@ -270,7 +312,14 @@ async fn enroll(
             .authority
             .pending_code_step(&pending, code.expose().trim(), now)
         else {
-            audit(shared, "enroll", user, uid, "failure", Some("invalid_code"));
+            audit(
+                shared,
+                AuditKind::Enroll,
+                user,
+                uid,
+                AuditOutcome::Failure,
+                Some("invalid_code"),
+            );
             // The last refusal is `locked_out`, so the client knows not to ask again.
             let refusal = if tries < max_tries {
                 failed(
@@ -298,7 +347,7 @@ async fn enroll(
             .await
         {
             Ok(Activation::Done(codes)) => {
-                audit(shared, "enroll", user, uid, "ok", None);
+                audit(shared, AuditKind::Enroll, user, uid, AuditOutcome::Ok, None);
                 contacts::notify_others(shared, user, "An authenticator app was enrolled", None);
                 Response::RecoveryCodes {
                     codes: codes.into_iter().map(Secret::from).collect(),
@@ -307,10 +356,10 @@ async fn enroll(
             Ok(Activation::Conflict) => {
                 audit(
                     shared,
-                    "enroll",
+                    AuditKind::Enroll,
                     user,
                     uid,
-                    "failure",
+                    AuditOutcome::Failure,
                     Some("factors_changed"),
                 );
                 failed(
@@ -332,7 +381,14 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) ->
         .await
     {
         Ok(Some(codes)) => {
-            audit(shared, "recovery_codes", user, uid, "ok", None);
+            audit(
+                shared,
+                AuditKind::RecoveryCodes,
+                user,
+                uid,
+                AuditOutcome::Ok,
+                None,
+            );
             contacts::notify_others(shared, user, "A new set of recovery codes was made", None);
             Response::RecoveryCodes {
                 codes: codes.into_iter().map(Secret::from).collect(),
@@ -350,7 +406,7 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     let target = user.to_owned();
     match shared.blocking(move |a| a.remove_factors(&target)).await {
         Ok(Some(removed)) => {
-            audit(shared, "remove", user, uid, "ok", None);
+            audit(shared, AuditKind::Remove, user, uid, AuditOutcome::Ok, None);
             contacts::notify(
                 shared,
                 user,
