@@ -15,10 +15,11 @@ cargo build --release --workspace
 BIN="$PWD/target/release"
 
 WORK=$(mktemp -d /tmp/pam-mfa-demo.XXXXXX)
-PIDS=()   # everything started in the background, stopped by PID on exit
+PIDS=()      # the stand-ins and the daemon, stopped by PID on exit
+PAM_PID=""   # a pamtester waiting for its answers, while there is one
 cleanup() {
   local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  for pid in $PAM_PID "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -175,15 +176,14 @@ add_contact() {
 # entry that starts with OPTION ("Email to") and then the prompt "Code: " with the code that
 # reaches DIR (pamtester reads its answers from a FIFO as they come).
 pam_menu() {
-  local before answers pid fd choice file code seen_as status=0
+  local before answers fd choice file code seen_as status=0
   before=$(seen "$2")
   answers="$WORK/answers"
   rm -f "$answers"
   mkfifo "$answers"
   LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$WORK/pam.d" \
     stdbuf -oL pamtester -v mfa-demo "$DEMO_USER" authenticate <"$answers" >"$WORK/pam.out" 2>&1 &
-  pid=$!
-  PIDS+=("$pid")
+  PAM_PID=$!
   exec {fd}>"$answers"
   for _ in $(seq 100); do grep -q 'or choose 1' "$WORK/pam.out" && break; sleep 0.05; done
   choice=$(sed -n "s/^  \([0-9]*\)\. $1 .*/\1/p" "$WORK/pam.out" | head -n1)
@@ -191,7 +191,8 @@ pam_menu() {
   read -r file code seen_as < <(next_code "$2" "$before") || true
   printf '%s\n' "${code:-}" >&"$fd"
   exec {fd}>&-
-  wait "$pid" || status=$?
+  wait "$PAM_PID" || status=$?
+  PAM_PID=""
   grep -v '^PWRAP_' "$WORK/pam.out" | sed 's/^/   /'
   [ -n "${code:-}" ] || { echo "demo: FAILED: no code reached $2" >&2; exit 1; }
   echo "   (answered $choice at the menu, then $code, read from ${file#"$WORK"/}: $seen_as)"
