@@ -6,6 +6,7 @@
 pub mod contact;
 pub mod factor;
 pub mod lockout;
+pub mod policy;
 pub mod record;
 pub mod send_limits;
 

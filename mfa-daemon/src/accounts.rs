@@ -16,6 +16,8 @@ pub struct Account {
     pub name: String,
     /// The account's uid.
     pub uid: u32,
+    /// Its primary group.
+    pub gid: u32,
 }
 
 /// The account `name` means, or `None` if NSS does not know it or the name may not be looked
@@ -34,7 +36,24 @@ pub fn resolve(name: &str) -> Option<Account> {
     (valid && username::is_valid(&user.name)).then(|| Account {
         name: user.name,
         uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
     })
+}
+
+/// The names of `account`'s groups, primary and supplementary, as NSS gives them (so LDAP
+/// and SSSD groups count). Blocking, like [`resolve`]. Groups without a name are left out;
+/// a failed lookup gives what was found, and a policy keyed on groups then treats the
+/// account as a member of none (exempt groups do not apply: it is asked).
+pub fn group_names(account: &Account) -> Vec<String> {
+    let Ok(name) = std::ffi::CString::new(account.name.as_str()) else {
+        return Vec::new();
+    };
+    let gids = nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(account.gid))
+        .unwrap_or_else(|_| vec![nix::unistd::Gid::from_raw(account.gid)]);
+    gids.into_iter()
+        .filter_map(|gid| nix::unistd::Group::from_gid(gid).ok().flatten())
+        .map(|g| g.name)
+        .collect()
 }
 
 /// Whether a peer with `peer_uid` may act for `account`: root for anyone, any other uid
@@ -56,13 +75,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn root_is_in_the_root_group() {
+        let root = resolve("root").unwrap();
+        assert!(group_names(&root).contains(&"root".to_owned()));
+    }
+
+    #[test]
     fn root_resolves_to_itself() {
         let root = resolve("root").expect("every system has root");
         assert_eq!(
             root,
             Account {
                 name: "root".to_owned(),
-                uid: 0
+                uid: 0,
+                gid: 0
             }
         );
     }
@@ -79,6 +105,7 @@ mod tests {
         let alice = Account {
             name: "alice".to_owned(),
             uid: 1000,
+            gid: 1000,
         };
         assert!(may_act_for(0, Some(&alice)));
         assert!(may_act_for(0, None));

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 pub use mfa_core::Factor;
 use mfa_core::contact::{self, Contact, ContactError};
+use mfa_core::policy::Policy;
 pub use mfa_core::factor::{Decision, Rejection};
 use mfa_proto::ContactKind;
 
@@ -92,6 +93,7 @@ pub enum Activation {
 #[derive(Debug)]
 pub struct Authority {
     config: Config,
+    policy: Policy,
     store: Store,
     limiter: AttemptLimiter,
     hostname: String,
@@ -118,12 +120,18 @@ impl Authority {
             .map_err(|e| DaemonError::Recovery(RecoveryError::Random(e)))?;
         Ok(Authority {
             decoy_totp: Generator::new(params, &decoy_secret),
+            policy: config.policy.policy(),
             config,
             store,
             limiter,
             hostname,
             decoy_hash,
         })
+    }
+
+    /// Who must use a second factor.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// The configuration in force.

@@ -57,6 +57,8 @@ pub enum AuditKind {
     ContactRemoved,
     /// `notice_sent`.
     NoticeSent,
+    /// `exempt`: the policy says this login is not asked.
+    Exempt,
 }
 
 /// How the audited thing ended.

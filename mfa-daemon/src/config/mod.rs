@@ -4,15 +4,18 @@
 //! file without reading source.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 
 use mfa_core::contact::DomainRules;
 use mfa_core::factor::sent_code::{Charset, CodePolicy};
 use mfa_core::factor::totp::Algorithm;
 use mfa_core::lockout::LockoutPolicy;
+use mfa_core::policy::{Policy, Require, Rule, Unenrolled};
 use mfa_core::send_limits::SendPolicy;
 
 use crate::delivery::{
@@ -54,6 +57,180 @@ pub struct Config {
     pub webhook: Option<WebhookSection>,
     /// Email through an SMTP server.
     pub email: Option<EmailSection>,
+    /// Who must use a second factor.
+    pub policy: PolicyConfig,
+}
+
+/// `[policy]`: who is asked, who is exempt, what happens to users without a factor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// `all`, or `groups` (only members of `require_groups` are asked).
+    pub require: RequireSetting,
+    /// With `require = "groups"`.
+    pub require_groups: Vec<String>,
+    /// Never asked (`PAM_IGNORE`).
+    pub exempt_users: Vec<String>,
+    /// Members are never asked.
+    pub exempt_groups: Vec<String>,
+    /// Networks (CIDR, or single addresses) whose logins are not asked, except for services
+    /// in `always_ask`.
+    pub exempt_sources: Vec<String>,
+    /// Services that never honour `exempt_sources`.
+    pub always_ask: Vec<String>,
+    /// `deny` or `allow` users without a factor.
+    pub unenrolled: UnenrolledSetting,
+    /// `[[policy.rule]]`: stricter settings for some groups or services.
+    #[serde(rename = "rule")]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// `[[policy.rule]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Applies to members of any of these groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Applies to any of these PAM services.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Users without a factor, where stricter than `[policy]`'s.
+    pub unenrolled: Option<UnenrolledSetting>,
+}
+
+/// `policy.require`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequireSetting {
+    /// Everyone.
+    #[default]
+    All,
+    /// Members of `require_groups`.
+    Groups,
+}
+
+/// `policy.unenrolled`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnenrolledSetting {
+    /// Refused, like an unknown user.
+    #[default]
+    Deny,
+    /// Skipped (`PAM_IGNORE`), like the module's `nullok`.
+    Allow,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        let p = Policy::default();
+        PolicyConfig {
+            require: RequireSetting::All,
+            require_groups: Vec::new(),
+            exempt_users: Vec::new(),
+            exempt_groups: Vec::new(),
+            exempt_sources: Vec::new(),
+            always_ask: p.always_ask,
+            unenrolled: UnenrolledSetting::Deny,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// A network as `exempt_sources` gives it: CIDR, or one address.
+fn network(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+        .map(|net| net.trunc())
+}
+
+impl UnenrolledSetting {
+    fn policy(self) -> Unenrolled {
+        match self {
+            UnenrolledSetting::Deny => Unenrolled::Deny,
+            UnenrolledSetting::Allow => Unenrolled::Allow,
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The policy these settings make (after [`Config::parse`] validated them).
+    pub fn policy(&self) -> Policy {
+        Policy {
+            require: match self.require {
+                RequireSetting::All => Require::All,
+                RequireSetting::Groups => Require::Groups,
+            },
+            require_groups: self.require_groups.clone(),
+            exempt_users: self.exempt_users.clone(),
+            exempt_groups: self.exempt_groups.clone(),
+            exempt_sources: self
+                .exempt_sources
+                .iter()
+                .filter_map(|s| network(s))
+                .collect(),
+            always_ask: self.always_ask.clone(),
+            unenrolled: self.unenrolled.policy(),
+            rules: self
+                .rules
+                .iter()
+                .map(|r| Rule {
+                    groups: r.groups.clone(),
+                    services: r.services.clone(),
+                    unenrolled: r.unenrolled.map(UnenrolledSetting::policy),
+                })
+                .collect(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.require == RequireSetting::Groups && self.require_groups.is_empty() {
+            return Err((
+                "policy.require_groups",
+                "must name at least one group when policy.require = \"groups\"".to_owned(),
+            ));
+        }
+        for (key, names) in [
+            ("policy.require_groups", &self.require_groups),
+            ("policy.exempt_users", &self.exempt_users),
+            ("policy.exempt_groups", &self.exempt_groups),
+            ("policy.always_ask", &self.always_ask),
+        ] {
+            if let Some(bad) = names
+                .iter()
+                .find(|n| n.is_empty() || n.len() > 256 || n.chars().any(char::is_control))
+            {
+                return Err((key, format!("`{bad}` is not a name")));
+            }
+        }
+        if let Some(bad) = self.exempt_sources.iter().find(|s| network(s).is_none()) {
+            return Err((
+                "policy.exempt_sources",
+                format!(
+                    "`{bad}` is not a network: write e.g. \"192.0.2.0/24\", \"2001:db8::/32\" or one address"
+                ),
+            ));
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.groups.is_empty() && rule.services.is_empty() {
+                return Err((
+                    "policy.rule",
+                    format!(
+                        "rule {} applies to nothing: give it groups or services",
+                        i + 1
+                    ),
+                ));
+            }
+            if rule.unenrolled.is_none() {
+                return Err((
+                    "policy.rule",
+                    format!("rule {} changes nothing: give it unenrolled", i + 1),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Sent codes (SMS, voice, email), after IBM Verify's OTP settings.
@@ -199,6 +376,7 @@ impl Default for Config {
             twilio: None,
             webhook: None,
             email: None,
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -436,7 +614,7 @@ impl Config {
                 return Err((key, format!("`{bad}` is not a domain name")));
             }
         }
-        Ok(())
+        self.policy.validate()
     }
 
     /// The provider sections, as the delivery module takes them.
@@ -604,6 +782,52 @@ account_max_failures = 9
         }
         let e = parse("[otp]\ncharset = \"emoji\"\n").unwrap_err();
         assert!(e.to_string().contains("emoji"), "{e}");
+    }
+
+    #[test]
+    fn policy_parses_into_the_core_policy_and_bad_values_name_the_key() {
+        let c = parse(
+            "[policy]\nrequire = \"groups\"\nrequire_groups = [\"ssh-users\"]\nexempt_sources = [\"192.0.2.0/24\", \"10.1.2.3\", \"2001:db8::/32\"]\n[[policy.rule]]\ngroups = [\"wheel\"]\nunenrolled = \"deny\"\n",
+        )
+        .unwrap();
+        let p = c.policy.policy();
+        assert_eq!(p.require, Require::Groups);
+        assert_eq!(p.exempt_sources.len(), 3);
+        assert_eq!(p.always_ask, ["sudo", "su"]);
+        assert_eq!(p.rules[0].unenrolled, Some(Unenrolled::Deny));
+        for (text, key, words) in [
+            (
+                "[policy]\nrequire = \"groups\"\n",
+                "policy.require_groups",
+                "at least one group",
+            ),
+            (
+                "[policy]\nexempt_sources = [\"10.0.0.0/33\"]\n",
+                "policy.exempt_sources",
+                "not a network",
+            ),
+            (
+                "[policy]\nexempt_users = [\"\"]\n",
+                "policy.exempt_users",
+                "not a name",
+            ),
+            (
+                "[[policy.rule]]\nunenrolled = \"deny\"\n",
+                "policy.rule",
+                "applies to nothing",
+            ),
+            (
+                "[[policy.rule]]\ngroups = [\"x\"]\n",
+                "policy.rule",
+                "changes nothing",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert!(e.to_string().contains(words), "{e}");
+        }
+        let e = parse("[policy]\nunenrolled = \"enroll\"\n").unwrap_err();
+        assert!(e.to_string().contains("enroll"), "{e}");
     }
 
     #[test]

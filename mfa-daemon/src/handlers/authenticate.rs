@@ -1,11 +1,13 @@
 //! The authentication conversation that `pam_mfa.so` relays.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use mfa_proto::{AuthRequest, FrameError, Outcome, Request, Secret, Step};
 
 use mfa_core::contact::{self, MenuOption};
 use mfa_core::factor::sent_code::CodeCheck;
+use mfa_core::policy::{Ask, Context, Unenrolled};
 use mfa_core::record::UserRecord;
 use mfa_proto::Channel;
 
@@ -100,6 +102,21 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
+    /// An event of `kind` about this attempt.
+    fn audit_as(&self, kind: AuditKind, outcome: AuditOutcome, reason: Option<&str>) {
+        self.shared.audit.record(&AuditEvent {
+            event: kind,
+            user: &self.user,
+            service: Some(&self.auth.service),
+            rhost: self.auth.rhost.as_deref().filter(|_| self.caller.uid == 0),
+            source: Some(&self.source),
+            outcome,
+            reason,
+            uid: Some(self.caller.uid),
+            ..AuditEvent::default()
+        });
+    }
+
     fn audit(
         &self,
         outcome: AuditOutcome,
@@ -163,15 +180,19 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
             if !accounts::may_act_for(caller.uid, account.as_ref()) {
                 return Ok(None);
             }
+            let groups = match &account {
+                Some(account) if a.policy().needs_groups() => accounts::group_names(account),
+                _ => Vec::new(),
+            };
             let subject = match account {
                 Some(account) => Subject::Account(account.name),
                 None => Subject::Unknown(name),
             };
             let record = a.record(&subject)?;
-            Ok(Some((subject, record)))
+            Ok(Some((subject, record, groups)))
         })
         .await;
-    let (subject, record) = match looked_up {
+    let (subject, record, groups) = match looked_up {
         Ok(Some(found)) => found,
         Ok(None) => {
             at.audit(AuditOutcome::NotAuthorized, None, None, None);
@@ -184,7 +205,38 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         }
     };
     at.user = subject.key().to_owned();
-    if at.auth.nullok && !record.is_enrolled() {
+    // Only root's callers (sshd) report a remote address the policy may trust.
+    let source = (caller.uid == 0)
+        .then(|| {
+            at.auth
+                .rhost
+                .as_deref()
+                .and_then(|h| h.parse::<IpAddr>().ok())
+        })
+        .flatten();
+    let policy = shared.authority.policy().resolve(&Context {
+        user: &at.user,
+        groups: &groups,
+        service: &at.auth.service,
+        source,
+    });
+    match policy.ask {
+        Ask::Yes => {}
+        Ask::Exempt(why) => {
+            at.audit_as(AuditKind::Exempt, AuditOutcome::Ignore, Some(why.name()));
+            return Ok(Outcome::Ignore);
+        }
+        Ask::NotRequired => {
+            at.audit_as(
+                AuditKind::Exempt,
+                AuditOutcome::Ignore,
+                Some("not_required"),
+            );
+            return Ok(Outcome::Ignore);
+        }
+    }
+    let skip_unenrolled = at.auth.nullok || policy.unenrolled == Unenrolled::Allow;
+    if skip_unenrolled && !record.is_enrolled() {
         at.audit(AuditOutcome::Ignore, None, Some("not_enrolled"), None);
         return Ok(Outcome::Ignore);
     }

@@ -1,0 +1,307 @@
+//! Who must use a second factor, decided once per conversation from the config's `[policy]`
+//! and the account's groups, service and source. Rules can only make the result stricter:
+//! when several apply, the strictest setting of each wins.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// Who is asked at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Require {
+    /// Everyone (but the exempt).
+    All,
+    /// Only members of `require_groups`; others are not asked (the module returns
+    /// `PAM_IGNORE`, so the rest of the stack decides).
+    Groups,
+}
+
+/// What happens to a user with no factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Unenrolled {
+    /// Skipped, like the module's `nullok` (the least strict).
+    Allow,
+    /// Refused, like an unknown user (the strictest).
+    Deny,
+}
+
+/// A rule for some groups or services; its settings apply when the user is in one of its
+/// groups or the service is one of its services, and only where they are stricter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Matches members of any of these.
+    pub groups: Vec<String>,
+    /// Matches any of these PAM services.
+    pub services: Vec<String>,
+    /// A stricter treatment of users without a factor.
+    pub unenrolled: Option<Unenrolled>,
+}
+
+impl Rule {
+    fn applies(&self, who: &Context<'_>) -> bool {
+        self.groups.iter().any(|g| who.groups.contains(g))
+            || self.services.iter().any(|s| s == who.service)
+    }
+}
+
+/// The policy as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Who is asked.
+    pub require: Require,
+    /// With [`Require::Groups`]: the groups whose members are asked.
+    pub require_groups: Vec<String>,
+    /// Never asked.
+    pub exempt_users: Vec<String>,
+    /// Members are never asked.
+    pub exempt_groups: Vec<String>,
+    /// Logins from these networks are not asked, except for services in `always_ask`.
+    pub exempt_sources: Vec<IpNet>,
+    /// Services that never honour `exempt_sources`.
+    pub always_ask: Vec<String>,
+    /// Users without a factor.
+    pub unenrolled: Unenrolled,
+    /// Per-group or per-service tightening.
+    pub rules: Vec<Rule>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            require: Require::All,
+            require_groups: Vec::new(),
+            exempt_users: Vec::new(),
+            exempt_groups: Vec::new(),
+            exempt_sources: Vec::new(),
+            always_ask: vec!["sudo".to_owned(), "su".to_owned()],
+            unenrolled: Unenrolled::Deny,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// What the policy is decided from.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The canonical account name.
+    pub user: &'a str,
+    /// The names of the account's groups (primary and supplementary); empty for unknown names.
+    pub groups: &'a [String],
+    /// The PAM service.
+    pub service: &'a str,
+    /// The remote address, only when a trusted caller (root's: sshd) reported it and it is an
+    /// address, not a host name.
+    pub source: Option<IpAddr>,
+}
+
+/// Whether the user is asked for a factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// Asked.
+    Yes,
+    /// Not asked: exempt (named in `exempt_users` or `exempt_groups`, or from an exempt
+    /// network).
+    Exempt(Exemption),
+    /// Not asked: `require = "groups"` and not a member of one.
+    NotRequired,
+}
+
+/// Why a user is exempt; in audit events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exemption {
+    /// `exempt_users`.
+    User,
+    /// `exempt_groups`.
+    Group,
+    /// `exempt_sources`.
+    Source,
+}
+
+impl Exemption {
+    /// Name in audit events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exemption::User => "exempt_user",
+            Exemption::Group => "exempt_group",
+            Exemption::Source => "exempt_source",
+        }
+    }
+}
+
+/// The policy for one conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    /// Whether to ask.
+    pub ask: Ask,
+    /// Users without a factor.
+    pub unenrolled: Unenrolled,
+}
+
+impl Policy {
+    /// Whether any setting depends on the account's groups (if not, they need not be looked
+    /// up).
+    pub fn needs_groups(&self) -> bool {
+        !self.exempt_groups.is_empty()
+            || self.require == Require::Groups
+            || self.rules.iter().any(|r| !r.groups.is_empty())
+    }
+
+    /// The policy for `who`.
+    pub fn resolve(&self, who: &Context<'_>) -> Resolved {
+        let unenrolled = self
+            .rules
+            .iter()
+            .filter(|r| r.applies(who))
+            .filter_map(|r| r.unenrolled)
+            .fold(self.unenrolled, Ord::max);
+        let in_any = |names: &[String]| names.iter().any(|g| who.groups.contains(g));
+        let ask = if self.exempt_users.iter().any(|u| u == who.user) {
+            Ask::Exempt(Exemption::User)
+        } else if in_any(&self.exempt_groups) {
+            Ask::Exempt(Exemption::Group)
+        } else if !self.always_ask.iter().any(|s| s == who.service)
+            && who
+                .source
+                .is_some_and(|ip| self.exempt_sources.iter().any(|net| net.contains(&ip)))
+        {
+            Ask::Exempt(Exemption::Source)
+        } else if self.require == Require::Groups && !in_any(&self.require_groups) {
+            Ask::NotRequired
+        } else {
+            Ask::Yes
+        };
+        Resolved { ask, unenrolled }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who<'a>(user: &'a str, groups: &'a [String], service: &'a str, ip: &str) -> Context<'a> {
+        Context {
+            user,
+            groups,
+            service,
+            source: ip.parse().ok(),
+        }
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn defaults_ask_everyone_and_deny_the_unenrolled() {
+        let r = Policy::default().resolve(&who("alice", &[], "sshd", "10.0.0.1"));
+        assert_eq!(
+            r,
+            Resolved {
+                ask: Ask::Yes,
+                unenrolled: Unenrolled::Deny
+            }
+        );
+        assert!(!Policy::default().needs_groups());
+    }
+
+    #[test]
+    fn exemptions_by_user_group_and_network_but_never_for_always_ask_services() {
+        let p = Policy {
+            exempt_users: names(&["backup"]),
+            exempt_groups: names(&["robots"]),
+            exempt_sources: vec![
+                "192.0.2.0/24".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ],
+            ..Policy::default()
+        };
+        let none = names(&[]);
+        let robots = names(&["staff", "robots"]);
+        assert_eq!(
+            p.resolve(&who("backup", &none, "sudo", "")).ask,
+            Ask::Exempt(Exemption::User)
+        );
+        assert_eq!(
+            p.resolve(&who("r2", &robots, "sshd", "")).ask,
+            Ask::Exempt(Exemption::Group)
+        );
+        assert_eq!(
+            p.resolve(&who("alice", &none, "sshd", "192.0.2.77")).ask,
+            Ask::Exempt(Exemption::Source)
+        );
+        assert_eq!(
+            p.resolve(&who("alice", &none, "sshd", "2001:db8::5")).ask,
+            Ask::Exempt(Exemption::Source)
+        );
+        assert_eq!(
+            p.resolve(&who("alice", &none, "sudo", "192.0.2.77")).ask,
+            Ask::Yes
+        );
+        assert_eq!(
+            p.resolve(&who("alice", &none, "sshd", "192.0.3.1")).ask,
+            Ask::Yes
+        );
+        assert_eq!(p.resolve(&who("alice", &none, "sshd", "")).ask, Ask::Yes);
+    }
+
+    #[test]
+    fn require_groups_leaves_others_to_the_rest_of_the_stack() {
+        let p = Policy {
+            require: Require::Groups,
+            require_groups: names(&["ssh-users"]),
+            ..Policy::default()
+        };
+        assert!(p.needs_groups());
+        let member = names(&["ssh-users"]);
+        assert_eq!(p.resolve(&who("a", &member, "sshd", "")).ask, Ask::Yes);
+        assert_eq!(p.resolve(&who("b", &[], "sshd", "")).ask, Ask::NotRequired);
+    }
+
+    #[test]
+    fn the_strictest_rule_wins() {
+        let p = Policy {
+            unenrolled: Unenrolled::Allow,
+            rules: vec![
+                Rule {
+                    groups: names(&["wheel"]),
+                    services: vec![],
+                    unenrolled: Some(Unenrolled::Deny),
+                },
+                Rule {
+                    groups: names(&["staff"]),
+                    services: vec![],
+                    unenrolled: Some(Unenrolled::Allow),
+                },
+                Rule {
+                    groups: vec![],
+                    services: names(&["sudo"]),
+                    unenrolled: Some(Unenrolled::Deny),
+                },
+            ],
+            ..Policy::default()
+        };
+        let staff = names(&["staff"]);
+        let both = names(&["staff", "wheel"]);
+        assert_eq!(
+            p.resolve(&who("a", &staff, "sshd", "")).unenrolled,
+            Unenrolled::Allow
+        );
+        assert_eq!(
+            p.resolve(&who("a", &both, "sshd", "")).unenrolled,
+            Unenrolled::Deny
+        );
+        assert_eq!(
+            p.resolve(&who("a", &staff, "sudo", "")).unenrolled,
+            Unenrolled::Deny
+        );
+        // A rule cannot loosen the base setting.
+        let strict = Policy {
+            unenrolled: Unenrolled::Deny,
+            ..p
+        };
+        assert_eq!(
+            strict.resolve(&who("a", &staff, "sshd", "")).unenrolled,
+            Unenrolled::Deny
+        );
+    }
+}

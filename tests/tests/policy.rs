@@ -1,0 +1,179 @@
+//! `[policy]` through pamtester: exempt users, groups and networks skip the prompt
+//! (`PAM_IGNORE`, audit `exempt`), `require = "groups"` leaves non-members to the rest of the
+//! stack, `unenrolled = "allow"` and a stricter group rule, and a non-root caller cannot claim
+//! an exempt network.
+
+use mfa_tests::text::{CODE_PROMPT, PAMTESTER_SUCCESS};
+use mfa_tests::{
+    Daemon, PamService, Pamtester, ScratchDir, TestUser, enroll_totp, root_suite_ready,
+};
+use serde_json::Value;
+
+/// A daemon with `policy` as its `[policy]` table and one prompt per login.
+fn daemon_with_policy(policy: &str) -> Daemon {
+    Daemon::start_with(&format!("max_tries = 1\n[policy]\n{policy}"))
+}
+
+fn exempt_events(daemon: &Daemon, user: &str) -> Vec<Value> {
+    daemon
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["event"] == "exempt" && e["user"] == user)
+        .collect()
+}
+
+#[test]
+fn an_exempt_user_or_group_is_not_asked_and_others_are() {
+    if !root_suite_ready() {
+        return;
+    }
+    let exempt = TestUser::create();
+    let in_group = TestUser::create();
+    let asked = TestUser::create();
+    // useradd gives each account a group of its own name.
+    let daemon = daemon_with_policy(&format!(
+        "exempt_users = [\"{}\"]\nexempt_groups = [\"{}\"]\n",
+        exempt.name(),
+        in_group.name()
+    ));
+    let enrolled = enroll_totp(&daemon, &asked);
+    let service = PamService::mfa_then_permit(daemon.socket(), "");
+
+    for (user, reason) in [(&exempt, "exempt_user"), (&in_group, "exempt_group")] {
+        let login = Pamtester::new(&service, user.name()).authenticate(&[]);
+        assert!(
+            login.succeeded() && login.mentions(PAMTESTER_SUCCESS),
+            "{login}"
+        );
+        assert_eq!(login.count(CODE_PROMPT), 0, "{login}");
+        let events = exempt_events(&daemon, user.name());
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0]["reason"], reason, "{events:?}");
+        assert_eq!(events[0]["outcome"], "ignore", "{events:?}");
+    }
+    // Everyone else is asked, and a wrong code fails even with pam_permit after the module.
+    let login = Pamtester::new(&service, asked.name())
+        .authenticate(&[&enrolled.authenticator.wrong_code()]);
+    assert!(!login.succeeded(), "{login}");
+    assert_eq!(login.count(CODE_PROMPT), 1, "{login}");
+    assert!(exempt_events(&daemon, asked.name()).is_empty());
+}
+
+#[test]
+fn require_groups_asks_members_only() {
+    if !root_suite_ready() {
+        return;
+    }
+    let member = TestUser::create();
+    let other = TestUser::create();
+    let daemon = daemon_with_policy(&format!(
+        "require = \"groups\"\nrequire_groups = [\"{}\"]\n",
+        member.name()
+    ));
+    let enrolled = enroll_totp(&daemon, &member);
+    enroll_totp(&daemon, &other);
+    let service = PamService::mfa_then_permit(daemon.socket(), "");
+
+    let login = Pamtester::new(&service, other.name()).authenticate(&[]);
+    assert!(login.succeeded(), "{login}");
+    assert_eq!(login.count(CODE_PROMPT), 0, "{login}");
+    assert_eq!(
+        exempt_events(&daemon, other.name())[0]["reason"],
+        "not_required"
+    );
+
+    let login = Pamtester::new(&service, member.name())
+        .authenticate(&[&enrolled.authenticator.wrong_code()]);
+    assert!(!login.succeeded(), "{login}");
+    assert_eq!(login.count(CODE_PROMPT), 1, "{login}");
+}
+
+#[test]
+fn an_exempt_network_skips_the_prompt_for_root_callers_only() {
+    if !root_suite_ready() {
+        return;
+    }
+    let user = TestUser::create();
+    let daemon = daemon_with_policy("exempt_sources = [\"127.0.0.0/8\", \"2001:db8::/32\"]\n");
+    let enrolled = enroll_totp(&daemon, &user);
+    let service = PamService::mfa_then_permit(daemon.socket(), "");
+
+    for rhost in ["127.0.0.1", "2001:db8::7"] {
+        let login = Pamtester::new(&service, user.name())
+            .from_rhost(rhost)
+            .authenticate(&[]);
+        assert!(login.succeeded(), "{rhost}: {login}");
+        assert_eq!(login.count(CODE_PROMPT), 0, "{rhost}: {login}");
+    }
+    assert!(
+        exempt_events(&daemon, user.name())
+            .iter()
+            .all(|e| e["reason"] == "exempt_source")
+    );
+    // Another network is asked.
+    let wrong = enrolled.authenticator.wrong_code();
+    let login = Pamtester::new(&service, user.name())
+        .from_rhost("10.9.9.9")
+        .authenticate(&[&wrong]);
+    assert!(!login.succeeded(), "{login}");
+    assert_eq!(login.count(CODE_PROMPT), 1, "{login}");
+    // A screen locker (the user's own uid) says what it likes about its host: not trusted.
+    let login = Pamtester::new(&service, user.name())
+        .as_caller(user.name())
+        .from_rhost("127.0.0.1")
+        .authenticate(&[&wrong]);
+    assert!(
+        !login.succeeded(),
+        "a non-root caller claimed an exempt network: {login}"
+    );
+    assert_eq!(login.count(CODE_PROMPT), 1, "{login}");
+}
+
+#[test]
+fn unenrolled_allow_skips_them_but_a_group_rule_can_deny() {
+    if !root_suite_ready() {
+        return;
+    }
+    let relaxed = TestUser::create();
+    let strict = TestUser::create();
+    let daemon = daemon_with_policy(&format!(
+        "unenrolled = \"allow\"\n[[policy.rule]]\ngroups = [\"{}\"]\nunenrolled = \"deny\"\n",
+        strict.name()
+    ));
+    let service = PamService::mfa_then_permit(daemon.socket(), "");
+
+    let login = Pamtester::new(&service, relaxed.name()).authenticate(&[]);
+    assert!(login.succeeded(), "{login}");
+    assert_eq!(login.count(CODE_PROMPT), 0, "{login}");
+
+    let login = Pamtester::new(&service, strict.name()).authenticate(&["123456"]);
+    assert!(!login.succeeded(), "{login}");
+    assert_eq!(login.count(CODE_PROMPT), 1, "{login}");
+}
+
+#[test]
+fn a_bad_policy_is_refused_by_name() {
+    if !root_suite_ready() {
+        return;
+    }
+    for (policy, key) in [
+        (
+            "exempt_sources = [\"10.0.0.0/33\"]\n",
+            "policy.exempt_sources",
+        ),
+        ("require = \"groups\"\n", "policy.require_groups"),
+        ("remember_forever = true\n", "remember_forever"),
+    ] {
+        let dir = ScratchDir::create();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, format!("[policy]\n{policy}")).unwrap();
+        let out = std::process::Command::new(mfa_tests::daemon_binary())
+            .arg("--check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{policy}: {stderr}");
+        assert!(stderr.contains(key), "{policy}: {stderr}");
+    }
+}
