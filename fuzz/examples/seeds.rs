@@ -134,6 +134,7 @@ fn requests() -> Vec<(&'static str, Request)> {
             "unlock",
             Request::Unlock {
                 user: "carol".into(),
+                source: Some("192.0.2.7".into()),
             },
         ),
     ]

@@ -80,7 +80,9 @@ enum BuiltRequest {
     },
     Unlock {
         user: String,
+        source: Option<String>,
     },
+    ListUsers,
     AddContact {
         user: String,
         phone: bool,
@@ -153,7 +155,14 @@ impl BuiltRequest {
                 Some(user),
             ),
             BuiltRequest::Status { user } => (Request::Status { user: user.clone() }, Some(user)),
-            BuiltRequest::Unlock { user } => (Request::Unlock { user: user.clone() }, Some(user)),
+            BuiltRequest::Unlock { user, source } => (
+                Request::Unlock {
+                    user: user.clone(),
+                    source,
+                },
+                Some(user),
+            ),
+            BuiltRequest::ListUsers => (Request::ListUsers, None),
             BuiltRequest::AddContact {
                 user,
                 phone,
@@ -294,7 +303,8 @@ fn variant_fields(tag: &str) -> &'static [&'static str] {
         "answer" => &["text"],
         "confirm_totp" => &["code"],
         "enroll_totp" | "new_recovery_codes" | "remove_factors" => &["user", "proof"],
-        "status" | "unlock" => &["user"],
+        "status" => &["user"],
+        "unlock" => &["user", "source"],
         "add_contact" => &["user", "contact", "proof", "unverified"],
         "confirm_contact" => &["code"],
         "remove_contact" => &["user", "kind", "which", "proof"],
@@ -355,7 +365,10 @@ fn debug_hides_secrets(request: &Request) {
             proof: proof.map(|_| blank()),
         },
         other
-        @ (Request::Authenticate { .. } | Request::Status { .. } | Request::Unlock { .. }) => other,
+        @ (Request::Authenticate { .. }
+        | Request::Status { .. }
+        | Request::Unlock { .. }
+        | Request::ListUsers) => other,
     };
     assert_eq!(format!("{request:?}"), format!("{blanked:?}"));
 }

@@ -425,6 +425,21 @@ impl Authority {
     pub fn unlock(&self, key: &str) -> Result<(), DaemonError> {
         Ok(self.limiter.clear(key)?)
     }
+
+    /// Clears the counters and lockout of one source of the user, durably (the account-wide
+    /// counter stays); false if nothing was counted for that source.
+    pub fn unlock_source(&self, key: &str, source: &str) -> Result<bool, DaemonError> {
+        Ok(self.limiter.clear_source(key, source)?)
+    }
+
+    /// Every name with a record or with failures counted, sorted, each once.
+    pub fn known_names(&self) -> Result<Vec<String>, DaemonError> {
+        let mut names = self.store.users()?;
+        names.extend(self.limiter.names());
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
 }
 
 /// How adding a contact ended.

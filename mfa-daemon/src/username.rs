@@ -32,6 +32,27 @@ pub fn file_stem(name: &str) -> String {
     stem
 }
 
+/// The name a file stem was written for by [`file_stem`], or `None` for a stem that
+/// `file_stem` never writes (a stray file, a bad escape, a name that is not valid): the
+/// round trip must give the stem back exactly.
+pub fn from_file_stem(stem: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(stem.len());
+    let mut rest = stem.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            let hex = tail.get(..2)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    let name = String::from_utf8(bytes).ok()?;
+    (is_valid(&name) && file_stem(&name) == stem).then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +108,25 @@ mod tests {
         assert_eq!(file_stem("ä"), "%C3%A4");
         // Distinct names never share a file: `%` itself is encoded.
         assert_ne!(file_stem("a%2Fb"), file_stem("a/b"));
+    }
+
+    #[test]
+    fn file_stems_decode_back_to_their_names_and_nothing_else_does() {
+        for name in [
+            "alice",
+            "WS01$",
+            "alice@corp.example",
+            "CORP\\alice",
+            "ä",
+            "John Smith",
+        ] {
+            assert_eq!(from_file_stem(&file_stem(name)).as_deref(), Some(name));
+        }
+        for stem in [
+            "", "%", "%4", "%zz", "%2f", "%+1", "%41lice", "a b", ".hidden", "%2Ealice", "a%2Fb",
+            "%FF", "%00",
+        ] {
+            assert_eq!(from_file_stem(stem), None, "{stem:?}");
+        }
     }
 }

@@ -191,6 +191,7 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     fn unlock(&mut self, user: &str) -> Result<(), EnrollError> {
         let request = Request::Unlock {
             user: user.to_owned(),
+            source: None,
         };
         let reply = self.daemon.connect()?.call(&request)?;
         self.expect_ok(&request, reply)

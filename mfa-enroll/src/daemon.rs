@@ -1,4 +1,4 @@
-//! Connections to mfa-daemon.
+//! Connections to mfa-daemon, for mfa-enroll and mfactl.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,6 +76,16 @@ impl Connection {
                 source,
             })
     }
+
+    /// Waits for one more reply to the request last sent (a list comes in several).
+    pub fn next_reply(&mut self) -> Result<Response, EnrollError> {
+        self.client
+            .recv()
+            .map_err(|source| EnrollError::Connection {
+                socket: self.socket.clone(),
+                source,
+            })
+    }
 }
 
 /// The error for a reply that is not the one hoped for: the daemon's refusal, or a reply that
@@ -101,6 +111,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::RemoveFactors { .. } => "remove_factors",
         Request::Status { .. } => "status",
         Request::Unlock { .. } => "unlock",
+        Request::ListUsers => "list_users",
         Request::AddContact { .. } => "add_contact",
         Request::ConfirmContact { .. } => "confirm_contact",
         Request::RemoveContact { .. } => "remove_contact",
@@ -113,6 +124,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::TotpEnrollment(_) => "totp_enrollment",
         Response::RecoveryCodes { .. } => "recovery_codes",
         Response::Status(_) => "status",
+        Response::Users(_) => "users",
         Response::CodeSent { .. } => "code_sent",
         Response::ContactAdded(_) => "contact_added",
         Response::Ok { .. } => "ok",
@@ -187,7 +199,10 @@ mod tests {
     #[test]
     fn refusal_carries_kind_and_message() {
         let err = rejection(
-            &Request::Unlock { user: "bob".into() },
+            &Request::Unlock {
+                user: "bob".into(),
+                source: None,
+            },
             Response::Failed {
                 kind: FailureKind::NotAuthorized,
                 message: "Only root may unlock accounts.".into(),

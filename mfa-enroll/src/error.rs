@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use mfa_proto::{FailureKind, FrameError, ListenerError};
 
-/// Why a command failed. `crate::main` prints it as `mfa-enroll: <Display>` and exits 1.
+/// Why a command failed. `crate::main` prints it as `mfa-enroll: <Display>` and exits 1
+/// (mfactl as `mfactl: <Display>`).
 #[derive(Debug)]
 pub enum EnrollError {
     /// Could not connect to the daemon's socket.
@@ -155,8 +156,8 @@ impl fmt::Display for EnrollError {
             }
             EnrollError::UnexpectedReply { request, reply } => write!(
                 f,
-                "mfa-daemon answered {request} with {reply}, which this version of mfa-enroll \
-                 does not expect; are mfa-enroll and mfa-daemon from the same release?"
+                "mfa-daemon answered {request} with {reply}, which this tool does not \
+                 expect; are this tool and mfa-daemon from the same release?"
             ),
             EnrollError::UnknownCaller { uid } => write!(
                 f,

@@ -5,14 +5,17 @@
 //! The tool holds no secrets and decides nothing: every request goes to `mfa-daemon` over its
 //! Unix socket (see `docs/CONTRACT.md`), which checks who is asking by peer credentials. This
 //! crate only talks to the person (or script) at the terminal and shows what the daemon answers.
+//!
+//! `mfactl`, the admin tool, uses this library's connection to the daemon ([`daemon`]), its
+//! caller checks ([`account`]) and its way of showing a user's status ([`output`]).
 #![forbid(unsafe_code)]
 
-mod account;
+pub mod account;
 mod cli;
 mod commands;
-mod daemon;
+pub mod daemon;
 mod error;
-mod output;
+pub mod output;
 mod prompt;
 mod qr;
 
@@ -24,7 +27,7 @@ use clap::Parser;
 pub use cli::{
     Cli, Command, ContactArgs, EmailArgs, PhoneArgs, RemoveArgs, RemovedContact, UserArg,
 };
-pub use error::EnrollError;
+pub use error::{EnrollError, one_line};
 
 use commands::Session;
 use daemon::Daemon;

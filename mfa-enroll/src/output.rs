@@ -221,7 +221,7 @@ fn contact_added_text(contact: &ContactStatus) -> String {
 }
 
 /// How codes reach `contact`, in a few words: `text, call`, `call only`, `email`.
-fn channels_text(contact: &ContactStatus) -> String {
+pub fn channels_text(contact: &ContactStatus) -> String {
     let names: Vec<&str> = contact
         .channels
         .iter()
@@ -238,7 +238,8 @@ fn channels_text(contact: &ContactStatus) -> String {
     }
 }
 
-fn label_text(label: &str) -> String {
+/// A label on one line, or `-` when there is none.
+pub fn label_text(label: &str) -> String {
     let label = one_line(label);
     if label.is_empty() {
         "-".to_owned()
@@ -282,7 +283,9 @@ fn contacts_text(text: &mut String, contacts: &[ContactStatus], tz: &TimeZone) {
     }
 }
 
-fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
+/// What is enrolled for a user and what is locked, one fact per line (times relative to
+/// `now`, shown in `tz`): the body of `mfa-enroll status` and `mfactl show`.
+pub fn status_details(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
     let mut text = String::new();
     let user = one_line(&report.user);
     let _ = writeln!(text, "User: {user}");
@@ -321,6 +324,12 @@ fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
             until(locked, now, tz)
         );
     }
+    text
+}
+
+fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
+    let mut text = status_details(report, now, tz);
+    let user = one_line(&report.user);
     if report.totp.is_none() && report.recovery_codes_left == 0 && report.contacts.is_empty() {
         text.push_str(
             "Nothing is enrolled. Run `mfa-enroll totp` to add an authenticator app, or\n\
@@ -339,7 +348,7 @@ fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
 }
 
 /// `unix` as a local date and time, e.g. `2025-01-05 14:20 CET`.
-fn local_time(unix: u64, tz: &TimeZone) -> String {
+pub fn local_time(unix: u64, tz: &TimeZone) -> String {
     i64::try_from(unix)
         .ok()
         .and_then(|secs| Timestamp::from_second(secs).ok())
@@ -352,7 +361,7 @@ fn local_time(unix: u64, tz: &TimeZone) -> String {
 }
 
 /// `unix` as a local time and how long until then, e.g. `2025-01-05 14:20 CET (in 3 minutes)`.
-fn until(unix: u64, now: Timestamp, tz: &TimeZone) -> String {
+pub fn until(unix: u64, now: Timestamp, tz: &TimeZone) -> String {
     let now = u64::try_from(now.as_second()).unwrap_or(0);
     let relative = match unix.checked_sub(now) {
         None | Some(0) => "now over".to_owned(),

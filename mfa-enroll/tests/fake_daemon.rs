@@ -485,7 +485,13 @@ fn ok_and_refusals() {
     assert_eq!(stdout(&refused), "");
     assert_eq!(
         daemon.received(),
-        vec![vec![Request::Unlock { user: "bob".into() }]; 2]
+        vec![
+            vec![Request::Unlock {
+                user: "bob".into(),
+                source: None
+            }];
+            2
+        ]
     );
 }
 

@@ -103,11 +103,19 @@ pub enum Request {
         /// Account.
         user: String,
     },
-    /// Admin (root only): clears every failure counter and lockout of the user.
+    /// Admin (root only): clears every failure counter and lockout of the user, or with
+    /// `source` only that source's.
     Unlock {
         /// Account.
         user: String,
+        /// Only this source (a remote host, `service:tty` or `uid:N`); the account-wide
+        /// counter is then left as it is.
+        #[serde(default)]
+        source: Option<String>,
     },
+    /// Admin (root only): every name the daemon has a record for or counts failures of,
+    /// answered with [`Response::Users`].
+    ListUsers,
     /// Starts adding a phone or an email address. The daemon sends a code to it and answers
     /// [`Response::CodeSent`]; reply with [`Request::ConfirmContact`]. With `unverified`
     /// (root only) the contact is saved at once and the answer is [`Response::ContactAdded`].
@@ -152,12 +160,13 @@ impl Request {
             | Request::NewRecoveryCodes { user, .. }
             | Request::RemoveFactors { user, .. }
             | Request::Status { user }
-            | Request::Unlock { user }
+            | Request::Unlock { user, .. }
             | Request::AddContact { user, .. }
             | Request::RemoveContact { user, .. } => Some(user),
             Request::Answer { .. }
             | Request::ConfirmTotp { .. }
-            | Request::ConfirmContact { .. } => None,
+            | Request::ConfirmContact { .. }
+            | Request::ListUsers => None,
         }
     }
 }
@@ -215,6 +224,8 @@ pub enum Response {
     },
     /// Answer to [`Request::Status`].
     Status(StatusReport),
+    /// Answer to [`Request::ListUsers`]: one report per name, sorted by name.
+    Users(Vec<StatusReport>),
     /// A code was sent to the new contact (after [`Request::AddContact`]); reply with
     /// [`Request::ConfirmContact`].
     CodeSent {
@@ -406,4 +417,41 @@ pub struct Lockout {
     pub source: String,
     /// Unix time when attempts are accepted again.
     pub until: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlock_without_source_still_decodes() {
+        let old: Envelope<Request> =
+            serde_json::from_str(r#"{"v":1,"msg":{"unlock":{"user":"bob"}}}"#).unwrap();
+        assert_eq!(
+            old.msg,
+            Request::Unlock {
+                user: "bob".into(),
+                source: None
+            }
+        );
+        let one: Envelope<Request> =
+            serde_json::from_str(r#"{"v":1,"msg":{"unlock":{"user":"bob","source":"10.0.0.1"}}}"#)
+                .unwrap();
+        assert_eq!(
+            one.msg,
+            Request::Unlock {
+                user: "bob".into(),
+                source: Some("10.0.0.1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn list_users_wire_form() {
+        let sent = serde_json::to_string(&Envelope::new(Request::ListUsers)).unwrap();
+        assert_eq!(sent, r#"{"v":1,"msg":"list_users"}"#);
+        assert_eq!(Request::ListUsers.user(), None);
+        let reply = serde_json::to_value(Response::Users(vec![])).unwrap();
+        assert_eq!(reply, serde_json::json!({ "users": [] }));
+    }
 }

@@ -1260,7 +1260,10 @@ fn oversized_fields_and_unknown_names_write_nothing() {
             user: long_name.clone(),
             proof: None,
         },
-        Request::Unlock { user: long_name },
+        Request::Unlock {
+            user: long_name,
+            source: None,
+        },
     ];
     for request in &requests {
         let mut client = Client::connect(&socket, CLIENT_TIMEOUT).expect("connect as root");

@@ -39,8 +39,14 @@ pub enum AuditKind {
     RecoveryCodes,
     /// `remove`.
     Remove,
-    /// `unlock`.
-    Unlock,
+    /// `admin_unlock`: root cleared lockouts (all, or one `source`).
+    AdminUnlock,
+    /// `admin_reset`: root removed every factor of a user.
+    AdminReset,
+    /// `admin_list`: root listed every user the daemon knows.
+    AdminList,
+    /// `admin_show`: root looked at one user's factors and lockouts.
+    AdminShow,
     /// `proof`.
     Proof,
     /// `status`.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mfa_proto::{Channel, Response, Secret};
+use mfa_proto::{Channel, Lockout, Response, Secret, StatusReport, TotpStatus};
 
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
@@ -12,6 +12,9 @@ use crate::connection::{Caller, Presence};
 use crate::delivery::SendErrorKind;
 use crate::delivery::outbox::NotSent;
 use crate::error::{DaemonError, NO_PROVIDER, SEND_FAILED};
+use crate::store::UserRecord;
+use crate::store::attempt_limiter::AttemptLimiter;
+use crate::username;
 use mfa_core::contact;
 use mfa_core::factor::recovery;
 
@@ -180,4 +183,39 @@ pub fn contact_status(contact: &mfa_core::contact::Contact) -> mfa_proto::Contac
         verified: contact.verified,
         added_at: contact.added_at,
     }
+}
+
+/// What `status` (and `mfactl list`) report for `user`: its factors from `record`, its
+/// lockouts from `limiter`, at `now`.
+pub fn status_report(
+    limiter: &AttemptLimiter,
+    user: &str,
+    record: &UserRecord,
+    now: u64,
+) -> StatusReport {
+    StatusReport {
+        user: user.to_owned(),
+        totp: record.totp.as_ref().map(|t| TotpStatus {
+            algorithm: t.params.algorithm.name().to_owned(),
+            digits: t.params.digits,
+            period: t.params.period,
+            enrolled_at: t.enrolled_at,
+        }),
+        recovery_codes_left: record.recovery_codes.len(),
+        lockouts: limiter
+            .lockouts(user, now)
+            .into_iter()
+            .map(|(source, until)| Lockout { source, until })
+            .collect(),
+        account_locked_until: limiter.account_locked(user, now),
+        contacts: record.contacts.iter().map(contact_status).collect(),
+    }
+}
+
+/// The refusal of a `user` field that is not a name that may be looked up.
+pub fn invalid_user_name() -> DaemonError {
+    DaemonError::BadRequest(format!(
+        "user must be an account name of 1 to {} bytes without control characters, `/` or `:`",
+        username::MAX_LEN
+    ))
 }

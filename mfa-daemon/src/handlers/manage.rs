@@ -1,12 +1,9 @@
-//! Management requests from `mfa-enroll`: enrollment, recovery codes, removal, status and
-//! admin unlock.
+//! Management requests from `mfa-enroll`: enrollment, recovery codes, removal and status.
+//! Root-only requests are in [`crate::handlers::admin`].
 
 use std::sync::Arc;
 
-use mfa_proto::{
-    FailureKind, FrameError, Lockout, Request, Response, Secret, StatusReport, TotpEnrollment,
-    TotpStatus,
-};
+use mfa_proto::{FailureKind, FrameError, Request, Response, Secret, TotpEnrollment};
 
 use crate::accounts;
 use crate::app::Shared;
@@ -15,7 +12,7 @@ use crate::authority::{Activation, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection};
 use crate::error::DaemonError;
 use crate::handlers::common::{
-    check_answer, contact_status, internal, lockout_message, uid_source,
+    check_answer, internal, invalid_user_name, lockout_message, status_report, uid_source,
 };
 use crate::handlers::contacts;
 use crate::username;
@@ -61,12 +58,7 @@ pub async fn handle(
             .await;
     };
     if !username::is_valid(&given) {
-        return conn
-            .send(&DaemonError::BadRequest(format!(
-                "user must be an account name of 1 to {} bytes without control characters, `/` or `:`",
-                username::MAX_LEN
-            )).response())
-            .await;
+        return conn.send(&invalid_user_name().response()).await;
     }
     let caller = conn.caller;
     let uid = caller.uid;
@@ -79,8 +71,7 @@ pub async fn handle(
         })
         .await
         .unwrap_or((None, false));
-    let root_only = matches!(request, Request::Unlock { .. });
-    if !allowed || (root_only && uid != 0) {
+    if !allowed {
         audit(
             shared,
             AuditKind::Manage,
@@ -89,11 +80,7 @@ pub async fn handle(
             AuditOutcome::NotAuthorized,
             None,
         );
-        let message = if root_only {
-            "only root may unlock users".to_owned()
-        } else {
-            format!("uid {uid} may not act for user {given}; only root or {given} may")
-        };
+        let message = format!("uid {uid} may not act for user {given}; only root or {given} may");
         return conn
             .send(&failed(FailureKind::NotAuthorized, message))
             .await;
@@ -153,30 +140,26 @@ pub async fn handle(
             Err(refusal) => refusal,
             Ok(()) => contacts::remove(shared, uid, &user, kind, &which).await,
         },
-        Request::Status { .. } => status(shared, &subject).await,
-        Request::Unlock { .. } => {
-            let target = user.clone();
-            match shared.blocking(move |a| a.unlock(&target)).await {
-                Ok(()) => {
-                    audit(
-                        shared,
-                        AuditKind::Unlock,
-                        &user,
-                        uid,
-                        AuditOutcome::Ok,
-                        None,
-                    );
-                    Response::Ok {
-                        message: format!("cleared all failure counters and lockouts of {user}"),
-                    }
-                }
-                Err(e) => internal(&e),
+        Request::Status { .. } => {
+            let response = status(shared, &subject).await;
+            if uid == 0 {
+                audit(
+                    shared,
+                    AuditKind::AdminShow,
+                    &user,
+                    uid,
+                    AuditOutcome::Ok,
+                    None,
+                );
             }
+            response
         }
         Request::Authenticate { .. }
         | Request::Answer { .. }
         | Request::ConfirmTotp { .. }
-        | Request::ConfirmContact { .. } => {
+        | Request::ConfirmContact { .. }
+        | Request::Unlock { .. }
+        | Request::ListUsers => {
             DaemonError::BadRequest("not a management request".to_owned()).response()
         }
     };
@@ -406,7 +389,13 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     let target = user.to_owned();
     match shared.blocking(move |a| a.remove_factors(&target)).await {
         Ok(Some(removed)) => {
-            audit(shared, AuditKind::Remove, user, uid, AuditOutcome::Ok, None);
+            // Root removing a user's factors is an admin reset (`mfactl reset`).
+            let event = if uid == 0 {
+                AuditKind::AdminReset
+            } else {
+                AuditKind::Remove
+            };
+            audit(shared, event, user, uid, AuditOutcome::Ok, None);
             contacts::notify(
                 shared,
                 user,
@@ -428,28 +417,12 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
 async fn status(shared: &Arc<Shared>, subject: &Subject) -> Response {
     let target = subject.clone();
     match shared.blocking(move |a| Ok(a.record(&target)?)).await {
-        Ok(record) => {
-            let now = unix_now();
-            let limiter = shared.authority.limiter();
-            let user = subject.key();
-            Response::Status(StatusReport {
-                user: user.to_owned(),
-                totp: record.totp.as_ref().map(|t| TotpStatus {
-                    algorithm: t.params.algorithm.name().to_owned(),
-                    digits: t.params.digits,
-                    period: t.params.period,
-                    enrolled_at: t.enrolled_at,
-                }),
-                recovery_codes_left: record.recovery_codes.len(),
-                lockouts: limiter
-                    .lockouts(user, now)
-                    .into_iter()
-                    .map(|(source, until)| Lockout { source, until })
-                    .collect(),
-                account_locked_until: limiter.account_locked(user, now),
-                contacts: record.contacts.iter().map(contact_status).collect(),
-            })
-        }
+        Ok(record) => Response::Status(status_report(
+            shared.authority.limiter(),
+            subject.key(),
+            &record,
+            unix_now(),
+        )),
         Err(e) => internal(&e),
     }
 }

@@ -1,6 +1,8 @@
-//! One conversation each: an authentication relayed by `pam_mfa.so`, or a management
-//! request from `mfa-enroll`. The server hands each accepted connection to [`serve`].
+//! One conversation each: an authentication relayed by `pam_mfa.so`, a management request
+//! from `mfa-enroll`, or an admin request from `mfactl`. The server hands each accepted
+//! connection to [`serve`].
 
+pub mod admin;
 pub mod authenticate;
 pub mod common;
 pub mod contacts;
@@ -33,6 +35,9 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
                 .response(),
             )
             .await
+        }
+        admin @ (Request::ListUsers | Request::Unlock { .. }) => {
+            admin::handle(&shared, &mut conn, admin).await
         }
         other => manage::handle(&shared, &mut conn, other).await,
     };

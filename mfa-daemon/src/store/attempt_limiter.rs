@@ -61,6 +61,10 @@ enum Entry {
     Clear {
         user: String,
     },
+    ClearSource {
+        user: String,
+        source: String,
+    },
 }
 
 #[derive(Debug)]
@@ -182,6 +186,29 @@ impl AttemptLimiter {
         self.append(&mut table, &entry, true)
     }
 
+    /// Clears the counters and lockout of one `source` of `user` (admin unlock of one
+    /// source), durably; the account-wide counter stays. False if nothing was counted for
+    /// that source, and then nothing is written.
+    pub fn clear_source(&self, user: &str, source: &str) -> Result<bool, StoreError> {
+        let mut table = self.table();
+        if !apply_clear_source(&mut table.users, user, source) {
+            return Ok(false);
+        }
+        let entry = Entry::ClearSource {
+            user: user.to_owned(),
+            source: source.to_owned(),
+        };
+        self.append(&mut table, &entry, true)?;
+        Ok(true)
+    }
+
+    /// Every name with failures counted, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.table().users.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// Names tracked now.
     pub fn tracked(&self) -> usize {
         self.table().users.len()
@@ -252,6 +279,18 @@ fn apply_success(users: &mut HashMap<String, LimitState>, user: &str, source: &s
     }
 }
 
+/// Forgets one source of `user`; false if it was not counted.
+fn apply_clear_source(users: &mut HashMap<String, LimitState>, user: &str, source: &str) -> bool {
+    let Some(state) = users.get_mut(user) else {
+        return false;
+    };
+    let cleared = state.sources.remove(source).is_some();
+    if state.is_clear() {
+        users.remove(user);
+    }
+    cleared
+}
+
 /// Forgets the entry that matters least: no lock in force and no past rounds first, then
 /// the oldest failure.
 fn evict_one(users: &mut HashMap<String, LimitState>, now: u64) {
@@ -312,6 +351,9 @@ fn replay(
             Ok(Entry::Success { user, source, at }) => apply_success(users, &user, &source, at),
             Ok(Entry::Clear { user }) => {
                 users.remove(&user);
+            }
+            Ok(Entry::ClearSource { user, source }) => {
+                apply_clear_source(users, &user, &source);
             }
             Err(_) if line.is_empty() => {}
             Err(_) => skipped += 1,
@@ -418,6 +460,43 @@ mod tests {
         assert_eq!(l.source_locked("bob", "h", NOW), None);
         assert_eq!(fail(&l, "bob", "h2", NOW), FailureEffect::Counted);
         assert_eq!(fail(&l, "carol", "h", NOW), FailureEffect::Counted);
+    }
+
+    #[test]
+    fn one_source_is_cleared_durably_and_the_others_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = limiter(dir.path());
+        for _ in 0..5 {
+            fail(&l, "erin", "h1", NOW);
+            fail(&l, "erin", "h2", NOW);
+        }
+        fail(&l, "frank", "h1", NOW);
+        assert_eq!(l.names(), ["erin", "frank"]);
+        assert!(l.clear_source("erin", "h1").unwrap());
+        assert!(
+            !l.clear_source("erin", "h1").unwrap(),
+            "nothing left to clear"
+        );
+        assert!(!l.clear_source("nobody", "h1").unwrap());
+        let journal = dir.path().join(JOURNAL_FILE);
+        let len = fs::metadata(&journal).unwrap().len();
+        l.clear_source("erin", "elsewhere").unwrap();
+        assert_eq!(
+            fs::metadata(&journal).unwrap().len(),
+            len,
+            "no line for a no-op"
+        );
+        drop(l);
+        let l = limiter(dir.path());
+        assert_eq!(l.source_locked("erin", "h1", NOW), None);
+        assert_eq!(l.source_locked("erin", "h2", NOW), Some(NOW + 60));
+        // The account-wide count is not a source's: it stays, and with it the name.
+        assert!(l.clear_source("frank", "h1").unwrap());
+        assert_eq!(l.names(), ["erin", "frank"]);
+        assert!(l.lockouts("frank", NOW).is_empty());
+        l.clear("frank").unwrap();
+        drop(l);
+        assert_eq!(limiter(dir.path()).names(), ["erin"]);
     }
 
     #[test]

@@ -159,6 +159,25 @@ impl Store {
             .join(format!("{}.json", username::file_stem(user))))
     }
 
+    /// The names that have a record, sorted. Temp files, and files whose names
+    /// [`username::file_stem`] never writes, are skipped.
+    pub fn users(&self) -> Result<Vec<String>, StoreError> {
+        let entries = fs::read_dir(&self.users_dir).map_err(io_err(&self.users_dir, "list"))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&self.users_dir, "list"))?;
+            let file_name = entry.file_name();
+            let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if let Some(name) = username::from_file_stem(stem) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// The user's record, or `None` if there is none. Reads need no lock: records are
     /// replaced by rename, so a reader sees the old or the new one.
     pub fn load(&self, user: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -527,6 +546,30 @@ mod tests {
         assert!(dir.path().join("users/CORP%5Chal.json").exists());
         assert!(dir.path().join("users/hal%40corp.example.json").exists());
         assert_eq!(store.load("CORP\\hal").unwrap().unwrap().revision, 1);
+    }
+
+    #[test]
+    fn users_are_the_decoded_record_names_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for name in ["zoe", "CORP\\hal", "hal@corp.example", "ä"] {
+            store.update(name, |r| r.revision = 1).unwrap();
+        }
+        let users = dir.path().join("users");
+        for stray in [
+            ".zoe.json.1.0.tmp",
+            "notes.txt",
+            "%zz.json",
+            "%2E%2E.json",
+            "a b.json",
+            ".json",
+        ] {
+            fs::write(users.join(stray), "{}").unwrap();
+        }
+        assert_eq!(
+            store.users().unwrap(),
+            ["CORP\\hal", "hal@corp.example", "zoe", "ä"]
+        );
     }
 
     #[test]

@@ -1,0 +1,245 @@
+//! Root-only requests (`mfactl`, `mfa-enroll unlock`): list every name the daemon knows, and
+//! clear lockouts. Each one is audited with the admin's uid and the target.
+
+use std::sync::Arc;
+
+use mfa_proto::{FailureKind, FrameError, Request, Response, StatusReport};
+
+use crate::accounts;
+use crate::app::Shared;
+use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
+use crate::authority::{Subject, unix_now};
+use crate::connection::Connection;
+use crate::error::DaemonError;
+use crate::handlers::common::{internal, invalid_user_name, status_report};
+use crate::username;
+
+/// What `admin_list` names as its target: every user.
+const EVERY_USER: &str = "*";
+/// Longest `source` an unlock may name: a remote host (255 bytes) or `service:tty`.
+const MAX_SOURCE_LEN: usize = 512;
+/// Serialized reports per [`Response::Users`] frame, well below the frame limit (one report
+/// is at most about 12 KiB: 10 contacts, 32 sources of 255 bytes).
+const LIST_BATCH_BYTES: usize = 40 * 1024;
+
+/// Answers one root-only request; any other caller gets `Failed{not_authorized}`.
+pub async fn handle(
+    shared: &Arc<Shared>,
+    conn: &mut Connection,
+    request: Request,
+) -> Result<(), FrameError> {
+    let uid = conn.caller.uid;
+    let (event, target, source) = match &request {
+        Request::ListUsers => (AuditKind::AdminList, EVERY_USER, None),
+        Request::Unlock { user, source } => (AuditKind::AdminUnlock, user.as_str(), source.clone()),
+        _ => {
+            let refusal = DaemonError::BadRequest("not an admin request".to_owned());
+            return conn.send(&refusal.response()).await;
+        }
+    };
+    if uid != 0 {
+        audit(
+            shared,
+            event,
+            target,
+            uid,
+            source.as_deref(),
+            AuditOutcome::NotAuthorized,
+        );
+        let refusal = Response::Failed {
+            kind: FailureKind::NotAuthorized,
+            message: "only root may list users or clear their lockouts".to_owned(),
+        };
+        return conn.send(&refusal).await;
+    }
+    match request {
+        Request::Unlock { user, source } => {
+            let response = unlock(shared, &user, source).await;
+            conn.send(&response).await
+        }
+        _ => list(shared, conn).await,
+    }
+}
+
+fn audit(
+    shared: &Shared,
+    event: AuditKind,
+    user: &str,
+    uid: u32,
+    source: Option<&str>,
+    outcome: AuditOutcome,
+) {
+    shared.audit.record(&AuditEvent {
+        event,
+        user,
+        source,
+        outcome,
+        uid: Some(uid),
+        ..AuditEvent::default()
+    });
+}
+
+/// Clears every counter and lockout of `given` (by its canonical name when NSS knows it),
+/// or only those of `source`.
+async fn unlock(shared: &Arc<Shared>, given: &str, source: Option<String>) -> Response {
+    if !username::is_valid(given) {
+        return invalid_user_name().response();
+    }
+    let bad_source =
+        |s: &String| s.is_empty() || s.len() > MAX_SOURCE_LEN || s.chars().any(char::is_control);
+    if source.as_ref().is_some_and(bad_source) {
+        return DaemonError::BadRequest(format!(
+            "source must be 1 to {MAX_SOURCE_LEN} bytes without control characters, as \
+             `mfactl show` lists it"
+        ))
+        .response();
+    }
+    let target = given.to_owned();
+    let only = source.clone();
+    let done = shared
+        .blocking(move |a| {
+            let user = match accounts::resolve(&target) {
+                Some(account) => account.name,
+                None => target,
+            };
+            let cleared = match &only {
+                Some(source) => a.unlock_source(&user, source)?,
+                None => {
+                    a.unlock(&user)?;
+                    true
+                }
+            };
+            Ok((user, cleared))
+        })
+        .await;
+    let (user, cleared) = match done {
+        Ok(done) => done,
+        Err(e) => return internal(&e),
+    };
+    audit(
+        shared,
+        AuditKind::AdminUnlock,
+        &user,
+        0,
+        source.as_deref(),
+        AuditOutcome::Ok,
+    );
+    let message = match (&source, cleared) {
+        (None, _) => format!("cleared all failure counters and lockouts of {user}"),
+        (Some(source), true) => {
+            format!("cleared the failure counter and lockout of {user} from {source}")
+        }
+        (Some(source), false) => {
+            format!("no failures of {user} from {source} were counted; nothing to clear")
+        }
+    };
+    Response::Ok { message }
+}
+
+/// Every name with a record or counted failures, in [`Response::Users`] frames of at most
+/// [`LIST_BATCH_BYTES`], then an empty one that ends the list.
+async fn list(shared: &Arc<Shared>, conn: &mut Connection) -> Result<(), FrameError> {
+    let reports = shared
+        .blocking(|a| {
+            let now = unix_now();
+            let mut reports = Vec::new();
+            for name in a.known_names()? {
+                // A name that may not reach a path (counted for a caller who gave it) has
+                // no record; any other name's record is read, if there is one.
+                let subject = if username::is_valid(&name) {
+                    Subject::Account(name)
+                } else {
+                    Subject::Unknown(name)
+                };
+                match a.record(&subject) {
+                    Ok(record) => {
+                        reports.push(status_report(a.limiter(), subject.key(), &record, now));
+                    }
+                    // One unreadable record must not hide every other user.
+                    Err(e) => eprintln!("mfa-daemon: admin list leaves out {}: {e}", subject.key()),
+                }
+            }
+            Ok(reports)
+        })
+        .await;
+    let reports = match reports {
+        Ok(reports) => reports,
+        Err(e) => {
+            audit(
+                shared,
+                AuditKind::AdminList,
+                EVERY_USER,
+                0,
+                None,
+                AuditOutcome::Error,
+            );
+            return conn.send(&internal(&e)).await;
+        }
+    };
+    audit(
+        shared,
+        AuditKind::AdminList,
+        EVERY_USER,
+        0,
+        None,
+        AuditOutcome::Ok,
+    );
+    for batch in batches(reports, LIST_BATCH_BYTES) {
+        conn.send(&Response::Users(batch)).await?;
+    }
+    conn.send(&Response::Users(Vec::new())).await
+}
+
+/// Splits `reports` into non-empty batches whose JSON stays under `budget` bytes (a report
+/// bigger than that alone gets a batch of its own).
+fn batches(reports: Vec<StatusReport>, budget: usize) -> Vec<Vec<StatusReport>> {
+    let mut batches = Vec::new();
+    let mut batch = Vec::new();
+    let mut size = 0;
+    for report in reports {
+        let len = serde_json::to_vec(&report).map_or(budget, |json| json.len() + 1);
+        if !batch.is_empty() && size + len > budget {
+            batches.push(std::mem::take(&mut batch));
+            size = 0;
+        }
+        size += len;
+        batch.push(report);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(user: &str) -> StatusReport {
+        StatusReport {
+            user: user.to_owned(),
+            totp: None,
+            recovery_codes_left: 0,
+            lockouts: vec![],
+            account_locked_until: None,
+            contacts: vec![],
+        }
+    }
+
+    #[test]
+    fn batches_stay_under_the_budget_and_keep_every_report_in_order() {
+        let reports: Vec<_> = (0..1000).map(|i| report(&format!("user{i:04}"))).collect();
+        let one = serde_json::to_vec(&reports[0]).unwrap().len() + 1;
+        let split = batches(reports.clone(), 10 * one);
+        assert_eq!(split.len(), 100);
+        assert!(split.iter().all(|b| b.len() == 10));
+        assert_eq!(split.concat(), reports);
+        for batch in batches(reports.clone(), LIST_BATCH_BYTES) {
+            let frame = serde_json::to_vec(&Response::Users(batch)).unwrap();
+            assert!(frame.len() < mfa_proto::MAX_FRAME_LEN, "{}", frame.len());
+        }
+        assert!(batches(Vec::new(), LIST_BATCH_BYTES).is_empty());
+        // Too big for the budget alone: its own batch, never an empty one.
+        assert_eq!(batches(reports[..3].to_vec(), 1).len(), 3);
+    }
+}
