@@ -1,0 +1,226 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::builder::NonEmptyStringValueParser;
+use clap::{Args, Parser, Subcommand};
+
+/// Administer mfa-daemon's users: list them, show one, remove every factor of one, clear
+/// lockouts. Root only: it talks to the daemon's privileged socket.
+///
+/// Exit status: 0 on success, 1 on any error, 2 for bad arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "mfactl", version)]
+pub struct Cli {
+    /// The daemon's public socket; mfactl uses the privileged socket beside it: `private/`
+    /// and the same name (e.g. /run/mfa/private/mfa.sock).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "MFA_SOCKET",
+        default_value = mfa_proto::DEFAULT_SOCKET
+    )]
+    pub socket: PathBuf,
+
+    /// The account mfa-daemon runs as. mfactl talks only to a daemon running as root or as
+    /// this user.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        env = "MFA_DAEMON_USER",
+        default_value = mfa_proto::DEFAULT_DAEMON_USER,
+        value_parser = NonEmptyStringValueParser::new()
+    )]
+    pub daemon_user: String,
+
+    /// Print results as JSON, one object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Every user the daemon has a record for, and every name with failures counted:
+    /// factors, recovery codes left, phones and addresses (masked), lockouts.
+    List,
+    /// One user in detail.
+    Show(Target),
+    /// Remove every factor of a user: the authenticator app, the recovery codes, every phone
+    /// and email address. The user's phones and addresses are told.
+    ///
+    /// Asks for confirmation on a terminal; without a terminal, only with --yes.
+    Reset(ResetArgs),
+    /// Clear every failure counter and lockout of a user, or with --source only one source's.
+    Unlock(UnlockArgs),
+}
+
+/// The user a command acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Target {
+    /// The account (any spelling NSS knows, or a name only counted in failures).
+    #[arg(value_name = "USER", value_parser = NonEmptyStringValueParser::new())]
+    pub user: String,
+}
+
+/// `reset`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Do not ask for confirmation (needed when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// `unlock`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Clear only this source, as `show` lists it (a remote host, `service:tty` or `uid:N`);
+    /// the account-wide counter then stays.
+    #[arg(long, value_name = "SOURCE", value_parser = NonEmptyStringValueParser::new())]
+    pub source: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("mfactl").chain(args.iter().copied()))
+    }
+
+    fn target(user: &str) -> Target {
+        Target { user: user.into() }
+    }
+
+    #[test]
+    fn every_subcommand_parses() {
+        let cases = [
+            (&["list"][..], Command::List),
+            (&["show", "alice"][..], Command::Show(target("alice"))),
+            (
+                &["show", "CORP\\alice"][..],
+                Command::Show(target("CORP\\alice")),
+            ),
+            (
+                &["reset", "bob"][..],
+                Command::Reset(ResetArgs {
+                    target: target("bob"),
+                    yes: false,
+                }),
+            ),
+            (
+                &["reset", "--yes", "bob"][..],
+                Command::Reset(ResetArgs {
+                    target: target("bob"),
+                    yes: true,
+                }),
+            ),
+            (
+                &["reset", "bob", "-y"][..],
+                Command::Reset(ResetArgs {
+                    target: target("bob"),
+                    yes: true,
+                }),
+            ),
+            (
+                &["unlock", "carol"][..],
+                Command::Unlock(UnlockArgs {
+                    target: target("carol"),
+                    source: None,
+                }),
+            ),
+            (
+                &["unlock", "carol", "--source", "192.0.2.7"][..],
+                Command::Unlock(UnlockArgs {
+                    target: target("carol"),
+                    source: Some("192.0.2.7".into()),
+                }),
+            ),
+            (
+                &["unlock", "--source", "sudo:/dev/pts/3", "carol"][..],
+                Command::Unlock(UnlockArgs {
+                    target: target("carol"),
+                    source: Some("sudo:/dev/pts/3".into()),
+                }),
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(parse(args).unwrap().command, want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn json_socket_and_daemon_user_are_global() {
+        let cli = parse(&["list", "--json", "--socket", "/tmp/x.sock"]).unwrap();
+        assert!(cli.json);
+        assert_eq!(cli.socket, PathBuf::from("/tmp/x.sock"));
+        let cli = parse(&["--json", "--daemon-user", "_mfa", "show", "alice"]).unwrap();
+        assert!(cli.json);
+        assert_eq!(cli.daemon_user, "_mfa");
+        if std::env::var_os("MFA_SOCKET").is_none() && std::env::var_os("MFA_DAEMON_USER").is_none()
+        {
+            let cli = parse(&["list"]).unwrap();
+            assert!(!cli.json);
+            assert_eq!(cli.socket, PathBuf::from(mfa_proto::DEFAULT_SOCKET));
+            assert_eq!(cli.daemon_user, mfa_proto::DEFAULT_DAEMON_USER);
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        for args in [
+            &[][..],
+            &["lsit"][..],
+            &["list", "alice"][..],
+            &["show"][..],
+            &["show", ""][..],
+            &["show", "alice", "bob"][..],
+            &["reset"][..],
+            &["reset", "--yes"][..],
+            &["reset", "bob", "--force"][..],
+            &["unlock"][..],
+            &["unlock", "carol", "--source"][..],
+            &["unlock", "carol", "--source", ""][..],
+            &["list", "--daemon-user", ""][..],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_exit_zero() {
+        for args in [
+            &["--help"][..],
+            &["reset", "--help"][..],
+            &["unlock", "--help"][..],
+            &["--version"][..],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(
+                matches!(
+                    err.kind(),
+                    ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+                ),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

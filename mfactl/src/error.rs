@@ -1,0 +1,89 @@
+//! Everything that can stop a command, each with a message an admin can act on.
+
+use std::fmt;
+use std::io;
+
+use mfa_enroll::EnrollError;
+
+/// Why a command failed. `crate::main` prints it as `mfactl: <Display>` and exits 1.
+#[derive(Debug)]
+pub enum CtlError {
+    /// Not run as root.
+    NotRoot,
+    /// Talking to the daemon failed, or it refused (its own words).
+    Daemon(EnrollError),
+    /// `reset` without `--yes` and without a terminal to ask at.
+    ConfirmationNeeded {
+        /// The user that would have been reset.
+        user: String,
+    },
+    /// The admin did not confirm `reset`.
+    NotConfirmed,
+    /// Reading the confirmation failed.
+    Input(io::Error),
+    /// Writing output or a prompt failed.
+    Output(io::Error),
+}
+
+impl fmt::Display for CtlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CtlError::NotRoot => write!(
+                f,
+                "must be run as root: it reads and changes every user's factors and lockouts \
+                 through mfa-daemon's privileged socket (users see their own with \
+                 `mfa-enroll status`)"
+            ),
+            CtlError::Daemon(e) => write!(f, "{e}"),
+            CtlError::ConfirmationNeeded { user } => write!(
+                f,
+                "refusing to reset {} without confirmation: standard input is not a terminal; \
+                 add --yes to reset anyway",
+                mfa_enroll::one_line(user)
+            ),
+            CtlError::NotConfirmed => write!(f, "not confirmed; nothing was changed"),
+            CtlError::Input(e) => write!(f, "cannot read the confirmation: {e}"),
+            CtlError::Output(e) => write!(f, "cannot write output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CtlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CtlError::Daemon(e) => Some(e),
+            CtlError::Input(e) | CtlError::Output(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<EnrollError> for CtlError {
+    fn from(e: EnrollError) -> Self {
+        CtlError::Daemon(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_is_one_line_and_says_what_to_do() {
+        let cases = [
+            (CtlError::NotRoot, "root"),
+            (
+                CtlError::ConfirmationNeeded {
+                    user: "bob\nsmith".into(),
+                },
+                "--yes",
+            ),
+            (CtlError::NotConfirmed, "nothing was changed"),
+        ];
+        for (e, needle) in cases {
+            let text = e.to_string();
+            assert!(!text.contains('\n'), "{text:?}");
+            assert!(text.contains(needle), "{text:?}");
+        }
+    }
+}
