@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod contact;
+pub mod device;
 pub mod factor;
 pub mod lockout;
 pub mod policy;

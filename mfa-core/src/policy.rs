@@ -35,6 +35,8 @@ pub struct Rule {
     pub services: Vec<String>,
     /// A stricter treatment of users without a factor.
     pub unenrolled: Option<Unenrolled>,
+    /// A shorter trust of devices, in seconds (0: never).
+    pub remember: Option<u64>,
 }
 
 impl Rule {
@@ -61,6 +63,9 @@ pub struct Policy {
     pub always_ask: Vec<String>,
     /// Users without a factor.
     pub unenrolled: Unenrolled,
+    /// How long a device that passed is trusted, in seconds (0: never). Never for services
+    /// in `always_ask`.
+    pub remember: u64,
     /// Per-group or per-service tightening.
     pub rules: Vec<Rule>,
 }
@@ -75,6 +80,7 @@ impl Default for Policy {
             exempt_sources: Vec::new(),
             always_ask: vec!["sudo".to_owned(), "su".to_owned()],
             unenrolled: Unenrolled::Deny,
+            remember: 0,
             rules: Vec::new(),
         }
     }
@@ -135,6 +141,8 @@ pub struct Resolved {
     pub ask: Ask,
     /// Users without a factor.
     pub unenrolled: Unenrolled,
+    /// How long to trust the device after a successful login, in seconds (0: not at all).
+    pub remember: u64,
 }
 
 impl Policy {
@@ -154,12 +162,22 @@ impl Policy {
             .filter(|r| r.applies(who))
             .filter_map(|r| r.unenrolled)
             .fold(self.unenrolled, Ord::max);
+        let always_ask = self.always_ask.iter().any(|s| s == who.service);
+        let remember = if always_ask {
+            0
+        } else {
+            self.rules
+                .iter()
+                .filter(|r| r.applies(who))
+                .filter_map(|r| r.remember)
+                .fold(self.remember, Ord::min)
+        };
         let in_any = |names: &[String]| names.iter().any(|g| who.groups.contains(g));
         let ask = if self.exempt_users.iter().any(|u| u == who.user) {
             Ask::Exempt(Exemption::User)
         } else if in_any(&self.exempt_groups) {
             Ask::Exempt(Exemption::Group)
-        } else if !self.always_ask.iter().any(|s| s == who.service)
+        } else if !always_ask
             && who
                 .source
                 .is_some_and(|ip| self.exempt_sources.iter().any(|net| net.contains(&ip)))
@@ -170,7 +188,11 @@ impl Policy {
         } else {
             Ask::Yes
         };
-        Resolved { ask, unenrolled }
+        Resolved {
+            ask,
+            unenrolled,
+            remember,
+        }
     }
 }
 
@@ -198,7 +220,8 @@ mod tests {
             r,
             Resolved {
                 ask: Ask::Yes,
-                unenrolled: Unenrolled::Deny
+                unenrolled: Unenrolled::Deny,
+                remember: 0,
             }
         );
         assert!(!Policy::default().needs_groups());
@@ -261,21 +284,25 @@ mod tests {
     fn the_strictest_rule_wins() {
         let p = Policy {
             unenrolled: Unenrolled::Allow,
+            remember: 86_400 * 7,
             rules: vec![
                 Rule {
                     groups: names(&["wheel"]),
                     services: vec![],
                     unenrolled: Some(Unenrolled::Deny),
+                    remember: Some(0),
                 },
                 Rule {
                     groups: names(&["staff"]),
                     services: vec![],
                     unenrolled: Some(Unenrolled::Allow),
+                    remember: Some(86_400 * 30),
                 },
                 Rule {
                     groups: vec![],
-                    services: names(&["sudo"]),
+                    services: names(&["login"]),
                     unenrolled: Some(Unenrolled::Deny),
+                    remember: None,
                 },
             ],
             ..Policy::default()
@@ -291,9 +318,17 @@ mod tests {
             Unenrolled::Deny
         );
         assert_eq!(
-            p.resolve(&who("a", &staff, "sudo", "")).unenrolled,
+            p.resolve(&who("a", &staff, "login", "")).unenrolled,
             Unenrolled::Deny
         );
+        // The shortest trust wins, a rule cannot lengthen it, always_ask services get none.
+        assert_eq!(
+            p.resolve(&who("a", &staff, "sshd", "")).remember,
+            86_400 * 7
+        );
+        assert_eq!(p.resolve(&who("a", &both, "sshd", "")).remember, 0);
+        assert_eq!(p.resolve(&who("a", &[], "login", "")).remember, 86_400 * 7);
+        assert_eq!(p.resolve(&who("a", &[], "sudo", "")).remember, 0);
         // A rule cannot loosen the base setting.
         let strict = Policy {
             unenrolled: Unenrolled::Deny,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::contact::Contact;
+use crate::device::TrustedDevice;
 use crate::factor::recovery::RecoveryCode;
 use crate::factor::totp::{self, Generator, Secret, TotpParams};
 use crate::factor::{Decision, Factor, Rejection};
@@ -12,10 +13,11 @@ use crate::factor::{Decision, Factor, Rejection};
 /// - 1: bare recovery-code hashes, failure counters in the record.
 /// - 2: recovery codes as `{id, hash}`, a `revision`, no counters.
 /// - 3: `contacts` (phones and email addresses).
+/// - 4: `trusted` (remembered devices).
 ///
 /// Older versions are read and migrated in memory, and rewritten as this version on the
 /// next change.
-pub const RECORD_VERSION: u32 = 3;
+pub const RECORD_VERSION: u32 = 4;
 
 /// Everything the daemon keeps about one user's factors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +34,8 @@ pub struct UserRecord {
     pub recovery_codes: Vec<RecoveryCode>,
     /// Phones and email addresses codes can be sent to, in enrollment order.
     pub contacts: Vec<Contact>,
+    /// Devices that may skip the prompt for a while.
+    pub trusted: Vec<TrustedDevice>,
 }
 
 /// A record as stored, in any supported version.
@@ -47,6 +51,8 @@ struct StoredRecord {
     recovery_codes: Vec<RecoveryCode>,
     #[serde(default)]
     contacts: Vec<Contact>,
+    #[serde(default)]
+    trusted: Vec<TrustedDevice>,
     /// Version 1's failure counters: dropped (lockouts now live in the attempt limiter).
     #[serde(default, rename = "limits")]
     _limits: Option<serde::de::IgnoredAny>,
@@ -60,6 +66,7 @@ impl From<StoredRecord> for UserRecord {
             totp: stored.totp,
             recovery_codes: stored.recovery_codes,
             contacts: stored.contacts,
+            trusted: stored.trusted,
         }
     }
 }
@@ -72,6 +79,7 @@ impl Default for UserRecord {
             totp: None,
             recovery_codes: Vec::new(),
             contacts: Vec::new(),
+            trusted: Vec::new(),
         }
     }
 }
@@ -233,15 +241,15 @@ mod tests {
     }
 
     #[test]
-    fn versions_one_to_three_decode_and_others_do_not() {
-        for v in 1..=3 {
+    fn versions_one_to_four_decode_and_others_do_not() {
+        for v in 1..=4 {
             let r = decode(format!(r#"{{"version":{v}}}"#).as_bytes()).unwrap();
             assert_eq!(r.version, RECORD_VERSION);
             assert!(!r.is_enrolled());
         }
         assert_eq!(
-            decode(br#"{"version":4}"#),
-            Err(RecordError::UnsupportedVersion(4))
+            decode(br#"{"version":5}"#),
+            Err(RecordError::UnsupportedVersion(5))
         );
         let err = decode(br#"{"version":3,"totp":"JBSWY3DPEHPK3PXP"#).unwrap_err();
         assert!(!err.to_string().contains("JBSW"), "{err}");

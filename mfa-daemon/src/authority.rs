@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 pub use mfa_core::Factor;
 use mfa_core::contact::{self, Contact, ContactError};
+use mfa_core::device::{self, DeviceId};
 use mfa_core::policy::Policy;
 pub use mfa_core::factor::{Decision, Rejection};
 use mfa_proto::ContactKind;
@@ -418,6 +419,21 @@ impl Authority {
                 }
                 more => ContactRemoval::Ambiguous(more.len()),
             }
+        })?)
+    }
+
+    /// Trusts `device` of `name` for `remember_secs` from `now` (bounded in number and to
+    /// 90 days; tied to the record's current revision, so any change of factors ends it).
+    pub fn trust_device(
+        &self,
+        name: &str,
+        device: DeviceId,
+        remember_secs: u64,
+        now: u64,
+    ) -> Result<(), DaemonError> {
+        Ok(self.store.update(name, |record| {
+            let revision = record.revision;
+            device::trust(&mut record.trusted, device, revision, now, remember_secs);
         })?)
     }
 

@@ -177,3 +177,67 @@ fn a_bad_policy_is_refused_by_name() {
         assert!(stderr.contains(key), "{policy}: {stderr}");
     }
 }
+
+#[test]
+fn a_remembered_device_skips_the_prompt_until_the_factors_change() {
+    if !root_suite_ready() {
+        return;
+    }
+    let user = TestUser::create();
+    let daemon = daemon_with_policy("remember = \"1h\"\n");
+    let enrolled = enroll_totp(&daemon, &user);
+    let service = PamService::mfa(daemon.socket(), "");
+    let from = |rhost: &'static str, answers: &[&str]| {
+        Pamtester::new(&service, user.name())
+            .from_rhost(rhost)
+            .authenticate(answers)
+    };
+
+    let first = from("192.0.2.10", &[&enrolled.authenticator.next_code()]);
+    assert!(first.succeeded(), "{first}\n{}", daemon.log_section());
+    assert_eq!(first.count(CODE_PROMPT), 1, "{first}");
+    let trusted: Vec<Value> = daemon
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["event"] == "device_trusted")
+        .collect();
+    assert_eq!(trusted.len(), 1, "{trusted:?}");
+    assert_eq!(trusted[0]["reason"], "source", "{trusted:?}");
+
+    // The same device again: no prompt, audited as remembered.
+    let again = from("192.0.2.10", &[]);
+    assert!(again.succeeded(), "{again}");
+    assert_eq!(again.count(CODE_PROMPT), 0, "{again}");
+    let remembered = daemon
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["factor"] == "remembered" && e["outcome"] == "success")
+        .count();
+    assert_eq!(remembered, 1);
+
+    // Another address is another device, and a screen locker's word is never enough.
+    let elsewhere = from("192.0.2.11", &[&enrolled.authenticator.wrong_code()]);
+    assert!(!elsewhere.succeeded(), "{elsewhere}");
+    assert_eq!(elsewhere.count(CODE_PROMPT), 1, "{elsewhere}");
+    let locker = Pamtester::new(&service, user.name())
+        .as_caller(user.name())
+        .from_rhost("192.0.2.10")
+        .authenticate(&[&enrolled.authenticator.wrong_code()]);
+    assert!(!locker.succeeded(), "{locker}");
+
+    // A change of factors (a new set of recovery codes) ends every trust.
+    let out = mfa_tests::mfa_enroll(&daemon, None, &["recovery-codes", "--user", user.name()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = from("192.0.2.10", &[&enrolled.authenticator.wrong_code()]);
+    assert!(
+        !after.succeeded(),
+        "trust survived a factor change: {after}"
+    );
+    assert_eq!(after.count(CODE_PROMPT), 1, "{after}");
+}

@@ -65,6 +65,8 @@ pub enum AuditKind {
     NoticeSent,
     /// `exempt`: the policy says this login is not asked.
     Exempt,
+    /// `device_trusted`: a device that passed may skip the prompt for `policy.remember`.
+    DeviceTrusted,
 }
 
 /// How the audited thing ended.

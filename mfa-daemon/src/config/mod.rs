@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 
 use mfa_core::contact::DomainRules;
+use mfa_core::device::MAX_REMEMBER_SECS;
 use mfa_core::factor::sent_code::{Charset, CodePolicy};
 use mfa_core::factor::totp::Algorithm;
 use mfa_core::lockout::LockoutPolicy;
@@ -80,6 +81,9 @@ pub struct PolicyConfig {
     pub always_ask: Vec<String>,
     /// `deny` or `allow` users without a factor.
     pub unenrolled: UnenrolledSetting,
+    /// How long a device that passed may skip the prompt (`"0s"`: never; at most 90 days).
+    #[serde(deserialize_with = "duration")]
+    pub remember: Duration,
     /// `[[policy.rule]]`: stricter settings for some groups or services.
     #[serde(rename = "rule")]
     pub rules: Vec<RuleConfig>,
@@ -97,6 +101,9 @@ pub struct RuleConfig {
     pub services: Vec<String>,
     /// Users without a factor, where stricter than `[policy]`'s.
     pub unenrolled: Option<UnenrolledSetting>,
+    /// A shorter `remember` for these groups or services.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub remember: Option<Duration>,
 }
 
 /// `policy.require`.
@@ -132,6 +139,7 @@ impl Default for PolicyConfig {
             exempt_sources: Vec::new(),
             always_ask: p.always_ask,
             unenrolled: UnenrolledSetting::Deny,
+            remember: Duration::ZERO,
             rules: Vec::new(),
         }
     }
@@ -172,6 +180,7 @@ impl PolicyConfig {
                 .collect(),
             always_ask: self.always_ask.clone(),
             unenrolled: self.unenrolled.policy(),
+            remember: self.remember.as_secs(),
             rules: self
                 .rules
                 .iter()
@@ -179,6 +188,7 @@ impl PolicyConfig {
                     groups: r.groups.clone(),
                     services: r.services.clone(),
                     unenrolled: r.unenrolled.map(UnenrolledSetting::policy),
+                    remember: r.remember.map(|d| d.as_secs()),
                 })
                 .collect(),
         }
@@ -204,6 +214,16 @@ impl PolicyConfig {
                 return Err((key, format!("`{bad}` is not a name")));
             }
         }
+        let longest = Duration::from_secs(MAX_REMEMBER_SECS);
+        if self.remember > longest || self.rules.iter().any(|r| r.remember > Some(longest)) {
+            return Err((
+                "policy.remember",
+                format!(
+                    "may be at most 90 days, got {}",
+                    humantime::format_duration(self.remember)
+                ),
+            ));
+        }
         if let Some(bad) = self.exempt_sources.iter().find(|s| network(s).is_none()) {
             return Err((
                 "policy.exempt_sources",
@@ -222,10 +242,13 @@ impl PolicyConfig {
                     ),
                 ));
             }
-            if rule.unenrolled.is_none() {
+            if rule.unenrolled.is_none() && rule.remember.is_none() {
                 return Err((
                     "policy.rule",
-                    format!("rule {} changes nothing: give it unenrolled", i + 1),
+                    format!(
+                        "rule {} changes nothing: give it unenrolled or remember",
+                        i + 1
+                    ),
                 ));
             }
         }
@@ -416,6 +439,10 @@ impl LimitsConfig {
             account_max_failures: self.account_max_failures,
         }
     }
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use mfa_proto::{AuthRequest, FrameError, Outcome, Request, Secret, Step};
 
 use mfa_core::contact::{self, MenuOption};
+use mfa_core::device::{self, DeviceId};
 use mfa_core::factor::sent_code::CodeCheck;
 use mfa_core::policy::{Ask, Context, Unenrolled};
 use mfa_core::record::UserRecord;
@@ -28,6 +29,8 @@ const NO_ANSWER: &str = "No code was entered in time.";
 const REPLAYED: &str = "That code has already been used. Wait for the next one.";
 /// The prompt after a code was sent.
 pub const CODE_PROMPT: &str = "Code: ";
+/// The factor a trusted device's login is audited with.
+const REMEMBERED: &str = "remembered";
 const EXPIRED: &str = "That code is no longer valid. Choose an option to get a new one.";
 const SEND_FAILED: &str = "Could not send the code; choose another option.";
 const SEND_REFUSED: &str =
@@ -246,6 +249,17 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         at.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
         return locked_out(conn, until).await;
     }
+    // A device is only as trustworthy as what identifies it: root's callers (sshd) report
+    // the address and key themselves; anyone else's word is not taken.
+    let device = (caller.uid == 0 && policy.remember > 0 && matches!(subject, Subject::Account(_)))
+        .then(|| DeviceId::of_login(at.auth.auth_info.as_deref(), &at.source, &at.auth.service));
+    if let Some(device) = &device
+        && record.is_enrolled()
+        && device::is_trusted(&record.trusted, device, record.revision, now)
+    {
+        at.audit(AuditOutcome::Success, Some(REMEMBERED), None, None);
+        return Ok(Outcome::Success);
+    }
     if limiter.account_locked(&at.user, now).is_some() {
         conn.send(&Step::Info {
             text: ACCOUNT_LOCKED.to_owned(),
@@ -341,6 +355,9 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
             }
             Ok(Verdict::Accepted(factor)) => {
                 at.audit(AuditOutcome::Success, Some(factor.name()), None, None);
+                if let Some(device) = device.clone() {
+                    remember(at, device, policy.remember).await;
+                }
                 if let Factor::RecoveryCode { left } = factor {
                     conn.send(&Step::Info {
                         text: format!(
@@ -392,6 +409,27 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         }
     }
     Ok(Outcome::Failure)
+}
+
+/// Trusts the device a login came from; a failure costs only the convenience (logged).
+async fn remember(at: &Attempt<'_>, device: DeviceId, secs: u64) {
+    let user = at.user.clone();
+    let key = device.key.clone();
+    let trusted = at
+        .shared
+        .blocking(move |a| a.trust_device(&user, device, secs, unix_now()))
+        .await;
+    match trusted {
+        Ok(()) => at.audit_as(
+            AuditKind::DeviceTrusted,
+            AuditOutcome::Ok,
+            Some(if key.is_some() { "ssh_key" } else { "source" }),
+        ),
+        Err(e) => eprintln!(
+            "mfa-daemon: could not remember the device of {}: {e}",
+            at.user
+        ),
+    }
 }
 
 /// The menu shown above the prompt to a user with phones or email addresses.

@@ -527,7 +527,7 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), v1);
         store.update("gina", |r| r.revision += 1).unwrap();
         let written = fs::read_to_string(&path).unwrap();
-        assert!(written.contains("\"version\":3"), "{written}");
+        assert!(written.contains("\"version\":4"), "{written}");
         assert!(!written.contains("limits"), "{written}");
         assert_eq!(
             store.load("gina").unwrap().unwrap().recovery_codes,
