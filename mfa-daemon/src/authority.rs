@@ -9,8 +9,8 @@ use zeroize::Zeroizing;
 pub use mfa_core::Factor;
 use mfa_core::contact::{self, Contact, ContactError};
 use mfa_core::device::{self, DeviceId};
-use mfa_core::policy::Policy;
 pub use mfa_core::factor::{Decision, Rejection};
+use mfa_core::policy::Policy;
 use mfa_proto::ContactKind;
 
 use crate::config::Config;
