@@ -20,7 +20,7 @@ fn artifact(file: &str) -> PathBuf {
     assert!(
         path.is_file(),
         "{} is missing: build it with `{BUILD_COMMAND}` (or set MFA_BIN_DIR to the directory \
-         that holds mfa-daemon, mfa-enroll and libpam_mfa.so)",
+         that holds mfa-daemon, mfa-enroll, mfactl and libpam_mfa.so)",
         path.display()
     );
     path
@@ -34,6 +34,11 @@ pub fn daemon_binary() -> PathBuf {
 /// The `mfa-enroll` binary.
 pub fn enroll_binary() -> PathBuf {
     artifact("mfa-enroll")
+}
+
+/// The `mfactl` binary.
+pub fn mfactl_binary() -> PathBuf {
+    artifact("mfactl")
 }
 
 /// The PAM module, `libpam_mfa.so` as cargo names it (packages install it as `pam_mfa.so`).
