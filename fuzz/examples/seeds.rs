@@ -211,6 +211,7 @@ fn responses() -> Vec<(&'static str, Response)> {
                     until: 1_700_000_600,
                 }],
                 account_locked_until: None,
+                trusted_devices: Vec::new(),
             }),
         ),
         ("ok", Response::Ok { message: "removed".into() }),

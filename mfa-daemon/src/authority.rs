@@ -437,6 +437,13 @@ impl Authority {
         })?)
     }
 
+    /// Ends every trust of `name`'s devices; how many there were.
+    pub fn forget_devices(&self, name: &str) -> Result<usize, DaemonError> {
+        Ok(self
+            .store
+            .update(name, |record| std::mem::take(&mut record.trusted).len())?)
+    }
+
     /// Clears every failure counter and lockout of the user, durably.
     pub fn unlock(&self, key: &str) -> Result<(), DaemonError> {
         Ok(self.limiter.clear(key)?)

@@ -85,6 +85,12 @@ pub enum Command {
     Remove(RemoveArgs),
     /// Show what is enrolled, how many recovery codes are left, and any lockout.
     Status(UserArg),
+    /// List the devices that may skip the prompt for now (the daemon's policy.remember).
+    Devices(UserArg),
+    /// Make every trusted device pass a factor again at its next login.
+    ///
+    /// Needs a current code or a recovery code, unless run by root.
+    Forget(UserArg),
     /// Clear every failure counter and lockout of a user (root only).
     Unlock {
         /// The account to unlock.

@@ -69,6 +69,8 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
                 target,
             }) => self.remove_contact(&user(target)?, contact),
             Command::Status(target) => self.status(&user(target)?),
+            Command::Devices(target) => self.devices(&user(target)?),
+            Command::Forget(target) => self.forget(&user(target)?),
             Command::Unlock { user } => self.unlock(user),
         }
     }
@@ -169,6 +171,27 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
 
     fn remove(&mut self, user: &str) -> Result<(), EnrollError> {
         let (_, request, reply) = self.call_with_proof(|proof| Request::RemoveFactors {
+            user: user.to_owned(),
+            proof,
+        })?;
+        self.expect_ok(&request, reply)
+    }
+
+    fn devices(&mut self, user: &str) -> Result<(), EnrollError> {
+        let request = Request::Status {
+            user: user.to_owned(),
+        };
+        match self.daemon.connect()?.call(&request)? {
+            Response::Status(report) => {
+                self.output
+                    .devices(&report, Timestamp::now(), &TimeZone::system())
+            }
+            other => Err(rejection(&request, other)),
+        }
+    }
+
+    fn forget(&mut self, user: &str) -> Result<(), EnrollError> {
+        let (_, request, reply) = self.call_with_proof(|proof| Request::ForgetDevices {
             user: user.to_owned(),
             proof,
         })?;

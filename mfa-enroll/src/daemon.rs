@@ -115,6 +115,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::AddContact { .. } => "add_contact",
         Request::ConfirmContact { .. } => "confirm_contact",
         Request::RemoveContact { .. } => "remove_contact",
+        Request::ForgetDevices { .. } => "forget_devices",
     }
 }
 

@@ -98,6 +98,29 @@ impl<W: Write> Output<W> {
         }
     }
 
+    /// The trusted devices of a status report.
+    pub fn devices(
+        &mut self,
+        report: &StatusReport,
+        now: Timestamp,
+        tz: &TimeZone,
+    ) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => {
+                let value = serde_json::json!({ "trusted_devices": report.trusted_devices });
+                self.json(&value)
+            }
+            Mode::Human => {
+                let text = devices_text(report, now, tz);
+                if text.is_empty() {
+                    self.text("No trusted devices.\n")
+                } else {
+                    self.text(&text)
+                }
+            }
+        }
+    }
+
     /// A request succeeded; `message` is the daemon's.
     pub fn ok(&mut self, message: &str) -> Result<(), EnrollError> {
         match self.mode {
@@ -324,6 +347,33 @@ pub fn status_details(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> S
             until(locked, now, tz)
         );
     }
+    text.push_str(&devices_text(report, now, tz));
+    text
+}
+
+/// The trusted devices of a report, one line each (nothing when there are none).
+pub fn devices_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
+    let mut text = String::new();
+    if report.trusted_devices.is_empty() {
+        return text;
+    }
+    text.push_str(
+        "Trusted devices (skip the prompt until):
+",
+    );
+    for device in &report.trusted_devices {
+        let what = match &device.key {
+            Some(key) => format!("key {}", one_line(key)),
+            None => "no key".to_owned(),
+        };
+        let _ = writeln!(
+            text,
+            "  {} from {} ({what}): {}",
+            one_line(&device.service),
+            one_line(&device.source),
+            until(device.until, now, tz)
+        );
+    }
     text
 }
 
@@ -414,6 +464,7 @@ mod tests {
             }],
             account_locked_until: Some(NOW as u64 + 30),
             contacts: contacts(),
+            trusted_devices: Vec::new(),
         }
     }
 
@@ -561,6 +612,7 @@ mod tests {
             lockouts: vec![],
             account_locked_until: None,
             contacts: vec![],
+            trusted_devices: Vec::new(),
         };
         let text = status_text(
             &report,
@@ -584,6 +636,7 @@ mod tests {
             lockouts: vec![],
             account_locked_until: None,
             contacts: contacts()[..1].to_vec(),
+            trusted_devices: Vec::new(),
         };
         let text = status_text(
             &report,

@@ -430,6 +430,7 @@ fn status_from_mfa_socket_in_both_modes() {
         }],
         account_locked_until: None,
         contacts: vec![],
+        trusted_devices: Vec::new(),
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],
@@ -883,6 +884,7 @@ fn status_lists_contacts_masked_in_both_modes() {
             phone_status("desk", "+44 ••••-••••21", vec![Channel::Voice], false),
             email_status("personal", "a•••@example.com"),
         ],
+        trusted_devices: Vec::new(),
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],

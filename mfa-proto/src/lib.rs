@@ -30,5 +30,6 @@ pub use frame::{
 pub use message::{
     AuthRequest, Channel, ContactKind, ContactStatus, Envelope, FailureKind, Lockout, NewContact,
     Outcome, PROTOCOL_VERSION, Request, Response, StatusReport, Step, TotpEnrollment, TotpStatus,
+    TrustedDeviceStatus,
 };
 pub use secret::Secret;

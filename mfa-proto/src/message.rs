@@ -136,6 +136,14 @@ pub enum Request {
         /// The code as received.
         code: Secret,
     },
+    /// Ends the trust of every device of the user (`policy.remember`).
+    ForgetDevices {
+        /// Account.
+        user: String,
+        /// A current code or a recovery code; not needed for root.
+        #[serde(default)]
+        proof: Option<Secret>,
+    },
     /// Removes one phone or email address.
     RemoveContact {
         /// Account.
@@ -162,7 +170,8 @@ impl Request {
             | Request::Status { user }
             | Request::Unlock { user, .. }
             | Request::AddContact { user, .. }
-            | Request::RemoveContact { user, .. } => Some(user),
+            | Request::RemoveContact { user, .. }
+            | Request::ForgetDevices { user, .. } => Some(user),
             Request::Answer { .. }
             | Request::ConfirmTotp { .. }
             | Request::ConfirmContact { .. }
@@ -328,6 +337,26 @@ pub struct StatusReport {
     /// Phones and email addresses, in enrollment order (phones first).
     #[serde(default)]
     pub contacts: Vec<ContactStatus>,
+    /// Devices that may skip the prompt for now (`policy.remember`).
+    #[serde(default)]
+    pub trusted_devices: Vec<TrustedDeviceStatus>,
+}
+
+/// A trusted device, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedDeviceStatus {
+    /// `SHA256:…` of the SSH key, when the device is a key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The remote address (or `service:tty`).
+    pub source: String,
+    /// The PAM service.
+    pub service: String,
+    /// Unix time the trust began.
+    pub since: u64,
+    /// Unix time it ends.
+    pub until: u64,
 }
 
 /// What kind of contact.

@@ -166,6 +166,7 @@ mod tests {
                     added_at: NOW,
                 },
             ],
+            trusted_devices: Vec::new(),
         }
     }
 
@@ -177,6 +178,7 @@ mod tests {
             lockouts: vec![],
             account_locked_until: Some(NOW + 120),
             contacts: vec![],
+            trusted_devices: Vec::new(),
         }
     }
 

@@ -225,6 +225,36 @@ fn a_remembered_device_skips_the_prompt_until_the_factors_change() {
         .authenticate(&[&enrolled.authenticator.wrong_code()]);
     assert!(!locker.succeeded(), "{locker}");
 
+    // mfa-enroll lists the device, and `forget` makes it pass a factor again.
+    let out = mfa_tests::mfa_enroll(&daemon, None, &["devices", "--user", user.name()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let devices = listed["trusted_devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1, "{listed}");
+    assert_eq!(devices[0]["source"], "192.0.2.10", "{listed}");
+    assert_eq!(devices[0]["service"], service.name(), "{listed}");
+    let out = mfa_tests::mfa_enroll(&daemon, None, &["forget", "--user", user.name()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let asked = from("192.0.2.10", &[&enrolled.authenticator.next_code()]);
+    assert!(asked.succeeded(), "{asked}");
+    assert_eq!(
+        asked.count(CODE_PROMPT),
+        1,
+        "forgotten device not asked: {asked}"
+    );
+
     // A change of factors (a new set of recovery codes) ends every trust.
     let out = mfa_tests::mfa_enroll(&daemon, None, &["recovery-codes", "--user", user.name()])
         .output()

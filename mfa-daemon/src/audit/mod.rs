@@ -67,6 +67,8 @@ pub enum AuditKind {
     Exempt,
     /// `device_trusted`: a device that passed may skip the prompt for `policy.remember`.
     DeviceTrusted,
+    /// `devices_forgotten`: every trust of a user's devices was ended.
+    DevicesForgotten,
 }
 
 /// How the audited thing ended.

@@ -223,6 +223,7 @@ mod tests {
             lockouts: vec![],
             account_locked_until: None,
             contacts: vec![],
+            trusted_devices: Vec::new(),
         }
     }
 

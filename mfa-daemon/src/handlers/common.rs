@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use mfa_proto::{Channel, Lockout, Response, Secret, StatusReport, TotpStatus};
+use mfa_proto::{
+    Channel, Lockout, Response, Secret, StatusReport, TotpStatus, TrustedDeviceStatus,
+};
 
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
@@ -209,6 +211,18 @@ pub fn status_report(
             .collect(),
         account_locked_until: limiter.account_locked(user, now),
         contacts: record.contacts.iter().map(contact_status).collect(),
+        trusted_devices: record
+            .trusted
+            .iter()
+            .filter(|d| d.revision == record.revision && now < d.until)
+            .map(|d| TrustedDeviceStatus {
+                key: d.id.key.clone(),
+                source: d.id.source.clone(),
+                service: d.id.service.clone(),
+                since: d.since,
+                until: d.until,
+            })
+            .collect(),
     }
 }
 

@@ -98,6 +98,7 @@ pub async fn handle(
             | Request::RemoveFactors { .. }
             | Request::AddContact { .. }
             | Request::RemoveContact { .. }
+            | Request::ForgetDevices { .. }
     );
     if changes_factors && matches!(subject, Subject::Unknown(_)) {
         return conn
@@ -140,6 +141,12 @@ pub async fn handle(
             Err(refusal) => refusal,
             Ok(()) => contacts::remove(shared, uid, &user, kind, &which).await,
         },
+        Request::ForgetDevices { proof, .. } => {
+            match require_proof(shared, conn, &user, proof).await {
+                Err(refusal) => refusal,
+                Ok(()) => forget_devices(shared, uid, &user).await,
+            }
+        }
         Request::Status { .. } => {
             let response = status(shared, &subject).await;
             if uid == 0 {
@@ -423,6 +430,27 @@ async fn status(shared: &Arc<Shared>, subject: &Subject) -> Response {
             &record,
             unix_now(),
         )),
+        Err(e) => internal(&e),
+    }
+}
+
+/// Ends the trust of every device of the user.
+async fn forget_devices(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
+    let target = user.to_owned();
+    match shared.blocking(move |a| a.forget_devices(&target)).await {
+        Ok(n) => {
+            audit(
+                shared,
+                AuditKind::DevicesForgotten,
+                user,
+                uid,
+                AuditOutcome::Ok,
+                None,
+            );
+            Response::Ok {
+                message: format!("{user}'s {n} trusted device(s) must pass a factor again"),
+            }
+        }
         Err(e) => internal(&e),
     }
 }
