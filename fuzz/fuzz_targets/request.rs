@@ -17,7 +17,7 @@ use mfa_proto::{
 use serde_json::Value;
 
 /// Every variant's tag on the wire.
-const TAGS: [&str; 11] = [
+const TAGS: [&str; 12] = [
     "authenticate",
     "answer",
     "enroll_totp",
@@ -29,6 +29,7 @@ const TAGS: [&str; 11] = [
     "add_contact",
     "confirm_contact",
     "remove_contact",
+    "forget_devices",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -94,6 +95,10 @@ enum BuiltRequest {
     },
     ConfirmContact {
         code: String,
+    },
+    ForgetDevices {
+        user: String,
+        proof: Option<String>,
     },
     RemoveContact {
         user: String,
@@ -185,6 +190,13 @@ impl BuiltRequest {
                     },
                     proof: proof.map(Secret::from),
                     unverified,
+                },
+                Some(user),
+            ),
+            BuiltRequest::ForgetDevices { user, proof } => (
+                Request::ForgetDevices {
+                    user: user.clone(),
+                    proof: proof.map(Secret::from),
                 },
                 Some(user),
             ),
@@ -308,6 +320,7 @@ fn variant_fields(tag: &str) -> &'static [&'static str] {
         "add_contact" => &["user", "contact", "proof", "unverified"],
         "confirm_contact" => &["code"],
         "remove_contact" => &["user", "kind", "which", "proof"],
+        "forget_devices" => &["user", "proof"],
         other => panic!("no such tag {other}"),
     }
 }
@@ -353,6 +366,10 @@ fn debug_hides_secrets(request: &Request) {
             proof: proof.map(|_| blank()),
             unverified,
         },
+        Request::ForgetDevices { user, proof } => Request::ForgetDevices {
+            user,
+            proof: proof.map(|_| blank()),
+        },
         Request::RemoveContact {
             user,
             kind,
@@ -364,8 +381,7 @@ fn debug_hides_secrets(request: &Request) {
             which,
             proof: proof.map(|_| blank()),
         },
-        other
-        @ (Request::Authenticate { .. }
+        other @ (Request::Authenticate { .. }
         | Request::Status { .. }
         | Request::Unlock { .. }
         | Request::ListUsers) => other,
