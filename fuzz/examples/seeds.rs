@@ -212,6 +212,7 @@ fn responses() -> Vec<(&'static str, Response)> {
                 }],
                 account_locked_until: None,
                 trusted_devices: Vec::new(),
+                exempt_until: None,
             }),
         ),
         ("ok", Response::Ok { message: "removed".into() }),

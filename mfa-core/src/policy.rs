@@ -98,6 +98,10 @@ pub struct Context<'a> {
     /// The remote address, only when a trusted caller (root's: sshd) reported it and it is an
     /// address, not a host name.
     pub source: Option<IpAddr>,
+    /// Until when an admin exempted the user (the record's `exempt_until`).
+    pub exempt_until: Option<u64>,
+    /// The time of the login.
+    pub now: u64,
 }
 
 /// Whether the user is asked for a factor.
@@ -121,6 +125,8 @@ pub enum Exemption {
     Group,
     /// `exempt_sources`.
     Source,
+    /// An admin's time-limited exemption (`mfactl exempt`).
+    Admin,
 }
 
 impl Exemption {
@@ -130,6 +136,7 @@ impl Exemption {
             Exemption::User => "exempt_user",
             Exemption::Group => "exempt_group",
             Exemption::Source => "exempt_source",
+            Exemption::Admin => "exempt_until",
         }
     }
 }
@@ -175,6 +182,8 @@ impl Policy {
         let in_any = |names: &[String]| names.iter().any(|g| who.groups.contains(g));
         let ask = if self.exempt_users.iter().any(|u| u == who.user) {
             Ask::Exempt(Exemption::User)
+        } else if who.exempt_until.is_some_and(|until| who.now < until) {
+            Ask::Exempt(Exemption::Admin)
         } else if in_any(&self.exempt_groups) {
             Ask::Exempt(Exemption::Group)
         } else if !always_ask
@@ -206,6 +215,8 @@ mod tests {
             groups,
             service,
             source: ip.parse().ok(),
+            exempt_until: None,
+            now: 1_800_000_000,
         }
     }
 
@@ -265,6 +276,16 @@ mod tests {
             Ask::Yes
         );
         assert_eq!(p.resolve(&who("alice", &none, "sshd", "")).ask, Ask::Yes);
+    }
+
+    #[test]
+    fn an_admin_exemption_holds_until_its_end_even_for_always_ask_services() {
+        let p = Policy::default();
+        let mut ctx = who("alice", &[], "sudo", "");
+        ctx.exempt_until = Some(ctx.now + 60);
+        assert_eq!(p.resolve(&ctx).ask, Ask::Exempt(Exemption::Admin));
+        ctx.exempt_until = Some(ctx.now);
+        assert_eq!(p.resolve(&ctx).ask, Ask::Yes);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct UserRecord {
     pub contacts: Vec<Contact>,
     /// Devices that may skip the prompt for a while.
     pub trusted: Vec<TrustedDevice>,
+    /// Unix time until which an admin exempted the user from being asked (`mfactl exempt`).
+    pub exempt_until: Option<u64>,
 }
 
 /// A record as stored, in any supported version.
@@ -53,6 +55,8 @@ struct StoredRecord {
     contacts: Vec<Contact>,
     #[serde(default)]
     trusted: Vec<TrustedDevice>,
+    #[serde(default)]
+    exempt_until: Option<u64>,
     /// Version 1's failure counters: dropped (lockouts now live in the attempt limiter).
     #[serde(default, rename = "limits")]
     _limits: Option<serde::de::IgnoredAny>,
@@ -67,6 +71,7 @@ impl From<StoredRecord> for UserRecord {
             recovery_codes: stored.recovery_codes,
             contacts: stored.contacts,
             trusted: stored.trusted,
+            exempt_until: stored.exempt_until,
         }
     }
 }
@@ -80,6 +85,7 @@ impl Default for UserRecord {
             recovery_codes: Vec::new(),
             contacts: Vec::new(),
             trusted: Vec::new(),
+            exempt_until: None,
         }
     }
 }

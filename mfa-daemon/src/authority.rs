@@ -437,6 +437,13 @@ impl Authority {
         })?)
     }
 
+    /// Sets or clears `name`'s admin exemption.
+    pub fn set_exemption(&self, name: &str, until: Option<u64>) -> Result<(), DaemonError> {
+        Ok(self
+            .store
+            .update(name, |record| record.exempt_until = until)?)
+    }
+
     /// Ends every trust of `name`'s devices; how many there were.
     pub fn forget_devices(&self, name: &str) -> Result<usize, DaemonError> {
         Ok(self

@@ -116,6 +116,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::ConfirmContact { .. } => "confirm_contact",
         Request::RemoveContact { .. } => "remove_contact",
         Request::ForgetDevices { .. } => "forget_devices",
+        Request::Exempt { .. } => "exempt",
     }
 }
 

@@ -347,6 +347,13 @@ pub fn status_details(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> S
             until(locked, now, tz)
         );
     }
+    if let Some(exempt) = report.exempt_until {
+        let _ = writeln!(
+            text,
+            "Exempt: not asked for a second factor until {} (an admin's mfactl exempt)",
+            until(exempt, now, tz)
+        );
+    }
     text.push_str(&devices_text(report, now, tz));
     text
 }
@@ -465,6 +472,7 @@ mod tests {
             account_locked_until: Some(NOW as u64 + 30),
             contacts: contacts(),
             trusted_devices: Vec::new(),
+            exempt_until: None,
         }
     }
 
@@ -613,6 +621,7 @@ mod tests {
             account_locked_until: None,
             contacts: vec![],
             trusted_devices: Vec::new(),
+            exempt_until: None,
         };
         let text = status_text(
             &report,
@@ -637,6 +646,7 @@ mod tests {
             account_locked_until: None,
             contacts: contacts()[..1].to_vec(),
             trusted_devices: Vec::new(),
+            exempt_until: None,
         };
         let text = status_text(
             &report,

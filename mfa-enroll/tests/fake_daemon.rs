@@ -431,6 +431,7 @@ fn status_from_mfa_socket_in_both_modes() {
         account_locked_until: None,
         contacts: vec![],
         trusted_devices: Vec::new(),
+        exempt_until: None,
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],
@@ -885,6 +886,7 @@ fn status_lists_contacts_masked_in_both_modes() {
             email_status("personal", "a•••@example.com"),
         ],
         trusted_devices: Vec::new(),
+        exempt_until: None,
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],

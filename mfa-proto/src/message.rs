@@ -116,6 +116,15 @@ pub enum Request {
     /// Admin (root only): every name the daemon has a record for or counts failures of,
     /// answered with [`Response::Users`].
     ListUsers,
+    /// Admin (root only): the user is not asked until `until` (Unix time); `None` ends an
+    /// exemption.
+    Exempt {
+        /// Account.
+        user: String,
+        /// When the exemption ends.
+        #[serde(default)]
+        until: Option<u64>,
+    },
     /// Starts adding a phone or an email address. The daemon sends a code to it and answers
     /// [`Response::CodeSent`]; reply with [`Request::ConfirmContact`]. With `unverified`
     /// (root only) the contact is saved at once and the answer is [`Response::ContactAdded`].
@@ -171,7 +180,8 @@ impl Request {
             | Request::Unlock { user, .. }
             | Request::AddContact { user, .. }
             | Request::RemoveContact { user, .. }
-            | Request::ForgetDevices { user, .. } => Some(user),
+            | Request::ForgetDevices { user, .. }
+            | Request::Exempt { user, .. } => Some(user),
             Request::Answer { .. }
             | Request::ConfirmTotp { .. }
             | Request::ConfirmContact { .. }
@@ -340,6 +350,9 @@ pub struct StatusReport {
     /// Devices that may skip the prompt for now (`policy.remember`).
     #[serde(default)]
     pub trusted_devices: Vec<TrustedDeviceStatus>,
+    /// Unix time until which an admin exempted the user from being asked.
+    #[serde(default)]
+    pub exempt_until: Option<u64>,
 }
 
 /// A trusted device, as `status` shows it.

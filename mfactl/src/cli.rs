@@ -59,6 +59,43 @@ pub enum Command {
     Reset(ResetArgs),
     /// Clear every failure counter and lockout of a user, or with --source only one source's.
     Unlock(UnlockArgs),
+    /// Do not ask a user for a second factor until a date (a lost phone, a trip), or with
+    /// --end ask again. Stored in the user's record; audited.
+    Exempt(ExemptArgs),
+    /// Make every trusted device of a user pass a factor again (policy.remember).
+    Forget(Target),
+}
+
+/// `exempt`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[group(id = "when", required = true, multiple = false)]
+pub struct ExemptArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// When the exemption ends: a date (`2026-12-01`, midnight local time) or a time
+    /// (`2026-12-01T14:00:00Z`, `2026-12-01 14:00`).
+    #[arg(long, value_name = "WHEN", group = "when", value_parser = parse_until)]
+    pub until: Option<u64>,
+    /// End the user's exemption now.
+    #[arg(long, group = "when")]
+    pub end: bool,
+}
+
+/// A date or a time, as Unix seconds.
+fn parse_until(text: &str) -> Result<u64, String> {
+    let tz = jiff::tz::TimeZone::system();
+    let when = if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        ts
+    } else if let Ok(dt) = text.parse::<jiff::civil::DateTime>() {
+        dt.to_zoned(tz).map_err(|e| e.to_string())?.timestamp()
+    } else if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        date.to_zoned(tz).map_err(|e| e.to_string())?.timestamp()
+    } else {
+        return Err(format!(
+            "`{text}` is not a date or a time: write e.g. 2026-12-01 or 2026-12-01T14:00:00Z"
+        ));
+    };
+    u64::try_from(when.as_second()).map_err(|_| format!("`{text}` is before 1970"))
 }
 
 /// The user a command acts on.
@@ -158,6 +195,34 @@ mod tests {
         for (args, want) in cases {
             assert_eq!(parse(args).unwrap().command, want, "{args:?}");
         }
+    }
+
+    #[test]
+    fn exempt_takes_a_date_a_time_or_end_and_forget_a_user() {
+        let Command::Exempt(args) = parse(&["exempt", "dave", "--until", "2026-12-01T00:00:00Z"])
+            .unwrap()
+            .command
+        else {
+            panic!("not exempt")
+        };
+        assert_eq!(args.until, Some(1_796_083_200));
+        assert!(!args.end);
+        let Command::Exempt(args) = parse(&["exempt", "dave", "--end"]).unwrap().command else {
+            panic!("not exempt")
+        };
+        assert!(args.end && args.until.is_none());
+        assert!(parse(&["exempt", "dave", "--until", "2026-12-01"]).is_ok());
+        for bad in [
+            &["exempt", "dave"][..],
+            &["exempt", "dave", "--until", "soon"][..],
+            &["exempt", "dave", "--until", "2026-12-01", "--end"][..],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse(&["forget", "erin"]).unwrap().command,
+            Command::Forget(target("erin"))
+        );
     }
 
     #[test]

@@ -39,6 +39,22 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             Command::Show(target) => self.show(&target.user),
             Command::Reset(args) => self.reset(args),
             Command::Unlock(args) => self.unlock(args),
+            Command::Exempt(args) => {
+                let request = Request::Exempt {
+                    user: args.target.user.clone(),
+                    until: if args.end { None } else { args.until },
+                };
+                let reply = self.daemon.connect()?.call(&request)?;
+                self.expect_ok(&request, reply)
+            }
+            Command::Forget(target) => {
+                let request = Request::ForgetDevices {
+                    user: target.user.clone(),
+                    proof: None,
+                };
+                let reply = self.daemon.connect()?.call(&request)?;
+                self.expect_ok(&request, reply)
+            }
         }
     }
 

@@ -167,6 +167,7 @@ mod tests {
                 },
             ],
             trusted_devices: Vec::new(),
+            exempt_until: None,
         }
     }
 
@@ -179,6 +180,7 @@ mod tests {
             account_locked_until: Some(NOW + 120),
             contacts: vec![],
             trusted_devices: Vec::new(),
+            exempt_until: None,
         }
     }
 

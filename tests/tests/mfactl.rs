@@ -362,3 +362,57 @@ fn unprivileged_admin_requests() {
         }
     }
 }
+
+#[test]
+fn exempt_until_skips_the_prompt_and_end_asks_again_and_forget_ends_trust() {
+    if !mfa_tests::root_suite_ready() {
+        return;
+    }
+    let user = mfa_tests::TestUser::create();
+    let daemon = mfa_tests::Daemon::start_with("max_tries = 1\n[policy]\nremember = \"1h\"\n");
+    let enrolled = mfa_tests::enroll_totp(&daemon, &user);
+    let service = mfa_tests::PamService::mfa_then_permit(daemon.socket(), "");
+    mfactl_ok(
+        &daemon,
+        &["exempt", user.name(), "--until", "2100-01-01T00:00:00Z"],
+    );
+    let login = mfa_tests::Pamtester::new(&service, user.name()).authenticate(&[]);
+    assert!(login.succeeded(), "{login}");
+    assert_eq!(login.count(mfa_tests::text::CODE_PROMPT), 0, "{login}");
+    let shown = mfactl_ok(&daemon, &["--json", "show", user.name()]);
+    let report: Value = serde_json::from_str(shown.stdout.trim()).unwrap();
+    assert_eq!(report["exempt_until"], 4_102_444_800u64, "{report}");
+    assert!(
+        daemon
+            .audit_events()
+            .iter()
+            .any(|e| e["event"] == "exempt" && e["reason"] == "exempt_until"),
+    );
+
+    mfactl_ok(&daemon, &["exempt", user.name(), "--end"]);
+    let wrong = enrolled.authenticator.wrong_code();
+    let login = mfa_tests::Pamtester::new(&service, user.name())
+        .from_rhost("192.0.2.20")
+        .authenticate(&[&wrong]);
+    assert!(!login.succeeded(), "exemption survived --end: {login}");
+
+    // A trusted device is made to pass a factor again.
+    let code = enrolled.authenticator.next_code();
+    let login = mfa_tests::Pamtester::new(&service, user.name())
+        .from_rhost("192.0.2.20")
+        .authenticate(&[&code]);
+    assert!(login.succeeded(), "{login}");
+    let again = mfa_tests::Pamtester::new(&service, user.name())
+        .from_rhost("192.0.2.20")
+        .authenticate(&[]);
+    assert_eq!(again.count(mfa_tests::text::CODE_PROMPT), 0, "{again}");
+    mfactl_ok(&daemon, &["forget", user.name()]);
+    let after = mfa_tests::Pamtester::new(&service, user.name())
+        .from_rhost("192.0.2.20")
+        .authenticate(&[&wrong]);
+    assert!(
+        !after.succeeded(),
+        "forgotten device still trusted: {after}"
+    );
+    assert_eq!(after.count(mfa_tests::text::CODE_PROMPT), 1, "{after}");
+}

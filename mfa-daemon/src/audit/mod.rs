@@ -69,6 +69,8 @@ pub enum AuditKind {
     DeviceTrusted,
     /// `devices_forgotten`: every trust of a user's devices was ended.
     DevicesForgotten,
+    /// `admin_exempt`: root exempted a user until `until` (or ended it).
+    AdminExempt,
 }
 
 /// How the audited thing ended.

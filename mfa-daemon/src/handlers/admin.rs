@@ -32,6 +32,7 @@ pub async fn handle(
     let (event, target, source) = match &request {
         Request::ListUsers => (AuditKind::AdminList, EVERY_USER, None),
         Request::Unlock { user, source } => (AuditKind::AdminUnlock, user.as_str(), source.clone()),
+        Request::Exempt { user, .. } => (AuditKind::AdminExempt, user.as_str(), None),
         _ => {
             let refusal = DaemonError::BadRequest("not an admin request".to_owned());
             return conn.send(&refusal.response()).await;
@@ -57,6 +58,10 @@ pub async fn handle(
             let response = unlock(shared, &user, source).await;
             conn.send(&response).await
         }
+        Request::Exempt { user, until } => {
+            let response = exempt(shared, &user, until).await;
+            conn.send(&response).await
+        }
         _ => list(shared, conn).await,
     }
 }
@@ -77,6 +82,53 @@ fn audit(
         uid: Some(uid),
         ..AuditEvent::default()
     });
+}
+
+/// Exempts an account NSS knows from being asked until `until`, or ends its exemption.
+async fn exempt(shared: &Arc<Shared>, given: &str, until: Option<u64>) -> Response {
+    if !username::is_valid(given) {
+        return invalid_user_name().response();
+    }
+    let now = unix_now();
+    if until.is_some_and(|u| u <= now) {
+        return DaemonError::BadRequest("the exemption must end in the future".to_owned())
+            .response();
+    }
+    let target = given.to_owned();
+    let done = shared
+        .blocking(move |a| {
+            let Some(account) = accounts::resolve(&target) else {
+                return Ok(None);
+            };
+            a.set_exemption(&account.name, until)?;
+            Ok(Some(account.name))
+        })
+        .await;
+    match done {
+        Ok(Some(user)) => {
+            shared.audit.record(&AuditEvent {
+                event: AuditKind::AdminExempt,
+                user: &user,
+                outcome: AuditOutcome::Ok,
+                until,
+                uid: Some(0),
+                ..AuditEvent::default()
+            });
+            Response::Ok {
+                message: match until {
+                    Some(until) => {
+                        format!("{user} is not asked for a second factor until {until} (Unix time)")
+                    }
+                    None => format!("{user} is asked for a second factor again"),
+                },
+            }
+        }
+        Ok(None) => DaemonError::NotEnrolled(format!(
+            "no account named {given} is known to this host (NSS)"
+        ))
+        .response(),
+        Err(e) => internal(&e),
+    }
 }
 
 /// Clears every counter and lockout of `given` (by its canonical name when NSS knows it),
@@ -224,6 +276,7 @@ mod tests {
             account_locked_until: None,
             contacts: vec![],
             trusted_devices: Vec::new(),
+            exempt_until: None,
         }
     }
 

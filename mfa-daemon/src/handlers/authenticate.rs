@@ -222,6 +222,8 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         groups: &groups,
         service: &at.auth.service,
         source,
+        exempt_until: record.exempt_until,
+        now: unix_now(),
     });
     match policy.ask {
         Ask::Yes => {}

@@ -223,6 +223,7 @@ pub fn status_report(
                 until: d.until,
             })
             .collect(),
+        exempt_until: record.exempt_until.filter(|until| now < *until),
     }
 }
 

@@ -166,6 +166,7 @@ pub async fn handle(
         | Request::ConfirmTotp { .. }
         | Request::ConfirmContact { .. }
         | Request::Unlock { .. }
+        | Request::Exempt { .. }
         | Request::ListUsers => {
             DaemonError::BadRequest("not a management request".to_owned()).response()
         }

@@ -36,7 +36,7 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
             )
             .await
         }
-        admin @ (Request::ListUsers | Request::Unlock { .. }) => {
+        admin @ (Request::ListUsers | Request::Unlock { .. } | Request::Exempt { .. }) => {
             admin::handle(&shared, &mut conn, admin).await
         }
         other => manage::handle(&shared, &mut conn, other).await,
