@@ -384,6 +384,7 @@ fn debug_hides_secrets(request: &Request) {
         other @ (Request::Authenticate { .. }
         | Request::Status { .. }
         | Request::Unlock { .. }
+        | Request::Exempt { .. }
         | Request::ListUsers) => other,
     };
     assert_eq!(format!("{request:?}"), format!("{blanked:?}"));
