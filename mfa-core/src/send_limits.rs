@@ -73,6 +73,11 @@ impl SendLimits {
         }
     }
 
+    /// New limits; the sends already counted stay counted.
+    pub fn set_policy(&mut self, policy: SendPolicy) {
+        self.policy = policy;
+    }
+
     /// Counts a send for `user` at `now` if both limits allow it.
     pub fn admit(&mut self, user: &str, now: u64) -> Result<(), SendRefusal> {
         let window = self.policy.window.as_secs();

@@ -2,12 +2,15 @@
 //! hashing pools and the log throttle. The handlers use it; nothing here knows a socket, so
 //! dependencies point one way: server -> handlers (auth, manage) -> app -> authority.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::accounts;
 use crate::audit::AuditLog;
 use crate::audit::throttle::LogThrottle;
 use crate::authority::Authority;
+use crate::config::Config;
 use crate::connection::Caller;
 use crate::delivery::outbox::Outbox;
 use crate::error::DaemonError;
@@ -64,5 +67,26 @@ impl Shared {
                 eprintln!("mfa-daemon: {line}");
             }
         }
+    }
+}
+
+impl Shared {
+    /// Reads `path` again and puts it in force for what starts from now on: policy, limits,
+    /// codes, providers. A config that does not parse, names a bad credential file, or
+    /// changes the socket or the state directory is refused with the reason, and the
+    /// running one stays. Blocking (it reads files).
+    pub fn reload(&self, path: &Path, default_if_missing: bool) -> Result<(), String> {
+        let config = Config::load(path, default_if_missing).map_err(|e| e.to_string())?;
+        let delivery = config
+            .delivery(path, &accounts::hostname())
+            .map_err(|e| e.to_string())?;
+        let (code, send, domains) = (
+            config.otp.code_policy(),
+            config.otp.send_policy(),
+            config.otp.domain_rules(),
+        );
+        self.authority.reload(config)?;
+        self.outbox.reload(delivery, code, send, domains);
+        Ok(())
     }
 }

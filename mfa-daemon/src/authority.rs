@@ -2,6 +2,7 @@
 //! the state changes that go with it. Synchronous (it does file I/O and argon2); the server
 //! runs it on blocking threads.
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
@@ -93,8 +94,8 @@ pub enum Activation {
 /// Policy, store and the decisions made with them.
 #[derive(Debug)]
 pub struct Authority {
-    config: Config,
-    policy: Policy,
+    config: RwLock<Arc<Config>>,
+    policy: RwLock<Arc<Policy>>,
     store: Store,
     limiter: AttemptLimiter,
     hostname: String,
@@ -121,8 +122,8 @@ impl Authority {
             .map_err(|e| DaemonError::Recovery(RecoveryError::Random(e)))?;
         Ok(Authority {
             decoy_totp: Generator::new(params, &decoy_secret),
-            policy: config.policy.policy(),
-            config,
+            policy: RwLock::new(Arc::new(config.policy.policy())),
+            config: RwLock::new(Arc::new(config)),
             store,
             limiter,
             hostname,
@@ -131,13 +132,39 @@ impl Authority {
     }
 
     /// Who must use a second factor.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The configuration in force.
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `new` in force for every conversation that starts from now on (SIGHUP). The
+    /// socket and the state directory cannot change under a running daemon: a config that
+    /// changes them is refused, and the running one kept.
+    pub fn reload(&self, new: Config) -> Result<(), String> {
+        let old = self.config();
+        for (key, changed) in [
+            ("socket", old.socket != new.socket),
+            ("state_dir", old.state_dir != new.state_dir),
+        ] {
+            if changed {
+                return Err(format!("`{key}` changed: that needs a restart"));
+            }
+        }
+        self.limiter.set_policy(new.limits.policy());
+        *self.policy.write().unwrap_or_else(PoisonError::into_inner) =
+            Arc::new(new.policy.policy());
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(new);
+        Ok(())
     }
 
     /// The attempt limits of every name.
@@ -192,7 +219,7 @@ impl Authority {
         now: u64,
         still_wanted: &dyn Fn() -> bool,
     ) -> Result<Decision, DaemonError> {
-        let skew = self.config.totp.skew;
+        let skew = self.config().totp.skew;
         let Subject::Account(name) = subject else {
             self.decoy_totp.matching_step(code, now, skew);
             return Ok(Decision::Refuse(Rejection::Invalid));
@@ -271,11 +298,11 @@ impl Authority {
     /// app scans (it contains the secret); nothing is stored yet.
     pub fn begin_totp(&self, name: &str) -> Result<(PendingTotp, Zeroizing<String>), DaemonError> {
         let revision = self.store.load(name)?.unwrap_or_default().revision;
-        let params = config_params(&self.config);
+        let params = config_params(&self.config());
         let secret = Secret::generate(params.algorithm)
             .map_err(|e| DaemonError::Recovery(RecoveryError::Random(e)))?;
         let account = format!("{name}@{}", self.hostname);
-        let uri = totp::otpauth_uri(&self.config.issuer, &account, params, &secret);
+        let uri = totp::otpauth_uri(&self.config().issuer, &account, params, &secret);
         Ok((
             PendingTotp {
                 params,
@@ -294,7 +321,7 @@ impl Authority {
         Generator::new(pending.params, &pending.secret).matching_step(
             code,
             now,
-            self.config.totp.skew,
+            self.config().totp.skew,
         )
     }
 
@@ -890,5 +917,20 @@ mod tests {
         let left = a.remove_factors("alice").unwrap().unwrap();
         assert_eq!(left.len(), 1);
         assert!(!a.record(&account("alice")).unwrap().is_enrolled());
+    }
+
+    #[test]
+    fn a_reload_changes_settings_but_never_the_socket_or_the_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let mut moved = (*a.config()).clone();
+        moved.state_dir = dir.path().join("elsewhere");
+        assert!(a.reload(moved).unwrap_err().contains("state_dir"));
+        let mut stricter = (*a.config()).clone();
+        stricter.max_tries = 1;
+        stricter.policy.exempt_users = vec!["backup".to_owned()];
+        a.reload(stricter).unwrap();
+        assert_eq!(a.config().max_tries, 1);
+        assert_eq!(a.policy().exempt_users, ["backup"]);
     }
 }

@@ -126,7 +126,15 @@ fn run(path: &std::path::Path, explicit: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(crate::server::serve(authority, outbox, listeners)) {
+    match runtime.block_on(crate::server::serve(
+        authority,
+        outbox,
+        listeners,
+        crate::server::ConfigSource {
+            path: path.to_owned(),
+            default_if_missing: !explicit,
+        },
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mfa-daemon: {e}");

@@ -271,3 +271,63 @@ fn a_remembered_device_skips_the_prompt_until_the_factors_change() {
     );
     assert_eq!(after.count(CODE_PROMPT), 1, "{after}");
 }
+
+/// Waits until the daemon's log contains `text` (at most 10 s).
+fn wait_for_log(daemon: &Daemon, text: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !daemon.log().contains(text) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never logged {text:?}:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_reloads_the_policy_and_a_bad_config_keeps_the_running_one() {
+    if !root_suite_ready() {
+        return;
+    }
+    let user = TestUser::create();
+    let daemon = daemon_with_policy("");
+    let enrolled = enroll_totp(&daemon, &user);
+    let service = PamService::mfa_then_permit(daemon.socket(), "");
+    let wrong = enrolled.authenticator.wrong_code();
+    let login = Pamtester::new(&service, user.name()).authenticate(&[&wrong]);
+    assert!(!login.succeeded(), "{login}");
+
+    let hup = || {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(daemon.pid() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .unwrap()
+    };
+    let original = std::fs::read_to_string(daemon.config()).unwrap();
+    let exempting = format!("{original}exempt_users = [\"{}\"]\n", user.name());
+    std::fs::write(daemon.config(), &exempting).unwrap();
+    hup();
+    wait_for_log(&daemon, "mfa-daemon: reloaded");
+    let login = Pamtester::new(&service, user.name()).authenticate(&[]);
+    assert!(login.succeeded(), "{login}\n{}", daemon.log_section());
+    assert_eq!(login.count(CODE_PROMPT), 0, "{login}");
+
+    // A broken file is refused by name, and the policy in force stays.
+    std::fs::write(
+        daemon.config(),
+        format!("{exempting}exempt_sources = [\"not-a-network\"]\n"),
+    )
+    .unwrap();
+    hup();
+    wait_for_log(&daemon, "kept the running config");
+    assert!(
+        daemon.log().contains("policy.exempt_sources"),
+        "{}",
+        daemon.log()
+    );
+    let login = Pamtester::new(&service, user.name()).authenticate(&[]);
+    assert!(login.succeeded(), "{login}");
+    assert_eq!(login.count(CODE_PROMPT), 0, "{login}");
+}

@@ -3,7 +3,7 @@
 //! no lock, so a slow provider delays only the conversation that asked.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use mfa_core::contact::{Contact, Destination, DomainRules};
 use mfa_core::factor::sent_code::{CodeCheck, CodePolicy, SentCode};
@@ -71,11 +71,17 @@ struct Pending {
     code: SentCode,
 }
 
-/// The codes and limits of the whole daemon.
-pub struct Outbox<C = Delivery> {
+/// What a reload replaces: the providers and the rules of codes and domains.
+#[derive(Debug)]
+struct Settings<C> {
     delivery: C,
     policy: CodePolicy,
     domains: DomainRules,
+}
+
+/// The codes and limits of the whole daemon.
+pub struct Outbox<C = Delivery> {
+    settings: RwLock<Arc<Settings<C>>>,
     limits: Mutex<SendLimits>,
     pending: Mutex<HashMap<String, Pending>>,
     next_ticket: Mutex<u64>,
@@ -84,8 +90,7 @@ pub struct Outbox<C = Delivery> {
 impl<C: std::fmt::Debug> std::fmt::Debug for Outbox<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox")
-            .field("delivery", &self.delivery)
-            .field("policy", &self.policy)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -98,23 +103,47 @@ impl<C: Courier> Outbox<C> {
     /// An outbox over `delivery` with the config's code, send and domain rules.
     pub fn new(delivery: C, policy: CodePolicy, send: SendPolicy, domains: DomainRules) -> Self {
         Outbox {
-            delivery,
-            policy,
-            domains,
+            settings: RwLock::new(Arc::new(Settings {
+                delivery,
+                policy,
+                domains,
+            })),
             limits: Mutex::new(SendLimits::new(send)),
             pending: Mutex::new(HashMap::new()),
             next_ticket: Mutex::new(0),
         }
     }
 
+    /// The providers and rules in force; a send keeps the ones it started with.
+    fn settings(&self) -> Arc<Settings<C>> {
+        self.settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts new providers and rules in force for sends from now on (SIGHUP); the counts of
+    /// recent sends and the codes waiting for an answer stay.
+    pub fn reload(&self, delivery: C, policy: CodePolicy, send: SendPolicy, domains: DomainRules) {
+        lock(&self.limits).set_policy(send);
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(Settings {
+            delivery,
+            policy,
+            domains,
+        });
+    }
+
     /// Whether a provider for `channel` is configured.
     pub fn can_send(&self, channel: Channel) -> bool {
-        self.delivery.can_send(channel)
+        self.settings().delivery.can_send(channel)
     }
 
     /// The email domain rules.
-    pub fn domains(&self) -> &DomainRules {
-        &self.domains
+    pub fn domains(&self) -> DomainRules {
+        self.settings().domains.clone()
     }
 
     /// Sends a new code for `user` to `destination` by `channel`, after the send limits and
@@ -127,12 +156,14 @@ impl<C: Courier> Outbox<C> {
         channel: Channel,
         now: u64,
     ) -> Result<Ticket, NotSent> {
+        let settings = self.settings();
         if let Destination::Email { address } = destination {
-            self.domains
+            settings
+                .domains
                 .check(address)
                 .map_err(|_| NotSent::DomainRefused(address.domain().to_owned()))?;
         }
-        if !self.delivery.can_send(channel) {
+        if !settings.delivery.can_send(channel) {
             return Err(NotSent::Failed(SendError::new(
                 "none",
                 SendErrorKind::NotConfigured,
@@ -141,19 +172,21 @@ impl<C: Courier> Outbox<C> {
         lock(&self.limits)
             .admit(user, now)
             .map_err(NotSent::Refused)?;
-        let code = SentCode::issue(&self.policy, channel, contact, now).map_err(NotSent::Random)?;
+        let code =
+            SentCode::issue(&settings.policy, channel, contact, now).map_err(NotSent::Random)?;
         let message = Outgoing {
             channel,
             to: destination.address().to_owned(),
             user: user.to_owned(),
             body: Body::Code {
                 code: code.code().clone(),
-                valid_for: self.policy.validity,
+                valid_for: settings.policy.validity,
             },
         };
         // The old code dies as soon as a new one is asked for, sent or not.
         lock(&self.pending).remove(user);
-        self.delivery
+        settings
+            .delivery
             .send(&message)
             .await
             .map_err(NotSent::Failed)?;
@@ -217,13 +250,14 @@ impl<C: Courier> Outbox<C> {
         text: &str,
         now: u64,
     ) -> Vec<(String, Result<(), String>)> {
+        let settings = self.settings();
         let mut results = Vec::new();
         for contact in contacts {
             let Some(&channel) = contact.destination.channels().first() else {
                 continue;
             };
             let masked = contact.destination.masked();
-            if !self.delivery.can_send(channel) {
+            if !settings.delivery.can_send(channel) {
                 continue;
             }
             if let Err(refusal) = lock(&self.limits).admit_notice(now) {
@@ -238,7 +272,7 @@ impl<C: Courier> Outbox<C> {
                     text: text.to_owned(),
                 },
             };
-            let sent = self
+            let sent = settings
                 .delivery
                 .send(&message)
                 .await

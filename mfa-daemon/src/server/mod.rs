@@ -105,11 +105,21 @@ impl Listeners {
     }
 }
 
-/// Serves until SIGTERM or SIGINT.
+/// Where the config came from, to read it again on SIGHUP.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    /// The file.
+    pub path: PathBuf,
+    /// Whether a missing file means the defaults (the default path, not given explicitly).
+    pub default_if_missing: bool,
+}
+
+/// Serves until SIGTERM or SIGINT; SIGHUP reloads the config.
 pub async fn serve(
     authority: Authority,
     outbox: Outbox,
     listeners: Listeners,
+    source: ConfigSource,
 ) -> Result<(), ServeError> {
     let into_tokio = |l: &std::os::unix::net::UnixListener| {
         l.set_nonblocking(true)
@@ -128,6 +138,7 @@ pub async fn serve(
     });
     let mut sigterm = signal(SignalKind::terminate()).map_err(ServeError::Io)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Io)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(ServeError::Io)?;
     let privileged_task = tokio::spawn(accept_privileged(shared.clone(), privileged));
     let public_task = tokio::spawn(accept_public(shared.clone(), public));
     eprintln!(
@@ -135,9 +146,25 @@ pub async fn serve(
         listeners.public_path.display(),
         listeners.privileged_path.display()
     );
-    tokio::select! {
-        _ = sigterm.recv() => {}
-        _ = sigint.recv() => {}
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = sighup.recv() => {
+                let (app, from) = (shared.clone(), source.clone());
+                let done = tokio::task::spawn_blocking(move || {
+                    app.reload(&from.path, from.default_if_missing)
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("the reload failed: {e}")));
+                match done {
+                    Ok(()) => eprintln!("mfa-daemon: reloaded {}", source.path.display()),
+                    Err(e) => eprintln!(
+                        "mfa-daemon: kept the running config, the new one is refused: {e}"
+                    ),
+                }
+            }
+        }
     }
     privileged_task.abort();
     public_task.abort();

@@ -17,7 +17,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -76,12 +76,25 @@ struct Table {
 /// The failure counters of every name.
 #[derive(Debug)]
 pub struct AttemptLimiter {
-    limits: LockoutPolicy,
+    limits: RwLock<LockoutPolicy>,
     dir: PathBuf,
     table: Mutex<Table>,
 }
 
 impl AttemptLimiter {
+    /// The limits in force.
+    fn policy(&self) -> LockoutPolicy {
+        self.limits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// New limits for the failures counted from now on (SIGHUP); counts and lockouts stay.
+    pub fn set_policy(&self, limits: LockoutPolicy) {
+        *self.limits.write().unwrap_or_else(PoisonError::into_inner) = limits;
+    }
+
     /// Loads the snapshot and replays the journal in `state_dir`, then compacts them. A
     /// snapshot that cannot be parsed is an error (starting without it would lift every
     /// lockout); journal lines that cannot be parsed (a line torn by a power loss) are
@@ -95,7 +108,7 @@ impl AttemptLimiter {
         let journal_path = state_dir.join(JOURNAL_FILE);
         let skipped = replay(&journal_path, &mut users, &limits)?;
         let limiter = AttemptLimiter {
-            limits,
+            limits: RwLock::new(limits),
             dir: state_dir.to_owned(),
             table: Mutex::new(Table {
                 users,
@@ -148,7 +161,7 @@ impl AttemptLimiter {
         now: u64,
     ) -> Result<FailureEffect, StoreError> {
         let mut table = self.table();
-        let effect = apply_failure(&mut table.users, user, source, now, &self.limits);
+        let effect = apply_failure(&mut table.users, user, source, now, &self.policy());
         let entry = Entry::Failure {
             user: user.to_owned(),
             source: source.to_owned(),
