@@ -50,6 +50,8 @@ pub struct Sshd {
     process: Child,
     log: PathBuf,
     client_key: PathBuf,
+    /// A second key the authorized users also hold, for "another device" cases.
+    other_key: PathBuf,
     logins: AtomicU32,
 }
 
@@ -61,7 +63,8 @@ impl Sshd {
         let service = PamService::mfa(daemon.socket(), mfa_options);
         let host_key = dir.join("host_ed25519");
         let client_key = dir.join("client_ed25519");
-        for key in [&host_key, &client_key] {
+        let other_key = dir.join("other_ed25519");
+        for key in [&host_key, &client_key, &other_key] {
             run_setup(
                 "ssh-keygen",
                 &[
@@ -99,6 +102,7 @@ impl Sshd {
                      PasswordAuthentication no\n\
                      PubkeyAuthentication yes\n\
                      AuthenticationMethods publickey,keyboard-interactive\n\
+                     ExposeAuthInfo yes\n\
                      AuthorizedKeysFile {authorized_keys}/%u\n\
                      StrictModes yes\n\
                      PermitRootLogin no\n\
@@ -129,6 +133,7 @@ impl Sshd {
                     process,
                     log,
                     client_key,
+                    other_key,
                     logins: AtomicU32::new(0),
                 };
             }
@@ -161,8 +166,10 @@ impl Sshd {
     /// Lets `user` pass the publickey step with the fixture's client key: a root-owned 0644
     /// file in a root-owned 0755 directory, as StrictModes wants.
     pub fn authorize(&self, user: &TestUser) {
-        let public_key = fs::read_to_string(self.client_key.with_extension("pub"))
-            .expect("read client public key");
+        let public_key = [&self.client_key, &self.other_key]
+            .iter()
+            .map(|key| fs::read_to_string(key.with_extension("pub")).expect("read a public key"))
+            .collect::<String>();
         let path = self
             .scratch
             .path()
@@ -174,7 +181,17 @@ impl Sshd {
     /// Runs `ssh -l USER HOST true` with the client key, answering every keyboard-interactive
     /// prompt with `answer` through SSH_ASKPASS, and returns the run with the prompts asked.
     pub fn login(&self, user: &str, host: &str, answer: &str) -> SshLogin {
-        let (ssh, answers) = self.ssh_command(user, host);
+        self.login_with(&self.client_key, user, host, answer)
+    }
+
+    /// Like [`Sshd::login`], with the second client key: another device of the same user.
+    pub fn login_with_other_key(&self, user: &str, host: &str, answer: &str) -> SshLogin {
+        self.login_with(&self.other_key, user, host, answer)
+    }
+
+    fn login_with(&self, key: &Path, user: &str, host: &str, answer: &str) -> SshLogin {
+        let answers = self.answers_dir();
+        let ssh = self.ssh_command_with(key, user, host, &answers);
         write_file(&answers.join("answer"), &format!("{answer}\n"), 0o600);
         let done = run(ssh, "");
         SshLogin {
@@ -196,12 +213,24 @@ impl Sshd {
 
     /// The ssh command line and the directory its askpass reads answers from.
     fn ssh_command(&self, user: &str, host: &str) -> (Command, PathBuf) {
+        let answers = self.answers_dir();
+        let ssh = self.ssh_command_with(&self.client_key, user, host, &answers);
+        (ssh, answers)
+    }
+
+    /// A fresh directory for one login's askpass answers and prompts.
+    fn answers_dir(&self) -> PathBuf {
         let number = self.logins.fetch_add(1, Ordering::Relaxed);
         let answers = self.scratch.path().join(format!("login-{number}"));
         fs::create_dir(&answers).expect("create askpass dir");
+        answers
+    }
+
+    /// `ssh` with `key` as its only identity, its askpass reading from `answers`.
+    fn ssh_command_with(&self, key: &Path, user: &str, host: &str, answers: &Path) -> Command {
         let mut ssh = Command::new("setsid");
         ssh.args(["-w", "ssh", "-F", "/dev/null", "-n", "-i"])
-            .arg(&self.client_key)
+            .arg(key)
             .args([
                 "-o",
                 "IdentitiesOnly=yes",
@@ -228,9 +257,9 @@ impl Sshd {
             ])
             .env("SSH_ASKPASS", self.scratch.path().join("askpass"))
             .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("MFAT_ASKPASS_DIR", &answers)
+            .env("MFAT_ASKPASS_DIR", answers)
             .env_remove("DISPLAY");
-        (ssh, answers)
+        ssh
     }
 }
 

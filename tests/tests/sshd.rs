@@ -112,3 +112,57 @@ fn lockout_over_ipv4_loopback_leaves_ipv6_loopback_working() {
     );
     setup.daemon.assert_log_omits(&setup.enrollment.secrets());
 }
+
+#[test]
+fn a_remembered_key_skips_the_prompt_and_another_key_is_asked() {
+    if !root_suite_ready() {
+        return;
+    }
+    let setup = LoginSetup::through_sshd("max_tries = 1\n[policy]\nremember = \"1h\"\n");
+    let sshd = &setup.via;
+    let user = setup.user.name();
+
+    let first = sshd.login(
+        user,
+        "127.0.0.1",
+        &setup.enrollment.authenticator.next_code(),
+    );
+    assert!(
+        first.run.succeeded(),
+        "{}\n{}",
+        first.run,
+        setup.daemon.log_section()
+    );
+    assert_eq!(first.prompts.len(), 1, "{:?}", first.prompts);
+    let trusted = setup
+        .daemon
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["event"] == "device_trusted")
+        .collect::<Vec<_>>();
+    assert_eq!(trusted.len(), 1, "{trusted:?}");
+    assert_eq!(trusted[0]["reason"], "ssh_key", "{trusted:?}");
+
+    // The same key from the same address: in without a prompt.
+    let again = sshd.login(user, "127.0.0.1", "");
+    assert!(
+        again.run.succeeded(),
+        "{}\n{}",
+        again.run,
+        setup.daemon.log_section()
+    );
+    assert!(again.prompts.is_empty(), "{:?}", again.prompts);
+
+    // Another key of the same user from the same address is another device.
+    let other = sshd.login_with_other_key(
+        user,
+        "127.0.0.1",
+        &setup.enrollment.authenticator.wrong_code(),
+    );
+    assert!(
+        !other.run.succeeded(),
+        "a second key was let in: {}",
+        other.run
+    );
+    assert_eq!(other.prompts.len(), 1, "{:?}", other.prompts);
+}
