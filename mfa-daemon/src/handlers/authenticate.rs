@@ -184,8 +184,12 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                 return Ok(None);
             }
             let groups = match &account {
-                Some(account) if a.policy().needs_groups() => accounts::group_names(account),
-                _ => Vec::new(),
+                _ if !a.policy().needs_groups() => Vec::new(),
+                Some(account) => accounts::group_names(account),
+                None => {
+                    accounts::decoy_group_lookup(&name);
+                    Vec::new()
+                }
             };
             let subject = match account {
                 Some(account) => Subject::Account(account.name),
