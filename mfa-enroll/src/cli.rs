@@ -13,8 +13,24 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(name = "mfa-enroll", version)]
 pub struct Cli {
-    /// The daemon's public socket. Run as root, mfa-enroll uses the privileged socket beside
-    /// it instead: `private/` and the same name (e.g. /run/mfa/private/mfa.sock).
+    /// Where the daemon is and whom it runs as.
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+
+    /// Print each result as one JSON object on its own line; prompts go to stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How mfa-enroll and mfactl find the daemon and know it is the real one.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct DaemonArgs {
+    /// The daemon's public socket. Run as root, the tools use the privileged socket beside it
+    /// instead: `private/` and the same name (e.g. /run/mfa/private/mfa.sock).
     #[arg(
         long,
         global = true,
@@ -24,8 +40,8 @@ pub struct Cli {
     )]
     pub socket: PathBuf,
 
-    /// The account mfa-daemon runs as. mfa-enroll talks only to a daemon running as root or
-    /// as this user.
+    /// The account mfa-daemon runs as. The tools talk only to a daemon running as root or as
+    /// this user.
     #[arg(
         long,
         global = true,
@@ -35,14 +51,6 @@ pub struct Cli {
         value_parser = NonEmptyStringValueParser::new()
     )]
     pub daemon_user: String,
-
-    /// Print each result as one JSON object on its own line; prompts go to stderr.
-    #[arg(long, global = true)]
-    pub json: bool,
-
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 /// The subcommands.
@@ -374,26 +382,26 @@ mod tests {
     fn socket_and_json_are_global_and_default() {
         let cli = parse(&["status", "--json", "--socket", "/tmp/x.sock"]).unwrap();
         assert!(cli.json);
-        assert_eq!(cli.socket, PathBuf::from("/tmp/x.sock"));
+        assert_eq!(cli.daemon.socket, PathBuf::from("/tmp/x.sock"));
         let cli = parse(&["--json", "--socket", "/tmp/y.sock", "totp"]).unwrap();
         assert!(cli.json);
-        assert_eq!(cli.socket, PathBuf::from("/tmp/y.sock"));
+        assert_eq!(cli.daemon.socket, PathBuf::from("/tmp/y.sock"));
         // MFA_SOCKET is not set by `cargo test`; the default applies.
         if std::env::var_os("MFA_SOCKET").is_none() {
             let cli = parse(&["status"]).unwrap();
             assert!(!cli.json);
-            assert_eq!(cli.socket, PathBuf::from(mfa_proto::DEFAULT_SOCKET));
+            assert_eq!(cli.daemon.socket, PathBuf::from(mfa_proto::DEFAULT_SOCKET));
         }
     }
 
     #[test]
     fn daemon_user_is_global_and_defaults_to_mfa() {
         let cli = parse(&["status", "--daemon-user", "_mfa"]).unwrap();
-        assert_eq!(cli.daemon_user, "_mfa");
+        assert_eq!(cli.daemon.daemon_user, "_mfa");
         let cli = parse(&["--daemon-user", "daemon", "totp"]).unwrap();
-        assert_eq!(cli.daemon_user, "daemon");
+        assert_eq!(cli.daemon.daemon_user, "daemon");
         if std::env::var_os("MFA_DAEMON_USER").is_none() {
-            assert_eq!(parse(&["status"]).unwrap().daemon_user, "mfa");
+            assert_eq!(parse(&["status"]).unwrap().daemon.daemon_user, "mfa");
         }
         assert_eq!(
             parse(&["status", "--daemon-user", ""])

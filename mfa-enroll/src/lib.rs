@@ -25,7 +25,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use cli::{
-    Cli, Command, ContactArgs, EmailArgs, PhoneArgs, RemoveArgs, RemovedContact, UserArg,
+    Cli, Command, ContactArgs, DaemonArgs, EmailArgs, PhoneArgs, RemoveArgs, RemovedContact,
+    UserArg,
 };
 pub use error::{EnrollError, one_line};
 
@@ -62,7 +63,7 @@ fn run(cli: &Cli) -> Result<(), EnrollError> {
     };
     let terminal = Terminal::stdin().map_err(EnrollError::Input)?;
     let mut session = Session {
-        daemon: Daemon::for_caller(&cli.socket, &cli.daemon_user)?,
+        daemon: Daemon::for_caller(&cli.daemon.socket, &cli.daemon.daemon_user)?,
         prompter: Prompter::new(stdin.lock(), prompts, interactive).hiding_answers_on(terminal),
         output: Output::new(mode, io::stdout(), io::stdout().is_terminal()),
     };

@@ -1,9 +1,8 @@
 //! Command-line arguments.
 
-use std::path::PathBuf;
-
 use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Parser, Subcommand};
+use mfa_enroll::DaemonArgs;
 
 /// Administer mfa-daemon's users: list them, show one, remove every factor of one, clear
 /// lockouts. Root only: it talks to the daemon's privileged socket.
@@ -12,28 +11,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(name = "mfactl", version)]
 pub struct Cli {
-    /// The daemon's public socket; mfactl uses the privileged socket beside it: `private/`
-    /// and the same name (e.g. /run/mfa/private/mfa.sock).
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        env = "MFA_SOCKET",
-        default_value = mfa_proto::DEFAULT_SOCKET
-    )]
-    pub socket: PathBuf,
-
-    /// The account mfa-daemon runs as. mfactl talks only to a daemon running as root or as
-    /// this user.
-    #[arg(
-        long,
-        global = true,
-        value_name = "NAME",
-        env = "MFA_DAEMON_USER",
-        default_value = mfa_proto::DEFAULT_DAEMON_USER,
-        value_parser = NonEmptyStringValueParser::new()
-    )]
-    pub daemon_user: String,
+    /// Where the daemon is and whom it runs as (mfactl, run as root, uses the privileged
+    /// socket).
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
 
     /// Print results as JSON, one object per line.
     #[arg(long, global = true)]
@@ -229,16 +210,19 @@ mod tests {
     fn json_socket_and_daemon_user_are_global() {
         let cli = parse(&["list", "--json", "--socket", "/tmp/x.sock"]).unwrap();
         assert!(cli.json);
-        assert_eq!(cli.socket, PathBuf::from("/tmp/x.sock"));
+        assert_eq!(cli.daemon.socket, std::path::PathBuf::from("/tmp/x.sock"));
         let cli = parse(&["--json", "--daemon-user", "_mfa", "show", "alice"]).unwrap();
         assert!(cli.json);
-        assert_eq!(cli.daemon_user, "_mfa");
+        assert_eq!(cli.daemon.daemon_user, "_mfa");
         if std::env::var_os("MFA_SOCKET").is_none() && std::env::var_os("MFA_DAEMON_USER").is_none()
         {
             let cli = parse(&["list"]).unwrap();
             assert!(!cli.json);
-            assert_eq!(cli.socket, PathBuf::from(mfa_proto::DEFAULT_SOCKET));
-            assert_eq!(cli.daemon_user, mfa_proto::DEFAULT_DAEMON_USER);
+            assert_eq!(
+                cli.daemon.socket,
+                std::path::PathBuf::from(mfa_proto::DEFAULT_SOCKET)
+            );
+            assert_eq!(cli.daemon.daemon_user, mfa_proto::DEFAULT_DAEMON_USER);
         }
     }
 

@@ -47,7 +47,7 @@ fn run(cli: &Cli) -> Result<(), CtlError> {
     }
     let stdin = io::stdin();
     let mut session = Session {
-        daemon: Daemon::for_caller(&cli.socket, &cli.daemon_user)?,
+        daemon: Daemon::for_caller(&cli.daemon.socket, &cli.daemon.daemon_user)?,
         interactive: stdin.is_terminal(),
         input: stdin.lock(),
         prompts: io::stderr(),
