@@ -11,4 +11,4 @@ pub mod policy;
 pub mod record;
 pub mod send_limits;
 
-pub use factor::{Challenge, Factor};
+pub use factor::Factor;

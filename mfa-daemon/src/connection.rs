@@ -7,6 +7,8 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
+use crate::error::DaemonError;
+
 /// How long a client may take to send a message that a program (not a person) writes.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -44,9 +46,14 @@ impl Connection {
 
     /// A check, usable from a blocking thread, of whether the peer is still connected: it
     /// has not closed its end. A success is committed only while it answers yes.
-    pub fn presence(&self) -> std::io::Result<Presence> {
+    pub fn presence(&self) -> Result<Presence, DaemonError> {
         use std::os::fd::AsFd;
-        Ok(Presence(self.stream.as_fd().try_clone_to_owned()?))
+        let fd = self
+            .stream
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| DaemonError::Internal(format!("cannot watch the connection: {e}")))?;
+        Ok(Presence(fd))
     }
 
     /// Reads one request, waiting at most `timeout`.

@@ -1,22 +1,13 @@
-//! The factors. Each pending challenge knows its own kind and verifies only answers to it:
-//! an answer typed after a code was sent is checked against that code, never guessed to be
-//! an app code because it has six digits.
+//! The factors, each deciding only the answers meant for it. An answer typed after a code was
+//! sent is checked against that code (the conversation holds its ticket), never guessed to be
+//! an app code because it has six digits; at the first prompt an app code and a recovery code
+//! are told apart by their forms, which cannot be confused (digits against `xxxx-xxxx-xxxx`).
 
 pub mod recovery;
 pub mod sent_code;
 pub mod totp;
 
 use mfa_proto::Channel;
-
-/// What the user is being asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Challenge {
-    /// The first prompt: a code from the authenticator app or a recovery code (told apart by
-    /// their forms, which cannot be confused: `xxxx-xxxx-xxxx` against digits).
-    Typed,
-    /// The code sent by `channel` after a choice from the menu.
-    Sent(Channel),
-}
 
 /// Which factor verified a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

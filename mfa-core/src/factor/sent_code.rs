@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use mfa_proto::Channel;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -48,10 +47,6 @@ pub enum Charset {
 #[derive(Debug)]
 pub struct SentCode {
     code: Zeroizing<String>,
-    /// How it went out.
-    pub channel: Channel,
-    /// Index of the contact it went to.
-    pub contact: usize,
     expires_at: u64,
     tries_left: u32,
     charset: Charset,
@@ -73,12 +68,7 @@ pub enum CodeCheck {
 
 impl SentCode {
     /// A fresh code from the OS RNG.
-    pub fn issue(
-        policy: &CodePolicy,
-        channel: Channel,
-        contact: usize,
-        now: u64,
-    ) -> Result<SentCode, getrandom::Error> {
+    pub fn issue(policy: &CodePolicy, now: u64) -> Result<SentCode, getrandom::Error> {
         let alphabet: &[u8] = match policy.charset {
             Charset::Digits => b"0123456789",
             Charset::Alphanumeric => ALPHANUMERIC,
@@ -95,8 +85,6 @@ impl SentCode {
         }
         Ok(SentCode {
             code,
-            channel,
-            contact,
             expires_at: now.saturating_add(policy.validity.as_secs()),
             tries_left: policy.tries.max(1),
             charset: policy.charset,
@@ -106,11 +94,6 @@ impl SentCode {
     /// The code, to hand to the provider.
     pub fn code(&self) -> &Zeroizing<String> {
         &self.code
-    }
-
-    /// Unix time after which it is dead.
-    pub fn expires_at(&self) -> u64 {
-        self.expires_at
     }
 
     /// Whether it can still be used at `now`.
@@ -156,7 +139,7 @@ mod tests {
     const NOW: u64 = 1_800_000_000;
 
     fn issue(policy: &CodePolicy) -> SentCode {
-        SentCode::issue(policy, Channel::Sms, 0, NOW).unwrap()
+        SentCode::issue(policy, NOW).unwrap()
     }
 
     #[test]

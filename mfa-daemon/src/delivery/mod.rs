@@ -197,11 +197,6 @@ impl Delivery {
         }
     }
 
-    /// How long a send may take at most.
-    pub fn send_timeout(&self) -> Duration {
-        self.send_timeout
-    }
-
     /// Delivers `message`, taking no longer than the send timeout in total (a rate-limit retry
     /// included). A destination of the wrong form is refused before any provider is asked.
     pub async fn send(&self, message: &Outgoing) -> Result<(), SendError> {

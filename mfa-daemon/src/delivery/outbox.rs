@@ -151,7 +151,6 @@ impl<C: Courier> Outbox<C> {
     pub async fn send_code(
         &self,
         user: &str,
-        contact: usize,
         destination: &Destination,
         channel: Channel,
         now: u64,
@@ -172,8 +171,7 @@ impl<C: Courier> Outbox<C> {
         lock(&self.limits)
             .admit(user, now)
             .map_err(NotSent::Refused)?;
-        let code =
-            SentCode::issue(&settings.policy, channel, contact, now).map_err(NotSent::Random)?;
+        let code = SentCode::issue(&settings.policy, now).map_err(NotSent::Random)?;
         let message = Outgoing {
             channel,
             to: destination.address().to_owned(),
@@ -226,14 +224,6 @@ impl<C: Courier> Outbox<C> {
             pending.remove(user);
         }
         SentCheck::Checked(check)
-    }
-
-    /// The contact `ticket`'s code went to, while it is waiting.
-    pub fn contact_of(&self, user: &str, ticket: Ticket) -> Option<usize> {
-        lock(&self.pending)
-            .get(user)
-            .filter(|p| p.ticket == ticket)
-            .map(|p| p.code.contact)
     }
 
     /// Forgets any code waiting for `user`.
@@ -352,7 +342,7 @@ mod tests {
     #[test]
     fn thirty_racing_answers_with_one_sent_code_give_one_success() {
         let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
-        let ticket = block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW)).unwrap();
+        let ticket = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW)).unwrap();
         let code = last_code(&courier);
         let outbox = Arc::new(outbox);
         let threads: Vec<_> = (0..30)
@@ -373,10 +363,9 @@ mod tests {
     #[test]
     fn a_newer_code_kills_the_older_one_and_only_the_newer_works() {
         let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
-        let first = block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW)).unwrap();
+        let first = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW)).unwrap();
         let first_code = last_code(&courier);
-        let second =
-            block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW + 1)).unwrap();
+        let second = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 1)).unwrap();
         let second_code = last_code(&courier);
         assert_eq!(
             outbox.check("alice", first, &first_code, NOW + 2, &|| true),
@@ -405,9 +394,9 @@ mod tests {
         };
         let (outbox, courier) = outbox(send, domains);
         for i in 0..2 {
-            block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW + i)).unwrap();
+            block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + i)).unwrap();
         }
-        let refused = block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW + 3));
+        let refused = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 3));
         assert!(matches!(
             refused,
             Err(NotSent::Refused(SendRefusal::User { .. }))
@@ -415,9 +404,9 @@ mod tests {
         let elsewhere = Destination::Email {
             address: EmailAddress::parse("a@example.org").unwrap(),
         };
-        let refused = block_on(outbox.send_code("bob", 0, &elsewhere, Channel::Email, NOW));
+        let refused = block_on(outbox.send_code("bob", &elsewhere, Channel::Email, NOW));
         assert!(matches!(refused, Err(NotSent::DomainRefused(_))));
-        let no_voice = block_on(outbox.send_code("carol", 0, &phone(), Channel::Voice, NOW));
+        let no_voice = block_on(outbox.send_code("carol", &phone(), Channel::Voice, NOW));
         assert!(matches!(no_voice, Err(NotSent::Failed(_))));
         assert_eq!(courier.calls.load(Ordering::SeqCst), 2);
     }
@@ -425,10 +414,10 @@ mod tests {
     #[test]
     fn a_failed_send_leaves_no_code_waiting() {
         let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
-        let ticket = block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW)).unwrap();
+        let ticket = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW)).unwrap();
         let code = last_code(&courier);
         courier.failing.store(true, Ordering::SeqCst);
-        assert!(block_on(outbox.send_code("alice", 0, &phone(), Channel::Sms, NOW + 1)).is_err());
+        assert!(block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 1)).is_err());
         assert_eq!(
             outbox.check("alice", ticket, &code, NOW + 2, &|| true),
             SentCheck::Superseded

@@ -336,9 +336,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                         )
                         .await
                     }
-                    Err(e) => Err(DaemonError::Internal(format!(
-                        "cannot watch the connection: {e}"
-                    ))),
+                    Err(e) => Err(e),
                 }
             }
             None => {
@@ -347,9 +345,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                     Ok(presence) => {
                         check_answer(shared, caller, &subject, &at.source, answer, presence).await
                     }
-                    Err(e) => Err(DaemonError::Internal(format!(
-                        "cannot watch the connection: {e}"
-                    ))),
+                    Err(e) => Err(e),
                 }
             }
         };
@@ -529,13 +525,7 @@ async fn send_chosen(
     };
     match shared
         .outbox
-        .send_code(
-            subject.key(),
-            option.contact,
-            &contact.destination,
-            option.channel,
-            now,
-        )
+        .send_code(subject.key(), &contact.destination, option.channel, now)
         .await
     {
         Ok(ticket) => {

@@ -120,13 +120,7 @@ pub async fn add(
     let masked = new.destination.masked();
     let ticket = match shared
         .outbox
-        .send_code(
-            user,
-            record.contacts.len(),
-            &new.destination,
-            channel,
-            unix_now(),
-        )
+        .send_code(user, &new.destination, channel, unix_now())
         .await
     {
         Ok(ticket) => ticket,
@@ -154,10 +148,7 @@ pub async fn add(
         };
         let presence = match conn.presence() {
             Ok(p) => p,
-            Err(e) => {
-                let e = DaemonError::Internal(format!("cannot watch the connection: {e}"));
-                return conn.send(&internal(&e)).await;
-            }
+            Err(e) => return conn.send(&internal(&e)).await,
         };
         let check = shared
             .outbox

@@ -202,11 +202,7 @@ async fn require_proof(
             "this account already has a factor: give a current verification code or a recovery code",
         ));
     };
-    let presence = conn.presence().map_err(|e| {
-        internal(&DaemonError::Internal(format!(
-            "cannot watch the connection: {e}"
-        )))
-    })?;
+    let presence = conn.presence().map_err(|e| internal(&e))?;
     let verdict = check_answer(
         shared,
         conn.caller,
