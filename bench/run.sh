@@ -358,6 +358,6 @@ fi
   fi
 } >"$ROOT/bench/RESULTS.md"
 
-echo "== daemon: $(grep -c '"event":"auth".*"outcome":"success"' "$WORK/mfa.log") successful authentications audited"
+echo "== daemon: $(grep -c '"event":"sign_in_succeeded"' "$WORK/mfa.log") successful authentications audited"
 echo "== wrote bench/RESULTS.md"
 grep -h '^Target:' "$WORK/latency.md" "$WORK/concurrency.md" "$WORK/size.md"

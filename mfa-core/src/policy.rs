@@ -21,6 +21,9 @@ pub enum Require {
 pub enum Unenrolled {
     /// Skipped, like the module's `nullok` (the least strict).
     Allow,
+    /// Shown an authenticator secret (QR code) at login and let in once they confirm it; within
+    /// `grace_period` of the first time they were shown it, they may skip.
+    Enroll,
     /// Refused, like an unknown user (the strictest).
     Deny,
 }
@@ -66,8 +69,32 @@ pub struct Policy {
     /// How long a device that passed is trusted, in seconds (0: never). Never for services
     /// in `always_ask`.
     pub remember: u64,
+    /// With [`Unenrolled::Enroll`]: how long after the first enrollment prompt a user may
+    /// still skip it, in seconds.
+    pub grace_period: u64,
+    /// Factors (apps, phones, addresses) a user must keep: removing below this needs root.
+    pub min_factors: usize,
+    /// Authenticator apps a user may have.
+    pub max_authenticators: usize,
     /// Per-group or per-service tightening.
     pub rules: Vec<Rule>,
+}
+
+/// Lowest and highest `min_factors`.
+pub const MIN_FACTORS_RANGE: std::ops::RangeInclusive<usize> = 1..=5;
+/// Lowest and highest `max_authenticators`.
+pub const MAX_AUTHENTICATORS_RANGE: std::ops::RangeInclusive<usize> = 1..=5;
+
+impl Policy {
+    /// Whether a non-root user may remove factors and be left with `remaining`.
+    pub fn allows_removal_to(&self, remaining: usize) -> bool {
+        remaining >= self.min_factors
+    }
+
+    /// When a user first seen at `first_seen` may no longer skip enrolling.
+    pub fn grace_until(&self, first_seen: u64) -> u64 {
+        first_seen.saturating_add(self.grace_period)
+    }
 }
 
 impl Default for Policy {
@@ -81,6 +108,9 @@ impl Default for Policy {
             always_ask: vec!["sudo".to_owned(), "su".to_owned()],
             unenrolled: Unenrolled::Deny,
             remember: 0,
+            grace_period: 0,
+            min_factors: 1,
+            max_authenticators: 5,
             rules: Vec::new(),
         }
     }
@@ -340,6 +370,34 @@ mod tests {
         );
         assert_eq!(
             p.resolve(&who("a", &staff, "login", "")).unenrolled,
+            Unenrolled::Deny
+        );
+        // enroll sits between allow and deny.
+        let enroll = Policy {
+            unenrolled: Unenrolled::Enroll,
+            rules: vec![
+                Rule {
+                    groups: names(&["staff"]),
+                    services: vec![],
+                    unenrolled: Some(Unenrolled::Allow),
+                    remember: None,
+                },
+                Rule {
+                    groups: names(&["wheel"]),
+                    services: vec![],
+                    unenrolled: Some(Unenrolled::Deny),
+                    remember: None,
+                },
+            ],
+            ..Policy::default()
+        };
+        assert_eq!(
+            enroll.resolve(&who("a", &staff, "sshd", "")).unenrolled,
+            Unenrolled::Enroll,
+            "a rule cannot loosen enroll to allow"
+        );
+        assert_eq!(
+            enroll.resolve(&who("a", &both, "sshd", "")).unenrolled,
             Unenrolled::Deny
         );
         // The shortest trust wins, a rule cannot lengthen it, always_ask services get none.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::Contact;
 use crate::device::TrustedDevice;
+use crate::factor::bypass::BypassGrant;
 use crate::factor::recovery::RecoveryCode;
 use crate::factor::totp::{self, Generator, Secret, TotpParams};
 use crate::factor::{Decision, Factor, Rejection};
@@ -14,10 +15,18 @@ use crate::factor::{Decision, Factor, Rejection};
 /// - 2: recovery codes as `{id, hash}`, a `revision`, no counters.
 /// - 3: `contacts` (phones and email addresses).
 /// - 4: `trusted` (remembered devices).
+/// - 5: `totp` is a list of labelled apps (was one app or `null`); `first_seen`,
+///   `last_success` and `bypass`.
 ///
 /// Older versions are read and migrated in memory, and rewritten as this version on the
 /// next change.
-pub const RECORD_VERSION: u32 = 4;
+pub const RECORD_VERSION: u32 = 5;
+
+/// The label of an app enrolled without one (and of the single app of records before
+/// version 5).
+pub const DEFAULT_APP_LABEL: &str = "app";
+/// Longest app label.
+pub const MAX_LABEL_LEN: usize = 32;
 
 /// Everything the daemon keeps about one user's factors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +37,8 @@ pub struct UserRecord {
     /// Bumped by every change of factors, so that a change prepared against an older state
     /// (an enrollment begun before another one finished) can tell and refuse.
     pub revision: u64,
-    /// The active authenticator app.
-    pub totp: Option<TotpFactor>,
+    /// The authenticator apps, in enrollment order; each label once.
+    pub totp: Vec<TotpFactor>,
     /// Unused recovery codes (IDs and argon2id hashes).
     pub recovery_codes: Vec<RecoveryCode>,
     /// Phones and email addresses codes can be sent to, in enrollment order.
@@ -38,6 +47,35 @@ pub struct UserRecord {
     pub trusted: Vec<TrustedDevice>,
     /// Unix time until which an admin exempted the user from being asked (`mfactl exempt`).
     pub exempt_until: Option<u64>,
+    /// Unix time the user first reached the enrollment prompt at login (`unenrolled =
+    /// "enroll"`): the start of their grace period.
+    pub first_seen: Option<u64>,
+    /// The last login that passed a factor (or a trusted device).
+    pub last_success: Option<LastSuccess>,
+    /// A bypass code an admin issued (`mfactl bypass`).
+    pub bypass: Option<BypassGrant>,
+}
+
+/// When, from where and with what a user last logged in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LastSuccess {
+    /// Unix time.
+    pub at: u64,
+    /// The source (remote address, `service:tty` or `uid:N`).
+    pub source: String,
+    /// The PAM service.
+    pub service: String,
+    /// `totp`, `recovery_code`, `sms`, `voice`, `email`, `bypass_code` or `remembered`.
+    pub factor: String,
+}
+
+/// The `totp` field in any version: one app or `null` (1–4), a list (5).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredApps {
+    Many(Vec<TotpFactor>),
+    One(TotpFactor),
 }
 
 /// A record as stored, in any supported version.
@@ -48,7 +86,7 @@ struct StoredRecord {
     #[serde(default)]
     revision: u64,
     #[serde(default)]
-    totp: Option<TotpFactor>,
+    totp: Option<StoredApps>,
     #[serde(default)]
     recovery_codes: Vec<RecoveryCode>,
     #[serde(default)]
@@ -57,6 +95,12 @@ struct StoredRecord {
     trusted: Vec<TrustedDevice>,
     #[serde(default)]
     exempt_until: Option<u64>,
+    #[serde(default)]
+    first_seen: Option<u64>,
+    #[serde(default)]
+    last_success: Option<LastSuccess>,
+    #[serde(default)]
+    bypass: Option<BypassGrant>,
     /// Version 1's failure counters: dropped (lockouts now live in the attempt limiter).
     #[serde(default, rename = "limits")]
     _limits: Option<serde::de::IgnoredAny>,
@@ -67,11 +111,18 @@ impl From<StoredRecord> for UserRecord {
         UserRecord {
             version: stored.version,
             revision: stored.revision,
-            totp: stored.totp,
+            totp: match stored.totp {
+                None => Vec::new(),
+                Some(StoredApps::One(app)) => vec![app],
+                Some(StoredApps::Many(apps)) => apps,
+            },
             recovery_codes: stored.recovery_codes,
             contacts: stored.contacts,
             trusted: stored.trusted,
             exempt_until: stored.exempt_until,
+            first_seen: stored.first_seen,
+            last_success: stored.last_success,
+            bypass: stored.bypass,
         }
     }
 }
@@ -81,27 +132,86 @@ impl Default for UserRecord {
         UserRecord {
             version: RECORD_VERSION,
             revision: 0,
-            totp: None,
+            totp: Vec::new(),
             recovery_codes: Vec::new(),
             contacts: Vec::new(),
             trusted: Vec::new(),
             exempt_until: None,
+            first_seen: None,
+            last_success: None,
+            bypass: None,
         }
     }
 }
 
 impl UserRecord {
-    /// Whether the user has any factor at all: an app, a recovery code, or a contact a code
-    /// can be sent to.
-    pub fn is_enrolled(&self) -> bool {
-        self.totp.is_some() || !self.recovery_codes.is_empty() || !self.contacts.is_empty()
+    /// Whether the user has any factor at all: an app, a recovery code, a contact a code
+    /// can be sent to, or a live bypass code.
+    pub fn is_enrolled(&self, now: u64) -> bool {
+        !self.totp.is_empty()
+            || !self.recovery_codes.is_empty()
+            || !self.contacts.is_empty()
+            || self.bypass.as_ref().is_some_and(|b| b.is_live(now))
     }
+
+    /// The factors `policy.min_factors` counts: each app and each phone or address
+    /// (recovery codes and bypass codes are stand-ins, not factors).
+    pub fn factor_count(&self) -> usize {
+        self.totp.len() + self.contacts.len()
+    }
+
+    /// The app labelled `label`.
+    pub fn app(&self, label: &str) -> Option<&TotpFactor> {
+        self.totp.iter().find(|a| a.label == label)
+    }
+
+    /// Checks `code` against every app (each has its own replay state): accepted by the
+    /// first app that shows it at a step later than that app's last; `Replayed` if an app
+    /// shows it only at a used step. Every app's codes are computed whatever the outcome.
+    pub fn verify_totp(
+        &mut self,
+        code: &str,
+        now: u64,
+        skew: u8,
+        still_wanted: &dyn Fn() -> bool,
+    ) -> Decision {
+        let mut decision = Decision::Refuse(Rejection::Invalid);
+        for app in &mut self.totp {
+            if matches!(decision, Decision::Accept(_) | Decision::Abandon(_)) {
+                // Still spend the same work on the rest.
+                let _ = Generator::new(app.params, &app.secret).matching_step(code, now, skew);
+                continue;
+            }
+            match app.verify(code, now, skew, still_wanted) {
+                Decision::Refuse(Rejection::Invalid) => {}
+                other => decision = other,
+            }
+        }
+        decision
+    }
+}
+
+/// What is wrong with an app label, if anything.
+pub fn label_problem(label: &str) -> Option<String> {
+    let fine = !label.is_empty()
+        && label.len() <= MAX_LABEL_LEN
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    (!fine).then(|| {
+        format!(
+            "label must be 1 to {MAX_LABEL_LEN} letters, digits, dots, dashes or underscores, got {label:?}"
+        )
+    })
 }
 
 /// An enrolled authenticator app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TotpFactor {
+    /// The user's name for it (`app`, `phone2`).
+    #[serde(default = "default_label")]
+    pub label: String,
     /// Parameters it was enrolled with.
     pub params: TotpParams,
     /// The shared secret.
@@ -110,6 +220,10 @@ pub struct TotpFactor {
     pub enrolled_at: u64,
     /// The last time step accepted; only later steps are accepted after it.
     pub last_step: u64,
+}
+
+fn default_label() -> String {
+    DEFAULT_APP_LABEL.to_owned()
 }
 
 impl TotpFactor {
@@ -210,6 +324,7 @@ mod tests {
         let g = Generator::new(params, &secret);
         let now = 1_800_000_000;
         let mut f = TotpFactor {
+            label: DEFAULT_APP_LABEL.to_owned(),
             params,
             secret,
             enrolled_at: now,
@@ -247,17 +362,100 @@ mod tests {
     }
 
     #[test]
-    fn versions_one_to_four_decode_and_others_do_not() {
-        for v in 1..=4 {
+    fn versions_one_to_five_decode_and_others_do_not() {
+        for v in 1..=5 {
             let r = decode(format!(r#"{{"version":{v}}}"#).as_bytes()).unwrap();
             assert_eq!(r.version, RECORD_VERSION);
-            assert!(!r.is_enrolled());
+            assert!(!r.is_enrolled(0));
         }
         assert_eq!(
-            decode(br#"{"version":5}"#),
-            Err(RecordError::UnsupportedVersion(5))
+            decode(br#"{"version":6}"#),
+            Err(RecordError::UnsupportedVersion(6))
         );
         let err = decode(br#"{"version":3,"totp":"JBSWY3DPEHPK3PXP"#).unwrap_err();
         assert!(!err.to_string().contains("JBSW"), "{err}");
+    }
+
+    fn app_json(extra: &str) -> String {
+        format!(
+            r#"{{{extra}"params":{{"algorithm":"SHA1","digits":6,"period":30}},"secret":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","enrolled_at":1,"last_step":7}}"#
+        )
+    }
+
+    #[test]
+    fn a_version_four_app_becomes_a_list_of_one_labelled_app() {
+        let v4 = format!(r#"{{"version":4,"revision":3,"totp":{}}}"#, app_json(""));
+        let r = decode(v4.as_bytes()).unwrap();
+        assert_eq!(r.totp.len(), 1);
+        assert_eq!(r.totp[0].label, DEFAULT_APP_LABEL);
+        assert_eq!(r.totp[0].last_step, 7);
+        assert_eq!(r.factor_count(), 1);
+        let v5 = serde_json::to_string(&r).unwrap();
+        assert_eq!(decode(v5.as_bytes()).unwrap(), r, "round trip as version 5");
+        let null = decode(br#"{"version":4,"totp":null}"#).unwrap();
+        assert!(null.totp.is_empty());
+        let two = format!(
+            r#"{{"version":5,"totp":[{},{}]}}"#,
+            app_json(r#""label":"a","#),
+            app_json(r#""label":"b","#)
+        );
+        let r = decode(two.as_bytes()).unwrap();
+        assert_eq!(r.app("b").unwrap().label, "b");
+        assert!(r.app("c").is_none());
+    }
+
+    #[test]
+    fn a_code_of_any_app_is_accepted_once_per_app() {
+        let params = TotpParams {
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+        };
+        let now = 1_800_000_000;
+        let app = |label: &str| TotpFactor {
+            label: label.to_owned(),
+            params,
+            secret: Secret::generate(Algorithm::Sha1).unwrap(),
+            enrolled_at: now,
+            last_step: 0,
+        };
+        let mut r = UserRecord {
+            totp: vec![app("a"), app("b")],
+            ..UserRecord::default()
+        };
+        let code_of = |r: &UserRecord, i: usize| {
+            let g = Generator::new(params, &r.totp[i].secret);
+            g.code_for_step(g.step_at(now))
+        };
+        let b_code = code_of(&r, 1);
+        assert_eq!(
+            r.verify_totp(&b_code, now, 1, &|| true),
+            Decision::Accept(Factor::Totp)
+        );
+        assert_eq!(r.totp[0].last_step, 0, "app a untouched");
+        assert_eq!(
+            r.verify_totp(&b_code, now, 1, &|| true),
+            Decision::Refuse(Rejection::Replayed)
+        );
+        let a_code = code_of(&r, 0);
+        assert_eq!(
+            r.verify_totp(&a_code, now, 1, &|| true),
+            Decision::Accept(Factor::Totp),
+            "the same step of another app still works"
+        );
+        assert_eq!(
+            r.verify_totp("000000", now, 0, &|| true),
+            Decision::Refuse(Rejection::Invalid)
+        );
+    }
+
+    #[test]
+    fn labels_are_checked() {
+        for good in ["app", "phone2", "work.yubi_2-a"] {
+            assert_eq!(label_problem(good), None);
+        }
+        for bad in ["", "a b", "x/y", &"l".repeat(MAX_LABEL_LEN + 1)] {
+            assert!(label_problem(bad).unwrap().contains("label"));
+        }
     }
 }

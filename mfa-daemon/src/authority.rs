@@ -18,7 +18,9 @@ use crate::config::Config;
 use crate::error::DaemonError;
 use crate::store::attempt_limiter::AttemptLimiter;
 use crate::store::{Store, StoreError, TotpFactor, UserRecord};
+use mfa_core::factor::bypass;
 use mfa_core::factor::recovery::{self, RecoveryCode, RecoveryError};
+use mfa_core::record::{self, LastSuccess};
 use mfa_core::factor::totp::{self, Generator, Secret, TotpParams};
 use mfa_core::lockout::FailureEffect;
 
@@ -73,6 +75,8 @@ pub enum Verdict {
 /// A secret handed out for enrollment, not yet active.
 #[derive(Debug)]
 pub struct PendingTotp {
+    /// The app's label.
+    pub label: String,
     /// Parameters from the config at the time.
     pub params: TotpParams,
     /// The new secret.
@@ -85,7 +89,8 @@ pub struct PendingTotp {
 /// How an activation ended.
 #[derive(Debug)]
 pub enum Activation {
-    /// The new authenticator is active; the new recovery codes in plain text.
+    /// The new authenticator is active; the new recovery codes in plain text, or none when
+    /// the user's unused codes were kept (an app added beside others).
     Done(Vec<Zeroizing<String>>),
     /// The user's factors changed since the enrollment began; nothing was changed.
     Conflict,
@@ -185,21 +190,36 @@ impl Authority {
     /// records the outcome, and only then returns it. A code is consumed only if
     /// `still_wanted()` says, right before the durable write, that the client is still there
     /// to be told; otherwise the verdict is [`Verdict::Abandoned`] and nothing changes.
+    ///
+    /// With `login` (the PAM service, for a login rather than a proof for `mfa-enroll`), a
+    /// success is also kept as the user's last, in the same write.
     pub fn check_answer(
         &self,
         subject: &Subject,
         source: &str,
         answer: &str,
         now: u64,
+        login: Option<&str>,
         still_wanted: &dyn Fn() -> bool,
     ) -> Result<Verdict, DaemonError> {
         let key = subject.key();
         if let Some(until) = self.limiter.source_locked(key, source, now) {
             return Ok(Verdict::SourceLocked { until });
         }
-        let decision = match recovery::normalize(answer) {
-            Some(canonical) => self.check_recovery_code(subject, &canonical, still_wanted)?,
-            None => self.check_totp(subject, answer, now, still_wanted)?,
+        let success = |factor: Factor| {
+            login.map(|service| LastSuccess {
+                at: now,
+                source: source.to_owned(),
+                service: service.to_owned(),
+                factor: factor.name().to_owned(),
+            })
+        };
+        let decision = if let Some(canonical) = recovery::normalize(answer) {
+            self.check_recovery_code(subject, &canonical, &success, still_wanted)?
+        } else if let Some(canonical) = bypass::normalize(answer) {
+            self.check_bypass_code(subject, &canonical, now, &success, still_wanted)?
+        } else {
+            self.check_totp(subject, answer, now, &success, still_wanted)?
         };
         match decision {
             Decision::Accept(factor) => {
@@ -217,6 +237,7 @@ impl Authority {
         subject: &Subject,
         code: &str,
         now: u64,
+        success: &dyn Fn(Factor) -> Option<LastSuccess>,
         still_wanted: &dyn Fn() -> bool,
     ) -> Result<Decision, DaemonError> {
         let skew = self.config().totp.skew;
@@ -227,15 +248,39 @@ impl Authority {
         if self.limiter.account_locked(name, now).is_some() {
             return Ok(Decision::Refuse(Rejection::AccountLocked));
         }
-        Ok(self
-            .store
-            .update(name, |record| match record.totp.as_mut() {
-                Some(factor) => factor.verify(code, now, skew, still_wanted),
-                None => {
-                    self.decoy_totp.matching_step(code, now, skew);
-                    Decision::Refuse(Rejection::Invalid)
-                }
-            })?)
+        Ok(self.store.update(name, |record| {
+            if record.totp.is_empty() {
+                self.decoy_totp.matching_step(code, now, skew);
+                return Decision::Refuse(Rejection::Invalid);
+            }
+            let decision = record.verify_totp(code, now, skew, still_wanted);
+            keep_success(record, decision, success);
+            decision
+        })?)
+    }
+
+    /// A bypass-code answer: one argon2 run outside the lock on a snapshot (a decoy when
+    /// there is no live code); under the lock the code must still be live, so N logins racing
+    /// with a one-use code give one success.
+    fn check_bypass_code(
+        &self,
+        subject: &Subject,
+        canonical: &str,
+        now: u64,
+        success: &dyn Fn(Factor) -> Option<LastSuccess>,
+        still_wanted: &dyn Fn() -> bool,
+    ) -> Result<Decision, DaemonError> {
+        let snapshot = self.record(subject)?;
+        let grant = snapshot.bypass.as_ref();
+        let matched = bypass::matches(canonical, grant, &self.decoy_hash, now);
+        let (Subject::Account(name), true, Some(grant)) = (subject, matched, grant) else {
+            return Ok(Decision::Refuse(Rejection::Invalid));
+        };
+        Ok(self.store.update(name, |record| {
+            let decision = bypass::consume(&mut record.bypass, &grant.hash, now, still_wanted);
+            keep_success(record, decision, success);
+            decision
+        })?)
     }
 
     /// A recovery-code answer: one argon2 run outside the lock on a snapshot; under the
@@ -245,6 +290,7 @@ impl Authority {
         &self,
         subject: &Subject,
         canonical: &str,
+        success: &dyn Fn(Factor) -> Option<LastSuccess>,
         still_wanted: &dyn Fn() -> bool,
     ) -> Result<Decision, DaemonError> {
         let snapshot = self.record(subject)?;
@@ -254,7 +300,66 @@ impl Authority {
             return Ok(Decision::Refuse(Rejection::Invalid));
         };
         Ok(self.store.update(name, |record| {
-            recovery::consume(&mut record.recovery_codes, &hash, still_wanted)
+            let decision = recovery::consume(&mut record.recovery_codes, &hash, still_wanted);
+            keep_success(record, decision, success);
+            decision
+        })?)
+    }
+
+    /// Keeps a login that passed without a code check here (a sent code, a trusted
+    /// device) as the user's last success.
+    pub fn note_success(&self, name: &str, last: LastSuccess) -> Result<(), DaemonError> {
+        Ok(self
+            .store
+            .update(name, |record| record.last_success = Some(last.clone()))?)
+    }
+
+    /// When `name` first reached the enrollment prompt at login: kept from the first time
+    /// (`now` then), so the grace period counts down across logins.
+    pub fn first_seen(&self, name: &str, now: u64) -> Result<u64, DaemonError> {
+        if let Some(seen) = self.store.load(name)?.and_then(|r| r.first_seen) {
+            return Ok(seen);
+        }
+        Ok(self
+            .store
+            .update(name, |record| *record.first_seen.get_or_insert(now))?)
+    }
+
+    /// A new bypass code for `name` (replacing any earlier one); the code in display form
+    /// and when it expires.
+    pub fn issue_bypass(
+        &self,
+        name: &str,
+        uses: u8,
+        valid_secs: u64,
+        now: u64,
+        admin: u32,
+    ) -> Result<(Zeroizing<String>, u64), DaemonError> {
+        let (code, grant) = bypass::issue(uses, valid_secs, now, admin)?;
+        let expires_at = grant.expires_at;
+        self.store
+            .update(name, |record| record.bypass = Some(grant.clone()))?;
+        Ok((code, expires_at))
+    }
+
+    /// Removes the app labelled `label`; with `min_factors` (a non-root caller) only if at
+    /// least that many factors remain.
+    pub fn remove_app(
+        &self,
+        name: &str,
+        label: &str,
+        min_factors: Option<usize>,
+    ) -> Result<Removal<()>, DaemonError> {
+        Ok(self.store.update(name, |record| {
+            let Some(i) = record.totp.iter().position(|a| a.label == label) else {
+                return Removal::NotFound;
+            };
+            if min_factors.is_some_and(|min| record.factor_count() - 1 < min) {
+                return Removal::BelowMinimum(record.factor_count());
+            }
+            record.revision += 1;
+            record.totp.remove(i);
+            Removal::Removed(())
         })?)
     }
 
@@ -296,8 +401,23 @@ impl Authority {
 
     /// A new secret for `name` with the configured parameters, and the `otpauth://` URI the
     /// app scans (it contains the secret); nothing is stored yet.
-    pub fn begin_totp(&self, name: &str) -> Result<(PendingTotp, Zeroizing<String>), DaemonError> {
-        let revision = self.store.load(name)?.unwrap_or_default().revision;
+    ///
+    /// `label` names the app: an existing one is replaced on activation, a new one is added
+    /// if the user has fewer than `policy.max_authenticators`.
+    pub fn begin_totp(
+        &self,
+        name: &str,
+        label: &str,
+    ) -> Result<(PendingTotp, Zeroizing<String>), DaemonError> {
+        if let Some(problem) = record::label_problem(label) {
+            return Err(DaemonError::BadRequest(problem));
+        }
+        let current = self.store.load(name)?.unwrap_or_default();
+        let max = self.policy().max_authenticators;
+        if current.app(label).is_none() && current.totp.len() >= max {
+            return Err(too_many_apps(max));
+        }
+        let revision = current.revision;
         let params = config_params(&self.config());
         let secret = Secret::generate(params.algorithm)
             .map_err(|e| DaemonError::Recovery(RecoveryError::Random(e)))?;
@@ -305,6 +425,7 @@ impl Authority {
         let uri = totp::otpauth_uri(&self.config().issuer, &account, params, &secret);
         Ok((
             PendingTotp {
+                label: label.to_owned(),
                 params,
                 secret,
                 revision,
@@ -325,9 +446,11 @@ impl Authority {
         )
     }
 
-    /// Makes `pending` the user's authenticator (the confirmation `step` counts as used)
-    /// and replaces the recovery codes — unless the user's factors changed since the
-    /// enrollment began ([`Activation::Conflict`], nothing changed).
+    /// Makes `pending` one of the user's apps (the confirmation `step` counts as used):
+    /// it replaces the app of the same label or is added beside the others. The recovery
+    /// codes are replaced when an app was replaced or none are left; otherwise kept. Nothing
+    /// changes if the user's factors changed since the enrollment began
+    /// ([`Activation::Conflict`]).
     pub fn activate_totp(
         &self,
         name: &str,
@@ -335,21 +458,36 @@ impl Authority {
         step: u64,
         now: u64,
     ) -> Result<Activation, DaemonError> {
-        let (codes, hashes) = new_recovery_set()?;
+        let snapshot = self.store.load(name)?.unwrap_or_default();
+        let new_codes = snapshot.app(&pending.label).is_some() || snapshot.recovery_codes.is_empty();
+        let (codes, hashes) = if new_codes {
+            new_recovery_set()?
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let max = self.policy().max_authenticators;
         let activated = self.store.update(name, |record| {
             if record.revision != pending.revision {
-                return false;
+                return Ok(false);
             }
-            record.revision += 1;
-            record.totp = Some(TotpFactor {
+            let app = TotpFactor {
+                label: pending.label.clone(),
                 params: pending.params,
                 secret: pending.secret.clone(),
                 enrolled_at: now,
                 last_step: step,
-            });
-            record.recovery_codes = hashes;
-            true
-        })?;
+            };
+            match record.totp.iter().position(|a| a.label == pending.label) {
+                Some(i) => record.totp[i] = app,
+                None if record.totp.len() >= max => return Err(too_many_apps(max)),
+                None => record.totp.push(app),
+            }
+            record.revision += 1;
+            if new_codes {
+                record.recovery_codes = hashes.clone();
+            }
+            Ok(true)
+        })??;
         Ok(if activated {
             Activation::Done(codes)
         } else {
@@ -363,12 +501,12 @@ impl Authority {
         &self,
         name: &str,
     ) -> Result<Option<Vec<Zeroizing<String>>>, DaemonError> {
-        if !self.store.load(name)?.is_some_and(|r| r.is_enrolled()) {
+        if !self.store.load(name)?.is_some_and(|r| r.is_enrolled(unix_now())) {
             return Ok(None);
         }
         let (codes, hashes) = new_recovery_set()?;
         let replaced = self.store.update(name, |record| {
-            if record.is_enrolled() {
+            if record.is_enrolled(unix_now()) {
                 record.revision += 1;
                 record.recovery_codes = hashes;
                 true
@@ -383,12 +521,13 @@ impl Authority {
     /// were removed (to be told).
     pub fn remove_factors(&self, name: &str) -> Result<Option<Vec<Contact>>, DaemonError> {
         Ok(self.store.update(name, |record| {
-            if !record.is_enrolled() {
+            if !record.is_enrolled(unix_now()) {
                 return None;
             }
             record.revision += 1;
-            record.totp = None;
+            record.totp.clear();
             record.recovery_codes.clear();
+            record.bypass = None;
             Some(std::mem::take(&mut record.contacts))
         })?)
     }
@@ -423,12 +562,14 @@ impl Authority {
     }
 
     /// Removes the one contact of `kind` that `which` names (label, masked form, or the
-    /// number or address).
+    /// number or address); with `min_factors` (a non-root caller) only if at least that many
+    /// factors remain.
     pub fn remove_contact(
         &self,
         name: &str,
         kind: ContactKind,
         which: &str,
+        min_factors: Option<usize>,
     ) -> Result<ContactRemoval, DaemonError> {
         Ok(self.store.update(name, |record| {
             let matching: Vec<usize> = record
@@ -440,6 +581,9 @@ impl Authority {
                 .collect();
             match matching.as_slice() {
                 [] => ContactRemoval::NotFound,
+                [_] if min_factors.is_some_and(|min| record.factor_count() - 1 < min) => {
+                    ContactRemoval::BelowMinimum(record.factor_count())
+                }
                 [i] => {
                     record.revision += 1;
                     ContactRemoval::Removed(record.contacts.remove(*i))
@@ -519,6 +663,48 @@ pub enum ContactRemoval {
     NotFound,
     /// The name fits this many (two numbers with one mask): use the label.
     Ambiguous(usize),
+    /// It would leave fewer factors than `policy.min_factors`; the user has this many.
+    BelowMinimum(usize),
+}
+
+/// How removing one factor ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removal<T> {
+    /// Removed.
+    Removed(T),
+    /// Nothing has that name.
+    NotFound,
+    /// It would leave fewer factors than `policy.min_factors`; the user has this many.
+    BelowMinimum(usize),
+}
+
+/// The refusal of an app beyond `policy.max_authenticators`.
+fn too_many_apps(max: usize) -> DaemonError {
+    DaemonError::Policy(format!(
+        "policy.max_authenticators allows {max} authenticator app(s) and you have {max}; \
+         remove one first with `mfa-enroll remove totp LABEL`, or re-enroll an existing label"
+    ))
+}
+
+/// The refusal of a removal below `policy.min_factors`.
+pub fn below_minimum(min: usize, have: usize) -> DaemonError {
+    DaemonError::Policy(format!(
+        "policy.min_factors is {min} and you have {have} factor(s): add another app, phone \
+         or email address before removing this one (or ask an administrator)"
+    ))
+}
+
+/// Writes `success()`'s record of an accepted login into `record`.
+fn keep_success(
+    record: &mut UserRecord,
+    decision: Decision,
+    success: &dyn Fn(Factor) -> Option<LastSuccess>,
+) {
+    if let Decision::Accept(factor) = decision
+        && let Some(last) = success(factor)
+    {
+        record.last_success = Some(last);
+    }
 }
 
 fn config_params(config: &Config) -> TotpParams {
@@ -545,7 +731,7 @@ mod tests {
     use std::sync::Arc;
 
     fn check(a: &Authority, user: &str, source: &str, answer: &str, now: u64) -> Verdict {
-        a.check_answer(&account(user), source, answer, now, &|| true)
+        a.check_answer(&account(user), source, answer, now, Some("sshd"), &|| true)
             .unwrap()
     }
 
@@ -563,7 +749,7 @@ mod tests {
 
     /// Enrolls `user` with a known secret, confirmed with the code of step `now/30 - 1`.
     fn enroll(a: &Authority, user: &str, now: u64) -> (Generator, Vec<Zeroizing<String>>) {
-        let (pending, _) = a.begin_totp(user).unwrap();
+        let (pending, _) = a.begin_totp(user, "app").unwrap();
         let generator = Generator::new(pending.params, &pending.secret);
         let step = generator.step_at(now) - 1;
         let code = generator.code_for_step(step);
@@ -754,7 +940,7 @@ mod tests {
         ] {
             for answer in ["123456", "2222-3333-4444"] {
                 assert!(matches!(
-                    a.check_answer(&subject, "h", answer, NOW, &|| true)
+                    a.check_answer(&subject, "h", answer, NOW, None, &|| true)
                         .unwrap(),
                     Verdict::Rejected {
                         reason: Rejection::Invalid,
@@ -781,7 +967,7 @@ mod tests {
         std::fs::rename(&users, dir.path().join("users.bak")).unwrap();
         std::fs::write(&users, "").unwrap();
         assert!(
-            a.check_answer(&account("alice"), "h", &code, NOW, &|| true)
+            a.check_answer(&account("alice"), "h", &code, NOW, None, &|| true)
                 .is_err()
         );
         std::fs::remove_file(&users).unwrap();
@@ -807,7 +993,7 @@ mod tests {
             Verdict::Accepted(_)
         ));
         assert!(a.remove_factors("alice").unwrap().is_some());
-        assert!(!a.record(&account("alice")).unwrap().is_enrolled());
+        assert!(!a.record(&account("alice")).unwrap().is_enrolled(NOW));
         assert!(a.replace_recovery_codes("alice").unwrap().is_none());
         let _ = Algorithm::Sha1;
     }
@@ -820,12 +1006,12 @@ mod tests {
         let gone = || false;
         let code = g.code_for_step(g.step_at(NOW));
         assert_eq!(
-            a.check_answer(&account("alice"), "h", &code, NOW, &gone)
+            a.check_answer(&account("alice"), "h", &code, NOW, None, &gone)
                 .unwrap(),
             Verdict::Abandoned(Factor::Totp)
         );
         assert_eq!(
-            a.check_answer(&account("alice"), "h", &codes[0], NOW, &gone)
+            a.check_answer(&account("alice"), "h", &codes[0], NOW, None, &gone)
                 .unwrap(),
             Verdict::Abandoned(Factor::RecoveryCode { left: 10 })
         );
@@ -844,7 +1030,7 @@ mod tests {
     fn an_enrollment_begun_before_another_finished_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let a = authority(dir.path());
-        let (early, _) = a.begin_totp("alice").unwrap();
+        let (early, _) = a.begin_totp("alice", "app").unwrap();
         let (g, _) = enroll(&a, "alice", NOW);
         let step = Generator::new(early.params, &early.secret).step_at(NOW);
         assert!(matches!(
@@ -890,7 +1076,7 @@ mod tests {
                 .unwrap(),
             ContactChange::Done(_)
         ));
-        assert!(a.record(&account("alice")).unwrap().is_enrolled());
+        assert!(a.record(&account("alice")).unwrap().is_enrolled(NOW));
         // The same number again, or a confirmation prepared against an older revision.
         assert!(matches!(
             a.add_contact("alice", phone("+14155550123", "other"), None)
@@ -905,18 +1091,23 @@ mod tests {
         a.add_contact("alice", phone("+14155550199", "home"), None)
             .unwrap();
         assert!(matches!(
-            a.remove_contact("alice", ContactKind::Email, "work")
+            a.remove_contact("alice", ContactKind::Email, "work", None)
                 .unwrap(),
             ContactRemoval::NotFound
         ));
         assert!(matches!(
-            a.remove_contact("alice", ContactKind::Phone, "+1 •••-•••-0123")
+            a.remove_contact("alice", ContactKind::Phone, "work", Some(2))
+                .unwrap(),
+            ContactRemoval::BelowMinimum(2)
+        ));
+        assert!(matches!(
+            a.remove_contact("alice", ContactKind::Phone, "+1 •••-•••-0123", Some(1))
                 .unwrap(),
             ContactRemoval::Removed(c) if c.label == "work"
         ));
         let left = a.remove_factors("alice").unwrap().unwrap();
         assert_eq!(left.len(), 1);
-        assert!(!a.record(&account("alice")).unwrap().is_enrolled());
+        assert!(!a.record(&account("alice")).unwrap().is_enrolled(NOW));
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum DaemonError {
     Contact(ContactError),
     /// Too many codes sent; the text says until when.
     RateLimited(String),
+    /// The policy forbids it (`min_factors`, `max_authenticators`); the text names the key.
+    Policy(String),
     /// The code could not be sent; the text says why in words for the user (the provider's
     /// answer is logged, not sent).
     DeliveryFailed(&'static str),
@@ -59,6 +61,7 @@ impl DaemonError {
             DaemonError::LockedOut(m) => (FailureKind::LockedOut, m.clone()),
             DaemonError::Contact(e) => (FailureKind::BadRequest, e.to_string()),
             DaemonError::RateLimited(m) => (FailureKind::RateLimited, m.clone()),
+            DaemonError::Policy(m) => (FailureKind::Policy, m.clone()),
             DaemonError::DeliveryFailed(m) => (FailureKind::DeliveryFailed, (*m).to_owned()),
             DaemonError::Store(_) | DaemonError::Recovery(_) | DaemonError::Internal(_) => (
                 FailureKind::Internal,
@@ -86,6 +89,7 @@ impl fmt::Display for DaemonError {
             | DaemonError::NotEnrolled(m)
             | DaemonError::LockedOut(m)
             | DaemonError::RateLimited(m)
+            | DaemonError::Policy(m)
             | DaemonError::Internal(m) => f.write_str(m),
             DaemonError::ProofRequired(m) | DaemonError::WrongCode(m) => f.write_str(m),
             DaemonError::Contact(e) => write!(f, "{e}"),

@@ -56,10 +56,13 @@ pub struct DaemonArgs {
 /// The subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
-    /// Enroll an authenticator app (TOTP), replacing any existing one, and get recovery codes.
+    /// Enroll an authenticator app (TOTP) and get recovery codes.
     ///
-    /// Replacing an enrollment needs a current code or a recovery code, unless run by root.
-    Totp(UserArg),
+    /// Each app has a label (`app` unless --label is given): a new label adds an app beside
+    /// the others (up to the daemon's policy.max_authenticators), an existing label replaces
+    /// that app. A user who already has a factor needs a current code or a recovery code,
+    /// unless run by root.
+    Totp(TotpArgs),
     /// Add a phone number that can receive codes by text message or phone call.
     ///
     /// NUMBER is in international (E.164) form: a plus sign, the country code and the
@@ -82,12 +85,14 @@ pub enum Command {
     ///
     /// Needs a current code or a recovery code, unless run by root.
     RecoveryCodes(UserArg),
-    /// Remove every factor, or with `phone` or `email` only one phone number or address.
+    /// Remove one authenticator app, phone number or email address, or (root) everything.
     ///
-    /// Alone, removes the authenticator app, all recovery codes and every phone number and
-    /// email address. Needs a current code or a recovery code, unless run by root.
+    /// Alone, removes every app, all recovery codes and every phone number and email address:
+    /// only root may do that, since the daemon's policy.min_factors is at least 1. A user may
+    /// remove one factor while at least policy.min_factors remain. Needs a current code or a
+    /// recovery code, unless run by root.
     #[command(
-        subcommand_value_name = "phone|email",
+        subcommand_value_name = "totp|phone|email",
         subcommand_help_heading = "Remove only one"
     )]
     Remove(RemoveArgs),
@@ -120,6 +125,37 @@ pub struct UserArg {
         value_parser = NonEmptyStringValueParser::new()
     )]
     pub user: Option<String>,
+}
+
+/// `totp`: an app to enroll.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct TotpArgs {
+    /// The app's name, e.g. `phone2`: 1 to 32 letters, digits, dots, dashes or underscores.
+    /// Default: `app`.
+    #[arg(long, value_name = "LABEL", value_parser = parse_label)]
+    pub label: Option<String>,
+    #[command(flatten)]
+    pub target: UserArg,
+}
+
+/// An app label as the daemon accepts it.
+fn parse_label(text: &str) -> Result<String, String> {
+    match mfa_core_label_problem(text) {
+        Some(problem) => Err(problem),
+        None => Ok(text.to_owned()),
+    }
+}
+
+/// The daemon's rule for app labels (mfa-core's `label_problem`, which this crate does not
+/// link: it carries argon2 and the rest of the decisions).
+fn mfa_core_label_problem(label: &str) -> Option<String> {
+    const MAX: usize = 32;
+    let fine = !label.is_empty()
+        && label.len() <= MAX
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    (!fine).then(|| format!("must be 1 to {MAX} letters, digits, dots, dashes or underscores"))
 }
 
 /// `phone`: a number to add.
@@ -160,19 +196,25 @@ pub struct ContactArgs {
     pub target: UserArg,
 }
 
-/// `remove`: everything, or one contact.
+/// `remove`: everything, or one factor.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct RemoveArgs {
-    /// Remove only this phone number or email address; without it, every factor.
+    /// Remove only this app, phone number or email address; without it, every factor.
     #[command(subcommand)]
     pub contact: Option<RemovedContact>,
     #[command(flatten)]
     pub target: UserArg,
 }
 
-/// One contact for `remove`.
+/// One factor for `remove`.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum RemovedContact {
+    /// Remove one authenticator app, by its label as `status` shows it.
+    Totp {
+        /// The app's label.
+        #[arg(value_name = "LABEL", value_parser = NonEmptyStringValueParser::new())]
+        label: String,
+    },
     /// Remove one phone number: by label, masked form as `status` shows it, or full number.
     Phone {
         /// Label, masked form (quoted) or full number.
@@ -199,7 +241,29 @@ mod tests {
     #[test]
     fn every_subcommand_parses() {
         let cases = [
-            (&["totp"][..], Command::Totp(UserArg { user: None })),
+            (
+                &["totp"][..],
+                Command::Totp(TotpArgs {
+                    label: None,
+                    target: UserArg { user: None },
+                }),
+            ),
+            (
+                &["totp", "--label", "phone2"][..],
+                Command::Totp(TotpArgs {
+                    label: Some("phone2".into()),
+                    target: UserArg { user: None },
+                }),
+            ),
+            (
+                &["remove", "totp", "phone2"][..],
+                Command::Remove(RemoveArgs {
+                    contact: Some(RemovedContact::Totp {
+                        label: "phone2".into(),
+                    }),
+                    target: UserArg { user: None },
+                }),
+            ),
             (
                 &["recovery-codes", "--user", "bob"][..],
                 Command::RecoveryCodes(UserArg {

@@ -43,7 +43,7 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     /// Runs one subcommand to its end.
     pub fn execute(&mut self, command: &Command) -> Result<(), EnrollError> {
         match command {
-            Command::Totp(target) => self.enroll_totp(&user(target)?),
+            Command::Totp(args) => self.enroll_totp(&user(&args.target)?, args.label.as_deref()),
             Command::RecoveryCodes(target) => self.new_recovery_codes(&user(target)?),
             Command::Phone(args) => {
                 let contact = NewContact::Phone {
@@ -76,11 +76,12 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     }
 
     /// New secret, shown; a code from the app confirms it; recovery codes, shown.
-    fn enroll_totp(&mut self, user: &str) -> Result<(), EnrollError> {
+    fn enroll_totp(&mut self, user: &str, label: Option<&str>) -> Result<(), EnrollError> {
         let (mut connection, request, reply) =
             self.call_with_proof(|proof| Request::EnrollTotp {
                 user: user.to_owned(),
                 proof,
+                label: label.map(str::to_owned),
             })?;
         let enrollment = match reply {
             Response::TotpEnrollment(enrollment) => enrollment,
@@ -92,6 +93,11 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             let request = Request::ConfirmTotp { code };
             // After the last wrong code the daemon says `locked_out`, which ends the loop below.
             match connection.call(&request)? {
+                Response::RecoveryCodes { codes } if codes.is_empty() => {
+                    // An app added beside others: the unused codes were kept.
+                    let left = self.recovery_codes_left(user).ok();
+                    return self.output.codes_kept(left);
+                }
                 Response::RecoveryCodes { codes } => {
                     return self.output.recovery_codes(&codes, CodesReason::Enrolled);
                 }
@@ -146,6 +152,14 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
         let (kind, which) = match contact {
             RemovedContact::Phone { which } => (ContactKind::Phone, which),
             RemovedContact::Email { which } => (ContactKind::Email, which),
+            RemovedContact::Totp { label } => {
+                let (_, request, reply) = self.call_with_proof(|proof| Request::RemoveTotp {
+                    user: user.to_owned(),
+                    label: label.clone(),
+                    proof,
+                })?;
+                return self.expect_ok(&request, reply);
+            }
         };
         let (_, request, reply) = self.call_with_proof(|proof| Request::RemoveContact {
             user: user.to_owned(),
@@ -196,6 +210,16 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             proof,
         })?;
         self.expect_ok(&request, reply)
+    }
+
+    fn recovery_codes_left(&mut self, user: &str) -> Result<usize, EnrollError> {
+        let request = Request::Status {
+            user: user.to_owned(),
+        };
+        match self.daemon.connect()?.call(&request)? {
+            Response::Status(report) => Ok(report.recovery_codes_left),
+            other => Err(rejection(&request, other)),
+        }
     }
 
     fn status(&mut self, user: &str) -> Result<(), EnrollError> {

@@ -117,6 +117,8 @@ fn request_name(request: &Request) -> &'static str {
         Request::RemoveContact { .. } => "remove_contact",
         Request::ForgetDevices { .. } => "forget_devices",
         Request::Exempt { .. } => "exempt",
+        Request::RemoveTotp { .. } => "remove_totp",
+        Request::Bypass { .. } => "bypass",
     }
 }
 
@@ -130,6 +132,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::CodeSent { .. } => "code_sent",
         Response::ContactAdded(_) => "contact_added",
         Response::Ok { .. } => "ok",
+        Response::BypassCode { .. } => "bypass_code",
         Response::Failed { .. } => "failed",
     }
 }

@@ -203,6 +203,7 @@ fn default_refusal(kind: FailureKind) -> &'static str {
         FailureKind::Internal => "mfa-daemon failed and changed nothing; its log says why",
         FailureKind::RateLimited => "too many codes were sent recently; try again later",
         FailureKind::DeliveryFailed => "the code could not be sent; nothing was saved",
+        FailureKind::Policy => "the daemon's policy does not allow this; nothing was changed",
     }
 }
 

@@ -63,6 +63,21 @@ impl<W: Write> Output<W> {
         }
     }
 
+    /// An app was added beside others and the unused recovery codes (`left`, if known)
+    /// were kept.
+    pub fn codes_kept(&mut self, left: Option<usize>) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => self.json(&recovery_codes_json(&[])),
+            Mode::Human => self.text(&match left {
+                Some(n) => format!(
+                    "The authenticator app is now active.\nYour recovery codes are unchanged ({n} left).\n"
+                ),
+                None => "The authenticator app is now active.\nYour recovery codes are unchanged.\n"
+                    .to_owned(),
+            }),
+        }
+    }
+
     /// What is enrolled for a user; times relative to `now`, shown in `tz`.
     pub fn status(
         &mut self,
@@ -312,18 +327,22 @@ pub fn status_details(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> S
     let mut text = String::new();
     let user = one_line(&report.user);
     let _ = writeln!(text, "User: {user}");
-    match &report.totp {
-        Some(totp) => {
-            let _ = writeln!(
-                text,
-                "Authenticator app: enrolled {} ({}, {} digits, new code every {} seconds)",
-                local_time(totp.enrolled_at, tz),
-                one_line(&totp.algorithm),
-                totp.digits,
-                totp.period
-            );
+    match report.authenticators.as_slice() {
+        [] => text.push_str("Authenticator app: not enrolled\n"),
+        apps => {
+            text.push_str("Authenticator apps:\n");
+            for app in apps {
+                let _ = writeln!(
+                    text,
+                    "  {}: enrolled {} ({}, {} digits, new code every {} seconds)",
+                    one_line(&app.label),
+                    local_time(app.enrolled_at, tz),
+                    one_line(&app.algorithm),
+                    app.digits,
+                    app.period
+                );
+            }
         }
-        None => text.push_str("Authenticator app: not enrolled\n"),
     }
     contacts_text(&mut text, &report.contacts, tz);
     let _ = writeln!(text, "Recovery codes left: {}", report.recovery_codes_left);
@@ -353,6 +372,34 @@ pub fn status_details(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> S
             "Exempt: not asked for a second factor until {} (an admin's mfactl exempt)",
             until(exempt, now, tz)
         );
+    }
+    if let Some(bypass) = &report.bypass {
+        let _ = writeln!(
+            text,
+            "Bypass code: {} use(s) left, until {}",
+            bypass.uses_left,
+            until(bypass.expires_at, now, tz)
+        );
+    }
+    if let Some(grace) = report.grace_until {
+        let _ = writeln!(
+            text,
+            "Grace period: may skip enrolling at login until {}",
+            until(grace, now, tz)
+        );
+    }
+    match &report.last_success {
+        Some(last) => {
+            let _ = writeln!(
+                text,
+                "Last login: {} from {} ({}, {})",
+                local_time(last.at, tz),
+                one_line(&last.source),
+                one_line(&last.service),
+                one_line(&last.factor)
+            );
+        }
+        None => text.push_str("Last login: never\n"),
     }
     text.push_str(&devices_text(report, now, tz));
     text
@@ -387,7 +434,10 @@ pub fn devices_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> Str
 fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
     let mut text = status_details(report, now, tz);
     let user = one_line(&report.user);
-    if report.totp.is_none() && report.recovery_codes_left == 0 && report.contacts.is_empty() {
+    if report.authenticators.is_empty()
+        && report.recovery_codes_left == 0
+        && report.contacts.is_empty()
+    {
         text.push_str(
             "Nothing is enrolled. Run `mfa-enroll totp` to add an authenticator app, or\n\
              `mfa-enroll phone` or `mfa-enroll email` to get codes by text, call or email.\n",
@@ -458,12 +508,13 @@ mod tests {
     fn report() -> StatusReport {
         StatusReport {
             user: "alice".into(),
-            totp: Some(TotpStatus {
+            authenticators: vec![TotpStatus {
+                label: "app".into(),
                 algorithm: "SHA1".into(),
                 digits: 6,
                 period: 30,
                 enrolled_at: NOW as u64 - 86_400,
-            }),
+            }],
             recovery_codes_left: 7,
             lockouts: vec![Lockout {
                 source: "127.0.0.1".into(),
@@ -473,6 +524,9 @@ mod tests {
             contacts: contacts(),
             trusted_devices: Vec::new(),
             exempt_until: None,
+            last_success: None,
+            grace_until: None,
+            bypass: None,
         }
     }
 
@@ -615,13 +669,16 @@ mod tests {
     fn human_status_of_an_empty_account_says_what_to_do() {
         let report = StatusReport {
             user: "bob".into(),
-            totp: None,
+            authenticators: Vec::new(),
             recovery_codes_left: 0,
             lockouts: vec![],
             account_locked_until: None,
             contacts: vec![],
             trusted_devices: Vec::new(),
             exempt_until: None,
+            last_success: None,
+            grace_until: None,
+            bypass: None,
         };
         let text = status_text(
             &report,
@@ -640,13 +697,16 @@ mod tests {
     fn human_status_with_only_a_phone_is_not_empty() {
         let report = StatusReport {
             user: "bob".into(),
-            totp: None,
+            authenticators: Vec::new(),
             recovery_codes_left: 0,
             lockouts: vec![],
             account_locked_until: None,
             contacts: contacts()[..1].to_vec(),
             trusted_devices: Vec::new(),
             exempt_until: None,
+            last_success: None,
+            grace_until: None,
+            bypass: None,
         };
         let text = status_text(
             &report,

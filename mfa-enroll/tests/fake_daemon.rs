@@ -267,6 +267,7 @@ fn totp_enrollment_in_json_mode_retries_a_wrong_code() {
             Request::EnrollTotp {
                 user: caller(),
                 proof: None,
+                label: None,
             },
             confirm("000000"),
             confirm("123456"),
@@ -299,6 +300,7 @@ fn totp_enrollment_for_a_person_shows_secret_then_codes() {
         Request::EnrollTotp {
             user: "alice".into(),
             proof: None,
+            label: None,
         }
     );
 }
@@ -422,7 +424,7 @@ fn daemon_giving_up_on_confirmation_ends_the_tool() {
 fn status_from_mfa_socket_in_both_modes() {
     let report = StatusReport {
         user: "alice".into(),
-        totp: None,
+        authenticators: Vec::new(),
         recovery_codes_left: 3,
         lockouts: vec![Lockout {
             source: "10.0.0.7".into(),
@@ -432,6 +434,9 @@ fn status_from_mfa_socket_in_both_modes() {
         contacts: vec![],
         trusted_devices: Vec::new(),
         exempt_until: None,
+        last_success: None,
+        grace_until: None,
+        bypass: None,
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],
@@ -871,7 +876,7 @@ fn unverified_contact_is_saved_at_once_without_a_prompt() {
 fn status_lists_contacts_masked_in_both_modes() {
     let report = StatusReport {
         user: "alice".into(),
-        totp: None,
+        authenticators: Vec::new(),
         recovery_codes_left: 10,
         lockouts: vec![],
         account_locked_until: None,
@@ -887,6 +892,9 @@ fn status_lists_contacts_masked_in_both_modes() {
         ],
         trusted_devices: Vec::new(),
         exempt_until: None,
+        last_success: None,
+        grace_until: None,
+        bypass: None,
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],

@@ -28,8 +28,8 @@ pub use frame::{
     write_frame,
 };
 pub use message::{
-    AuthRequest, Channel, ContactKind, ContactStatus, Envelope, FailureKind, Lockout, NewContact,
-    Outcome, PROTOCOL_VERSION, Request, Response, StatusReport, Step, TotpEnrollment, TotpStatus,
-    TrustedDeviceStatus,
+    AuthRequest, BypassStatus, Channel, ContactKind, ContactStatus, Envelope, FailureKind,
+    LastSuccessStatus, Lockout, NewContact, Outcome, PROTOCOL_VERSION, Request, Response,
+    StatusReport, Step, TotpEnrollment, TotpStatus, TrustedDeviceStatus,
 };
 pub use secret::Secret;

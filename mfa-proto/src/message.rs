@@ -75,6 +75,30 @@ pub enum Request {
         /// A current code or a recovery code, needed to replace an enrollment.
         #[serde(default)]
         proof: Option<Secret>,
+        /// The app's label (`app` when absent): a new label adds an app, an existing one
+        /// replaces it.
+        #[serde(default)]
+        label: Option<String>,
+    },
+    /// Removes one authenticator app. A non-root caller may not go below `policy.min_factors`.
+    RemoveTotp {
+        /// Account.
+        user: String,
+        /// The app's label.
+        label: String,
+        /// A current code or a recovery code; not needed for root.
+        #[serde(default)]
+        proof: Option<Secret>,
+    },
+    /// Admin (root only): a new bypass code for the user (replacing any earlier one),
+    /// answered with [`Response::BypassCode`].
+    Bypass {
+        /// Account.
+        user: String,
+        /// Logins it allows (1 to 10).
+        uses: u8,
+        /// Seconds it stays valid (at most 7 days).
+        valid_secs: u64,
     },
     /// Activates the secret from the preceding [`Response::TotpEnrollment`] on the same
     /// connection, once the user shows a code the app produced.
@@ -181,6 +205,8 @@ impl Request {
             | Request::AddContact { user, .. }
             | Request::RemoveContact { user, .. }
             | Request::ForgetDevices { user, .. }
+            | Request::RemoveTotp { user, .. }
+            | Request::Bypass { user, .. }
             | Request::Exempt { user, .. } => Some(user),
             Request::Answer { .. }
             | Request::ConfirmTotp { .. }
@@ -255,6 +281,15 @@ pub enum Response {
     },
     /// The contact is saved.
     ContactAdded(ContactStatus),
+    /// A bypass code (after [`Request::Bypass`]), shown once.
+    BypassCode {
+        /// The code, `1234-5678-9012`; the daemon keeps only its hash.
+        code: Secret,
+        /// Logins it allows.
+        uses: u8,
+        /// Unix time it stops working.
+        expires_at: u64,
+    },
     /// A management request succeeded.
     Ok {
         /// What was done, for a person.
@@ -311,6 +346,9 @@ pub enum FailureKind {
     /// The provider could not deliver the code (or none is configured for the channel);
     /// nothing was changed.
     DeliveryFailed,
+    /// The policy does not allow it (`min_factors`, `max_authenticators`); nothing was
+    /// changed.
+    Policy,
 }
 
 /// A new authenticator secret, not active until confirmed.
@@ -335,8 +373,9 @@ pub struct TotpEnrollment {
 pub struct StatusReport {
     /// Account.
     pub user: String,
-    /// The authenticator app, if enrolled.
-    pub totp: Option<TotpStatus>,
+    /// The authenticator apps, in enrollment order.
+    #[serde(default)]
+    pub authenticators: Vec<TotpStatus>,
     /// Unused recovery codes.
     pub recovery_codes_left: usize,
     /// Sources currently locked out.
@@ -353,6 +392,40 @@ pub struct StatusReport {
     /// Unix time until which an admin exempted the user from being asked.
     #[serde(default)]
     pub exempt_until: Option<u64>,
+    /// The last login that passed.
+    #[serde(default)]
+    pub last_success: Option<LastSuccessStatus>,
+    /// For a user with no factor under `unenrolled = "enroll"`: until when they may skip
+    /// enrolling at login.
+    #[serde(default)]
+    pub grace_until: Option<u64>,
+    /// A live bypass code.
+    #[serde(default)]
+    pub bypass: Option<BypassStatus>,
+}
+
+/// The last successful login, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LastSuccessStatus {
+    /// Unix time.
+    pub at: u64,
+    /// Remote address, `service:tty` or `uid:N`.
+    pub source: String,
+    /// PAM service.
+    pub service: String,
+    /// `totp`, `recovery_code`, `sms`, `voice`, `email`, `bypass_code` or `remembered`.
+    pub factor: String,
+}
+
+/// A live bypass code, as `status` shows it (never the code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BypassStatus {
+    /// Logins it still allows.
+    pub uses_left: u8,
+    /// Unix time it stops working.
+    pub expires_at: u64,
 }
 
 /// A trusted device, as `status` shows it.
@@ -441,6 +514,8 @@ pub struct ContactStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TotpStatus {
+    /// The user's name for it.
+    pub label: String,
     /// HMAC algorithm.
     pub algorithm: String,
     /// Code length.

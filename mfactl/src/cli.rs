@@ -45,6 +45,38 @@ pub enum Command {
     Exempt(ExemptArgs),
     /// Make every trusted device of a user pass a factor again (policy.remember).
     Forget(Target),
+    /// Issue a bypass code for a user who lost their phone: 12 digits, printed once, good
+    /// for --uses logins within --valid. Replaces any earlier bypass code of the user; the
+    /// daemon keeps only its argon2id hash.
+    Bypass(BypassArgs),
+}
+
+/// `bypass`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct BypassArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// How many logins the code allows (1 to 10).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub uses: u8,
+    /// How long the code works: e.g. 30m, 4h, 2d (at most 7d).
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = parse_valid)]
+    pub valid: u64,
+}
+
+/// Longest `--valid`, in seconds.
+const MAX_VALID_SECS: u64 = 7 * 86_400;
+
+/// A validity as seconds, 1 s to 7 days.
+fn parse_valid(text: &str) -> Result<u64, String> {
+    let secs = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}): write e.g. 30m, 4h or 2d"))?
+        .as_secs();
+    if !(1..=MAX_VALID_SECS).contains(&secs) {
+        return Err(format!("`{text}` must be from 1s to 7d"));
+    }
+    Ok(secs)
 }
 
 /// `exempt`.
@@ -125,6 +157,22 @@ mod tests {
     fn every_subcommand_parses() {
         let cases = [
             (&["list"][..], Command::List),
+            (
+                &["bypass", "alice"][..],
+                Command::Bypass(BypassArgs {
+                    target: target("alice"),
+                    uses: 1,
+                    valid: 4 * 3600,
+                }),
+            ),
+            (
+                &["bypass", "alice", "--uses", "3", "--valid", "2d"][..],
+                Command::Bypass(BypassArgs {
+                    target: target("alice"),
+                    uses: 3,
+                    valid: 2 * 86_400,
+                }),
+            ),
             (&["show", "alice"][..], Command::Show(target("alice"))),
             (
                 &["show", "CORP\\alice"][..],

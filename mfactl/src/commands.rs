@@ -8,9 +8,9 @@ use jiff::tz::TimeZone;
 use mfa_enroll::daemon::{Daemon, rejection};
 use mfa_proto::{Request, Response, StatusReport};
 
-use crate::cli::{Command, ResetArgs, UnlockArgs};
+use crate::cli::{BypassArgs, Command, ResetArgs, UnlockArgs};
 use crate::error::CtlError;
-use crate::output::{list_text, ok_text, report_json, show_text};
+use crate::output::{bypass_text, list_text, ok_text, report_json, show_text};
 
 /// Everything a command needs.
 #[derive(Debug)]
@@ -55,6 +55,26 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
                 let reply = self.daemon.connect()?.call(&request)?;
                 self.expect_ok(&request, reply)
             }
+            Command::Bypass(args) => self.bypass(args),
+        }
+    }
+
+    fn bypass(&mut self, args: &BypassArgs) -> Result<(), CtlError> {
+        let request = Request::Bypass {
+            user: args.target.user.clone(),
+            uses: args.uses,
+            valid_secs: args.valid,
+        };
+        match self.daemon.connect()?.call(&request)? {
+            Response::BypassCode {
+                code,
+                uses,
+                expires_at,
+            } => {
+                let text = bypass_text(&args.target.user, &code, uses, expires_at, self.json, &self.tz);
+                self.write(&text)
+            }
+            other => Err(rejection(&request, other).into()),
         }
     }
 

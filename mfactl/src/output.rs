@@ -9,11 +9,12 @@ use mfa_enroll::output::{label_text, local_time, status_details};
 use mfa_proto::StatusReport;
 use serde_json::json;
 
-const HEADINGS: [&str; 6] = [
+const HEADINGS: [&str; 7] = [
     "USER",
-    "APP",
+    "APPS",
     "RECOVERY",
     "PHONES AND ADDRESSES",
+    "LAST LOGIN",
     "LOCKED OUT",
     "ACCOUNT",
 ];
@@ -23,7 +24,7 @@ pub fn list_text(reports: &[StatusReport], tz: &TimeZone) -> String {
     if reports.is_empty() {
         return "No users: mfa-daemon has no record and counts no failures.\n".to_owned();
     }
-    let rows: Vec<[String; 6]> = std::iter::once(HEADINGS.map(str::to_owned))
+    let rows: Vec<[String; 7]> = std::iter::once(HEADINGS.map(str::to_owned))
         .chain(reports.iter().map(|r| list_row(r, tz)))
         .collect();
     let widths: Vec<usize> = (0..HEADINGS.len())
@@ -47,11 +48,8 @@ pub fn list_text(reports: &[StatusReport], tz: &TimeZone) -> String {
     text
 }
 
-fn list_row(report: &StatusReport, tz: &TimeZone) -> [String; 6] {
-    let app = match &report.totp {
-        Some(totp) => format!("yes, {}", local_time(totp.enrolled_at, tz)),
-        None => "no".to_owned(),
-    };
+fn list_row(report: &StatusReport, tz: &TimeZone) -> [String; 7] {
+    let apps = joined(report.authenticators.iter().map(|a| one_line(&a.label)));
     let contacts = joined(
         report
             .contacts
@@ -64,15 +62,45 @@ fn list_row(report: &StatusReport, tz: &TimeZone) -> [String; 6] {
             .iter()
             .map(|l| format!("{} until {}", one_line(&l.source), local_time(l.until, tz))),
     );
-    let account = match report.account_locked_until {
-        Some(until) => format!("recovery codes only until {}", local_time(until, tz)),
-        None => "-".to_owned(),
+    let last = match &report.last_success {
+        Some(l) => format!(
+            "{} from {} ({})",
+            local_time(l.at, tz),
+            one_line(&l.source),
+            one_line(&l.factor)
+        ),
+        None => "never".to_owned(),
     };
+    let account = joined(
+        [
+            report
+                .account_locked_until
+                .map(|until| format!("recovery codes only until {}", local_time(until, tz))),
+            report
+                .exempt_until
+                .map(|until| format!("exempt until {}", local_time(until, tz))),
+            report
+                .grace_until
+                .map(|until| format!("may skip enrolling until {}", local_time(until, tz))),
+            report.bypass.as_ref().map(|b| {
+                format!(
+                    "bypass code: {} use(s) until {}",
+                    b.uses_left,
+                    local_time(b.expires_at, tz)
+                )
+            }),
+            (!report.trusted_devices.is_empty())
+                .then(|| format!("{} trusted device(s)", report.trusted_devices.len())),
+        ]
+        .into_iter()
+        .flatten(),
+    );
     [
         one_line(&report.user),
-        app,
+        apps,
         report.recovery_codes_left.to_string(),
         contacts,
+        last,
         lockouts,
         account,
     ]
@@ -92,7 +120,10 @@ fn joined(items: impl Iterator<Item = String>) -> String {
 pub fn show_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
     let mut text = status_details(report, now, tz);
     let user = one_line(&report.user);
-    if report.totp.is_none() && report.recovery_codes_left == 0 && report.contacts.is_empty() {
+    if report.authenticators.is_empty()
+        && report.recovery_codes_left == 0
+        && report.contacts.is_empty()
+    {
         text.push_str("Nothing is enrolled.\n");
     }
     if !report.lockouts.is_empty() || report.account_locked_until.is_some() {
@@ -108,6 +139,34 @@ pub fn show_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String
 /// One report as a JSON line.
 pub fn report_json(report: &StatusReport) -> String {
     format!("{}\n", json!(report))
+}
+
+/// A new bypass code, shown once: a line for a person or `{"user","code","uses","expires_at"}`.
+pub fn bypass_text(
+    user: &str,
+    code: &mfa_proto::Secret,
+    uses: u8,
+    expires_at: u64,
+    json: bool,
+    tz: &TimeZone,
+) -> String {
+    if json {
+        return format!(
+            "{}\n",
+            json!({ "user": user, "code": code.expose(), "uses": uses, "expires_at": expires_at })
+        );
+    }
+    let times = if uses == 1 {
+        "1 use".to_owned()
+    } else {
+        format!("{uses} uses")
+    };
+    format!(
+        "Bypass code for {}: {} ({times}, expires {})\nIt is shown only now. Give it to the user by a channel you trust; it works in place of a verification code.\n",
+        one_line(user),
+        one_line(code.expose()),
+        local_time(expires_at, tz)
+    )
 }
 
 /// A done request: the daemon's message, as text or as `{"ok": ...}`.
@@ -130,12 +189,13 @@ mod tests {
     fn alice() -> StatusReport {
         StatusReport {
             user: "alice".into(),
-            totp: Some(TotpStatus {
+            authenticators: vec![TotpStatus {
+                label: "app".into(),
                 algorithm: "SHA1".into(),
                 digits: 6,
                 period: 30,
                 enrolled_at: NOW - 86_400,
-            }),
+            }],
             recovery_codes_left: 7,
             lockouts: vec![
                 Lockout {
@@ -168,19 +228,25 @@ mod tests {
             ],
             trusted_devices: Vec::new(),
             exempt_until: None,
+            last_success: None,
+            grace_until: None,
+            bypass: None,
         }
     }
 
     fn intruder() -> StatusReport {
         StatusReport {
             user: "no-such\nuser".into(),
-            totp: None,
+            authenticators: Vec::new(),
             recovery_codes_left: 0,
             lockouts: vec![],
             account_locked_until: Some(NOW + 120),
             contacts: vec![],
             trusted_devices: Vec::new(),
             exempt_until: None,
+            last_success: None,
+            grace_until: None,
+            bypass: None,
         }
     }
 
@@ -192,7 +258,7 @@ mod tests {
         assert!(lines[0].starts_with("USER "), "{text}");
         assert!(
             lines[1].starts_with("alice  ")
-                && lines[1].contains("yes, 2025-01-04 14:00 UTC")
+                && lines[1].contains("alice  app  ")
                 && lines[1].contains("work +1 •••-•••-4567, home a•••@example.com")
                 && lines[1].contains(
                     "127.0.0.1 until 2025-01-05 14:10 UTC, sshd:ssh until 2025-01-05 14:01 UTC"
@@ -200,7 +266,7 @@ mod tests {
             "{text}"
         );
         // Control characters in a name cannot break the table.
-        assert!(lines[2].starts_with("no-such user  no "), "{text}");
+        assert!(lines[2].starts_with("no-such user  -  "), "{text}");
         assert!(
             lines[2].ends_with("recovery codes only until 2025-01-05 14:02 UTC"),
             "{text}"
@@ -229,7 +295,7 @@ mod tests {
         let text = show_text(&alice(), now, &TimeZone::UTC);
         for needle in [
             "User: alice\n",
-            "Authenticator app: enrolled 2025-01-04 14:00 UTC",
+            "  app: enrolled 2025-01-04 14:00 UTC",
             "Recovery codes left: 7\n",
             "  work  +1 •••-•••-4567   text, call  added 2025-01-05 13:00 UTC\n",
             "  127.0.0.1: locked until 2025-01-05 14:10 UTC (in 10 minutes)\n",

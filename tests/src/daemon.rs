@@ -249,12 +249,11 @@ impl Daemon {
             .collect()
     }
 
-    /// The first `auth` audit event with outcome `success`; panics (with the log) if there is
-    /// none.
+    /// The first `sign_in_succeeded` audit event; panics (with the log) if there is none.
     pub fn auth_success(&self) -> Value {
         self.audit_events()
             .into_iter()
-            .find(|event| event["event"] == "auth" && event["outcome"] == "success")
+            .find(|event| event["event"] == "sign_in_succeeded")
             .unwrap_or_else(|| panic!("no auth success in the audit log\n{}", self.log_section()))
     }
 
@@ -275,11 +274,13 @@ impl Daemon {
         }
     }
 
-    /// The outcomes of the `auth` audit events for `user`, in order.
+    /// The outcomes of the sign-in audit events for `user`, in order: `sign_in_*`, and
+    /// `locked_out` for a login refused because its source was locked (not the event that
+    /// says a failure started a lockout, which carries `until`).
     pub fn auth_outcomes(&self, user: &str) -> Vec<String> {
         self.audit_events()
             .iter()
-            .filter(|event| event["event"] == "auth" && event["user"] == user)
+            .filter(|event| is_sign_in(event) && event["user"] == user)
             .map(|event| event["outcome"].as_str().unwrap_or_default().to_owned())
             .collect()
     }
@@ -338,6 +339,14 @@ fn contains_word(haystack: &str, needle: &str) -> bool {
     })
 }
 
+/// Whether an audit event is about one login's outcome: `sign_in_succeeded`,
+/// `sign_in_failed`, `sign_in_skipped`, `sign_in_abandoned`, or a `locked_out` refusal of a
+/// login (without `until`).
+pub fn is_sign_in(event: &Value) -> bool {
+    let kind = event["event"].as_str().unwrap_or_default();
+    kind.starts_with("sign_in_") || (kind == "locked_out" && event.get("until").is_none())
+}
+
 #[cfg(test)]
 mod tests {
     use super::contains_word;
@@ -351,3 +360,4 @@ mod tests {
         assert!(contains_word("abcd-efgh-ijkl.", "abcd-efgh-ijkl"));
     }
 }
+

@@ -27,7 +27,9 @@ pub mod text;
 use std::sync::Once;
 
 pub use artifacts::{daemon_binary, enroll_binary, mfactl_binary, pam_module};
-pub use daemon::{Daemon, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN, privileged_socket};
+pub use daemon::{
+    Daemon, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN, is_sign_in, privileged_socket,
+};
 pub use enroll::{
     Authenticator, EnrollTotp, Enrollment, enroll_totp, json_line_with, mfa_enroll, status,
 };

@@ -30,8 +30,8 @@ use mfa_tests::text::{
 use mfa_tests::{
     Authenticator, DIRECTORY_DOMAIN, DIRECTORY_SHORT_DOMAIN, Daemon, FakeNss, Interaction,
     LoginSetup, MenuLogin, ONE_PROMPT_PER_LOGIN, PamService, Pamtester, Providers, Run, ScratchDir,
-    TestUser, assert_pam_mfa_ignores, enroll_totp, json_line_with, mfa_enroll, privileged_socket,
-    root_suite_ready, status, test_binary_as, unused_user_name,
+    TestUser, assert_pam_mfa_ignores, enroll_totp, is_sign_in, json_line_with, mfa_enroll,
+    privileged_socket, root_suite_ready, status, test_binary_as, unused_user_name,
 };
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -404,6 +404,7 @@ fn keep_an_enrollment_pending() {
     let started = client.call::<Response>(&Request::EnrollTotp {
         user: user.clone(),
         proof: None,
+        label: None,
     });
     let Ok(Response::TotpEnrollment(pending)) = started else {
         println!("PENDING FAILED: {started:?}");
@@ -1027,7 +1028,7 @@ fn recovery_code_of_an_abandoned_login_is_not_consumed() {
 
     let event = setup
         .daemon
-        .wait_for_audit(|event| event["event"] == "auth" && event["user"] == user);
+        .wait_for_audit(|event| is_sign_in(event) && event["user"] == user);
     assert_eq!(
         event["outcome"],
         "abandoned",
@@ -1251,6 +1252,7 @@ fn oversized_fields_and_unknown_names_write_nothing() {
         Request::EnrollTotp {
             user: long_name.clone(),
             proof: None,
+            label: None,
         },
         Request::NewRecoveryCodes {
             user: long_name.clone(),

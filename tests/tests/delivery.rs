@@ -224,7 +224,7 @@ fn enrolled_phone_and_email_each_log_in_by_their_channel() {
         "{}",
         d.daemon.log_section()
     );
-    let factors: Vec<_> = events(&d.daemon, "auth")
+    let factors: Vec<_> = events(&d.daemon, "sign_in_succeeded")
         .iter()
         .filter(|event| event["user"] == user && event["outcome"] == "success")
         .map(|event| event["factor"].as_str().unwrap_or_default().to_owned())
@@ -370,7 +370,7 @@ fn wrong_sent_codes_are_refused_and_counted_until_the_source_is_locked_out() {
     );
     assert_eq!(d.providers.twilio.requests(), sent_before);
 
-    let failures: Vec<_> = events(&d.daemon, "auth")
+    let failures: Vec<_> = events(&d.daemon, "sign_in_failed")
         .into_iter()
         .filter(|event| event["user"] == user && event["outcome"] == "failure")
         .collect();

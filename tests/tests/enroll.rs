@@ -61,7 +61,10 @@ fn enrollment_shows_uri_secret_and_ten_recovery_codes() {
         enrollment.recovery_codes
     );
     let report = status(&daemon, user.name());
-    let totp = report.totp.expect("status shows the authenticator app");
+    let [totp] = report.authenticators.as_slice() else {
+        panic!("status shows one authenticator app: {:?}", report.authenticators);
+    };
+    assert_eq!(totp.label, "app");
     assert_eq!(
         (totp.algorithm.as_str(), totp.digits, totp.period),
         ("SHA1", 6, 30)
@@ -100,7 +103,7 @@ fn wrong_confirmation_code_enrolls_nothing() {
 
     assert_refused(&done);
     assert!(!done.stdout.contains("recovery_codes"), "{done}");
-    assert_eq!(status(&daemon, user.name()).totp, None);
+    assert!(status(&daemon, user.name()).authenticators.is_empty());
     daemon.assert_log_omits(&[app.secret().to_owned()]);
 }
 
@@ -190,7 +193,7 @@ fn non_root_cannot_enroll_or_inspect_another_user() {
     );
     assert_refused(&unlock);
 
-    assert_eq!(status(&daemon, victim.name()).totp, None);
+    assert!(status(&daemon, victim.name()).authenticators.is_empty());
 }
 
 #[test]
@@ -286,7 +289,10 @@ fn removed_factors_leave_the_user_unenrolled() {
     );
     assert!(removed.succeeded(), "{removed}\n{}", daemon.log_section());
     let report = status(&daemon, user.name());
-    assert_eq!((report.totp, report.recovery_codes_left), (None, 0));
+    assert_eq!(
+        (report.authenticators.len(), report.recovery_codes_left),
+        (0, 0)
+    );
 
     let strict = PamService::mfa(daemon.socket(), "");
     let code = enrollment.authenticator.next_code();

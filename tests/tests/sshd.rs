@@ -2,7 +2,7 @@
 //! ssh client whose SSH_ASKPASS answers the code prompt.
 
 use mfa_tests::text::CODE_PROMPT;
-use mfa_tests::{LoginSetup, ONE_PROMPT_PER_LOGIN, root_suite_ready};
+use mfa_tests::{LoginSetup, ONE_PROMPT_PER_LOGIN, is_sign_in, root_suite_ready};
 
 #[test]
 fn right_code_lets_ssh_run_a_command() {
@@ -102,7 +102,7 @@ fn lockout_over_ipv4_loopback_leaves_ipv6_loopback_working() {
         .daemon
         .audit_events()
         .iter()
-        .filter(|event| event["event"] == "auth")
+        .filter(|event| is_sign_in(event))
         .map(|event| format!("{}={}", event["rhost"], event["outcome"]))
         .collect();
     assert!(

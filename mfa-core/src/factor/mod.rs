@@ -3,6 +3,7 @@
 //! an app code because it has six digits; at the first prompt an app code and a recovery code
 //! are told apart by their forms, which cannot be confused (digits against `xxxx-xxxx-xxxx`).
 
+pub mod bypass;
 pub mod recovery;
 pub mod sent_code;
 pub mod totp;
@@ -21,6 +22,8 @@ pub enum Factor {
     },
     /// A code sent by this channel.
     SentCode(Channel),
+    /// An admin's bypass code (`mfactl bypass`).
+    BypassCode,
 }
 
 impl Factor {
@@ -32,6 +35,7 @@ impl Factor {
             Factor::SentCode(Channel::Sms) => "sms",
             Factor::SentCode(Channel::Voice) => "voice",
             Factor::SentCode(Channel::Email) => "email",
+            Factor::BypassCode => "bypass_code",
         }
     }
 }

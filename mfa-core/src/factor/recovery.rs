@@ -133,13 +133,7 @@ pub fn normalize(answer: &str) -> Option<Zeroizing<String>> {
 /// The stored form of a code in display or canonical form: its ID and argon2id hash.
 pub fn hash(code: &str) -> Result<RecoveryCode, RecoveryError> {
     let canonical = normalize(code).unwrap_or_else(|| Zeroizing::new(code.to_owned()));
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(RecoveryError::Random)?;
-    let salt = SaltString::encode_b64(&salt).map_err(RecoveryError::Hash)?;
-    let hash = argon2()
-        .hash_password(canonical.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(RecoveryError::Hash)?;
+    let hash = hash_canonical(&canonical)?;
     Ok(RecoveryCode {
         id: canonical.get(..ID_LEN).map(str::to_owned),
         hash,
@@ -174,7 +168,20 @@ pub fn find_match<'a>(canonical: &str, codes: &'a [RecoveryCode], decoy: &str) -
     found
 }
 
-fn verify(canonical: &str, stored: &str) -> bool {
+/// The argon2id PHC string of `canonical` (already in canonical form), with a fresh salt.
+pub(crate) fn hash_canonical(canonical: &str) -> Result<String, RecoveryError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(RecoveryError::Random)?;
+    let salt = SaltString::encode_b64(&salt).map_err(RecoveryError::Hash)?;
+    argon2()
+        .hash_password(canonical.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(RecoveryError::Hash)
+}
+
+/// Whether `canonical` is what `stored` (an argon2 PHC string) hashes; constant-time inside
+/// argon2's verifier.
+pub(crate) fn verify(canonical: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
         Ok(parsed) => argon2()
             .verify_password(canonical.as_bytes(), &parsed)

@@ -22,55 +22,70 @@ const LOG_AUTHPRIV: u8 = 10;
 const LOG_WARNING: u8 = 4;
 const LOG_INFO: u8 = 6;
 
-/// What an audit event is about.
+/// What an audit event is about. The names follow the hosted services' vocabulary
+/// (`sign_in_succeeded`, `mfa_setup_succeeded`, ...); docs/CONTRACT.md lists every event
+/// with its fields.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditKind {
-    /// `auth`.
+    /// A login passed a factor (`factor`) or a trusted device (`factor: remembered`).
+    SignInSucceeded,
+    /// A login's answer was refused (`reason`), or the login could not be decided.
     #[default]
-    Auth,
-    /// `lockout`.
-    Lockout,
-    /// `manage`.
-    Manage,
-    /// `enroll`.
-    Enroll,
-    /// `recovery_codes`.
-    RecoveryCodes,
-    /// `remove`.
-    Remove,
-    /// `admin_unlock`: root cleared lockouts (all, or one `source`).
-    AdminUnlock,
-    /// `admin_reset`: root removed every factor of a user.
-    AdminReset,
-    /// `admin_list`: root listed every user the daemon knows.
-    AdminList,
-    /// `admin_show`: root looked at one user's factors and lockouts.
-    AdminShow,
-    /// `proof`.
-    Proof,
-    /// `status`.
-    Status,
-    /// `code_sent`.
-    CodeSent,
-    /// `send_refused`.
-    SendRefused,
-    /// `send_failed`.
-    SendFailed,
-    /// `contact_added`.
-    ContactAdded,
-    /// `contact_removed`.
-    ContactRemoved,
-    /// `notice_sent`.
-    NoticeSent,
-    /// `exempt`: the policy says this login is not asked.
+    SignInFailed,
+    /// A login was not asked for a factor because the user has none and `nullok` or
+    /// `unenrolled = "allow"` skip such users.
+    SignInSkipped,
+    /// The right answer arrived after the client left; nothing was consumed.
+    SignInAbandoned,
+    /// A source (or the account) is locked out (`until`).
+    LockedOut,
+    /// The policy says this login is not asked (`reason`: which exemption).
     Exempt,
-    /// `device_trusted`: a device that passed may skip the prompt for `policy.remember`.
+    /// A device that passed may skip the prompt for `policy.remember`.
     DeviceTrusted,
-    /// `devices_forgotten`: every trust of a user's devices was ended.
+    /// Every trust of a user's devices was ended by the user.
     DevicesForgotten,
-    /// `admin_exempt`: root exempted a user until `until` (or ended it).
+    /// An authenticator app was enrolled (`label`), at login or by `mfa-enroll`.
+    MfaSetupSucceeded,
+    /// An enrollment's confirmation code did not match, or the factors changed meanwhile.
+    MfaSetupFailed,
+    /// A user inside the grace period skipped enrolling at login (`until`: end of grace).
+    MfaSetupSkipped,
+    /// A user removed factors (`factor`, `label`; `factor: all` for every one).
+    FactorRemoved,
+    /// A new set of recovery codes was made.
+    RecoveryCodesGenerated,
+    /// `mfa-enroll`'s proof (a current code for a change) was refused.
+    ProofFailed,
+    /// A caller asked to act for a user it may not act for.
+    RequestRefused,
+    /// A code went out (`channel`, `to` masked).
+    CodeSent,
+    /// A code was not sent: the send limits (`reason`).
+    SendRefused,
+    /// A provider did not take a code (`provider`, `error_code`).
+    SendFailed,
+    /// A phone or address was added.
+    ContactAdded,
+    /// A phone or address was removed.
+    ContactRemoved,
+    /// A user was told of a change through their other contacts.
+    NoticeSent,
+    /// Root cleared lockouts (all, or one `source`).
+    AdminUnlock,
+    /// Root removed every factor of a user.
+    AdminReset,
+    /// Root listed every user the daemon knows.
+    AdminList,
+    /// Root looked at one user's factors and lockouts.
+    AdminShow,
+    /// Root exempted a user until `until` (or ended it).
     AdminExempt,
+    /// Root ended the trust of every device of a user.
+    AdminForget,
+    /// Root issued a bypass code (`uses`, `until`).
+    AdminBypass,
 }
 
 /// How the audited thing ended.
@@ -114,15 +129,21 @@ pub struct AuditEvent<'a> {
     /// Source the attempt was counted against.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<&'a str>,
-    /// `totp` or `recovery_code`.
+    /// `totp`, `recovery_code`, `sms`, `voice`, `email`, `bypass_code`, `remembered`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub factor: Option<&'a str>,
+    /// The label of the app or contact concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<&'a str>,
+    /// Logins a bypass code allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uses: Option<u8>,
     /// How it ended.
     pub outcome: AuditOutcome,
     /// Why, for failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
-    /// Unix time a lockout ends.
+    /// Unix time a lockout, an exemption, a grace period or a bypass code ends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<u64>,
     /// `sms`, `voice` or `email`, for sent codes and contacts.
@@ -211,7 +232,7 @@ mod tests {
             identical: LogThrottle::new(2, Duration::from_secs(3600)),
         };
         let event = AuditEvent {
-            event: AuditKind::Auth,
+            event: AuditKind::SignInFailed,
             user: "alice",
             outcome: AuditOutcome::Failure,
             ..AuditEvent::default()

@@ -16,7 +16,9 @@ use mfa_core::device::MAX_REMEMBER_SECS;
 use mfa_core::factor::sent_code::{Charset, CodePolicy};
 use mfa_core::factor::totp::Algorithm;
 use mfa_core::lockout::LockoutPolicy;
-use mfa_core::policy::{Policy, Require, Rule, Unenrolled};
+use mfa_core::policy::{
+    MAX_AUTHENTICATORS_RANGE, MIN_FACTORS_RANGE, Policy, Require, Rule, Unenrolled,
+};
 use mfa_core::send_limits::SendPolicy;
 
 use crate::delivery::{
@@ -79,8 +81,16 @@ pub struct PolicyConfig {
     pub exempt_sources: Vec<String>,
     /// Services that never honour `exempt_sources`.
     pub always_ask: Vec<String>,
-    /// `deny` or `allow` users without a factor.
+    /// `deny`, `allow` or `enroll` users without a factor.
     pub unenrolled: UnenrolledSetting,
+    /// With `unenrolled = "enroll"`: how long after the first enrollment prompt a user may
+    /// still skip it (at most 90 days).
+    #[serde(deserialize_with = "duration")]
+    pub grace_period: Duration,
+    /// Factors (apps, phones, addresses) a user must keep; 1 to 5.
+    pub min_factors: usize,
+    /// Authenticator apps per user; 1 to 5.
+    pub max_authenticators: usize,
     /// How long a device that passed may skip the prompt (`"0s"`: never; at most 90 days).
     #[serde(deserialize_with = "duration")]
     pub remember: Duration,
@@ -126,6 +136,8 @@ pub enum UnenrolledSetting {
     Deny,
     /// Skipped (`PAM_IGNORE`), like the module's `nullok`.
     Allow,
+    /// Shown a QR code at login, and let in once they confirm a code from it.
+    Enroll,
 }
 
 impl Default for PolicyConfig {
@@ -139,6 +151,9 @@ impl Default for PolicyConfig {
             exempt_sources: Vec::new(),
             always_ask: p.always_ask,
             unenrolled: UnenrolledSetting::Deny,
+            grace_period: Duration::ZERO,
+            min_factors: p.min_factors,
+            max_authenticators: p.max_authenticators,
             remember: Duration::ZERO,
             rules: Vec::new(),
         }
@@ -158,6 +173,7 @@ impl UnenrolledSetting {
         match self {
             UnenrolledSetting::Deny => Unenrolled::Deny,
             UnenrolledSetting::Allow => Unenrolled::Allow,
+            UnenrolledSetting::Enroll => Unenrolled::Enroll,
         }
     }
 }
@@ -181,6 +197,9 @@ impl PolicyConfig {
             always_ask: self.always_ask.clone(),
             unenrolled: self.unenrolled.policy(),
             remember: self.remember.as_secs(),
+            grace_period: self.grace_period.as_secs(),
+            min_factors: self.min_factors,
+            max_authenticators: self.max_authenticators,
             rules: self
                 .rules
                 .iter()
@@ -223,6 +242,34 @@ impl PolicyConfig {
                     humantime::format_duration(self.remember)
                 ),
             ));
+        }
+        if self.grace_period > longest {
+            return Err((
+                "policy.grace_period",
+                format!(
+                    "may be at most 90 days, got {}",
+                    humantime::format_duration(self.grace_period)
+                ),
+            ));
+        }
+        for (key, value, range) in [
+            ("policy.min_factors", self.min_factors, MIN_FACTORS_RANGE),
+            (
+                "policy.max_authenticators",
+                self.max_authenticators,
+                MAX_AUTHENTICATORS_RANGE,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err((
+                    key,
+                    format!(
+                        "must be from {} to {}, got {value}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+            }
         }
         if let Some(bad) = self.exempt_sources.iter().find(|s| network(s).is_none()) {
             return Err((
@@ -848,13 +895,35 @@ account_max_failures = 9
                 "policy.rule",
                 "changes nothing",
             ),
+            (
+                "[policy]\nmin_factors = 0\n",
+                "policy.min_factors",
+                "from 1 to 5, got 0",
+            ),
+            (
+                "[policy]\nmax_authenticators = 6\n",
+                "policy.max_authenticators",
+                "from 1 to 5, got 6",
+            ),
+            (
+                "[policy]\ngrace_period = \"100d\"\n",
+                "policy.grace_period",
+                "at most 90 days",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.key.as_deref(), Some(key), "{e}");
             assert!(e.to_string().contains(words), "{e}");
         }
-        let e = parse("[policy]\nunenrolled = \"enroll\"\n").unwrap_err();
-        assert!(e.to_string().contains("enroll"), "{e}");
+        let e = parse("[policy]\nunenrolled = \"ask\"\n").unwrap_err();
+        assert!(e.to_string().contains("ask"), "{e}");
+        let p = parse("[policy]\nunenrolled = \"enroll\"\ngrace_period = \"7d\"\n")
+            .unwrap()
+            .policy
+            .policy();
+        assert_eq!(p.unenrolled, Unenrolled::Enroll);
+        assert_eq!(p.grace_period, 7 * 86_400);
+        assert_eq!((p.min_factors, p.max_authenticators), (1, 5));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use mfa_proto::{FailureKind, FrameError, Request, Response, StatusReport};
+use mfa_core::factor::bypass;
+use mfa_proto::{FailureKind, FrameError, Request, Response, Secret, StatusReport};
 
 use crate::accounts;
 use crate::app::Shared;
@@ -33,6 +34,7 @@ pub async fn handle(
         Request::ListUsers => (AuditKind::AdminList, EVERY_USER, None),
         Request::Unlock { user, source } => (AuditKind::AdminUnlock, user.as_str(), source.clone()),
         Request::Exempt { user, .. } => (AuditKind::AdminExempt, user.as_str(), None),
+        Request::Bypass { user, .. } => (AuditKind::AdminBypass, user.as_str(), None),
         _ => {
             let refusal = DaemonError::BadRequest("not an admin request".to_owned());
             return conn.send(&refusal.response()).await;
@@ -49,7 +51,8 @@ pub async fn handle(
         );
         let refusal = Response::Failed {
             kind: FailureKind::NotAuthorized,
-            message: "only root may list users or clear their lockouts".to_owned(),
+            message: "only root may list users, clear lockouts, exempt users or issue bypass codes"
+                .to_owned(),
         };
         return conn.send(&refusal).await;
     }
@@ -60,6 +63,14 @@ pub async fn handle(
         }
         Request::Exempt { user, until } => {
             let response = exempt(shared, &user, until).await;
+            conn.send(&response).await
+        }
+        Request::Bypass {
+            user,
+            uses,
+            valid_secs,
+        } => {
+            let response = bypass_code(shared, conn.caller, &user, uses, valid_secs).await;
             conn.send(&response).await
         }
         _ => list(shared, conn).await,
@@ -121,6 +132,67 @@ async fn exempt(shared: &Arc<Shared>, given: &str, until: Option<u64>) -> Respon
                     }
                     None => format!("{user} is asked for a second factor again"),
                 },
+            }
+        }
+        Ok(None) => DaemonError::NotEnrolled(format!(
+            "no account named {given} is known to this host (NSS)"
+        ))
+        .response(),
+        Err(e) => internal(&e),
+    }
+}
+
+/// A new bypass code for an account NSS knows, replacing any earlier one.
+async fn bypass_code(
+    shared: &Arc<Shared>,
+    caller: crate::connection::Caller,
+    given: &str,
+    uses: u8,
+    valid_secs: u64,
+) -> Response {
+    if !username::is_valid(given) {
+        return invalid_user_name().response();
+    }
+    if !(1..=bypass::MAX_USES).contains(&uses) {
+        return DaemonError::BadRequest(format!(
+            "uses must be from 1 to {}, got {uses}",
+            bypass::MAX_USES
+        ))
+        .response();
+    }
+    if !(1..=bypass::MAX_VALID_SECS).contains(&valid_secs) {
+        return DaemonError::BadRequest(format!(
+            "valid_secs must be from 1 to {} (7 days), got {valid_secs}",
+            bypass::MAX_VALID_SECS
+        ))
+        .response();
+    }
+    let target = given.to_owned();
+    let done = shared
+        .blocking_hashing(caller, move |a| {
+            let Some(account) = accounts::resolve(&target) else {
+                return Ok(None);
+            };
+            let (code, expires_at) =
+                a.issue_bypass(&account.name, uses, valid_secs, unix_now(), caller.uid)?;
+            Ok(Some((account.name, code, expires_at)))
+        })
+        .await;
+    match done {
+        Ok(Some((user, code, expires_at))) => {
+            shared.audit.record(&AuditEvent {
+                event: AuditKind::AdminBypass,
+                user: &user,
+                outcome: AuditOutcome::Ok,
+                uses: Some(uses),
+                until: Some(expires_at),
+                uid: Some(caller.uid),
+                ..AuditEvent::default()
+            });
+            Response::BypassCode {
+                code: Secret::from(code),
+                uses,
+                expires_at,
             }
         }
         Ok(None) => DaemonError::NotEnrolled(format!(
@@ -194,6 +266,7 @@ async fn list(shared: &Arc<Shared>, conn: &mut Connection) -> Result<(), FrameEr
     let reports = shared
         .blocking(|a| {
             let now = unix_now();
+            let policy = a.policy();
             let mut reports = Vec::new();
             for name in a.known_names()? {
                 // A name that may not reach a path (counted for a caller who gave it) has
@@ -205,7 +278,13 @@ async fn list(shared: &Arc<Shared>, conn: &mut Connection) -> Result<(), FrameEr
                 };
                 match a.record(&subject) {
                     Ok(record) => {
-                        reports.push(status_report(a.limiter(), subject.key(), &record, now));
+                        reports.push(status_report(
+                            a.limiter(),
+                            &policy,
+                            subject.key(),
+                            &record,
+                            now,
+                        ));
                     }
                     // One unreadable record must not hide every other user.
                     Err(e) => eprintln!("mfa-daemon: admin list leaves out {}: {e}", subject.key()),
@@ -270,13 +349,16 @@ mod tests {
     fn report(user: &str) -> StatusReport {
         StatusReport {
             user: user.to_owned(),
-            totp: None,
+            authenticators: Vec::new(),
             recovery_codes_left: 0,
             lockouts: vec![],
             account_locked_until: None,
             contacts: vec![],
             trusted_devices: Vec::new(),
             exempt_until: None,
+            last_success: None,
+            grace_until: None,
+            bypass: None,
         }
     }
 

@@ -9,17 +9,18 @@ use mfa_core::contact::{self, MenuOption};
 use mfa_core::device::{self, DeviceId};
 use mfa_core::factor::sent_code::CodeCheck;
 use mfa_core::policy::{Ask, Context, Unenrolled};
-use mfa_core::record::UserRecord;
+use mfa_core::record::{DEFAULT_APP_LABEL, LastSuccess, UserRecord};
 use mfa_proto::Channel;
 
 use crate::accounts;
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::authority::{Factor, Rejection, Subject, Verdict, unix_now};
+use crate::authority::{Activation, Factor, Rejection, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection, Presence};
 use crate::delivery::outbox::{NotSent, SentCheck, Ticket};
 use crate::error::DaemonError;
 use crate::handlers::common::{self, check_answer, lockout_message, uid_source};
+use crate::handlers::contacts;
 use crate::username;
 
 /// The prompt, the same for every user so that it reveals nothing about enrollment.
@@ -35,6 +36,9 @@ const EXPIRED: &str = "That code is no longer valid. Choose an option to get a n
 const SEND_FAILED: &str = "Could not send the code; choose another option.";
 const SEND_REFUSED: &str =
     "Too many codes were sent recently. Use your app or a recovery code, or try again later.";
+const SETUP_REQUIRED: &str = "Setting up a second factor is required to log in.";
+const SETUP_MISMATCH: &str =
+    "That code does not match the new key; check the app and try again.";
 const ACCOUNT_LOCKED: &str =
     "Too many failed attempts on this account: only a recovery code is accepted now.";
 /// Longest value accepted in the other fields of an authentication request.
@@ -105,6 +109,30 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
+    /// An event about enrolling an app at login.
+    fn audit_enrollment(
+        &self,
+        kind: AuditKind,
+        outcome: AuditOutcome,
+        reason: Option<&str>,
+        until: Option<u64>,
+    ) {
+        self.shared.audit.record(&AuditEvent {
+            event: kind,
+            user: &self.user,
+            service: Some(&self.auth.service),
+            rhost: self.auth.rhost.as_deref().filter(|_| self.caller.uid == 0),
+            source: Some(&self.source),
+            factor: Some(Factor::Totp.name()),
+            label: Some(DEFAULT_APP_LABEL),
+            outcome,
+            reason,
+            until,
+            uid: Some(self.caller.uid),
+            ..AuditEvent::default()
+        });
+    }
+
     /// An event of `kind` about this attempt.
     fn audit_as(&self, kind: AuditKind, outcome: AuditOutcome, reason: Option<&str>) {
         self.shared.audit.record(&AuditEvent {
@@ -128,10 +156,12 @@ impl Attempt<'_> {
         until: Option<u64>,
     ) {
         self.shared.audit.record(&AuditEvent {
-            event: if until.is_some() && outcome == AuditOutcome::LockedOut {
-                AuditKind::Lockout
-            } else {
-                AuditKind::Auth
+            event: match outcome {
+                AuditOutcome::Success => AuditKind::SignInSucceeded,
+                AuditOutcome::LockedOut => AuditKind::LockedOut,
+                AuditOutcome::Ignore => AuditKind::SignInSkipped,
+                AuditOutcome::Abandoned => AuditKind::SignInAbandoned,
+                _ => AuditKind::SignInFailed,
             },
             user: &self.user,
             service: Some(&self.auth.service),
@@ -244,26 +274,35 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
             return Ok(Outcome::Ignore);
         }
     }
+    let now = unix_now();
+    let enrolled = record.is_enrolled(now);
     let skip_unenrolled = at.auth.nullok || policy.unenrolled == Unenrolled::Allow;
-    if skip_unenrolled && !record.is_enrolled() {
+    if skip_unenrolled && !enrolled {
         at.audit(AuditOutcome::Ignore, None, Some("not_enrolled"), None);
         return Ok(Outcome::Ignore);
     }
     let limiter = shared.authority.limiter();
-    let now = unix_now();
     if let Some(until) = limiter.source_locked(&at.user, &at.source, now) {
         at.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
         return locked_out(conn, until).await;
+    }
+    if !enrolled
+        && policy.unenrolled == Unenrolled::Enroll
+        && matches!(subject, Subject::Account(_))
+    {
+        let grace_period = shared.authority.policy().grace_period;
+        return enroll_at_login(at, conn, grace_period).await;
     }
     // A device is only as trustworthy as what identifies it: root's callers (sshd) report
     // the address and key themselves; anyone else's word is not taken.
     let device = (caller.uid == 0 && policy.remember > 0 && matches!(subject, Subject::Account(_)))
         .then(|| DeviceId::of_login(at.auth.auth_info.as_deref(), &at.source, &at.auth.service));
     if let Some(device) = &device
-        && record.is_enrolled()
+        && enrolled
         && device::is_trusted(&record.trusted, device, record.revision, now)
     {
         at.audit(AuditOutcome::Success, Some(REMEMBERED), None, None);
+        note_success(at, REMEMBERED).await;
         return Ok(Outcome::Success);
     }
     if limiter.account_locked(&at.user, now).is_some() {
@@ -343,7 +382,16 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                 tries += 1;
                 match conn.presence() {
                     Ok(presence) => {
-                        check_answer(shared, caller, &subject, &at.source, answer, presence).await
+                        check_answer(
+                            shared,
+                            caller,
+                            &subject,
+                            &at.source,
+                            answer,
+                            Some(&at.auth.service),
+                            presence,
+                        )
+                        .await
                     }
                     Err(e) => Err(e),
                 }
@@ -357,6 +405,11 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
             }
             Ok(Verdict::Accepted(factor)) => {
                 at.audit(AuditOutcome::Success, Some(factor.name()), None, None);
+                if let Factor::SentCode(_) = factor {
+                    // An app, recovery or bypass code was kept as the last success in the
+                    // write that consumed it; a sent code lives in memory.
+                    note_success(at, factor.name()).await;
+                }
                 if let Some(device) = device.clone() {
                     remember(at, device, policy.remember).await;
                 }
@@ -411,6 +464,192 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         }
     }
     Ok(Outcome::Failure)
+}
+
+/// Keeps a success that consumed nothing on disk (a sent code, a trusted device) as the
+/// user's last; a failure costs only the record of it (logged).
+async fn note_success(at: &Attempt<'_>, factor: &str) {
+    let user = at.user.clone();
+    let last = LastSuccess {
+        at: unix_now(),
+        source: at.source.clone(),
+        service: at.auth.service.clone(),
+        factor: factor.to_owned(),
+    };
+    if let Err(e) = at
+        .shared
+        .blocking(move |a| a.note_success(&user, last))
+        .await
+    {
+        eprintln!("mfa-daemon: could not keep the last login of {}: {e}", at.user);
+    }
+}
+
+/// Enrollment at login (`unenrolled = "enroll"`) for an account with no factor: a new app
+/// secret shown as a QR code, the URI and the key; the login passes once a code from it is
+/// typed, and the recovery codes are shown once. Inside the grace period an empty answer
+/// skips (`PAM_IGNORE`).
+async fn enroll_at_login(
+    at: &mut Attempt<'_>,
+    conn: &mut Connection,
+    grace_period: u64,
+) -> Result<Outcome, FrameError> {
+    let shared = at.shared;
+    let now = unix_now();
+    let user = at.user.clone();
+    let grace_until = if grace_period > 0 {
+        match shared.blocking(move |a| a.first_seen(&user, now)).await {
+            Ok(seen) => Some(seen.saturating_add(grace_period)).filter(|until| now < *until),
+            Err(e) => {
+                eprintln!("mfa-daemon: cannot keep when {} was first seen: {e}", at.user);
+                at.audit(AuditOutcome::Error, None, Some("store"), None);
+                return Ok(Outcome::Error);
+            }
+        }
+    } else {
+        None
+    };
+    let user = at.user.clone();
+    let begun = shared
+        .blocking(move |a| a.begin_totp(&user, DEFAULT_APP_LABEL))
+        .await;
+    let (pending, uri) = match begun {
+        Ok(begun) => begun,
+        Err(e) => {
+            eprintln!("mfa-daemon: cannot begin enrolling {}: {e}", at.user);
+            at.audit(AuditOutcome::Error, None, Some("store"), None);
+            return Ok(Outcome::Error);
+        }
+    };
+    let secret = pending.secret.to_base32();
+    conn.send(&Step::Info {
+        text: format!(
+            "Your account needs a second factor. Scan this QR code with an authenticator app, \
+             or type the key into it:\n{}{}\nKey: {}",
+            qr_code(&uri),
+            uri.as_str(),
+            secret.as_str()
+        ),
+    })
+    .await?;
+    let prompt = match grace_until {
+        Some(until) => format!(
+            "Code from your app (or press Enter to skip: {} left): ",
+            time_left(until.saturating_sub(now))
+        ),
+        None => "Code from your app: ".to_owned(),
+    };
+    let pending = Arc::new(pending);
+    for _ in 0..at.shared.authority.config().max_tries {
+        let answer = match ask(at, conn, &prompt).await? {
+            Ok(answer) => answer,
+            Err(outcome) => return Ok(outcome),
+        };
+        let typed = answer.expose().trim();
+        if typed.is_empty() {
+            if let Some(until) = grace_until {
+                at.audit_enrollment(AuditKind::MfaSetupSkipped, AuditOutcome::Ignore, None, Some(until));
+                return Ok(Outcome::Ignore);
+            }
+            conn.send(&Step::Error {
+                text: SETUP_REQUIRED.to_owned(),
+            })
+            .await?;
+            continue;
+        }
+        let now = unix_now();
+        let Some(step) = shared.authority.pending_code_step(&pending, typed, now) else {
+            conn.send(&Step::Error {
+                text: SETUP_MISMATCH.to_owned(),
+            })
+            .await?;
+            continue;
+        };
+        let user = at.user.clone();
+        let activating = pending.clone();
+        let activated = shared
+            .blocking_hashing(at.caller, move |a| {
+                a.activate_totp(&user, &activating, step, now)
+            })
+            .await;
+        let codes = match activated {
+            Ok(Activation::Done(codes)) => codes,
+            Ok(Activation::Conflict) => {
+                at.audit_enrollment(
+                    AuditKind::MfaSetupFailed,
+                    AuditOutcome::Failure,
+                    Some("factors_changed"),
+                    None,
+                );
+                conn.send(&Step::Error {
+                    text: "Your factors changed meanwhile; log in again.".to_owned(),
+                })
+                .await?;
+                return Ok(Outcome::Failure);
+            }
+            Err(e) => {
+                eprintln!("mfa-daemon: cannot enroll {}: {e}", at.user);
+                at.audit(AuditOutcome::Error, None, Some("store"), None);
+                return Ok(Outcome::Error);
+            }
+        };
+        at.audit_enrollment(AuditKind::MfaSetupSucceeded, AuditOutcome::Ok, None, None);
+        at.audit(AuditOutcome::Success, Some(Factor::Totp.name()), None, None);
+        note_success(at, Factor::Totp.name()).await;
+        contacts::notify_others(shared, &at.user, "An authenticator app was enrolled", None);
+        let mut text = String::from(
+            "Recovery codes: each works once if you lose the app. They are shown only now; keep them somewhere safe.",
+        );
+        for code in &codes {
+            text.push_str("\n  ");
+            text.push_str(code);
+        }
+        conn.send(&Step::Info { text }).await?;
+        return Ok(Outcome::Success);
+    }
+    at.audit_enrollment(
+        AuditKind::MfaSetupFailed,
+        AuditOutcome::Failure,
+        Some("invalid_code"),
+        None,
+    );
+    Ok(Outcome::Failure)
+}
+
+/// `3 days`, `1 hour`, `5 minutes`: `secs` rounded up to the largest unit that fits.
+fn time_left(secs: u64) -> String {
+    let (n, unit) = if secs > 86_400 {
+        (secs.div_ceil(86_400), "day")
+    } else if secs > 3600 {
+        (secs.div_ceil(3600), "hour")
+    } else {
+        (secs.div_ceil(60).max(1), "minute")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+/// `data` as a QR code in Unicode half blocks, without colour escapes (PAM and ssh pass
+/// text, not terminal controls). Light modules are drawn, dark ones left blank: right on
+/// the dark background most SSH terminals have. Empty if the data does not fit a QR code.
+fn qr_code(data: &str) -> String {
+    use qrcode::render::unicode::Dense1x2;
+    match qrcode::QrCode::new(data.as_bytes()) {
+        Ok(code) => {
+            let mut picture = code
+                .render::<Dense1x2>()
+                .dark_color(Dense1x2::Light)
+                .light_color(Dense1x2::Dark)
+                .quiet_zone(true)
+                .build();
+            picture.push('\n');
+            picture
+        }
+        Err(_) => String::new(),
+    }
 }
 
 /// Trusts the device a login came from; a failure costs only the convenience (logged).

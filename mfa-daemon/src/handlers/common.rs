@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use mfa_core::policy::{Policy, Unenrolled};
 use mfa_proto::{
-    Channel, Lockout, Response, Secret, StatusReport, TotpStatus, TrustedDeviceStatus,
+    BypassStatus, Channel, LastSuccessStatus, Lockout, Response, Secret, StatusReport, TotpStatus,
+    TrustedDeviceStatus,
 };
 
 use crate::app::Shared;
@@ -18,7 +20,7 @@ use crate::store::UserRecord;
 use crate::store::attempt_limiter::AttemptLimiter;
 use crate::username;
 use mfa_core::contact;
-use mfa_core::factor::recovery;
+use mfa_core::factor::{bypass, recovery};
 
 /// "Try again in N minutes." for a lockout ending at `until`.
 pub fn lockout_message(until: u64, now: u64) -> String {
@@ -33,15 +35,17 @@ pub fn uid_source(uid: u32) -> String {
 }
 
 /// Checks an answer on a blocking thread. A locked source is refused before anything
-/// expensive; answers shaped like recovery codes (one argon2 run) go through the caller's
-/// share of the hashing pools. The code is consumed only while `presence` says the client
-/// is still there to hear the answer.
+/// expensive; answers shaped like recovery or bypass codes (one argon2 run) go through the
+/// caller's share of the hashing pools. The code is consumed only while `presence` says the
+/// client is still there to hear the answer. `login` is the PAM service of a login (its
+/// success is kept as the user's last), `None` for a proof.
 pub async fn check_answer(
     shared: &Arc<Shared>,
     caller: Caller,
     subject: &Subject,
     source: &str,
     answer: Secret,
+    login: Option<&str>,
     presence: Presence,
 ) -> Result<Verdict, DaemonError> {
     if let Some(until) = shared
@@ -53,17 +57,20 @@ pub async fn check_answer(
     }
     let subject = subject.clone();
     let source = source.to_owned();
-    let recovery_shaped = recovery::normalize(answer.expose()).is_some();
+    let hashed = recovery::normalize(answer.expose()).is_some()
+        || bypass::normalize(answer.expose()).is_some();
+    let login = login.map(str::to_owned);
     let work = move |a: &crate::authority::Authority| {
         a.check_answer(
             &subject,
             &source,
             answer.expose().trim(),
             unix_now(),
+            login.as_deref(),
             &|| presence.still_there(),
         )
     };
-    if recovery_shaped {
+    if hashed {
         shared.blocking_hashing(caller, work).await
     } else {
         shared.blocking(work).await
@@ -188,21 +195,27 @@ pub fn contact_status(contact: &mfa_core::contact::Contact) -> mfa_proto::Contac
 }
 
 /// What `status` (and `mfactl list`) report for `user`: its factors from `record`, its
-/// lockouts from `limiter`, at `now`.
+/// lockouts from `limiter`, its grace period from `policy`, at `now`.
 pub fn status_report(
     limiter: &AttemptLimiter,
+    policy: &Policy,
     user: &str,
     record: &UserRecord,
     now: u64,
 ) -> StatusReport {
     StatusReport {
         user: user.to_owned(),
-        totp: record.totp.as_ref().map(|t| TotpStatus {
-            algorithm: t.params.algorithm.name().to_owned(),
-            digits: t.params.digits,
-            period: t.params.period,
-            enrolled_at: t.enrolled_at,
-        }),
+        authenticators: record
+            .totp
+            .iter()
+            .map(|t| TotpStatus {
+                label: t.label.clone(),
+                algorithm: t.params.algorithm.name().to_owned(),
+                digits: t.params.digits,
+                period: t.params.period,
+                enrolled_at: t.enrolled_at,
+            })
+            .collect(),
         recovery_codes_left: record.recovery_codes.len(),
         lockouts: limiter
             .lockouts(user, now)
@@ -224,6 +237,25 @@ pub fn status_report(
             })
             .collect(),
         exempt_until: record.exempt_until.filter(|until| now < *until),
+        last_success: record.last_success.as_ref().map(|l| LastSuccessStatus {
+            at: l.at,
+            source: l.source.clone(),
+            service: l.service.clone(),
+            factor: l.factor.clone(),
+        }),
+        grace_until: record
+            .first_seen
+            .filter(|_| policy.unenrolled == Unenrolled::Enroll && !record.is_enrolled(now))
+            .map(|seen| policy.grace_until(seen))
+            .filter(|until| now < *until),
+        bypass: record
+            .bypass
+            .as_ref()
+            .filter(|b| b.is_live(now))
+            .map(|b| BypassStatus {
+                uses_left: b.uses_left,
+                expires_at: b.expires_at,
+            }),
     }
 }
 

@@ -10,7 +10,7 @@ use mfa_proto::{ContactKind, FrameError, NewContact, Request, Response, Secret};
 
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::authority::{ContactChange, ContactRemoval, unix_now};
+use crate::authority::{ContactChange, ContactRemoval, below_minimum, unix_now};
 use crate::connection::Connection;
 use crate::delivery::outbox::SentCheck;
 use crate::error::DaemonError;
@@ -225,8 +225,10 @@ pub async fn remove(
 ) -> Response {
     let target = user.to_owned();
     let which_owned = which.to_owned();
+    let min = shared.authority.policy().min_factors;
+    let min_factors = (uid != 0).then_some(min);
     match shared
-        .blocking(move |a| a.remove_contact(&target, kind, &which_owned))
+        .blocking(move |a| a.remove_contact(&target, kind, &which_owned, min_factors))
         .await
     {
         Ok(ContactRemoval::Removed(removed)) => {
@@ -268,6 +270,7 @@ pub async fn remove(
             "`{which}` matches {n} contacts; name one by its label"
         ))
         .response(),
+        Ok(ContactRemoval::BelowMinimum(have)) => below_minimum(min, have).response(),
         Err(e) => internal(&e),
     }
 }

@@ -8,7 +8,8 @@ use mfa_proto::{FailureKind, FrameError, Request, Response, Secret, TotpEnrollme
 use crate::accounts;
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::authority::{Activation, Subject, Verdict, unix_now};
+use crate::authority::{Activation, Removal, Subject, Verdict, below_minimum, unix_now};
+use mfa_core::record::{self, DEFAULT_APP_LABEL};
 use crate::connection::{Caller, Connection};
 use crate::error::DaemonError;
 use crate::handlers::common::{
@@ -35,10 +36,25 @@ fn audit(
     outcome: AuditOutcome,
     reason: Option<&str>,
 ) {
+    audit_app(shared, event, user, uid, outcome, reason, None);
+}
+
+/// An event about one authenticator app (`factor: totp`, its label).
+fn audit_app(
+    shared: &Shared,
+    event: AuditKind,
+    user: &str,
+    uid: u32,
+    outcome: AuditOutcome,
+    reason: Option<&str>,
+    label: Option<&str>,
+) {
     shared.audit.record(&AuditEvent {
         event,
         user,
         service: Some("mfa-enroll"),
+        factor: label.map(|_| "totp"),
+        label,
         outcome,
         reason,
         uid: Some(uid),
@@ -74,7 +90,7 @@ pub async fn handle(
     if !allowed {
         audit(
             shared,
-            AuditKind::Manage,
+            AuditKind::RequestRefused,
             &given,
             uid,
             AuditOutcome::NotAuthorized,
@@ -94,6 +110,7 @@ pub async fn handle(
     let changes_factors = matches!(
         request,
         Request::EnrollTotp { .. }
+            | Request::RemoveTotp { .. }
             | Request::NewRecoveryCodes { .. }
             | Request::RemoveFactors { .. }
             | Request::AddContact { .. }
@@ -109,14 +126,30 @@ pub async fn handle(
             .await;
     }
     let response = match request {
-        Request::EnrollTotp { proof, .. } => {
-            return enroll(shared, conn, &user, proof).await;
+        Request::EnrollTotp { proof, label, .. } => {
+            let label = label.unwrap_or_else(|| DEFAULT_APP_LABEL.to_owned());
+            return enroll(shared, conn, &user, proof, &label).await;
+        }
+        Request::RemoveTotp { label, proof, .. } => {
+            match require_proof(shared, conn, &user, proof).await {
+                Err(refusal) => refusal,
+                Ok(()) => remove_app(shared, uid, &user, &label).await,
+            }
         }
         Request::NewRecoveryCodes { proof, .. } => {
             match require_proof(shared, conn, &user, proof).await {
                 Err(refusal) => refusal,
                 Ok(()) => new_recovery_codes(shared, caller, &user).await,
             }
+        }
+        Request::RemoveFactors { .. } if uid != 0 => {
+            // min_factors is at least 1: removing everything is an admin's reset.
+            let min = shared.authority.policy().min_factors;
+            DaemonError::Policy(format!(
+                "policy.min_factors is {min}: only root can remove every factor (`mfactl reset`); \
+                 remove single factors with `mfa-enroll remove totp|phone|email ...`"
+            ))
+            .response()
         }
         Request::RemoveFactors { proof, .. } => {
             match require_proof(shared, conn, &user, proof).await {
@@ -167,6 +200,7 @@ pub async fn handle(
         | Request::ConfirmContact { .. }
         | Request::Unlock { .. }
         | Request::Exempt { .. }
+        | Request::Bypass { .. }
         | Request::ListUsers => {
             DaemonError::BadRequest("not a management request".to_owned()).response()
         }
@@ -190,7 +224,7 @@ async fn require_proof(
     let subject = Subject::Account(user.to_owned());
     let target = subject.clone();
     let enrolled = shared
-        .blocking(move |a| Ok(a.record(&target)?.is_enrolled()))
+        .blocking(move |a| Ok(a.record(&target)?.is_enrolled(unix_now())))
         .await
         .map_err(|e| internal(&e))?;
     if !enrolled {
@@ -209,6 +243,7 @@ async fn require_proof(
         &subject,
         &uid_source(uid),
         proof,
+        None,
         presence,
     )
     .await
@@ -218,7 +253,7 @@ async fn require_proof(
         Verdict::Rejected { reason, .. } => {
             audit(
                 shared,
-                AuditKind::Proof,
+                AuditKind::ProofFailed,
                 user,
                 uid,
                 AuditOutcome::Failure,
@@ -232,7 +267,7 @@ async fn require_proof(
         Verdict::SourceLocked { until } => {
             audit(
                 shared,
-                AuditKind::Proof,
+                AuditKind::ProofFailed,
                 user,
                 uid,
                 AuditOutcome::LockedOut,
@@ -246,7 +281,7 @@ async fn require_proof(
         Verdict::Abandoned(_) => {
             audit(
                 shared,
-                AuditKind::Proof,
+                AuditKind::ProofFailed,
                 user,
                 uid,
                 AuditOutcome::Abandoned,
@@ -262,14 +297,19 @@ async fn enroll(
     conn: &mut Connection,
     user: &str,
     proof: Option<Secret>,
+    label: &str,
 ) -> Result<(), FrameError> {
     let caller = conn.caller;
     let uid = caller.uid;
+    if let Some(problem) = record::label_problem(label) {
+        return conn.send(&DaemonError::BadRequest(problem).response()).await;
+    }
     if let Err(refusal) = require_proof(shared, conn, user, proof).await {
         return conn.send(&refusal).await;
     }
     let target = user.to_owned();
-    let (pending, uri) = match shared.blocking(move |a| a.begin_totp(&target)).await {
+    let wanted = label.to_owned();
+    let (pending, uri) = match shared.blocking(move |a| a.begin_totp(&target, &wanted)).await {
         Ok(begun) => begun,
         Err(e) => return conn.send(&internal(&e)).await,
     };
@@ -299,13 +339,14 @@ async fn enroll(
             .authority
             .pending_code_step(&pending, code.expose().trim(), now)
         else {
-            audit(
+            audit_app(
                 shared,
-                AuditKind::Enroll,
+                AuditKind::MfaSetupFailed,
                 user,
                 uid,
                 AuditOutcome::Failure,
                 Some("invalid_code"),
+                Some(label),
             );
             // The last refusal is `locked_out`, so the client knows not to ask again.
             let refusal = if tries < max_tries {
@@ -334,20 +375,29 @@ async fn enroll(
             .await
         {
             Ok(Activation::Done(codes)) => {
-                audit(shared, AuditKind::Enroll, user, uid, AuditOutcome::Ok, None);
+                audit_app(
+                    shared,
+                    AuditKind::MfaSetupSucceeded,
+                    user,
+                    uid,
+                    AuditOutcome::Ok,
+                    None,
+                    Some(label),
+                );
                 contacts::notify_others(shared, user, "An authenticator app was enrolled", None);
                 Response::RecoveryCodes {
                     codes: codes.into_iter().map(Secret::from).collect(),
                 }
             }
             Ok(Activation::Conflict) => {
-                audit(
+                audit_app(
                     shared,
-                    AuditKind::Enroll,
+                    AuditKind::MfaSetupFailed,
                     user,
                     uid,
                     AuditOutcome::Failure,
                     Some("factors_changed"),
+                    Some(label),
                 );
                 failed(
                     FailureKind::ProofRequired,
@@ -370,7 +420,7 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) ->
         Ok(Some(codes)) => {
             audit(
                 shared,
-                AuditKind::RecoveryCodes,
+                AuditKind::RecoveryCodesGenerated,
                 user,
                 uid,
                 AuditOutcome::Ok,
@@ -397,7 +447,7 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
             let event = if uid == 0 {
                 AuditKind::AdminReset
             } else {
-                AuditKind::Remove
+                AuditKind::FactorRemoved
             };
             audit(shared, event, user, uid, AuditOutcome::Ok, None);
             contacts::notify(
@@ -418,11 +468,47 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     }
 }
 
+/// Removes one authenticator app; a non-root caller only down to `policy.min_factors`.
+async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &str, label: &str) -> Response {
+    let target = user.to_owned();
+    let wanted = label.to_owned();
+    let min = shared.authority.policy().min_factors;
+    let min_factors = (uid != 0).then_some(min);
+    match shared
+        .blocking(move |a| a.remove_app(&target, &wanted, min_factors))
+        .await
+    {
+        Ok(Removal::Removed(())) => {
+            audit_app(
+                shared,
+                AuditKind::FactorRemoved,
+                user,
+                uid,
+                AuditOutcome::Ok,
+                None,
+                Some(label),
+            );
+            let what = format!("The authenticator app `{label}` was removed");
+            contacts::notify_others(shared, user, &what, None);
+            Response::Ok {
+                message: format!("removed the authenticator app `{label}` of {user}"),
+            }
+        }
+        Ok(Removal::NotFound) => failed(
+            FailureKind::NotEnrolled,
+            format!("{user} has no authenticator app labelled `{label}`; `mfa-enroll status` lists them"),
+        ),
+        Ok(Removal::BelowMinimum(have)) => below_minimum(min, have).response(),
+        Err(e) => internal(&e),
+    }
+}
+
 async fn status(shared: &Arc<Shared>, subject: &Subject) -> Response {
     let target = subject.clone();
     match shared.blocking(move |a| Ok(a.record(&target)?)).await {
         Ok(record) => Response::Status(status_report(
             shared.authority.limiter(),
+            &shared.authority.policy(),
             subject.key(),
             &record,
             unix_now(),
@@ -436,14 +522,12 @@ async fn forget_devices(shared: &Arc<Shared>, uid: u32, user: &str) -> Response 
     let target = user.to_owned();
     match shared.blocking(move |a| a.forget_devices(&target)).await {
         Ok(n) => {
-            audit(
-                shared,
-                AuditKind::DevicesForgotten,
-                user,
-                uid,
-                AuditOutcome::Ok,
-                None,
-            );
+            let event = if uid == 0 {
+                AuditKind::AdminForget
+            } else {
+                AuditKind::DevicesForgotten
+            };
+            audit(shared, event, user, uid, AuditOutcome::Ok, None);
             Response::Ok {
                 message: format!("{user}'s {n} trusted device(s) must pass a factor again"),
             }

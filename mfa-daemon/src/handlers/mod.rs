@@ -36,7 +36,10 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
             )
             .await
         }
-        admin @ (Request::ListUsers | Request::Unlock { .. } | Request::Exempt { .. }) => {
+        admin @ (Request::ListUsers
+        | Request::Unlock { .. }
+        | Request::Exempt { .. }
+        | Request::Bypass { .. }) => {
             admin::handle(&shared, &mut conn, admin).await
         }
         other => manage::handle(&shared, &mut conn, other).await,

@@ -411,7 +411,8 @@ mod tests {
 
     fn record_with_totp() -> UserRecord {
         UserRecord {
-            totp: Some(TotpFactor {
+            totp: vec![TotpFactor {
+                label: "app".to_owned(),
                 params: TotpParams {
                     algorithm: Algorithm::Sha1,
                     digits: 6,
@@ -420,7 +421,7 @@ mod tests {
                 secret: Secret::from_bytes(vec![7; 20]),
                 enrolled_at: 1,
                 last_step: 2,
-            }),
+            }],
             ..UserRecord::default()
         }
     }
@@ -527,7 +528,8 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), v1);
         store.update("gina", |r| r.revision += 1).unwrap();
         let written = fs::read_to_string(&path).unwrap();
-        assert!(written.contains("\"version\":4"), "{written}");
+        assert!(written.contains("\"version\":5"), "{written}");
+        assert!(written.contains("\"totp\":[]"), "{written}");
         assert!(!written.contains("limits"), "{written}");
         assert_eq!(
             store.load("gina").unwrap().unwrap().recovery_codes,
