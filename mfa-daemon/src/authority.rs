@@ -20,9 +20,9 @@ use crate::store::attempt_limiter::AttemptLimiter;
 use crate::store::{Store, StoreError, TotpFactor, UserRecord};
 use mfa_core::factor::bypass;
 use mfa_core::factor::recovery::{self, RecoveryCode, RecoveryError};
-use mfa_core::record::{self, LastSuccess};
 use mfa_core::factor::totp::{self, Generator, Secret, TotpParams};
 use mfa_core::lockout::FailureEffect;
+use mfa_core::record::{self, LastSuccess};
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
@@ -459,7 +459,8 @@ impl Authority {
         now: u64,
     ) -> Result<Activation, DaemonError> {
         let snapshot = self.store.load(name)?.unwrap_or_default();
-        let new_codes = snapshot.app(&pending.label).is_some() || snapshot.recovery_codes.is_empty();
+        let new_codes =
+            snapshot.app(&pending.label).is_some() || snapshot.recovery_codes.is_empty();
         let (codes, hashes) = if new_codes {
             new_recovery_set()?
         } else {
@@ -501,7 +502,11 @@ impl Authority {
         &self,
         name: &str,
     ) -> Result<Option<Vec<Zeroizing<String>>>, DaemonError> {
-        if !self.store.load(name)?.is_some_and(|r| r.is_enrolled(unix_now())) {
+        if !self
+            .store
+            .load(name)?
+            .is_some_and(|r| r.is_enrolled(unix_now()))
+        {
             return Ok(None);
         }
         let (codes, hashes) = new_recovery_set()?;
@@ -844,6 +849,126 @@ mod tests {
             .filter(|v| matches!(v, Verdict::Rejected { .. }))
             .count();
         assert_eq!((successes, rejections), (1, 29));
+    }
+
+    /// Enrolls another app of `user` labelled `label`; the recovery codes it gave (none
+    /// when they were kept).
+    fn add_app(a: &Authority, user: &str, label: &str, now: u64) -> (Generator, usize) {
+        let (pending, _) = a.begin_totp(user, label).unwrap();
+        let generator = Generator::new(pending.params, &pending.secret);
+        let step = generator.step_at(now) - 1;
+        let Activation::Done(codes) = a.activate_totp(user, &pending, step, now).unwrap() else {
+            panic!("enrollment conflicted")
+        };
+        (generator, codes.len())
+    }
+
+    #[test]
+    fn several_apps_each_work_up_to_the_maximum_and_keep_the_recovery_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let (first, codes) = enroll(&a, "alice", NOW);
+        assert_eq!(codes.len(), recovery::CODES_PER_SET);
+        let (second, new_codes) = add_app(&a, "alice", "phone2", NOW);
+        assert_eq!(new_codes, 0, "adding an app keeps the unused codes");
+        for (i, g) in [&first, &second].into_iter().enumerate() {
+            let code = g.code_for_step(g.step_at(NOW));
+            assert_eq!(
+                check(&a, "alice", &format!("h{i}"), &code, NOW),
+                Verdict::Accepted(Factor::Totp)
+            );
+        }
+        // Replacing an app makes a new set.
+        let (_, replaced) = add_app(&a, "alice", "phone2", NOW + 60);
+        assert_eq!(replaced, recovery::CODES_PER_SET);
+        for label in ["c", "d", "e"] {
+            add_app(&a, "alice", label, NOW);
+        }
+        let refused = a.begin_totp("alice", "f").unwrap_err();
+        assert!(
+            refused.to_string().contains("policy.max_authenticators"),
+            "{refused}"
+        );
+        assert!(
+            a.begin_totp("alice", "c").is_ok(),
+            "an existing label may be replaced"
+        );
+        assert!(a.begin_totp("alice", "a b").is_err());
+        let record = a.record(&account("alice")).unwrap();
+        let labels: Vec<_> = record.totp.iter().map(|t| t.label.as_str()).collect();
+        assert_eq!(labels, ["app", "phone2", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn min_factors_stops_a_user_removing_the_last_app_but_not_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        enroll(&a, "alice", NOW);
+        add_app(&a, "alice", "phone2", NOW);
+        assert_eq!(
+            a.remove_app("alice", "nope", Some(1)).unwrap(),
+            Removal::NotFound
+        );
+        assert_eq!(
+            a.remove_app("alice", "phone2", Some(1)).unwrap(),
+            Removal::Removed(())
+        );
+        assert_eq!(
+            a.remove_app("alice", "app", Some(1)).unwrap(),
+            Removal::BelowMinimum(1)
+        );
+        assert_eq!(a.record(&account("alice")).unwrap().totp.len(), 1);
+        assert_eq!(
+            a.remove_app("alice", "app", None).unwrap(),
+            Removal::Removed(())
+        );
+    }
+
+    #[test]
+    fn thirty_concurrent_uses_of_a_one_use_bypass_code_give_one_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Arc::new(authority(dir.path()));
+        let (code, expires_at) = a.issue_bypass("alice", 1, 3600, NOW, 0).unwrap();
+        assert_eq!(expires_at, NOW + 3600);
+        let threads: Vec<_> = (0..30)
+            .map(|i| {
+                let a = a.clone();
+                let code = code.to_string();
+                std::thread::spawn(move || check(&a, "alice", &format!("h{i}"), &code, NOW))
+            })
+            .collect();
+        let verdicts: Vec<Verdict> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let successes = verdicts
+            .iter()
+            .filter(|v| **v == Verdict::Accepted(Factor::BypassCode))
+            .count();
+        assert_eq!(successes, 1, "{verdicts:?}");
+        let record = a.record(&account("alice")).unwrap();
+        assert!(record.bypass.is_none(), "used up");
+        let last = record.last_success.unwrap();
+        assert_eq!(
+            (last.factor.as_str(), last.service.as_str()),
+            ("bypass_code", "sshd")
+        );
+        // An expired code is refused, and a code typed with spaces is the same code.
+        let (code, _) = a.issue_bypass("alice", 2, 60, NOW, 0).unwrap();
+        let spaced = code.replace('-', " ");
+        assert_eq!(
+            check(&a, "alice", "x", &spaced, NOW),
+            Verdict::Accepted(Factor::BypassCode)
+        );
+        assert!(matches!(
+            check(&a, "alice", "y", &code, NOW + 60),
+            Verdict::Rejected { .. }
+        ));
+    }
+
+    #[test]
+    fn first_seen_is_kept_from_the_first_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        assert_eq!(a.first_seen("alice", NOW).unwrap(), NOW);
+        assert_eq!(a.first_seen("alice", NOW + 500).unwrap(), NOW);
     }
 
     #[test]

@@ -71,7 +71,14 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
                 uses,
                 expires_at,
             } => {
-                let text = bypass_text(&args.target.user, &code, uses, expires_at, self.json, &self.tz);
+                let text = bypass_text(
+                    &args.target.user,
+                    &code,
+                    uses,
+                    expires_at,
+                    self.json,
+                    &self.tz,
+                );
                 self.write(&text)
             }
             other => Err(rejection(&request, other).into()),

@@ -360,4 +360,3 @@ mod tests {
         assert!(contains_word("abcd-efgh-ijkl.", "abcd-efgh-ijkl"));
     }
 }
-

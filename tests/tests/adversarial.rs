@@ -1460,3 +1460,63 @@ fn a_stalled_provider_does_not_delay_another_users_login() {
     secrets.extend(other_app.secrets());
     daemon.assert_log_omits(&secrets);
 }
+
+/// A one-use bypass code (`mfactl bypass`) raced by 30 logins from 30 sources: the code is
+/// checked against a snapshot outside the record's lock (argon2 is slow), so without the
+/// second look under the lock every racer that matched would pass. Exactly one may.
+#[test]
+fn thirty_logins_racing_one_bypass_code_give_one_success() {
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let user = TestUser::create();
+    let issued = std::process::Command::new(mfa_tests::mfactl_binary())
+        .arg("--socket")
+        .arg(daemon.socket())
+        .args(["--json", "bypass", user.name(), "--uses", "1"])
+        .output()
+        .expect("run mfactl bypass");
+    assert!(
+        issued.status.success(),
+        "{issued:?}\n{}",
+        daemon.log_section()
+    );
+    let issued: serde_json::Value =
+        serde_json::from_slice(&issued.stdout).expect("mfactl bypass --json prints JSON");
+    let code = issued["code"].as_str().expect("a code").to_owned();
+
+    let barrier = Barrier::new(30);
+    let steps: Vec<Step> = thread::scope(|scope| {
+        let racers: Vec<_> = (0..30)
+            .map(|i| {
+                let (barrier, code, daemon, user) = (&barrier, &code, &daemon, &user);
+                scope.spawn(move || {
+                    let rhost = format!("192.0.2.{}", i + 1);
+                    barrier.wait();
+                    authenticate_as_root(
+                        daemon.socket(),
+                        auth_request(user.name(), Some(&rhost)),
+                        code,
+                    )
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let successes = steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s,
+                Step::Done {
+                    outcome: Outcome::Success
+                }
+            )
+        })
+        .count();
+    assert_eq!(successes, 1, "{steps:?}\n{}", daemon.log_section());
+    let report = status(&daemon, user.name());
+    assert!(report.bypass.is_none(), "used up: {report:?}");
+    daemon.assert_log_omits(&[code.clone(), code.replace('-', "")]);
+}

@@ -154,7 +154,11 @@ mod tests {
         for _ in 0..20 {
             let digits = generate_digits().unwrap();
             assert_eq!(digits.len(), DIGITS);
-            assert!(recovery::normalize(&digits).is_none(), "{}", digits.as_str());
+            assert!(
+                recovery::normalize(&digits).is_none(),
+                "{}",
+                digits.as_str()
+            );
             assert_eq!(normalize(&digits).unwrap().as_str(), digits.as_str());
         }
         assert_eq!(
@@ -181,7 +185,11 @@ mod tests {
             consume(&mut slot, &hash, NOW, &|| false),
             Decision::Abandon(Factor::BypassCode)
         );
-        assert_eq!(slot.as_ref().unwrap().uses_left, 2, "abandoned: nothing used");
+        assert_eq!(
+            slot.as_ref().unwrap().uses_left,
+            2,
+            "abandoned: nothing used"
+        );
         for _ in 0..2 {
             assert_eq!(
                 consume(&mut slot, &hash, NOW, &|| true),

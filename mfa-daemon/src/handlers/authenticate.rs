@@ -37,8 +37,7 @@ const SEND_FAILED: &str = "Could not send the code; choose another option.";
 const SEND_REFUSED: &str =
     "Too many codes were sent recently. Use your app or a recovery code, or try again later.";
 const SETUP_REQUIRED: &str = "Setting up a second factor is required to log in.";
-const SETUP_MISMATCH: &str =
-    "That code does not match the new key; check the app and try again.";
+const SETUP_MISMATCH: &str = "That code does not match the new key; check the app and try again.";
 const ACCOUNT_LOCKED: &str =
     "Too many failed attempts on this account: only a recovery code is accepted now.";
 /// Longest value accepted in the other fields of an authentication request.
@@ -481,7 +480,10 @@ async fn note_success(at: &Attempt<'_>, factor: &str) {
         .blocking(move |a| a.note_success(&user, last))
         .await
     {
-        eprintln!("mfa-daemon: could not keep the last login of {}: {e}", at.user);
+        eprintln!(
+            "mfa-daemon: could not keep the last login of {}: {e}",
+            at.user
+        );
     }
 }
 
@@ -501,7 +503,10 @@ async fn enroll_at_login(
         match shared.blocking(move |a| a.first_seen(&user, now)).await {
             Ok(seen) => Some(seen.saturating_add(grace_period)).filter(|until| now < *until),
             Err(e) => {
-                eprintln!("mfa-daemon: cannot keep when {} was first seen: {e}", at.user);
+                eprintln!(
+                    "mfa-daemon: cannot keep when {} was first seen: {e}",
+                    at.user
+                );
                 at.audit(AuditOutcome::Error, None, Some("store"), None);
                 return Ok(Outcome::Error);
             }
@@ -548,7 +553,12 @@ async fn enroll_at_login(
         let typed = answer.expose().trim();
         if typed.is_empty() {
             if let Some(until) = grace_until {
-                at.audit_enrollment(AuditKind::MfaSetupSkipped, AuditOutcome::Ignore, None, Some(until));
+                at.audit_enrollment(
+                    AuditKind::MfaSetupSkipped,
+                    AuditOutcome::Ignore,
+                    None,
+                    Some(until),
+                );
                 return Ok(Outcome::Ignore);
             }
             conn.send(&Step::Error {

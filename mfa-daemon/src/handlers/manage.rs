@@ -9,7 +9,6 @@ use crate::accounts;
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::authority::{Activation, Removal, Subject, Verdict, below_minimum, unix_now};
-use mfa_core::record::{self, DEFAULT_APP_LABEL};
 use crate::connection::{Caller, Connection};
 use crate::error::DaemonError;
 use crate::handlers::common::{
@@ -17,6 +16,7 @@ use crate::handlers::common::{
 };
 use crate::handlers::contacts;
 use crate::username;
+use mfa_core::record::{self, DEFAULT_APP_LABEL};
 
 /// How long a person may take to scan the QR code and type the first code.
 const ENROLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -302,14 +302,19 @@ async fn enroll(
     let caller = conn.caller;
     let uid = caller.uid;
     if let Some(problem) = record::label_problem(label) {
-        return conn.send(&DaemonError::BadRequest(problem).response()).await;
+        return conn
+            .send(&DaemonError::BadRequest(problem).response())
+            .await;
     }
     if let Err(refusal) = require_proof(shared, conn, user, proof).await {
         return conn.send(&refusal).await;
     }
     let target = user.to_owned();
     let wanted = label.to_owned();
-    let (pending, uri) = match shared.blocking(move |a| a.begin_totp(&target, &wanted)).await {
+    let (pending, uri) = match shared
+        .blocking(move |a| a.begin_totp(&target, &wanted))
+        .await
+    {
         Ok(begun) => begun,
         Err(e) => return conn.send(&internal(&e)).await,
     };
@@ -496,7 +501,9 @@ async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &str, label: &str) -> 
         }
         Ok(Removal::NotFound) => failed(
             FailureKind::NotEnrolled,
-            format!("{user} has no authenticator app labelled `{label}`; `mfa-enroll status` lists them"),
+            format!(
+                "{user} has no authenticator app labelled `{label}`; `mfa-enroll status` lists them"
+            ),
         ),
         Ok(Removal::BelowMinimum(have)) => below_minimum(min, have).response(),
         Err(e) => internal(&e),

@@ -39,9 +39,7 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
         admin @ (Request::ListUsers
         | Request::Unlock { .. }
         | Request::Exempt { .. }
-        | Request::Bypass { .. }) => {
-            admin::handle(&shared, &mut conn, admin).await
-        }
+        | Request::Bypass { .. }) => admin::handle(&shared, &mut conn, admin).await,
         other => manage::handle(&shared, &mut conn, other).await,
     };
     if let Err(e) = result {
