@@ -9,6 +9,7 @@
 mod artifacts;
 mod daemon;
 mod enroll;
+mod enrollment_offer;
 mod leftovers;
 mod login_setup;
 mod menu;
@@ -33,6 +34,7 @@ pub use daemon::{
 pub use enroll::{
     Authenticator, EnrollTotp, Enrollment, enroll_totp, json_line_with, mfa_enroll, status,
 };
+pub use enrollment_offer::{EnrollmentOffer, recovery_codes_shown};
 pub use login_setup::LoginSetup;
 pub use menu::MenuLogin;
 pub use nss::{DIRECTORY_DOMAIN, DIRECTORY_SHORT_DOMAIN, FakeNss};

@@ -190,7 +190,11 @@ impl<'a> Pamtester<'a> {
     }
 
     fn command(&self) -> Command {
-        let mut command = command_as(self.caller, "pamtester");
+        self.pamtester_command(command_as(self.caller, "pamtester"))
+    }
+
+    /// Adds pamtester's environment and arguments to `command`, which runs pamtester.
+    fn pamtester_command(&self, mut command: Command) -> Command {
         command.envs(self.env.iter().map(|(key, value)| (key, value)));
         self.service.prepare(&mut command);
         command.arg("-v");
@@ -209,6 +213,16 @@ impl<'a> Pamtester<'a> {
     /// Starts the authentication and leaves the conversation to the caller.
     pub fn start(&self) -> Interaction {
         Interaction::spawn(self.command())
+    }
+
+    /// Like [`Pamtester::start`], with pamtester's stdout line-buffered (`stdbuf -oL`):
+    /// pamtester prints PAM_TEXT_INFO messages to stdout, which into a pipe would sit in its
+    /// buffer until it exits, so a test could not read a message before answering the prompt
+    /// that follows it.
+    pub fn start_line_buffered(&self) -> Interaction {
+        let mut stdbuf = command_as(self.caller, "stdbuf");
+        stdbuf.args(["-oL", "pamtester"]);
+        Interaction::spawn(self.pamtester_command(stdbuf))
     }
 
     /// Runs `logins` of this authentication side by side: each connects and waits for its code

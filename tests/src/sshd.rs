@@ -40,8 +40,9 @@ const ASKPASS_SCRIPT: &str = "#!/bin/sh\n\
 
 /// `sshd -D -e -f CONFIG` on 127.0.0.1 and ::1 at a free port, with `UsePAM yes`,
 /// `AuthenticationMethods publickey,keyboard-interactive` and a PAM service of pam_mfa.so
-/// alone. sshd names its PAM service after its argv[0], so it runs through a symlink named
-/// like the service. Also holds the client key that [`Sshd::authorize`] installs.
+/// (alone, or followed by pam_permit). sshd names its PAM service after its argv[0], so it
+/// runs through a symlink named like the service. Also holds the client key that
+/// [`Sshd::authorize`] installs.
 #[derive(Debug)]
 pub struct Sshd {
     scratch: ScratchDir,
@@ -58,9 +59,18 @@ pub struct Sshd {
 impl Sshd {
     /// Starts sshd with `pam_mfa.so socket=<daemon's> MFA_OPTIONS`.
     pub fn start(daemon: &Daemon, mfa_options: &str) -> Sshd {
+        Sshd::start_with_service(PamService::mfa(daemon.socket(), mfa_options))
+    }
+
+    /// Starts sshd with `pam_mfa.so socket=<daemon's> MFA_OPTIONS` followed by pam_permit, so
+    /// that a login the module ignores (`PAM_IGNORE`) gets in and one it fails does not.
+    pub fn start_then_permit(daemon: &Daemon, mfa_options: &str) -> Sshd {
+        Sshd::start_with_service(PamService::mfa_then_permit(daemon.socket(), mfa_options))
+    }
+
+    fn start_with_service(service: PamService) -> Sshd {
         let scratch = ScratchDir::create();
         let dir = scratch.path().to_owned();
-        let service = PamService::mfa(daemon.socket(), mfa_options);
         let host_key = dir.join("host_ed25519");
         let client_key = dir.join("client_ed25519");
         let other_key = dir.join("other_ed25519");
@@ -211,6 +221,19 @@ impl Sshd {
         }
     }
 
+    /// Like [`Sshd::start_login`], with ssh's locale set (`LC_ALL=LOCALE`): unless its
+    /// character set is UTF-8, ssh writes every non-ASCII byte of a prompt or an instruction
+    /// as an octal escape (`\342\226\210`), also in the prompt it hands to askpass.
+    pub fn start_login_in_locale(&self, user: &str, host: &str, locale: &str) -> PendingSshLogin {
+        let (mut ssh, answers) = self.ssh_command(user, host);
+        ssh.env("LC_ALL", locale);
+        PendingSshLogin {
+            ssh: Interaction::spawn(ssh),
+            answers,
+            answered: 0,
+        }
+    }
+
     /// The ssh command line and the directory its askpass reads answers from.
     fn ssh_command(&self, user: &str, host: &str) -> (Command, PathBuf) {
         let answers = self.answers_dir();
@@ -291,6 +314,12 @@ impl PendingSshLogin {
     /// The prompts asked so far.
     pub fn prompts(&self) -> Vec<String> {
         prompts_in(&self.answers)
+    }
+
+    /// What ssh printed so far, stdout then stderr (keyboard-interactive instructions that
+    /// come with no prompt go to its stderr).
+    pub fn output(&self) -> String {
+        format!("{}\n{}", self.ssh.stdout(), self.ssh.stderr())
     }
 
     /// Answers the next prompt (asked or still to come) with `answer`.

@@ -42,3 +42,21 @@ pub const SEND_REFUSED: &str =
     "Too many codes were sent recently. Use your app or a recovery code, or try again later.";
 /// `mfa-enroll`'s question for the code sent to a new phone or address.
 pub const RECEIVED_PROMPT: &str = "Code you received: ";
+
+/// First words of what a login shows a user who must set up an app first
+/// (`unenrolled = "enroll"`); the QR code, the otpauth URI and the key follow.
+pub const ENROLL_NOTICE: &str = "Your account needs a second factor.";
+/// Start of the prompt for the first code of an app set up at login; `: ` follows, or the
+/// skip offer inside the grace period.
+pub const ENROLL_PROMPT: &str = "Code from your app";
+/// The enrollment prompt outside the grace period.
+pub const ENROLL_PROMPT_NO_SKIP: &str = "Code from your app: ";
+/// Start of the skip offer inside the grace period (`N days left): ` follows).
+pub const ENROLL_SKIP_OFFER: &str = "(or press Enter to skip: ";
+/// A code that does not match the key just shown.
+pub const ENROLL_CODE_MISMATCH: &str =
+    "That code does not match the new key; check the app and try again.";
+/// An empty answer to the enrollment prompt once the grace period is over.
+pub const ENROLL_REQUIRED: &str = "Setting up a second factor is required to log in.";
+/// Heading of the list of recovery codes shown once an app is set up at login.
+pub const RECOVERY_CODES_HEADING: &str = "Recovery codes";
