@@ -62,7 +62,10 @@ fn enrollment_shows_uri_secret_and_ten_recovery_codes() {
     );
     let report = status(&daemon, user.name());
     let [totp] = report.authenticators.as_slice() else {
-        panic!("status shows one authenticator app: {:?}", report.authenticators);
+        panic!(
+            "status shows one authenticator app: {:?}",
+            report.authenticators
+        );
     };
     assert_eq!(totp.label, "app");
     assert_eq!(
