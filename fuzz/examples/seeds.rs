@@ -6,12 +6,14 @@ use std::fs;
 use std::path::Path;
 
 use mfa_proto::{
-    AuthRequest, FailureKind, Lockout, Outcome, Request, Response, StatusReport, Step,
-    TotpEnrollment, TotpStatus, encode,
+    AuthRequest, BypassStatus, Channel, ContactKind, ContactStatus, FailureKind, LastSuccessStatus,
+    Lockout, NewContact, Outcome, Request, Response, StatusReport, Step, TotpEnrollment,
+    TotpStatus, TrustedDeviceStatus, encode,
 };
 
-/// Variant tags in the order `fuzz_targets/request.rs` picks them from its first byte.
-const TAGS: [&str; 8] = [
+/// Variant tags in the order `fuzz_targets/request.rs` picks them from its first byte
+/// (`list_users` has no fields, so no tag).
+const TAGS: [&str; 15] = [
     "authenticate",
     "answer",
     "enroll_totp",
@@ -20,6 +22,13 @@ const TAGS: [&str; 8] = [
     "remove_factors",
     "status",
     "unlock",
+    "add_contact",
+    "confirm_contact",
+    "remove_contact",
+    "forget_devices",
+    "exempt",
+    "remove_totp",
+    "bypass",
 ];
 
 fn main() -> std::io::Result<()> {
@@ -33,7 +42,9 @@ fn main() -> std::io::Result<()> {
     for (name, request) in requests() {
         let frame = encode(&request).expect("a seed request encodes");
         write("frame", name, &frame)?;
-        let tag = TAGS.iter().position(|t| *t == name).expect("a known tag");
+        let Some(tag) = TAGS.iter().position(|t| *t == name) else {
+            continue;
+        };
         let body = std::str::from_utf8(&frame[mfa_proto::HEADER_LEN..]).expect("JSON is UTF-8");
         let inner = &body[r#"{"v":1,"msg":{""#.len() + name.len() + 2..body.len() - 2];
         let mut raw = vec![u8::try_from(2 * tag + 1).expect("few tags")];
@@ -102,6 +113,7 @@ fn requests() -> Vec<(&'static str, Request)> {
             Request::EnrollTotp {
                 user: "alice".into(),
                 proof: Some("k7qm-x2pd-9rtw".into()),
+                label: Some("phone2".into()),
             },
         ),
         (
@@ -137,6 +149,65 @@ fn requests() -> Vec<(&'static str, Request)> {
                 source: Some("192.0.2.7".into()),
             },
         ),
+        (
+            "add_contact",
+            Request::AddContact {
+                user: "alice".into(),
+                contact: NewContact::Phone {
+                    number: "+15555550123".into(),
+                    voice_only: false,
+                    label: Some("work".into()),
+                },
+                proof: Some("123456".into()),
+                unverified: false,
+            },
+        ),
+        (
+            "confirm_contact",
+            Request::ConfirmContact {
+                code: "482913".into(),
+            },
+        ),
+        (
+            "remove_contact",
+            Request::RemoveContact {
+                user: "alice".into(),
+                kind: ContactKind::Email,
+                which: "a•••@example.com".into(),
+                proof: None,
+            },
+        ),
+        (
+            "forget_devices",
+            Request::ForgetDevices {
+                user: "alice".into(),
+                proof: Some("123456".into()),
+            },
+        ),
+        ("list_users", Request::ListUsers),
+        (
+            "exempt",
+            Request::Exempt {
+                user: "dave".into(),
+                until: Some(1_700_086_400),
+            },
+        ),
+        (
+            "remove_totp",
+            Request::RemoveTotp {
+                user: "alice".into(),
+                label: "phone2".into(),
+                proof: Some("123456".into()),
+            },
+        ),
+        (
+            "bypass",
+            Request::Bypass {
+                user: "alice".into(),
+                uses: 2,
+                valid_secs: 14_400,
+            },
+        ),
     ]
 }
 
@@ -168,6 +239,25 @@ fn steps() -> Vec<(&'static str, Step)> {
             },
         ),
         (
+            "enroll-info",
+            Step::Info {
+                text: "Your account needs a second factor.\n\u{2588}\u{2580}\u{2584} \u{2584}\u{2588}\notpauth://totp/pam-mfa:alice?secret=JBSWY3DPEHPK3PXP&issuer=pam-mfa\nKey: JBSWY3DPEHPK3PXP".into(),
+            },
+        ),
+        (
+            "enroll-prompt",
+            Step::Prompt {
+                text: "Code from your app (or press Enter to skip: 3 days left): ".into(),
+                echo: false,
+            },
+        ),
+        (
+            "skipped",
+            Step::Done {
+                outcome: Outcome::Ignore,
+            },
+        ),
+        (
             "failed",
             Step::Failed {
                 kind: FailureKind::BadRequest,
@@ -195,25 +285,51 @@ fn responses() -> Vec<(&'static str, Response)> {
                 codes: vec!["k7qm-x2pd-9rtw".into(), "2345-6789-abcd".into()],
             },
         ),
+        ("status", Response::Status(full_status())),
         (
-            "status",
-            Response::Status(StatusReport {
-                user: "alice".into(),
-                totp: Some(TotpStatus {
-                    algorithm: "SHA256".into(),
-                    digits: 8,
-                    period: 60,
-                    enrolled_at: 1_700_000_000,
-                }),
-                recovery_codes_left: 9,
-                lockouts: vec![Lockout {
-                    source: "sshd:pts/1".into(),
-                    until: 1_700_000_600,
-                }],
-                account_locked_until: None,
-                trusted_devices: Vec::new(),
-                exempt_until: None,
+            "users",
+            Response::Users(vec![
+                full_status(),
+                StatusReport {
+                    user: "bob".into(),
+                    authenticators: Vec::new(),
+                    recovery_codes_left: 0,
+                    lockouts: Vec::new(),
+                    account_locked_until: None,
+                    contacts: Vec::new(),
+                    trusted_devices: Vec::new(),
+                    exempt_until: None,
+                    last_success: None,
+                    grace_until: Some(1_700_604_800),
+                    bypass: None,
+                },
+            ]),
+        ),
+        (
+            "code_sent",
+            Response::CodeSent {
+                channel: Channel::Sms,
+                to: "+1 •••-•••-0123".into(),
+            },
+        ),
+        (
+            "contact_added",
+            Response::ContactAdded(ContactStatus {
+                kind: ContactKind::Email,
+                label: "home".into(),
+                masked: "a•••@example.com".into(),
+                channels: vec![Channel::Email],
+                verified: false,
+                added_at: 1_700_000_000,
             }),
+        ),
+        (
+            "bypass_code",
+            Response::BypassCode {
+                code: "1234-5678-9012".into(),
+                uses: 1,
+                expires_at: 1_700_014_400,
+            },
         ),
         ("ok", Response::Ok { message: "removed".into() }),
         (
@@ -223,11 +339,66 @@ fn responses() -> Vec<(&'static str, Response)> {
                 message: "give a current code".into(),
             },
         ),
+        (
+            "failed-policy",
+            Response::Failed {
+                kind: FailureKind::Policy,
+                message: "policy.min_factors is 1".into(),
+            },
+        ),
     ]
 }
 
+/// A status with every field filled in.
+fn full_status() -> StatusReport {
+    let app = |label: &str, enrolled_at| TotpStatus {
+        label: label.into(),
+        algorithm: "SHA256".into(),
+        digits: 8,
+        period: 60,
+        enrolled_at,
+    };
+    StatusReport {
+        user: "alice".into(),
+        authenticators: vec![app("app", 1_700_000_000), app("phone2", 1_700_000_100)],
+        recovery_codes_left: 9,
+        lockouts: vec![Lockout {
+            source: "sshd:pts/1".into(),
+            until: 1_700_000_600,
+        }],
+        account_locked_until: Some(1_700_000_900),
+        contacts: vec![ContactStatus {
+            kind: ContactKind::Phone,
+            label: "work".into(),
+            masked: "+1 •••-•••-0123".into(),
+            channels: vec![Channel::Sms, Channel::Voice],
+            verified: true,
+            added_at: 1_700_000_200,
+        }],
+        trusted_devices: vec![TrustedDeviceStatus {
+            key: Some("SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".into()),
+            source: "192.0.2.7".into(),
+            service: "sshd".into(),
+            since: 1_700_000_300,
+            until: 1_700_086_700,
+        }],
+        exempt_until: Some(1_700_172_800),
+        last_success: Some(LastSuccessStatus {
+            at: 1_700_000_400,
+            source: "192.0.2.7".into(),
+            service: "sshd".into(),
+            factor: "bypass_code".into(),
+        }),
+        grace_until: None,
+        bypass: Some(BypassStatus {
+            uses_left: 1,
+            expires_at: 1_700_014_400,
+        }),
+    }
+}
+
 /// The configs of `mfa-daemon/src/config.rs`'s tests: valid ones and each kind of error.
-const CONFIGS: [(&str, &str); 10] = [
+const CONFIGS: [(&str, &str); 13] = [
     ("empty", ""),
     (
         "full",
@@ -264,11 +435,27 @@ account_max_failures = 9
         "dotted",
         "totp.skew = 11\nlimits = { max_failures = 10, account_max_failures = 5 }\n",
     ),
+    (
+        "policy-enroll",
+        r#"
+[policy]
+unenrolled = "enroll"
+grace_period = "7d"
+min_factors = 2
+max_authenticators = 3
+[[policy.rule]]
+groups = ["wheel"]
+unenrolled = "deny"
+"#,
+    ),
+    ("min-factors", "[policy]\nmin_factors = 0\n"),
+    ("grace-period", "[policy]\ngrace_period = \"100d\"\n"),
 ];
 
-/// Records as `mfa-daemon/src/store.rs` writes them: version 1 (bare hashes, counters) and
-/// version 2 (IDs and revision).
-const RECORDS: [(&str, &str); 4] = [
+/// Records as `mfa-daemon/src/store.rs` writes them: version 1 (bare hashes, counters),
+/// version 2 (IDs and revision) and version 5 (labelled apps, grace start, last login,
+/// bypass code).
+const RECORDS: [(&str, &str); 5] = [
     ("v1-empty", r#"{"version":1}"#),
     (
         "v1-full",
@@ -279,12 +466,16 @@ const RECORDS: [(&str, &str); 4] = [
         r#"{"version":2,"revision":7,"totp":{"params":{"algorithm":"SHA512","digits":8,"period":60},"secret":"A4DQOBYHA4DQOBYHA4DQOBYHA4DQOBYH","enrolled_at":1700000000,"last_step":28333333},"recovery_codes":[{"id":"k7qm","hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"},{"hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}]}"#,
     ),
     (
+        "v5-full",
+        r#"{"version":5,"revision":9,"totp":[{"label":"app","params":{"algorithm":"SHA1","digits":6,"period":30},"secret":"A4DQOBYHA4DQOBYHA4DQOBYHA4DQOBYH","enrolled_at":1700000000,"last_step":56666666},{"label":"phone2","params":{"algorithm":"SHA256","digits":8,"period":60},"secret":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","enrolled_at":1700000100,"last_step":0}],"recovery_codes":[{"id":"k7qm","hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}],"contacts":[],"trusted":[],"exempt_until":null,"first_seen":1699990000,"last_success":{"at":1700000400,"source":"192.0.2.7","service":"sshd","factor":"totp"},"bypass":{"hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA","uses_left":2,"expires_at":1700014400,"issued_at":1700000000,"issued_by":0}}"#,
+    ),
+    (
         "v1-corrupt",
         r#"{"version":1,"recovery_codes":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}"#,
     ),
 ];
 
-const ANSWERS: [(&str, &str); 7] = [
+const ANSWERS: [(&str, &str); 10] = [
     ("totp-6", "123456"),
     ("totp-8", "12345678"),
     ("recovery-display", "K7QM-X2PD-9RTW"),
@@ -292,4 +483,7 @@ const ANSWERS: [(&str, &str); 7] = [
     ("recovery-bad-letter", "k7qm-x2pd-9rt0"),
     ("fullwidth-digits", "１２３４５６"),
     ("unicode-space", "k7qm\u{3000}x2pd\u{2003}9rtw"),
+    ("bypass-display", "1234-5678-9012"),
+    ("bypass-spaced", " 1234 5678 9012 "),
+    ("bypass-without-0-or-1", "2345-6789-2345"),
 ];

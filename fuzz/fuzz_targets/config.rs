@@ -12,6 +12,8 @@ use libfuzzer_sys::fuzz_target;
 use mfa_daemon::config::{Config, ConfigError, MAX_ANSWER_TIMEOUT};
 
 const FILE: &str = "fuzz.toml";
+/// The longest `policy.grace_period` the daemon documents.
+const MAX_GRACE_PERIOD: Duration = Duration::from_secs(90 * 86_400);
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -69,4 +71,8 @@ fn within_limits(config: &Config) {
     assert!(limits.lockout > Duration::ZERO);
     assert!(limits.max_lockout >= limits.lockout);
     assert!((limits.max_failures..=100_000).contains(&limits.account_max_failures));
+    let policy = &config.policy;
+    assert!(policy.grace_period <= MAX_GRACE_PERIOD);
+    assert!((1..=5).contains(&policy.min_factors));
+    assert!((1..=5).contains(&policy.max_authenticators));
 }

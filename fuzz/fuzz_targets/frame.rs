@@ -2,8 +2,10 @@
 //!
 //! Checks that `read_frame` over raw bytes agrees with `decode_header` followed by
 //! `decode_body`, that every body decoding as a `Request`, `Step` or `Response` re-encodes
-//! with `encode` to a frame that decodes to an equal value, and that a refusal reads the same
-//! as a `Step` and as a `Response` (the module and `mfa-enroll` share its wire form).
+//! with `encode` to a frame that decodes to an equal value, that a refusal reads the same
+//! as a `Step` and as a `Response` (the module and `mfa-enroll` share its wire form), and
+//! that a `Response`'s `Debug` does not depend on the secrets it carries (a new
+//! authenticator secret, recovery codes, a bypass code).
 #![no_main]
 
 use std::fmt::Debug;
@@ -11,8 +13,8 @@ use std::mem::discriminant;
 
 use libfuzzer_sys::fuzz_target;
 use mfa_proto::{
-    FrameError, HEADER_LEN, MAX_FRAME_LEN, Request, Response, Step, decode_body, decode_header,
-    encode, read_frame,
+    FrameError, HEADER_LEN, MAX_FRAME_LEN, Request, Response, Secret, Step, TotpEnrollment,
+    decode_body, decode_header, encode, read_frame,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,6 +34,9 @@ fuzz_target!(|data: &[u8]| {
     round_trips::<Request>(body);
     let step = round_trips::<Step>(body);
     let response = round_trips::<Response>(body);
+    if let Some(response) = &response {
+        debug_hides_secrets(response);
+    }
     refusal_reads_as_either_kind(step, response);
 });
 
@@ -133,4 +138,35 @@ fn refusal_reads_as_either_kind(step: Option<Step>, response: Option<Response>) 
         _ => None,
     };
     assert_eq!(step_refusal, response_refusal);
+}
+
+/// A response's `Debug` is the same with every secret blanked out.
+fn debug_hides_secrets(response: &Response) {
+    let blank = || Secret::from("");
+    let blanked = match response.clone() {
+        Response::TotpEnrollment(enrollment) => Response::TotpEnrollment(TotpEnrollment {
+            otpauth_uri: blank(),
+            secret: blank(),
+            ..enrollment
+        }),
+        Response::RecoveryCodes { codes } => Response::RecoveryCodes {
+            codes: codes.iter().map(|_| blank()).collect(),
+        },
+        Response::BypassCode {
+            code: _,
+            uses,
+            expires_at,
+        } => Response::BypassCode {
+            code: blank(),
+            uses,
+            expires_at,
+        },
+        other @ (Response::Status(_)
+        | Response::Users(_)
+        | Response::CodeSent { .. }
+        | Response::ContactAdded(_)
+        | Response::Ok { .. }
+        | Response::Failed { .. }) => other,
+    };
+    assert_eq!(format!("{response:?}"), format!("{blanked:?}"));
 }

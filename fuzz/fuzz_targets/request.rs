@@ -17,7 +17,7 @@ use mfa_proto::{
 use serde_json::Value;
 
 /// Every variant's tag on the wire.
-const TAGS: [&str; 12] = [
+const TAGS: [&str; 15] = [
     "authenticate",
     "answer",
     "enroll_totp",
@@ -30,6 +30,9 @@ const TAGS: [&str; 12] = [
     "confirm_contact",
     "remove_contact",
     "forget_devices",
+    "exempt",
+    "remove_totp",
+    "bypass",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -64,6 +67,17 @@ enum BuiltRequest {
     EnrollTotp {
         user: String,
         proof: Option<String>,
+        label: Option<String>,
+    },
+    RemoveTotp {
+        user: String,
+        label: String,
+        proof: Option<String>,
+    },
+    Bypass {
+        user: String,
+        uses: u8,
+        valid_secs: u64,
     },
     ConfirmTotp {
         code: String,
@@ -84,6 +98,10 @@ enum BuiltRequest {
         source: Option<String>,
     },
     ListUsers,
+    Exempt {
+        user: String,
+        until: Option<u64>,
+    },
     AddContact {
         user: String,
         phone: bool,
@@ -135,10 +153,31 @@ impl BuiltRequest {
                 Some(user),
             ),
             BuiltRequest::Answer { text } => (Request::Answer { text: text.into() }, None),
-            BuiltRequest::EnrollTotp { user, proof } => (
+            BuiltRequest::EnrollTotp { user, proof, label } => (
                 Request::EnrollTotp {
                     user: user.clone(),
                     proof: proof.map(Secret::from),
+                    label,
+                },
+                Some(user),
+            ),
+            BuiltRequest::RemoveTotp { user, label, proof } => (
+                Request::RemoveTotp {
+                    user: user.clone(),
+                    label,
+                    proof: proof.map(Secret::from),
+                },
+                Some(user),
+            ),
+            BuiltRequest::Bypass {
+                user,
+                uses,
+                valid_secs,
+            } => (
+                Request::Bypass {
+                    user: user.clone(),
+                    uses,
+                    valid_secs,
                 },
                 Some(user),
             ),
@@ -168,6 +207,13 @@ impl BuiltRequest {
                 Some(user),
             ),
             BuiltRequest::ListUsers => (Request::ListUsers, None),
+            BuiltRequest::Exempt { user, until } => (
+                Request::Exempt {
+                    user: user.clone(),
+                    until,
+                },
+                Some(user),
+            ),
             BuiltRequest::AddContact {
                 user,
                 phone,
@@ -314,7 +360,11 @@ fn variant_fields(tag: &str) -> &'static [&'static str] {
         "authenticate" => &["auth"],
         "answer" => &["text"],
         "confirm_totp" => &["code"],
-        "enroll_totp" | "new_recovery_codes" | "remove_factors" => &["user", "proof"],
+        "enroll_totp" => &["user", "proof", "label"],
+        "remove_totp" => &["user", "label", "proof"],
+        "bypass" => &["user", "uses", "valid_secs"],
+        "exempt" => &["user", "until"],
+        "new_recovery_codes" | "remove_factors" => &["user", "proof"],
         "status" => &["user"],
         "unlock" => &["user", "source"],
         "add_contact" => &["user", "contact", "proof", "unverified"],
@@ -342,8 +392,14 @@ fn debug_hides_secrets(request: &Request) {
     let blanked = match request.clone() {
         Request::Answer { .. } => Request::Answer { text: blank() },
         Request::ConfirmTotp { .. } => Request::ConfirmTotp { code: blank() },
-        Request::EnrollTotp { user, proof } => Request::EnrollTotp {
+        Request::EnrollTotp { user, proof, label } => Request::EnrollTotp {
             user,
+            proof: proof.map(|_| blank()),
+            label,
+        },
+        Request::RemoveTotp { user, label, proof } => Request::RemoveTotp {
+            user,
+            label,
             proof: proof.map(|_| blank()),
         },
         Request::NewRecoveryCodes { user, proof } => Request::NewRecoveryCodes {
@@ -385,6 +441,7 @@ fn debug_hides_secrets(request: &Request) {
         | Request::Status { .. }
         | Request::Unlock { .. }
         | Request::Exempt { .. }
+        | Request::Bypass { .. }
         | Request::ListUsers) => other,
     };
     assert_eq!(format!("{request:?}"), format!("{blanked:?}"));
