@@ -64,6 +64,7 @@ pub struct EnrollTotp<'a> {
     user: Option<&'a str>,
     caller: Option<&'a str>,
     proof: Option<&'a str>,
+    label: Option<&'a str>,
     replaces: Option<&'a Authenticator>,
 }
 
@@ -75,6 +76,7 @@ impl<'a> EnrollTotp<'a> {
             user: None,
             caller: None,
             proof: None,
+            label: None,
             replaces: None,
         }
     }
@@ -103,6 +105,14 @@ impl<'a> EnrollTotp<'a> {
         }
     }
 
+    /// Passes `--label LABEL`: adds an app under that label, or replaces the app that has it.
+    pub fn with_label(self, label: &'a str) -> EnrollTotp<'a> {
+        EnrollTotp {
+            label: Some(label),
+            ..self
+        }
+    }
+
     /// Says that this enrollment replaces the one `previous` plays: the daemon may keep the
     /// user's last accepted time step across enrollments, so the new app's codes start after
     /// the old app's last one.
@@ -114,9 +124,13 @@ impl<'a> EnrollTotp<'a> {
     }
 
     /// Runs the enrollment, confirming it with a code for the secret shown. `Err` holds the
-    /// run when mfa-enroll did not show a secret and recovery codes and exit 0.
+    /// run when mfa-enroll did not show a secret and a `recovery_codes` line and exit 0. An
+    /// app added while recovery codes are left gets an empty list: the codes are unchanged.
     pub fn run(&self) -> Result<Enrollment, Run> {
         let mut args = vec!["totp"];
+        if let Some(label) = self.label {
+            args.extend(["--label", label]);
+        }
         if let Some(user) = self.user {
             args.extend(["--user", user]);
         }
