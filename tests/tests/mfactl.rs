@@ -15,7 +15,7 @@ use mfa_tests::{
     Daemon, LoginSetup, ONE_PROMPT_NO_LOCKOUT, PamService, Pamtester, Run, TestUser, command_as,
     enroll_totp, mfactl_binary, root_suite_ready, run, status, test_binary_as, unused_user_name,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// One prompt per login, and two failures lock a source out.
 const TWO_FAILURES_LOCK: &str = "max_tries = 1\n[limits]\nmax_failures = 2\n";
@@ -760,6 +760,13 @@ fn bypass_refuses_unknown_accounts_and_bad_arguments() {
     assert_refused(&done, &unknown);
     assert!(!done.stdout.contains("Bypass code"), "{done}");
     assert!(daemon.user_files().is_empty(), "{:?}", daemon.user_files());
+    // Even a refused admin action is audited, with the admin's uid.
+    let refused = daemon.wait_for_audit(|e| e["event"] == "admin_bypass" && e["user"] == unknown);
+    assert_eq!(
+        (&refused["outcome"], &refused["reason"], &refused["uid"]),
+        (&json!("refused"), &json!("unknown_account"), &json!(0)),
+        "{refused}"
+    );
 
     for (args, named) in [
         (&["--uses", "0"][..], "--uses"),

@@ -134,10 +134,7 @@ async fn exempt(shared: &Arc<Shared>, given: &str, until: Option<u64>) -> Respon
                 },
             }
         }
-        Ok(None) => DaemonError::NotEnrolled(format!(
-            "no account named {given} is known to this host (NSS)"
-        ))
-        .response(),
+        Ok(None) => unknown_account(shared, AuditKind::AdminExempt, given, 0),
         Err(e) => internal(&e),
     }
 }
@@ -195,12 +192,25 @@ async fn bypass_code(
                 expires_at,
             }
         }
-        Ok(None) => DaemonError::NotEnrolled(format!(
-            "no account named {given} is known to this host (NSS)"
-        ))
-        .response(),
+        Ok(None) => unknown_account(shared, AuditKind::AdminBypass, given, caller.uid),
         Err(e) => internal(&e),
     }
+}
+
+/// The refusal of an admin request for a name NSS does not know, audited.
+fn unknown_account(shared: &Shared, event: AuditKind, given: &str, uid: u32) -> Response {
+    shared.audit.record(&AuditEvent {
+        event,
+        user: given,
+        outcome: AuditOutcome::Refused,
+        reason: Some("unknown_account"),
+        uid: Some(uid),
+        ..AuditEvent::default()
+    });
+    DaemonError::NotEnrolled(format!(
+        "no account named {given} is known to this host (NSS)"
+    ))
+    .response()
 }
 
 /// Clears every counter and lockout of `given` (by its canonical name when NSS knows it),
