@@ -533,6 +533,8 @@ impl Authority {
             record.totp.clear();
             record.recovery_codes.clear();
             record.bypass = None;
+            // A user reset to nothing gets a fresh grace period to enroll again.
+            record.first_seen = None;
             Some(std::mem::take(&mut record.contacts))
         })?)
     }

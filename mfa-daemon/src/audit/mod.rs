@@ -52,7 +52,8 @@ pub enum AuditKind {
     MfaSetupFailed,
     /// A user inside the grace period skipped enrolling at login (`until`: end of grace).
     MfaSetupSkipped,
-    /// A user removed factors (`factor`, `label`; `factor: all` for every one).
+    /// A user removed one authenticator app (`factor: totp`, `label`); contacts have
+    /// `contact_removed`, and removing everything is root's `admin_reset`.
     FactorRemoved,
     /// A new set of recovery codes was made.
     RecoveryCodesGenerated,

@@ -545,6 +545,8 @@ async fn enroll_at_login(
         None => "Code from your app: ".to_owned(),
     };
     let pending = Arc::new(pending);
+    // Why the last answer failed, for the audit event if none passes.
+    let mut failure = "no_code";
     for _ in 0..at.shared.authority.config().max_tries {
         let answer = match ask(at, conn, &prompt).await? {
             Ok(answer) => answer,
@@ -561,6 +563,7 @@ async fn enroll_at_login(
                 );
                 return Ok(Outcome::Ignore);
             }
+            failure = "no_code";
             conn.send(&Step::Error {
                 text: SETUP_REQUIRED.to_owned(),
             })
@@ -569,6 +572,7 @@ async fn enroll_at_login(
         }
         let now = unix_now();
         let Some(step) = shared.authority.pending_code_step(&pending, typed, now) else {
+            failure = "invalid_code";
             conn.send(&Step::Error {
                 text: SETUP_MISMATCH.to_owned(),
             })
@@ -620,7 +624,7 @@ async fn enroll_at_login(
     at.audit_enrollment(
         AuditKind::MfaSetupFailed,
         AuditOutcome::Failure,
-        Some("invalid_code"),
+        Some(failure),
         None,
     );
     Ok(Outcome::Failure)
@@ -628,9 +632,9 @@ async fn enroll_at_login(
 
 /// `3 days`, `1 hour`, `5 minutes`: `secs` rounded up to the largest unit that fits.
 fn time_left(secs: u64) -> String {
-    let (n, unit) = if secs > 86_400 {
+    let (n, unit) = if secs >= 86_400 {
         (secs.div_ceil(86_400), "day")
-    } else if secs > 3600 {
+    } else if secs >= 3600 {
         (secs.div_ceil(3600), "hour")
     } else {
         (secs.div_ceil(60).max(1), "minute")
@@ -921,6 +925,24 @@ mod tests {
         assert!(field_problem(&a).unwrap().contains("user"));
         a.user = String::new();
         assert!(field_problem(&a).is_some());
+    }
+
+    #[test]
+    fn time_left_rounds_up_to_the_largest_unit() {
+        for (secs, text) in [
+            (1, "1 minute"),
+            (60, "1 minute"),
+            (61, "2 minutes"),
+            (3599, "60 minutes"),
+            (3600, "1 hour"),
+            (3601, "2 hours"),
+            (86_399, "24 hours"),
+            (86_400, "1 day"),
+            (3 * 86_400, "3 days"),
+            (3 * 86_400 - 5, "3 days"),
+        ] {
+            assert_eq!(time_left(secs), text, "{secs}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mfa_core::policy::{Policy, Unenrolled};
+use mfa_core::policy::Policy;
 use mfa_proto::{
     BypassStatus, Channel, LastSuccessStatus, Lockout, Response, Secret, StatusReport, TotpStatus,
     TrustedDeviceStatus,
@@ -243,9 +243,11 @@ pub fn status_report(
             service: l.service.clone(),
             factor: l.factor.clone(),
         }),
+        // first_seen is only set where enrollment at login applied (by the base policy or
+        // a rule), so it alone says the grace period runs.
         grace_until: record
             .first_seen
-            .filter(|_| policy.unenrolled == Unenrolled::Enroll && !record.is_enrolled(now))
+            .filter(|_| !record.is_enrolled(now))
             .map(|seen| policy.grace_until(seen))
             .filter(|until| now < *until),
         bypass: record

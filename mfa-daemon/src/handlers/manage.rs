@@ -448,13 +448,15 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     let target = user.to_owned();
     match shared.blocking(move |a| a.remove_factors(&target)).await {
         Ok(Some(removed)) => {
-            // Root removing a user's factors is an admin reset (`mfactl reset`).
-            let event = if uid == 0 {
-                AuditKind::AdminReset
-            } else {
-                AuditKind::FactorRemoved
-            };
-            audit(shared, event, user, uid, AuditOutcome::Ok, None);
+            // Only root gets here (min_factors is at least 1): an admin reset.
+            audit(
+                shared,
+                AuditKind::AdminReset,
+                user,
+                uid,
+                AuditOutcome::Ok,
+                None,
+            );
             contacts::notify(
                 shared,
                 user,
