@@ -563,7 +563,7 @@ mod tests {
         }
         assert!(!email.contains("--voice-only"), "{email}");
         let remove = long_help(&mut cli, "remove");
-        for needle in ["phone", "email", "every factor", "--user"] {
+        for needle in ["totp", "phone", "email", "min_factors", "--user"] {
             assert!(remove.contains(needle), "{needle:?} not in:\n{remove}");
         }
     }

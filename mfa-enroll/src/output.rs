@@ -472,10 +472,13 @@ pub fn until(unix: u64, now: Timestamp, tz: &TimeZone) -> String {
     let now = u64::try_from(now.as_second()).unwrap_or(0);
     let relative = match unix.checked_sub(now) {
         None | Some(0) => "now over".to_owned(),
-        Some(secs) => match secs.div_ceil(60) {
+        // Minutes up to two hours (lockouts), then hours up to two days, then days.
+        Some(secs) if secs <= 2 * 3600 => match secs.div_ceil(60) {
             1 => "in 1 minute".to_owned(),
             minutes => format!("in {minutes} minutes"),
         },
+        Some(secs) if secs <= 2 * 86_400 => format!("in {} hours", secs.div_ceil(3600)),
+        Some(secs) => format!("in {} days", secs.div_ceil(86_400)),
     };
     format!("{} ({relative})", local_time(unix, tz))
 }
@@ -483,7 +486,7 @@ pub fn until(unix: u64, now: Timestamp, tz: &TimeZone) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mfa_proto::{Lockout, TotpStatus};
+    use mfa_proto::{BypassStatus, LastSuccessStatus, Lockout, TotpStatus};
 
     fn enrollment() -> TotpEnrollment {
         TotpEnrollment {
@@ -524,9 +527,17 @@ mod tests {
             contacts: contacts(),
             trusted_devices: Vec::new(),
             exempt_until: None,
-            last_success: None,
+            last_success: Some(LastSuccessStatus {
+                at: NOW as u64 - 3600,
+                source: "10.0.0.5".into(),
+                service: "sshd".into(),
+                factor: "totp".into(),
+            }),
             grace_until: None,
-            bypass: None,
+            bypass: Some(BypassStatus {
+                uses_left: 2,
+                expires_at: NOW as u64 + 4 * 3600,
+            }),
         }
     }
 
@@ -650,7 +661,8 @@ mod tests {
         assert_eq!(
             text,
             "User: alice\n\
-             Authenticator app: enrolled 2025-01-04 14:00 UTC (SHA1, 6 digits, new code every 30 seconds)\n\
+             Authenticator apps:\n  \
+             app: enrolled 2025-01-04 14:00 UTC (SHA1, 6 digits, new code every 30 seconds)\n\
              Phones and email addresses:\n  \
              work      +1 •••-•••-4567   text, call  added 2025-01-05 13:00 UTC\n  \
              desk      +44 ••••-••••21   call only   added 2025-01-05 13:58 UTC, unverified\n  \
@@ -659,6 +671,8 @@ mod tests {
              Lockouts:\n  \
              127.0.0.1: locked until 2025-01-05 14:11 UTC (in 12 minutes)\n\
              Account: only recovery codes are accepted until 2025-01-05 14:00 UTC (in 1 minute)\n\
+             Bypass code: 2 use(s) left, until 2025-01-05 18:00 UTC (in 4 hours)\n\
+             Last login: 2025-01-05 13:00 UTC from 10.0.0.5 (sshd, totp)\n\
              Root can clear lockouts with `mfa-enroll unlock --user alice`.\n"
         );
         let plus_two = TimeZone::fixed(jiff::tz::offset(2));

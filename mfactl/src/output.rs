@@ -228,9 +228,17 @@ mod tests {
             ],
             trusted_devices: Vec::new(),
             exempt_until: None,
-            last_success: None,
+            last_success: Some(mfa_proto::LastSuccessStatus {
+                at: NOW - 3600,
+                source: "10.0.0.5".into(),
+                service: "sshd".into(),
+                factor: "totp".into(),
+            }),
             grace_until: None,
-            bypass: None,
+            bypass: Some(mfa_proto::BypassStatus {
+                uses_left: 1,
+                expires_at: NOW + 7200,
+            }),
         }
     }
 
@@ -258,7 +266,9 @@ mod tests {
         assert!(lines[0].starts_with("USER "), "{text}");
         assert!(
             lines[1].starts_with("alice  ")
-                && lines[1].contains("alice  app  ")
+                && lines[1].contains("  app  ")
+                && lines[1].contains("2025-01-05 13:00 UTC from 10.0.0.5 (totp)")
+                && lines[1].ends_with("bypass code: 1 use(s) until 2025-01-05 16:00 UTC")
                 && lines[1].contains("work +1 •••-•••-4567, home a•••@example.com")
                 && lines[1].contains(
                     "127.0.0.1 until 2025-01-05 14:10 UTC, sshd:ssh until 2025-01-05 14:01 UTC"
@@ -267,6 +277,7 @@ mod tests {
         );
         // Control characters in a name cannot break the table.
         assert!(lines[2].starts_with("no-such user  -  "), "{text}");
+        assert!(lines[2].contains("  never  "), "{text}");
         assert!(
             lines[2].ends_with("recovery codes only until 2025-01-05 14:02 UTC"),
             "{text}"

@@ -67,7 +67,7 @@ impl FakeDaemon {
 fn report(user: &str) -> StatusReport {
     serde_json::from_value(serde_json::json!({
         "user": user,
-        "totp": null,
+        "authenticators": [],
         "recovery_codes_left": 0,
         "lockouts": [{ "source": "192.0.2.7", "until": 1_795_615_320 }],
         "account_locked_until": null,
