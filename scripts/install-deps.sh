@@ -13,6 +13,7 @@ PACKAGES=(
   openssh-server openssh-client sudo passwd procps iproute2  # end-to-end tests
   libnss-wrapper                # directory-style user names under a fake NSS source
   python3-aiosmtpd openssl      # delivery tests: the SMTP stand-in and its test CA
+  man-db groff-base             # man page checks: man --warnings and lexgrog on the generated pages
 )
 
 missing=()

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    mfa_man::main()
+}

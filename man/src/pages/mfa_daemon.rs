@@ -1,0 +1,184 @@
+//! mfa-daemon(8). The daemon parses its two forms by hand (`mfa-daemon/src/cli.rs`); this
+//! clap definition describes them for the page only, and the tests check that every flag the
+//! daemon accepts is on it.
+
+use clap::{Arg, ArgAction, Command};
+
+use super::Page;
+use crate::cli_page::CliPage;
+use crate::doc::{Doc, references};
+
+/// The daemon's command line as `mfa-daemon --help` states it.
+fn command() -> Command {
+    Command::new("mfa-daemon")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("the pam-mfa daemon: second-factor decisions for PAM")
+        .long_about(
+            "mfa-daemon holds the secrets of pam-mfa and makes every decision: whom to ask, \
+             which codes are right, how many attempts a source has left. pam_mfa.so, \
+             mfa-enroll and mfactl talk to it over two Unix sockets and hold nothing \
+             themselves.\n\n\
+             It runs in the foreground, reads its configuration (see mfa.toml(5)) and keeps \
+             one record per user in its state directory. A code is accepted at most once: \
+             the used code is written durably before success is answered.",
+        )
+        .override_usage("mfa-daemon [--config FILE]\nmfa-daemon --check-config FILE")
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .action(ArgAction::Set)
+                .help(
+                    "Read this configuration file, which must exist. Without this option the \
+                     daemon reads /etc/mfa/config.toml, or uses the built-in defaults when \
+                     that file does not exist.",
+                ),
+        )
+        .arg(
+            Arg::new("check-config")
+                .long("check-config")
+                .value_name("FILE")
+                .action(ArgAction::Set)
+                .help(
+                    "Check the file, credential files included, and exit: print `FILE: ok` \
+                     and exit 0, or print one line naming the file, line, key and problem \
+                     and exit 2.",
+                ),
+        )
+}
+
+pub fn page(date: &str) -> Page {
+    let cli = CliPage::new(command(), "8");
+    let mut doc = Doc::new("mfa-daemon", "8", date);
+    cli.head(&mut doc);
+    cli.options(&mut doc);
+
+    doc.section("SOCKETS");
+    doc.markdown(
+        "The public socket, `socket` in the configuration (default `/run/mfa/mfa.sock`, mode \
+         0666), serves users: `mfa-enroll`(1) and screen lockers. Each request is authorized \
+         by the caller's uid (`SO_PEERCRED`): root may act for anyone, others only for \
+         themselves. It serves 256 connections at once, at most 8 per uid; a connection over \
+         its uid's share is refused at once.",
+    );
+    doc.markdown(
+        "The privileged socket is `private/` and the same name beside it (default \
+         `/run/mfa/private/mfa.sock`; directory 0700, socket 0600): only root can connect, \
+         so `pam_mfa`(8) run by sshd, sudo, login or su, and `mfactl`(8), are never queued \
+         behind users. It has its own 256 connections.",
+    );
+
+    doc.section("SIGNALS");
+    doc.item_markdown(
+        "SIGHUP",
+        "Read the configuration file again (`systemctl reload mfa-daemon`). If it is valid, \
+         its credential files are good and `socket` and `state_dir` are unchanged, it is in \
+         force for every conversation that starts from then on, and the daemon logs \
+         `mfa-daemon: reloaded FILE`; counts, lockouts and codes waiting for an answer stay. \
+         Otherwise it logs why the new file is refused and keeps the running configuration.",
+    );
+    doc.item_markdown(
+        "SIGTERM, SIGINT",
+        "Stop accepting, remove the sockets and exit 0.",
+    );
+
+    doc.section("LOGGING");
+    doc.markdown(
+        "One line per event on standard error (the journal, under systemd). Audit events are \
+         JSON after the prefix `audit: `, also sent to syslog (facility authpriv) when \
+         `/dev/log` exists, e.g.",
+    );
+    doc.code(&[
+        r#"audit: {"event":"sign_in_succeeded","user":"alice","#,
+        r#"  "service":"sshd","rhost":"192.0.2.7","source":"192.0.2.7","#,
+        r#"  "factor":"totp","outcome":"success","uid":0}"#,
+    ]);
+    doc.markdown("(one line in the log).");
+    doc.markdown(
+        "No code, secret or hash is ever logged. CONTRACT.md in `/usr/share/doc/pam-mfa/` \
+         lists every event and its fields.",
+    );
+
+    doc.section("SYSTEMD");
+    doc.markdown(
+        "The package's `mfa-daemon.service` runs the daemon as the system user `mfa` (made \
+         by `sysusers.d`(5)), with `StateDirectory=mfa` (`/var/lib/mfa`, 0700), \
+         `RuntimeDirectory=mfa` (`/run/mfa`), `UMask=0077` and the usual sandboxing. It is \
+         `Type=notify`: the daemon reports ready once both sockets accept, and sshd and the \
+         login services, ordered after it, never start without it. Provider secrets can be \
+         handed over with `LoadCredential=` (see `mfa.toml`(5)). The process cannot dump \
+         core and cannot be traced by its own user.",
+    );
+
+    doc.section("EXIT STATUS");
+    doc.item_markdown(
+        "0",
+        "Stopped by SIGTERM or SIGINT; or `--check-config` found the file good; or \
+         `--help`, `--version`.",
+    );
+    doc.item_markdown(
+        "1",
+        "An error at start or while running: the sockets could not be bound, the state \
+         directory could not be opened, or the process could not be hardened.",
+    );
+    doc.item_markdown(
+        "2",
+        "Bad arguments, or a configuration error (the message names the file, line and key).",
+    );
+
+    doc.section("ENVIRONMENT");
+    doc.item_markdown(
+        "CREDENTIALS_DIRECTORY",
+        "Where a relative credential file name is read from (systemd's `LoadCredential=`).",
+    );
+    doc.item_markdown(
+        "NOTIFY_SOCKET",
+        "Set by systemd for `Type=notify`: readiness, reloads and stopping are reported \
+         there. Without it nothing is sent.",
+    );
+
+    doc.section("FILES");
+    doc.item_markdown(
+        "/etc/mfa/config.toml",
+        "The configuration, see `mfa.toml`(5).",
+    );
+    doc.item_markdown(
+        "/var/lib/mfa",
+        "The state: `users/NAME.json`, one record per user (0600); `failures.log` and \
+         `lockouts.json`, the attempt limits, which survive restarts.",
+    );
+    doc.item_markdown("/run/mfa/mfa.sock", "The public socket.");
+    doc.item_markdown(
+        "/run/mfa/private/mfa.sock",
+        "The privileged socket (root only).",
+    );
+    doc.item_markdown(
+        "mfa-daemon.service",
+        "The systemd unit, in `/usr/lib/systemd/system/` (or `/lib/systemd/system/`).",
+    );
+
+    doc.section("EXAMPLES");
+    doc.markdown("Check a changed configuration, then put it in force without dropping a login:");
+    doc.code(&[
+        "mfa-daemon --check-config /etc/mfa/config.toml",
+        "systemctl reload mfa-daemon",
+    ]);
+    doc.markdown("Follow the audit events:");
+    doc.code(&["journalctl -f -u mfa-daemon -g '^audit: '"]);
+
+    doc.section("SEE ALSO");
+    doc.paragraph(references(&[
+        ("mfa.toml", "5"),
+        ("pam_mfa", "8"),
+        ("mfa-enroll", "1"),
+        ("mfactl", "8"),
+        ("systemd.exec", "5"),
+        ("systemctl", "1"),
+    ]));
+
+    Page {
+        name: "mfa-daemon",
+        section: "8",
+        roff: doc.finish(),
+    }
+}
