@@ -4,8 +4,10 @@ use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Parser, Subcommand};
 use mfa_enroll::DaemonArgs;
 
-/// Administer mfa-daemon's users: list them, show one, remove every factor of one, clear
-/// lockouts. Root only: it talks to the daemon's privileged socket.
+/// Administer mfa-daemon's users. Root only: it talks to the daemon's privileged socket.
+///
+/// List them, show one, reset one (remove every factor), clear lockouts, exempt one for a
+/// while, end the trust of their devices, or issue a bypass code.
 ///
 /// Exit status: 0 on success, 1 on any error, 2 for bad arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
