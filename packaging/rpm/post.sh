@@ -1,0 +1,27 @@
+# pam-mfa %post: the daemon's system user and state directory, then the unit (enabled and
+# started on a fresh install where systemd runs). Nothing here changes PAM: with authselect,
+# turn the module on as /usr/share/doc/pam-mfa/authselect/README.md says.
+if ! getent passwd mfa >/dev/null; then
+    if command -v systemd-sysusers >/dev/null 2>&1; then
+        systemd-sysusers mfa.conf
+    else
+        useradd --system --user-group --home-dir /var/lib/mfa --no-create-home \
+            --shell /sbin/nologin --comment "pam-mfa daemon" mfa
+    fi
+fi
+install -d -m 0700 -o mfa -g mfa /var/lib/mfa
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload >/dev/null 2>&1 || :
+    if [ "$1" -eq 1 ]; then
+        systemctl enable --now mfa-daemon.service >/dev/null 2>&1 || :
+    fi
+fi
+if [ "$1" -eq 1 ]; then
+    cat <<'NEXT'
+pam-mfa is installed; no PAM configuration was changed. Next steps:
+  1. Each user enrolls an authenticator app:   mfa-enroll totp
+  2. With a root shell kept open, add the authselect feature with-mfa:
+     /usr/share/doc/pam-mfa/authselect/README.md
+NEXT
+fi
+exit 0
