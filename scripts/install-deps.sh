@@ -13,6 +13,7 @@ PACKAGES=(
   openssh-server openssh-client sudo passwd procps iproute2  # end-to-end tests
   libnss-wrapper                # directory-style user names under a fake NSS source
   python3-aiosmtpd openssl      # delivery tests: the SMTP stand-in and its test CA
+  systemd libpam-runtime strace # unit checks: systemd-analyze verify/security, sysusers, pam-auth-update, syscall trace
   man-db groff-base             # man page checks: man --warnings and lexgrog on the generated pages
 )
   dpkg-dev lintian              # packages: cargo-deb's dpkg-shlibdeps; lintian judges the .deb

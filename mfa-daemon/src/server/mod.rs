@@ -2,6 +2,7 @@
 //! hands each connection to the conversation it asks for.
 
 pub mod connection_limits;
+mod service_manager;
 
 use std::fs;
 use std::io;
@@ -141,31 +142,37 @@ pub async fn serve(
     let mut sighup = signal(SignalKind::hangup()).map_err(ServeError::Io)?;
     let privileged_task = tokio::spawn(accept_privileged(shared.clone(), privileged));
     let public_task = tokio::spawn(accept_public(shared.clone(), public));
-    eprintln!(
-        "mfa-daemon: listening on {} (root's callers: {})",
+    let listening = format!(
+        "listening on {} (root's callers: {})",
         listeners.public_path.display(),
         listeners.privileged_path.display()
     );
+    eprintln!("mfa-daemon: {listening}");
+    // Both sockets were bound and listening before this function began, so a client that
+    // connects from now on is queued until its door's task accepts it.
+    service_manager::ready(&listening);
     loop {
         tokio::select! {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             _ = sighup.recv() => {
+                service_manager::reloading();
                 let (app, from) = (shared.clone(), source.clone());
                 let done = tokio::task::spawn_blocking(move || {
                     app.reload(&from.path, from.default_if_missing)
                 })
                 .await
                 .unwrap_or_else(|e| Err(format!("the reload failed: {e}")));
-                match done {
-                    Ok(()) => eprintln!("mfa-daemon: reloaded {}", source.path.display()),
-                    Err(e) => eprintln!(
-                        "mfa-daemon: kept the running config, the new one is refused: {e}"
-                    ),
-                }
+                let status = match done {
+                    Ok(()) => format!("reloaded {}", source.path.display()),
+                    Err(e) => format!("kept the running config, the new one is refused: {e}"),
+                };
+                eprintln!("mfa-daemon: {status}");
+                service_manager::reloaded(&status);
             }
         }
     }
+    service_manager::stopping();
     privileged_task.abort();
     public_task.abort();
     listeners.remove();

@@ -1,0 +1,680 @@
+//! What the packages hand to systemd and to the distributions' PAM tools, checked with those
+//! tools: the unit with `systemd-analyze verify` and `systemd-analyze security` (exposure
+//! below 2.0), the sysusers file with `systemd-sysusers --root`, Debian's pam-auth-update
+//! profile applied with `pam-auth-update --root` to a scratch copy of `/etc/pam.d`, and the
+//! authselect snippet applied with `sed` to a profile of the same shape as authselect's.
+//!
+//! Nothing here writes outside a scratch directory: pam-auth-update keeps its debconf answers
+//! in a database of the scratch root (`DEBCONF_SYSTEMRC`), not the host's.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mfa_proto::{AuthRequest, Client, Outcome, Request, Response, Step};
+use mfa_tests::{Authenticator, Run, ScratchDir, daemon_binary, root_suite_ready, run};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Highest exposure `systemd-analyze security` may give the unit (0 is best, 10 worst).
+const MAX_EXPOSURE: f64 = 2.0;
+const UNIT_NAME: &str = "mfa-daemon.service";
+/// Where the packages install the daemon; the unit's ExecStart names it.
+const INSTALLED_DAEMON: &str = "/usr/sbin/mfa-daemon";
+const PAM_AUTH_UPDATE: &str = "/usr/sbin/pam-auth-update";
+/// Debian's pam_unix profile, which ours must follow.
+const UNIX_PROFILE: &str = "/usr/share/pam-configs/unix";
+/// Profiles of the host kept in the scratch root beside ours, so that the order among
+/// "Additional" modules is checked too (pam_cap, where libpam-cap is installed).
+const OTHER_PROFILES: &[&str] = &["/usr/share/pam-configs/capability"];
+
+fn packaging(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../packaging")
+        .join(file)
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn unit_text() -> String {
+    read(&packaging("systemd/mfa-daemon.service"))
+}
+
+/// A tool the README's test command installs (scripts/install-deps.sh); its absence is a
+/// broken setup, not a reason to skip.
+fn tool(path: &str) -> &str {
+    assert!(
+        Path::new(path).exists(),
+        "{path} is missing: run scripts/install-deps.sh (packages systemd and libpam-runtime)"
+    );
+    path
+}
+
+fn checked(run: Run) -> Run {
+    assert!(run.succeeded(), "{run}");
+    run
+}
+
+/// The values of `key=` in the unit, in order (a key may be given more than once).
+fn unit_values<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
+    unit.lines()
+        .filter_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .collect()
+}
+
+fn unit_value<'a>(unit: &'a str, key: &str) -> &'a str {
+    match unit_values(unit, key).as_slice() {
+        [value] => value,
+        other => panic!(
+            "{key}= is given {} times in the unit: {other:?}",
+            other.len()
+        ),
+    }
+}
+
+/// The unit in `dir` under its own name, with ExecStart pointing at the built daemon: verify
+/// checks that the command exists and is executable, and nothing is installed into /usr by
+/// the tests.
+fn unit_for_verify(dir: &Path) -> PathBuf {
+    let unit = unit_text();
+    let exec_start = format!("ExecStart={INSTALLED_DAEMON}");
+    assert_eq!(
+        unit.matches(&exec_start).count(),
+        1,
+        "the unit must start {INSTALLED_DAEMON}, where the packages put the daemon"
+    );
+    let built = format!("ExecStart={}", daemon_binary().display());
+    let path = dir.join(UNIT_NAME);
+    fs::write(&path, unit.replace(&exec_start, &built)).unwrap();
+    path
+}
+
+#[test]
+fn the_unit_passes_systemd_analyze_verify() {
+    if !root_suite_ready() {
+        return;
+    }
+    let scratch = ScratchDir::create();
+    let unit = unit_for_verify(scratch.path());
+    let mut verify = Command::new(tool("/usr/bin/systemd-analyze"));
+    // --man=no: Documentation= names the man pages, which only the packages install; verify
+    // would run `man` on each and fail here. Everything else is checked, and any warning
+    // (an unknown key, a bad value, a missing ExecReload command) fails the test.
+    verify.args(["verify", "--man=no"]).arg(&unit);
+    let done = checked(run(verify, ""));
+    assert_eq!(done.stderr.trim(), "", "{done}");
+}
+
+#[test]
+fn the_unit_is_exposed_less_than_2_0_by_systemd_analyze_security() {
+    if !root_suite_ready() {
+        return;
+    }
+    let scratch = ScratchDir::create();
+    let unit = scratch.path().join(UNIT_NAME);
+    fs::write(&unit, unit_text()).unwrap();
+    let mut security = Command::new(tool("/usr/bin/systemd-analyze"));
+    security
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&unit);
+    let report = checked(run(security, ""));
+    let marker = format!("Overall exposure level for {UNIT_NAME}: ");
+    let score: f64 = report
+        .stdout
+        .lines()
+        .find_map(|line| line.split_once(&marker))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in the report:\n{report}"));
+    println!("systemd-analyze security: exposure {score} for {UNIT_NAME}");
+    assert!(
+        score < MAX_EXPOSURE,
+        "exposure {score} is not below {MAX_EXPOSURE}:\n{}",
+        report.stdout
+    );
+}
+
+/// Every system call in `group` (`@system-service`), nested groups resolved, as
+/// `systemd-analyze syscall-filter` lists them.
+fn syscall_group(group: &str) -> BTreeSet<String> {
+    let mut listing = Command::new(tool("/usr/bin/systemd-analyze"));
+    listing.args(["syscall-filter", "--no-pager", group]);
+    let listing = checked(run(listing, ""));
+    let mut calls = BTreeSet::new();
+    for entry in listing.stdout.lines().skip(1).map(str::trim) {
+        if entry.is_empty() || entry.starts_with('#') {
+            continue;
+        }
+        if entry.starts_with('@') {
+            calls.extend(syscall_group(entry));
+        } else {
+            calls.insert(entry.to_owned());
+        }
+    }
+    calls
+}
+
+/// What the unit's SystemCallFilter= lets through: the first (allow) list less the `~` lists.
+fn unit_syscall_filter() -> BTreeSet<String> {
+    let unit = unit_text();
+    let mut allowed: Option<BTreeSet<String>> = None;
+    for value in unit_values(&unit, "SystemCallFilter") {
+        let (deny, names) = match value.strip_prefix('~') {
+            Some(names) => (true, names),
+            None => (false, value),
+        };
+        let calls: BTreeSet<String> = names
+            .split_whitespace()
+            .flat_map(|name| {
+                if name.starts_with('@') {
+                    syscall_group(name)
+                } else {
+                    BTreeSet::from([name.to_owned()])
+                }
+            })
+            .collect();
+        let set = allowed.get_or_insert_with(BTreeSet::new);
+        assert!(
+            deny || set.is_empty(),
+            "one allow list, then deny lists: {value}"
+        );
+        if deny {
+            set.retain(|call| !calls.contains(call));
+        } else {
+            set.extend(calls);
+        }
+    }
+    allowed.expect("SystemCallFilter= in the unit")
+}
+
+/// The daemon run under `strace -f`, killed (strace and daemon, by PID) when dropped.
+struct TracedDaemon {
+    strace: Child,
+    daemon: Option<Pid>,
+    log: PathBuf,
+}
+
+impl TracedDaemon {
+    fn signal(&self, signal: Signal) {
+        kill(self.daemon.expect("the daemon's pid"), signal).unwrap();
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.log().contains(text) {
+            assert!(Instant::now() < deadline, "no {text:?} in\n{}", self.log());
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TracedDaemon {
+    fn drop(&mut self) {
+        if let Some(daemon) = self.daemon {
+            let _ = kill(daemon, Signal::SIGKILL);
+        }
+        let _ = self.strace.kill();
+        let _ = self.strace.wait();
+    }
+}
+
+/// The traced daemon's pid: strace's only child.
+fn child_of(parent: u32) -> Pid {
+    let mut pgrep = Command::new("pgrep");
+    pgrep.arg("-P").arg(parent.to_string());
+    let found = checked(run(pgrep, ""));
+    Pid::from_raw(found.stdout.trim().parse().unwrap())
+}
+
+fn connect(socket: &Path) -> Client {
+    Client::connect(socket, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", socket.display()))
+}
+
+#[test]
+fn the_daemon_makes_only_system_calls_the_units_filter_allows() {
+    if !root_suite_ready() {
+        return;
+    }
+    let scratch = ScratchDir::create();
+    let dir = scratch.path();
+    let config = dir.join("config.toml");
+    let socket = dir.join("run/mfa.sock");
+    fs::write(
+        &config,
+        format!(
+            "socket = \"{}\"\nstate_dir = \"{}\"\nmax_tries = 1\n",
+            socket.display(),
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    let trace = dir.join("syscalls.trace");
+    let log = dir.join("daemon.log");
+    let log_file = File::create(&log).unwrap();
+    let strace = Command::new(tool("/usr/bin/strace"))
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .arg("--")
+        .arg(daemon_binary())
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .expect("run strace");
+    scratch.record_pid("strace", strace.id());
+    let mut traced = TracedDaemon {
+        strace,
+        daemon: None,
+        log,
+    };
+    traced.wait_for_log("mfa-daemon: listening on ");
+    let daemon = child_of(traced.strace.id());
+    scratch.record_pid("daemon", daemon.as_raw().unsigned_abs());
+    traced.daemon = Some(daemon);
+
+    // What a day of the daemon's life does: enroll (argon2 hashing of recovery codes, the
+    // store's durable writes), a login through the protocol (verification, replay state,
+    // audit to /dev/log), a status, a reload and a stop.
+    let root_socket = mfa_proto::privileged_socket(&socket);
+    let user = "root".to_owned();
+    let enroll = Request::EnrollTotp {
+        user: user.clone(),
+        proof: None,
+        label: None,
+    };
+    let mut client = connect(&root_socket);
+    let Response::TotpEnrollment(offer) = client.call(&enroll).unwrap() else {
+        panic!("no enrollment offer");
+    };
+    let app = Authenticator::from_enrollment(offer.secret.expose(), offer.otpauth_uri.expose());
+    let confirm = Request::ConfirmTotp {
+        code: app.next_code().into(),
+    };
+    let confirmed: Response = client.call(&confirm).unwrap();
+    assert!(
+        matches!(confirmed, Response::RecoveryCodes { .. }),
+        "{confirmed:?}"
+    );
+    let login = Request::Authenticate {
+        auth: AuthRequest {
+            user: user.clone(),
+            service: "mfat-syscalls".to_owned(),
+            rhost: None,
+            tty: None,
+            ruser: None,
+            auth_info: None,
+            nullok: false,
+        },
+    };
+    let mut client = connect(&root_socket);
+    let step: Step = client.call(&login).unwrap();
+    assert!(matches!(step, Step::Prompt { .. }), "{step:?}");
+    client
+        .send(&Request::Answer {
+            text: app.next_code().into(),
+        })
+        .unwrap();
+    let done = loop {
+        match client.recv::<Step>().unwrap() {
+            Step::Done { outcome } => break outcome,
+            Step::Info { .. } | Step::Error { .. } => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(done, Outcome::Success);
+    let status: Response = connect(&root_socket)
+        .call(&Request::Status { user })
+        .unwrap();
+    assert!(matches!(status, Response::Status(_)), "{status:?}");
+    traced.signal(Signal::SIGHUP);
+    traced.wait_for_log("mfa-daemon: reloaded ");
+    traced.signal(Signal::SIGTERM);
+    let exit = traced.strace.wait().unwrap();
+    traced.daemon = None;
+    assert!(exit.success(), "{exit}\n{}", traced.log());
+
+    let used: BTreeSet<String> = read(&trace)
+        .lines()
+        .filter_map(|line| {
+            // `PID name(args) = result`; resumptions, signals and exits are not calls.
+            let call = line.split_once(char::is_whitespace)?.1.trim_start();
+            let name = call.split_once('(')?.0;
+            (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .then(|| name.to_owned())
+        })
+        .collect();
+    assert!(
+        used.contains("prlimit64"),
+        "the trace holds the daemon's calls: {used:?}"
+    );
+    let allowed = unit_syscall_filter();
+    let refused: Vec<&String> = used.difference(&allowed).collect();
+    assert!(
+        refused.is_empty(),
+        "the unit's SystemCallFilter= would refuse (EPERM) {refused:?}; the daemon made {used:?}"
+    );
+}
+
+#[test]
+fn the_unit_runs_as_the_sysusers_account_with_the_directories_the_daemon_uses() {
+    let unit = unit_text();
+    assert_eq!(unit_value(&unit, "Type"), "notify");
+    assert_eq!(unit_value(&unit, "NotifyAccess"), "main");
+    let before = unit_value(&unit, "Before");
+    for service in ["sshd.service", "ssh.service"] {
+        assert!(
+            before.split_whitespace().any(|s| s == service),
+            "Before= lacks {service}: {before}"
+        );
+    }
+    // The daemon authorizes callers by their SO_PEERCRED uid; in a private user namespace
+    // every other uid would be nobody.
+    assert!(unit_values(&unit, "PrivateUsers").is_empty());
+
+    let sysusers = read(&packaging("systemd/mfa.sysusers"));
+    let account = sysusers
+        .lines()
+        .find(|line| line.starts_with("u "))
+        .expect("a u line in mfa.sysusers");
+    let name = account.split_whitespace().nth(1).unwrap();
+    assert_eq!(name, mfa_proto::DEFAULT_DAEMON_USER);
+    assert_eq!(unit_value(&unit, "User"), name);
+    assert_eq!(unit_value(&unit, "Group"), name);
+
+    // RuntimeDirectory=mfa is /run/mfa, where the daemon's default socket lives;
+    // StateDirectory=mfa is /var/lib/mfa, its default state directory and the account's home.
+    let socket_dir = Path::new(mfa_proto::DEFAULT_SOCKET).parent().unwrap();
+    assert_eq!(
+        Path::new("/run").join(unit_value(&unit, "RuntimeDirectory")),
+        socket_dir
+    );
+    assert_eq!(
+        format!("/var/lib/{}", unit_value(&unit, "StateDirectory")),
+        "/var/lib/mfa"
+    );
+    assert!(account.ends_with(" /var/lib/mfa"), "{account}");
+    assert_eq!(unit_value(&unit, "StateDirectoryMode"), "0700");
+    assert_eq!(unit_value(&unit, "UMask"), "0077");
+}
+
+#[test]
+fn sysusers_creates_a_locked_system_account_without_a_shell() {
+    if !root_suite_ready() {
+        return;
+    }
+    let root = ScratchDir::create();
+    fs::create_dir(root.path().join("etc")).unwrap();
+    let mut sysusers = Command::new(tool("/usr/bin/systemd-sysusers"));
+    sysusers
+        .arg(format!("--root={}", root.path().display()))
+        .arg(packaging("systemd/mfa.sysusers"));
+    checked(run(sysusers, ""));
+
+    let passwd = read(&root.path().join("etc/passwd"));
+    let fields: Vec<&str> = passwd
+        .lines()
+        .find(|line| line.starts_with("mfa:"))
+        .unwrap_or_else(|| panic!("no mfa account in\n{passwd}"))
+        .split(':')
+        .collect();
+    let uid: u32 = fields[2].parse().unwrap();
+    assert!(uid > 0 && uid < 1000, "not a system uid: {uid}");
+    assert_eq!(fields[5], "/var/lib/mfa");
+    assert!(fields[6].ends_with("/nologin"), "shell {}", fields[6]);
+    let group = read(&root.path().join("etc/group"));
+    assert!(
+        group
+            .lines()
+            .any(|line| line == format!("mfa:x:{}:", fields[3])),
+        "no group mfa with gid {} in\n{group}",
+        fields[3]
+    );
+    let shadow = read(&root.path().join("etc/shadow"));
+    let password = shadow
+        .lines()
+        .find_map(|line| line.strip_prefix("mfa:"))
+        .and_then(|rest| rest.split(':').next())
+        .expect("mfa in shadow");
+    assert!(password.starts_with('!'), "not locked: {password}");
+}
+
+/// `Key: value` fields of a pam-auth-update profile; a field's value may continue on
+/// indented lines (those are joined with newlines).
+fn profile_fields(text: &str) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with([' ', '\t']) {
+            let (_, value) = fields.last_mut().expect("a continuation after a field");
+            if !value.is_empty() {
+                value.push('\n');
+            }
+            value.push_str(line.trim());
+        } else if let Some((key, value)) = line.split_once(':') {
+            fields.push((key.to_owned(), value.trim().to_owned()));
+        }
+    }
+    fields
+}
+
+fn field<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {key}: field"))
+}
+
+#[test]
+fn the_pam_auth_update_profile_is_off_by_default_and_comes_after_pam_unix() {
+    let ours = profile_fields(&read(&packaging("pam-configs/mfa")));
+    assert_eq!(field(&ours, "Default"), "no");
+    assert_eq!(field(&ours, "Auth-Type"), "Additional");
+    let auth: Vec<&str> = field(&ours, "Auth").split_whitespace().collect();
+    assert_eq!(auth, ["required", "pam_mfa.so"]);
+    assert!(!field(&ours, "Name").is_empty());
+    let keys: Vec<&str> = ours.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["Name", "Default", "Priority", "Auth-Type", "Auth"],
+        "only auth: the module has no account, password or session part"
+    );
+    let unix = profile_fields(&read(Path::new(tool(UNIX_PROFILE))));
+    let priority =
+        |fields: &[(String, String)]| -> u32 { field(fields, "Priority").parse().unwrap() };
+    assert!(priority(&ours) < priority(&unix));
+}
+
+/// A scratch root for pam-auth-update: its profiles, /etc/pam.d, /var/lib/pam and a debconf
+/// database of its own.
+struct PamRoot {
+    scratch: ScratchDir,
+}
+
+impl PamRoot {
+    fn create() -> PamRoot {
+        let scratch = ScratchDir::create();
+        let root = scratch.path();
+        for dir in [
+            "usr/share/pam-configs",
+            "etc/pam.d",
+            "var/lib/pam",
+            "debconf",
+        ] {
+            fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        let profiles = root.join("usr/share/pam-configs");
+        fs::copy(tool(UNIX_PROFILE), profiles.join("unix")).unwrap();
+        for other in OTHER_PROFILES.iter().map(Path::new).filter(|p| p.exists()) {
+            fs::copy(other, profiles.join(other.file_name().unwrap())).unwrap();
+        }
+        fs::copy(packaging("pam-configs/mfa"), profiles.join("mfa")).unwrap();
+        let db = root.join("debconf");
+        fs::write(
+            db.join("debconf.conf"),
+            format!(
+                "Config: config\nTemplates: templates\n\n\
+                 Name: config\nDriver: File\nFilename: {}\n\n\
+                 Name: templates\nDriver: File\nFilename: {}\n",
+                db.join("config.dat").display(),
+                db.join("templates.dat").display()
+            ),
+        )
+        .unwrap();
+        PamRoot { scratch }
+    }
+
+    fn pam_auth_update(&self, args: &[&str]) {
+        let mut command = Command::new(tool(PAM_AUTH_UPDATE));
+        command
+            .arg("--root")
+            .arg(self.scratch.path())
+            .args(args)
+            .env(
+                "DEBCONF_SYSTEMRC",
+                self.scratch.path().join("debconf/debconf.conf"),
+            )
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("DEBCONF_NOWARNINGS", "yes")
+            // Not inside a package's maintainer script, whatever started the tests.
+            .env_remove("DEBIAN_HAS_FRONTEND")
+            .env_remove("DEBCONF_REDIR")
+            .env_remove("DEBCONF_DB_OVERRIDE");
+        checked(run(command, ""));
+    }
+
+    /// The rule lines of /etc/pam.d/common-NAME in the scratch root, comments dropped.
+    fn rules(&self, name: &str) -> Vec<String> {
+        read(&self.scratch.path().join("etc/pam.d").join(name))
+            .lines()
+            .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+}
+
+fn position(rules: &[String], module: &str) -> Option<usize> {
+    rules
+        .iter()
+        .position(|rule| rule.split_whitespace().any(|word| word == module))
+}
+
+#[test]
+fn pam_auth_update_adds_pam_mfa_after_the_password_only_when_enabled() {
+    if !root_suite_ready() {
+        return;
+    }
+    let root = PamRoot::create();
+
+    // What libpam-runtime and a package's postinst run: the defaults, and ours is not one.
+    root.pam_auth_update(&["--package", "--force"]);
+    let before = root.rules("common-auth");
+    assert!(position(&before, "pam_unix.so").is_some(), "{before:#?}");
+    assert_eq!(position(&before, "pam_mfa.so"), None, "{before:#?}");
+
+    root.pam_auth_update(&["--enable", "mfa"]);
+    let auth = root.rules("common-auth");
+    let mfa = position(&auth, "pam_mfa.so").unwrap_or_else(|| panic!("{auth:#?}"));
+    assert_eq!(auth[mfa], "auth required pam_mfa.so");
+    // pam_unix jumps over pam_deny on success; a wrong password stops at pam_deny
+    // (requisite), so pam_mfa.so runs only after the password was accepted.
+    let unix = position(&auth, "pam_unix.so").unwrap();
+    let deny = position(&auth, "pam_deny.so").unwrap();
+    let permit = position(&auth, "pam_permit.so").unwrap();
+    assert!(unix < deny && deny < permit && permit < mfa, "{auth:#?}");
+    assert!(auth[deny].starts_with("auth requisite"), "{auth:#?}");
+    if let Some(cap) = position(&auth, "pam_cap.so") {
+        assert!(mfa < cap, "the second factor before pam_cap: {auth:#?}");
+    }
+    for other in ["common-account", "common-password", "common-session"] {
+        assert_eq!(position(&root.rules(other), "pam_mfa.so"), None, "{other}");
+    }
+
+    root.pam_auth_update(&["--disable", "mfa"]);
+    assert_eq!(root.rules("common-auth"), before);
+}
+
+const WITH_MFA: &str = "{include if \"with-mfa\"}";
+
+/// An authselect profile's auth block in the shape of the `local` profile, written here.
+const LOCAL_PROFILE_AUTH: &str = "\
+auth        required                                     pam_env.so
+auth        required                                     pam_faildelay.so delay=2000000
+auth        required                                     pam_faillock.so preauth silent                         {include if \"with-faillock\"}
+auth        sufficient                                   pam_unix.so {if not \"without-nullok\":nullok}
+auth        required                                     pam_faillock.so authfail                               {include if \"with-faillock\"}
+auth        required                                     pam_deny.so
+
+account     required                                     pam_unix.so
+";
+
+fn with_mfa_applied(profile: &str) -> Vec<String> {
+    let mut sed = Command::new("sed");
+    sed.arg("-f").arg(packaging("authselect/with-mfa.sed"));
+    let done = checked(run(sed, profile));
+    done.stdout.lines().map(str::to_owned).collect()
+}
+
+/// What authselect would write with or without `with-mfa` (and no other feature), reduced to
+/// what the lines say.
+fn rendered(profile: &[String], with_mfa: bool) -> Vec<String> {
+    profile
+        .iter()
+        .filter(|line| !line.contains("{include if") || (with_mfa && line.contains(WITH_MFA)))
+        .map(|line| {
+            line.replace(WITH_MFA, "")
+                .replace("{if not \"without-nullok\":nullok}", "nullok")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_authselect_feature_checks_the_password_before_pam_mfa() {
+    let profile = with_mfa_applied(LOCAL_PROFILE_AUTH);
+    assert_eq!(
+        profile.iter().filter(|l| l.contains(WITH_MFA)).count(),
+        2,
+        "{profile:#?}"
+    );
+    let without: Vec<String> = rendered(
+        &LOCAL_PROFILE_AUTH
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>(),
+        false,
+    );
+    assert_eq!(
+        rendered(&profile, false),
+        without,
+        "unchanged without with-mfa"
+    );
+    assert_eq!(
+        rendered(&profile, true),
+        [
+            "auth required pam_env.so",
+            "auth required pam_faildelay.so delay=2000000",
+            "auth [success=ok default=1] pam_unix.so nullok",
+            "auth required pam_mfa.so",
+            "auth sufficient pam_unix.so nullok",
+            "auth required pam_deny.so",
+            "account required pam_unix.so",
+        ]
+    );
+    let feature = read(&packaging("authselect/README.feature"));
+    assert!(feature.starts_with("with-mfa::"), "{feature}");
+}
