@@ -15,10 +15,10 @@ PACKAGES=(
   python3-aiosmtpd openssl      # delivery tests: the SMTP stand-in and its test CA
   systemd libpam-runtime strace # unit checks: systemd-analyze verify/security, sysusers, pam-auth-update, syscall trace
   man-db groff-base             # man page checks: man --warnings and lexgrog on the generated pages
-)
   dpkg-dev lintian              # packages: cargo-deb's dpkg-shlibdeps; lintian judges the .deb
   rpm rpmlint                   # packages: rpm -qp / rpm -i --root read and install the .rpm; rpmlint judges it
   debootstrap debian-archive-keyring  # packages: the throw-away Debian root the .deb is installed in
+)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
