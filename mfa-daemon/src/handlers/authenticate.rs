@@ -108,6 +108,23 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
+    /// An event of `kind` about this attempt, with what every such event carries; the
+    /// caller fills in the rest.
+    fn event(&self, kind: AuditKind, outcome: AuditOutcome) -> AuditEvent<'_> {
+        AuditEvent {
+            event: kind,
+            user: &self.user,
+            service: Some(&self.auth.service),
+            // Only root's callers know the remote host; anyone else's is its own word, and
+            // varying it must not make a flood's lines distinct (identical ones are throttled).
+            rhost: self.auth.rhost.as_deref().filter(|_| self.caller.uid == 0),
+            source: Some(&self.source),
+            outcome,
+            uid: Some(self.caller.uid),
+            ..AuditEvent::default()
+        }
+    }
+
     /// An event about enrolling an app at login.
     fn audit_enrollment(
         &self,
@@ -117,36 +134,23 @@ impl Attempt<'_> {
         until: Option<u64>,
     ) {
         self.shared.audit.record(&AuditEvent {
-            event: kind,
-            user: &self.user,
-            service: Some(&self.auth.service),
-            rhost: self.auth.rhost.as_deref().filter(|_| self.caller.uid == 0),
-            source: Some(&self.source),
             factor: Some(Factor::Totp.name()),
             label: Some(DEFAULT_APP_LABEL),
-            outcome,
             reason,
             until,
-            uid: Some(self.caller.uid),
-            ..AuditEvent::default()
+            ..self.event(kind, outcome)
         });
     }
 
     /// An event of `kind` about this attempt.
     fn audit_as(&self, kind: AuditKind, outcome: AuditOutcome, reason: Option<&str>) {
         self.shared.audit.record(&AuditEvent {
-            event: kind,
-            user: &self.user,
-            service: Some(&self.auth.service),
-            rhost: self.auth.rhost.as_deref().filter(|_| self.caller.uid == 0),
-            source: Some(&self.source),
-            outcome,
             reason,
-            uid: Some(self.caller.uid),
-            ..AuditEvent::default()
+            ..self.event(kind, outcome)
         });
     }
 
+    /// The sign-in event for `outcome` (`sign_in_succeeded`, `sign_in_failed`, ...).
     fn audit(
         &self,
         outcome: AuditOutcome,
@@ -154,26 +158,18 @@ impl Attempt<'_> {
         reason: Option<&str>,
         until: Option<u64>,
     ) {
+        let kind = match outcome {
+            AuditOutcome::Success => AuditKind::SignInSucceeded,
+            AuditOutcome::LockedOut => AuditKind::LockedOut,
+            AuditOutcome::Ignore => AuditKind::SignInSkipped,
+            AuditOutcome::Abandoned => AuditKind::SignInAbandoned,
+            _ => AuditKind::SignInFailed,
+        };
         self.shared.audit.record(&AuditEvent {
-            event: match outcome {
-                AuditOutcome::Success => AuditKind::SignInSucceeded,
-                AuditOutcome::LockedOut => AuditKind::LockedOut,
-                AuditOutcome::Ignore => AuditKind::SignInSkipped,
-                AuditOutcome::Abandoned => AuditKind::SignInAbandoned,
-                _ => AuditKind::SignInFailed,
-            },
-            user: &self.user,
-            service: Some(&self.auth.service),
-            // Only root's callers know the remote host; anyone else's is its own word, and
-            // varying it must not make a flood's lines distinct (identical ones are throttled).
-            rhost: self.auth.rhost.as_deref().filter(|_| self.caller.uid == 0),
-            source: Some(&self.source),
             factor,
-            outcome,
             reason,
             until,
-            uid: Some(self.caller.uid),
-            ..AuditEvent::default()
+            ..self.event(kind, outcome)
         });
     }
 }
