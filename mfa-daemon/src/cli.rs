@@ -8,6 +8,7 @@ use crate::authority::Authority;
 use crate::config::{Config, DEFAULT_CONFIG};
 use crate::delivery::outbox::Outbox;
 use crate::server::Listeners;
+use crate::server::socket_activation::PassedSockets;
 
 const USAGE: &str = "usage: mfa-daemon [--config FILE]\n       mfa-daemon --check-config FILE\n\n\
 Runs the pam-mfa daemon in the foreground (default config /etc/mfa/config.toml;\n\
@@ -41,8 +42,8 @@ fn parse(args: &[String]) -> Result<Command, String> {
     }
 }
 
-/// Entry point of the binary.
-pub fn main() -> ExitCode {
+/// Entry point of the binary; `passed` are the sockets systemd passed, if it did.
+pub fn main(passed: PassedSockets) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match parse(&args) {
         Err(e) => {
@@ -69,11 +70,11 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Ok(Command::Run { config, explicit }) => run(&config, explicit),
+        Ok(Command::Run { config, explicit }) => run(&config, explicit, passed),
     }
 }
 
-fn run(path: &std::path::Path, explicit: bool) -> ExitCode {
+fn run(path: &std::path::Path, explicit: bool, passed: PassedSockets) -> ExitCode {
     let config = match Config::load(path, !explicit) {
         Ok(c) => c,
         Err(e) => {
@@ -87,8 +88,9 @@ fn run(path: &std::path::Path, explicit: bool) -> ExitCode {
         eprintln!("mfa-daemon: cannot harden the process: {e}");
         return ExitCode::from(1);
     }
-    // Bound first, while this is the only thread (socket modes come from the umask).
-    let listeners = match Listeners::bind(&config.socket) {
+    // Bound (or taken from systemd) first, while this is the only thread (socket modes come
+    // from the umask).
+    let listeners = match Listeners::open(&config.socket, passed) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("mfa-daemon: {e}");

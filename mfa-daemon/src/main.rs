@@ -1,6 +1,35 @@
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use mfa_daemon::server::socket_activation::PassedSockets;
+
 fn main() -> std::process::ExitCode {
     return_large_buffers_to_the_os();
-    mfa_daemon::cli::main()
+    let passed = take_passed_sockets();
+    mfa_daemon::cli::main(passed)
+}
+
+/// The listening sockets systemd passed (socket activation, sd_listen_fds(3)) and their
+/// names, for the server to check; none when `$LISTEN_PID` is not this process. The
+/// `LISTEN_*` variables are removed either way, so nothing the daemon starts takes them for
+/// its own.
+fn take_passed_sockets() -> PassedSockets {
+    let names = std::env::var("LISTEN_FDNAMES").ok();
+    // SAFETY: removing environment variables races only with other threads reading or
+    // writing the environment, and there are none: main has just begun.
+    let listed = unsafe { sd_notify::listen_fds_and_unset_env() };
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("LISTEN_FDNAMES") };
+    let fds = listed.map(|fds| {
+        fds.map(|fd| {
+            // SAFETY: listen_fds set FD_CLOEXEC on each descriptor, which fails unless it is
+            // open; by the sd_listen_fds protocol descriptors 3 to 3+$LISTEN_FDS-1 are handed
+            // to this process to own, each number comes once, and nothing else in the daemon
+            // uses them.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        })
+        .collect()
+    });
+    PassedSockets::new(fds, names)
 }
 
 /// argon2 needs 19 MiB per hash. glibc raises its mmap threshold once the first such buffer is

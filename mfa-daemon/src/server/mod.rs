@@ -1,8 +1,9 @@
-//! The socket server: binds the socket, accepts connections, reads peer credentials and
-//! hands each connection to the conversation it asks for.
+//! The socket server: binds the sockets (or takes them from systemd), accepts connections,
+//! reads peer credentials and hands each connection to the conversation it asks for.
 
 pub mod connection_limits;
 mod service_manager;
+pub mod socket_activation;
 
 use std::fs;
 use std::io;
@@ -26,6 +27,7 @@ use crate::error::DaemonError;
 use crate::handlers;
 use crate::hashing::HashingPools;
 use crate::server::connection_limits::{ConnectionLimits, ROOT_CONNECTIONS};
+use crate::server::socket_activation::{ActivationError, PassedSockets};
 
 /// How often a refusal of one kind for one uid is logged (the rest are counted).
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -35,6 +37,8 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 pub enum ServeError {
     /// The socket path is in use or unusable.
     Socket(String),
+    /// The sockets systemd passed are not the ones the config names.
+    Activation(ActivationError),
     /// Any other I/O error while setting up.
     Io(io::Error),
 }
@@ -43,23 +47,68 @@ impl std::fmt::Display for ServeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ServeError::Socket(why) => write!(f, "{why}"),
+            ServeError::Activation(e) => write!(f, "{e}"),
             ServeError::Io(e) => write!(f, "{e}"),
         }
     }
 }
 
-impl std::error::Error for ServeError {}
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServeError::Socket(_) => None,
+            ServeError::Activation(e) => Some(e),
+            ServeError::Io(e) => Some(e),
+        }
+    }
+}
 
-/// The two sockets, bound before anything else starts.
+/// The two sockets, ready before anything else starts.
 #[derive(Debug)]
 pub struct Listeners {
     public: std::os::unix::net::UnixListener,
     public_path: PathBuf,
     privileged: std::os::unix::net::UnixListener,
     privileged_path: PathBuf,
+    origin: Origin,
+}
+
+/// Who made the socket files, and so who removes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The daemon bound them and removes them when it stops.
+    Bound,
+    /// systemd's socket units hold them; they stay, still queueing connections, after the
+    /// daemon stops.
+    Passed,
 }
 
 impl Listeners {
+    /// The sockets systemd passed (socket activation), checked against the config's socket
+    /// path, or else both bound here as [`Listeners::bind`] does. Call this before any other
+    /// thread starts.
+    pub fn open(public_path: &Path, passed: PassedSockets) -> Result<Listeners, ServeError> {
+        let privileged_path = mfa_proto::privileged_socket(public_path);
+        let Some((public, privileged)) = passed
+            .take(public_path, &privileged_path)
+            .map_err(ServeError::Activation)?
+        else {
+            return Listeners::bind(public_path);
+        };
+        // The same trust as when binding: root's socket is reachable only through a 0700
+        // directory of the daemon's own, whoever made it (tmpfiles.d, see mfa.tmpfiles).
+        if let Some(private_dir) = privileged_path.parent() {
+            check_private_directory(private_dir)?;
+        }
+        Ok(Listeners {
+            public,
+            public_path: public_path.to_owned(),
+            privileged,
+            privileged_path,
+            origin: Origin::Passed,
+        })
+    }
+
     /// Binds the public socket (mode 0666: every request is authorized by the peer's uid)
     /// and the privileged one beside it in `private/` (directory 0700 and socket 0600: only
     /// root can connect, like SSSD's private pipes). Modes are set by the umask at `bind`,
@@ -97,12 +146,17 @@ impl Listeners {
             public_path: public_path.to_owned(),
             privileged,
             privileged_path,
+            origin: Origin::Bound,
         })
     }
 
+    /// Removes the socket files the daemon made; systemd's stay, so that connections made
+    /// while no daemon runs wait for the next one.
     fn remove(&self) {
-        let _ = fs::remove_file(&self.public_path);
-        let _ = fs::remove_file(&self.privileged_path);
+        if self.origin == Origin::Bound {
+            let _ = fs::remove_file(&self.public_path);
+            let _ = fs::remove_file(&self.privileged_path);
+        }
     }
 }
 
@@ -142,8 +196,12 @@ pub async fn serve(
     let mut sighup = signal(SignalKind::hangup()).map_err(ServeError::Io)?;
     let privileged_task = tokio::spawn(accept_privileged(shared.clone(), privileged));
     let public_task = tokio::spawn(accept_public(shared.clone(), public));
+    let from = match listeners.origin {
+        Origin::Bound => "",
+        Origin::Passed => ", sockets passed by the service manager",
+    };
     let listening = format!(
-        "listening on {} (root's callers: {})",
+        "listening on {} (root's callers: {}{from})",
         listeners.public_path.display(),
         listeners.privileged_path.display()
     );
@@ -276,8 +334,7 @@ fn refuse_busy(shared: &Shared, stream: &UnixStream, uid: u32) {
     }
 }
 
-/// Makes the directory of the privileged socket: 0700 and the daemon's own. An existing one
-/// owned by anyone else is refused, since its owner could swap the socket.
+/// Makes the directory of the privileged socket: 0700 and the daemon's own.
 fn private_directory(dir: &Path) -> Result<(), ServeError> {
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
@@ -289,16 +346,33 @@ fn private_directory(dir: &Path) -> Result<(), ServeError> {
             )));
         }
     }
-    let meta = fs::symlink_metadata(dir).map_err(ServeError::Io)?;
+    check_private_directory(dir)
+}
+
+/// The directory of the privileged socket must be a directory of the daemon's own, and is
+/// made 0700 if it is looser. One owned by anyone else is refused, since its owner could swap
+/// the socket.
+fn check_private_directory(dir: &Path) -> Result<(), ServeError> {
     let refuse = |why: &str| Err(ServeError::Socket(format!("{}: {why}", dir.display())));
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) => return refuse(&e.to_string()),
+    };
     if !meta.is_dir() {
         return refuse("is not a directory (a symlink or file is not accepted)");
     }
-    if meta.uid() != nix::unistd::geteuid().as_raw() {
-        return refuse("is owned by another user than the daemon's; remove it");
+    let own = nix::unistd::geteuid().as_raw();
+    if meta.uid() != own {
+        return refuse(&format!(
+            "is owned by uid {}, not by the daemon's uid {own}; remove it (under systemd, \
+             mfa.tmpfiles makes it 0700 for the daemon's user before the sockets are bound)",
+            meta.uid()
+        ));
     }
     if meta.mode() & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(ServeError::Io)?;
+        if let Err(e) = fs::set_permissions(dir, fs::Permissions::from_mode(0o700)) {
+            return refuse(&format!("is not 0700 and cannot be made so: {e}"));
+        }
     }
     Ok(())
 }
