@@ -1,6 +1,8 @@
 //! What the packages hand to systemd and to the distributions' PAM tools, checked with those
-//! tools: the unit with `systemd-analyze verify` and `systemd-analyze security` (exposure
-//! below 2.0), the sysusers file with `systemd-sysusers --root`, Debian's pam-auth-update
+//! tools: the service and its two socket units with `systemd-analyze verify`, the service with
+//! `systemd-analyze security` (exposure below 2.0), the sysusers file with
+//! `systemd-sysusers --root`, the tmpfiles.d file with `systemd-tmpfiles --root`, the daemon
+//! under `systemd-socket-activate` (systemd's own sd_listen_fds sender), Debian's pam-auth-update
 //! profile applied with `pam-auth-update --root` to a scratch copy of `/etc/pam.d`, and the
 //! authselect snippet applied with `sed` to a profile of the same shape as authselect's.
 //!
@@ -9,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -22,6 +25,8 @@ use nix::unistd::Pid;
 /// Highest exposure `systemd-analyze security` may give the unit (0 is best, 10 worst).
 const MAX_EXPOSURE: f64 = 2.0;
 const UNIT_NAME: &str = "mfa-daemon.service";
+/// The socket units that hold the daemon's sockets (socket activation).
+const SOCKET_UNITS: [&str; 2] = ["mfa-daemon.socket", "mfa-daemon-privileged.socket"];
 /// Where the packages install the daemon; the unit's ExecStart names it.
 const INSTALLED_DAEMON: &str = "/usr/sbin/mfa-daemon";
 const PAM_AUTH_UPDATE: &str = "/usr/sbin/pam-auth-update";
@@ -104,8 +109,14 @@ fn the_unit_passes_systemd_analyze_verify() {
     let mut verify = Command::new(tool("/usr/bin/systemd-analyze"));
     // --man=no: Documentation= names the man pages, which only the packages install; verify
     // would run `man` on each and fail here. Everything else is checked, and any warning
-    // (an unknown key, a bad value, a missing ExecReload command) fails the test.
+    // (an unknown key, a bad value, a missing ExecReload command) fails the test. The socket
+    // units sit beside the service, where verify finds the ones its Sockets= names.
     verify.args(["verify", "--man=no"]).arg(&unit);
+    for socket in SOCKET_UNITS {
+        let path = scratch.path().join(socket);
+        fs::copy(packaging(&format!("systemd/{socket}")), &path).unwrap();
+        verify.arg(path);
+    }
     let done = checked(run(verify, ""));
     assert_eq!(done.stderr.trim(), "", "{done}");
 }
@@ -448,6 +459,177 @@ fn sysusers_creates_a_locked_system_account_without_a_shell() {
         .and_then(|rest| rest.split(':').next())
         .expect("mfa in shadow");
     assert!(password.starts_with('!'), "not locked: {password}");
+}
+
+fn socket_unit_text(name: &str) -> String {
+    read(&packaging(&format!("systemd/{name}")))
+}
+
+#[test]
+fn the_socket_units_hold_the_daemons_two_sockets_by_name() {
+    let public = Path::new(mfa_proto::DEFAULT_SOCKET);
+    let privileged = mfa_proto::privileged_socket(public);
+    let user = mfa_proto::DEFAULT_DAEMON_USER;
+    for (unit, path, name, mode) in [
+        (SOCKET_UNITS[0], public, "public", "0666"),
+        (SOCKET_UNITS[1], privileged.as_path(), "privileged", "0600"),
+    ] {
+        let text = socket_unit_text(unit);
+        let listen = unit_value(&text, "ListenStream");
+        assert_eq!(Path::new(listen), path, "{unit}: ListenStream=");
+        // The daemon takes each descriptor by this name (server/socket_activation.rs).
+        assert_eq!(unit_value(&text, "FileDescriptorName"), name, "{unit}");
+        assert_eq!(unit_value(&text, "SocketMode"), mode, "{unit}");
+        assert_eq!(unit_value(&text, "Service"), UNIT_NAME, "{unit}");
+        // A running daemon still serves through the file after the socket unit stops.
+        assert_eq!(unit_value(&text, "RemoveOnStop"), "no", "{unit}");
+        assert_eq!(unit_value(&text, "WantedBy"), "sockets.target", "{unit}");
+    }
+    let privileged_unit = socket_unit_text(SOCKET_UNITS[1]);
+    assert_eq!(unit_value(&privileged_unit, "SocketUser"), user);
+    assert_eq!(unit_value(&privileged_unit, "SocketGroup"), user);
+
+    let service = unit_text();
+    let sockets: Vec<&str> = unit_value(&service, "Sockets").split_whitespace().collect();
+    assert_eq!(sockets, SOCKET_UNITS, "Sockets= of the service");
+    let also: Vec<&str> = unit_value(&service, "Also").split_whitespace().collect();
+    assert_eq!(
+        also, SOCKET_UNITS,
+        "Also=: enabling the service enables its sockets"
+    );
+    // systemd would remove /run/mfa, and the sockets the socket units hold in it, whenever
+    // the daemon stops or restarts.
+    assert_eq!(unit_value(&service, "RuntimeDirectoryPreserve"), "yes");
+}
+
+#[test]
+fn tmpfiles_makes_the_private_directory_the_daemon_trusts_before_the_sockets_bind() {
+    if !root_suite_ready() {
+        return;
+    }
+    let root = ScratchDir::create();
+    fs::create_dir(root.path().join("etc")).unwrap();
+    let mut sysusers = Command::new(tool("/usr/bin/systemd-sysusers"));
+    sysusers
+        .arg(format!("--root={}", root.path().display()))
+        .arg(packaging("systemd/mfa.sysusers"));
+    checked(run(sysusers, ""));
+    let passwd = read(&root.path().join("etc/passwd"));
+    let ids: Vec<u32> = passwd
+        .lines()
+        .find_map(|line| line.strip_prefix("mfa:x:"))
+        .unwrap_or_else(|| panic!("no mfa account in\n{passwd}"))
+        .split(':')
+        .take(2)
+        .map(|id| id.parse().unwrap())
+        .collect();
+
+    // The file where the packages install it, named as the postinst names it (a bare name is
+    // looked up in the root's tmpfiles.d directories); --root resolves "mfa" in the scratch
+    // root's passwd, as boot resolves it in the host's.
+    let conf = root.path().join("usr/lib/tmpfiles.d/mfa.conf");
+    fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    fs::copy(packaging("systemd/mfa.tmpfiles"), &conf).unwrap();
+    let mut tmpfiles = Command::new(tool("/usr/bin/systemd-tmpfiles"));
+    tmpfiles
+        .arg("--create")
+        .arg(format!("--root={}", root.path().display()))
+        .arg("mfa.conf");
+    let done = checked(run(tmpfiles, ""));
+    assert_eq!(done.stderr.trim(), "", "{done}");
+
+    let public = Path::new(mfa_proto::DEFAULT_SOCKET);
+    let privileged = mfa_proto::privileged_socket(public);
+    for (dir, mode) in [
+        (public.parent().unwrap(), 0o755),
+        (privileged.parent().unwrap(), 0o700),
+    ] {
+        let made = root.path().join(dir.strip_prefix("/").unwrap());
+        let meta = fs::symlink_metadata(&made)
+            .unwrap_or_else(|e| panic!("tmpfiles made no {}: {e}", dir.display()));
+        assert!(meta.is_dir(), "{}", dir.display());
+        assert_eq!(meta.mode() & 0o7777, mode, "{}", dir.display());
+        assert_eq!([meta.uid(), meta.gid()], ids[..], "{} owner", dir.display());
+    }
+}
+
+/// Kills systemd-socket-activate (the daemon, once it has exec'd it) when the test ends.
+struct Activator(Child);
+
+impl Drop for Activator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_daemon_serves_the_sockets_systemd_socket_activate_passes() {
+    if !root_suite_ready() {
+        return;
+    }
+    // systemd's own sender of the protocol: it binds both sockets, waits for the first
+    // connection, then execs the daemon with them as descriptors 3 and 4, named in order.
+    let scratch = ScratchDir::create();
+    let dir = scratch.path();
+    let public = dir.join("run/mfa.sock");
+    let privileged = mfa_proto::privileged_socket(&public);
+    fs::create_dir_all(privileged.parent().unwrap()).unwrap();
+    fs::set_permissions(
+        privileged.parent().unwrap(),
+        fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    let config = dir.join("config.toml");
+    fs::write(
+        &config,
+        format!(
+            "socket = \"{}\"\nstate_dir = \"{}\"\n",
+            public.display(),
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("daemon.log");
+    let activator = Command::new(tool("/usr/bin/systemd-socket-activate"))
+        .arg("--listen")
+        .arg(&public)
+        .arg("--listen")
+        .arg(&privileged)
+        .arg("--fdname=public:privileged")
+        .arg(daemon_binary())
+        .arg("--config")
+        .arg(&config)
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).unwrap())
+        .spawn()
+        .expect("run systemd-socket-activate");
+    scratch.record_pid("daemon", activator.id());
+    let activator = Activator(activator);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(public.exists() && privileged.exists()) {
+        assert!(Instant::now() < deadline, "{}", read(&log));
+        thread::sleep(Duration::from_millis(20));
+    }
+
+    // The first connection starts the daemon; the request waits for it to take the sockets.
+    let status = Request::Status {
+        user: "root".to_owned(),
+    };
+    for socket in [&privileged, &public] {
+        let answer: Response = connect(socket)
+            .call(&status)
+            .unwrap_or_else(|e| panic!("no answer on {}: {e}\n{}", socket.display(), read(&log)));
+        assert!(matches!(answer, Response::Status(_)), "{answer:?}");
+    }
+    let said = read(&log);
+    assert!(
+        said.contains("sockets passed by the service manager"),
+        "{said}"
+    );
+    drop(activator);
 }
 
 /// `Key: value` fields of a pam-auth-update profile; a field's value may continue on
