@@ -79,7 +79,8 @@ pub fn page(date: &str) -> Page {
     );
     doc.item_markdown(
         "SIGTERM, SIGINT",
-        "Stop accepting, remove the sockets and exit 0.",
+        "Stop accepting, remove the sockets it bound itself and exit 0. Sockets passed by \
+         systemd stay: they keep queueing connections for the next daemon.",
     );
 
     doc.section("LOGGING");
@@ -105,7 +106,11 @@ pub fn page(date: &str) -> Page {
          by `sysusers.d`(5)), with `StateDirectory=mfa` (`/var/lib/mfa`, 0700), \
          `RuntimeDirectory=mfa` (`/run/mfa`), `UMask=0077` and the usual sandboxing. It is \
          `Type=notify`: the daemon reports ready once both sockets accept, and sshd and the \
-         login services, ordered after it, never start without it. Provider secrets can be \
+         login services, ordered after it, never start without it. Its sockets come from \
+         `mfa-daemon.socket` and `mfa-daemon-privileged.socket` (socket activation): systemd \
+         binds them at boot and holds them while the daemon starts, stops or restarts, and a \
+         connection made meanwhile waits for the next daemon. `tmpfiles.d`(5) makes \
+         `/run/mfa/private` 0700 for `mfa` before they bind. Provider secrets can be \
          handed over with `LoadCredential=` (see `mfa.toml`(5)). The process cannot dump \
          core and cannot be traced by its own user.",
     );
@@ -118,7 +123,8 @@ pub fn page(date: &str) -> Page {
     );
     doc.item_markdown(
         "1",
-        "An error at start or while running: the sockets could not be bound, the state \
+        "An error at start or while running: the sockets could not be bound (or those \
+         systemd passed are not the configured ones), the state \
          directory could not be opened, or the process could not be hardened.",
     );
     doc.item_markdown(
@@ -130,6 +136,13 @@ pub fn page(date: &str) -> Page {
     doc.item_markdown(
         "CREDENTIALS_DIRECTORY",
         "Where a relative credential file name is read from (systemd's `LoadCredential=`).",
+    );
+    doc.item_markdown(
+        "LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES",
+        "Set by systemd for socket activation (`sd_listen_fds`(3)). When `LISTEN_PID` is the \
+         daemon's pid it takes the sockets named `public` and `privileged` instead of binding, \
+         after checking that each is a listening Unix stream socket at the path `socket` \
+         gives it, and exits 1 naming what is wrong otherwise. The variables are removed.",
     );
     doc.item_markdown(
         "NOTIFY_SOCKET",
@@ -156,6 +169,14 @@ pub fn page(date: &str) -> Page {
         "mfa-daemon.service",
         "The systemd unit, in `/usr/lib/systemd/system/` (or `/lib/systemd/system/`).",
     );
+    doc.item_markdown(
+        "mfa-daemon.socket, mfa-daemon-privileged.socket",
+        "Its socket units, beside it.",
+    );
+    doc.item_markdown(
+        "/usr/lib/tmpfiles.d/mfa.conf",
+        "Makes `/run/mfa` and `/run/mfa/private` at boot.",
+    );
 
     doc.section("EXAMPLES");
     doc.markdown("Check a changed configuration, then put it in force without dropping a login:");
@@ -173,6 +194,7 @@ pub fn page(date: &str) -> Page {
         ("mfa-enroll", "1"),
         ("mfactl", "8"),
         ("systemd.exec", "5"),
+        ("systemd.socket", "5"),
         ("systemctl", "1"),
     ]));
 
