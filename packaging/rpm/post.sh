@@ -1,6 +1,12 @@
 # pam-mfa %post: the daemon's system user and state directory, then the unit (enabled and
 # started on a fresh install where systemd runs). Nothing here changes PAM: with authselect,
 # turn the module on as /usr/share/doc/pam-mfa/authselect/README.md says.
+# The service and any socket units it ships with (socket activation), sockets first.
+units=""
+for socket in /usr/lib/systemd/system/mfa-daemon*.socket; do
+    if [ -e "$socket" ]; then units="$units ${socket##*/}"; fi
+done
+units="${units# } mfa-daemon.service"
 if ! getent passwd mfa >/dev/null; then
     if command -v systemd-sysusers >/dev/null 2>&1; then
         systemd-sysusers mfa.conf
@@ -13,7 +19,7 @@ install -d -m 0700 -o mfa -g mfa /var/lib/mfa
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
     if [ "$1" -eq 1 ]; then
-        systemctl enable --now mfa-daemon.service >/dev/null 2>&1 || :
+        systemctl enable --now $units >/dev/null 2>&1 || :
     fi
 fi
 if [ "$1" -eq 1 ]; then

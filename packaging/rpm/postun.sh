@@ -1,10 +1,16 @@
 # pam-mfa %postun: after an upgrade restart the daemon on the new binary; after an erase
 # reload systemd. Configuration and /var/lib/mfa stay (RPM has no purge); a changed
 # config.toml is kept as config.toml.rpmsave.
+# The service and any socket units it ships with (socket activation), sockets first.
+units=""
+for socket in /usr/lib/systemd/system/mfa-daemon*.socket; do
+    if [ -e "$socket" ]; then units="$units ${socket##*/}"; fi
+done
+units="${units# } mfa-daemon.service"
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
     if [ "$1" -ge 1 ]; then
-        systemctl try-restart mfa-daemon.service >/dev/null 2>&1 || :
+        systemctl try-restart $units >/dev/null 2>&1 || :
     fi
 fi
 exit 0

@@ -47,12 +47,11 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// The files both packages install, with their modes (all owned by root). The .deb puts the
 /// module in Debian's multiarch directory and keeps PAM modules 0644; the .rpm in
 /// /usr/lib64/security with 0755, as Fedora's own modules are.
-const COMMON_FILES: [(&str, u32); 13] = [
+const COMMON_FILES: [(&str, u32); 12] = [
     ("/usr/sbin/mfa-daemon", 0o755),
     ("/usr/sbin/mfactl", 0o755),
     ("/usr/bin/mfa-enroll", 0o755),
     ("/etc/mfa/config.toml", 0o644),
-    ("/usr/lib/systemd/system/mfa-daemon.service", 0o644),
     ("/usr/lib/sysusers.d/mfa.conf", 0o644),
     ("/usr/share/man/man8/pam_mfa.8.gz", 0o644),
     ("/usr/share/man/man8/mfa-daemon.8.gz", 0o644),
@@ -76,11 +75,21 @@ const RPM_ONLY_FILES: [(&str, u32); 4] = [
     ("/usr/share/doc/pam-mfa/authselect/with-mfa.sed", 0o644),
 ];
 
+/// The expected files, with the systemd units from packaging/systemd: the service and the
+/// socket units it comes with (`mfa-daemon*`).
 fn expected_files(only: &[(&'static str, u32)]) -> BTreeSet<(String, u32)> {
+    let units_dir = workspace().join("packaging/systemd");
+    let units = fs::read_dir(&units_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", units_dir.display()))
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("mfa-daemon"))
+        .map(|name| (format!("/usr/lib/systemd/system/{name}"), 0o644));
     COMMON_FILES
         .iter()
         .chain(only)
         .map(|(path, mode)| ((*path).to_owned(), *mode))
+        .chain(units)
         .collect()
 }
 
@@ -310,11 +319,11 @@ fn rpm_lists_the_expected_files_modes_owners_and_scriptlets() {
         "systemd-sysusers mfa.conf",
         "useradd --system",
         "install -d -m 0700 -o mfa -g mfa /var/lib/mfa",
-        "systemctl enable --now mfa-daemon.service",
+        "systemctl enable --now $units",
         "preuninstall scriptlet",
-        "systemctl disable --now mfa-daemon.service",
+        "systemctl disable --now $units",
         "postuninstall scriptlet",
-        "systemctl try-restart mfa-daemon.service",
+        "systemctl try-restart $units",
     ] {
         assert!(
             scripts.contains(expected),
