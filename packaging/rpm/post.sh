@@ -16,6 +16,10 @@ if ! getent passwd mfa >/dev/null; then
     fi
 fi
 install -d -m 0700 -o mfa -g mfa /var/lib/mfa
+# /run/mfa and root's /run/mfa/private for the socket units (at boot tmpfiles.d does it).
+if command -v systemd-tmpfiles >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemd-tmpfiles --create mfa.conf || :
+fi
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
     if [ "$1" -eq 1 ]; then

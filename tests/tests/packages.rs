@@ -47,12 +47,13 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// The files both packages install, with their modes (all owned by root). The .deb puts the
 /// module in Debian's multiarch directory and keeps PAM modules 0644; the .rpm in
 /// /usr/lib64/security with 0755, as Fedora's own modules are.
-const COMMON_FILES: [(&str, u32); 12] = [
+const COMMON_FILES: [(&str, u32); 13] = [
     ("/usr/sbin/mfa-daemon", 0o755),
     ("/usr/sbin/mfactl", 0o755),
     ("/usr/bin/mfa-enroll", 0o755),
     ("/etc/mfa/config.toml", 0o644),
     ("/usr/lib/sysusers.d/mfa.conf", 0o644),
+    ("/usr/lib/tmpfiles.d/mfa.conf", 0o644),
     ("/usr/share/man/man8/pam_mfa.8.gz", 0o644),
     ("/usr/share/man/man8/mfa-daemon.8.gz", 0o644),
     ("/usr/share/man/man8/mfactl.8.gz", 0o644),
