@@ -10,7 +10,9 @@ units="${units# } mfa-daemon.service"
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
     if [ "$1" -ge 1 ]; then
-        systemctl try-restart $units >/dev/null 2>&1 || :
+        # Only the service: restarting the socket units would close and rebind the
+        # sockets, and a login in that moment would find no daemon.
+        systemctl try-restart mfa-daemon.service >/dev/null 2>&1 || :
     fi
 fi
 exit 0

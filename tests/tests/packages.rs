@@ -324,7 +324,7 @@ fn rpm_lists_the_expected_files_modes_owners_and_scriptlets() {
         "preuninstall scriptlet",
         "systemctl disable --now $units",
         "postuninstall scriptlet",
-        "systemctl try-restart $units",
+        "systemctl try-restart mfa-daemon.service",
     ] {
         assert!(
             scripts.contains(expected),
