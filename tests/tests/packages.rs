@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use mfa_tests::text::{CODE_PROMPT, PAMTESTER_SUCCESS};
 use mfa_tests::{Authenticator, Interaction, json_line_with, root_suite_ready};
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -118,20 +119,41 @@ fn workspace_version() -> String {
         .to_owned()
 }
 
-/// Runs `packaging/build.sh ARGS` (serialized with other test processes by a lock file, as
-/// nextest runs each test in a process of its own) and returns the packages it made in `out`.
+/// The packages of `version` in `out`, made by `packaging/build.sh` unless this test run
+/// made them already. Under a lock, since nextest runs each test in a process of its own:
+/// the first process builds, the others of the same run (`NEXTEST_RUN_ID`) find them. A
+/// build goes to a staging directory and its files are renamed into `out`, so a process
+/// still reading an earlier package (copying it into a root) never sees it half written.
 fn build_packages(version: &str, out: &Path) -> Packages {
     fs::create_dir_all(suite_dir()).expect("create target/package-tests");
-    let mut command = Command::new("flock");
-    command
-        .arg(suite_dir().join("build.lock"))
-        .arg("timeout")
+    let lock = fs::File::create(suite_dir().join("build.lock")).expect("create build.lock");
+    let _held = Flock::lock(lock, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .expect("lock build.lock");
+    let packages = Packages {
+        version: version.to_owned(),
+        deb: out.join(format!("pam-mfa_{version}-1_amd64.deb")),
+        rpm: out.join(format!("pam-mfa-{version}-1.x86_64.rpm")),
+    };
+    let stamp = out.join(".built-for-run");
+    let run = std::env::var("NEXTEST_RUN_ID").ok();
+    let built_this_run = run.is_some()
+        && fs::read_to_string(&stamp).ok() == run
+        && packages.deb.is_file()
+        && packages.rpm.is_file();
+    if built_this_run {
+        return packages;
+    }
+    let staging = suite_dir().join(format!("staging-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    let output = Command::new("timeout")
         .arg(BUILD_TIMEOUT.as_secs().to_string())
         .arg(workspace().join("packaging/build.sh"))
         .args(["--version", version, "--out"])
-        .arg(out)
-        .current_dir(workspace());
-    let output = command.output().expect("run packaging/build.sh");
+        .arg(&staging)
+        .current_dir(workspace())
+        .output()
+        .expect("run packaging/build.sh");
     assert!(
         output.status.success(),
         "packaging/build.sh failed ({}):\n{}\n{}",
@@ -139,13 +161,15 @@ fn build_packages(version: &str, out: &Path) -> Packages {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let packages = Packages {
-        version: version.to_owned(),
-        deb: out.join(format!("pam-mfa_{version}-1_amd64.deb")),
-        rpm: out.join(format!("pam-mfa-{version}-1.x86_64.rpm")),
-    };
+    fs::create_dir_all(out).expect("create the packages' directory");
     for file in [&packages.deb, &packages.rpm] {
-        assert!(file.is_file(), "build.sh made no {}", file.display());
+        let made = staging.join(file.file_name().expect("a file name"));
+        assert!(made.is_file(), "build.sh made no {}", made.display());
+        fs::rename(&made, file).expect("move the package into place");
+    }
+    let _ = fs::remove_dir_all(&staging);
+    if let Some(run) = run {
+        fs::write(&stamp, run).expect("write the build stamp");
     }
     packages
 }
