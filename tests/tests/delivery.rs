@@ -963,6 +963,26 @@ fn a_webhook_gateway_gets_a_signed_text_that_logs_in() {
     assert_eq!(call.payload["user"], user.name(), "{}", call.payload);
     assert!(done.succeeded(), "{done}\n{}", daemon.log_section());
     assert_eq!(daemon.auth_success()["factor"], "sms");
+    // A sent code consumes nothing on disk: the last success is written after the answer,
+    // in the background, and shows up in status shortly.
+    let deadline = std::time::Instant::now() + DELIVERY_WAIT;
+    let last = loop {
+        let report = status(&daemon, user.name());
+        match report.last_success {
+            Some(last) => break last,
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            None => panic!(
+                "no last success after an sms login\n{}",
+                daemon.log_section()
+            ),
+        }
+    };
+    assert_eq!(
+        (last.factor.as_str(), last.service.as_str()),
+        ("sms", service.name())
+    );
     let mut secrets = enrollment.secrets();
     secrets.extend([secret, code]);
     daemon.assert_log_omits(&secrets);

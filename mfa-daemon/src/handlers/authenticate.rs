@@ -297,7 +297,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         && device::is_trusted(&record.trusted, device, record.revision, now)
     {
         at.audit(AuditOutcome::Success, Some(REMEMBERED), None, None);
-        note_success(at, REMEMBERED).await;
+        note_success(at, REMEMBERED);
         return Ok(Outcome::Success);
     }
     if limiter.account_locked(&at.user, now).is_some() {
@@ -403,7 +403,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                 if let Factor::SentCode(_) = factor {
                     // An app, recovery or bypass code was kept as the last success in the
                     // write that consumed it; a sent code lives in memory.
-                    note_success(at, factor.name()).await;
+                    note_success(at, factor.name());
                 }
                 if let Some(device) = device.clone() {
                     remember(at, device, policy.remember).await;
@@ -461,9 +461,12 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
     Ok(Outcome::Failure)
 }
 
-/// Keeps a success that consumed nothing on disk (a sent code, a trusted device) as the
-/// user's last; a failure costs only the record of it (logged).
-async fn note_success(at: &Attempt<'_>, factor: &str) {
+/// Keeps a success that consumed nothing on disk (a sent code, a trusted device, an
+/// enrollment) as the user's last, in the background: the answer does not wait for this
+/// write, which is only informational (a crash before it loses the line in `mfactl list`,
+/// never a security decision). A failure is logged.
+fn note_success(at: &Attempt<'_>, factor: &str) {
+    let shared = at.shared.clone();
     let user = at.user.clone();
     let last = LastSuccess {
         at: unix_now(),
@@ -471,16 +474,12 @@ async fn note_success(at: &Attempt<'_>, factor: &str) {
         service: at.auth.service.clone(),
         factor: factor.to_owned(),
     };
-    if let Err(e) = at
-        .shared
-        .blocking(move |a| a.note_success(&user, last))
-        .await
-    {
-        eprintln!(
-            "mfa-daemon: could not keep the last login of {}: {e}",
-            at.user
-        );
-    }
+    tokio::spawn(async move {
+        let name = user.clone();
+        if let Err(e) = shared.blocking(move |a| a.note_success(&name, last)).await {
+            eprintln!("mfa-daemon: could not keep the last login of {user}: {e}");
+        }
+    });
 }
 
 /// Enrollment at login (`unenrolled = "enroll"`) for an account with no factor: a new app
@@ -605,7 +604,7 @@ async fn enroll_at_login(
         };
         at.audit_enrollment(AuditKind::MfaSetupSucceeded, AuditOutcome::Ok, None, None);
         at.audit(AuditOutcome::Success, Some(Factor::Totp.name()), None, None);
-        note_success(at, Factor::Totp.name()).await;
+        note_success(at, Factor::Totp.name());
         contacts::notify_others(shared, &at.user, "An authenticator app was enrolled", None);
         let mut text = String::from(
             "Recovery codes: each works once if you lose the app. They are shown only now; keep them somewhere safe.",
