@@ -86,11 +86,6 @@ pub const MIN_FACTORS_RANGE: std::ops::RangeInclusive<usize> = 1..=5;
 pub const MAX_AUTHENTICATORS_RANGE: std::ops::RangeInclusive<usize> = 1..=5;
 
 impl Policy {
-    /// Whether a non-root user may remove factors and be left with `remaining`.
-    pub fn allows_removal_to(&self, remaining: usize) -> bool {
-        remaining >= self.min_factors
-    }
-
     /// When a user first seen at `first_seen` may no longer skip enrolling.
     pub fn grace_until(&self, first_seen: u64) -> u64 {
         first_seen.saturating_add(self.grace_period)

@@ -354,7 +354,7 @@ impl Authority {
             let Some(i) = record.totp.iter().position(|a| a.label == label) else {
                 return Removal::NotFound;
             };
-            if min_factors.is_some_and(|min| record.factor_count() - 1 < min) {
+            if below_minimum_after_one(record, min_factors) {
                 return Removal::BelowMinimum(record.factor_count());
             }
             record.revision += 1;
@@ -588,7 +588,7 @@ impl Authority {
                 .collect();
             match matching.as_slice() {
                 [] => ContactRemoval::NotFound,
-                [_] if min_factors.is_some_and(|min| record.factor_count() - 1 < min) => {
+                [_] if below_minimum_after_one(record, min_factors) => {
                     ContactRemoval::BelowMinimum(record.factor_count())
                 }
                 [i] => {
@@ -699,6 +699,12 @@ pub fn below_minimum(min: usize, have: usize) -> DaemonError {
         "policy.min_factors is {min} and you have {have} factor(s): add another app, phone \
          or email address before removing this one (or ask an administrator)"
     ))
+}
+
+/// Whether removing one factor of `record` would leave fewer than `min_factors` (a
+/// non-root caller's limit; `None` for root, who may remove anything).
+fn below_minimum_after_one(record: &UserRecord, min_factors: Option<usize>) -> bool {
+    min_factors.is_some_and(|min| record.factor_count().saturating_sub(1) < min)
 }
 
 /// Writes `success()`'s record of an accepted login into `record`.

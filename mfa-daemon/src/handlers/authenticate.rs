@@ -8,7 +8,7 @@ use mfa_proto::{AuthRequest, FrameError, Outcome, Request, Secret, Step};
 use mfa_core::contact::{self, MenuOption};
 use mfa_core::device::{self, DeviceId};
 use mfa_core::factor::sent_code::CodeCheck;
-use mfa_core::policy::{Ask, Context, Unenrolled};
+use mfa_core::policy::{Ask, Context, Policy, Unenrolled};
 use mfa_core::record::{DEFAULT_APP_LABEL, LastSuccess, UserRecord};
 use mfa_proto::Channel;
 
@@ -285,8 +285,8 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         && policy.unenrolled == Unenrolled::Enroll
         && matches!(subject, Subject::Account(_))
     {
-        let grace_period = shared.authority.policy().grace_period;
-        return enroll_at_login(at, conn, grace_period).await;
+        let policy = shared.authority.policy();
+        return enroll_at_login(at, conn, &policy).await;
     }
     // A device is only as trustworthy as what identifies it: root's callers (sshd) report
     // the address and key themselves; anyone else's word is not taken.
@@ -489,14 +489,14 @@ fn note_success(at: &Attempt<'_>, factor: &str) {
 async fn enroll_at_login(
     at: &mut Attempt<'_>,
     conn: &mut Connection,
-    grace_period: u64,
+    policy: &Policy,
 ) -> Result<Outcome, FrameError> {
     let shared = at.shared;
     let now = unix_now();
     let user = at.user.clone();
-    let grace_until = if grace_period > 0 {
+    let grace_until = if policy.grace_period > 0 {
         match shared.blocking(move |a| a.first_seen(&user, now)).await {
-            Ok(seen) => Some(seen.saturating_add(grace_period)).filter(|until| now < *until),
+            Ok(seen) => Some(policy.grace_until(seen)).filter(|until| now < *until),
             Err(e) => {
                 eprintln!(
                     "mfa-daemon: cannot keep when {} was first seen: {e}",
