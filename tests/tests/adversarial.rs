@@ -1495,7 +1495,7 @@ fn thirty_logins_racing_one_bypass_code_give_one_success() {
                     let rhost = format!("192.0.2.{}", i + 1);
                     barrier.wait();
                     authenticate_as_root(
-                        daemon.socket(),
+                        &daemon.root_socket(),
                         auth_request(user.name(), Some(&rhost)),
                         code,
                     )

@@ -633,7 +633,9 @@ fn daemon_that_never_ends_is_stopped() {
     });
     let mut pam = FakePam::sshd();
     let code = authenticate(&mut pam, &[&daemon.socket_arg()], PAM_SILENT);
-    assert!(daemon.join() > MAX_STEPS);
+    // The module reads MAX_STEPS messages and hangs up; the daemon may or may not have
+    // written one more before it sees the hang-up.
+    assert!(daemon.join() >= MAX_STEPS);
     assert_eq!(code, PamResultCode::PAM_AUTHINFO_UNAVAIL);
     assert!(pam.log_text().contains("no outcome after 100 messages"));
 }
