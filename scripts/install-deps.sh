@@ -12,6 +12,7 @@ PACKAGES=(
   oathtool                      # an independent TOTP implementation for the demo
   openssh-server openssh-client sudo passwd procps iproute2  # end-to-end tests
   libnss-wrapper                # directory-style user names under a fake NSS source
+  postgresql                    # postgres engine tests: a throw-away cluster (initdb, pg_ctl, psql)
   python3-aiosmtpd openssl      # delivery tests: the SMTP stand-in and its test CA
   systemd libpam-runtime strace # unit checks: systemd-analyze verify/security, sysusers, pam-auth-update, syscall trace
   man-db groff-base             # man page checks: man --warnings and lexgrog on the generated pages

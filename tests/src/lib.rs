@@ -22,6 +22,7 @@ mod sshd;
 mod sudo;
 mod user;
 
+pub mod postgres;
 pub mod standins;
 pub mod text;
 
