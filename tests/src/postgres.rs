@@ -184,6 +184,21 @@ impl Cluster {
         done.stdout
     }
 
+    /// A plain-text `pg_dump` of database `mfa`, as the superuser: what a backup holds.
+    pub fn pg_dump(&self) -> String {
+        let mut command = self.command("pg_dump");
+        command.arg("-h").arg(&self.home).args([
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            SUPERUSER,
+            DATABASE,
+        ]);
+        let done = run(command, "");
+        assert!(done.succeeded(), "pg_dump failed: {done}");
+        done.stdout
+    }
+
     /// Stops the server (`pg_ctl stop -m fast`: clients are disconnected) and waits for it.
     pub fn stop(&self) {
         let done = self.pg_ctl(&["stop", "-m", "fast"]);
