@@ -17,7 +17,8 @@ use mfa_proto::ContactKind;
 use crate::config::Config;
 use crate::error::DaemonError;
 use crate::store::attempt_limiter::AttemptLimiter;
-use crate::store::{Store, StoreError, TotpFactor, UserRecord};
+use crate::store::files::FileStore;
+use crate::store::{RecordStore, StoreError, TotpFactor, UserRecord};
 use mfa_core::factor::bypass;
 use mfa_core::factor::recovery::{self, RecoveryCode, RecoveryError};
 use mfa_core::factor::totp::{self, Generator, Secret, TotpParams};
@@ -101,7 +102,7 @@ pub enum Activation {
 pub struct Authority {
     config: RwLock<Arc<Config>>,
     policy: RwLock<Arc<Policy>>,
-    store: Store,
+    store: Box<dyn RecordStore>,
     limiter: AttemptLimiter,
     hostname: String,
     /// A hash of nothing, checked when no stored recovery code can match, so that every
@@ -115,7 +116,7 @@ pub struct Authority {
 impl Authority {
     /// Opens the store and the attempt limits named by `config`.
     pub fn open(config: Config) -> Result<Authority, DaemonError> {
-        let store = Store::open(&config.state_dir)?;
+        let store: Box<dyn RecordStore> = Box::new(FileStore::open(&config.state_dir)?);
         let (limiter, warning) = AttemptLimiter::open(&config.state_dir, config.limits.policy())?;
         if let Some(warning) = warning {
             eprintln!("mfa-daemon: {warning}");
@@ -998,7 +999,10 @@ mod tests {
         ));
         let record = a.record(&account("alice")).unwrap();
         assert_eq!(record.recovery_codes.len(), 9);
-        let on_disk = std::fs::read_to_string(dir.path().join("users/alice.json")).unwrap();
+        let on_disk =
+            String::from_utf8_lossy(&std::fs::read(dir.path().join("users/alice.rec")).unwrap())
+                .into_owned();
+        assert!(on_disk.contains("recovery_codes"), "not the record");
         for code in &codes {
             assert!(!on_disk.contains(code.as_str()));
         }

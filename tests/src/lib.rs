@@ -23,6 +23,7 @@ mod sudo;
 mod user;
 
 pub mod postgres;
+pub mod records;
 pub mod standins;
 pub mod text;
 

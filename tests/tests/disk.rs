@@ -1,15 +1,18 @@
-//! Security invariant 3: a full or read-only disk under the state directory leaves the record
-//! as it was, and logins fail closed; once the disk recovers the same code still works, because
-//! nothing was half-recorded.
+//! Security invariant 3 on a disk that fails: a read-only state directory leaves the record as
+//! it was and logins fail closed, and once the disk recovers the same code still works, because
+//! nothing was half-recorded. On a full disk a record is still written in place (its blocks are
+//! its own), so enrolled users keep logging in; what needs new space fails closed.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mfa_tests::records::current_record;
 use mfa_tests::text::{PAM_SYSTEM_ERR, PAMTESTER_SUCCESS};
 use mfa_tests::{
-    Daemon, ONE_PROMPT_PER_LOGIN, PamService, Pamtester, TestUser, enroll_totp, root_suite_ready,
+    Daemon, EnrollTotp, ONE_PROMPT_PER_LOGIN, PamService, Pamtester, TestUser, enroll_totp,
+    root_suite_ready,
 };
 
 /// A small tmpfs mounted over a directory for the test's lifetime.
@@ -88,37 +91,40 @@ fn full_and_read_only_disk_fail_closed_and_lose_nothing() {
     let enrollment = enroll_totp(&daemon, &user);
     let service = PamService::mfa(daemon.socket(), "");
     let users_dir = daemon.state_dir().join("users");
-    let record = users_dir.join(format!("{}.json", user.name()));
-    let before = fs::read(&record).expect("record after enrollment");
+    let record = users_dir.join(format!("{}.rec", user.name()));
+    let last_step =
+        |path: &Path| current_record(path).expect("a valid record")["totp"][0]["last_step"].clone();
+    let before = last_step(&record);
 
-    // Full disk: the code cannot be recorded as used, so it must not be accepted.
+    // Full disk. A record is written in place over blocks it already has, so the login of an
+    // enrolled user needs no space: its code is recorded as used and accepted, once.
     let filler = disk.fill();
     let code = enrollment.authenticator.next_code();
     let login = Pamtester::new(&service, user.name()).authenticate(&[&code]);
     assert!(
-        !login.succeeded(),
-        "accepted a code it could not record: {login}"
-    );
-    assert!(login.mentions(PAM_SYSTEM_ERR), "{login}");
-    assert_eq!(
-        fs::read(&record).unwrap(),
-        before,
-        "record changed on a full disk"
-    );
-    assert_eq!(temp_files(&users_dir), Vec::<String>::new());
-
-    // Space again: the same code works, once.
-    fs::remove_file(filler).unwrap();
-    let login = Pamtester::new(&service, user.name()).authenticate(&[&code]);
-    assert!(
         login.mentions(PAMTESTER_SUCCESS),
-        "{login}\n{}",
+        "a login that needs no new space failed on a full disk: {login}\n{}",
         daemon.log_section()
     );
+    assert_ne!(last_step(&record), before, "the used step was not recorded");
     let again = Pamtester::new(&service, user.name()).authenticate(&[&code]);
-    assert!(!again.succeeded(), "{again}");
+    assert!(
+        !again.succeeded(),
+        "a replay passed on a full disk: {again}"
+    );
 
-    // Read-only disk: same story.
+    // A write that needs space (a new user's first record) fails closed and leaves nothing.
+    let newcomer = TestUser::create();
+    let refused = EnrollTotp::new(&daemon).for_user(newcomer.name()).run();
+    assert!(refused.is_err(), "enrolled on a full disk");
+    assert_eq!(temp_files(&users_dir), Vec::<String>::new());
+    assert!(!users_dir.join(format!("{}.rec", newcomer.name())).exists());
+
+    // Space again: the newcomer enrolls.
+    fs::remove_file(filler).unwrap();
+    enroll_totp(&daemon, &newcomer);
+
+    // Read-only disk: nothing can be recorded, so nothing is accepted, and the record stays.
     let after_success = fs::read(&record).unwrap();
     disk.remount("ro");
     let code = enrollment.authenticator.next_code();
@@ -130,6 +136,7 @@ fn full_and_read_only_disk_fail_closed_and_lose_nothing() {
     );
     assert!(login.mentions(PAM_SYSTEM_ERR), "{login}");
     assert_eq!(fs::read(&record).unwrap(), after_success);
+    // Nothing was half-recorded: the same code works once the disk is writable.
     let login = Pamtester::new(&service, user.name()).authenticate(&[&code]);
     assert!(
         login.mentions(PAMTESTER_SUCCESS),

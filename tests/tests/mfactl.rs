@@ -530,8 +530,7 @@ fn stored_bypass_hashes(daemon: &Daemon) -> Vec<String> {
     daemon
         .user_files()
         .iter()
-        .filter_map(|name| std::fs::read_to_string(daemon.users_dir().join(name)).ok())
-        .filter_map(|record| serde_json::from_str::<Value>(&record).ok())
+        .filter_map(|name| mfa_tests::records::current_record(&daemon.users_dir().join(name)))
         .filter_map(|record| record["bypass"]["hash"].as_str().map(str::to_owned))
         .collect()
 }
@@ -541,7 +540,7 @@ fn stored_bypass_hashes(daemon: &Daemon) -> Vec<String> {
 fn assert_codes_kept_secret(daemon: &Daemon, codes: &[String], hashes: &[String]) {
     let spelled: Vec<String> = codes.iter().flat_map(|code| spellings(code)).collect();
     for name in daemon.user_files() {
-        let record = std::fs::read_to_string(daemon.users_dir().join(&name)).unwrap_or_default();
+        let record = mfa_tests::records::raw_text(&daemon.users_dir().join(&name));
         for code in &spelled {
             assert!(
                 !record.contains(code.as_str()),
