@@ -15,10 +15,12 @@ use mfa_core::policy::Policy;
 use mfa_proto::ContactKind;
 
 use crate::config::Config;
+use crate::config::Engine;
 use crate::error::DaemonError;
 use crate::store::attempt_limiter::AttemptLimiter;
 use crate::store::files::FileStore;
-use crate::store::{RecordStore, StoreError, TotpFactor, UserRecord};
+use crate::store::postgres::{Pg, PgLimits, PgStore};
+use crate::store::{Limits, RecordStore, StoreError, TotpFactor, UserRecord};
 use mfa_core::factor::bypass;
 use mfa_core::factor::recovery::{self, RecoveryCode, RecoveryError};
 use mfa_core::factor::totp::{self, Generator, Secret, TotpParams};
@@ -73,6 +75,15 @@ pub enum Verdict {
     Abandoned(Factor),
 }
 
+/// The lockouts in force for one name and source, and when each ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Locks {
+    /// The source's lockout.
+    pub source: Option<u64>,
+    /// The account-wide lock (only recovery and bypass codes work).
+    pub account: Option<u64>,
+}
+
 /// A secret handed out for enrollment, not yet active.
 #[derive(Debug)]
 pub struct PendingTotp {
@@ -103,7 +114,7 @@ pub struct Authority {
     config: RwLock<Arc<Config>>,
     policy: RwLock<Arc<Policy>>,
     store: Box<dyn RecordStore>,
-    limiter: AttemptLimiter,
+    limiter: Box<dyn Limits>,
     hostname: String,
     /// A hash of nothing, checked when no stored recovery code can match, so that every
     /// recovery-code check costs one argon2 run.
@@ -113,14 +124,40 @@ pub struct Authority {
     decoy_totp: Generator,
 }
 
+/// The record store and the attempt limits of one engine.
+type Engines = (Box<dyn RecordStore>, Box<dyn Limits>);
+
+/// The record store and the attempt limits of the engine `[store]` names.
+fn open_engine(config: &Config) -> Result<Engines, DaemonError> {
+    match config.store.engine {
+        Engine::Files => {
+            let store = FileStore::open(&config.state_dir)?;
+            let (limiter, warning) =
+                AttemptLimiter::open(&config.state_dir, config.limits.policy())?;
+            if let Some(warning) = warning {
+                eprintln!("mfa-daemon: {warning}");
+            }
+            Ok((Box::new(store), Box::new(limiter)))
+        }
+        Engine::Postgres => {
+            let pg = Pg::open(&config.store, &config.state_dir).map_err(|(key, why)| {
+                DaemonError::Internal(format!("config key `{key}`: {why}"))
+            })?;
+            // Connects once so that a wrong password or an unreachable server shows at
+            // start; the daemon serves (failing closed) either way.
+            if pg.check().is_ok() {
+                eprintln!("mfa-daemon: store: PostgreSQL reachable, schema ready");
+            }
+            let limiter = PgLimits::new(pg.clone(), config.limits.policy());
+            Ok((Box::new(PgStore::new(pg)), Box::new(limiter)))
+        }
+    }
+}
+
 impl Authority {
     /// Opens the store and the attempt limits named by `config`.
     pub fn open(config: Config) -> Result<Authority, DaemonError> {
-        let store: Box<dyn RecordStore> = Box::new(FileStore::open(&config.state_dir)?);
-        let (limiter, warning) = AttemptLimiter::open(&config.state_dir, config.limits.policy())?;
-        if let Some(warning) = warning {
-            eprintln!("mfa-daemon: {warning}");
-        }
+        let (store, limiter) = open_engine(&config)?;
         let hostname = crate::accounts::hostname();
         let decoy_hash = recovery::hash("decoy-not-a-code")?.hash;
         let params = config_params(&config);
@@ -161,6 +198,7 @@ impl Authority {
         for (key, changed) in [
             ("socket", old.socket != new.socket),
             ("state_dir", old.state_dir != new.state_dir),
+            ("store", old.store != new.store),
         ] {
             if changed {
                 return Err(format!("`{key}` changed: that needs a restart"));
@@ -174,8 +212,22 @@ impl Authority {
     }
 
     /// The attempt limits of every name.
-    pub fn limiter(&self) -> &AttemptLimiter {
-        &self.limiter
+    pub fn limiter(&self) -> &dyn Limits {
+        self.limiter.as_ref()
+    }
+
+    /// The record engine.
+    pub fn store(&self) -> &dyn RecordStore {
+        self.store.as_ref()
+    }
+
+    /// Whether `source` is locked out for `key`, and whether the account-wide lock is on:
+    /// when each ends.
+    pub fn locks(&self, key: &str, source: &str, now: u64) -> Result<Locks, StoreError> {
+        Ok(Locks {
+            source: self.limiter.source_locked(key, source, now)?,
+            account: self.limiter.account_locked(key, now)?,
+        })
     }
 
     /// The record of `subject`; an empty one for accounts never enrolled and for unknown
@@ -204,7 +256,7 @@ impl Authority {
         still_wanted: &dyn Fn() -> bool,
     ) -> Result<Verdict, DaemonError> {
         let key = subject.key();
-        if let Some(until) = self.limiter.source_locked(key, source, now) {
+        if let Some(until) = self.limiter.source_locked(key, source, now)? {
             return Ok(Verdict::SourceLocked { until });
         }
         let success = |factor: Factor| {
@@ -246,7 +298,7 @@ impl Authority {
             self.decoy_totp.matching_step(code, now, skew);
             return Ok(Decision::Refuse(Rejection::Invalid));
         };
-        if self.limiter.account_locked(name, now).is_some() {
+        if self.limiter.account_locked(name, now)?.is_some() {
             return Ok(Decision::Refuse(Rejection::AccountLocked));
         }
         Ok(self.store.update(name, |record| {
@@ -644,7 +696,7 @@ impl Authority {
     /// Every name with a record or with failures counted, sorted, each once.
     pub fn known_names(&self) -> Result<Vec<String>, DaemonError> {
         let mut names = self.store.users()?;
-        names.extend(self.limiter.names());
+        names.extend(self.limiter.names()?);
         names.sort();
         names.dedup();
         Ok(names)
@@ -1051,7 +1103,7 @@ mod tests {
         for i in 0..20 {
             check(&a, "alice", &format!("botnet{i}"), "000000", NOW);
         }
-        assert!(a.limiter().account_locked("alice", NOW).is_some());
+        assert!(a.limiter().account_locked("alice", NOW).unwrap().is_some());
         let good = g.code_for_step(g.step_at(NOW));
         assert!(matches!(
             check(&a, "alice", "home", &good, NOW),
@@ -1090,7 +1142,7 @@ mod tests {
         // Failures of names with no factor are journaled, never kept in a file each.
         let files = std::fs::read_dir(dir.path().join("users")).unwrap().count();
         assert_eq!(files, 0);
-        assert_eq!(a.limiter().tracked(), 3);
+        assert_eq!(a.limiter().names().unwrap().len(), 3);
     }
 
     #[test]

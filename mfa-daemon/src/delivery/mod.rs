@@ -6,7 +6,7 @@
 //! message may be sent and what the user is told when it fails.
 
 mod config;
-mod credential;
+pub(crate) mod credential;
 mod error;
 mod http;
 mod message;

@@ -286,16 +286,11 @@ async fn list(shared: &Arc<Shared>, conn: &mut Connection) -> Result<(), FrameEr
                 } else {
                     Subject::Unknown(name)
                 };
-                match a.record(&subject) {
-                    Ok(record) => {
-                        reports.push(status_report(
-                            a.limiter(),
-                            &policy,
-                            subject.key(),
-                            &record,
-                            now,
-                        ));
-                    }
+                let report = a.record(&subject).and_then(|record| {
+                    status_report(a.limiter(), &policy, subject.key(), &record, now)
+                });
+                match report {
+                    Ok(report) => reports.push(report),
                     // One unreadable record must not hide every other user.
                     Err(e) => eprintln!("mfa-daemon: admin list leaves out {}: {e}", subject.key()),
                 }

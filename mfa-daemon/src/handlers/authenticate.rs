@@ -200,8 +200,10 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
     let shared = at.shared;
     let name = at.auth.user.clone();
     let caller = at.caller;
-    // Resolution, authorization and the first look at the record in one trip to a blocking
-    // thread; the record is not read for a caller who may not see it.
+    let source = at.source.clone();
+    let now = unix_now();
+    // Resolution, authorization and the first look at the record and the lockouts in one
+    // trip to a blocking thread; nothing is read for a caller who may not see it.
     let looked_up = shared
         .blocking(move |a| {
             let account = accounts::resolve(&name);
@@ -221,10 +223,11 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                 None => Subject::Unknown(name),
             };
             let record = a.record(&subject)?;
-            Ok(Some((subject, record, groups)))
+            let locks = a.locks(subject.key(), &source, now)?;
+            Ok(Some((subject, record, groups, locks)))
         })
         .await;
-    let (subject, record, groups) = match looked_up {
+    let (subject, record, groups, locks) = match looked_up {
         Ok(Some(found)) => found,
         Ok(None) => {
             at.audit(AuditOutcome::NotAuthorized, None, None, None);
@@ -269,15 +272,13 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
             return Ok(Outcome::Ignore);
         }
     }
-    let now = unix_now();
     let enrolled = record.is_enrolled(now);
     let skip_unenrolled = at.auth.nullok || policy.unenrolled == Unenrolled::Allow;
     if skip_unenrolled && !enrolled {
         at.audit(AuditOutcome::Ignore, None, Some("not_enrolled"), None);
         return Ok(Outcome::Ignore);
     }
-    let limiter = shared.authority.limiter();
-    if let Some(until) = limiter.source_locked(&at.user, &at.source, now) {
+    if let Some(until) = locks.source {
         at.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
         return locked_out(conn, until).await;
     }
@@ -300,7 +301,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         note_success(at, REMEMBERED);
         return Ok(Outcome::Success);
     }
-    if limiter.account_locked(&at.user, now).is_some() {
+    if locks.account.is_some() {
         conn.send(&Step::Info {
             text: ACCOUNT_LOCKED.to_owned(),
         })
@@ -759,13 +760,26 @@ async fn send_chosen(
     option: &MenuOption,
 ) -> Result<Chosen, FrameError> {
     let shared = at.shared;
-    let limiter = shared.authority.limiter();
     let now = unix_now();
-    if let Some(until) = limiter.source_locked(subject.key(), &at.source, now) {
+    let (key, source) = (subject.key().to_owned(), at.source.clone());
+    let locks = match shared
+        .blocking(move |a| Ok(a.locks(&key, &source, now)?))
+        .await
+    {
+        Ok(locks) => locks,
+        Err(e) => {
+            eprintln!(
+                "mfa-daemon: cannot read the lockouts of {}: {e}",
+                subject.key()
+            );
+            return Ok(Chosen::NotSent(SEND_FAILED.to_owned()));
+        }
+    };
+    if let Some(until) = locks.source {
         at.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
         return locked_out(conn, until).await.map(Chosen::End);
     }
-    if limiter.account_locked(subject.key(), now).is_some() {
+    if locks.account.is_some() {
         return Ok(Chosen::NotSent(ACCOUNT_LOCKED.to_owned()));
     }
     let Some(contact) = record.contacts.get(option.contact) else {
@@ -818,11 +832,14 @@ async fn check_sent(
     presence: Presence,
 ) -> Result<Verdict, DaemonError> {
     let now = unix_now();
-    let limiter = shared.authority.limiter();
-    if let Some(until) = limiter.source_locked(subject.key(), source, now) {
+    let (key, from) = (subject.key().to_owned(), source.to_owned());
+    let locks = shared
+        .blocking(move |a| Ok(a.locks(&key, &from, now)?))
+        .await?;
+    if let Some(until) = locks.source {
         return Ok(Verdict::SourceLocked { until });
     }
-    let decided = if limiter.account_locked(subject.key(), now).is_some() {
+    let decided = if locks.account.is_some() {
         Err(Rejection::AccountLocked)
     } else {
         match shared

@@ -17,7 +17,7 @@ use crate::delivery::SendErrorKind;
 use crate::delivery::outbox::NotSent;
 use crate::error::{DaemonError, NO_PROVIDER, SEND_FAILED};
 use crate::store::UserRecord;
-use crate::store::attempt_limiter::AttemptLimiter;
+use crate::store::{Limits, StoreError};
 use crate::username;
 use mfa_core::contact;
 use mfa_core::factor::{bypass, recovery};
@@ -48,17 +48,21 @@ pub async fn check_answer(
     login: Option<&str>,
     presence: Presence,
 ) -> Result<Verdict, DaemonError> {
-    if let Some(until) = shared
-        .authority
-        .limiter()
-        .source_locked(subject.key(), source, unix_now())
-    {
-        return Ok(Verdict::SourceLocked { until });
+    let hashed = recovery::normalize(answer.expose()).is_some()
+        || bypass::normalize(answer.expose()).is_some();
+    // A locked source does not get to spend the hashing budget (the authority checks the
+    // lock again, for every answer, before it looks at one).
+    if hashed {
+        let (key, from) = (subject.key().to_owned(), source.to_owned());
+        let locks = shared
+            .blocking(move |a| Ok(a.locks(&key, &from, unix_now())?))
+            .await?;
+        if let Some(until) = locks.source {
+            return Ok(Verdict::SourceLocked { until });
+        }
     }
     let subject = subject.clone();
     let source = source.to_owned();
-    let hashed = recovery::normalize(answer.expose()).is_some()
-        || bypass::normalize(answer.expose()).is_some();
     let login = login.map(str::to_owned);
     let work = move |a: &crate::authority::Authority| {
         a.check_answer(
@@ -197,13 +201,13 @@ pub fn contact_status(contact: &mfa_core::contact::Contact) -> mfa_proto::Contac
 /// What `status` (and `mfactl list`) report for `user`: its factors from `record`, its
 /// lockouts from `limiter`, its grace period from `policy`, at `now`.
 pub fn status_report(
-    limiter: &AttemptLimiter,
+    limiter: &dyn Limits,
     policy: &Policy,
     user: &str,
     record: &UserRecord,
     now: u64,
-) -> StatusReport {
-    StatusReport {
+) -> Result<StatusReport, StoreError> {
+    Ok(StatusReport {
         user: user.to_owned(),
         authenticators: record
             .totp
@@ -218,11 +222,11 @@ pub fn status_report(
             .collect(),
         recovery_codes_left: record.recovery_codes.len(),
         lockouts: limiter
-            .lockouts(user, now)
+            .lockouts(user, now)?
             .into_iter()
             .map(|(source, until)| Lockout { source, until })
             .collect(),
-        account_locked_until: limiter.account_locked(user, now),
+        account_locked_until: limiter.account_locked(user, now)?,
         contacts: record.contacts.iter().map(contact_status).collect(),
         trusted_devices: record
             .trusted
@@ -258,7 +262,7 @@ pub fn status_report(
                 uses_left: b.uses_left,
                 expires_at: b.expires_at,
             }),
-    }
+    })
 }
 
 /// The refusal of a `user` field that is not a name that may be looked up.

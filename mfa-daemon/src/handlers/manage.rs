@@ -514,14 +514,18 @@ async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &str, label: &str) -> 
 
 async fn status(shared: &Arc<Shared>, subject: &Subject) -> Response {
     let target = subject.clone();
-    match shared.blocking(move |a| Ok(a.record(&target)?)).await {
-        Ok(record) => Response::Status(status_report(
-            shared.authority.limiter(),
-            &shared.authority.policy(),
-            subject.key(),
+    let report = shared.blocking(move |a| {
+        let record = a.record(&target)?;
+        Ok(status_report(
+            a.limiter(),
+            &a.policy(),
+            target.key(),
             &record,
             unix_now(),
-        )),
+        )?)
+    });
+    match report.await {
+        Ok(report) => Response::Status(report),
         Err(e) => internal(&e),
     }
 }

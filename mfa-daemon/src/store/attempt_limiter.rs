@@ -267,6 +267,49 @@ impl AttemptLimiter {
     }
 }
 
+impl super::Limits for AttemptLimiter {
+    fn set_policy(&self, limits: LockoutPolicy) {
+        AttemptLimiter::set_policy(self, limits);
+    }
+
+    fn source_locked(&self, user: &str, source: &str, now: u64) -> Result<Option<u64>, StoreError> {
+        Ok(AttemptLimiter::source_locked(self, user, source, now))
+    }
+
+    fn account_locked(&self, user: &str, now: u64) -> Result<Option<u64>, StoreError> {
+        Ok(AttemptLimiter::account_locked(self, user, now))
+    }
+
+    fn lockouts(&self, user: &str, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(AttemptLimiter::lockouts(self, user, now))
+    }
+
+    fn record_failure(
+        &self,
+        user: &str,
+        source: &str,
+        now: u64,
+    ) -> Result<FailureEffect, StoreError> {
+        AttemptLimiter::record_failure(self, user, source, now)
+    }
+
+    fn record_success(&self, user: &str, source: &str, now: u64) -> Result<(), StoreError> {
+        AttemptLimiter::record_success(self, user, source, now)
+    }
+
+    fn clear(&self, user: &str) -> Result<(), StoreError> {
+        AttemptLimiter::clear(self, user)
+    }
+
+    fn clear_source(&self, user: &str, source: &str) -> Result<bool, StoreError> {
+        AttemptLimiter::clear_source(self, user, source)
+    }
+
+    fn names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(AttemptLimiter::names(self))
+    }
+}
+
 fn apply_failure(
     users: &mut HashMap<String, LimitState>,
     user: &str,

@@ -16,6 +16,8 @@
 
 pub mod attempt_limiter;
 pub mod files;
+pub mod postgres;
+mod sealing;
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -25,6 +27,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use zeroize::Zeroizing;
 
+use mfa_core::lockout::{FailureEffect, LockoutPolicy};
 use mfa_core::record;
 pub use mfa_core::record::{RECORD_VERSION, TotpFactor, UserRecord};
 
@@ -51,7 +54,16 @@ pub enum StoreError {
         /// The OS error.
         source: io::Error,
     },
-    /// A record exists but cannot be parsed.
+    /// A shared engine cannot be reached (or did not answer in time); nothing was changed
+    /// that was acknowledged.
+    Unavailable {
+        /// The engine.
+        engine: &'static str,
+        /// What failed.
+        why: String,
+    },
+    /// A record exists but cannot be parsed (or, sealed, cannot be opened with this host's
+    /// key).
     Corrupt {
         /// The record file.
         path: PathBuf,
@@ -68,6 +80,10 @@ impl std::fmt::Display for StoreError {
             StoreError::Io { path, op, source } => {
                 write!(f, "cannot {op} {}: {source}", path.display())
             }
+            StoreError::Unavailable { engine, why } => write!(
+                f,
+                "{engine} store unavailable ({why}); logins fail closed until it is back"
+            ),
             StoreError::Corrupt { path, why } => write!(
                 f,
                 "record {} is corrupt ({why}); logins for this user fail until an admin \
@@ -135,6 +151,42 @@ impl dyn RecordStore + '_ {
         }
         Ok(result)
     }
+}
+
+/// The failure counters and lockouts of every name (attempt limits). Every method may
+/// block; an error fails the login closed.
+pub trait Limits: Send + Sync + std::fmt::Debug {
+    /// New limits for the failures counted from now on (SIGHUP); counts and lockouts stay.
+    fn set_policy(&self, limits: LockoutPolicy);
+
+    /// When `source`'s lockout for `user` ends, if it is locked now.
+    fn source_locked(&self, user: &str, source: &str, now: u64) -> Result<Option<u64>, StoreError>;
+
+    /// When the account-wide lock of `user` ends, if it is on now.
+    fn account_locked(&self, user: &str, now: u64) -> Result<Option<u64>, StoreError>;
+
+    /// Sources of `user` locked now, with the time each lock ends.
+    fn lockouts(&self, user: &str, now: u64) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Counts a failure of `user` from `source`, durably before it returns.
+    fn record_failure(
+        &self,
+        user: &str,
+        source: &str,
+        now: u64,
+    ) -> Result<FailureEffect, StoreError>;
+
+    /// A success of `user` from `source` clears that source (not the account-wide count).
+    fn record_success(&self, user: &str, source: &str, now: u64) -> Result<(), StoreError>;
+
+    /// Clears every counter and lockout of `user` (admin unlock), durably.
+    fn clear(&self, user: &str) -> Result<(), StoreError>;
+
+    /// Clears one `source` of `user`; false if nothing was counted for it.
+    fn clear_source(&self, user: &str, source: &str) -> Result<bool, StoreError>;
+
+    /// Every name with failures counted, sorted.
+    fn names(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Takes the state directory's instance lock, held for the daemon's lifetime, so that two

@@ -1,0 +1,456 @@
+//! The store interface's promises, tested once and run against each engine: the file engine
+//! on a temp directory, and the PostgreSQL engine on a throw-away cluster
+//! (`mfa_tests::postgres::Cluster`). DESIGN.md invariants 1–3 at the level of the trait:
+//! one winner among racing transactions, committed means durable (a new store instance,
+//! as after a restart, reads it), nothing half-written, a record that cannot be read is an
+//! error that leaves it as it was. The daemon-level suite is tests/tests/engines.rs.
+
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mfa_core::factor::totp::{Algorithm, Secret, TotpParams};
+use mfa_core::lockout::FailureEffect;
+use mfa_daemon::config::Config;
+use mfa_daemon::store::attempt_limiter::AttemptLimiter;
+use mfa_daemon::store::files::FileStore;
+use mfa_daemon::store::postgres::{Pg, PgLimits, PgStore};
+use mfa_daemon::store::{Limits, RecordStore, StoreError, TotpFactor, UserRecord};
+use mfa_tests::postgres::Cluster;
+
+const SECRET: [u8; 20] = *b"twenty-byte-secret!!";
+
+fn with_app(last_step: u64) -> UserRecord {
+    UserRecord {
+        totp: vec![TotpFactor {
+            label: "app".to_owned(),
+            params: TotpParams {
+                algorithm: Algorithm::Sha1,
+                digits: 6,
+                period: 30,
+            },
+            secret: Secret::from_bytes(SECRET.to_vec()),
+            enrolled_at: 1,
+            last_step,
+        }],
+        ..UserRecord::default()
+    }
+}
+
+/// Engines under test: a way to open a fresh instance on the same data (a restart).
+trait Engine: Sync {
+    fn open(&self) -> Box<dyn RecordStore>;
+    /// Replaces the stored form of `user`'s record with garbage; returns what it wrote.
+    fn corrupt(&self, user: &str) -> Vec<u8>;
+    /// The stored form of `user`'s record, as bytes.
+    fn stored(&self, user: &str) -> Vec<u8>;
+}
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Files {
+        Files {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+}
+
+impl Engine for Files {
+    fn open(&self) -> Box<dyn RecordStore> {
+        // One daemon per state directory: wait for the previous instance's lock to go.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match FileStore::open(self.dir.path()) {
+                Ok(store) => return Box::new(store),
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn corrupt(&self, user: &str) -> Vec<u8> {
+        let garbage = vec![b'g'; 8192];
+        std::fs::write(self.dir.path().join(format!("users/{user}.rec")), &garbage).unwrap();
+        garbage
+    }
+
+    fn stored(&self, user: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join(format!("users/{user}.rec"))).unwrap()
+    }
+}
+
+struct Postgres {
+    cluster: Cluster,
+    dir: tempfile::TempDir,
+    config: Config,
+    /// Instances get a state directory each (the instance lock is per directory).
+    instances: std::sync::atomic::AtomicU32,
+}
+
+impl Postgres {
+    fn new() -> Postgres {
+        Postgres::with_cluster(Cluster::start())
+    }
+
+    fn with_cluster(cluster: Cluster) -> Postgres {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("{}timeout = \"1s\"\n", cluster.store_config(dir.path()));
+        let config = Config::parse(Path::new("test.toml"), &text).unwrap();
+        Postgres {
+            cluster,
+            dir,
+            config,
+            instances: Default::default(),
+        }
+    }
+
+    fn pg(&self) -> Arc<Pg> {
+        let n = self
+            .instances
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let state = self.dir.path().join(format!("state{n}"));
+        Pg::open(&self.config.store, &state).unwrap_or_else(|(key, why)| panic!("{key}: {why}"))
+    }
+}
+
+impl Engine for Postgres {
+    fn open(&self) -> Box<dyn RecordStore> {
+        Box::new(PgStore::new(self.pg()))
+    }
+
+    fn corrupt(&self, user: &str) -> Vec<u8> {
+        self.cluster.psql(&format!(
+            "update mfa_users set data = 'garbage'::bytea where name = '{user}'"
+        ));
+        b"garbage".to_vec()
+    }
+
+    fn stored(&self, user: &str) -> Vec<u8> {
+        let hex = self.cluster.psql(&format!(
+            "select encode(data, 'hex') from mfa_users where name = '{user}'"
+        ));
+        (0..hex.trim().len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
+            .collect()
+    }
+}
+
+/// Thirty transactions race to use step 100 of one user's app: exactly one sees it unused.
+fn one_winner_among_thirty(engine: &dyn Engine) {
+    let store = engine.open();
+    store.update("racer", |r| *r = with_app(99)).unwrap();
+    let barrier = Barrier::new(30);
+    let wins: usize = thread::scope(|scope| {
+        let racers: Vec<_> = (0..30)
+            .map(|_| {
+                let (store, barrier) = (&store, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    store
+                        .update("racer", |r| {
+                            let app = &mut r.totp[0];
+                            if app.last_step < 100 {
+                                app.last_step = 100;
+                                true
+                            } else {
+                                false
+                            }
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|r| usize::from(r.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1);
+    assert_eq!(store.load("racer").unwrap().unwrap().totp[0].last_step, 100);
+}
+
+/// What a commit returned for is there for the next instance; what was not committed is not.
+fn committed_is_durable_and_uncommitted_is_not(engine: &dyn Engine) {
+    let store = engine.open();
+    store.update("dora", |r| *r = with_app(5)).unwrap();
+    let txn = store.begin("dora").unwrap();
+    assert_eq!(txn.record().totp[0].last_step, 5);
+    drop(txn);
+    // A transaction dropped without commit releases the user at once.
+    store.update("dora", |r| r.totp[0].last_step = 6).unwrap();
+    drop(store);
+    let store = engine.open();
+    assert_eq!(store.load("dora").unwrap().unwrap(), with_app(6));
+    assert!(store.load("nobody-here").unwrap().is_none());
+    assert_eq!(store.users().unwrap(), ["dora"]);
+}
+
+/// A record that cannot be read fails every read and every change, and stays as it was.
+fn corrupt_record_fails_closed_and_stays(engine: &dyn Engine) {
+    let store = engine.open();
+    store.update("carl", |r| *r = with_app(1)).unwrap();
+    let garbage = engine.corrupt("carl");
+    let store = {
+        drop(store);
+        engine.open()
+    };
+    let refused = store.load("carl").unwrap_err();
+    assert!(matches!(refused, StoreError::Corrupt { .. }), "{refused}");
+    assert!(store.update("carl", |r| *r = with_app(2)).is_err());
+    assert_eq!(engine.stored("carl"), garbage);
+}
+
+/// Invalid names are refused before they reach a path or a query.
+fn invalid_names_are_refused(engine: &dyn Engine) {
+    let store = engine.open();
+    for name in ["", "../x", "a/b", ".hidden", "-flag"] {
+        assert!(matches!(store.load(name), Err(StoreError::InvalidUser)));
+        assert!(matches!(store.begin(name), Err(StoreError::InvalidUser)));
+    }
+}
+
+#[test]
+fn files_one_winner_among_thirty() {
+    one_winner_among_thirty(&Files::new());
+}
+
+#[test]
+fn files_committed_is_durable_and_uncommitted_is_not() {
+    committed_is_durable_and_uncommitted_is_not(&Files::new());
+}
+
+#[test]
+fn files_corrupt_record_fails_closed_and_stays() {
+    corrupt_record_fails_closed_and_stays(&Files::new());
+}
+
+#[test]
+fn files_invalid_names_are_refused() {
+    invalid_names_are_refused(&Files::new());
+}
+
+/// The PostgreSQL half needs root (the cluster runs as `nobody`) and the server binaries.
+fn postgres_ready() -> bool {
+    mfa_tests::root_suite_ready()
+}
+
+#[test]
+fn postgres_one_winner_among_thirty() {
+    if postgres_ready() {
+        one_winner_among_thirty(&Postgres::new());
+    }
+}
+
+#[test]
+fn postgres_committed_is_durable_and_uncommitted_is_not() {
+    if postgres_ready() {
+        committed_is_durable_and_uncommitted_is_not(&Postgres::new());
+    }
+}
+
+#[test]
+fn postgres_corrupt_record_fails_closed_and_stays() {
+    if postgres_ready() {
+        corrupt_record_fails_closed_and_stays(&Postgres::new());
+    }
+}
+
+#[test]
+fn postgres_invalid_names_are_refused() {
+    if postgres_ready() {
+        invalid_names_are_refused(&Postgres::new());
+    }
+}
+
+/// Two hosts race on one user: one winner across both, and each sees the other's commit at
+/// once (no cache).
+#[test]
+fn postgres_two_hosts_share_one_winner_and_see_each_other_at_once() {
+    if !postgres_ready() {
+        return;
+    }
+    let engine = Postgres::new();
+    let (a, b) = (engine.open(), engine.open());
+    a.update("fleet", |r| *r = with_app(10)).unwrap();
+    assert_eq!(b.load("fleet").unwrap().unwrap().totp[0].last_step, 10);
+    let barrier = Barrier::new(20);
+    let wins: usize = thread::scope(|scope| {
+        let racers: Vec<_> = (0..20)
+            .map(|i| {
+                let store = if i % 2 == 0 { &a } else { &b };
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    store
+                        .update("fleet", |r| {
+                            let fresh = r.totp[0].last_step < 11;
+                            r.totp[0].last_step = 11;
+                            fresh
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|r| usize::from(r.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1);
+    b.update("fleet", |r| r.totp.clear()).unwrap();
+    assert!(a.load("fleet").unwrap().unwrap().totp.is_empty());
+}
+
+/// A dump has no seed; a host with another key cannot open a record and changes nothing.
+#[test]
+fn postgres_records_are_sealed_with_the_hosts_key() {
+    if !postgres_ready() {
+        return;
+    }
+    let engine = Postgres::new();
+    engine
+        .open()
+        .update("sealed", |r| *r = with_app(3))
+        .unwrap();
+    let dump = engine.cluster.pg_dump();
+    let base32 = data_encoding::BASE32_NOPAD.encode(&SECRET);
+    assert!(!dump.contains(&base32), "the seed is in the dump");
+    let stored = engine.stored("sealed");
+    assert!(!stored.windows(SECRET.len()).any(|w| w == SECRET));
+    let json_secret: Vec<u8> = serde_json::to_vec(&with_app(3)).unwrap();
+    assert!(
+        !stored
+            .windows(16)
+            .any(|w| json_secret.windows(16).any(|j| j == w))
+    );
+
+    let other_dir = tempfile::tempdir().unwrap();
+    let text = engine
+        .cluster
+        .store_config_with_key(other_dir.path(), &[9; 32]);
+    let config = Config::parse(Path::new("other.toml"), &text).unwrap();
+    let stranger: Box<dyn RecordStore> = Box::new(PgStore::new(
+        Pg::open(&config.store, &other_dir.path().join("state"))
+            .unwrap_or_else(|(k, w)| panic!("{k}: {w}")),
+    ));
+    let refused = stranger.load("sealed").unwrap_err();
+    assert!(refused.to_string().contains("key_file"), "{refused}");
+    assert!(stranger.update("sealed", |r| r.totp.clear()).is_err());
+    assert_eq!(engine.stored("sealed"), stored);
+}
+
+/// PostgreSQL stopped: every call fails closed within the timeout, with Unavailable; started
+/// again: the same store instance works, with no reopening.
+#[test]
+fn postgres_down_fails_closed_and_recovers_by_itself() {
+    if !postgres_ready() {
+        return;
+    }
+    let engine = Postgres::new();
+    let store = engine.open();
+    store.update("patient", |r| *r = with_app(1)).unwrap();
+    engine.cluster.stop();
+    let asked = Instant::now();
+    let refused = store.update("patient", |r| r.totp[0].last_step = 2);
+    assert!(
+        matches!(refused, Err(StoreError::Unavailable { .. })),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        store.load("patient"),
+        Err(StoreError::Unavailable { .. })
+    ));
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        asked.elapsed()
+    );
+    engine.cluster.start_again();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match store.update("patient", |r| r.totp[0].last_step = 2) {
+            Ok(()) => break,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("did not recover: {e}"),
+        }
+    }
+    assert_eq!(store.load("patient").unwrap().unwrap().totp[0].last_step, 2);
+}
+
+/// Failures counted on two hosts add up to one lockout that both see; a clear on one is
+/// seen by the other.
+#[test]
+fn postgres_limits_add_up_across_hosts() {
+    if !postgres_ready() {
+        return;
+    }
+    let engine = Postgres::new();
+    let policy = engine.config.limits.policy();
+    let (a, b) = (
+        PgLimits::new(engine.pg(), policy.clone()),
+        PgLimits::new(engine.pg(), policy.clone()),
+    );
+    let now = 1_800_000_000;
+    let mut effects = Vec::new();
+    for i in 0..policy.max_failures {
+        let host: &dyn Limits = if i % 2 == 0 { &a } else { &b };
+        effects.push(host.record_failure("lock", "192.0.2.7", now).unwrap());
+    }
+    assert!(
+        matches!(effects.last(), Some(FailureEffect::SourceLocked(_))),
+        "{effects:?}"
+    );
+    for host in [&a as &dyn Limits, &b] {
+        assert!(
+            host.source_locked("lock", "192.0.2.7", now)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            host.source_locked("lock", "192.0.2.8", now)
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert_eq!(a.names().unwrap(), ["lock"]);
+    b.clear("lock").unwrap();
+    assert!(a.source_locked("lock", "192.0.2.7", now).unwrap().is_none());
+    assert!(a.names().unwrap().is_empty());
+}
+
+/// The file engine's limits keep their promise of the same interface.
+#[test]
+fn files_limits_lock_and_clear_through_the_interface() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Config::default().limits.policy();
+    let (limits, _) = AttemptLimiter::open(dir.path(), policy.clone()).unwrap();
+    let limits: &dyn Limits = &limits;
+    let now = 1_800_000_000;
+    for _ in 0..policy.max_failures {
+        limits.record_failure("lock", "192.0.2.7", now).unwrap();
+    }
+    assert!(
+        limits
+            .source_locked("lock", "192.0.2.7", now)
+            .unwrap()
+            .is_some()
+    );
+    limits.clear("lock").unwrap();
+    assert!(
+        limits
+            .source_locked("lock", "192.0.2.7", now)
+            .unwrap()
+            .is_none()
+    );
+}
