@@ -97,7 +97,8 @@ impl Setup<'_> {
             }
             Engine::Postgres(cluster) => {
                 let updated = cluster.psql(&format!(
-                    "update mfa_users set data = 'garbage' where name = '{user}' returning name"
+                    "with changed as (update mfa_users set data = 'garbage' where name = \
+                     '{user}' returning name) select name from changed"
                 ));
                 assert_eq!(updated.trim(), user, "no row for {user} in mfa_users");
                 b"garbage".to_vec()
