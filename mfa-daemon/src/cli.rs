@@ -1,4 +1,5 @@
-//! Command line: `mfa-daemon [--config FILE]`, `mfa-daemon --check-config FILE`.
+//! Command line: `mfa-daemon [--config FILE]`, `mfa-daemon --check-config FILE`,
+//! `mfa-daemon [--config FILE] --import-records STATE_DIR`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,14 +11,19 @@ use crate::delivery::outbox::Outbox;
 use crate::server::Listeners;
 use crate::server::socket_activation::PassedSockets;
 
-const USAGE: &str = "usage: mfa-daemon [--config FILE]\n       mfa-daemon --check-config FILE\n\n\
+const USAGE: &str = "usage: mfa-daemon [--config FILE]\n       mfa-daemon --check-config FILE\n       \
+mfa-daemon [--config FILE] --import-records STATE_DIR\n\n\
 Runs the pam-mfa daemon in the foreground (default config /etc/mfa/config.toml;\n\
-if that file is missing, built-in defaults are used).";
+if that file is missing, built-in defaults are used). --import-records copies the\n\
+records of a file-engine state directory into the database of a config with\n\
+[store] engine = \"postgres\" (users already there are left alone; stop the daemons\n\
+of both first).";
 
 #[derive(Debug)]
 enum Command {
     Run { config: PathBuf, explicit: bool },
     Check(PathBuf),
+    Import { config: PathBuf, from: PathBuf },
     Help,
     Version,
 }
@@ -33,10 +39,23 @@ fn parse(args: &[String]) -> Result<Command, String> {
             explicit: true,
         }),
         [flag, file] if flag == "--check-config" => Ok(Command::Check(PathBuf::from(file))),
+        [flag, from] if flag == "--import-records" => Ok(Command::Import {
+            config: PathBuf::from(DEFAULT_CONFIG),
+            from: PathBuf::from(from),
+        }),
+        [c, file, flag, from] if c == "--config" && flag == "--import-records" => {
+            Ok(Command::Import {
+                config: PathBuf::from(file),
+                from: PathBuf::from(from),
+            })
+        }
         [flag] if flag == "--help" || flag == "-h" => Ok(Command::Help),
         [flag] if flag == "--version" || flag == "-V" => Ok(Command::Version),
         [flag] if flag == "--config" || flag == "--check-config" => {
             Err(format!("{flag} needs a file name"))
+        }
+        [.., flag] if flag == "--import-records" => {
+            Err(format!("{flag} needs the state directory to import from"))
         }
         other => Err(format!("unexpected arguments: {}", other.join(" "))),
     }
@@ -60,6 +79,7 @@ pub fn main(passed: PassedSockets) -> ExitCode {
         }
         Ok(Command::Check(path)) => match Config::load(&path, false)
             .and_then(|c| c.delivery(&path, &accounts::hostname()).map(|_| c))
+            .and_then(|c| c.store_settings(&path).map(|_| c))
         {
             Ok(_) => {
                 println!("{}: ok", path.display());
@@ -71,6 +91,87 @@ pub fn main(passed: PassedSockets) -> ExitCode {
             }
         },
         Ok(Command::Run { config, explicit }) => run(&config, explicit, passed),
+        Ok(Command::Import { config, from }) => import(&config, &from),
+    }
+}
+
+/// Copies every record of the file engine in `from` into the database `path`'s config
+/// names. A user who already has a record there is left alone; a record that cannot be read
+/// is reported and the others go on. Exit status 1 if any failed.
+fn import(path: &std::path::Path, from: &std::path::Path) -> ExitCode {
+    use crate::store::RecordStore;
+    use crate::store::files::FileStore;
+    use crate::store::postgres::{Pg, PgStore};
+    let config = match Config::load(path, false) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mfa-daemon: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.store.engine != crate::config::Engine::Postgres {
+        eprintln!(
+            "mfa-daemon: {}: [store] engine is \"files\": there is no database to import into",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    let source = match FileStore::open(from) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "mfa-daemon: cannot open {}: {e} (stop the daemon that uses it)",
+                from.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let target = match Pg::open(&config.store, &config.state_dir) {
+        Ok(pg) => PgStore::new(pg),
+        Err((key, why)) => {
+            eprintln!("mfa-daemon: config {}, key `{key}`: {why}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let target: &dyn RecordStore = &target;
+    let names = match source.users() {
+        Ok(names) => names,
+        Err(e) => {
+            eprintln!("mfa-daemon: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (mut imported, mut kept, mut failed) = (0, 0, 0);
+    for name in names {
+        let copied = source.load(&name).and_then(|record| {
+            let Some(record) = record else {
+                return Ok(false);
+            };
+            target.update(&name, |existing| {
+                let empty = *existing == crate::store::UserRecord::default();
+                if empty {
+                    *existing = record;
+                }
+                empty
+            })
+        });
+        match copied {
+            Ok(true) => imported += 1,
+            Ok(false) => kept += 1,
+            Err(e) => {
+                failed += 1;
+                eprintln!("mfa-daemon: {name} not imported: {e}");
+            }
+        }
+    }
+    println!(
+        "imported {imported} record(s); {kept} left as they were (already in the database); \
+         {failed} failed"
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

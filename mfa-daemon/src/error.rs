@@ -41,6 +41,14 @@ pub enum DaemonError {
     Internal(String),
 }
 
+impl DaemonError {
+    /// Whether this is a store out of reach (a shared database down), rather than a
+    /// failure of this host.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, DaemonError::Store(e) if e.is_unavailable())
+    }
+}
+
 /// What a user is told when a provider did not take a code.
 pub const SEND_FAILED: &str =
     "the code could not be sent; nothing was saved (the daemon's log says why)";

@@ -454,3 +454,52 @@ fn files_limits_lock_and_clear_through_the_interface() {
             .is_none()
     );
 }
+
+/// `mfa-daemon --import-records DIR` copies a file engine's records into the database once:
+/// a second run leaves them, and a user already in the database is not overwritten.
+#[test]
+fn postgres_import_copies_file_records_once() {
+    if !postgres_ready() {
+        return;
+    }
+    let engine = Postgres::new();
+    let files = Files::new();
+    {
+        let source = files.open();
+        source.update("imp1", |r| *r = with_app(7)).unwrap();
+        source.update("imp2", |r| *r = with_app(8)).unwrap();
+    }
+    engine.open().update("imp2", |r| *r = with_app(99)).unwrap();
+    let config = engine.dir.path().join("import.toml");
+    let store_section = engine.cluster.store_config(engine.dir.path());
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n{store_section}",
+            engine.dir.path().join("import-state").display()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mfa-daemon"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--import-records")
+            .arg(files.dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{first:?}");
+    assert!(said.contains("imported 1 record(s); 1 left"), "{said}");
+    let store = engine.open();
+    assert_eq!(store.load("imp1").unwrap().unwrap(), with_app(7));
+    assert_eq!(store.load("imp2").unwrap().unwrap(), with_app(99));
+    drop(store);
+    let again = run();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("imported 0 record(s); 2 left"),
+        "{again:?}"
+    );
+}

@@ -321,6 +321,9 @@ pub enum Outcome {
     /// The daemon could not decide safely (for example it could not record the code as used);
     /// the login fails closed.
     Error,
+    /// The daemon cannot reach where records are kept (a shared database is down); the login
+    /// fails closed, and the module says the authentication information is unavailable.
+    Unavailable,
 }
 
 /// Machine-readable reason in [`Response::Failed`].

@@ -19,6 +19,7 @@ pub fn result_code(end: Result<Outcome, AuthError>, failmode: FailMode) -> PamRe
         Ok(Outcome::Ignore) => PamResultCode::PAM_IGNORE,
         Ok(Outcome::NotAuthorized) => PamResultCode::PAM_PERM_DENIED,
         Ok(Outcome::Error) => PamResultCode::PAM_SYSTEM_ERR,
+        Ok(Outcome::Unavailable) => PamResultCode::PAM_AUTHINFO_UNAVAIL,
         Err(AuthError::Options(_)) => PamResultCode::PAM_SERVICE_ERR,
         // What pam_unix does: pass pam_get_user's code on, asking to be called again when
         // the application wants to resume the conversation later.
@@ -61,13 +62,14 @@ pub(crate) mod tests {
 
     /// What each outcome must become; also checked through a whole conversation in
     /// `authenticate::tests`.
-    pub(crate) const OUTCOME_CODES: [(Outcome, PamResultCode); 6] = [
+    pub(crate) const OUTCOME_CODES: [(Outcome, PamResultCode); 7] = [
         (Outcome::Success, PamResultCode::PAM_SUCCESS),
         (Outcome::Failure, PamResultCode::PAM_AUTH_ERR),
         (Outcome::LockedOut, PamResultCode::PAM_MAXTRIES),
         (Outcome::Ignore, PamResultCode::PAM_IGNORE),
         (Outcome::NotAuthorized, PamResultCode::PAM_PERM_DENIED),
         (Outcome::Error, PamResultCode::PAM_SYSTEM_ERR),
+        (Outcome::Unavailable, PamResultCode::PAM_AUTHINFO_UNAVAIL),
     ];
 
     #[test]

@@ -87,9 +87,11 @@ pub struct StoreConfig {
     /// Connection string (`host=… port=… user=… dbname=… sslmode=…` or a `postgresql://`
     /// URL) without a password.
     pub url: Option<String>,
-    /// A file (0600) holding the connection string, password included.
+    /// A file (0600) holding the connection string, password included; a relative path is
+    /// a credential in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
     pub url_file: Option<PathBuf>,
-    /// A file (0600) of 32 random bytes, the same on every host, that seals records.
+    /// A file (0600) of 32 random bytes, the same on every host, that seals records; a
+    /// relative path is a credential, as for `url_file`.
     pub key_file: Option<PathBuf>,
     /// Connections kept open to the database.
     pub pool_size: usize,
@@ -134,30 +136,17 @@ impl StoreConfig {
                 crate::store::postgres::connection_config(url, false)
                     .map_err(|e| ("store.url", e))?;
             }
-            (None, Some(path)) if !path.is_absolute() => {
-                return Err((
-                    "store.url_file",
-                    format!("must be an absolute path, got `{}`", path.display()),
-                ));
-            }
+            // A relative url_file or key_file is a credential's name in
+            // $CREDENTIALS_DIRECTORY (systemd LoadCredential=), checked when it is read.
             (None, Some(_)) => {}
         }
-        match &self.key_file {
-            None => {
-                return Err((
-                    "store.key_file",
-                    "\"postgres\" needs a key_file: 32 random bytes, the same on every host \
-                     (`head -c 32 /dev/urandom > FILE && chmod 600 FILE`)"
-                        .to_owned(),
-                ));
-            }
-            Some(path) if !path.is_absolute() => {
-                return Err((
-                    "store.key_file",
-                    format!("must be an absolute path, got `{}`", path.display()),
-                ));
-            }
-            Some(_) => {}
+        if self.key_file.is_none() {
+            return Err((
+                "store.key_file",
+                "\"postgres\" needs a key_file: 32 random bytes, the same on every host \
+                 (`head -c 32 /dev/urandom > FILE && chmod 600 FILE`)"
+                    .to_owned(),
+            ));
         }
         if let Some(path) = &self.ca_file
             && !path.is_absolute()
@@ -839,6 +828,24 @@ impl Config {
         }
     }
 
+    /// Reads what `[store]` names for the postgres engine (connection file, key, CA) without
+    /// connecting; nothing to read for the file engine.
+    pub fn store_settings(&self, path: &Path) -> Result<(), ConfigError> {
+        if self.store.engine == Engine::Files {
+            return Ok(());
+        }
+        crate::store::postgres::Settings::read(&self.store)
+            .map(drop)
+            .map_err(|(key, message)| ConfigError {
+                path: path.to_owned(),
+                line: std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|text| find_key_line(&text, key)),
+                key: Some(key.to_owned()),
+                message,
+            })
+    }
+
     /// Builds the providers: checks the loopback rule and reads the credential files.
     pub fn delivery(&self, path: &Path, host: &str) -> Result<Delivery, ConfigError> {
         Delivery::new(&self.delivery_sections(), host, self.otp.send_timeout).map_err(|e| {
@@ -1106,5 +1113,77 @@ account_max_failures = 9
         );
         let e = Config::load(missing, false).unwrap_err();
         assert!(e.to_string().contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn store_settings_are_checked_and_each_refusal_names_its_key() {
+        let pg = "[store]\nengine = \"postgres\"\nkey_file = \"/etc/mfa/store.key\"\n";
+        for (text, key, words) in [
+            (
+                "[store]\nurl = \"host=db user=mfa\"\n".to_owned(),
+                "store.url",
+                "the engine is \"files\"",
+            ),
+            (pg.to_owned(), "store.engine", "needs `url` or `url_file`"),
+            (
+                "[store]\nengine = \"postgres\"\nurl_file = \"/etc/mfa/db\"\n".to_owned(),
+                "store.key_file",
+                "head -c 32 /dev/urandom",
+            ),
+            (
+                format!("{pg}url = \"host=127.0.0.1 user=mfa password=hunter2\"\n"),
+                "store.url",
+                "url_file",
+            ),
+            (
+                format!("{pg}url = \"host=db.example user=mfa dbname=mfa\"\n"),
+                "store.url",
+                "sslmode=verify-full",
+            ),
+            (
+                format!("{pg}url = \"host=127.0.0.1 user=mfa sslmode=prefer\"\n"),
+                "store.url",
+                "turn TLS off",
+            ),
+            (
+                format!("{pg}url = \"host=127.0.0.1 dbname=mfa\"\n"),
+                "store.url",
+                "names no user",
+            ),
+            (
+                format!("{pg}url_file = \"/etc/mfa/db\"\npool_size = 0\n"),
+                "store.pool_size",
+                "between 1 and 64, got 0",
+            ),
+            (
+                format!("{pg}url_file = \"/etc/mfa/db\"\ntimeout = \"1m\"\n"),
+                "store.timeout",
+                "between 100ms and 30s",
+            ),
+            (
+                format!("{pg}url_file = \"/etc/mfa/db\"\nurl = \"host=127.0.0.1 user=mfa\"\n"),
+                "store.url",
+                "not both",
+            ),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{text}: {e}");
+            assert!(e.to_string().contains(words), "{text}: {e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+        let e = parse("[store]\nengine = \"sqlite\"\n").unwrap_err();
+        assert!(e.to_string().contains("sqlite"), "{e}");
+        for url in [
+            "host=db.example user=mfa dbname=mfa sslmode=verify-full",
+            "postgresql://mfa@db.example/mfa?sslmode=require",
+            "host=127.0.0.1 port=5433 user=mfa dbname=mfa",
+            "host=/run/postgresql user=mfa dbname=mfa",
+        ] {
+            let c = parse(&format!("{pg}url = \"{url}\"\n")).unwrap();
+            assert_eq!(c.store.engine, Engine::Postgres, "{url}");
+        }
+        let c = parse(&format!("{pg}url_file = \"store-url\"\n")).unwrap();
+        assert_eq!(c.store.pool_size, 8);
+        assert_eq!(parse("").unwrap().store, StoreConfig::default());
     }
 }

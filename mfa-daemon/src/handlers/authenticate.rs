@@ -108,6 +108,18 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
+    /// Ends the attempt closed because the store failed (audited with reason `store`, or
+    /// `store_unavailable` when a shared database is out of reach).
+    fn store_failed(&self, unavailable: bool) -> Outcome {
+        if unavailable {
+            self.audit(AuditOutcome::Error, None, Some("store_unavailable"), None);
+            Outcome::Unavailable
+        } else {
+            self.audit(AuditOutcome::Error, None, Some("store"), None);
+            Outcome::Error
+        }
+    }
+
     /// An event of `kind` about this attempt, with what every such event carries; the
     /// caller fills in the rest.
     fn event(&self, kind: AuditKind, outcome: AuditOutcome) -> AuditEvent<'_> {
@@ -222,20 +234,24 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                 Some(account) => Subject::Account(account.name),
                 None => Subject::Unknown(name),
             };
-            let record = a.record(&subject)?;
-            let locks = a.locks(subject.key(), &source, now)?;
-            Ok(Some((subject, record, groups, locks)))
+            // A store that cannot be read fails the login closed, but only once the policy
+            // said the user is asked at all: users exempt by the config (a break-glass
+            // account) still get in while a shared database is down.
+            let stored = a
+                .record(&subject)
+                .and_then(|record| Ok((record, a.locks(subject.key(), &source, now)?)));
+            Ok(Some((subject, groups, stored)))
         })
         .await;
-    let (subject, record, groups, locks) = match looked_up {
+    let (subject, groups, stored) = match looked_up {
         Ok(Some(found)) => found,
         Ok(None) => {
             at.audit(AuditOutcome::NotAuthorized, None, None, None);
             return Ok(Outcome::NotAuthorized);
         }
         Err(e) => {
-            eprintln!("mfa-daemon: cannot read record of {}: {e}", at.user);
-            at.audit(AuditOutcome::Error, None, Some("store"), None);
+            eprintln!("mfa-daemon: cannot look up {}: {e}", at.user);
+            at.audit(AuditOutcome::Error, None, Some("internal"), None);
             return Ok(Outcome::Error);
         }
     };
@@ -254,7 +270,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         groups: &groups,
         service: &at.auth.service,
         source,
-        exempt_until: record.exempt_until,
+        exempt_until: stored.as_ref().ok().and_then(|(r, _)| r.exempt_until),
         now: unix_now(),
     });
     match policy.ask {
@@ -272,6 +288,13 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
             return Ok(Outcome::Ignore);
         }
     }
+    let (record, locks) = match stored {
+        Ok(stored) => stored,
+        Err(e) => {
+            eprintln!("mfa-daemon: cannot read record of {}: {e}", at.user);
+            return Ok(at.store_failed(e.is_unavailable()));
+        }
+    };
     let enrolled = record.is_enrolled(now);
     let skip_unenrolled = at.auth.nullok || policy.unenrolled == Unenrolled::Allow;
     if skip_unenrolled && !enrolled {
@@ -396,8 +419,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         match verdict {
             Err(e) => {
                 eprintln!("mfa-daemon: cannot decide for {}: {e}", at.user);
-                at.audit(AuditOutcome::Error, None, Some("store"), None);
-                return Ok(Outcome::Error);
+                return Ok(at.store_failed(e.is_unavailable()));
             }
             Ok(Verdict::Accepted(factor)) => {
                 at.audit(AuditOutcome::Success, Some(factor.name()), None, None);
@@ -503,8 +525,7 @@ async fn enroll_at_login(
                     "mfa-daemon: cannot keep when {} was first seen: {e}",
                     at.user
                 );
-                at.audit(AuditOutcome::Error, None, Some("store"), None);
-                return Ok(Outcome::Error);
+                return Ok(at.store_failed(e.is_unavailable()));
             }
         }
     } else {
@@ -518,8 +539,7 @@ async fn enroll_at_login(
         Ok(begun) => begun,
         Err(e) => {
             eprintln!("mfa-daemon: cannot begin enrolling {}: {e}", at.user);
-            at.audit(AuditOutcome::Error, None, Some("store"), None);
-            return Ok(Outcome::Error);
+            return Ok(at.store_failed(e.is_unavailable()));
         }
     };
     let secret = pending.secret.to_base32();
@@ -599,8 +619,7 @@ async fn enroll_at_login(
             }
             Err(e) => {
                 eprintln!("mfa-daemon: cannot enroll {}: {e}", at.user);
-                at.audit(AuditOutcome::Error, None, Some("store"), None);
-                return Ok(Outcome::Error);
+                return Ok(at.store_failed(e.is_unavailable()));
             }
         };
         at.audit_enrollment(AuditKind::MfaSetupSucceeded, AuditOutcome::Ok, None, None);

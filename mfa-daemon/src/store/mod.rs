@@ -96,6 +96,13 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+impl StoreError {
+    /// Whether a shared engine is out of reach (rather than a record being bad).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+}
+
 pub(crate) fn io_err<'a>(
     path: &'a Path,
     op: &'static str,

@@ -201,17 +201,34 @@ impl Drop for Pg {
     }
 }
 
-impl Pg {
-    /// Reads the connection string and the key, and sets up the pool; connects to nothing
-    /// yet (see the module's documentation). Errors name the `[store]` key at fault.
-    pub fn open(config: &StoreConfig, state_dir: &Path) -> Result<Arc<Pg>, (&'static str, String)> {
+/// What `[store]` names, read and checked: the connection, the key and the TLS set-up.
+pub struct Settings {
+    connection: tokio_postgres::Config,
+    sealer: Sealer,
+    tls: MakeRustlsConnect,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("hosts", &self.connection.get_hosts())
+            .field("user", &self.connection.get_user())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Reads `url_file` (or `url`), `key_file` and `ca_file`; connects to nothing. What
+    /// `mfa-daemon --check-config` checks, and the first step of [`Pg::open`].
+    pub fn read(config: &StoreConfig) -> Result<Settings, (&'static str, String)> {
+        let credentials = crate::delivery::credential::credentials_directory();
         let text = match (&config.url, &config.url_file) {
             (Some(url), _) => Zeroizing::new(url.clone()),
             (None, Some(path)) => Zeroizing::new(
                 crate::delivery::credential::read_credential(
                     "store.url_file",
                     path,
-                    crate::delivery::credential::credentials_directory().as_deref(),
+                    credentials.as_deref(),
                 )
                 .map_err(|e| ("store.url_file", e.problem))?
                 .expose()
@@ -224,15 +241,47 @@ impl Pg {
         } else {
             "store.url_file"
         };
-        let mut pg_config = connection_config(&text, config.url.is_none()).map_err(|e| (key, e))?;
-        pg_config.connect_timeout(config.timeout);
-        pg_config.keepalives_idle(Duration::from_secs(30));
+        let mut connection =
+            connection_config(&text, config.url.is_none()).map_err(|e| (key, e))?;
+        connection.connect_timeout(config.timeout);
+        connection.keepalives_idle(Duration::from_secs(30));
         let key_file = config
             .key_file
             .as_deref()
             .ok_or(("store.key_file", "is required".to_owned()))?;
-        let sealer = Sealer::from_key_file(key_file).map_err(|e| ("store.key_file", e))?;
+        let key_file = if key_file.is_absolute() {
+            key_file.to_owned()
+        } else {
+            credentials
+                .ok_or((
+                    "store.key_file",
+                    format!(
+                        "{} is a relative path, which is looked up in $CREDENTIALS_DIRECTORY \
+                         (systemd LoadCredential=), but that is not set: give an absolute path",
+                        key_file.display()
+                    ),
+                ))?
+                .join(key_file)
+        };
+        let sealer = Sealer::from_key_file(&key_file).map_err(|e| ("store.key_file", e))?;
         let tls = tls_connector(config.ca_file.as_deref())?;
+        Ok(Settings {
+            connection,
+            sealer,
+            tls,
+        })
+    }
+}
+
+impl Pg {
+    /// Reads the connection string and the key, and sets up the pool; connects to nothing
+    /// yet (see the module's documentation). Errors name the `[store]` key at fault.
+    pub fn open(config: &StoreConfig, state_dir: &Path) -> Result<Arc<Pg>, (&'static str, String)> {
+        let Settings {
+            connection: pg_config,
+            sealer,
+            tls,
+        } = Settings::read(config)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("mfa-postgres")

@@ -120,7 +120,7 @@ impl Sealer {
             )
             .map(Zeroizing::new)
             .map_err(|_| {
-                "cannot be opened with this host's key_file (another key, altered, or \
+                "cannot be decrypted with this host's key_file (another key, altered, or \
                  stored under another name)"
                     .to_owned()
             })
