@@ -15,6 +15,7 @@ use crate::connection::Caller;
 use crate::delivery::outbox::Outbox;
 use crate::error::DaemonError;
 use crate::hashing::{HashingPermit, HashingPools};
+use crate::store::CallerClass;
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -39,7 +40,12 @@ impl Shared {
         work: impl FnOnce(&Authority) -> Result<T, DaemonError> + Send + 'static,
     ) -> Result<T, DaemonError> {
         let shared = self.clone();
-        match tokio::task::spawn_blocking(move || work(&shared.authority)).await {
+        // Root's work draws on the store's own connections, users' on a smaller share (see
+        // store::CallerClass): a flood by local users cannot take root's.
+        let class = CALLER_UID
+            .try_with(|uid| CallerClass::of(*uid))
+            .unwrap_or(CallerClass::Root);
+        match tokio::task::spawn_blocking(move || class.enter(|| work(&shared.authority))).await {
             Ok(result) => result,
             Err(e) => Err(DaemonError::Internal(format!(
                 "a blocking task failed: {e}"
@@ -89,4 +95,14 @@ impl Shared {
         self.outbox.reload(delivery, code, send, domains);
         Ok(())
     }
+}
+
+tokio::task_local! {
+    /// The uid of the peer a conversation serves.
+    static CALLER_UID: u32;
+}
+
+/// Runs a conversation as `uid`'s: the blocking work it starts knows whose it is.
+pub async fn as_caller<F: std::future::Future>(uid: u32, conversation: F) -> F::Output {
+    CALLER_UID.scope(uid, conversation).await
 }

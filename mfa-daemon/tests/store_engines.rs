@@ -96,12 +96,19 @@ struct Postgres {
 
 impl Postgres {
     fn new() -> Postgres {
-        Postgres::with_cluster(Cluster::start())
+        Postgres::with_timeout("3s")
     }
 
-    fn with_cluster(cluster: Cluster) -> Postgres {
+    /// `timeout` bounds each wait for the database, the wait for a user's lock included:
+    /// short where a test waits for it to pass, the default where transactions queue.
+    fn with_timeout(timeout: &str) -> Postgres {
+        let cluster = Cluster::start();
         let dir = tempfile::tempdir().unwrap();
-        let text = format!("{}timeout = \"1s\"\n", cluster.store_config(dir.path()));
+        // The harness's section has pool_size = 4: users get one connection.
+        let text = format!(
+            "{}timeout = \"{timeout}\"\n",
+            cluster.store_config(dir.path())
+        );
         let config = Config::parse(Path::new("test.toml"), &text).unwrap();
         Postgres {
             cluster,
@@ -354,7 +361,7 @@ fn postgres_down_fails_closed_and_recovers_by_itself() {
     if !postgres_ready() {
         return;
     }
-    let engine = Postgres::new();
+    let engine = Postgres::with_timeout("1s");
     let store = engine.open();
     store.update("patient", |r| *r = with_app(1)).unwrap();
     engine.cluster.stop();
@@ -502,4 +509,46 @@ fn postgres_import_copies_file_records_once() {
         String::from_utf8_lossy(&again.stdout).contains("imported 0 record(s); 2 left"),
         "{again:?}"
     );
+}
+
+/// Local users' work draws on its own share of the database connections (a quarter of
+/// `pool_size`): users holding every connection of their share cannot make root's callers
+/// wait. With pool_size 4 users get one connection; while one user transaction holds it, a
+/// second user's waits (and fails closed after `timeout`), and root's go through at once.
+#[test]
+fn postgres_users_cannot_take_root_s_connections() {
+    use mfa_daemon::store::CallerClass;
+    if !postgres_ready() {
+        return;
+    }
+    let engine = Postgres::with_timeout("1s");
+    let store = engine.open();
+    store.update("root-side", |r| *r = with_app(1)).unwrap();
+    let held = CallerClass::User.enter(|| store.begin("user-one").unwrap());
+    let asked = Instant::now();
+    let second_user = CallerClass::User.enter(|| store.begin("user-two").map(drop));
+    assert!(
+        matches!(second_user, Err(StoreError::Unavailable { .. })),
+        "a second user transaction got a connection of a share of one: {second_user:?}"
+    );
+    assert!(
+        asked.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        asked.elapsed()
+    );
+    for step in 2..6 {
+        let asked = Instant::now();
+        CallerClass::Root
+            .enter(|| store.update("root-side", |r| r.totp[0].last_step = step))
+            .unwrap();
+        assert!(
+            asked.elapsed() < Duration::from_millis(900),
+            "root waited {:?} behind users",
+            asked.elapsed()
+        );
+    }
+    drop(held);
+    CallerClass::User
+        .enter(|| store.update("user-two", |r| *r = with_app(1)))
+        .unwrap();
 }

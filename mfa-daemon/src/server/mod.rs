@@ -294,7 +294,12 @@ fn spawn_conversation<B: Send + 'static>(
 ) {
     let shared = shared.clone();
     tokio::spawn(async move {
-        handlers::serve(shared, Connection::new(stream, caller)).await;
+        let uid = caller.uid;
+        crate::app::as_caller(
+            uid,
+            handlers::serve(shared, Connection::new(stream, caller)),
+        )
+        .await;
         drop(budget);
     });
 }

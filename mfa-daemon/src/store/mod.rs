@@ -160,6 +160,50 @@ impl dyn RecordStore + '_ {
     }
 }
 
+/// Whose work a store call is: root's callers (sshd, sudo, login, and root's tools) or any
+/// other uid. A shared engine keeps connections for root's callers that users' work cannot
+/// take, so that local users flooding the daemon cannot slow root's logins down to their
+/// timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerClass {
+    /// uid 0, and the daemon's own background work.
+    Root,
+    /// Any other uid.
+    User,
+}
+
+thread_local! {
+    static CALLER_CLASS: std::cell::Cell<CallerClass> = const { std::cell::Cell::new(CallerClass::Root) };
+}
+
+impl CallerClass {
+    /// The class of a caller with `uid`.
+    pub fn of(uid: u32) -> CallerClass {
+        if uid == 0 {
+            CallerClass::Root
+        } else {
+            CallerClass::User
+        }
+    }
+
+    /// Runs `work` on this thread as this class's (restored after, also if it panics).
+    pub fn enter<T>(self, work: impl FnOnce() -> T) -> T {
+        struct Restore(CallerClass);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CALLER_CLASS.with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(CALLER_CLASS.with(|c| c.replace(self)));
+        work()
+    }
+
+    /// The class of the work running on this thread (root's unless said otherwise).
+    pub fn current() -> CallerClass {
+        CALLER_CLASS.with(std::cell::Cell::get)
+    }
+}
+
 /// The failure counters and lockouts of every name (attempt limits). Every method may
 /// block; an error fails the login closed.
 pub trait Limits: Send + Sync + std::fmt::Debug {

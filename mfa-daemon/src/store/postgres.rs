@@ -40,8 +40,8 @@ use zeroize::Zeroizing;
 
 use super::sealing::Sealer;
 use super::{
-    Limits, RecordStore, StoreError, Txn, UserRecord, decode_record, ensure_private_dir,
-    take_instance_lock,
+    CallerClass, Limits, RecordStore, StoreError, Txn, UserRecord, decode_record,
+    ensure_private_dir, take_instance_lock,
 };
 use crate::config::StoreConfig;
 use crate::username;
@@ -169,7 +169,10 @@ pub fn connection_config(
 /// The connection pool, the runtime it runs on, and the key: shared by the record store
 /// and the limits of one daemon.
 pub struct Pg {
+    /// Root's callers' connections (`pool_size`).
     pool: Pool,
+    /// Every other caller's: a quarter of `pool_size`, at least one, apart from root's.
+    users_pool: Pool,
     runtime: Option<tokio::runtime::Runtime>,
     sealer: Arc<Sealer>,
     timeout: Duration,
@@ -293,29 +296,34 @@ impl Pg {
                     format!("cannot start the database runtime: {e}"),
                 )
             })?;
-        let manager = Manager::from_config(
-            pg_config,
-            tls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = {
+        let pool = |size: usize| {
+            let manager = Manager::from_config(
+                pg_config.clone(),
+                tls.clone(),
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
             let _inside = runtime.enter();
             Pool::builder(manager)
-                .max_size(config.pool_size)
+                .max_size(size)
                 .runtime(deadpool_postgres::Runtime::Tokio1)
                 .wait_timeout(Some(config.timeout))
                 .create_timeout(Some(config.timeout))
                 .recycle_timeout(Some(config.timeout))
                 .build()
-                .map_err(|e| ("store.engine", format!("cannot set up the pool: {e}")))?
+                .map_err(|e| ("store.engine", format!("cannot set up the pool: {e}")))
         };
+        let (pool, users_pool) = (
+            pool(config.pool_size)?,
+            pool(users_share(config.pool_size))?,
+        );
         let state_error = |e: StoreError| ("state_dir", e.to_string());
         ensure_private_dir(state_dir).map_err(state_error)?;
         let instance_lock = take_instance_lock(state_dir).map_err(state_error)?;
         Ok(Arc::new(Pg {
             pool,
+            users_pool,
             runtime: Some(runtime),
             sealer: Arc::new(sealer),
             timeout: config.timeout,
@@ -324,6 +332,14 @@ impl Pg {
             hostname: crate::accounts::hostname(),
             _instance_lock: instance_lock,
         }))
+    }
+
+    /// The pool of the class of caller this thread works for.
+    fn caller_pool(&self) -> Pool {
+        match CallerClass::current() {
+            CallerClass::Root => self.pool.clone(),
+            CallerClass::User => self.users_pool.clone(),
+        }
     }
 
     /// Connects once and migrates the schema, and logs the outcome: called at start so that
@@ -345,7 +361,7 @@ impl Pg {
             return Err(self.unavailable("the daemon is stopping".to_owned()));
         };
         let (done, result) = mpsc::sync_channel(1);
-        let future = task(self.pool.clone(), self.schema_ready.clone());
+        let future = task(self.caller_pool(), self.schema_ready.clone());
         let deadline = self.timeout * 3;
         runtime.spawn(async move {
             let outcome = match tokio::time::timeout(deadline, future).await {
@@ -392,6 +408,11 @@ impl Pg {
             why,
         }
     }
+}
+
+/// Connections for callers other than root: a quarter of root's, at least one.
+fn users_share(pool_size: usize) -> usize {
+    (pool_size / 4).max(1)
 }
 
 /// The TLS set-up: the CA file's certificates, or the system's roots.
@@ -542,7 +563,7 @@ impl RecordStore for PgStore {
         let Some(runtime) = &self.pg.runtime else {
             return Err(self.pg.unavailable("the daemon is stopping".to_owned()));
         };
-        let pool = self.pg.pool.clone();
+        let pool = self.pg.caller_pool();
         let ready = self.pg.schema_ready.clone();
         runtime.spawn(async move {
             let began = tokio::time::timeout(step * 2, async {
