@@ -552,3 +552,57 @@ fn postgres_users_cannot_take_root_s_connections() {
         .enter(|| store.update("user-two", |r| *r = with_app(1)))
         .unwrap();
 }
+
+/// TLS to the database: with `sslmode=verify-full` and the server's CA in `ca_file` the store
+/// works (the server accepts the role only through TLS); with another CA, or without TLS,
+/// it fails closed and says why.
+#[test]
+fn postgres_over_tls_checks_the_server_s_certificate() {
+    if !postgres_ready() {
+        return;
+    }
+    let cluster = Cluster::start();
+    let ca = cluster.enable_tls();
+    let other_ca = {
+        let dir = tempfile::tempdir().unwrap();
+        let other = Cluster::start();
+        let path = dir.path().join("other-ca.pem");
+        std::fs::copy(other.enable_tls(), &path).unwrap();
+        (dir, path)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let section = cluster.store_config(dir.path());
+    let url_file = dir.path().join("url");
+    let plain = std::fs::read_to_string(&url_file).unwrap();
+    let open = |sslmode: &str, ca_file: &Path, n: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&url_file, format!("{} sslmode={sslmode}\n", plain.trim())).unwrap();
+        std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = format!(
+            "{section}ca_file = \"{}\"\ntimeout = \"2s\"\n",
+            ca_file.display()
+        );
+        let config = Config::parse(Path::new("tls.toml"), &text).unwrap();
+        let pg = Pg::open(&config.store, &dir.path().join(format!("state{n}")))
+            .unwrap_or_else(|(k, w)| panic!("{k}: {w}"));
+        Box::new(PgStore::new(pg)) as Box<dyn RecordStore>
+    };
+    let verified = open("verify-full", &ca, 0);
+    verified.update("tls", |r| *r = with_app(4)).unwrap();
+    assert_eq!(verified.load("tls").unwrap().unwrap(), with_app(4));
+
+    let wrong_ca = open("verify-full", &other_ca.1, 1);
+    let refused = wrong_ca.load("tls").unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Unavailable { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("certificate"), "{refused}");
+
+    let without_tls = open("disable", &ca, 2);
+    let refused = without_tls.load("tls").unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Unavailable { .. }),
+        "{refused}"
+    );
+}

@@ -220,6 +220,37 @@ impl Cluster {
         self.record_postmaster();
     }
 
+    /// Turns on TLS with a certificate for 127.0.0.1 signed by a new test CA, and from then
+    /// on accepts the daemon's role over TCP only through TLS (`hostssl`); restarts the
+    /// server. Returns the CA's PEM file, for `[store] ca_file`.
+    pub fn enable_tls(&self) -> PathBuf {
+        let certs = self.scratch.path().join("tls");
+        fs::create_dir_all(&certs)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", certs.display()));
+        let (ca, cert, key) = crate::standins::smtp::make_certificates(&certs);
+        for (from, name) in [(&cert, "server.crt"), (&key, "server.key")] {
+            let text = fs::read_to_string(from)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display()));
+            self.write_owned(&self.data.join(name), &text);
+        }
+        self.write_owned(
+            &self.data.join("pg_hba.conf"),
+            &format!("local all all trust\nhostssl all {ROLE} 127.0.0.1/32 scram-sha-256\n"),
+        );
+        self.write_owned(
+            &self.data.join("mfa-tests-tls.conf"),
+            "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+        );
+        let conf = self.data.join("postgresql.conf");
+        let mut settings = fs::read_to_string(&conf)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", conf.display()));
+        settings.push_str("include_if_exists = 'mfa-tests-tls.conf'\n");
+        self.write_owned(&conf, &settings);
+        self.stop();
+        self.start_again();
+        ca
+    }
+
     /// Whether the postmaster is running.
     pub fn is_running(&self) -> bool {
         self.postmaster_pid().is_some_and(is_alive)

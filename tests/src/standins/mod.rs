@@ -3,7 +3,7 @@
 //! a test can read the code a user would have received.
 
 mod http;
-mod smtp;
+pub(crate) mod smtp;
 mod twilio;
 mod webhook;
 

@@ -299,7 +299,7 @@ impl Drop for SmtpStandin {
 
 /// A test CA and a server certificate it signed for localhost, 127.0.0.1 and ::1, valid for
 /// two days: `(ca.pem, server.pem, server.key)`.
-fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
     let (ca_key, ca, key, csr, cert, ext) = (
         path("ca.key"),
