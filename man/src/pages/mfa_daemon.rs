@@ -19,10 +19,15 @@ fn command() -> Command {
              mfa-enroll and mfactl talk to it over two Unix sockets and hold nothing \
              themselves.\n\n\
              It runs in the foreground, reads its configuration (see mfa.toml(5)) and keeps \
-             one record per user in its state directory. A code is accepted at most once: \
-             the used code is written durably before success is answered.",
+             one record per user in its state directory, or, with `[store] engine = \
+             \"postgres\"`, in a PostgreSQL database that a fleet of hosts shares. A code is \
+             accepted at most once: the used code is written durably before success is \
+             answered.",
         )
-        .override_usage("mfa-daemon [--config FILE]\nmfa-daemon --check-config FILE")
+        .override_usage(
+            "mfa-daemon [--config FILE]\nmfa-daemon --check-config FILE\n\
+             mfa-daemon [--config FILE] --import-records STATE_DIR",
+        )
         .arg(
             Arg::new("config")
                 .long("config")
@@ -43,6 +48,19 @@ fn command() -> Command {
                     "Check the file, credential files included, and exit: print `FILE: ok` \
                      and exit 0, or print one line naming the file, line, key and problem \
                      and exit 2.",
+                ),
+        )
+        .arg(
+            Arg::new("import-records")
+                .long("import-records")
+                .value_name("STATE_DIR")
+                .action(ArgAction::Set)
+                .help(
+                    "Copy every user record of a file-engine state directory into the \
+                     database the configuration names (`[store] engine = \"postgres\"`), and \
+                     exit. A user who already has a record there is left alone; prints how \
+                     many were copied, left and failed, and exits 1 if any failed. Stop the \
+                     daemons of both first.",
                 ),
         )
 }
@@ -119,13 +137,14 @@ pub fn page(date: &str) -> Page {
     doc.item_markdown(
         "0",
         "Stopped by SIGTERM or SIGINT; or `--check-config` found the file good; or \
-         `--help`, `--version`.",
+         `--import-records` copied every record; or `--help`, `--version`.",
     );
     doc.item_markdown(
         "1",
         "An error at start or while running: the sockets could not be bound (or those \
          systemd passed are not the configured ones), the state \
-         directory could not be opened, or the process could not be hardened.",
+         directory could not be opened, or the process could not be hardened; or \
+         `--import-records` could not copy a record.",
     );
     doc.item_markdown(
         "2",
