@@ -224,10 +224,8 @@ impl Authority {
     /// Whether `source` is locked out for `key`, and whether the account-wide lock is on:
     /// when each ends.
     pub fn locks(&self, key: &str, source: &str, now: u64) -> Result<Locks, StoreError> {
-        Ok(Locks {
-            source: self.limiter.source_locked(key, source, now)?,
-            account: self.limiter.account_locked(key, now)?,
-        })
+        let (source, account) = self.limiter.locks(key, source, now)?;
+        Ok(Locks { source, account })
     }
 
     /// The record of `subject`; an empty one for accounts never enrolled and for unknown
@@ -256,7 +254,8 @@ impl Authority {
         still_wanted: &dyn Fn() -> bool,
     ) -> Result<Verdict, DaemonError> {
         let key = subject.key();
-        if let Some(until) = self.limiter.source_locked(key, source, now)? {
+        let locks = self.locks(key, source, now)?;
+        if let Some(until) = locks.source {
             return Ok(Verdict::SourceLocked { until });
         }
         let success = |factor: Factor| {
@@ -272,7 +271,7 @@ impl Authority {
         } else if let Some(canonical) = bypass::normalize(answer) {
             self.check_bypass_code(subject, &canonical, now, &success, still_wanted)?
         } else {
-            self.check_totp(subject, answer, now, &success, still_wanted)?
+            self.check_totp(subject, answer, now, locks, &success, still_wanted)?
         };
         match decision {
             Decision::Accept(factor) => {
@@ -290,6 +289,7 @@ impl Authority {
         subject: &Subject,
         code: &str,
         now: u64,
+        locks: Locks,
         success: &dyn Fn(Factor) -> Option<LastSuccess>,
         still_wanted: &dyn Fn() -> bool,
     ) -> Result<Decision, DaemonError> {
@@ -298,7 +298,7 @@ impl Authority {
             self.decoy_totp.matching_step(code, now, skew);
             return Ok(Decision::Refuse(Rejection::Invalid));
         };
-        if self.limiter.account_locked(name, now)?.is_some() {
+        if locks.account.is_some() {
             return Ok(Decision::Refuse(Rejection::AccountLocked));
         }
         Ok(self.store.update(name, |record| {

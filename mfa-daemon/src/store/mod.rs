@@ -216,6 +216,20 @@ pub trait Limits: Send + Sync + std::fmt::Debug {
     /// When the account-wide lock of `user` ends, if it is on now.
     fn account_locked(&self, user: &str, now: u64) -> Result<Option<u64>, StoreError>;
 
+    /// Both of the above in one read: when `source`'s lockout and the account-wide lock
+    /// end, each if it is on now.
+    fn locks(
+        &self,
+        user: &str,
+        source: &str,
+        now: u64,
+    ) -> Result<(Option<u64>, Option<u64>), StoreError> {
+        Ok((
+            self.source_locked(user, source, now)?,
+            self.account_locked(user, now)?,
+        ))
+    }
+
     /// Sources of `user` locked now, with the time each lock ends.
     fn lockouts(&self, user: &str, now: u64) -> Result<Vec<(String, u64)>, StoreError>;
 

@@ -824,6 +824,16 @@ impl Limits for PgLimits {
         Ok(self.read(user)?.account_locked(now))
     }
 
+    fn locks(
+        &self,
+        user: &str,
+        source: &str,
+        now: u64,
+    ) -> Result<(Option<u64>, Option<u64>), StoreError> {
+        let state = self.read(user)?;
+        Ok((state.source_locked(source, now), state.account_locked(now)))
+    }
+
     fn lockouts(&self, user: &str, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
         Ok(self.read(user)?.lockouts(now))
     }
