@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks of pam-mfa against the targets in DESIGN.md ("Performance targets"), side by
 # side with pam_oath and google-authenticator-libpam:
-#   1. added latency per authentication (pamtester median minus pam_permit's, one run);
-#   2. 64 concurrent authentications through the daemon, with durable replay state;
-#   3. size of libpam_mfa.so and the daemon's idle RSS;
+#   1. added latency per authentication (pamtester median minus pam_permit's, one run), for
+#      the file engine and the PostgreSQL engine (a throw-away cluster on 127.0.0.1);
+#   2. 64 and 256 concurrent authentications through the daemon, for both engines;
+#      where a login's time goes (strace and perf stat of the daemon, strace of pamtester);
+#   3. size of libpam_mfa.so and the daemon's idle RSS; the file engine with 10,000 records:
+#      startup time and memory;
 #   4. the daemon's answer time per class of user name (DESIGN.md, invariant 10);
 #   5. logins with a code sent by text message through the menu, the send itself left out,
 #      against a Twilio API stand-in on 127.0.0.1 (mfa-standin).
@@ -13,16 +16,22 @@
 # files given here).
 # Touches nothing in /etc: every PAM stack runs under pam_wrapper, the daemon listens on a
 # socket in a temporary directory and knows the bench users from a passwd file of its own
-# (nss_wrapper: it enrolls only accounts NSS knows), and what this starts is stopped by PID
-# on any exit. Benchmarks are not tests: a missed target is reported, not an error.
+# (nss_wrapper: it enrolls only accounts NSS knows), PostgreSQL runs as nobody from a data
+# directory in a temporary directory, and what this starts is stopped by PID on any exit. Benchmarks are not tests: a missed target is reported, not an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 LATENCY_USERS=${LATENCY_USERS:-100}   # per stack; each is used once per round
 LATENCY_ROUNDS=${LATENCY_ROUNDS:-6}   # three rounds fit in a 30 s period, then it waits
-CONCURRENT_USERS=${CONCURRENT_USERS:-64}
+read -ra CONCURRENCY_LEVELS <<<"${CONCURRENCY_LEVELS:-64 256}" # logins at once, ascending
+CONCURRENT_USERS=${CONCURRENCY_LEVELS[-1]} # per engine; the smaller runs take the first users
 CONCURRENT_ROUNDS=${CONCURRENT_ROUNDS:-6}
+ENROLL_JOBS=${ENROLL_JOBS:-4}         # enrollments at once (the daemon's hashing pool bounds them)
+MANY_RECORDS=${MANY_RECORDS:-10000}   # records written straight into a state directory
+MANY_LOGINS=${MANY_LOGINS:-2000}      # of those users, logged in once each before the RSS
+PROFILE_USERS=${PROFILE_USERS:-100}   # logins per profile pass
+MODULE_PROFILE_RUNS=${MODULE_PROFILE_RUNS:-20}
 NAME_SAMPLES=${NAME_SAMPLES:-250}     # per name class and answer shape
 SENT_USERS=${SENT_USERS:-50}          # each logs in once per round with each kind of code
 SENT_ROUNDS=${SENT_ROUNDS:-6}
@@ -35,7 +44,7 @@ fi
 
 echo "== installing packages"
 scripts/install-deps.sh
-BENCH_PACKAGES=(libpam-oath libpam-google-authenticator oathtool pamtester libpam-wrapper libnss-wrapper procps)
+BENCH_PACKAGES=(libpam-oath libpam-google-authenticator oathtool pamtester libpam-wrapper libnss-wrapper procps postgresql strace linux-perf)
 missing=()
 for p in "${BENCH_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -54,17 +63,27 @@ BENCH="$BIN/mfa-bench"
 
 WORK=$(mktemp -d /tmp/pam-mfa-bench.XXXXXX)
 SHM=""
+PG_HOME=""
+PG_PID=""
 DAEMON_PIDS=()
 STANDIN_PIDS=()
+TRACER_PIDS=()
 STEP_PID=""
 cleanup() {
   local pid
-  for pid in $STEP_PID "${DAEMON_PIDS[@]}" "${STANDIN_PIDS[@]}"; do
+  for pid in $STEP_PID "${TRACER_PIDS[@]}" "${DAEMON_PIDS[@]}" "${STANDIN_PIDS[@]}"; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+  # The postmaster is no child of this shell (pg_ctl detaches it): a fast shutdown by its
+  # PID, then SIGKILL if it is still there after 10 s.
+  if [ -n "$PG_PID" ] && kill -INT "$PG_PID" 2>/dev/null; then
+    for _ in $(seq 100); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$PG_PID" 2>/dev/null || true
+  fi
   rm -rf "$WORK"
   if [ -n "$SHM" ]; then rm -rf "$SHM"; fi
+  if [ -n "$PG_HOME" ]; then rm -rf "$PG_HOME"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -95,7 +114,10 @@ NSS_UNENROLLED="${PREFIX}u0"
   for name in "$NSS_UNENROLLED" "${PREFIX}e0" \
     $(seq -f "${PREFIX}l%g" 0 $((LATENCY_USERS - 1))) \
     $(seq -f "${PREFIX}c%g" 0 $((CONCURRENT_USERS - 1))) \
-    $(seq -f "${PREFIX}t%g" 0 $((LATENCY_USERS - 1))); do
+    $(seq -f "${PREFIX}t%g" 0 $((LATENCY_USERS - 1))) \
+    $(seq -f "${PREFIX}p%g" 0 $((LATENCY_USERS - 1))) \
+    $(seq -f "${PREFIX}q%g" 0 $((CONCURRENT_USERS - 1))) \
+    $(seq -f "${PREFIX}f%g" 0 $((PROFILE_USERS - 1))); do
     echo "$name:x:$uid:70000:mfa-bench:/nonexistent:/usr/sbin/nologin"
     uid=$((uid + 1))
   done
@@ -137,18 +159,79 @@ if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = "tmpfs" ]; then
   start_daemon mfa-tmpfs "$SHM/state"
 fi
 
-echo "== bench users: $LATENCY_USERS per PAM stack, $CONCURRENT_USERS for the concurrency run"
+# A throw-away PostgreSQL for the postgres engine, as tests/src/postgres.rs makes one: initdb
+# and pg_ctl as nobody (PostgreSQL refuses root), listening on 127.0.0.1 only, on a free
+# port; role and database mfa with a random password over TCP (scram-sha-256). Unlike the
+# tests' cluster it keeps PostgreSQL's durable defaults (fsync = on, synchronous_commit =
+# on): a commit is flushed to disk before the daemon answers, as the file engine's write is.
+# Its home is a directory of its own, not under $WORK, which only root may enter.
+echo "== starting PostgreSQL on 127.0.0.1"
+PG_BIN=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin | sort -V | tail -1)
+[ -x "$PG_BIN/initdb" ] || { echo "bench: no /usr/lib/postgresql/*/bin/initdb" >&2; exit 1; }
+PG_HOME=$(mktemp -d /tmp/pam-mfa-bench-pg.XXXXXX)
+chown nobody:nogroup "$PG_HOME"
+chmod 700 "$PG_HOME"
+as_nobody() { (cd "$PG_HOME" && runuser -u nobody -- env -i HOME="$PG_HOME" LC_ALL=C PATH=/usr/bin:/bin "$@"); }
+as_nobody "$PG_BIN/initdb" -D "$PG_HOME/data" -U postgres --auth=trust --encoding=UTF8 \
+  --locale=C >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; exit 1; }
+printf 'local all all trust\nhost mfa mfa 127.0.0.1/32 scram-sha-256\n' >"$PG_HOME/data/pg_hba.conf"
+cat >>"$PG_HOME/data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_HOME'
+max_connections = 40
+shared_buffers = 32MB
+fsync = on
+synchronous_commit = on
+log_min_messages = warning
+include_if_exists = 'bench-port.conf'
+EOF
+PG_PORT=""
+for _ in 1 2 3 4 5; do
+  port=$((20000 + RANDOM % 30000))
+  echo "port = $port" >"$PG_HOME/data/bench-port.conf"
+  chown nobody:nogroup "$PG_HOME/data/pg_hba.conf" "$PG_HOME/data/bench-port.conf"
+  if as_nobody "$PG_BIN/pg_ctl" -D "$PG_HOME/data" -w -t 30 -l "$PG_HOME/postgres.log" start >/dev/null; then
+    PG_PORT=$port
+    break
+  fi
+done
+[ -n "$PG_PORT" ] || { cat "$PG_HOME/postgres.log" >&2; echo "bench: PostgreSQL did not start" >&2; exit 1; }
+PG_PID=$(head -1 "$PG_HOME/data/postmaster.pid")
+PG_PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+as_nobody "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_HOME" -p "$PG_PORT" -U postgres -d postgres \
+  -c "create role mfa login password '$PG_PASSWORD'" -c "create database mfa owner mfa"
+(umask 077
+  echo "host=127.0.0.1 port=$PG_PORT user=mfa dbname=mfa password=$PG_PASSWORD" >"$WORK/pg-url"
+  head -c 32 /dev/urandom >"$WORK/pg-key")
+PG_VERSION=$("$PG_BIN/postgres" --version | awk '{print $NF}')
+start_daemon mfa-pg "$WORK/pg-state" "[store]
+engine = \"postgres\"
+url_file = \"$WORK/pg-url\"
+key_file = \"$WORK/pg-key\"
+pool_size = 8
+timeout = \"3s\""
+PG_DAEMON_PID=$STARTED_PID
+
+echo "== bench users: $LATENCY_USERS per PAM stack, $CONCURRENT_USERS per engine for the concurrency runs, $PROFILE_USERS for the profile"
+# enroll SOCKET PREFIX COUNT ROSTER: COUNT users enrolled through mfa-enroll, ENROLL_JOBS at a time.
+enroll() {
+  step "${NSS_ENV[@]}" "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$1" \
+    --prefix "$2" --count "$3" --jobs "$ENROLL_JOBS" --out "$4"
+}
 enroll_started=$SECONDS
-step "${NSS_ENV[@]}" "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$SOCK" \
-  --prefix "${PREFIX}l" --count "$LATENCY_USERS" --jobs "$(nproc)" --out "$WORK/mfa.roster"
-step "${NSS_ENV[@]}" "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$SOCK" \
-  --prefix "${PREFIX}c" --count "$CONCURRENT_USERS" --jobs "$(nproc)" --out "$WORK/concurrent.roster"
+enroll "$SOCK" "${PREFIX}l" "$LATENCY_USERS" "$WORK/mfa.roster"
+enroll "$SOCK" "${PREFIX}c" "$CONCURRENT_USERS" "$WORK/concurrent.roster"
+enroll "$SOCK" "${PREFIX}f" "$PROFILE_USERS" "$WORK/profile.roster"
 ENROLL_SECONDS=$((SECONDS - enroll_started))
+ENROLLED_FILES=$((LATENCY_USERS + CONCURRENT_USERS + PROFILE_USERS))
 RSS_ENROLLED=$(idle_rss)
+enroll_started=$SECONDS
+enroll "$WORK/mfa-pg.sock" "${PREFIX}p" "$LATENCY_USERS" "$WORK/mfa-pg.roster"
+enroll "$WORK/mfa-pg.sock" "${PREFIX}q" "$CONCURRENT_USERS" "$WORK/concurrent-pg.roster"
+ENROLL_PG_SECONDS=$((SECONDS - enroll_started))
 BREAKDOWN_STACKS=()
 if [ -n "$SHM" ]; then
-  step "${NSS_ENV[@]}" "$BENCH" enroll --mfa-enroll "$BIN/mfa-enroll" --socket "$WORK/mfa-tmpfs.sock" \
-    --prefix "${PREFIX}t" --count "$LATENCY_USERS" --jobs "$(nproc)" --out "$WORK/mfa-tmpfs.roster"
+  enroll "$WORK/mfa-tmpfs.sock" "${PREFIX}t" "$LATENCY_USERS" "$WORK/mfa-tmpfs.roster"
   BREAKDOWN_STACKS+=(--stack "pam_mfa, state on tmpfs=bench-mfa-tmpfs=$WORK/mfa-tmpfs.roster")
 fi
 BREAKDOWN_STACKS+=(--stack "pam_mfa, module only=bench-mfa-module")
@@ -177,6 +260,7 @@ mkdir "$PAM_DIR"
 echo "auth required pam_permit.so" >"$PAM_DIR/bench-permit"
 echo "auth required $BIN/libpam_mfa.so socket=$SOCK" >"$PAM_DIR/bench-mfa"
 echo "auth required $BIN/libpam_mfa.so socket=$WORK/mfa-tmpfs.sock" >"$PAM_DIR/bench-mfa-tmpfs"
+echo "auth required $BIN/libpam_mfa.so socket=$WORK/mfa-pg.sock" >"$PAM_DIR/bench-mfa-pg"
 # Loads and runs the module up to its failed connect, then lets pam_permit decide.
 printf 'auth optional %s socket=%s failmode=safe\nauth required pam_permit.so\n' \
   "$BIN/libpam_mfa.so" "$WORK/no-daemon.sock" >"$PAM_DIR/bench-mfa-module"
@@ -188,6 +272,7 @@ echo "== 1. latency per authentication ($LATENCY_ROUNDS rounds)"
 step "$BENCH" latency --pam-dir "$PAM_DIR" --rounds "$LATENCY_ROUNDS" \
   --baseline pam_permit=bench-permit \
   --stack "pam_mfa=bench-mfa=$WORK/mfa.roster" \
+  --stack "pam_mfa, postgres on loopback=bench-mfa-pg=$WORK/mfa-pg.roster" \
   --stack "pam_oath=bench-oath=$WORK/oath.roster" \
   --stack "google-authenticator=bench-ga=$WORK/ga.roster" \
   "${BREAKDOWN_STACKS[@]}" \
@@ -195,18 +280,110 @@ step "$BENCH" latency --pam-dir "$PAM_DIR" --rounds "$LATENCY_ROUNDS" \
 cat "$WORK/latency.md"
 RSS_AFTER_LATENCY=$(idle_rss)
 
-echo "== 2. $CONCURRENT_USERS concurrent authentications ($CONCURRENT_ROUNDS rounds)"
-step "$BENCH" concurrency --socket "$SOCK" --roster "$WORK/concurrent.roster" \
-  --rounds "$CONCURRENT_ROUNDS" >"$WORK/concurrency.md"
+echo "== 2. ${CONCURRENCY_LEVELS[*]} concurrent authentications per engine ($CONCURRENT_ROUNDS rounds each)"
+: >"$WORK/concurrency.out"
+for engine in files postgres; do
+  case $engine in
+    files) engine_sock=$SOCK roster=$WORK/concurrent.roster ;;
+    postgres) engine_sock=$WORK/mfa-pg.sock roster=$WORK/concurrent-pg.roster ;;
+  esac
+  for level in "${CONCURRENCY_LEVELS[@]}"; do
+    step "$BENCH" concurrency --socket "$engine_sock" --roster "$roster" --threads "$level" \
+      --rounds "$CONCURRENT_ROUNDS" --label "$engine" >>"$WORK/concurrency.out"
+  done
+done
+{
+  echo "| engine | concurrent logins | authentications | errors | p50 ms | p90 ms | p99 ms | max ms | round wall time (median) ms | throughput auth/s |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  grep '^|' "$WORK/concurrency.out"
+  echo
+  grep '^- ' "$WORK/concurrency.out"
+  echo
+  grep '^Target:' "$WORK/concurrency.out"
+} >"$WORK/concurrency.md"
 cat "$WORK/concurrency.md"
 RSS_AFTER_CONCURRENCY=$(idle_rss)
-RECORDS=$(find "$STATE/users" -name '*.json' | wc -l)
+RECORDS=$(find "$STATE/users" -name '*.rec' | wc -l)
+
+echo "== where a login's time goes: the daemon (files engine), $PROFILE_USERS logins per pass"
+# Three passes over the same users, one login each, one at a time, through the protocol: the
+# first untraced (the figure to explain), the second under perf stat (the daemon's CPU time
+# and context switches), the third under strace (its system calls by class).
+SWEEP_HEADER="| logins | count | errors | p50 ms | p90 ms | p99 ms | max ms | wall s | logins/s |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+step "$BENCH" sweep --socket "$SOCK" --roster "$WORK/profile.roster" --jobs 1 \
+  --label "one at a time, connect to Done, untraced" >"$WORK/profile-sweep.md"
+perf stat -p "$MFA_PID" -x, -o "$WORK/perf-stat.csv" -e task-clock,context-switches,cpu-migrations &
+TRACER_PIDS+=($!)
+sleep 1
+step "$BENCH" sweep --socket "$SOCK" --roster "$WORK/profile.roster" --jobs 1 \
+  --label "the same, the daemon under perf stat" >>"$WORK/profile-sweep.md"
+kill -INT "${TRACER_PIDS[-1]}"
+wait "${TRACER_PIDS[-1]}" || true
+strace -f -ttt -T -y -p "$MFA_PID" -o "$WORK/daemon.strace" 2>"$WORK/strace.log" &
+TRACER_PIDS+=($!)
+sleep 1
+step "$BENCH" sweep --socket "$SOCK" --roster "$WORK/profile.roster" --jobs 1 \
+  --label "the same, the daemon under strace" >>"$WORK/profile-sweep.md"
+kill -INT "${TRACER_PIDS[-1]}"
+wait "${TRACER_PIDS[-1]}" || true
+perf_stat() { awk -F, -v e="$1" '$3 == e {print $1; exit}' "$WORK/perf-stat.csv"; }
+DAEMON_CPU_MS=$(awk -v v="$(perf_stat task-clock)" -v n="$PROFILE_USERS" 'BEGIN {printf "%.3f", v / n}')
+DAEMON_CSW=$(awk -v v="$(perf_stat context-switches)" -v n="$PROFILE_USERS" 'BEGIN {printf "%.1f", v / n}')
+step "$BENCH" profile-daemon --strace "$WORK/daemon.strace" --logins "$PROFILE_USERS" >"$WORK/profile-daemon.md"
+{ echo "$SWEEP_HEADER"; cat "$WORK/profile-sweep.md"; } | sed -n '1,10p'
+cat "$WORK/profile-daemon.md"
+echo "== where a login's time goes: the module ($MODULE_PROFILE_RUNS pamtester runs each)"
+step "$BENCH" profile-module --pam-dir "$PAM_DIR" --baseline bench-permit --service bench-mfa \
+  --roster "$WORK/profile.roster" --runs "$MODULE_PROFILE_RUNS" --out-dir "$WORK/module-traces" \
+  >"$WORK/profile-module.md"
+cat "$WORK/profile-module.md"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "== where the time of a durable record write goes, on the state directory's filesystem"
-RECORD_BYTES=$(find "$STATE/users" -name '*.json' -printf '%s\n' | sort -n | tail -1)
+# A slot's content: its 48-byte header and the JSON, whose length is at offset 12 of the
+# slot (the other slot is wiped: length 0).
+slot_bytes() {
+  local f=$1 half
+  half=$(($(stat -c %s "$f") / 2))
+  for off in 12 $((half + 12)); do od -An -tu4 -j "$off" -N4 "$f"; done | sort -n | tail -1 | awk '{print $1 + 48}'
+}
+RECORD_BYTES=$(slot_bytes "$(find "$STATE/users" -name '*.rec' -print -quit)")
 step "$BENCH" fs-probe --dir "$WORK" --record-bytes "$RECORD_BYTES" >"$WORK/fs-probe.md"
 cat "$WORK/fs-probe.md"
+
+# cell FILE ROW COLUMN: a cell of the Markdown table row in FILE whose first cell is ROW.
+cell() { awk -F'|' -v row="$2" -v col="$(($3 + 1))" '{c = $2; gsub(/^ +| +$/, "", c)} c == row {v = $col; gsub(/^ +| +$/, "", v); print v; exit}' "$1"; }
+added() { cell "$WORK/latency.md" "$1" 6 | tr -d '+ ms'; }
+PERMIT_MS=$(cell "$WORK/latency.md" pam_permit 4)
+ADDED_FILES=$(added pam_mfa)
+ADDED_MODULE=$(added "pam_mfa, module only")
+ADDED_TMPFS=$(added "pam_mfa, state on tmpfs")
+ADDED_PG=$(added "pam_mfa, postgres on loopback")
+PROTOCOL_MS=$(cell "$WORK/profile-sweep.md" "one at a time, connect to Done, untraced" 4)
+INPLACE_MS=$(awk -F'|' '$2 ~ /in place/ && $3 ~ /whole write/ {gsub(/ /, "", $4); print $4; exit}' "$WORK/fs-probe.md")
+FDATASYNC_MS=$(awk -F'|' '$2 ~ /in place/ && $3 ~ /fdatasync/ {gsub(/ /, "", $4); print $4; exit}' "$WORK/fs-probe.md")
+TRACED_WORK=$(awk -F'|' '$2 ~ /all but the idle waits/ {gsub(/[ *]/, "", $4); print $4; exit}' "$WORK/profile-daemon.md")
+TRACED_SYNC=$(awk -F'|' '$2 ~ /fdatasync of the record/ {gsub(/[ *]/, "", $4); print $4; exit}' "$WORK/profile-daemon.md")
+diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "") print "-"; else printf "%.2f", a - b}'; }
+{
+  echo "| part of a pam_mfa login (files engine) | ms | from |"
+  echo "|---|---:|---|"
+  echo "| pamtester with pam_permit alone (process start, libpam, pam_wrapper): median | $PERMIT_MS | section 1 |"
+  echo "| **added by pam_mfa** (median - pam_permit's median) | **+$ADDED_FILES** | section 1 |"
+  echo "| ... loading libpam_mfa.so, reading its options, one failed connect (\"module only\" row) | +$ADDED_MODULE | section 1 |"
+  echo "| ... the rest: the conversation with the daemon through PAM and pamtester, and the daemon's work | +$(diff_ms "$ADDED_FILES" "$ADDED_MODULE") | difference |"
+  echo "| a login through the protocol alone, connect to Done (mfa-bench as the client: no PAM, no process start): median | $PROTOCOL_MS | profile, untraced pass |"
+  echo "| ... the daemon's CPU time per login (perf stat task-clock, all threads) | $DAEMON_CPU_MS | profile, perf stat pass |"
+  echo "| ... context switches in the daemon per login (thread hand-offs and waits) | $DAEMON_CSW | profile, perf stat pass |"
+  echo "| ... the durable write of the used step, replayed with a plain file: open, pwrite of the slot, fdatasync, unsynced wipe, close (median) | $INPLACE_MS | fs-probe, in place |"
+  echo "| ... of which fdatasync (median) | $FDATASYNC_MS | fs-probe, in place |"
+  echo "| ... the daemon's system calls per login, idle waits excluded (strace, inflated by tracing) | $TRACED_WORK | profile, strace pass |"
+  echo "| ... of which fdatasync of the record (strace) | $TRACED_SYNC | profile, strace pass |"
+  echo "| the same module against a daemon with its state on tmpfs (fdatasync free): added | +$ADDED_TMPFS | section 1 |"
+  echo "| for comparison, pam_mfa with the postgres engine on loopback: added | +$ADDED_PG | section 1 |"
+} >"$WORK/profile-summary.md"
+cat "$WORK/profile-summary.md"
 
 echo "== 3. size and memory"
 SO="$BIN/libpam_mfa.so"
@@ -223,15 +400,73 @@ mib() { awk -v kb="$1" 'BEGIN {printf "%.1f MiB", kb / 1024}'; }
   echo "| target/release/libpam_mfa.so (stripped) | $SO_BYTES bytes ($((SO_BYTES / 1024)) KiB) |"
   echo "| for comparison: pam_oath.so / pam_google_authenticator.so | $(module_bytes pam_oath.so) / $(module_bytes pam_google_authenticator.so) bytes |"
   echo "| daemon idle RSS after start | $(mib "$RSS_START") |"
-  echo "| ... after enrolling $((LATENCY_USERS + CONCURRENT_USERS)) users (argon2id hashes of 10 recovery codes each) | $(mib "$RSS_ENROLLED") |"
+  echo "| ... after enrolling $ENROLLED_FILES users (argon2id hashes of 10 recovery codes each) | $(mib "$RSS_ENROLLED") |"
   echo "| ... after the latency run | $(mib "$RSS_AFTER_LATENCY") |"
-  echo "| ... after the concurrency run ($RECORDS user records) | $(mib "$RSS_AFTER_CONCURRENCY") |"
+  echo "| ... after the concurrency runs ($RECORDS user records) | $(mib "$RSS_AFTER_CONCURRENCY") |"
   echo
   echo "Growth while enrolling: $(mib $((RSS_ENROLLED - RSS_START))); while authenticating (latency and concurrency runs): $(mib $((RSS_AFTER_CONCURRENCY - RSS_ENROLLED)))."
   echo
   echo "Target: libpam_mfa.so under 500 KB (500000 bytes): $(verdict "$SIZE_OK")."
   echo "Target: daemon idle RSS under 15 MiB at every point above: $(verdict "$RSS_OK") (highest $(mib "$RSS_MAX"))."
 } | tee "$WORK/size.md"
+
+echo "== 3b. the file engine with $MANY_RECORDS records"
+# Written straight into a state directory through the daemon's file engine (enrolling them
+# over the protocol would cost ten argon2id hashes each); the daemon knows the users from a
+# passwd file of their own.
+{
+  getent passwd root
+  echo "mfa:x:69999:70000:mfa-daemon:/nonexistent:/usr/sbin/nologin"
+  seq 0 $((MANY_RECORDS - 1)) | awk -v p="${PREFIX}k" '{printf "%s%d:x:%d:70000:mfa-bench:/nonexistent:/usr/sbin/nologin\n", p, $1, 80000 + $1}'
+} >"$WORK/many-passwd"
+MANY_ENV=(env LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD="$WORK/many-passwd" NSS_WRAPPER_GROUP="$WORK/group")
+write_started=$SECONDS
+step "$BENCH" write-records --state-dir "$WORK/many-state" --prefix "${PREFIX}k" \
+  --count "$MANY_RECORDS" --out "$WORK/many.roster"
+WRITE_SECONDS=$((SECONDS - write_started))
+MANY_BYTES=$(du -sk "$WORK/many-state/users" | cut -f1)
+printf 'socket = "%s"\nstate_dir = "%s"\n' "$WORK/many.sock" "$WORK/many-state" >"$WORK/many.toml"
+printf 'socket = "%s"\nstate_dir = "%s"\n' "$WORK/empty.sock" "$WORK/empty-state" >"$WORK/empty.toml"
+{
+  echo "| state directory | starts | median ms | min ms | max ms | RSS when listening (median) |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  step "${MANY_ENV[@]}" "$BENCH" startup --daemon "$BIN/mfa-daemon" --config "$WORK/empty.toml" \
+    --starts 5 --label "empty"
+  step "${MANY_ENV[@]}" "$BENCH" startup --daemon "$BIN/mfa-daemon" --config "$WORK/many.toml" \
+    --starts 5 --label "$MANY_RECORDS records"
+} >"$WORK/startup.md"
+cat "$WORK/startup.md"
+# The starts above were killed: their sockets are still there.
+rm -f "$WORK/many.sock" "$WORK/private/many.sock"
+NSS_SAVED=("${NSS_ENV[@]}")
+NSS_ENV=("${MANY_ENV[@]}")
+start_daemon many "$WORK/many-state"
+NSS_ENV=("${NSS_SAVED[@]}")
+MANY_PID=$STARTED_PID
+MFA_PID_SAVED=$MFA_PID
+MFA_PID=$MANY_PID
+RSS_MANY_START=$(idle_rss)
+{
+  echo "$SWEEP_HEADER"
+  step "${MANY_ENV[@]}" "$BENCH" sweep --socket "$WORK/many.sock" --roster "$WORK/many.roster" \
+    --count "$MANY_LOGINS" --jobs 2 --label "users 1 to $MANY_LOGINS, first login (record read from its file), 2 at a time"
+  RSS_MANY_SOME=$(idle_rss)
+  step "${MANY_ENV[@]}" "$BENCH" sweep --socket "$WORK/many.sock" --roster "$WORK/many.roster" \
+    --first "$MANY_LOGINS" --jobs 2 --label "users $((MANY_LOGINS + 1)) to $MANY_RECORDS, first login, 2 at a time"
+  RSS_MANY_ALL=$(idle_rss)
+  step "${MANY_ENV[@]}" "$BENCH" sweep --socket "$WORK/many.sock" --roster "$WORK/many.roster" \
+    --first $((MANY_RECORDS - 1000)) --jobs 2 --label "the last 1000 users again (record in memory), 2 at a time"
+  echo
+  echo "| daemon with $MANY_RECORDS records | RSS |"
+  echo "|---|---:|"
+  echo "| idle after start | $(mib "$RSS_MANY_START") |"
+  echo "| after one login each of $MANY_LOGINS users | $(mib "$RSS_MANY_SOME") |"
+  echo "| after one login each of all $MANY_RECORDS users (the in-memory copy holds at most 4096 records) | $(mib "$RSS_MANY_ALL") |"
+} >"$WORK/many.md"
+MFA_PID=$MFA_PID_SAVED
+cat "$WORK/many.md"
+kill "$MANY_PID" 2>/dev/null || true
+wait "$MANY_PID" 2>/dev/null || true
 
 echo "== 4. time by name class ($NAME_SAMPLES samples each)"
 # A daemon of its own whose attempt limits let every wrong answer through (so no lockout
@@ -308,34 +543,66 @@ fi
   echo "- State directory of the measured daemon on: $(df -T "$STATE" | awk 'NR == 2 {print $2}')"
   echo "- Load average (1, 5, 15 min) at start: $LOAD_START; at end: $LOAD_END (other work on the machine inflates every figure; the interleaving spreads it evenly over the stacks)"
   echo "- pam-mfa $REV, $(rustc --version | cut -d' ' -f1-2), release profile"
-  echo "- Compared: libpam-oath $(version libpam-oath), libpam-google-authenticator $(version libpam-google-authenticator); pamtester $(version pamtester), libpam-wrapper $(version libpam-wrapper)"
+  echo "- Compared: libpam-oath $(version libpam-oath), libpam-google-authenticator $(version libpam-google-authenticator); pamtester $(version pamtester), libpam-wrapper $(version libpam-wrapper); PostgreSQL $PG_VERSION"
   echo
   echo "## Method"
   echo
-  echo "- One mfa-daemon with built-in defaults (SHA-1, 6 digits, 30 s, skew 1) on a Unix socket and state directory in a temp dir, knowing the bench users from a passwd file of its own (nss_wrapper); $((LATENCY_USERS + CONCURRENT_USERS)) users enrolled as root with \`mfa-enroll --json --socket SOCK totp --user NAME\` ($ENROLL_SECONDS s), confirmed with a code computed by mfa-bench (totp-rs)."
+  echo "- One mfa-daemon with built-in defaults (SHA-1, 6 digits, 30 s, skew 1; the file engine) on a Unix socket and state directory in a temp dir, knowing the bench users from a passwd file of its own (nss_wrapper); $ENROLLED_FILES users enrolled as root with \`mfa-enroll --json --socket SOCK totp --user NAME\`, $ENROLL_JOBS at a time ($ENROLL_SECONDS s), confirmed with a code computed by mfa-bench (totp-rs)."
+  echo "- A second mfa-daemon with the postgres engine (\`[store] engine = \"postgres\"\`, \`url_file\`, \`key_file\`, \`pool_size = 8\`, \`timeout = \"3s\"\`) on a throw-away PostgreSQL $PG_VERSION cluster on 127.0.0.1 (initdb and pg_ctl as nobody, \`shared_buffers = 32MB\`, PostgreSQL's durable defaults \`fsync = on\`, \`synchronous_commit = on\`; TCP with scram-sha-256, no TLS), on the same disk; $((LATENCY_USERS + CONCURRENT_USERS)) users of its own enrolled the same way ($ENROLL_PG_SECONDS s)."
   echo "- pam_oath: one usersfile, a \`HOTP/T30\` line per user, \`window=1 digits=6\`. google-authenticator-libpam: \`secret=DIR/\${USER} user=root\`, one file per user with \`TOTP_AUTH\`, \`DISALLOW_REUSE\`, \`WINDOW_SIZE 3\`. pam_mfa: \`socket=SOCK\`. Baseline: \`pam_permit.so\`. Each is the only auth line of its service; no bench user has a system account."
   echo "- Latency: \`pamtester SERVICE USER authenticate\` under pam_wrapper (\`LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=DIR\`), timed by mfa-bench from spawn to exit, the code on stdin. $LATENCY_USERS users per module, each used once per round with a fresh code (all three refuse reuse: three codes per user per 30 s period, t-1, t, t+1, then the next period). All stacks run one after another per slot, in an order rotating by slot and round; the first slot is warm-up. Added latency = module median - pam_permit median; the paired column is the median over slots of (module run - pam_permit run of the same slot). Only successful authentications are counted."
   echo "- Breakdown rows (not targets): \"pam_mfa, state on tmpfs\" is the same module against a second daemon whose state directory is on tmpfs, where fsync is free (the difference to pam_mfa is the cost of durable replay state); \"pam_mfa, module only\" is \`auth optional libpam_mfa.so failmode=safe\` pointed at a socket nobody listens on, followed by pam_permit (loading the module, reading its options and one failed connect)."
-  echo "- Concurrency: mfa-bench opens $CONCURRENT_USERS threads, one per enrolled user, released together by a barrier each round, each speaking the real protocol as root on the privileged socket, as sshd and sudo do (Authenticate, Prompt, Answer(code), Done); each round uses a later time step, so each success is recorded with fsync (temp file, fsync, rename, fsync dir) before the daemon answers."
+  echo "- Concurrency: for each engine and each of ${CONCURRENCY_LEVELS[*]} logins at once, mfa-bench opens that many threads, one per enrolled user (the first users of the engine's $CONCURRENT_USERS), released together by a barrier each round, each speaking the real protocol as root on the privileged socket, as sshd and sudo do (Authenticate, Prompt, Answer(code), Done); each round uses a later time step, so each success is made durable before the daemon answers (files: one pwrite and one fdatasync of the user's record; postgres: a committed transaction)."
   echo "- Memory: VmRSS from /proc/PID/status, read 1 s after the daemon went idle."
   echo
   echo "## 1. Added latency per authentication"
   echo
   cat "$WORK/latency.md"
   echo
-  echo "## 2. $CONCURRENT_USERS concurrent authentications through the daemon"
+  echo "## 2. ${CONCURRENCY_LEVELS[*]// / and } concurrent authentications through the daemon, both engines"
   echo
   cat "$WORK/concurrency.md"
   echo
   echo "## Where pam_mfa's time goes"
   echo
-  echo "The breakdown rows of the latency table split pam_mfa's added latency into the module (loading it and one failed connect), the daemon's work without durable state (tmpfs), and the durable record write (the rest). The same write, step by step, with plain files on the state directory's filesystem:"
+  echo "Figures of this run, files engine; sources in the last column. The issue 9 target is +0.5 ms added to a pamtester login."
+  echo
+  cat "$WORK/profile-summary.md"
+  echo
+  echo "### The daemon's system calls per login"
+  echo
+  cat "$WORK/profile-daemon.md"
+  echo
+  echo "Logins of the profile, one at a time through the protocol (the same $PROFILE_USERS users in each pass, one login each; no PAM, no pamtester):"
+  echo
+  echo "$SWEEP_HEADER"
+  cat "$WORK/profile-sweep.md"
+  echo
+  echo "perf stat of the daemon over the second pass: task-clock $(perf_stat task-clock) ms, $(perf_stat context-switches) context switches, $(perf_stat cpu-migrations) CPU migrations for $PROFILE_USERS logins."
+  echo
+  echo "### The module's side: pamtester with libpam_mfa.so against pam_permit"
+  echo
+  cat "$WORK/profile-module.md"
+  echo
+  echo "### The durable write, step by step"
+  echo
+  echo "With plain files on the state directory's filesystem:"
   echo
   cat "$WORK/fs-probe.md"
   echo
   echo "## 3. Size and memory"
   echo
   cat "$WORK/size.md"
+  echo
+  echo "## 3b. The file engine with $MANY_RECORDS records"
+  echo
+  echo "$MANY_RECORDS records (one authenticator app with a secret mfa-bench knows, ten recovery codes whose argon2id hash was made once and copied: the shape and size of an enrolled user's record) written straight into a new state directory through the daemon's own file engine (\`mfa-bench write-records\`: \`FileStore::open\` and \`RecordStore::update\` per user; $WRITE_SECONDS s, $((MANY_BYTES / 1024)) MiB on disk), the users in a passwd file of their own. Startup: from spawning \`mfa-daemon --config FILE\` to its \`listening on\` line on stderr (READY=1 is sent at the same point), page cache warm, the daemon killed after each start:"
+  echo
+  cat "$WORK/startup.md"
+  echo
+  echo "Then one daemon on those records, logins through the protocol as root, 2 at a time, and its idle RSS (read 1 s after the last login):"
+  echo
+  cat "$WORK/many.md"
   echo
   echo "## 4. Time by name class"
   echo

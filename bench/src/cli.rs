@@ -85,21 +85,117 @@ pub enum Command {
         /// The daemon's socket.
         #[arg(long)]
         socket: PathBuf,
-        /// The roster of enrolled users; its size is the number of threads.
+        /// The roster of enrolled users; rewritten with the steps used.
         #[arg(long)]
         roster: PathBuf,
+        /// Threads: one per user of the roster's first THREADS (default: all of them).
+        #[arg(long)]
+        threads: Option<usize>,
         /// Rounds; each round authenticates every user once, with a later time step.
         #[arg(long, default_value_t = 6)]
         rounds: usize,
+        /// What the report calls the daemon (its engine).
+        #[arg(long, default_value = "files")]
+        label: String,
     },
-    /// Times each step of the daemon's durable record write (temp file, write, fsync,
-    /// rename, directory fsync) with plain files in a new directory under DIR.
+    /// Writes COUNT user records (one authenticator app with a secret of the roster, ten
+    /// recovery codes) into a state directory no daemon is using, through the daemon's own
+    /// file engine, and their roster.
+    WriteRecords {
+        /// The state directory (created if missing).
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// User names are PREFIX followed by a number.
+        #[arg(long)]
+        prefix: String,
+        /// How many records.
+        #[arg(long)]
+        count: usize,
+        /// The roster file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// One login through the daemon's protocol for each of a slice of roster users, JOBS at
+    /// a time; prints a Markdown table row: LABEL | logins | errors | p50 | p90 | p99 | max
+    /// (ms) | wall s | logins/s. The roster is rewritten with the steps used.
+    Sweep {
+        /// The daemon's socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// The roster of enrolled users.
+        #[arg(long)]
+        roster: PathBuf,
+        /// Index of the first user of the slice.
+        #[arg(long, default_value_t = 0)]
+        first: usize,
+        /// Users in the slice (default: to the end of the roster).
+        #[arg(long, default_value_t = usize::MAX)]
+        count: usize,
+        /// Logins at a time.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// The row's first cell.
+        #[arg(long)]
+        label: String,
+    },
+    /// Starts mfa-daemon STARTS times, each time from spawn to its "listening on" line,
+    /// and kills it; prints a Markdown table row: LABEL | starts | median ms | min ms | max
+    /// ms | RSS then (median).
+    Startup {
+        /// The mfa-daemon binary.
+        #[arg(long)]
+        daemon: PathBuf,
+        /// Its config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// How many starts.
+        #[arg(long, default_value_t = 5)]
+        starts: usize,
+        /// The row's first cell.
+        #[arg(long)]
+        label: String,
+    },
+    /// Summarizes an `strace -f -ttt -T -y` log of the daemon over LOGINS logins: system
+    /// calls by class on a login's path, per login.
+    ProfileDaemon {
+        /// The strace log.
+        #[arg(long)]
+        strace: PathBuf,
+        /// Logins the trace covers.
+        #[arg(long)]
+        logins: usize,
+    },
+    /// Runs pamtester with pam_permit and with libpam_mfa.so, each under strace and
+    /// untraced, and cuts the module's runs into load, connect, conversation and the rest.
+    ProfileModule {
+        /// pam_wrapper's service directory (PAM_WRAPPER_SERVICE_DIR).
+        #[arg(long)]
+        pam_dir: PathBuf,
+        /// The service with pam_permit alone.
+        #[arg(long)]
+        baseline: String,
+        /// The service with libpam_mfa.so.
+        #[arg(long)]
+        service: String,
+        /// Its enrolled users (two per run); rewritten with the steps used.
+        #[arg(long)]
+        roster: PathBuf,
+        /// Runs of each stack, traced and untraced.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Where to keep the traces.
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+    /// Times each step of the daemon's durable record writes (in place: pwrite, fdatasync,
+    /// wipe; and by rename: temp file, write, fsync, rename, directory fsync) with plain
+    /// files in a new directory under DIR.
     FsProbe {
         /// Where to probe: the filesystem of the daemon's state directory.
         #[arg(long)]
         dir: PathBuf,
-        /// Size of one record.
-        #[arg(long, default_value_t = 1500)]
+        /// Size of one record (a slot's content: header and JSON).
+        #[arg(long, default_value_t = 1600)]
         record_bytes: usize,
         /// Records replaced.
         #[arg(long, default_value_t = 100)]

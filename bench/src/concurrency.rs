@@ -12,7 +12,7 @@ use mfa_proto::{AuthRequest, Client, Outcome, Request, Secret, Step};
 
 use crate::error::BenchError;
 use crate::name_timing::root_socket;
-use crate::roster::BenchUser;
+use crate::roster;
 use crate::schedule;
 use crate::stats::{Summary, ms};
 
@@ -32,25 +32,45 @@ struct Sample {
     result: Result<(), String>,
 }
 
-/// Runs the benchmark and prints its table.
-pub fn run(socket: &Path, users: Vec<BenchUser>, rounds: usize) -> Result<(), BenchError> {
+/// What to run.
+#[derive(Debug)]
+pub struct ConcurrencyPlan<'a> {
+    /// The daemon's public socket (its privileged one is used when it exists).
+    pub socket: &'a Path,
+    /// The roster of enrolled users; rewritten with the steps used.
+    pub roster: &'a Path,
+    /// Threads: the roster's first this many users (all when `None`).
+    pub threads: Option<usize>,
+    /// Rounds; each authenticates every thread's user once, with a later time step.
+    pub rounds: usize,
+    /// What the report calls the daemon, e.g. `files`.
+    pub label: &'a str,
+}
+
+/// Runs the benchmark and prints its table row, per-round lines and target line.
+pub fn run(plan: &ConcurrencyPlan<'_>) -> Result<(), BenchError> {
+    let mut all_users = roster::read(plan.roster)?;
+    let threads = plan.threads.unwrap_or(all_users.len()).min(all_users.len());
+    let rounds = plan.rounds;
     // Root's callers (sshd, sudo) use the privileged socket; on the public one root has a
     // user's share of connections, far fewer than the threads here.
-    let socket = root_socket(socket);
+    let socket = root_socket(plan.socket);
     let socket = socket.as_path();
-    let threads = users.len();
     let barrier = Barrier::new(threads);
     let samples = Mutex::new(Vec::with_capacity(threads * rounds));
     let round_walls = Mutex::new(vec![(None::<Instant>, None::<Instant>); rounds]);
-    eprintln!("mfa-bench: {threads} threads x {rounds} rounds of authentication");
+    eprintln!(
+        "mfa-bench: {}: {threads} threads x {rounds} rounds of authentication",
+        plan.label
+    );
     thread::scope(|scope| {
-        for mut user in users {
+        for user in all_users.iter_mut().take(threads) {
             let (barrier, samples, round_walls) = (&barrier, &samples, &round_walls);
             scope.spawn(move || {
                 for round in 0..rounds {
                     // Waits (if this user's codes for the period are used up) before the
                     // barrier, so that every thread starts the round at once.
-                    let (step, code) = schedule::next_code(&user);
+                    let (step, code) = schedule::next_code(user);
                     barrier.wait();
                     let started = Instant::now();
                     let result = authenticate(socket, &user.name, code.into());
@@ -71,6 +91,7 @@ pub fn run(socket: &Path, users: Vec<BenchUser>, rounds: usize) -> Result<(), Be
             });
         }
     });
+    roster::write(plan.roster, &all_users)?;
     let samples = samples
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -80,7 +101,7 @@ pub fn run(socket: &Path, users: Vec<BenchUser>, rounds: usize) -> Result<(), Be
         .into_iter()
         .filter_map(|(first, last)| Some(last? - first?))
         .collect();
-    print_report(&samples, threads, rounds, &walls);
+    print_report(plan.label, &samples, threads, rounds, &walls);
     Ok(())
 }
 
@@ -92,7 +113,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// One authentication conversation, answering the first prompt with `code`; `Ok` when the
 /// daemon ends it with success.
-fn authenticate(socket: &Path, user: &str, code: Secret) -> Result<(), String> {
+pub(crate) fn authenticate(socket: &Path, user: &str, code: Secret) -> Result<(), String> {
     let mut client = Client::connect(socket, TIMEOUT).map_err(|e| format!("connect: {e}"))?;
     client
         .send(&Request::Authenticate {
@@ -129,23 +150,20 @@ fn authenticate(socket: &Path, user: &str, code: Secret) -> Result<(), String> {
     }
 }
 
-fn print_report(samples: &[Sample], threads: usize, rounds: usize, walls: &[Duration]) {
+fn print_report(
+    label: &str,
+    samples: &[Sample],
+    threads: usize,
+    rounds: usize,
+    walls: &[Duration],
+) {
     let latencies: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
     let errors: Vec<&Sample> = samples.iter().filter(|s| s.result.is_err()).collect();
     let Some(all) = Summary::of(&latencies) else {
-        println!("No authentications ran.");
+        println!("| {label} | {threads} | 0 | 0 | - | - | - | - | - | - |");
         return;
     };
     let wall = Summary::of(walls);
-    println!(
-        "{threads} threads, one enrolled user each, released together by a barrier; \
-         {rounds} rounds, each with a later time step; latency from connect to Done.\n"
-    );
-    println!(
-        "| authentications | errors | p50 ms | p90 ms | p99 ms | max ms | round wall time \
-         (median) ms | throughput auth/s |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let (wall_ms, throughput) = match wall {
         Some(w) => (
             format!("{:.1}", w.p50),
@@ -154,7 +172,7 @@ fn print_report(samples: &[Sample], threads: usize, rounds: usize, walls: &[Dura
         None => ("-".to_owned(), "-".to_owned()),
     };
     println!(
-        "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {wall_ms} | {throughput} |",
+        "| {label} | {threads} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {wall_ms} | {throughput} |",
         all.count,
         errors.len(),
         all.p50,
@@ -162,33 +180,31 @@ fn print_report(samples: &[Sample], threads: usize, rounds: usize, walls: &[Dura
         all.p99,
         all.max
     );
-    println!();
-    println!("Per round (p50 / p99 / max ms):");
-    for round in 0..rounds {
-        let of_round: Vec<Duration> = samples
-            .iter()
-            .filter(|s| s.round == round)
-            .map(|s| s.latency)
-            .collect();
-        if let Some(s) = Summary::of(&of_round) {
+    let per_round: Vec<String> = (0..rounds)
+        .filter_map(|round| {
+            let of_round: Vec<Duration> = samples
+                .iter()
+                .filter(|s| s.round == round)
+                .map(|s| s.latency)
+                .collect();
+            Summary::of(&of_round).map(|s| format!("{:.1} / {:.1} / {:.1}", s.p50, s.p99, s.max))
+        })
+        .collect();
+    println!(
+        "- {label}, {threads} at once, per round (p50 / p99 / max ms): {}",
+        per_round.join("; ")
+    );
+    for sample in errors.iter().take(ERRORS_SHOWN) {
+        if let Err(why) = &sample.result {
             println!(
-                "- round {}: {:.2} / {:.2} / {:.2}",
-                round + 1,
-                s.p50,
-                s.p99,
-                s.max
+                "- {label}, {threads} at once: error in round {}: {why}",
+                sample.round + 1
             );
         }
     }
-    for sample in errors.iter().take(ERRORS_SHOWN) {
-        if let Err(why) = &sample.result {
-            println!("- error in round {}: {why}", sample.round + 1);
-        }
-    }
-    println!();
     let met = errors.is_empty() && all.p99 < ms(P99_TARGET);
     println!(
-        "Target: no errors and p99 under {} ms: {} ({} errors, p99 {:.2} ms).",
+        "Target: {label}, {threads} concurrent: no errors and p99 under {} ms: {} ({} errors, p99 {:.2} ms).",
         ms(P99_TARGET),
         if met { "MET" } else { "NOT MET" },
         errors.len(),

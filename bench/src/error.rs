@@ -30,6 +30,22 @@ pub enum BenchError {
         /// What went wrong, with `mfa-enroll`'s own message when it gave one.
         why: String,
     },
+    /// The daemon's file engine refused to open the state directory or write a record.
+    Store {
+        /// The user whose record was being written, if any.
+        user: Option<String>,
+        /// The engine's error.
+        source: mfa_daemon::store::StoreError,
+    },
+    /// argon2 could not hash the recovery code copied into every written record.
+    Hash(String),
+    /// A program the bench runs did not do what it must (start, or leave a trace).
+    Program {
+        /// The program.
+        program: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
     /// The arguments cannot be used together.
     Usage(String),
 }
@@ -50,9 +66,26 @@ impl fmt::Display for BenchError {
                 write!(f, "{}:{line}: {why}", path.display())
             }
             BenchError::Enroll { user, why } => write!(f, "cannot enroll {user}: {why}"),
+            BenchError::Store {
+                user: Some(user),
+                source,
+            } => {
+                write!(f, "cannot write the record of {user}: {source}")
+            }
+            BenchError::Store { user: None, source } => write!(f, "{source}"),
+            BenchError::Hash(why) => write!(f, "cannot hash a recovery code: {why}"),
+            BenchError::Program { program, why } => write!(f, "{}: {why}", program.display()),
             BenchError::Usage(why) => write!(f, "{why}"),
         }
     }
 }
 
-impl std::error::Error for BenchError {}
+impl std::error::Error for BenchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BenchError::Io { source, .. } => Some(source),
+            BenchError::Store { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

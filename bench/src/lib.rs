@@ -8,7 +8,11 @@
 //! - `latency`: interleaved `pamtester` runs of several PAM stacks, each authentication with a
 //!   fresh valid code, and what each stack adds to a baseline (`pam_permit`);
 //! - `concurrency`: many threads authenticating at once through the daemon's real protocol;
-//! - `fs-probe`: the cost of each step of the daemon's durable record write on a filesystem;
+//! - `write-records`: many user records written straight into a state directory;
+//! - `sweep`: one protocol login for each of many users, a few at a time;
+//! - `startup`: the daemon's time from spawn to listening;
+//! - `fs-probe`: the cost of each step of the daemon's durable record writes on a filesystem;
+//! - `profile-daemon`, `profile-module`: where a login's time goes, from strace logs;
 //! - `name-timing`: whether the daemon's answer time tells unknown, invalid, unenrolled and
 //!   enrolled names apart;
 //! - `logins`, `flood-connections`, `flood-recovery`: root's logins while an unprivileged
@@ -27,10 +31,14 @@ mod latency;
 mod logins;
 mod name_timing;
 mod pamtester;
+mod profile;
+mod records;
 mod roster;
 mod schedule;
 mod sent_code;
+mod startup;
 mod stats;
+mod sweep;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -100,8 +108,59 @@ fn run(command: Command) -> Result<(), BenchError> {
         Command::Concurrency {
             socket,
             roster,
+            threads,
             rounds,
-        } => concurrency::run(&socket, roster::read(&roster)?, rounds),
+            label,
+        } => concurrency::run(&concurrency::ConcurrencyPlan {
+            socket: &socket,
+            roster: &roster,
+            threads,
+            rounds,
+            label: &label,
+        }),
+        Command::WriteRecords {
+            state_dir,
+            prefix,
+            count,
+            out,
+        } => records::write(&state_dir, &prefix, count, &out),
+        Command::Sweep {
+            socket,
+            roster,
+            first,
+            count,
+            jobs,
+            label,
+        } => sweep::run(&sweep::SweepPlan {
+            socket: &socket,
+            roster: &roster,
+            first,
+            count,
+            jobs,
+            label: &label,
+        }),
+        Command::Startup {
+            daemon,
+            config,
+            starts,
+            label,
+        } => startup::run(&daemon, &config, starts, &label),
+        Command::ProfileDaemon { strace, logins } => profile::daemon(&strace, logins),
+        Command::ProfileModule {
+            pam_dir,
+            baseline,
+            service,
+            roster,
+            runs,
+            out_dir,
+        } => profile::module(&profile::ModulePlan {
+            pam_dir: &pam_dir,
+            baseline: &baseline,
+            service: &service,
+            roster: &roster,
+            runs,
+            out_dir: &out_dir,
+        }),
         Command::FsProbe {
             dir,
             record_bytes,
