@@ -34,7 +34,7 @@ use mfa_core::lockout::{FailureEffect, LimitState, LockoutPolicy};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio_postgres::config::{Host, SslMode};
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use zeroize::Zeroizing;
 
@@ -59,6 +59,13 @@ const LIMITS_LOCK_SEED: i64 = 1;
 const LIMITS_KEEP_SECS: i64 = 24 * 3600;
 /// Every this many failures counted by this host, rows nobody needs any more are deleted.
 const PRUNE_EVERY: u64 = 256;
+
+const LOCK_NAME: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))";
+const SELECT_RECORD: &str = "SELECT data FROM mfa_users WHERE name = $1";
+const UPSERT_RECORD: &str = "INSERT INTO mfa_users (name, data, updated_by) VALUES ($1, $2, $3) \
+     ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated_at = now(), \
+     updated_by = EXCLUDED.updated_by";
+const SELECT_LIMITS: &str = "SELECT state FROM mfa_limits WHERE name = $1";
 
 /// Version 1 of the schema.
 const SCHEMA_V1: &str = "
@@ -568,16 +575,19 @@ impl RecordStore for PgStore {
         runtime.spawn(async move {
             let began = tokio::time::timeout(step * 2, async {
                 let client = client(&pool, &ready).await?;
-                client.batch_execute("BEGIN").await?;
-                client
-                    .execute(
-                        "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
-                        &[&name, &RECORD_LOCK_SEED],
-                    )
-                    .await?;
-                let row = client
-                    .query_opt("SELECT data FROM mfa_users WHERE name = $1", &[&name])
-                    .await?;
+                let (lock, select) = tokio::try_join!(
+                    client.prepare_cached(LOCK_NAME),
+                    client.prepare_cached(SELECT_RECORD),
+                )?;
+                // Sent together (the driver pipelines futures polled at once), answered in
+                // order: one round trip to begin, lock and read.
+                let lock_params: [&(dyn ToSql + Sync); 2] = [&name, &RECORD_LOCK_SEED];
+                let select_params: [&(dyn ToSql + Sync); 1] = [&name];
+                let ((), _, row) = tokio::try_join!(
+                    client.batch_execute("BEGIN"),
+                    client.execute(&lock, &lock_params),
+                    client.query_opt(&select, &select_params),
+                )?;
                 let record = match row {
                     Some(row) => Some(open_row(&sealer, &name, row.get(0))?),
                     None => None,
@@ -607,15 +617,14 @@ impl RecordStore for PgStore {
                 return;
             };
             let committed = tokio::time::timeout(step, async {
-                client
-                    .execute(
-                        "INSERT INTO mfa_users (name, data, updated_by) VALUES ($1, $2, $3) \
-                         ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, \
-                         updated_at = now(), updated_by = EXCLUDED.updated_by",
-                        &[&name, &data, &hostname],
-                    )
-                    .await?;
-                client.batch_execute("COMMIT").await?;
+                let upsert = client.prepare_cached(UPSERT_RECORD).await?;
+                // One round trip: the write and the COMMIT; an error in the write aborts the
+                // transaction, and the COMMIT then fails too.
+                let params: [&(dyn ToSql + Sync); 3] = [&name, &data, &hostname];
+                tokio::try_join!(
+                    client.execute(&upsert, &params),
+                    client.batch_execute("COMMIT"),
+                )?;
                 Ok::<_, PgError>(())
             })
             .await
@@ -645,9 +654,8 @@ impl RecordStore for PgStore {
         let sealer = self.pg.sealer.clone();
         self.pg.run(|pool, ready| async move {
             let client = client(&pool, &ready).await?;
-            let row = client
-                .query_opt("SELECT data FROM mfa_users WHERE name = $1", &[&name])
-                .await?;
+            let select = client.prepare_cached(SELECT_RECORD).await?;
+            let row = client.query_opt(&select, &[&name]).await?;
             row.map(|row| open_row(&sealer, &name, row.get(0)))
                 .transpose()
         })
@@ -738,9 +746,8 @@ impl PgLimits {
         let name = user.to_owned();
         self.pg.run(|pool, ready| async move {
             let client = client(&pool, &ready).await?;
-            let row = client
-                .query_opt("SELECT state FROM mfa_limits WHERE name = $1", &[&name])
-                .await?;
+            let select = client.prepare_cached(SELECT_LIMITS).await?;
+            let row = client.query_opt(&select, &[&name]).await?;
             Ok(row
                 .map(|row| row.get::<_, Json<LimitState>>(0).0)
                 .unwrap_or_default())
