@@ -606,3 +606,54 @@ fn postgres_over_tls_checks_the_server_s_certificate() {
         "{refused}"
     );
 }
+
+/// Names flooding the attempt limits (every name tried is counted) cannot grow the shared
+/// table without bound: past 100,000 rows the idle ones go, and a lockout in force stays.
+#[test]
+fn postgres_limits_table_is_bounded_and_keeps_lockouts() {
+    if !postgres_ready() {
+        return;
+    }
+    let engine = Postgres::new();
+    let policy = engine.config.limits.policy();
+    let limits = PgLimits::new(engine.pg(), policy.clone());
+    let now: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for _ in 0..policy.max_failures {
+        limits.record_failure("victim", "192.0.2.9", now).unwrap();
+    }
+    assert!(
+        limits
+            .source_locked("victim", "192.0.2.9", now)
+            .unwrap()
+            .is_some()
+    );
+    // Idle names of a flood, as the engine writes them: a failure now, kept for a day.
+    engine.cluster.psql(&format!(
+        "insert into mfa_limits (name, state, expires_at) select 'junk' || i, \
+         '{{\"sources\":{{}},\"account\":{{\"failures\":[],\"locked_until\":0,\"rounds\":0,\"last_failure\":0}}}}', \
+         {} from generate_series(1, 100100) as i",
+        now + 86_400
+    ));
+    // Rows are pruned every 256 failures counted by a host: the last of these is the 256th.
+    for i in 0..256 - policy.max_failures {
+        limits
+            .record_failure(&format!("flood{i}"), "192.0.2.10", now)
+            .unwrap();
+    }
+    let rows: i64 = engine
+        .cluster
+        .psql("select count(*) from mfa_limits")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(rows <= 100_000, "{rows} rows");
+    assert!(
+        limits
+            .source_locked("victim", "192.0.2.9", now)
+            .unwrap()
+            .is_some()
+    );
+}

@@ -57,6 +57,9 @@ const LIMITS_LOCK_SEED: i64 = 1;
 /// Seconds after the last failure (or the end of a lockout) that a limits row still
 /// matters: a day, as the file engine forgets idle counters.
 const LIMITS_KEEP_SECS: i64 = 24 * 3600;
+/// Names with attempt limits kept in the database, all hosts together (the file engine keeps
+/// 10,000 per host); beyond it the rows that matter least are deleted.
+const MAX_LIMIT_ROWS: i64 = 100_000;
 /// Every this many failures counted by this host, rows nobody needs any more are deleted.
 const PRUNE_EVERY: u64 = 256;
 
@@ -795,6 +798,16 @@ impl PgLimits {
                 let now = i64::try_from(now).unwrap_or(i64::MAX);
                 client
                     .execute("DELETE FROM mfa_limits WHERE expires_at < $1", &[&now])
+                    .await?;
+                // Bounded like the file engine's table: past MAX_LIMIT_ROWS the rows that
+                // matter least go first. A lockout in force keeps its row longest (its
+                // expiry is a day after the lock ends, later than any idle name's).
+                client
+                    .execute(
+                        "DELETE FROM mfa_limits WHERE name IN (SELECT name FROM mfa_limits \
+                         ORDER BY expires_at DESC OFFSET $1)",
+                        &[&MAX_LIMIT_ROWS],
+                    )
                     .await?;
             }
             Ok(result)
