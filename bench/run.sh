@@ -27,7 +27,7 @@ LATENCY_ROUNDS=${LATENCY_ROUNDS:-6}   # three rounds fit in a 30 s period, then 
 read -ra CONCURRENCY_LEVELS <<<"${CONCURRENCY_LEVELS:-64 256}" # logins at once, ascending
 CONCURRENT_USERS=${CONCURRENCY_LEVELS[-1]} # per engine; the smaller runs take the first users
 CONCURRENT_ROUNDS=${CONCURRENT_ROUNDS:-6}
-ENROLL_JOBS=${ENROLL_JOBS:-4}         # enrollments at once (the daemon's hashing pool bounds them)
+ENROLL_JOBS=${ENROLL_JOBS:-2}         # enrollments at once (the daemon's hashing pool bounds them)
 MANY_RECORDS=${MANY_RECORDS:-10000}   # records written straight into a state directory
 MANY_LOGINS=${MANY_LOGINS:-2000}      # of those users, logged in once each before the RSS
 PROFILE_USERS=${PROFILE_USERS:-100}   # logins per profile pass

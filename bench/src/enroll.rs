@@ -46,7 +46,7 @@ pub fn enroll_all(
                         break;
                     }
                     let name = format!("{prefix}{}", first + index);
-                    match enroll_one(mfa_enroll, socket, &name) {
+                    match enroll_retrying(mfa_enroll, socket, &name) {
                         Ok(user) => {
                             if let Some(slot) = lock(&enrolled).get_mut(index) {
                                 *slot = Some(user);
@@ -76,6 +76,26 @@ fn into_inner<T>(mutex: Mutex<T>) -> T {
     mutex
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Lookups through nss_wrapper (1.1.12) now and then find no account when several
+/// processes read its passwd file at once: an enrollment refused for that, before any secret
+/// was shown, is tried again this many times in all.
+const ATTEMPTS: usize = 3;
+
+fn enroll_retrying(mfa_enroll: &Path, socket: &Path, name: &str) -> Result<Enrolled, BenchError> {
+    let mut attempt = 1;
+    loop {
+        match enroll_one(mfa_enroll, socket, name) {
+            Err(BenchError::Enroll { why, .. })
+                if attempt < ATTEMPTS && why.contains("no account named") =>
+            {
+                eprintln!("mfa-bench: {name}: {why}; trying again");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// One enrollment: read the secret mfa-enroll shows, answer with the code for the oldest
