@@ -70,8 +70,11 @@ pub fn run(plan: &ConcurrencyPlan<'_>) -> Result<(), BenchError> {
                 for round in 0..rounds {
                     // Waits (if this user's codes for the period are used up) before the
                     // barrier, so that every thread starts the round at once.
-                    let (step, code) = schedule::next_code(user);
+                    schedule::next_code(user);
                     barrier.wait();
+                    // Taken again after the barrier: a code chosen before it may have
+                    // expired while the others waited for their next step.
+                    let (step, code) = schedule::next_code(user);
                     let started = Instant::now();
                     let result = authenticate(socket, &user.name, code.into());
                     let finished = Instant::now();
