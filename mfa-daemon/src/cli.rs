@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::accounts;
 use crate::authority::Authority;
-use crate::config::{Config, DEFAULT_CONFIG};
+use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
 use crate::delivery::outbox::Outbox;
 use crate::server::Listeners;
 use crate::server::socket_activation::PassedSockets;
@@ -79,7 +79,7 @@ pub fn main(passed: PassedSockets) -> ExitCode {
         }
         Ok(Command::Check(path)) => match Config::load(&path, false)
             .and_then(|c| c.delivery(&path, &accounts::hostname()).map(|_| c))
-            .and_then(|c| c.store_settings(&path).map(|_| c))
+            .and_then(|c| check_store(&c, &path).map(|()| c))
         {
             Ok(_) => {
                 println!("{}: ok", path.display());
@@ -93,6 +93,17 @@ pub fn main(passed: PassedSockets) -> ExitCode {
         Ok(Command::Run { config, explicit }) => run(&config, explicit, passed),
         Ok(Command::Import { config, from }) => import(&config, &from),
     }
+}
+
+/// Reads what `[store]` names for the postgres engine (connection file, key, CA) without
+/// connecting; nothing to read for the file engine.
+fn check_store(config: &Config, path: &std::path::Path) -> Result<(), ConfigError> {
+    if config.store.engine == crate::config::Engine::Files {
+        return Ok(());
+    }
+    crate::store::postgres::Settings::read(&config.store)
+        .map(drop)
+        .map_err(|(key, message)| ConfigError::for_key(path, key, message))
 }
 
 /// Copies every record of the file engine in `from` into the database `path`'s config

@@ -21,6 +21,10 @@ use mfa_core::policy::{
 };
 use mfa_core::send_limits::SendPolicy;
 
+mod store;
+
+pub use store::{Engine, StoreConfig, connection_config};
+
 use crate::delivery::{
     Delivery, DeliverySections, EmailSection, SmsSection, TwilioSection, WebhookSection,
 };
@@ -64,129 +68,6 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Where records and attempt limits live.
     pub store: StoreConfig,
-}
-
-/// `[store] engine`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Engine {
-    /// Two-slot files in `state_dir` (the default).
-    #[default]
-    Files,
-    /// One PostgreSQL database shared by a fleet of hosts.
-    Postgres,
-}
-
-/// `[store]`: the engine, and for `postgres` how to reach the database and the key records
-/// are sealed with.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// Which engine.
-    pub engine: Engine,
-    /// Connection string (`host=… port=… user=… dbname=… sslmode=…` or a `postgresql://`
-    /// URL) without a password.
-    pub url: Option<String>,
-    /// A file (0600) holding the connection string, password included; a relative path is
-    /// a credential in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
-    pub url_file: Option<PathBuf>,
-    /// A file (0600) of 32 random bytes, the same on every host, that seals records; a
-    /// relative path is a credential, as for `url_file`.
-    pub key_file: Option<PathBuf>,
-    /// Connections kept open to the database.
-    pub pool_size: usize,
-    /// CA certificates (PEM) the server's certificate must chain to, with
-    /// `sslmode=verify-full`; without it, the system's roots.
-    pub ca_file: Option<PathBuf>,
-    /// How long a login waits for the database (to connect, or to answer) before it fails
-    /// closed.
-    #[serde(deserialize_with = "duration")]
-    pub timeout: Duration,
-}
-
-impl StoreConfig {
-    fn validate(&self) -> Result<(), (&'static str, String)> {
-        let postgres_keys = [
-            ("store.url", self.url.is_some()),
-            ("store.url_file", self.url_file.is_some()),
-            ("store.key_file", self.key_file.is_some()),
-            ("store.ca_file", self.ca_file.is_some()),
-        ];
-        if self.engine == Engine::Files {
-            if let Some((key, _)) = postgres_keys.iter().find(|(_, set)| *set) {
-                return Err((
-                    key,
-                    "is a setting of engine = \"postgres\", but the engine is \"files\"".to_owned(),
-                ));
-            }
-            return Ok(());
-        }
-        match (&self.url, &self.url_file) {
-            (Some(_), Some(_)) => {
-                return Err(("store.url", "give `url` or `url_file`, not both".to_owned()));
-            }
-            (None, None) => {
-                return Err((
-                    "store.engine",
-                    "\"postgres\" needs `url` or `url_file` (a file holding the connection string)"
-                        .to_owned(),
-                ));
-            }
-            (Some(url), None) => {
-                crate::store::postgres::connection_config(url, false)
-                    .map_err(|e| ("store.url", e))?;
-            }
-            // A relative url_file or key_file is a credential's name in
-            // $CREDENTIALS_DIRECTORY (systemd LoadCredential=), checked when it is read.
-            (None, Some(_)) => {}
-        }
-        if self.key_file.is_none() {
-            return Err((
-                "store.key_file",
-                "\"postgres\" needs a key_file: 32 random bytes, the same on every host \
-                 (`head -c 32 /dev/urandom > FILE && chmod 600 FILE`)"
-                    .to_owned(),
-            ));
-        }
-        if let Some(path) = &self.ca_file
-            && !path.is_absolute()
-        {
-            return Err((
-                "store.ca_file",
-                format!("must be an absolute path, got `{}`", path.display()),
-            ));
-        }
-        if !(1..=64).contains(&self.pool_size) {
-            return Err((
-                "store.pool_size",
-                format!("must be between 1 and 64, got {}", self.pool_size),
-            ));
-        }
-        if self.timeout < Duration::from_millis(100) || self.timeout > Duration::from_secs(30) {
-            return Err((
-                "store.timeout",
-                format!(
-                    "must be between 100ms and 30s, got {}",
-                    humantime::format_duration(self.timeout)
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig {
-            engine: Engine::Files,
-            url: None,
-            url_file: None,
-            key_file: None,
-            pool_size: 8,
-            ca_file: None,
-            timeout: Duration::from_secs(3),
-        }
-    }
 }
 
 /// `[policy]`: who is asked, who is exempt, what happens to users without a factor.
@@ -655,6 +536,20 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// An error about `key` of the file at `path`, on the line that sets it if there is one.
+    pub fn for_key(path: &Path, key: &str, message: String) -> ConfigError {
+        ConfigError {
+            path: path.to_owned(),
+            line: std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| find_key_line(&text, key)),
+            key: Some(key.to_owned()),
+            message,
+        }
+    }
+}
+
 impl Config {
     /// Reads and validates `path`. With `default_if_missing`, an absent file gives defaults.
     pub fn load(path: &Path, default_if_missing: bool) -> Result<Config, ConfigError> {
@@ -826,24 +721,6 @@ impl Config {
             webhook: self.webhook.clone(),
             email: self.email.clone(),
         }
-    }
-
-    /// Reads what `[store]` names for the postgres engine (connection file, key, CA) without
-    /// connecting; nothing to read for the file engine.
-    pub fn store_settings(&self, path: &Path) -> Result<(), ConfigError> {
-        if self.store.engine == Engine::Files {
-            return Ok(());
-        }
-        crate::store::postgres::Settings::read(&self.store)
-            .map(drop)
-            .map_err(|(key, message)| ConfigError {
-                path: path.to_owned(),
-                line: std::fs::read_to_string(path)
-                    .ok()
-                    .and_then(|text| find_key_line(&text, key)),
-                key: Some(key.to_owned()),
-                message,
-            })
     }
 
     /// Builds the providers: checks the loopback rule and reads the credential files.

@@ -33,7 +33,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use mfa_core::lockout::{FailureEffect, LimitState, LockoutPolicy};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use zeroize::Zeroizing;
@@ -43,7 +42,7 @@ use super::{
     CallerClass, Limits, RecordStore, StoreError, Txn, UserRecord, decode_record,
     ensure_private_dir, take_instance_lock,
 };
-use crate::config::StoreConfig;
+use crate::config::{StoreConfig, connection_config};
 use crate::username;
 
 const ENGINE: &str = "postgres";
@@ -119,61 +118,6 @@ fn describe(e: &tokio_postgres::Error) -> String {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
     }
-}
-
-/// Parses a connection string (libpq `key=value` or a `postgresql://` URL) and checks it
-/// the way this daemon uses it: a user named; TLS either off for a loopback or Unix-socket
-/// host, or verified (`require` and `verify-full` both verify the chain and the host name
-/// here, through rustls); never `prefer`, which lets anyone on the path turn TLS off. A
-/// password is refused unless `password_allowed` (it came from a 0600 file).
-pub fn connection_config(
-    text: &str,
-    password_allowed: bool,
-) -> Result<tokio_postgres::Config, String> {
-    let mut text = text.trim().to_owned();
-    for strict in ["sslmode=verify-full", "sslmode=verify-ca"] {
-        text = text.replace(strict, "sslmode=require");
-    }
-    let explicit_prefer = text.contains("sslmode=prefer");
-    let mut config: tokio_postgres::Config = text
-        .parse()
-        .map_err(|e| format!("not a PostgreSQL connection string: {e}"))?;
-    if config.get_password().is_some() && !password_allowed {
-        return Err(
-            "holds a password, and the config file is readable by others: put the \
-                    connection string in a url_file (chmod 600) instead"
-                .to_owned(),
-        );
-    }
-    if config.get_user().is_none() {
-        return Err("names no user (`user=…`)".to_owned());
-    }
-    if config.get_hosts().is_empty() {
-        return Err("names no host (`host=…`)".to_owned());
-    }
-    if config.get_ssl_mode() == SslMode::Prefer {
-        let local = config.get_hosts().iter().all(|host| match host {
-            Host::Tcp(name) => {
-                name == "localhost"
-                    || name
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }
-            Host::Unix(_) => true,
-        });
-        if explicit_prefer || !local {
-            return Err(
-                "give `sslmode=verify-full` (the server's certificate is checked \
-                        against ca_file or the system's roots), or `sslmode=disable` for a \
-                        loopback or Unix-socket host; `prefer` lets an attacker on the path \
-                        turn TLS off"
-                    .to_owned(),
-            );
-        }
-        config.ssl_mode(SslMode::Disable);
-    }
-    config.application_name("mfa-daemon");
-    Ok(config)
 }
 
 /// The connection pool, the runtime it runs on, and the key: shared by the record store
