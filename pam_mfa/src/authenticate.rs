@@ -82,7 +82,11 @@ impl<H: PamHandler> Relay<'_, H> {
             Ok(client) => client,
             Err(source) => return Err(Unavailable::connecting(socket, source).into()),
         };
-        let trusted = self.pam.trusted_listeners(&self.options.daemon_user);
+        // An unreadable uid is reported by check_listener below.
+        let listener = client.peer_uid().unwrap_or(u32::MAX);
+        let trusted = self
+            .pam
+            .trusted_listeners(&self.options.daemon_user, listener);
         if let Err(source) = client.check_listener(&trusted) {
             return Err(Unavailable::WrongListener { socket, source }.into());
         }

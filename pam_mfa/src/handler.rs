@@ -141,6 +141,7 @@ pub trait PamHandler {
     fn runs_as_root(&mut self) -> bool;
 
     /// The uids that may listen on the daemon's socket: root, and `daemon_user`'s uid when
-    /// the user database knows it (root twice when it does not, or cannot be read).
-    fn trusted_listeners(&mut self, daemon_user: &str) -> [u32; 2];
+    /// the user database knows it (root twice when it does not, or cannot be read). The
+    /// user database is not asked when the `listener` is root.
+    fn trusted_listeners(&mut self, daemon_user: &str, listener: u32) -> [u32; 2];
 }

@@ -132,7 +132,7 @@ impl PamHandler for FakePam {
         self.root
     }
 
-    fn trusted_listeners(&mut self, daemon_user: &str) -> [u32; 2] {
+    fn trusted_listeners(&mut self, daemon_user: &str, _listener: u32) -> [u32; 2] {
         self.daemon_users.push(daemon_user.into());
         self.trusted.unwrap_or_else(|| [0, own_uid()])
     }
