@@ -4,7 +4,10 @@
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 
-use mfa_proto::{AuthRequest, Client, FrameError, Outcome, Request, Step, privileged_socket};
+use mfa_proto::{
+    AuthRequest, Client, FrameError, ListenerError, Outcome, Request, Step, check_listener_uid,
+    privileged_socket,
+};
 use pam::constants::{PAM_SILENT, PamFlag, PamResultCode};
 
 use crate::error::{AuthError, ProtocolError, Unavailable, UserError};
@@ -82,12 +85,15 @@ impl<H: PamHandler> Relay<'_, H> {
             Ok(client) => client,
             Err(source) => return Err(Unavailable::connecting(socket, source).into()),
         };
-        // An unreadable uid is reported by check_listener below.
-        let listener = client.peer_uid().unwrap_or(u32::MAX);
-        let trusted = self
-            .pam
-            .trusted_listeners(&self.options.daemon_user, listener);
-        if let Err(source) = client.check_listener(&trusted) {
+        // One SO_PEERCRED read: its uid decides whether the daemon's account is looked up.
+        let checked = client
+            .peer_uid()
+            .map_err(ListenerError::Unreadable)
+            .and_then(|uid| {
+                let trusted = self.pam.trusted_listeners(&self.options.daemon_user, uid);
+                check_listener_uid(uid, &trusted)
+            });
+        if let Err(source) = checked {
             return Err(Unavailable::WrongListener { socket, source }.into());
         }
         let mut stage = Stage::Opening;

@@ -296,6 +296,20 @@ impl Pg {
         }
     }
 
+    /// The names `query` (one text column) returns, sorted.
+    fn names(&self, query: &'static str) -> Result<Vec<String>, StoreError> {
+        let mut names = self.run(|pool, ready| async move {
+            let client = client(&pool, &ready).await?;
+            let rows = client.query(query, &[]).await?;
+            Ok(rows
+                .iter()
+                .map(|row| row.get::<_, String>(0))
+                .collect::<Vec<_>>())
+        })?;
+        names.sort();
+        Ok(names)
+    }
+
     /// Connects once and migrates the schema, and logs the outcome: called at start so that
     /// a wrong password or an unreachable server shows in the log at once, not at the first
     /// login.
@@ -609,16 +623,7 @@ impl RecordStore for PgStore {
     }
 
     fn users(&self) -> Result<Vec<String>, StoreError> {
-        let mut names = self.pg.run(|pool, ready| async move {
-            let client = client(&pool, &ready).await?;
-            let rows = client.query("SELECT name FROM mfa_users", &[]).await?;
-            Ok(rows
-                .iter()
-                .map(|row| row.get::<_, String>(0))
-                .collect::<Vec<_>>())
-        })?;
-        names.sort();
-        Ok(names)
+        self.pg.names("SELECT name FROM mfa_users")
     }
 }
 
@@ -839,15 +844,6 @@ impl Limits for PgLimits {
     }
 
     fn names(&self) -> Result<Vec<String>, StoreError> {
-        let mut names = self.pg.run(|pool, ready| async move {
-            let client = client(&pool, &ready).await?;
-            let rows = client.query("SELECT name FROM mfa_limits", &[]).await?;
-            Ok(rows
-                .iter()
-                .map(|row| row.get::<_, String>(0))
-                .collect::<Vec<_>>())
-        })?;
-        names.sort();
-        Ok(names)
+        self.pg.names("SELECT name FROM mfa_limits")
     }
 }
