@@ -206,11 +206,29 @@ mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
 
-    fn temp_socket(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("mfa-proto-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("s.sock")
+    /// A socket path in a fresh directory, removed when the returned guard is dropped, also
+    /// when an assertion fails (the test unwinds).
+    fn temp_socket(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("mfa-proto-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("s.sock");
+        (dir, path)
+    }
+
+    #[test]
+    fn temp_socket_dir_is_removed_after_a_failed_assertion() {
+        let mut seen = None;
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (_dir, path) = temp_socket("cleanup");
+            let _listener = UnixListener::bind(&path).unwrap();
+            seen = path.parent().map(Path::to_owned);
+            panic!("a failed assertion");
+        }));
+        assert!(failed.is_err());
+        let dir = seen.unwrap();
+        assert!(!dir.exists(), "{} left behind", dir.display());
     }
 
     #[test]
@@ -221,7 +239,7 @@ mod tests {
 
     #[test]
     fn silent_daemon_times_out() {
-        let path = temp_socket("silent");
+        let (_dir, path) = temp_socket("silent");
         let _listener = UnixListener::bind(&path).unwrap();
         let mut client = Client::connect(&path, Duration::from_millis(200)).unwrap();
         let err = client
@@ -234,7 +252,7 @@ mod tests {
 
     #[test]
     fn full_listen_queue_is_busy() {
-        let path = temp_socket("busy");
+        let (_dir, path) = temp_socket("busy");
         let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
         listener.bind(&SockAddr::unix(&path).unwrap()).unwrap();
         listener.listen(0).unwrap();
@@ -268,7 +286,8 @@ mod tests {
     /// a file it creates.
     fn own_uid() -> u32 {
         use std::os::unix::fs::MetadataExt;
-        let path = temp_socket("own-uid").with_file_name("probe");
+        let (_dir, socket) = temp_socket("own-uid");
+        let path = socket.with_file_name("probe");
         std::fs::write(&path, b"").unwrap();
         std::fs::metadata(&path).unwrap().uid()
     }
@@ -287,7 +306,7 @@ mod tests {
 
     #[test]
     fn peer_uid_is_the_listeners() {
-        let path = temp_socket("peer-uid");
+        let (_dir, path) = temp_socket("peer-uid");
         let _listener = UnixListener::bind(&path).unwrap();
         let client = Client::connect(&path, DEFAULT_TIMEOUT).unwrap();
         let me = own_uid();
@@ -303,7 +322,7 @@ mod tests {
     #[test]
     fn refusal_written_at_accept_is_returned_instead_of_a_broken_pipe() {
         use std::io::Write;
-        let path = temp_socket("refused-at-accept");
+        let (_dir, path) = temp_socket("refused-at-accept");
         let listener = UnixListener::bind(&path).unwrap();
         let refusal = crate::Response::Failed {
             kind: crate::FailureKind::BadRequest,
@@ -328,7 +347,7 @@ mod tests {
 
     #[test]
     fn hang_up_without_a_message_stays_an_error() {
-        let path = temp_socket("hang-up");
+        let (_dir, path) = temp_socket("hang-up");
         let listener = UnixListener::bind(&path).unwrap();
         let mut client = Client::connect(&path, DEFAULT_TIMEOUT).unwrap();
         drop(listener.accept().unwrap());

@@ -16,10 +16,12 @@ fn sending_to_a_closed_connection_is_an_error_not_sigpipe() {
     let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     assert_ne!(previous, libc::SIG_ERR);
 
-    let dir = std::env::temp_dir().join(format!("mfa-proto-hang-up-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("s.sock");
+    // Removed on drop, also when an assertion below fails.
+    let dir = tempfile::Builder::new()
+        .prefix("mfa-proto-hang-up-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("s.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let mut client = Client::connect(&path, Duration::from_secs(5)).unwrap();
     let (daemon_end, _) = listener.accept().unwrap();
@@ -42,5 +44,4 @@ fn sending_to_a_closed_connection_is_an_error_not_sigpipe() {
             other => panic!("expected a hang-up error, got {other:?}"),
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
