@@ -482,6 +482,108 @@ fn max_sends_per_hour_counts_every_user_of_the_host() {
     assert_eq!(refused[0]["reason"], "host_send_limit", "{}", refused[0]);
 }
 
+/// A new login of `user` chooses the text message; asserts that the send limit refused it
+/// (the user sees the refusal and the menu again, no `Code: ` prompt) with `reason` in the
+/// audit log, and that the stand-in still holds `sent` requests in all.
+fn assert_next_text_refused(d: &Delivered, user: &str, reason: &str, sent: usize, when: &str) {
+    let refused_before = events(&d.daemon, "send_refused").len();
+    let mut login = d.login_of(user);
+    login.at_menu("1");
+    // Not wait_for(SEND_REFUSED): on a daemon that sends, that would wait for the timeout.
+    login.wait_until_one_of(&[SEND_REFUSED, SENT_CODE_PROMPT]);
+    let shown = login.output();
+    assert!(
+        shown.contains(SEND_REFUSED) && !shown.contains(SENT_CODE_PROMPT),
+        "{when}: {user}'s text message was not refused by the send limit: {shown}\n{}",
+        d.daemon.log_section()
+    );
+    assert!(login.menu_shown_again(), "{when}: {}", login.output());
+    let done = login.finish();
+    assert!(!done.succeeded(), "{when}: {done}");
+    assert_eq!(
+        d.providers.twilio.requests(),
+        sent,
+        "{when}: the stand-in received a text past the send limit\n{}",
+        d.daemon.log_section()
+    );
+    let refused = events(&d.daemon, "send_refused");
+    assert_eq!(
+        refused.len(),
+        refused_before + 1,
+        "{when}\n{}",
+        d.daemon.log_section()
+    );
+    let last = refused.last().expect("one refusal");
+    assert_eq!(last["user"], user, "{when}: {last}");
+    assert_eq!(last["reason"], reason, "{when}: {last}");
+}
+
+/// Stops the daemon (SIGTERM to its PID) and starts it again on the same config and state.
+fn restart(daemon: &mut Daemon) {
+    let stopped = daemon.stop();
+    assert!(stopped.success(), "{stopped:?}\n{}", daemon.log_section());
+    daemon.restart();
+}
+
+/// Issue 14 item 4: the send counts lived in the daemon's memory, so a restart gave each user
+/// `max_sends` fresh codes and the host a fresh hourly budget. Before the fix the first text
+/// asked for after the restart reached the stand-in.
+#[test]
+fn send_limits_survive_a_restart_of_the_daemon() {
+    if !root_suite_ready() {
+        return;
+    }
+    // Two codes per user, three from the host.
+    let mut d = delivered("max_tries = 3", "max_sends = 2\nmax_sends_per_hour = 3");
+    let other = TestUser::create();
+    provision(&d.daemon, d.user.name(), &["phone", PHONE]);
+    provision(&d.daemon, other.name(), &["phone", OTHER_PHONE]);
+
+    let mut login = d.login();
+    for _ in 0..2 {
+        login.at_menu("1");
+        d.providers.sms_code(PHONE);
+        login.at_code("");
+    }
+    login.finish();
+    assert_next_text_refused(
+        &d,
+        d.user.name(),
+        "user_send_limit",
+        2,
+        "before the restart",
+    );
+
+    restart(&mut d.daemon);
+    // The host has sent two of its three, so only the user's own limit can refuse here.
+    assert_next_text_refused(&d, d.user.name(), "user_send_limit", 2, "after a restart");
+
+    // The other user takes the host's third send...
+    let mut third = d.login_of(other.name());
+    third.at_menu("1");
+    let code = d.providers.sms_code(OTHER_PHONE);
+    third.at_code(&code);
+    let done = third.finish();
+    assert!(done.succeeded(), "{done}\n{}", d.daemon.log_section());
+
+    // ...and after another restart the host's budget is still spent, while that user has
+    // one of their own two left.
+    restart(&mut d.daemon);
+    assert_next_text_refused(
+        &d,
+        other.name(),
+        "host_send_limit",
+        3,
+        "after a second restart",
+    );
+    assert!(
+        d.providers.twilio.messages_to(OTHER_PHONE).len() == 1
+            && d.providers.twilio.messages_to(PHONE).len() == 2,
+        "{:?}",
+        d.providers.twilio.messages()
+    );
+}
+
 #[test]
 fn a_failing_provider_returns_the_user_to_the_menu_where_email_still_works() {
     if !root_suite_ready() {

@@ -14,12 +14,14 @@ use data_encoding::{BASE32_NOPAD, BASE64, HEXLOWER};
 use mfa_proto::{AuthRequest, Client, FailureKind, Outcome, Request, Step};
 use mfa_tests::postgres::Cluster;
 use mfa_tests::text::{
-    CODE_ALREADY_USED, CODE_PROMPT, ONLY_RECOVERY_CODES, PAM_AUTHINFO_UNAVAIL, PAM_MAXTRIES,
-    PAM_SYSTEM_ERR, PAMTESTER_SUCCESS, TOO_MANY_FAILURES,
+    CODE_ALREADY_USED, CODE_PROMPT, MENU_PROMPT, ONLY_RECOVERY_CODES, PAM_AUTHINFO_UNAVAIL,
+    PAM_MAXTRIES, PAM_SYSTEM_ERR, PAMTESTER_SUCCESS, SEND_REFUSED, SENT_CODE_PROMPT,
+    TOO_MANY_FAILURES,
 };
 use mfa_tests::{
-    Daemon, Enrollment, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN, PamService, Pamtester, Run,
-    ScratchDir, TestUser, enroll_totp, mfactl_binary, root_suite_ready, run, status,
+    Daemon, Enrollment, MenuLogin, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN, PamService,
+    Pamtester, Providers, Run, ScratchDir, TestUser, enroll_totp, mfa_enroll, mfactl_binary,
+    root_suite_ready, run, status,
 };
 
 /// How long the protocol clients wait for a daemon.
@@ -740,4 +742,180 @@ fn a_dump_holds_no_seed_and_a_host_with_another_key_fails_closed() {
     assert!(on_a.succeeded(), "{on_a}\n{}", fleet.logs());
     fleet.a.assert_log_omits(&enrollment.secrets());
     fleet.b.assert_log_omits(&enrollment.secrets());
+}
+
+/// The phone the send-limit tests text.
+const PHONE: &str = "+14155554567";
+/// `otp.max_sends` in the send-limit tests.
+const MAX_SENDS: usize = 3;
+
+/// Host A and host B sending through `providers` with room for [`MAX_SENDS`] codes per user,
+/// and a user whose only factor is [`PHONE`], saved unverified by root through host A.
+fn texting_fleet(providers: &Providers) -> (Fleet, TestUser) {
+    let fleet = Fleet::start(&format!(
+        "max_tries = 1\n[otp]\nmax_sends = {MAX_SENDS}\n{}",
+        providers.config()
+    ));
+    let user = TestUser::create();
+    let saved = run(
+        mfa_enroll(
+            &fleet.a,
+            None,
+            &["phone", PHONE, "--unverified", "--user", user.name()],
+        ),
+        "",
+    );
+    assert!(
+        saved.succeeded() && saved.stdout.contains("{\"enrolled\""),
+        "saving the phone failed: {saved}\n{}",
+        fleet.logs()
+    );
+    (fleet, user)
+}
+
+/// Issue 14 item 4: each daemon counted `max_sends` in its own memory, so two hosts on one
+/// database sent one user twice as many codes (the review saw 5 + 5 with `max_sends = 5`).
+/// Before the fix requests 4 to 6 here were sent too: 6 texts for a limit of 3.
+#[test]
+fn max_sends_counts_the_codes_of_both_hosts_together() {
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let (fleet, user) = texting_fleet(&providers);
+    let hosts = [
+        ("A", PamService::mfa(fleet.a.socket(), "")),
+        ("B", PamService::mfa(fleet.b.socket(), "")),
+    ];
+
+    // Alternately on A and B, twice the limit; each sent code is used to log in.
+    let mut seen = Vec::new();
+    for request in 0..2 * MAX_SENDS {
+        let (host, service) = &hosts[request % 2];
+        let mut login = MenuLogin::new(Pamtester::new(service, user.name()).start());
+        login.at_menu("1");
+        login.wait_until_one_of(&[SEND_REFUSED, SENT_CODE_PROMPT]);
+        let shown = login.output();
+        if shown.contains(SENT_CODE_PROMPT) {
+            let code = providers.sms_code(PHONE);
+            login.at_code(&code);
+            let done = login.finish();
+            assert!(
+                done.succeeded(),
+                "request {} on host {host}: {done}\n{}",
+                request + 1,
+                fleet.logs()
+            );
+            seen.push(format!("{}: sent by {host}", request + 1));
+        } else {
+            assert!(
+                shown.contains(SEND_REFUSED) && login.menu_shown_again(),
+                "request {} on host {host}: neither a code prompt nor the refusal: {}\n{}",
+                request + 1,
+                login.output(),
+                fleet.logs()
+            );
+            login.finish();
+            seen.push(format!("{}: refused by {host}", request + 1));
+        }
+    }
+
+    let expected: Vec<String> = (0..2 * MAX_SENDS)
+        .map(|request| {
+            let host = hosts[request % 2].0;
+            let verdict = if request < MAX_SENDS {
+                "sent"
+            } else {
+                "refused"
+            };
+            format!("{}: {verdict} by {host}", request + 1)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        expected,
+        "max_sends = {MAX_SENDS} across two hosts; the stand-in received {} texts\n{}",
+        providers.twilio.requests(),
+        fleet.logs()
+    );
+    assert_eq!(providers.twilio.requests(), MAX_SENDS, "{}", fleet.logs());
+    for (name, daemon) in [("A", &fleet.a), ("B", &fleet.b)] {
+        let refusals: Vec<_> = daemon
+            .audit_events()
+            .into_iter()
+            .filter(|event| event["event"] == "send_refused")
+            .collect();
+        assert!(
+            !refusals.is_empty()
+                && refusals
+                    .iter()
+                    .all(|event| event["reason"] == "user_send_limit"
+                        && event["user"] == user.name()),
+            "host {name}: {refusals:?}\n{}",
+            fleet.logs()
+        );
+    }
+    fleet.a.assert_log_omits(&providers.secrets());
+    fleet.b.assert_log_omits(&providers.secrets());
+}
+
+/// Issue 14 item 4, raced: eight requests for a text to one user, four on each host, all
+/// prompted before any chooses, may not send more than `max_sends` between them. A check and
+/// a count that are not one step in the store let racers through; before the fix each host
+/// sent its own three (6 of 8).
+#[test]
+fn eight_racing_text_requests_on_two_hosts_send_at_most_max_sends() {
+    const PER_HOST: usize = 4;
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let (fleet, user) = texting_fleet(&providers);
+
+    let all_prompted = Barrier::new(2 * PER_HOST);
+    let steps: Vec<Result<Step, String>> = thread::scope(|scope| {
+        let racers: Vec<_> = (0..2 * PER_HOST)
+            .map(|i| {
+                let host = if i % 2 == 0 { &fleet.a } else { &fleet.b };
+                let socket = host.root_socket();
+                let (all_prompted, user) = (&all_prompted, &user);
+                scope.spawn(move || {
+                    let rhost = format!("192.0.2.{}", i + 1);
+                    // "1": the text message, the menu's first option.
+                    authenticate(&socket, user.name(), &rhost, "1", || {
+                        all_prompted.wait();
+                    })
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|racer| racer.join().expect("racer thread"))
+            .collect()
+    });
+
+    // A racer that was sent a code is at the `Code: ` prompt; one refused is at the menu.
+    let prompted_for_code = steps
+        .iter()
+        .filter(|step| matches!(step, Ok(Step::Prompt { text, .. }) if text == SENT_CODE_PROMPT))
+        .count();
+    let back_at_menu = steps
+        .iter()
+        .filter(
+            |step| matches!(step, Ok(Step::Prompt { text, .. }) if text.starts_with(MENU_PROMPT)),
+        )
+        .count();
+    let texts = providers.twilio.requests();
+    assert!(
+        texts <= MAX_SENDS,
+        "max_sends = {MAX_SENDS}, {} racers on two hosts: {texts} texts sent\n{steps:?}\n{}",
+        2 * PER_HOST,
+        fleet.logs()
+    );
+    assert_eq!(
+        (prompted_for_code, back_at_menu, texts),
+        (MAX_SENDS, 2 * PER_HOST - MAX_SENDS, MAX_SENDS),
+        "the racers within the limit get their code, the others the refusal\n{steps:?}\n{}",
+        fleet.logs()
+    );
 }
