@@ -2,7 +2,8 @@
 //! one PostgreSQL database with one record key (issue 9): what one host accepts, locks or
 //! removes, the other sees on its very next login; while PostgreSQL is down both fail closed
 //! and they recover by themselves; an acknowledged success survives a kill -9; a dump holds no
-//! seed, and a host with the wrong key refuses to use the records.
+//! seed, and a host with the wrong key refuses to use the records. Codes one host texted
+//! count against the other's send limit, also when the requests race (issue 14).
 
 use std::path::Path;
 use std::process::Command;
