@@ -9,6 +9,7 @@ pub mod factor;
 pub mod lockout;
 pub mod policy;
 pub mod record;
+pub mod send_book;
 pub mod send_limits;
 
 pub use factor::Factor;

@@ -17,6 +17,7 @@
 pub mod attempt_limiter;
 pub mod files;
 pub mod postgres;
+pub mod send_ledger;
 mod sealing;
 
 use std::fs::{self, DirBuilder, File, OpenOptions};

@@ -45,14 +45,19 @@ use super::{
 use crate::config::{StoreConfig, connection_config};
 use crate::username;
 
+mod sends;
+pub use sends::PgSendLedger;
+
 const ENGINE: &str = "postgres";
 /// The schema this daemon writes. A database migrated by a newer daemon is refused.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 /// The advisory lock key under which the schema is created or migrated.
 const MIGRATION_LOCK: i64 = 0x6d66_615f_7363_6800;
 /// Seeds of `hashtextextended` for the per-name advisory locks of records and of limits.
 const RECORD_LOCK_SEED: i64 = 0;
 const LIMITS_LOCK_SEED: i64 = 1;
+/// Seed of the per-key advisory locks of send counts.
+const SENDS_LOCK_SEED: i64 = 2;
 /// Seconds after the last failure (or the end of a lockout) that a limits row still
 /// matters: a day, as the file engine forgets idle counters.
 const LIMITS_KEEP_SECS: i64 = 24 * 3600;
@@ -84,6 +89,18 @@ CREATE TABLE mfa_limits (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX mfa_limits_expires_at ON mfa_limits (expires_at);
+";
+
+/// Version 2: the send limits' counts (one row per counted send and key), shared like the
+/// attempt limits.
+const SCHEMA_V2: &str = "
+CREATE TABLE mfa_sends (
+    key text NOT NULL,
+    at bigint NOT NULL,
+    expires_at bigint NOT NULL
+);
+CREATE INDEX mfa_sends_key_at ON mfa_sends (key, at);
+CREATE INDEX mfa_sends_expires_at ON mfa_sends (expires_at);
 ";
 
 /// What a database task failed with.
@@ -457,24 +474,27 @@ async fn migrate(client: &mut Object) -> Result<(), PgError> {
         .query_opt("SELECT max(version) FROM mfa_schema", &[])
         .await?
         .and_then(|row| row.get(0));
+    let steps: [(i32, &str); 2] = [(1, SCHEMA_V1), (2, SCHEMA_V2)];
     match found {
-        None => {
-            txn.batch_execute(SCHEMA_V1).await?;
-            txn.execute(
-                "INSERT INTO mfa_schema (version) VALUES ($1)",
-                &[&SCHEMA_VERSION],
-            )
-            .await?;
-            eprintln!("mfa-daemon: created the PostgreSQL schema, version {SCHEMA_VERSION}");
-        }
         Some(version) if version > SCHEMA_VERSION => {
             return Err(PgError::Unavailable(format!(
                 "the database's schema is version {version}, written by a newer pam-mfa; this \
                  daemon knows up to {SCHEMA_VERSION}: upgrade it"
             )));
         }
-        // Later versions add their steps here, each in this transaction.
-        Some(_) => {}
+        Some(version) if version == SCHEMA_VERSION => {}
+        found => {
+            let from = found.unwrap_or(0);
+            for (version, sql) in steps.iter().filter(|(v, _)| *v > from) {
+                txn.batch_execute(sql).await?;
+                txn.execute("INSERT INTO mfa_schema (version) VALUES ($1)", &[version])
+                    .await?;
+            }
+            eprintln!(
+                "mfa-daemon: PostgreSQL schema {} version {SCHEMA_VERSION}",
+                if found.is_none() { "created at" } else { "migrated to" }
+            );
+        }
     }
     txn.commit().await?;
     Ok(())
