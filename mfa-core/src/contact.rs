@@ -1,5 +1,5 @@
 //! Phones and email addresses codes are sent to: strict parsing (E.164, a plain address),
-//! masking for display, the domain rules, and how a user names one to remove it.
+//! masking for display, the domain and country rules, and how a user names one to remove it.
 
 use mfa_proto::{Channel, ContactKind};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,14 @@ pub enum ContactError {
     BadEmail,
     /// The domain is not in `allowed_domains`, or is in `denied_domains`.
     DomainRefused(String),
+    /// The number's calling code is refused by `allowed_countries` / `denied_countries`, or
+    /// is an international network or premium range no rule allows.
+    CountryRefused {
+        /// `+` and the calling code.
+        code: String,
+        /// One of [`INTERNATIONAL_RANGES`].
+        international: bool,
+    },
     /// A label that is empty, too long, or has control characters.
     BadLabel,
     /// The label or the number/address is already enrolled.
@@ -57,6 +65,17 @@ impl std::fmt::Display for ContactError {
                     "email addresses at {domain} are not allowed on this host"
                 )
             }
+            ContactError::CountryRefused {
+                code,
+                international: true,
+            } => write!(
+                f,
+                "phone numbers under {code} (an international network, satellite or premium-rate range) are not accepted on this host unless the administrator allows them"
+            ),
+            ContactError::CountryRefused {
+                code,
+                international: false,
+            } => write!(f, "phone numbers under {code} are not allowed on this host"),
             ContactError::BadLabel => write!(
                 f,
                 "a label must be 1 to {MAX_LABEL} characters without control characters"
@@ -91,6 +110,17 @@ impl PhoneNumber {
     /// The number, `+` included.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The digits after `+`.
+    fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+
+    /// The ITU calling code the number starts with, without `+`.
+    pub fn calling_code(&self) -> &str {
+        let digits = self.digits();
+        &digits[..country_code_len(digits)]
     }
 
     /// `+1 •••-•••-4567`: the country code and the last four digits.
@@ -230,6 +260,238 @@ impl DomainRules {
             Ok(())
         } else {
             Err(ContactError::DomainRefused(domain.to_owned()))
+        }
+    }
+}
+
+/// Calling codes that are not countries: international networks, satellite systems and
+/// international premium or shared-cost services (ITU-T E.164 assignments). They are where
+/// international revenue share fraud terminates, a text or a call there costs many times a
+/// national one, and a login code rarely needs them; [`CountryRules`] refuses them unless
+/// `allowed` names them (or a prefix inside one, such as `+8816` for Iridium).
+pub const INTERNATIONAL_RANGES: &[(&str, &str)] = &[
+    ("800", "international freephone"),
+    ("808", "international shared-cost service"),
+    ("870", "Inmarsat satellite"),
+    ("878", "universal personal telecommunications"),
+    ("881", "global mobile satellite systems"),
+    ("882", "international networks"),
+    ("883", "international networks"),
+    ("888", "telecommunications for disaster relief"),
+    ("979", "international premium rate service"),
+    ("991", "international public correspondence trials"),
+];
+
+/// The regions a rule may name by ISO 3166 code, and their calling codes. Only regions
+/// whose calling code is one national numbering plan: `GB` (+44) also covers Guernsey,
+/// Jersey and the Isle of Man, `AU` (+61) Christmas and Cocos Islands, `NO` (+47) Svalbard,
+/// `FI` (+358) Åland, `IT` (+39) the Vatican, `NZ` (+64) Pitcairn, all in the same plan.
+const REGIONS: &[(&str, &str)] = &[
+    ("AE", "971"),
+    ("AR", "54"),
+    ("AT", "43"),
+    ("AU", "61"),
+    ("BE", "32"),
+    ("BG", "359"),
+    ("BR", "55"),
+    ("CH", "41"),
+    ("CL", "56"),
+    ("CN", "86"),
+    ("CO", "57"),
+    ("CY", "357"),
+    ("CZ", "420"),
+    ("DE", "49"),
+    ("DK", "45"),
+    ("EE", "372"),
+    ("EG", "20"),
+    ("ES", "34"),
+    ("FI", "358"),
+    ("FR", "33"),
+    ("GB", "44"),
+    ("GR", "30"),
+    ("HK", "852"),
+    ("HR", "385"),
+    ("HU", "36"),
+    ("ID", "62"),
+    ("IE", "353"),
+    ("IL", "972"),
+    ("IN", "91"),
+    ("IS", "354"),
+    ("IT", "39"),
+    ("JP", "81"),
+    ("KE", "254"),
+    ("KR", "82"),
+    ("LT", "370"),
+    ("LU", "352"),
+    ("LV", "371"),
+    ("MT", "356"),
+    ("MX", "52"),
+    ("MY", "60"),
+    ("NG", "234"),
+    ("NL", "31"),
+    ("NO", "47"),
+    ("NZ", "64"),
+    ("PE", "51"),
+    ("PH", "63"),
+    ("PL", "48"),
+    ("PT", "351"),
+    ("RO", "40"),
+    ("SA", "966"),
+    ("SE", "46"),
+    ("SG", "65"),
+    ("SI", "386"),
+    ("SK", "421"),
+    ("TH", "66"),
+    ("TR", "90"),
+    ("TW", "886"),
+    ("UA", "380"),
+    ("VN", "84"),
+    ("ZA", "27"),
+];
+
+/// Regions whose calling code several countries share, each with its own tariffs: a region
+/// name would silently mean all of them, so a rule must write the calling code (or longer
+/// prefixes, such as NANP area codes).
+const SHARED_CODES: &[(&str, &str, &str)] = &[
+    (
+        "US",
+        "1",
+        "Canada and about twenty Caribbean and Pacific regions (the North American Numbering Plan)",
+    ),
+    (
+        "CA",
+        "1",
+        "the United States and about twenty Caribbean and Pacific regions (the North American Numbering Plan)",
+    ),
+    ("RU", "7", "Kazakhstan"),
+    ("KZ", "7", "Russia"),
+];
+
+/// Why an entry of `allowed_countries` or `denied_countries` is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CountryRuleError {
+    /// Neither `+` and digits nor two letters.
+    Malformed(String),
+    /// `+` and digits shorter than the calling code they begin (`+4` of `+44`).
+    Partial(String),
+    /// Two letters that are not in the table of regions.
+    UnknownRegion(String),
+    /// A region whose calling code other countries share.
+    SharedCode {
+        /// As written.
+        region: String,
+        /// Digits.
+        code: &'static str,
+        /// Who else has it.
+        with: &'static str,
+    },
+}
+
+impl std::fmt::Display for CountryRuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CountryRuleError::Malformed(text) => write!(
+                f,
+                "`{text}` is neither a calling code (`+` and its digits, e.g. \"+44\") nor an ISO 3166 region (e.g. \"GB\")"
+            ),
+            CountryRuleError::Partial(text) => write!(
+                f,
+                "`{text}` is shorter than the calling code it begins; write a whole calling code (e.g. \"+44\", \"+353\") or a longer prefix"
+            ),
+            CountryRuleError::UnknownRegion(text) => write!(
+                f,
+                "`{text}` is not one of the regions this host knows by name; write its calling code instead (e.g. \"+44\")"
+            ),
+            CountryRuleError::SharedCode { region, code, with } => write!(
+                f,
+                "`{region}` shares the calling code +{code} with {with}; write \"+{code}\" to mean all of them, or longer prefixes (e.g. \"+{code}212\")"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CountryRuleError {}
+
+/// The digits a country rule matches a number's digits against: a calling code, or a longer
+/// prefix inside one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallingPrefix(String);
+
+impl CallingPrefix {
+    /// Reads `+` and a whole calling code or a longer prefix (at most 7 digits), or an ISO
+    /// 3166 alpha-2 region from the table of regions.
+    pub fn parse(text: &str) -> Result<CallingPrefix, CountryRuleError> {
+        if let Some(digits) = text.strip_prefix('+') {
+            let well_formed = (1..=7).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && !digits.starts_with('0');
+            if !well_formed {
+                return Err(CountryRuleError::Malformed(text.to_owned()));
+            }
+            if digits.len() < country_code_len(digits) {
+                return Err(CountryRuleError::Partial(text.to_owned()));
+            }
+            return Ok(CallingPrefix(digits.to_owned()));
+        }
+        if text.len() != 2 || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(CountryRuleError::Malformed(text.to_owned()));
+        }
+        let region = text.to_ascii_uppercase();
+        if let Some(&(_, code, with)) = SHARED_CODES.iter().find(|(r, ..)| *r == region) {
+            return Err(CountryRuleError::SharedCode {
+                region: text.to_owned(),
+                code,
+                with,
+            });
+        }
+        REGIONS
+            .iter()
+            .find(|(r, _)| *r == region)
+            .map(|(_, code)| CallingPrefix((*code).to_owned()))
+            .ok_or_else(|| CountryRuleError::UnknownRegion(text.to_owned()))
+    }
+
+    fn matches(&self, number: &PhoneNumber) -> bool {
+        number.digits().starts_with(&self.0)
+    }
+}
+
+impl std::fmt::Display for CallingPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "+{}", self.0)
+    }
+}
+
+/// Which phone numbers may be enrolled and sent to, by calling code (the geo permissions of
+/// Twilio's and IBM Verify's OTP services). Checked when a phone is added and again before
+/// every code or notice, so a phone stored before a rule changed gets nothing the rule
+/// refuses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountryRules {
+    /// If not empty, only numbers under these.
+    pub allowed: Vec<CallingPrefix>,
+    /// Never numbers under these; wins over `allowed`.
+    pub denied: Vec<CallingPrefix>,
+}
+
+impl CountryRules {
+    /// Whether `number` may be used: not denied, allowed (when `allowed` is not empty), and
+    /// outside [`INTERNATIONAL_RANGES`] unless an `allowed` entry covers it.
+    pub fn check(&self, number: &PhoneNumber) -> Result<(), ContactError> {
+        let code = number.calling_code();
+        let refused = |international| ContactError::CountryRefused {
+            code: format!("+{code}"),
+            international,
+        };
+        let international = INTERNATIONAL_RANGES.iter().any(|(c, _)| *c == code);
+        if self.denied.iter().any(|p| p.matches(number)) {
+            return Err(refused(international));
+        }
+        let named = self.allowed.iter().any(|p| p.matches(number));
+        if named || (self.allowed.is_empty() && !international) {
+            Ok(())
+        } else {
+            Err(refused(international))
         }
     }
 }
@@ -492,6 +754,103 @@ mod tests {
                 .check(&EmailAddress::parse("a@anything.net").unwrap())
                 .is_ok()
         );
+    }
+
+    fn rules(allowed: &[&str], denied: &[&str]) -> CountryRules {
+        let parse = |list: &[&str]| {
+            list.iter()
+                .map(|t| CallingPrefix::parse(t).unwrap())
+                .collect()
+        };
+        CountryRules {
+            allowed: parse(allowed),
+            denied: parse(denied),
+        }
+    }
+
+    #[test]
+    fn international_and_premium_ranges_are_refused_unless_allowed() {
+        let number = |n: &str| PhoneNumber::parse(n).unwrap();
+        let open = CountryRules::default();
+        assert!(open.check(&number("+14155550123")).is_ok());
+        assert!(open.check(&number("+442071838750")).is_ok());
+        for n in [
+            "+88216123456",
+            "+8835100123456",
+            "+881612345678",
+            "+870772123456",
+            "+979123456789",
+            "+80812345678",
+        ] {
+            let refused = open.check(&number(n)).unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    ContactError::CountryRefused {
+                        international: true,
+                        ..
+                    }
+                ),
+                "{n}: {refused:?}"
+            );
+            assert!(refused.to_string().contains(&n[..4]), "{refused}");
+        }
+        // Named explicitly (or a prefix inside the range), it is allowed.
+        let iridium = rules(&["+8816", "+44"], &[]);
+        assert!(iridium.check(&number("+881612345678")).is_ok());
+        assert!(iridium.check(&number("+881812345678")).is_err());
+        assert!(iridium.check(&number("+442071838750")).is_ok());
+        assert!(iridium.check(&number("+14155550123")).is_err());
+    }
+
+    #[test]
+    fn country_rules_take_calling_codes_and_regions_and_deny_wins() {
+        let number = |n: &str| PhoneNumber::parse(n).unwrap();
+        let r = rules(&["GB", "de", "+1"], &["+1900", "+4470"]);
+        assert!(r.check(&number("+442071838750")).is_ok());
+        assert!(r.check(&number("+4915112345678")).is_ok());
+        assert!(r.check(&number("+14155550123")).is_ok());
+        assert!(r.check(&number("+19005550123")).is_err());
+        assert!(r.check(&number("+447012345678")).is_err());
+        assert_eq!(
+            r.check(&number("+33612345678")),
+            Err(ContactError::CountryRefused {
+                code: "+33".into(),
+                international: false
+            })
+        );
+        let denied = rules(&[], &["FR"]);
+        assert!(denied.check(&number("+33612345678")).is_err());
+        assert!(denied.check(&number("+34612345678")).is_ok());
+    }
+
+    #[test]
+    fn bad_country_entries_say_what_to_write() {
+        for (text, words) in [
+            ("+4", "shorter than the calling code"),
+            ("+88", "shorter than the calling code"),
+            ("44", "neither a calling code"),
+            ("+44 20", "neither a calling code"),
+            ("+012", "neither a calling code"),
+            ("GBR", "neither a calling code"),
+            ("XK", "not one of the regions"),
+            ("US", "+1"),
+            ("ca", "North American"),
+            ("RU", "+7"),
+        ] {
+            let e = CallingPrefix::parse(text).unwrap_err();
+            assert!(e.to_string().contains(words), "{text}: {e}");
+        }
+        for good in ["+1", "+7", "+44", "+353", "+1876", "+8816", "GB", "nz"] {
+            assert!(CallingPrefix::parse(good).is_ok(), "{good}");
+        }
+        // Every region in the table names a whole calling code.
+        for (region, code) in REGIONS {
+            assert_eq!(country_code_len(code), code.len(), "{region}");
+        }
+        for (code, _) in INTERNATIONAL_RANGES {
+            assert_eq!(country_code_len(code), 3, "{code}");
+        }
     }
 
     fn phone(n: &str, voice_only: bool, label: &str) -> Contact {

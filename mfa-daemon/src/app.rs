@@ -86,13 +86,14 @@ impl Shared {
         let delivery = config
             .delivery(path, &accounts::hostname())
             .map_err(|e| e.to_string())?;
-        let (code, send, domains) = (
+        let (code, send, domains, countries) = (
             config.otp.code_policy(),
             config.otp.send_policy(),
             config.otp.domain_rules(),
+            config.otp.country_rules(),
         );
         self.authority.reload(config)?;
-        self.outbox.reload(delivery, code, send, domains);
+        self.outbox.reload(delivery, code, send, domains, countries);
         Ok(())
     }
 }

@@ -221,6 +221,7 @@ fn run(path: &std::path::Path, explicit: bool, passed: PassedSockets) -> ExitCod
         config.otp.code_policy(),
         config.otp.send_policy(),
         config.otp.domain_rules(),
+        config.otp.country_rules(),
     );
     let authority = match Authority::open(config) {
         Ok(a) => a,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 
-use mfa_core::contact::DomainRules;
+use mfa_core::contact::{CallingPrefix, CountryRules, DomainRules};
 use mfa_core::device::MAX_REMEMBER_SECS;
 use mfa_core::factor::sent_code::{Charset, CodePolicy};
 use mfa_core::factor::totp::Algorithm;
@@ -327,8 +327,13 @@ pub struct OtpConfig {
     /// The per-user window.
     #[serde(deserialize_with = "duration")]
     pub send_window: Duration,
-    /// Codes per hour from this host, all users together (against SMS pumping).
+    /// Messages per hour from this host, all users together (against SMS pumping). Notices
+    /// and the codes that confirm a new contact may use at most half (rounded up); the rest
+    /// is kept for login codes.
     pub max_sends_per_hour: u32,
+    /// Security notices per user per hour, all their contacts together; each contact gets
+    /// at most one per burst of changes (`send_limits::NOTICE_BURST`, 5 minutes).
+    pub max_notices: u32,
     /// Longest a provider call may take; below the module's per-message timeout (10 s).
     #[serde(deserialize_with = "duration")]
     pub send_timeout: Duration,
@@ -336,6 +341,12 @@ pub struct OtpConfig {
     pub allowed_domains: Vec<String>,
     /// Never email addresses at these domains (and their subdomains).
     pub denied_domains: Vec<String>,
+    /// If not empty, only phone numbers under these calling codes (`+44`, or a longer prefix)
+    /// or ISO 3166 regions (`GB`). International network and premium ranges (`+882`, ...)
+    /// are refused unless named here.
+    pub allowed_countries: Vec<String>,
+    /// Never phone numbers under these calling codes or regions.
+    pub denied_countries: Vec<String>,
 }
 
 /// The characters of sent codes.
@@ -364,9 +375,12 @@ impl Default for OtpConfig {
             max_sends: send.max_sends,
             send_window: send.window,
             max_sends_per_hour: send.max_per_hour,
+            max_notices: send.max_notices,
             send_timeout: Duration::from_secs(5),
             allowed_domains: Vec::new(),
             denied_domains: Vec::new(),
+            allowed_countries: Vec::new(),
+            denied_countries: Vec::new(),
         }
     }
 }
@@ -391,6 +405,7 @@ impl OtpConfig {
             max_sends: self.max_sends,
             window: self.send_window,
             max_per_hour: self.max_sends_per_hour,
+            max_notices: self.max_notices,
         }
     }
 
@@ -399,6 +414,19 @@ impl OtpConfig {
         DomainRules {
             allowed: self.allowed_domains.clone(),
             denied: self.denied_domains.clone(),
+        }
+    }
+
+    /// The phone country rules; entries that do not parse were refused by `validate`.
+    pub fn country_rules(&self) -> CountryRules {
+        let parse = |list: &[String]| {
+            list.iter()
+                .filter_map(|entry| CallingPrefix::parse(entry).ok())
+                .collect()
+        };
+        CountryRules {
+            allowed: parse(&self.allowed_countries),
+            denied: parse(&self.denied_countries),
         }
     }
 }
@@ -684,6 +712,7 @@ impl Config {
             1,
             1_000_000,
         )?;
+        range("otp.max_notices", otp.max_notices, 1, 1000)?;
         positive("otp.send_timeout", otp.send_timeout)?;
         if otp.send_timeout > MAX_SEND_TIMEOUT {
             return Err((
@@ -707,6 +736,14 @@ impl Config {
                         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
             }) {
                 return Err((key, format!("`{bad}` is not a domain name")));
+            }
+        }
+        for (key, entries) in [
+            ("otp.allowed_countries", &otp.allowed_countries),
+            ("otp.denied_countries", &otp.denied_countries),
+        ] {
+            for entry in entries {
+                CallingPrefix::parse(entry).map_err(|e| (key, e.to_string()))?;
             }
         }
         self.store.validate()?;
@@ -847,6 +884,11 @@ account_max_failures = 9
         assert_eq!(policy.validity, Duration::from_secs(120));
         assert_eq!(c.otp.send_policy().max_sends, 9);
         assert_eq!(c.otp.domain_rules().allowed, ["example.com"]);
+        let c = parse("[otp]\nallowed_countries = [\"GB\", \"+1876\"]\nmax_notices = 3\n").unwrap();
+        let countries = c.otp.country_rules();
+        let shown: Vec<String> = countries.allowed.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown, ["+44", "+1876"]);
+        assert_eq!(c.otp.send_policy().max_notices, 3);
         for (text, key, words) in [
             ("[otp]\nlength = 3\n", "otp.length", "between 4 and 10"),
             (
@@ -869,6 +911,21 @@ account_max_failures = 9
                 "[otp]\ndenied_domains = [\"a b\"]\n",
                 "otp.denied_domains",
                 "not a domain",
+            ),
+            (
+                "[otp]\nallowed_countries = [\"+44\", \"US\"]\n",
+                "otp.allowed_countries",
+                "shares the calling code +1",
+            ),
+            (
+                "[otp]\ndenied_countries = [\"44\"]\n",
+                "otp.denied_countries",
+                "neither a calling code",
+            ),
+            (
+                "[otp]\nmax_notices = 0\n",
+                "otp.max_notices",
+                "between 1 and 1000",
             ),
         ] {
             let e = parse(text).unwrap_err();

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
-use mfa_core::contact::{Contact, Destination, DomainRules};
+use mfa_core::contact::{Contact, ContactError, CountryRules, Destination, DomainRules};
 use mfa_core::factor::sent_code::{CodeCheck, CodePolicy, SentCode};
-use mfa_core::send_limits::{SendLimits, SendPolicy, SendRefusal};
+use mfa_core::send_limits::{CodePurpose, NoticeKind, SendLimits, SendPolicy, SendRefusal};
 use mfa_proto::Channel;
 
 use super::{Body, Delivery, Outgoing, SendError, SendErrorKind};
@@ -53,6 +53,59 @@ pub enum NotSent {
     Random(getrandom::Error),
     /// The email domain is not allowed.
     DomainRefused(String),
+    /// The phone number's calling code is not allowed (`CountryRefused`).
+    CountryRefused(ContactError),
+}
+
+/// Why a security notice was not sent to a contact.
+#[derive(Debug)]
+pub enum NoticeNotSent {
+    /// A phone that only takes calls: notices never go by voice call (a call costs more,
+    /// and is the channel toll fraud pays best for).
+    VoiceOnly,
+    /// No provider for the contact's channel.
+    NoProvider,
+    /// The domain or country rules refuse the destination now.
+    Destination(ContactError),
+    /// Collapsed into an earlier notice, or a limit; nothing reached the provider.
+    Refused(SendRefusal),
+    /// The provider failed.
+    Failed(SendError),
+}
+
+impl NoticeNotSent {
+    /// Name in audit events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            NoticeNotSent::VoiceOnly => "voice_only",
+            NoticeNotSent::NoProvider => "no_provider",
+            NoticeNotSent::Destination(ContactError::DomainRefused(_)) => "domain_refused",
+            NoticeNotSent::Destination(_) => "country_refused",
+            NoticeNotSent::Refused(refusal) => refusal.name(),
+            NoticeNotSent::Failed(_) => "provider_error",
+        }
+    }
+}
+
+impl std::fmt::Display for NoticeNotSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoticeNotSent::Failed(e) => write!(f, "{e}"),
+            NoticeNotSent::Destination(e) => write!(f, "{e}"),
+            other => write!(f, "not sent: {}", other.reason()),
+        }
+    }
+}
+
+/// What became of the notice to one contact.
+#[derive(Debug)]
+pub struct NoticeResult {
+    /// The contact, masked.
+    pub to: String,
+    /// The channel it went, or would have gone, by.
+    pub channel: Option<Channel>,
+    /// Sent, or why not.
+    pub outcome: Result<(), NoticeNotSent>,
 }
 
 /// What checking an answer against a user's sent code found.
@@ -71,12 +124,13 @@ struct Pending {
     code: SentCode,
 }
 
-/// What a reload replaces: the providers and the rules of codes and domains.
+/// What a reload replaces: the providers and the rules of codes, domains and countries.
 #[derive(Debug)]
 struct Settings<C> {
     delivery: C,
     policy: CodePolicy,
     domains: DomainRules,
+    countries: CountryRules,
 }
 
 /// The codes and limits of the whole daemon.
@@ -100,13 +154,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<C: Courier> Outbox<C> {
-    /// An outbox over `delivery` with the config's code, send and domain rules.
-    pub fn new(delivery: C, policy: CodePolicy, send: SendPolicy, domains: DomainRules) -> Self {
+    /// An outbox over `delivery` with the config's code, send, domain and country rules.
+    pub fn new(
+        delivery: C,
+        policy: CodePolicy,
+        send: SendPolicy,
+        domains: DomainRules,
+        countries: CountryRules,
+    ) -> Self {
         Outbox {
             settings: RwLock::new(Arc::new(Settings {
                 delivery,
                 policy,
                 domains,
+                countries,
             })),
             limits: Mutex::new(SendLimits::new(send)),
             pending: Mutex::new(HashMap::new()),
@@ -124,7 +185,14 @@ impl<C: Courier> Outbox<C> {
 
     /// Puts new providers and rules in force for sends from now on (SIGHUP); the counts of
     /// recent sends and the codes waiting for an answer stay.
-    pub fn reload(&self, delivery: C, policy: CodePolicy, send: SendPolicy, domains: DomainRules) {
+    pub fn reload(
+        &self,
+        delivery: C,
+        policy: CodePolicy,
+        send: SendPolicy,
+        domains: DomainRules,
+        countries: CountryRules,
+    ) {
         lock(&self.limits).set_policy(send);
         *self
             .settings
@@ -133,6 +201,7 @@ impl<C: Courier> Outbox<C> {
             delivery,
             policy,
             domains,
+            countries,
         });
     }
 
@@ -146,8 +215,14 @@ impl<C: Courier> Outbox<C> {
         self.settings().domains.clone()
     }
 
-    /// Sends a new code for `user` to `destination` by `channel`, after the send limits and
-    /// the domain rules allow it. The new code replaces any code the user had waiting.
+    /// The phone country rules.
+    pub fn countries(&self) -> CountryRules {
+        self.settings().countries.clone()
+    }
+
+    /// Sends a new login code for `user` to `destination` by `channel`, after the send
+    /// limits and the domain and country rules allow it. A login code may use the whole
+    /// host budget. The new code replaces any code the user had waiting.
     pub async fn send_code(
         &self,
         user: &str,
@@ -155,12 +230,36 @@ impl<C: Courier> Outbox<C> {
         channel: Channel,
         now: u64,
     ) -> Result<Ticket, NotSent> {
+        self.send(user, destination, channel, CodePurpose::Login, now)
+            .await
+    }
+
+    /// Sends a code that confirms a contact being added, like [`Outbox::send_code`] but
+    /// within the host budget's shared part: the user decides when and how often.
+    pub async fn send_confirmation_code(
+        &self,
+        user: &str,
+        destination: &Destination,
+        channel: Channel,
+        now: u64,
+    ) -> Result<Ticket, NotSent> {
+        self.send(user, destination, channel, CodePurpose::Confirmation, now)
+            .await
+    }
+
+    async fn send(
+        &self,
+        user: &str,
+        destination: &Destination,
+        channel: Channel,
+        purpose: CodePurpose,
+        now: u64,
+    ) -> Result<Ticket, NotSent> {
         let settings = self.settings();
-        if let Destination::Email { address } = destination {
-            settings
-                .domains
-                .check(address)
-                .map_err(|_| NotSent::DomainRefused(address.domain().to_owned()))?;
+        match settings.allows(destination) {
+            Ok(()) => {}
+            Err(ContactError::DomainRefused(domain)) => return Err(NotSent::DomainRefused(domain)),
+            Err(e) => return Err(NotSent::CountryRefused(e)),
         }
         if !settings.delivery.can_send(channel) {
             return Err(NotSent::Failed(SendError::new(
@@ -169,7 +268,7 @@ impl<C: Courier> Outbox<C> {
             )));
         }
         lock(&self.limits)
-            .admit(user, now)
+            .admit(user, purpose, now)
             .map_err(NotSent::Refused)?;
         let code = SentCode::issue(&settings.policy, now).map_err(NotSent::Random)?;
         let message = Outgoing {
@@ -231,45 +330,91 @@ impl<C: Courier> Outbox<C> {
         lock(&self.pending).remove(user);
     }
 
-    /// Tells `user` through each of `contacts` (each by its first channel) that `what`
-    /// happened; sends beyond the host limit are skipped. Returns the failures for the log.
+    /// Tells `user` through each of `contacts` that `what` happened: by text message to a
+    /// phone, by email to an address, never by call (a voice-only phone is skipped). Each
+    /// notice counts toward the user's notice limit and the host budget's shared part, and a
+    /// [`NoticeKind::Change`] to a contact that had one within the burst is collapsed into
+    /// it. Returns what became of each, for the audit.
     pub async fn notify(
         &self,
         user: &str,
         contacts: &[Contact],
+        kind: NoticeKind,
         text: &str,
         now: u64,
-    ) -> Vec<(String, Result<(), String>)> {
+    ) -> Vec<NoticeResult> {
         let settings = self.settings();
         let mut results = Vec::new();
         for contact in contacts {
-            let Some(&channel) = contact.destination.channels().first() else {
-                continue;
+            let destination = &contact.destination;
+            let channel = match destination {
+                Destination::Phone {
+                    voice_only: false, ..
+                } => Some(Channel::Sms),
+                Destination::Phone {
+                    voice_only: true, ..
+                } => None,
+                Destination::Email { .. } => Some(Channel::Email),
             };
-            let masked = contact.destination.masked();
-            if !settings.delivery.can_send(channel) {
-                continue;
-            }
-            if let Err(refusal) = lock(&self.limits).admit_notice(now) {
-                results.push((masked, Err(format!("not sent: {}", refusal.name()))));
-                continue;
-            }
-            let message = Outgoing {
+            let outcome = match channel {
+                None => Err(NoticeNotSent::VoiceOnly),
+                Some(channel) => {
+                    self.notify_one(&settings, user, destination, channel, kind, text, now)
+                        .await
+                }
+            };
+            results.push(NoticeResult {
+                to: destination.masked(),
                 channel,
-                to: contact.destination.address().to_owned(),
-                user: user.to_owned(),
-                body: Body::Notice {
-                    text: text.to_owned(),
-                },
-            };
-            let sent = settings
-                .delivery
-                .send(&message)
-                .await
-                .map_err(|e| e.to_string());
-            results.push((masked, sent));
+                outcome,
+            });
         }
         results
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn notify_one(
+        &self,
+        settings: &Settings<C>,
+        user: &str,
+        destination: &Destination,
+        channel: Channel,
+        kind: NoticeKind,
+        text: &str,
+        now: u64,
+    ) -> Result<(), NoticeNotSent> {
+        if !settings.delivery.can_send(channel) {
+            return Err(NoticeNotSent::NoProvider);
+        }
+        settings
+            .allows(destination)
+            .map_err(NoticeNotSent::Destination)?;
+        lock(&self.limits)
+            .admit_notice(user, destination.address(), kind, now)
+            .map_err(NoticeNotSent::Refused)?;
+        let message = Outgoing {
+            channel,
+            to: destination.address().to_owned(),
+            user: user.to_owned(),
+            body: Body::Notice {
+                text: text.to_owned(),
+            },
+        };
+        settings
+            .delivery
+            .send(&message)
+            .await
+            .map_err(NoticeNotSent::Failed)
+    }
+}
+
+impl<C> Settings<C> {
+    /// Whether the domain and country rules in force let anything go to `destination`.
+    fn allows(&self, destination: &Destination) -> Result<(), ContactError> {
+        match destination {
+            Destination::Email { address } => self.domains.check(address),
+            Destination::Phone { number, .. } => self.countries.check(number),
+        }
     }
 }
 
@@ -284,17 +429,19 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000;
 
-    /// Keeps the codes it is given; fails while `failing` is set.
+    /// Keeps the codes it is given and the channels of notices; fails while `failing` is
+    /// set.
     #[derive(Default)]
     struct FakeCourier {
         sent: Mutex<Vec<String>>,
+        notices: Mutex<Vec<(Channel, String)>>,
         calls: AtomicUsize,
         failing: std::sync::atomic::AtomicBool,
     }
 
     impl Courier for Arc<FakeCourier> {
-        fn can_send(&self, channel: Channel) -> bool {
-            channel != Channel::Voice
+        fn can_send(&self, _channel: Channel) -> bool {
+            true
         }
 
         async fn send(&self, message: &Outgoing) -> Result<(), SendError> {
@@ -302,8 +449,11 @@ mod tests {
             if self.failing.load(Ordering::SeqCst) {
                 return Err(SendError::new("fake", SendErrorKind::Provider));
             }
-            if let Body::Code { code, .. } = &message.body {
-                lock(&self.sent).push(code.to_string());
+            match &message.body {
+                Body::Code { code, .. } => lock(&self.sent).push(code.to_string()),
+                Body::Notice { .. } => {
+                    lock(&self.notices).push((message.channel, message.to.clone()));
+                }
             }
             Ok(())
         }
@@ -315,7 +465,13 @@ mod tests {
     ) -> (Outbox<Arc<FakeCourier>>, Arc<FakeCourier>) {
         let courier = Arc::new(FakeCourier::default());
         (
-            Outbox::new(courier.clone(), CodePolicy::default(), send, domains),
+            Outbox::new(
+                courier.clone(),
+                CodePolicy::default(),
+                send,
+                domains,
+                CountryRules::default(),
+            ),
             courier,
         )
     }
@@ -406,8 +562,6 @@ mod tests {
         };
         let refused = block_on(outbox.send_code("bob", &elsewhere, Channel::Email, NOW));
         assert!(matches!(refused, Err(NotSent::DomainRefused(_))));
-        let no_voice = block_on(outbox.send_code("carol", &phone(), Channel::Voice, NOW));
-        assert!(matches!(no_voice, Err(NotSent::Failed(_))));
         assert_eq!(courier.calls.load(Ordering::SeqCst), 2);
     }
 
@@ -422,5 +576,130 @@ mod tests {
             outbox.check("alice", ticket, &code, NOW + 2, &|| true),
             SentCheck::Superseded
         );
+    }
+
+    fn contact(destination: Destination) -> Contact {
+        Contact {
+            destination,
+            label: "x".into(),
+            verified: true,
+            added_at: 0,
+        }
+    }
+
+    fn number(n: &str, voice_only: bool) -> Destination {
+        Destination::Phone {
+            number: PhoneNumber::parse(n).unwrap(),
+            voice_only,
+        }
+    }
+
+    #[test]
+    fn notices_go_by_text_or_email_never_by_call_and_collapse_per_contact() {
+        let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
+        let contacts = [
+            contact(number("+14155550101", false)),
+            contact(number("+14155550102", true)),
+            contact(Destination::Email {
+                address: EmailAddress::parse("a@example.com").unwrap(),
+            }),
+        ];
+        let mut reasons = Vec::new();
+        for round in 0..25 {
+            let results = block_on(outbox.notify(
+                "mallory",
+                &contacts,
+                NoticeKind::Change,
+                "Security notice",
+                NOW + round,
+            ));
+            assert_eq!(results.len(), 3);
+            reasons.extend(
+                results
+                    .iter()
+                    .map(|r| r.outcome.as_ref().err().map(NoticeNotSent::reason)),
+            );
+        }
+        assert_eq!(
+            *lock(&courier.notices),
+            [
+                (Channel::Sms, "+14155550101".to_owned()),
+                (Channel::Email, "a@example.com".to_owned())
+            ]
+        );
+        assert_eq!(reasons[..3], [None, Some("voice_only"), None]);
+        assert!(
+            reasons[3..]
+                .iter()
+                .all(|r| matches!(r, Some("notice_collapsed" | "voice_only"))),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn country_rules_stop_codes_and_notices_to_numbers_already_stored() {
+        let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
+        let premium = number("+88216123456", false);
+        let refused = block_on(outbox.send_code("alice", &premium, Channel::Sms, NOW));
+        assert!(
+            matches!(refused, Err(NotSent::CountryRefused(_))),
+            "{refused:?}"
+        );
+        let results = block_on(outbox.notify(
+            "alice",
+            &[contact(premium)],
+            NoticeKind::Farewell,
+            "Security notice",
+            NOW,
+        ));
+        assert_eq!(
+            results[0].outcome.as_ref().err().map(NoticeNotSent::reason),
+            Some("country_refused")
+        );
+        // A rule added by a reload holds for a number stored before it.
+        let uk = number("+447700900123", false);
+        block_on(outbox.send_code("alice", &uk, Channel::Sms, NOW)).unwrap();
+        outbox.reload(
+            courier.clone(),
+            CodePolicy::default(),
+            SendPolicy::default(),
+            DomainRules::default(),
+            CountryRules {
+                allowed: vec![],
+                denied: vec![mfa_core::contact::CallingPrefix::parse("GB").unwrap()],
+            },
+        );
+        let refused = block_on(outbox.send_code("alice", &uk, Channel::Sms, NOW + 1));
+        assert!(
+            matches!(refused, Err(NotSent::CountryRefused(_))),
+            "{refused:?}"
+        );
+        assert_eq!(courier.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn confirmations_cannot_take_the_logins_part_of_the_host_budget() {
+        let send = SendPolicy {
+            max_sends: 100,
+            max_per_hour: 4,
+            ..SendPolicy::default()
+        };
+        let (outbox, _courier) = outbox(send, DomainRules::default());
+        for i in 0..2 {
+            block_on(outbox.send_confirmation_code("mallory", &phone(), Channel::Sms, NOW + i))
+                .unwrap();
+        }
+        let refused =
+            block_on(outbox.send_confirmation_code("mallory", &phone(), Channel::Sms, NOW + 2));
+        assert!(
+            matches!(
+                refused,
+                Err(NotSent::Refused(SendRefusal::HostShare { .. }))
+            ),
+            "{refused:?}"
+        );
+        for user in ["alice", "bob"] {
+            block_on(outbox.send_code(user, &phone(), Channel::Sms, NOW + 3)).unwrap();
+        }
     }
 }

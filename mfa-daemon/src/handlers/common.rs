@@ -121,9 +121,7 @@ pub fn not_sent(
                 to: Some(to),
                 ..AuditEvent::default()
             });
-            let (mfa_core::send_limits::SendRefusal::User { retry_at }
-            | mfa_core::send_limits::SendRefusal::Host { retry_at }) = *refusal;
-            let minutes = retry_at.saturating_sub(now).div_ceil(60).max(1);
+            let minutes = refusal.retry_at().saturating_sub(now).div_ceil(60).max(1);
             DaemonError::RateLimited(format!(
                 "too many codes were sent recently; nothing was sent: try again in {minutes} minutes"
             ))
@@ -165,6 +163,20 @@ pub fn not_sent(
     }
 }
 
+        NotSent::CountryRefused(refused) => {
+            // A phone stored before `otp.allowed_countries` / `denied_countries` changed.
+            shared.audit.record(&AuditEvent {
+                event: AuditKind::SendRefused,
+                user,
+                service: Some(service),
+                outcome: AuditOutcome::Refused,
+                reason: Some("country_refused"),
+                channel: Some(channel_name(channel)),
+                to: Some(to),
+                ..AuditEvent::default()
+            });
+            DaemonError::Contact(refused.clone())
+        }
 /// Audits a code that went out.
 pub fn audit_code_sent(shared: &Shared, user: &str, service: &str, channel: Channel, to: &str) {
     shared.audit.record(&AuditEvent {

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use mfa_core::contact::{self, Contact, Destination, EmailAddress, PhoneNumber};
 use mfa_core::factor::sent_code::CodeCheck;
+use mfa_core::send_limits::NoticeKind;
 use mfa_proto::{ContactKind, FrameError, NewContact, Request, Response, Secret};
 
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::authority::{ContactChange, ContactRemoval, below_minimum, unix_now};
 use crate::connection::Connection;
-use crate::delivery::outbox::SentCheck;
+use crate::delivery::outbox::{NoticeNotSent, SentCheck};
 use crate::error::DaemonError;
 use crate::handlers::common::{audit_code_sent, contact_status, internal, not_sent};
 
@@ -53,13 +54,17 @@ fn destination(
             number,
             voice_only,
             label,
-        } => (
-            Destination::Phone {
-                number: PhoneNumber::parse(number)?,
-                voice_only: *voice_only,
-            },
-            label.clone(),
-        ),
+        } => {
+            let number = PhoneNumber::parse(number)?;
+            shared.outbox.countries().check(&number)?;
+            (
+                Destination::Phone {
+                    number,
+                    voice_only: *voice_only,
+                },
+                label.clone(),
+            )
+        }
         NewContact::Email { address, label } => {
             let address = EmailAddress::parse(address)?;
             shared.outbox.domains().check(&address)?;
@@ -120,7 +125,7 @@ pub async fn add(
     let masked = new.destination.masked();
     let ticket = match shared
         .outbox
-        .send_code(user, &new.destination, channel, unix_now())
+        .send_confirmation_code(user, &new.destination, channel, unix_now())
         .await
     {
         Ok(ticket) => ticket,
@@ -248,7 +253,7 @@ pub async fn remove(
             );
             // The removed contact hears of it too: it may be the owner's, removed by someone
             // who took the account over.
-            notify(shared, user, &what, vec![removed.clone()]);
+            notify_removed(shared, user, &what, vec![removed.clone()]);
             notify_others(shared, user, &what, None);
             Response::Ok {
                 message: format!(
@@ -276,7 +281,8 @@ pub async fn remove(
 }
 
 /// Tells the user, through every verified contact except `except`, that `what` happened to
-/// their factors. In the background: the answer to the request does not wait for it.
+/// their factors. In the background: the answer to the request does not wait for it. A
+/// burst of changes reaches each contact once (`send_limits::NOTICE_BURST`).
 pub fn notify_others(shared: &Arc<Shared>, user: &str, what: &str, except: Option<&Contact>) {
     let shared_ = shared.clone();
     let user_ = user.to_owned();
@@ -295,20 +301,23 @@ pub fn notify_others(shared: &Arc<Shared>, user: &str, what: &str, except: Optio
             .into_iter()
             .filter(|c| c.verified && Some(c.destination.address()) != except.as_deref())
             .collect();
-        send_notices(&shared_, &user_, &what_, &others).await;
+        send_notices(&shared_, &user_, &what_, &others, NoticeKind::Change).await;
     });
 }
 
-/// Tells the user through each verified contact of `to` that `what` happened.
-pub fn notify(shared: &Arc<Shared>, user: &str, what: &str, to: Vec<Contact>) {
+/// Tells the user through each verified contact of `to`, contacts that were just removed,
+/// that `what` happened. Their last notice, so never collapsed into an earlier one.
+pub fn notify_removed(shared: &Arc<Shared>, user: &str, what: &str, to: Vec<Contact>) {
     let shared = shared.clone();
     let user = user.to_owned();
     let what = what.to_owned();
     let to: Vec<Contact> = to.into_iter().filter(|c| c.verified).collect();
-    tokio::spawn(async move { send_notices(&shared, &user, &what, &to).await });
+    tokio::spawn(async move {
+        send_notices(&shared, &user, &what, &to, NoticeKind::Farewell).await;
+    });
 }
 
-async fn send_notices(shared: &Shared, user: &str, what: &str, to: &[Contact]) {
+async fn send_notices(shared: &Shared, user: &str, what: &str, to: &[Contact], kind: NoticeKind) {
     if to.is_empty() {
         return;
     }
@@ -317,23 +326,29 @@ async fn send_notices(shared: &Shared, user: &str, what: &str, to: &[Contact]) {
     let text = format!(
         "Security notice for {user} on {host} at {when}: {what}. If this was not you, tell your administrator."
     );
-    for (masked, result) in shared.outbox.notify(user, to, &text, unix_now()).await {
-        let outcome = if result.is_ok() {
-            AuditOutcome::Ok
-        } else {
-            AuditOutcome::Error
+    for result in shared
+        .outbox
+        .notify(user, to, kind, &text, unix_now())
+        .await
+    {
+        let (outcome, reason) = match &result.outcome {
+            Ok(()) => (AuditOutcome::Ok, None),
+            Err(NoticeNotSent::Failed(_)) => (AuditOutcome::Error, None),
+            Err(why) => (AuditOutcome::Refused, Some(why.reason())),
         };
         shared.audit.record(&AuditEvent {
             event: AuditKind::NoticeSent,
             user,
             outcome,
-            to: Some(&masked),
+            reason,
+            channel: result.channel.map(crate::handlers::common::channel_name),
+            to: Some(&result.to),
             ..AuditEvent::default()
         });
-        if let Err(e) = result {
+        if let Err(e @ NoticeNotSent::Failed(_)) = &result.outcome {
             shared.log_throttled(
                 "notice",
-                format_args!("could not send a notice to {masked} for {user}: {e}"),
+                format_args!("could not send a notice to {} for {user}: {e}", result.to),
             );
         }
     }

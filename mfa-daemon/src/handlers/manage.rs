@@ -457,7 +457,7 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
                 AuditOutcome::Ok,
                 None,
             );
-            contacts::notify(
+            contacts::notify_removed(
                 shared,
                 user,
                 "Every verification factor was removed",
