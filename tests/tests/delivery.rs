@@ -1089,3 +1089,132 @@ fn a_webhook_gateway_gets_a_signed_text_that_logs_in() {
     secrets.extend([secret, code]);
     daemon.assert_log_omits(&secrets);
 }
+
+/// Security notices in `messages` (texts, and calls, whose TwiML reads the notice out).
+fn notices_in(messages: &[mfa_tests::standins::Received]) -> usize {
+    messages
+        .iter()
+        .filter(|m| m.body.contains("Security notice"))
+        .count()
+}
+
+/// Issue 14 item 1, toll fraud through notices: a user with several verified phones asks for
+/// new recovery codes over and over, each round proved with a code of the previous set, and
+/// every round notified every phone, a voice-only one by call. Before the fix this test saw
+/// every phone notified on every round (9 phones, 25 rounds: 225 notices plus 36 while the
+/// phones were added, 8 calls among them), the host's 200 messages an hour gone, and the other
+/// user's text message at login refused with `host_send_limit`. Now each phone hears once per
+/// burst, the voice-only phone never, and logins keep their part of the host's budget.
+#[test]
+fn recovery_codes_in_a_loop_cannot_pump_notices_or_spend_the_logins_budget() {
+    if !root_suite_ready() {
+        return;
+    }
+    const DESK: &str = "+14155550299";
+    const ROUNDS: usize = 25;
+    let phones: Vec<String> = (0..8).map(|i| format!("+1415555020{i}")).collect();
+    let d = delivered("max_tries = 1", "max_sends = 50");
+    let user = d.user.name();
+
+    let desk = add_contact(
+        &d.daemon,
+        None,
+        &["phone", DESK, "--voice-only", "--user", user],
+        None,
+        || d.providers.call_code(DESK),
+    );
+    desk.assert_enrolled(&d.daemon);
+    for phone in &phones {
+        d.providers.add_phone(&d.daemon, user, phone);
+    }
+    let setup_done = Instant::now();
+    let notices_before_attack = notices_in(&d.providers.twilio.messages());
+
+    let mut proof = d.enrollment.recovery_codes[0].clone();
+    for round in 0..ROUNDS {
+        let renewed = run(
+            mfa_enroll(&d.daemon, Some(user), &["recovery-codes"]),
+            &format!("{proof}\n"),
+        );
+        assert!(
+            renewed.succeeded(),
+            "round {round}: {renewed}\n{}",
+            d.daemon.log_section()
+        );
+        let listed = json_line_with(&renewed.stdout, "recovery_codes")
+            .unwrap_or_else(|| panic!("round {round}: no recovery_codes line: {renewed}"));
+        proof = listed["recovery_codes"][0]
+            .as_str()
+            .expect("recovery codes are strings")
+            .to_owned();
+    }
+    let attack = setup_done.elapsed();
+    // Every round decides a notice for each of the nine contacts, and so does each addition
+    // for the contacts added before it (0 + 1 + ... + 8): wait until all are audited.
+    let decided = ROUNDS * (phones.len() + 1) + (0..=phones.len()).sum::<usize>();
+    let deadline = Instant::now() + DELIVERY_WAIT;
+    while events(&d.daemon, "notice_sent").len() < decided && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let messages = d.providers.twilio.messages();
+    let notices = notices_in(&messages);
+    let during_attack = notices - notices_before_attack;
+    eprintln!(
+        "notices: {notices} in all ({notices_before_attack} while the phones were added), \
+         {during_attack} in the {ROUNDS} rounds of {attack:.1?} = {:.0} per minute",
+        during_attack as f64 * 60.0 / attack.as_secs_f64()
+    );
+
+    // A different user's text message at login still goes out.
+    let other = TestUser::create();
+    provision(&d.daemon, other.name(), &["phone", OTHER_PHONE]);
+    let mut login = d.login_of(other.name());
+    login.at_menu("1");
+    login.wait_until_one_of(&[SEND_REFUSED, SENT_CODE_PROMPT]);
+    let refused = login.output().contains(SEND_REFUSED);
+    if !refused {
+        login.at_code(&d.providers.sms_code(OTHER_PHONE));
+    }
+    let done = login.finish();
+
+    for phone in &phones {
+        let heard = notices_in(&d.providers.twilio.messages_to(phone));
+        assert!(heard <= 1, "{phone} got {heard} notices in one burst");
+    }
+    assert!(
+        notices <= 10,
+        "{notices} notices for one user, more than otp.max_notices"
+    );
+    let calls: Vec<_> = d
+        .providers
+        .twilio
+        .messages_to(DESK)
+        .into_iter()
+        .filter(|m| m.kind == Kind::Call)
+        .collect();
+    assert_eq!(
+        calls.len(),
+        1,
+        "the voice-only phone was called for more than its confirmation code: {calls:?}"
+    );
+    let audited = events(&d.daemon, "notice_sent");
+    for reason in ["voice_only", "notice_collapsed"] {
+        assert!(
+            audited.iter().any(|e| e["reason"] == reason),
+            "no notice_sent with reason {reason}\n{}",
+            d.daemon.log_section()
+        );
+    }
+    assert!(
+        !refused && done.succeeded(),
+        "the other user's login code was not sent: {done}\n{}",
+        d.daemon.log_section()
+    );
+    assert!(
+        events(&d.daemon, "send_refused")
+            .iter()
+            .all(|e| e["reason"] != "host_send_limit"),
+        "{}",
+        d.daemon.log_section()
+    );
+}
