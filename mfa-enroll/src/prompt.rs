@@ -3,25 +3,51 @@
 //! Answers come line by line from one reader, a terminal or a pipe. On a terminal a person may
 //! press Enter by mistake, so an empty line asks again; from a pipe an empty line is a broken
 //! script and is an error, as is the end of input. Every answer is a code (a proof, a
-//! confirmation code), so on a terminal it is typed without echo, as `getpass` does.
+//! confirmation code), so on a terminal it is typed without echo, as `getpass` does. Ctrl-C or
+//! a `kill` at such a prompt ends the program, but only after echo is back on.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
 
 use mfa_proto::Secret;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, raise};
 use nix::sys::termios::{LocalFlags, SetArg, Termios, tcgetattr, tcsetattr};
 
 use crate::error::EnrollError;
+
+/// The signals that end the program at a prompt: Ctrl-C, Ctrl-\, a `kill`, a closed terminal.
+/// While echo is off they are blocked and a thread of their own takes them, puts the terminal
+/// back, and lets the program die of the signal as it would have.
+fn interrupts() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+    ] {
+        set.add(signal);
+    }
+    set
+}
+
+/// Settings to put back on the terminal if an interrupt comes while echo is off.
+type PendingRestore = Arc<Mutex<Option<Termios>>>;
 
 /// The terminal answers are typed at, whose echo is turned off while a code is typed.
 #[derive(Debug)]
 pub struct Terminal {
     fd: OwnedFd,
+    restore: PendingRestore,
 }
 
 impl Terminal {
     /// Standard input, when it is a terminal; `None` for a pipe or a file, which has no echo
-    /// to turn off and is read line by line as it is.
+    /// to turn off and is read line by line as it is. Call it before any other thread starts:
+    /// the thread that restores the terminal on an interrupt must be the only one that
+    /// takes those signals while echo is off.
     pub fn stdin() -> io::Result<Option<Terminal>> {
         let stdin = io::stdin();
         if !stdin.is_terminal() {
@@ -30,41 +56,98 @@ impl Terminal {
         // A duplicate shares the terminal's settings; owning it keeps this type free of
         // lifetimes.
         let fd = stdin.as_fd().try_clone_to_owned()?;
-        Ok(Some(Terminal { fd }))
+        let terminal = Terminal {
+            fd,
+            restore: PendingRestore::default(),
+        };
+        terminal.restore_on_interrupt()?;
+        Ok(Some(terminal))
     }
 
-    /// The terminal open at `fd`.
+    /// The terminal open at `fd`, with no thread watching for interrupts.
     #[cfg(test)]
     pub fn new(fd: OwnedFd) -> Terminal {
-        Terminal { fd }
+        Terminal {
+            fd,
+            restore: PendingRestore::default(),
+        }
+    }
+
+    /// Starts the thread that waits for an interrupt, restores the settings saved while echo
+    /// is off and then dies of the signal. Signal handlers would need unsafe code; waiting
+    /// for blocked signals in a thread (`sigwait`) does not.
+    fn restore_on_interrupt(&self) -> io::Result<()> {
+        let signals = interrupts();
+        let fd = self.fd.try_clone()?;
+        let restore = Arc::clone(&self.restore);
+        // The thread inherits this mask: the signals must be blocked in it for `sigwait`.
+        let before = signals.thread_swap_mask(SigmaskHow::SIG_BLOCK)?;
+        let spawned = thread::Builder::new()
+            .name("restore-terminal".to_owned())
+            .spawn(move || {
+                let Ok(signal) = signals.wait() else {
+                    return;
+                };
+                let saved = restore
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if let Some(saved) = saved {
+                    // Nothing better can be done if the terminal has gone away.
+                    let _ = tcsetattr(&fd, SetArg::TCSANOW, &saved);
+                }
+                // Raised again with its default action, the signal ends the process as
+                // it would have ended without this thread, and the shell sees which.
+                let _ = signals.thread_unblock();
+                let _ = raise(signal);
+                std::process::exit(128 + signal as i32);
+            });
+        before.thread_set_mask()?;
+        spawned.map(drop)
     }
 
     /// Turns echo off until the returned guard is dropped. The Enter that ends the answer is
-    /// still echoed (`ECHONL`), so what follows starts on a new line.
+    /// still echoed (`ECHONL`), so what follows starts on a new line. Meanwhile this thread
+    /// blocks the interrupts, so that the restoring thread takes them.
     fn hide_echo(&self) -> Result<HiddenEcho<'_>, EnrollError> {
         let saved = tcgetattr(&self.fd).map_err(EnrollError::Terminal)?;
         let mut hidden = saved.clone();
         hidden.local_flags.remove(LocalFlags::ECHO);
         hidden.local_flags.insert(LocalFlags::ECHONL);
-        tcsetattr(&self.fd, SetArg::TCSANOW, &hidden).map_err(EnrollError::Terminal)?;
-        Ok(HiddenEcho {
+        let mask = interrupts()
+            .thread_swap_mask(SigmaskHow::SIG_BLOCK)
+            .map_err(EnrollError::Terminal)?;
+        *self.pending_restore() = Some(saved.clone());
+        let guard = HiddenEcho {
             terminal: self,
             saved,
-        })
+            mask,
+        };
+        tcsetattr(&self.fd, SetArg::TCSANOW, &hidden).map_err(EnrollError::Terminal)?;
+        Ok(guard)
+    }
+
+    fn pending_restore(&self) -> std::sync::MutexGuard<'_, Option<Termios>> {
+        self.restore.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// Echo is off on `terminal` while this lives; dropping it restores the saved settings, also
-/// when reading the answer failed.
+/// when reading the answer failed, and then the signal mask from before.
 struct HiddenEcho<'a> {
     terminal: &'a Terminal,
     saved: Termios,
+    mask: SigSet,
 }
 
 impl Drop for HiddenEcho<'_> {
     fn drop(&mut self) {
         // Nothing better can be done if the terminal has gone away in the meantime.
         let _ = tcsetattr(&self.terminal.fd, SetArg::TCSANOW, &self.saved);
+        self.terminal.pending_restore().take();
+        // An interrupt that came meanwhile and is still pending ends the program now, with
+        // the terminal already restored.
+        let _ = self.mask.thread_set_mask();
     }
 }
 

@@ -307,3 +307,127 @@ fn removed_factors_leave_the_user_unenrolled() {
     assert_pam_mfa_ignores(daemon.socket(), "nullok", user.name());
     daemon.assert_log_omits(&enrollment.secrets());
 }
+
+/// Issue 20 item 3: Ctrl-C at a code prompt left the terminal without echo (the process died
+/// of SIGINT before it could put the settings back; fails on dcbfe8e). The real mfa-enroll
+/// runs with a pty as its controlling terminal and is interrupted while it waits for the
+/// confirmation code, once by the pty's INTR character and once by SIGTERM; `stty -a` on that
+/// pty must show `echo` again.
+#[test]
+fn ctrl_c_or_sigterm_at_a_code_prompt_leaves_echo_on() {
+    use nix::sys::signal::Signal;
+
+    if !root_suite_ready() {
+        return;
+    }
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let user = TestUser::create();
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        interrupt_at_code_prompt(&daemon, &user, signal);
+    }
+}
+
+/// Runs `mfa-enroll totp` for `user` on a fresh pty, sends `signal` at the code prompt
+/// (SIGINT as the pty's INTR character, as Ctrl-C does) and checks that the program died of
+/// it with the pty's echo back on.
+fn interrupt_at_code_prompt(daemon: &Daemon, user: &TestUser, signal: nix::sys::signal::Signal) {
+    use std::io::{Read, Write};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use nix::sys::signal::{Signal, kill};
+    use nix::sys::termios::{LocalFlags, SpecialCharacterIndices, tcgetattr};
+    use nix::unistd::Pid;
+
+    let pty = nix::pty::openpty(None, None).expect("open a pty");
+    let echo_on = || {
+        tcgetattr(&pty.slave)
+            .expect("pty settings")
+            .local_flags
+            .contains(LocalFlags::ECHO)
+    };
+    assert!(echo_on(), "a new pty echoes");
+    let slave = || Stdio::from(pty.slave.try_clone().expect("dup the pty"));
+    // A session of its own with the pty as controlling terminal, as in a login shell, so
+    // that the INTR character signals its process group.
+    let mut enroll = Command::new("setsid");
+    enroll
+        .arg("--ctty")
+        .arg(mfa_tests::enroll_binary())
+        .arg("--json")
+        .arg("--socket")
+        .arg(daemon.socket())
+        .args(["totp", "--user", user.name()])
+        .stdin(slave())
+        .stdout(slave())
+        .stderr(slave());
+    let mut child = enroll.spawn().expect("start mfa-enroll on the pty");
+    // What mfa-enroll writes is drained, so that it never blocks on a full pty.
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().expect("dup the pty master");
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let drained = Arc::clone(&shown);
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n @ 1..) = reader.read(&mut buffer) {
+            drained.lock().unwrap().extend_from_slice(&buffer[..n]);
+        }
+    });
+    let output = || String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
+
+    // At the prompt: the code question is shown and echo is off.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while echo_on() || !output().contains("Code shown in your authenticator app") {
+        assert!(
+            Instant::now() < deadline,
+            "mfa-enroll never reached the code prompt with echo off:\n{}\n{}",
+            output(),
+            daemon.log_section()
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "mfa-enroll ended early:\n{}",
+            output()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if signal == Signal::SIGINT {
+        let intr = tcgetattr(&pty.slave).expect("pty settings").control_chars
+            [SpecialCharacterIndices::VINTR as usize];
+        master.write_all(&[intr]).expect("type Ctrl-C");
+    } else {
+        let pid = i32::try_from(child.id()).expect("a pid fits an i32");
+        kill(Pid::from_raw(pid), signal).expect("signal mfa-enroll");
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("mfa-enroll did not end on {signal}:\n{}", output());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(
+        status.signal(),
+        Some(signal as i32),
+        "mfa-enroll should die of {signal}, as before: {status:?}\n{}",
+        output()
+    );
+    let stty = Command::new("stty")
+        .arg("-a")
+        .stdin(slave())
+        .output()
+        .expect("run stty -a");
+    let settings = String::from_utf8_lossy(&stty.stdout);
+    assert!(stty.status.success(), "stty -a: {stty:?}");
+    assert!(
+        settings.split_whitespace().any(|flag| flag == "echo"),
+        "echo is still off after {signal}: {settings}"
+    );
+}
