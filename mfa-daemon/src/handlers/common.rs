@@ -129,6 +129,20 @@ pub fn not_sent(
         NotSent::DomainRefused(domain) => {
             DaemonError::Contact(contact::ContactError::DomainRefused(domain.clone()))
         }
+        NotSent::CountryRefused(refused) => {
+            // A phone stored before `otp.allowed_countries` / `denied_countries` changed.
+            shared.audit.record(&AuditEvent {
+                event: AuditKind::SendRefused,
+                user,
+                service: Some(service),
+                outcome: AuditOutcome::Refused,
+                reason: Some("country_refused"),
+                channel: Some(channel_name(channel)),
+                to: Some(to),
+                ..AuditEvent::default()
+            });
+            DaemonError::Contact(refused.clone())
+        }
         NotSent::Random(e) => DaemonError::Internal(format!("random number generator failed: {e}")),
         NotSent::Failed(e) => {
             shared.audit.record(&AuditEvent {
@@ -163,20 +177,6 @@ pub fn not_sent(
     }
 }
 
-        NotSent::CountryRefused(refused) => {
-            // A phone stored before `otp.allowed_countries` / `denied_countries` changed.
-            shared.audit.record(&AuditEvent {
-                event: AuditKind::SendRefused,
-                user,
-                service: Some(service),
-                outcome: AuditOutcome::Refused,
-                reason: Some("country_refused"),
-                channel: Some(channel_name(channel)),
-                to: Some(to),
-                ..AuditEvent::default()
-            });
-            DaemonError::Contact(refused.clone())
-        }
 /// Audits a code that went out.
 pub fn audit_code_sent(shared: &Shared, user: &str, service: &str, channel: Channel, to: &str) {
     shared.audit.record(&AuditEvent {
