@@ -1,11 +1,14 @@
 //! One client connection: framed messages with timeouts, and who is on the other end.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mfa_proto::{FrameError, HEADER_LEN, Request};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+use tokio::sync::Notify;
 
 use crate::error::DaemonError;
 
@@ -36,12 +39,72 @@ pub struct Connection {
     stream: UnixStream,
     /// The peer and its door.
     pub caller: Caller,
+    eviction: Option<Arc<Eviction>>,
+}
+
+/// The server's request that a conversation end, because its slot went to a caller who
+/// held fewer connections (see `server::connection_limits`). It takes effect while the
+/// conversation waits for its peer, for a first message or an answer at a prompt: the read
+/// ends as if the peer had hung up, so the conversation ends the way it does for any client
+/// that leaves, never in the middle of its own work.
+#[derive(Debug, Default)]
+pub struct Eviction {
+    requested: AtomicBool,
+    waiting: AtomicBool,
+    notify: Notify,
+}
+
+impl Eviction {
+    /// Asks the conversation to end at its current or next wait for the peer.
+    pub(crate) fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        // Stores a permit when no read is waiting, so the next one sees it at once.
+        self.notify.notify_one();
+    }
+
+    /// Whether [`Eviction::request`] was called.
+    pub(crate) fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    /// Whether the conversation is waiting for its peer now (the cheapest to end).
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Marks the conversation as waiting for its peer until the guard is dropped.
+    pub(crate) fn waiting(&self) -> Waiting<'_> {
+        self.waiting.store(true, Ordering::SeqCst);
+        Waiting(self)
+    }
+}
+
+/// A conversation waiting for its peer; see [`Eviction::waiting`].
+#[derive(Debug)]
+pub(crate) struct Waiting<'a>(&'a Eviction);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.store(false, Ordering::SeqCst);
+    }
 }
 
 impl Connection {
     /// Wraps an accepted stream whose peer credentials were read at accept.
     pub fn new(stream: UnixStream, caller: Caller) -> Connection {
-        Connection { stream, caller }
+        Connection {
+            stream,
+            caller,
+            eviction: None,
+        }
+    }
+
+    /// Lets the server end this conversation through `eviction` (see [`Eviction`]).
+    pub(crate) fn evictable(self, eviction: Arc<Eviction>) -> Connection {
+        Connection {
+            eviction: Some(eviction),
+            ..self
+        }
     }
 
     /// A check, usable from a blocking thread, of whether the peer is still connected: it
@@ -56,8 +119,24 @@ impl Connection {
         Ok(Presence(fd))
     }
 
-    /// Reads one request, waiting at most `timeout`.
+    /// Reads one request, waiting at most `timeout`. An eviction (see [`Eviction`]) ends
+    /// the wait as [`FrameError::Closed`].
     pub async fn read(&mut self, timeout: Duration) -> Result<Request, FrameError> {
+        let Some(eviction) = self.eviction.clone() else {
+            return self.read_within(timeout).await;
+        };
+        if eviction.is_requested() {
+            return Err(FrameError::Closed);
+        }
+        let _waiting = eviction.waiting();
+        tokio::select! {
+            biased;
+            () = eviction.notify.notified() => Err(FrameError::Closed),
+            read = self.read_within(timeout) => read,
+        }
+    }
+
+    async fn read_within(&mut self, timeout: Duration) -> Result<Request, FrameError> {
         tokio::time::timeout(timeout, self.read_frame())
             .await
             .unwrap_or(Err(FrameError::Timeout))
@@ -108,5 +187,57 @@ impl Presence {
             Ok(_) => true,
             Err(e) => e == nix::errno::Errno::EAGAIN,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evictable_pair() -> (Connection, UnixStream, Arc<Eviction>) {
+        let (ours, peer) = UnixStream::pair().expect("socket pair");
+        let eviction = Arc::new(Eviction::default());
+        let caller = Caller {
+            uid: 1000,
+            door: Door::Public,
+        };
+        let conn = Connection::new(ours, caller).evictable(eviction.clone());
+        (conn, peer, eviction)
+    }
+
+    #[tokio::test]
+    async fn an_eviction_ends_a_wait_for_the_peer_as_a_hang_up() {
+        let (mut conn, _peer, eviction) = evictable_pair();
+        let waiting = eviction.clone();
+        let evict = tokio::spawn(async move {
+            while !waiting.is_waiting() {
+                tokio::task::yield_now().await;
+            }
+            waiting.request();
+        });
+        let read = conn.read(Duration::from_secs(3600)).await;
+        assert!(matches!(read, Err(FrameError::Closed)), "{read:?}");
+        evict.await.expect("evicting task");
+        assert!(!eviction.is_waiting());
+    }
+
+    #[tokio::test]
+    async fn an_eviction_while_busy_ends_the_next_wait() {
+        let (mut conn, _peer, eviction) = evictable_pair();
+        eviction.request();
+        for _ in 0..2 {
+            let read = conn.read(Duration::from_secs(3600)).await;
+            assert!(matches!(read, Err(FrameError::Closed)), "{read:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_an_eviction_a_message_is_read() {
+        let (mut conn, mut peer, eviction) = evictable_pair();
+        let frame = mfa_proto::encode(&Request::ListUsers).expect("encode");
+        peer.write_all(&frame).await.expect("write");
+        let read = conn.read(Duration::from_secs(5)).await;
+        assert!(matches!(read, Ok(Request::ListUsers)), "{read:?}");
+        assert!(!eviction.is_waiting() && !eviction.is_requested());
     }
 }

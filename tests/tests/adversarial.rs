@@ -88,6 +88,7 @@ fn adversary() {
         ROLE_IMPOSTOR => impersonate_the_daemon(),
         ROLE_PROBE => probe_the_privileged_socket(),
         ROLE_PENDING_ENROLLMENT => keep_an_enrollment_pending(),
+        ROLE_HOLD_PROMPTS => hold_prompts(),
         other => panic!("unknown adversary role {other:?}"),
     }
 }
@@ -1519,4 +1520,218 @@ fn thirty_logins_racing_one_bypass_code_give_one_success() {
     let report = status(&daemon, user.name());
     assert!(report.bypass.is_none(), "used up: {report:?}");
     daemon.assert_log_omits(&[code.clone(), code.replace('-', "")]);
+}
+
+// --- Connections held at prompts (issue 14 item 2, issue 20 item 2) -----------------------
+
+/// Holds `MFAT_CONNECTIONS` conversations open at their first prompt, one after another.
+const ROLE_HOLD_PROMPTS: &str = "hold-prompts";
+/// How many conversations [`ROLE_HOLD_PROMPTS`] opens.
+const CONNECTIONS_ENV: &str = "MFAT_CONNECTIONS";
+/// What it asks for: [`REQUEST_AUTHENTICATE`] (a login of its own account, held at the code
+/// prompt) or [`REQUEST_ENROLL`] (an app enrollment of its own account, held before the
+/// confirming code).
+const REQUEST_ENV: &str = "MFAT_REQUEST";
+const REQUEST_AUTHENTICATE: &str = "authenticate";
+const REQUEST_ENROLL: &str = "enroll";
+/// When set, the adversary starts as root and makes this its real uid, keeping effective
+/// uid 0: what a setuid `su` started by that user looks like to the kernel.
+const REAL_UID_ENV: &str = "MFAT_REAL_UID";
+/// How long it waits for the daemon's first answer on each connection; one that gets none
+/// (still in the listen queue) is held all the same, like the `su` that sits waiting.
+const FIRST_ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// [`ROLE_HOLD_PROMPTS`]: prints `STATS prompted=N refused=N unanswered=N` at the stop.
+fn hold_prompts() {
+    let socket = PathBuf::from(env_var(SOCKET_ENV));
+    let user = env_var(USER_ENV);
+    let wanted = env_number(CONNECTIONS_ENV);
+    let enroll = match env_var(REQUEST_ENV).as_str() {
+        REQUEST_AUTHENTICATE => false,
+        REQUEST_ENROLL => true,
+        other => panic!("unknown {REQUEST_ENV} {other:?}"),
+    };
+    if let Ok(real) = std::env::var(REAL_UID_ENV) {
+        let real = nix::unistd::Uid::from_raw(real.parse().expect("MFAT_REAL_UID is a uid"));
+        let root = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(real, root, root).expect("setresuid(user, 0, 0)");
+    }
+    let (mut prompted, mut refused, mut unanswered) = (0usize, 0usize, 0usize);
+    let mut held = Vec::new();
+    for _ in 0..wanted {
+        if stop_requested() {
+            break;
+        }
+        let Ok(mut client) = Client::connect(&socket, FIRST_ANSWER_TIMEOUT) else {
+            unanswered += 1;
+            continue;
+        };
+        let answer = if enroll {
+            client
+                .call::<Response>(&Request::EnrollTotp {
+                    user: user.clone(),
+                    proof: None,
+                    label: None,
+                })
+                .map(|response| match response {
+                    Response::TotpEnrollment(_) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                })
+        } else {
+            client
+                .call::<Step>(&Request::Authenticate {
+                    auth: auth_request(&user, None),
+                })
+                .map(|step| match step {
+                    Step::Prompt { .. } => Ok(()),
+                    other => Err(format!("{other:?}")),
+                })
+        };
+        match answer {
+            Ok(Ok(())) => prompted += 1,
+            Ok(Err(text)) if text.contains(TOO_MANY_CONNECTIONS) => refused += 1,
+            Ok(Err(text)) => panic!("unexpected first answer: {text}"),
+            Err(_) => unanswered += 1,
+        }
+        held.push(client);
+    }
+    println!("{READY}");
+    run_until_stopped(|| format!("prompted={prompted} refused={refused} unanswered={unanswered}"))
+}
+
+/// Logins a user's `su` prompts may hold on root's socket (the daemon's `PRIVILEGED.share`).
+const SU_SHARE: usize = 32;
+/// More `su` prompts than root's socket had slots before the fix (256).
+const SU_PROMPTS: usize = 270;
+/// Far above a login's few milliseconds on an idle machine, far below the module's 10 s
+/// timeout that ran out before the fix; the test prints what it measured.
+const PROMPT_BOUND: Duration = Duration::from_secs(5);
+
+/// Issue 14 item 2. Before the fix root's callers shared one budget of 256 connections on the
+/// privileged socket, and a setuid `su` is root there: a user who left 260 `su` at the code
+/// prompt took every slot, and root's next login waited in the listen queue until the
+/// module's 10 s timeout (PAM_AUTHINFO_UNAVAIL). Now a root process is counted against the
+/// user it serves (its real uid), so the user's prompts beyond its share are refused at once
+/// and sshd-like callers (real uid 0, no login uid) keep their reserve.
+#[test]
+fn su_prompts_held_by_one_user_do_not_hold_up_roots_login() {
+    if !root_suite_ready() {
+        return;
+    }
+    let _turn = one_flood_at_a_time();
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let victim = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &victim);
+    let attacker = TestUser::create();
+    let _attackers_app = enroll_totp(&daemon, &attacker);
+    let service = PamService::mfa(daemon.socket(), "");
+    let stop = StopFile::new();
+    // Run as root, not as the account: setresuid happens inside, as in a setuid program.
+    let mut command = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    command
+        .args(["--ignored", "--exact", ADVERSARY, "--nocapture"])
+        .env(ROLE_ENV, ROLE_HOLD_PROMPTS)
+        .env(STOP_ENV, stop.path())
+        .env(USER_ENV, attacker.name())
+        .env(SOCKET_ENV, privileged_socket(daemon.socket()))
+        .env(CONNECTIONS_ENV, SU_PROMPTS.to_string())
+        .env(REQUEST_ENV, REQUEST_AUTHENTICATE)
+        .env(REAL_UID_ENV, attacker.uid().to_string());
+    let su = Interaction::spawn(command);
+    wait_until_ready(std::slice::from_ref(&su));
+
+    let code = enrollment.authenticator.next_code();
+    let started = Instant::now();
+    let login = Pamtester::new(&service, victim.name()).authenticate(&[&code]);
+    let took = started.elapsed();
+    println!("root's login with {SU_PROMPTS} su-like prompts held: {took:?}");
+    stop.stop();
+    let su = su.finish();
+
+    assert!(
+        login.succeeded() && login.mentions(PAMTESTER_SUCCESS),
+        "root's login failed while one user held {SU_PROMPTS} su prompts ({took:?}): {login}\n\
+         {su}\n{}",
+        daemon.log_section()
+    );
+    assert!(took < PROMPT_BOUND, "root's login took {took:?}");
+    assert_eq!(
+        (stat(&su, "prompted"), stat(&su, "refused")),
+        (SU_SHARE, SU_PROMPTS - SU_SHARE),
+        "the user's su prompts beyond its share are refused at once: {su}"
+    );
+}
+
+/// Users holding their full share of the public socket.
+const CROWD: usize = 40;
+/// Connections each holds (the daemon's per-uid share, `PUBLIC.share`).
+const CROWD_SHARE: usize = 8;
+
+/// Issue 20 item 2. Before the fix the public socket served 256 connections in all, 8 per
+/// uid: 32 users each holding 8 (here enrollments left before their confirming code, which
+/// the daemon waits 10 minutes for) filled it, and every other user's screen locker was
+/// refused. Now the total is larger and a full socket takes a connection from its largest
+/// holder rather than refusing the newcomer; a 41st user's non-root login gets its prompt.
+#[test]
+fn forty_users_holding_their_shares_do_not_crowd_out_a_screen_locker() {
+    if !root_suite_ready() {
+        return;
+    }
+    let _turn = one_flood_at_a_time();
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let late = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &late);
+    let crowd: Vec<TestUser> = (0..CROWD).map(|_| TestUser::create()).collect();
+    let stop = StopFile::new();
+    let connections = CROWD_SHARE.to_string();
+    let holders: Vec<Interaction> = crowd
+        .iter()
+        .map(|user| {
+            start_adversary(
+                user,
+                ROLE_HOLD_PROMPTS,
+                &stop,
+                &[
+                    (SOCKET_ENV, daemon.socket().as_os_str()),
+                    (CONNECTIONS_ENV, OsStr::new(&connections)),
+                    (REQUEST_ENV, OsStr::new(REQUEST_ENROLL)),
+                ],
+            )
+        })
+        .collect();
+    wait_until_ready(&holders);
+
+    let service = PamService::mfa(daemon.socket(), "");
+    let started = Instant::now();
+    let mut locker = Pamtester::new(&service, late.name())
+        .as_caller(late.name())
+        .start();
+    let prompted = locker.wait_for(CODE_PROMPT, 1);
+    let took = started.elapsed();
+    println!(
+        "a screen-locker-style login with {CROWD} users x {CROWD_SHARE} connections held: \
+         prompted={prompted} after {took:?}"
+    );
+    if prompted {
+        locker.send(&format!("{}\n", enrollment.authenticator.next_code()));
+    }
+    let locker = locker.finish();
+    stop.stop();
+    let holders: Vec<Run> = holders.into_iter().map(Interaction::finish).collect();
+
+    assert!(
+        prompted && took < PROMPT_BOUND,
+        "the 41st user got no prompt in {took:?}: {locker}\n{}",
+        daemon.log_section()
+    );
+    assert!(
+        locker.succeeded() && locker.mentions(PAMTESTER_SUCCESS),
+        "{locker}"
+    );
+    let held: usize = holders.iter().map(|run| stat(run, "prompted")).sum();
+    assert_eq!(
+        held,
+        CROWD * CROWD_SHARE,
+        "every user's share was held: {holders:?}"
+    );
 }

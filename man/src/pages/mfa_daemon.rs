@@ -76,14 +76,21 @@ pub fn page(date: &str) -> Page {
         "The public socket, `socket` in the configuration (default `/run/mfa/mfa.sock`, mode \
          0666), serves users: `mfa-enroll`(1) and screen lockers. Each request is authorized \
          by the caller's uid (`SO_PEERCRED`): root may act for anyone, others only for \
-         themselves. It serves 256 connections at once, at most 8 per uid; a connection over \
-         its uid's share is refused at once.",
+         themselves. It serves 512 connections at once, at most 8 per uid; a connection over \
+         its uid's share is refused at once, and when all 512 are taken the uid holding the \
+         most gives up its oldest connection waiting for an answer rather than the newcomer \
+         being refused.",
     );
     doc.markdown(
         "The privileged socket is `private/` and the same name beside it (default \
          `/run/mfa/private/mfa.sock`; directory 0700, socket 0600): only root can connect, \
          so `pam_mfa`(8) run by sshd, sudo, login or su, and `mfactl`(8), are never queued \
-         behind users. It has its own 256 connections.",
+         behind users. It has its own 256 connections, counted by whom each root process \
+         serves, read from `/proc/PID/status` and `/proc/PID/loginuid`: a setuid `su` or \
+         `sudo` counts against the user who started it (its real uid, or when that is 0 its \
+         login uid), 32 per user; callers outside any session (real uid 0, no login uid: \
+         sshd before the session) keep 128 that no user can take. A process whose entry \
+         cannot be read counts as one shared unidentified caller.",
     );
 
     doc.section("SIGNALS");

@@ -1,7 +1,8 @@
 //! The socket server: binds the sockets (or takes them from systemd), accepts connections,
 //! reads peer credentials and hands each connection to the conversation it asks for.
 
-pub mod connection_limits;
+pub(crate) mod connection_limits;
+mod peer_process;
 mod service_manager;
 pub mod socket_activation;
 
@@ -13,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::stat::{Mode, umask};
+use tokio::net::unix::UCred;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::Semaphore;
 
 use crate::app::Shared;
 use crate::audit::AuditLog;
@@ -26,7 +27,9 @@ use crate::delivery::outbox::Outbox;
 use crate::error::DaemonError;
 use crate::handlers;
 use crate::hashing::HashingPools;
-use crate::server::connection_limits::{ConnectionLimits, ROOT_CONNECTIONS};
+use crate::server::connection_limits::{
+    Admission, ConnectionLimits, Holder, PRIVILEGED, PUBLIC, Refusal, Slot,
+};
 use crate::server::socket_activation::{ActivationError, PassedSockets};
 
 /// How often a refusal of one kind for one uid is logged (the rest are counted).
@@ -194,6 +197,14 @@ pub async fn serve(
     let mut sigterm = signal(SignalKind::terminate()).map_err(ServeError::Io)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Io)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(ServeError::Io)?;
+    if !peer_process::can_see_other_processes() {
+        eprintln!(
+            "mfa-daemon: cannot read other users' processes in /proc (hidepid, or systemd's \
+             ProtectProc=invisible): every caller on root's socket counts as unidentified and \
+             they share one share of {} connections, sshd included",
+            PRIVILEGED.share
+        );
+    }
     let privileged_task = tokio::spawn(accept_privileged(shared.clone(), privileged));
     let public_task = tokio::spawn(accept_public(shared.clone(), public));
     let from = match listeners.origin {
@@ -239,16 +250,16 @@ pub async fn serve(
 }
 
 /// Root's door: its own accept task and connection budget, so nothing done on the public
-/// socket can delay it. A peer that is not root is closed at once.
+/// socket can delay it. A peer that is not root is closed at once. Root's callers are
+/// budgeted by whom they serve (see `peer_process`): a user's setuid `su` prompts count
+/// against that user, and sshd before the session keeps a reserve no user can take.
 async fn accept_privileged(shared: Arc<Shared>, listener: UnixListener) {
-    let budget = Arc::new(Semaphore::new(ROOT_CONNECTIONS));
+    let limits = ConnectionLimits::new(PRIVILEGED);
     loop {
-        let Ok(permit) = budget.clone().acquire_owned().await else {
-            return;
-        };
-        let Some((stream, uid)) = accept(&shared, &listener).await else {
+        let Some((stream, cred)) = accept(&shared, &listener).await else {
             continue;
         };
+        let uid = cred.uid();
         if uid != 0 {
             shared.log_throttled(
                 &format!("privileged:{uid}"),
@@ -256,24 +267,30 @@ async fn accept_privileged(shared: Arc<Shared>, listener: UnixListener) {
             );
             continue;
         }
+        let holder = peer_process::holder_of(cred.pid());
+        let Some(slot) = admit(&shared, &limits, &stream, holder, "root's socket") else {
+            continue;
+        };
         let caller = Caller {
             uid,
             door: Door::Privileged,
         };
-        spawn_conversation(&shared, stream, caller, permit);
+        spawn_conversation(&shared, stream, caller, slot);
     }
 }
 
-/// Everyone's door: a connection beyond its uid's share is refused at once, with a message
-/// written without waiting (no slot is held for it).
+/// Everyone's door: each uid has its share of a total. A connection beyond its uid's share
+/// is refused at once, with a message written without waiting (no slot is held for it); when
+/// the total is reached, the uid holding the most connections gives one up instead of the
+/// newcomer being refused.
 async fn accept_public(shared: Arc<Shared>, listener: UnixListener) {
-    let limits = Arc::new(ConnectionLimits::default());
+    let limits = ConnectionLimits::new(PUBLIC);
     loop {
-        let Some((stream, uid)) = accept(&shared, &listener).await else {
+        let Some((stream, cred)) = accept(&shared, &listener).await else {
             continue;
         };
-        let Some(slot) = limits.try_take(uid) else {
-            refuse_busy(&shared, &stream, uid);
+        let uid = cred.uid();
+        let Some(slot) = admit(&shared, &limits, &stream, Holder::User(uid), "the socket") else {
             continue;
         };
         let caller = Caller {
@@ -284,32 +301,53 @@ async fn accept_public(shared: Arc<Shared>, listener: UnixListener) {
     }
 }
 
-/// Serves one connection on its own task; `budget` (its place in its door's budget) is
-/// given back when the conversation ends.
-fn spawn_conversation<B: Send + 'static>(
-    shared: &Arc<Shared>,
-    stream: UnixStream,
-    caller: Caller,
-    budget: B,
-) {
+/// A slot for a new connection from `holder`, logging whose connection gave way for it; or
+/// `None` after telling the peer why it is refused.
+fn admit(
+    shared: &Shared,
+    limits: &Arc<ConnectionLimits>,
+    stream: &UnixStream,
+    holder: Holder,
+    socket: &str,
+) -> Option<Slot> {
+    match limits.admit(holder) {
+        Ok(Admission { slot, evicted_from }) => {
+            if let Some(evicted) = evicted_from {
+                shared.log_throttled(
+                    &format!("evict:{evicted}"),
+                    format_args!(
+                        "{socket} is full: closing a connection of {evicted}, which holds the \
+                         most, to serve {holder}"
+                    ),
+                );
+            }
+            Some(slot)
+        }
+        Err(refusal) => {
+            refuse_busy(shared, stream, holder, refusal);
+            None
+        }
+    }
+}
+
+/// Serves one connection on its own task; its `slot` is given back when the conversation
+/// ends, and through it the budget can end the conversation early (see `Eviction`).
+fn spawn_conversation(shared: &Arc<Shared>, stream: UnixStream, caller: Caller, slot: Slot) {
     let shared = shared.clone();
     tokio::spawn(async move {
         let uid = caller.uid;
-        crate::app::as_caller(
-            uid,
-            handlers::serve(shared, Connection::new(stream, caller)),
-        )
-        .await;
-        drop(budget);
+        let connection = Connection::new(stream, caller).evictable(slot.eviction());
+        crate::app::as_caller(uid, handlers::serve(shared, connection)).await;
+        drop(slot);
     });
 }
 
-/// The next connection and its peer's uid; `None` (after a pause for errors such as
+/// The next connection and its peer's credentials; `None` (after a pause for errors such as
 /// running out of descriptors) when there is none to serve.
-async fn accept(shared: &Shared, listener: &UnixListener) -> Option<(UnixStream, u32)> {
+async fn accept(shared: &Shared, listener: &UnixListener) -> Option<(UnixStream, UCred)> {
     match listener.accept().await {
         Ok((stream, _)) => match stream.peer_cred() {
-            Ok(cred) => Some((stream, cred.uid())),
+            Ok(cred) => Some((stream, cred)),
             Err(e) => {
                 shared.log_throttled(
                     "peer_cred",
@@ -326,14 +364,28 @@ async fn accept(shared: &Shared, listener: &UnixListener) -> Option<(UnixStream,
     }
 }
 
-/// Tells a caller over its share why it is turned away and closes: the frame fits in an
+/// Tells a caller that gets no slot why it is turned away and closes: the frame fits in an
 /// empty socket buffer, so it is written at once or not at all, never waited for.
-fn refuse_busy(shared: &Shared, stream: &UnixStream, uid: u32) {
-    shared.log_throttled(
-        &format!("share:{uid}"),
-        format_args!("refusing a connection from uid {uid}: it already holds its share"),
-    );
-    let message = format!("too many open connections from uid {uid}; close some and try again");
+fn refuse_busy(shared: &Shared, stream: &UnixStream, holder: Holder, refusal: Refusal) {
+    let message = match refusal {
+        Refusal::OverShare => {
+            shared.log_throttled(
+                &format!("share:{holder}"),
+                format_args!("refusing a connection from {holder}: it already holds its share"),
+            );
+            format!("too many open connections from {holder}; close some and try again")
+        }
+        Refusal::Full => {
+            shared.log_throttled(
+                &format!("full:{holder}"),
+                format_args!(
+                    "refusing a connection from {holder}: every slot is taken and no caller \
+                     holds more than it"
+                ),
+            );
+            "too many open connections to the daemon; try again later".to_owned()
+        }
+    };
     if let Ok(frame) = mfa_proto::encode(&DaemonError::BadRequest(message).response()) {
         let _ = stream.try_write(&frame);
     }
