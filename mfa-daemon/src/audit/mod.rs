@@ -10,12 +10,18 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::audit::throttle::LogThrottle;
+use crate::audit::throttle::{LogThrottle, UidBudget};
 
 /// Identical audit lines written at once before the rest are only counted.
 const IDENTICAL_BURST: u32 = 64;
 /// Then one identical line per this long, carrying the count of those dropped.
 const IDENTICAL_INTERVAL: Duration = Duration::from_secs(1);
+/// Audit lines one caller uid other than root may cause per [`UID_INTERVAL`]: far more than
+/// a person unlocking a screen or running `mfa-enroll` causes, and few enough that a local
+/// user's flood cannot push other events past journald's rate limit.
+const UID_LINES: u32 = 30;
+/// The window of [`UID_LINES`]; lines past it are summed up in one line per window.
+const UID_INTERVAL: Duration = Duration::from_secs(10);
 
 const SYSLOG_SOCKET: &str = "/dev/log";
 const LOG_AUTHPRIV: u8 = 10;
@@ -87,6 +93,9 @@ pub enum AuditKind {
     AdminForget,
     /// Root issued a bypass code (`uses`, `until`).
     AdminBypass,
+    /// Events one caller `uid` caused past its share of audit lines were not written
+    /// (`dropped`: how many, in the window that just ended).
+    AuditEventsDropped,
 }
 
 /// How the audited thing ended.
@@ -165,13 +174,27 @@ pub struct AuditEvent<'a> {
     /// Lines identical to this one that were not written since the last one that was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeated: Option<u64>,
+    /// Events of `uid` not written because it exceeded its share (`audit_events_dropped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u64>,
 }
 
 /// Where audit events go.
 #[derive(Debug)]
 pub struct AuditLog {
-    syslog: Option<UnixDatagram>,
+    sink: Sink,
     identical: LogThrottle,
+    per_uid: UidBudget,
+}
+
+/// Where written lines end up.
+#[derive(Debug)]
+enum Sink {
+    /// Stderr, and syslog when it could be opened.
+    Stderr { syslog: Option<UnixDatagram> },
+    /// Kept in memory, for the tests of what is written.
+    #[cfg(test)]
+    Memory(std::sync::Mutex<Vec<String>>),
 }
 
 impl AuditLog {
@@ -182,18 +205,33 @@ impl AuditLog {
             .then(UnixDatagram::unbound)
             .and_then(Result::ok);
         AuditLog {
-            syslog,
+            sink: Sink::Stderr { syslog },
             identical: LogThrottle::new(IDENTICAL_BURST, IDENTICAL_INTERVAL),
+            per_uid: UidBudget::new(UID_LINES, UID_INTERVAL),
         }
     }
 
     /// Writes one event. A flood of identical events (one caller failing over and over)
     /// is written in part: after a burst, one line a second says how many it stands for.
+    /// A caller uid other than root gets [`UID_LINES`] lines per [`UID_INTERVAL`] whatever
+    /// they say; the rest are counted, and one `audit_events_dropped` line per window and
+    /// uid says how many (written with the first event after the window ends).
     pub fn record(&self, event: &AuditEvent<'_>) {
+        self.record_at(event, Instant::now());
+    }
+
+    fn record_at(&self, event: &AuditEvent<'_>, now: Instant) {
+        let admission = self.per_uid.admit(event.uid, now);
+        for (uid, dropped) in admission.summaries {
+            self.write_summary(uid, dropped);
+        }
+        if !admission.write {
+            return;
+        }
         let Ok(key) = serde_json::to_string(event) else {
             return self.write(event, "{\"event\":\"audit_error\"}".to_owned());
         };
-        let Some(dropped) = self.identical.admit(&key, Instant::now()) else {
+        let Some(dropped) = self.identical.admit(&key, now) else {
             return;
         };
         if dropped == 0 {
@@ -207,9 +245,34 @@ impl AuditLog {
         self.write(event, json);
     }
 
+    /// The one line that stands for what `uid` was not let write in a window.
+    fn write_summary(&self, uid: u32, dropped: u64) {
+        let summary = AuditEvent {
+            event: AuditKind::AuditEventsDropped,
+            user: "*",
+            outcome: AuditOutcome::Refused,
+            uid: Some(uid),
+            dropped: Some(dropped),
+            ..AuditEvent::default()
+        };
+        if let Ok(json) = serde_json::to_string(&summary) {
+            self.write(&summary, json);
+        }
+    }
+
     fn write(&self, event: &AuditEvent<'_>, json: String) {
+        let syslog = match &self.sink {
+            Sink::Stderr { syslog } => syslog,
+            #[cfg(test)]
+            Sink::Memory(lines) => {
+                return lines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(json);
+            }
+        };
         eprintln!("audit: {json}");
-        if let Some(socket) = &self.syslog {
+        if let Some(socket) = syslog {
             let severity = match event.outcome {
                 AuditOutcome::Success | AuditOutcome::Ok | AuditOutcome::Ignore => LOG_INFO,
                 _ => LOG_WARNING,
@@ -226,12 +289,78 @@ impl AuditLog {
 mod tests {
     use super::*;
 
+    fn memory_log(identical_burst: u32) -> AuditLog {
+        AuditLog {
+            sink: Sink::Memory(std::sync::Mutex::default()),
+            identical: LogThrottle::new(identical_burst, Duration::from_secs(3600)),
+            per_uid: UidBudget::new(UID_LINES, UID_INTERVAL),
+        }
+    }
+
+    fn written(log: &AuditLog) -> Vec<serde_json::Value> {
+        let Sink::Memory(lines) = &log.sink else {
+            unreachable!("a test log")
+        };
+        let lines = lines.lock().unwrap();
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The flood of issue 14: every login of one local user with another service name, so
+    /// that no two lines are identical. Its lines stay within its share, one line per window
+    /// sums up the rest, and root's events in between are all written.
+    #[test]
+    fn a_uid_flooding_with_distinct_lines_gets_its_share_and_roots_events_pass() {
+        let log = memory_log(IDENTICAL_BURST);
+        let start = Instant::now();
+        let services: Vec<String> = (0..20_000).map(|i| format!("svc-{i}")).collect();
+        for (i, service) in services.iter().enumerate() {
+            let now = start + Duration::from_millis(i as u64);
+            log.record_at(
+                &AuditEvent {
+                    event: AuditKind::SignInFailed,
+                    user: "mallory",
+                    service: Some(service),
+                    outcome: AuditOutcome::Failure,
+                    uid: Some(1000),
+                    ..AuditEvent::default()
+                },
+                now,
+            );
+            if i % 1000 == 0 {
+                log.record_at(
+                    &AuditEvent {
+                        event: AuditKind::SignInSucceeded,
+                        user: "alice",
+                        service: Some("sshd"),
+                        outcome: AuditOutcome::Success,
+                        uid: Some(0),
+                        ..AuditEvent::default()
+                    },
+                    now,
+                );
+            }
+        }
+        let lines = written(&log);
+        let from = |uid: u32| lines.iter().filter(move |l| l["uid"] == uid);
+        assert_eq!(from(0).count(), 20, "every one of root's events");
+        let floods = from(1000)
+            .filter(|l| l["event"] == "sign_in_failed")
+            .count();
+        assert_eq!(floods, 2 * UID_LINES as usize, "20 s of flood, two windows");
+        let summaries: Vec<_> = from(1000)
+            .filter(|l| l["event"] == "audit_events_dropped")
+            .collect();
+        assert_eq!(summaries.len(), 1, "the second window has not ended yet");
+        assert_eq!(summaries[0]["dropped"], 10_000 - u64::from(UID_LINES));
+        assert_eq!(summaries[0]["user"], "*");
+    }
+
     #[test]
     fn identical_floods_are_counted_not_written() {
-        let log = AuditLog {
-            syslog: None,
-            identical: LogThrottle::new(2, Duration::from_secs(3600)),
-        };
+        let log = memory_log(2);
         let event = AuditEvent {
             event: AuditKind::SignInFailed,
             user: "alice",

@@ -34,6 +34,40 @@ pub fn uid_source(uid: u32) -> String {
     format!("uid:{uid}")
 }
 
+/// Longest PAM service name a caller other than root may send: every service in a
+/// distribution's /etc/pam.d (`cinnamon-screensaver`, `gdm-fingerprint`, `polkit-1`) is far
+/// shorter.
+pub const MAX_USER_SERVICE: usize = 64;
+/// Longest service name root's callers may send: a file name in /etc/pam.d (`NAME_MAX`).
+pub const MAX_ROOT_SERVICE: usize = 255;
+
+/// What is wrong with the PAM service a login names, if anything. It goes into every audit
+/// line of the login, so a caller other than root (a screen locker, or anyone speaking the
+/// protocol) must send a short file name of `/etc/pam.d`: letters, digits and `-_.+@`.
+/// Root's callers name the service their application passed to `pam_start`, trusted but
+/// capped in length.
+pub fn service_problem(service: &str, caller_uid: u32) -> Option<String> {
+    if caller_uid == 0 {
+        return (service.len() > MAX_ROOT_SERVICE).then(|| {
+            format!(
+                "service may not exceed {MAX_ROOT_SERVICE} bytes, got {}",
+                service.len()
+            )
+        });
+    }
+    let file_name = service
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.+@".contains(&b));
+    let shaped = file_name && !service.starts_with('.');
+    (service.is_empty() || service.len() > MAX_USER_SERVICE || !shaped).then(|| {
+        format!(
+            "service must be a PAM service name of 1 to {MAX_USER_SERVICE} letters, digits \
+             and `-_.+@` (got {} bytes)",
+            service.len()
+        )
+    })
+}
+
 /// Checks an answer on a blocking thread. A locked source is refused before anything
 /// expensive; answers shaped like recovery or bypass codes (one argon2 run) go through the
 /// caller's share of the hashing pools. The code is consumed only while `presence` says the
@@ -144,6 +178,23 @@ pub fn not_sent(
             DaemonError::Contact(refused.clone())
         }
         NotSent::Random(e) => DaemonError::Internal(format!("random number generator failed: {e}")),
+        NotSent::Uncounted(e) => {
+            shared.audit.record(&AuditEvent {
+                event: AuditKind::SendRefused,
+                user,
+                service: Some(service),
+                outcome: AuditOutcome::Error,
+                reason: Some("store_unavailable"),
+                channel: Some(channel_name(channel)),
+                to: Some(to),
+                ..AuditEvent::default()
+            });
+            shared.log_throttled(
+                "send:ledger",
+                format_args!("could not count a code for {user} against the send limits: {e}"),
+            );
+            DaemonError::DeliveryFailed(SEND_FAILED)
+        }
         NotSent::Failed(e) => {
             shared.audit.record(&AuditEvent {
                 event: AuditKind::SendFailed,
@@ -283,4 +334,48 @@ pub fn invalid_user_name() -> DaemonError {
         "user must be an account name of 1 to {} bytes without control characters, `/` or `:`",
         username::MAX_LEN
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_service_names_pass_and_floods_do_not() {
+        for service in [
+            "sshd",
+            "sudo-i",
+            "su-l",
+            "runuser-l",
+            "systemd-user",
+            "polkit-1",
+            "gdm-password",
+            "gdm-fingerprint",
+            "cinnamon-screensaver",
+            "xfce4-screensaver",
+            "kde-fingerprint",
+            "mfat-4242-7",
+        ] {
+            assert_eq!(service_problem(service, 1000), None, "{service}");
+        }
+        let long = "s".repeat(MAX_USER_SERVICE + 1);
+        for bad in [
+            "",
+            long.as_str(),
+            "a b",
+            "../sshd",
+            ".hidden",
+            "x\u{7}",
+            "ä",
+            "a/b",
+        ] {
+            let problem = service_problem(bad, 1000).unwrap_or_default();
+            assert!(problem.starts_with("service must be"), "{bad:?}: {problem}");
+        }
+        assert_eq!(service_problem(&"s".repeat(MAX_USER_SERVICE), 1000), None);
+        // Root's callers pass what their application gave pam_start, only bounded in length.
+        assert_eq!(service_problem("Weird Service", 0), None);
+        assert_eq!(service_problem(&long, 0), None);
+        assert!(service_problem(&"s".repeat(MAX_ROOT_SERVICE + 1), 0).is_some());
+    }
 }

@@ -11,6 +11,13 @@
 //! fdatasync'ed, so lockouts survive a power loss too. On start the snapshot
 //! (`lockouts.json`) is loaded, the journal replayed on top of it, and both compacted into a
 //! new snapshot; the same happens whenever the journal outgrows [`MAX_JOURNAL_BYTES`].
+//!
+//! The table is bounded, and a flood of made-up names must not flush a real user's count out
+//! of it: a name with failures inside the window or a lockout in force is never forgotten to
+//! make room. When only such names are left, a new name's failures are counted in one shared
+//! overflow state instead, with the same limits, and every name not in the table is judged by
+//! it: a flood of new names locks itself out together (and, while it lasts, names not yet
+//! tracked with it), rather than resetting anyone's count.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -28,8 +35,9 @@ use mfa_core::lockout::{FailureEffect, LimitState, LockoutPolicy};
 pub const SNAPSHOT_FILE: &str = "lockouts.json";
 /// The journal of changes since the snapshot, in the state directory.
 pub const JOURNAL_FILE: &str = "failures.log";
-/// Names tracked at once. Beyond it the entry that matters least (no lock in force, oldest
-/// failure) is forgotten first.
+/// Names tracked at once. Beyond it the entry that matters least (no failure inside the
+/// window and no lock in force, no past rounds, oldest failure) is forgotten first; when
+/// every entry still matters, new names are counted in the overflow state.
 pub const MAX_TRACKED: usize = 10_000;
 /// Journal size that triggers a compaction.
 pub const MAX_JOURNAL_BYTES: u64 = 4 * 1024 * 1024;
@@ -42,6 +50,27 @@ const SNAPSHOT_VERSION: u32 = 1;
 struct Snapshot {
     version: u32,
     users: HashMap<String, LimitState>,
+    /// Left out while clear, so that the snapshot stays readable by older daemons.
+    #[serde(default, skip_serializing_if = "LimitState::is_clear")]
+    overflow: LimitState,
+}
+
+/// The counts of every name: the table, and the overflow state of the names that did not
+/// fit in it.
+#[derive(Debug, Default)]
+struct Counts {
+    users: HashMap<String, LimitState>,
+    overflow: LimitState,
+    /// Until this unix time no entry of the full table can be forgotten (the earliest end of
+    /// an entry's protection): new names go to the overflow state without a scan.
+    no_room_until: u64,
+}
+
+impl Counts {
+    /// The state `user`'s attempts are judged by: its own, or the overflow state.
+    fn state(&self, user: &str) -> &LimitState {
+        self.users.get(user).unwrap_or(&self.overflow)
+    }
 }
 
 /// One line of the journal.
@@ -69,7 +98,7 @@ enum Entry {
 
 #[derive(Debug)]
 struct Table {
-    users: HashMap<String, LimitState>,
+    counts: Counts,
     journal_len: u64,
 }
 
@@ -104,14 +133,14 @@ impl AttemptLimiter {
         limits: LockoutPolicy,
     ) -> Result<(AttemptLimiter, Option<String>), StoreError> {
         remove_stale_snapshot_temps(state_dir);
-        let mut users = read_snapshot(&state_dir.join(SNAPSHOT_FILE))?.unwrap_or_default();
+        let mut counts = read_snapshot(&state_dir.join(SNAPSHOT_FILE))?.unwrap_or_default();
         let journal_path = state_dir.join(JOURNAL_FILE);
-        let skipped = replay(&journal_path, &mut users, &limits)?;
+        let skipped = replay(&journal_path, &mut counts, &limits)?;
         let limiter = AttemptLimiter {
             limits: RwLock::new(limits),
             dir: state_dir.to_owned(),
             table: Mutex::new(Table {
-                users,
+                counts,
                 journal_len: 0,
             }),
         };
@@ -126,29 +155,22 @@ impl AttemptLimiter {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// When `source`'s lockout for `user` ends, if it is locked now.
+    /// When `source`'s lockout for `user` ends, if it is locked now (a name not in the
+    /// table: the overflow state's).
     pub fn source_locked(&self, user: &str, source: &str, now: u64) -> Option<u64> {
-        self.table()
-            .users
-            .get(user)
-            .and_then(|s| s.source_locked(source, now))
+        self.table().counts.state(user).source_locked(source, now)
     }
 
-    /// When the account-wide lock of `user` ends, if it is on now.
+    /// When the account-wide lock of `user` ends, if it is on now (a name not in the table:
+    /// the overflow state's).
     pub fn account_locked(&self, user: &str, now: u64) -> Option<u64> {
-        self.table()
-            .users
-            .get(user)
-            .and_then(|s| s.account_locked(now))
+        self.table().counts.state(user).account_locked(now)
     }
 
-    /// Sources of `user` locked now, with the time each lock ends.
+    /// Sources of `user` locked now, with the time each lock ends (a name not in the table:
+    /// the overflow state's, which hold for it too).
     pub fn lockouts(&self, user: &str, now: u64) -> Vec<(String, u64)> {
-        self.table()
-            .users
-            .get(user)
-            .map(|s| s.lockouts(now))
-            .unwrap_or_default()
+        self.table().counts.state(user).lockouts(now)
     }
 
     /// Counts a failure of `user` from `source`, journaled before it returns (and synced
@@ -161,7 +183,7 @@ impl AttemptLimiter {
         now: u64,
     ) -> Result<FailureEffect, StoreError> {
         let mut table = self.table();
-        let effect = apply_failure(&mut table.users, user, source, now, &self.policy());
+        let effect = apply_failure(&mut table.counts, user, source, now, &self.policy());
         let entry = Entry::Failure {
             user: user.to_owned(),
             source: source.to_owned(),
@@ -171,16 +193,17 @@ impl AttemptLimiter {
         Ok(effect)
     }
 
-    /// A success of `user` from `source` clears that source (not the account-wide count).
+    /// A success of `user` from `source` clears that source (not the account-wide count). A
+    /// name not in the table clears nothing: the overflow state is everyone's.
     pub fn record_success(&self, user: &str, source: &str, now: u64) -> Result<(), StoreError> {
         let mut table = self.table();
-        let Some(state) = table.users.get_mut(user) else {
+        let Some(state) = table.counts.users.get_mut(user) else {
             return Ok(());
         };
         if !state.sources.contains_key(source) {
             return Ok(());
         }
-        apply_success(&mut table.users, user, source, now);
+        apply_success(&mut table.counts.users, user, source, now);
         let entry = Entry::Success {
             user: user.to_owned(),
             source: source.to_owned(),
@@ -189,10 +212,11 @@ impl AttemptLimiter {
         self.append(&mut table, &entry, false)
     }
 
-    /// Clears every counter and lockout of `user` (admin unlock), durably.
+    /// Clears every counter and lockout of `user` (admin unlock), durably. For a name not in
+    /// the table that is the overflow state, which is what locks it.
     pub fn clear(&self, user: &str) -> Result<(), StoreError> {
         let mut table = self.table();
-        table.users.remove(user);
+        apply_clear(&mut table.counts, user);
         let entry = Entry::Clear {
             user: user.to_owned(),
         };
@@ -201,10 +225,11 @@ impl AttemptLimiter {
 
     /// Clears the counters and lockout of one `source` of `user` (admin unlock of one
     /// source), durably; the account-wide counter stays. False if nothing was counted for
-    /// that source, and then nothing is written.
+    /// that source, and then nothing is written. For a name not in the table, the source is
+    /// cleared in the overflow state.
     pub fn clear_source(&self, user: &str, source: &str) -> Result<bool, StoreError> {
         let mut table = self.table();
-        if !apply_clear_source(&mut table.users, user, source) {
+        if !apply_clear_source(&mut table.counts, user, source) {
             return Ok(false);
         }
         let entry = Entry::ClearSource {
@@ -217,14 +242,14 @@ impl AttemptLimiter {
 
     /// Every name with failures counted, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.table().users.keys().cloned().collect();
+        let mut names: Vec<String> = self.table().counts.users.keys().cloned().collect();
         names.sort();
         names
     }
 
     /// Names tracked now.
     pub fn tracked(&self) -> usize {
-        self.table().users.len()
+        self.table().counts.users.len()
     }
 
     fn append(&self, table: &mut Table, entry: &Entry, sync: bool) -> Result<(), StoreError> {
@@ -252,7 +277,8 @@ impl AttemptLimiter {
     fn compact(&self, table: &mut Table) -> Result<(), StoreError> {
         let snapshot = Snapshot {
             version: SNAPSHOT_VERSION,
-            users: table.users.clone(),
+            users: table.counts.users.clone(),
+            overflow: table.counts.overflow.clone(),
         };
         let path = self.dir.join(SNAPSHOT_FILE);
         let bytes = serde_json::to_vec(&snapshot).unwrap_or_default();
@@ -311,16 +337,28 @@ impl super::Limits for AttemptLimiter {
 }
 
 fn apply_failure(
-    users: &mut HashMap<String, LimitState>,
+    counts: &mut Counts,
     user: &str,
     source: &str,
     now: u64,
     limits: &LockoutPolicy,
 ) -> FailureEffect {
-    if !users.contains_key(user) && users.len() >= MAX_TRACKED {
-        evict_one(users, now);
+    if !counts.users.contains_key(user) && counts.users.len() >= MAX_TRACKED {
+        let evicted = now >= counts.no_room_until && {
+            match evict_one(&mut counts.users, now, limits) {
+                Ok(()) => true,
+                Err(until) => {
+                    counts.no_room_until = until;
+                    false
+                }
+            }
+        };
+        if !evicted {
+            return counts.overflow.record_failure(source, now, limits);
+        }
     }
-    users
+    counts
+        .users
         .entry(user.to_owned())
         .or_default()
         .record_failure(source, now, limits)
@@ -335,31 +373,71 @@ fn apply_success(users: &mut HashMap<String, LimitState>, user: &str, source: &s
     }
 }
 
-/// Forgets one source of `user`; false if it was not counted.
-fn apply_clear_source(users: &mut HashMap<String, LimitState>, user: &str, source: &str) -> bool {
-    let Some(state) = users.get_mut(user) else {
-        return false;
+/// Forgets every count of `user`: its entry, or the overflow state if it has none.
+fn apply_clear(counts: &mut Counts, user: &str) {
+    if counts.users.remove(user).is_none() {
+        counts.overflow = LimitState::default();
+    }
+}
+
+/// Forgets one source of `user` (of the overflow state if it has no entry); false if it was
+/// not counted.
+fn apply_clear_source(counts: &mut Counts, user: &str, source: &str) -> bool {
+    let Some(state) = counts.users.get_mut(user) else {
+        return counts.overflow.sources.remove(source).is_some();
     };
     let cleared = state.sources.remove(source).is_some();
     if state.is_clear() {
-        users.remove(user);
+        counts.users.remove(user);
     }
     cleared
 }
 
-/// Forgets the entry that matters least: no lock in force and no past rounds first, then
-/// the oldest failure.
-fn evict_one(users: &mut HashMap<String, LimitState>, now: u64) {
+/// Until when `state` may not be forgotten to make room: the end of its last lock in force,
+/// or of the window of its last failure, whichever is later (`now` or earlier: it may go).
+fn protected_until(state: &LimitState, now: u64, limits: &LockoutPolicy) -> u64 {
+    let window = limits.failure_window.as_secs();
+    state
+        .sources
+        .values()
+        .chain([&state.account])
+        .flat_map(|c| {
+            let in_window = c.failures.iter().map(move |&t| t.saturating_add(window));
+            in_window.chain([c.locked_until])
+        })
+        .max()
+        .unwrap_or(0)
+        .max(now)
+}
+
+/// Forgets the entry that matters least among those that may go (no failure inside the
+/// window, no lock in force): no past rounds first, then the oldest failure. `Err` with the
+/// earliest time one may go when none may now.
+fn evict_one(
+    users: &mut HashMap<String, LimitState>,
+    now: u64,
+    limits: &LockoutPolicy,
+) -> Result<(), u64> {
+    let mut earliest = u64::MAX;
     let victim = users
         .iter_mut()
-        .map(|(name, state)| {
+        .filter_map(|(name, state)| {
             state.prune(now);
-            (name, state.needs_persisting(now), state.last_failure())
+            let until = protected_until(state, now, limits);
+            if until > now {
+                earliest = earliest.min(until);
+                return None;
+            }
+            Some((name, state.needs_persisting(now), state.last_failure()))
         })
         .min_by_key(|&(_, matters, last)| (matters, last))
         .map(|(name, _, _)| name.clone());
-    if let Some(name) = victim {
-        users.remove(&name);
+    match victim {
+        Some(name) => {
+            users.remove(&name);
+            Ok(())
+        }
+        None => Err(earliest),
     }
 }
 
@@ -389,12 +467,8 @@ fn open_journal(path: &Path) -> Result<File, StoreError> {
         .map_err(io_err(path, "open"))
 }
 
-/// Applies the journal at `path` to `users`; returns how many lines could not be read.
-fn replay(
-    path: &Path,
-    users: &mut HashMap<String, LimitState>,
-    limits: &LockoutPolicy,
-) -> Result<usize, StoreError> {
+/// Applies the journal at `path` to `counts`; returns how many lines could not be read.
+fn replay(path: &Path, counts: &mut Counts, limits: &LockoutPolicy) -> Result<usize, StoreError> {
     let Some((bytes, _file)) = read_state_file(path, MAX_JOURNAL_BYTES * 2)? else {
         return Ok(0);
     };
@@ -402,14 +476,14 @@ fn replay(
     for line in bytes.split(|&b| b == b'\n') {
         match serde_json::from_slice::<Entry>(line) {
             Ok(Entry::Failure { user, source, at }) => {
-                apply_failure(users, &user, &source, at, limits);
+                apply_failure(counts, &user, &source, at, limits);
             }
-            Ok(Entry::Success { user, source, at }) => apply_success(users, &user, &source, at),
-            Ok(Entry::Clear { user }) => {
-                users.remove(&user);
+            Ok(Entry::Success { user, source, at }) => {
+                apply_success(&mut counts.users, &user, &source, at);
             }
+            Ok(Entry::Clear { user }) => apply_clear(counts, &user),
             Ok(Entry::ClearSource { user, source }) => {
-                apply_clear_source(users, &user, &source);
+                apply_clear_source(counts, &user, &source);
             }
             Err(_) if line.is_empty() => {}
             Err(_) => skipped += 1,
@@ -418,7 +492,7 @@ fn replay(
     Ok(skipped)
 }
 
-fn read_snapshot(path: &Path) -> Result<Option<HashMap<String, LimitState>>, StoreError> {
+fn read_snapshot(path: &Path) -> Result<Option<Counts>, StoreError> {
     let Some((bytes, _file)) = read_state_file(path, MAX_SNAPSHOT_BYTES)? else {
         return Ok(None);
     };
@@ -432,7 +506,11 @@ fn read_snapshot(path: &Path) -> Result<Option<HashMap<String, LimitState>>, Sto
             why: format!("lockouts file version {} is not supported", parsed.version),
         });
     }
-    Ok(Some(parsed.users))
+    Ok(Some(Counts {
+        users: parsed.users,
+        overflow: parsed.overflow,
+        no_room_until: 0,
+    }))
 }
 
 #[cfg(test)]
@@ -611,6 +689,83 @@ mod tests {
         }
         assert!(l.tracked() <= MAX_TRACKED);
         assert_eq!(l.source_locked("victim", "h", NOW + 30), Some(NOW + 60));
+    }
+
+    /// Issue 14 item 7: four wrong codes for a victim, then one failure each for 10,050
+    /// made-up names. Before, the victim's entry (no lock yet, oldest failure) was forgotten
+    /// to make room and its lockout came at the 9th guess; its failures inside the window now
+    /// keep it, the names that do not fit share the overflow state, and the 5th guess locks.
+    #[test]
+    fn a_flood_of_new_names_does_not_flush_a_victims_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = limiter(dir.path());
+        for i in 0..4 {
+            assert_eq!(
+                fail(&l, "victim", "203.0.113.9", NOW + i),
+                FailureEffect::Counted
+            );
+        }
+        let flood = MAX_TRACKED as u64 + 50;
+        for i in 0..flood {
+            // The clock moves on: a millisecond's worth of names per second.
+            fail(&l, &format!("name{i}"), "198.51.100.7", NOW + 4 + i / 1000);
+        }
+        let later = NOW + 4 + flood / 1000 + 1;
+        assert!(l.tracked() <= MAX_TRACKED);
+        assert_eq!(
+            fail(&l, "victim", "203.0.113.9", later),
+            FailureEffect::SourceLocked(later + 60),
+            "the victim's 5th guess"
+        );
+        // The names that did not fit locked themselves out together: their source at once,
+        // every name not in the table across sources (recovery codes only) after 20.
+        assert!(
+            l.source_locked("another-new-name", "198.51.100.7", later)
+                .is_some()
+        );
+        assert!(l.account_locked("another-new-name", later).is_some());
+        assert_eq!(l.source_locked("victim", "198.51.100.7", later), None);
+        assert_eq!(l.account_locked("victim", later), None);
+        // It survives a restart, snapshot and journal alike.
+        drop(l);
+        let l = limiter(dir.path());
+        assert_eq!(
+            l.source_locked("victim", "203.0.113.9", later),
+            Some(later + 60)
+        );
+        assert!(
+            l.source_locked("another-new-name", "198.51.100.7", later)
+                .is_some()
+        );
+        // Once the flood's window and locks are over, new names are tracked again.
+        let much_later = later + 2 * 3600;
+        fail(&l, "a-newcomer", "192.0.2.1", much_later);
+        assert!(l.names().contains(&"a-newcomer".to_owned()));
+        assert_eq!(l.account_locked("someone-else", much_later), None);
+    }
+
+    #[test]
+    fn an_admin_unlock_of_a_name_outside_the_table_clears_the_overflow_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = limiter(dir.path());
+        for i in 0..MAX_TRACKED {
+            fail(&l, &format!("name{i}"), "h", NOW);
+        }
+        for _ in 0..5 {
+            fail(&l, "late", "h2", NOW);
+        }
+        assert!(!l.names().contains(&"late".to_owned()));
+        assert_eq!(l.source_locked("late", "h2", NOW), Some(NOW + 60));
+        assert!(l.clear_source("late", "h2").unwrap());
+        assert_eq!(l.source_locked("late", "h2", NOW), None);
+        for _ in 0..5 {
+            fail(&l, "late", "h2", NOW);
+        }
+        l.clear("late").unwrap();
+        drop(l);
+        let l = limiter(dir.path());
+        assert_eq!(l.source_locked("late", "h2", NOW), None);
+        assert_eq!(l.tracked(), MAX_TRACKED);
     }
 
     #[test]
