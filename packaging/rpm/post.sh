@@ -1,4 +1,4 @@
-# pam-mfa %post: the daemon's system user and state directory, then the unit (enabled and
+# pam-mfa %post: the daemon's state directory (%pre made its user), then the unit (enabled and
 # started on a fresh install where systemd runs). Nothing here changes PAM: with authselect,
 # turn the module on as /usr/share/doc/pam-mfa/authselect/README.md says.
 # The service and any socket units it ships with (socket activation), sockets first.
@@ -7,14 +7,6 @@ for socket in /usr/lib/systemd/system/mfa-daemon*.socket; do
     if [ -e "$socket" ]; then units="$units ${socket##*/}"; fi
 done
 units="${units# } mfa-daemon.service"
-if ! getent passwd mfa >/dev/null; then
-    if command -v systemd-sysusers >/dev/null 2>&1; then
-        systemd-sysusers mfa.conf
-    else
-        useradd --system --user-group --home-dir /var/lib/mfa --no-create-home \
-            --shell /sbin/nologin --comment "pam-mfa daemon" mfa
-    fi
-fi
 install -d -m 0700 -o mfa -g mfa /var/lib/mfa
 # /run/mfa and root's /run/mfa/private for the socket units (at boot tmpfiles.d does it).
 if command -v systemd-tmpfiles >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

@@ -1,5 +1,7 @@
-# pam-mfa %preun: on erase (not upgrade), stop and disable the daemon, and warn if a PAM
-# file still calls pam_mfa.so (authselect's with-mfa): such logins fail once it is gone.
+# pam-mfa %preun: on erase (not upgrade), refuse while a PAM file calls pam_mfa.so outside
+# authselect's files (lines added by hand, as the README shows for sshd, sudo and login):
+# with the module gone, each login through them would fail. Then stop and disable the daemon,
+# and warn if authselect's profile still has the with-mfa feature.
 # The service and any socket units it ships with (socket activation), sockets first.
 units=""
 for socket in /usr/lib/systemd/system/mfa-daemon*.socket; do
@@ -7,11 +9,13 @@ for socket in /usr/lib/systemd/system/mfa-daemon*.socket; do
 done
 units="${units# } mfa-daemon.service"
 if [ "$1" -eq 0 ]; then
+    # Exits 1 (the erase stops, nothing changed yet) unless PAM_MFA_FORCE_REMOVE=1.
+    sh /usr/share/pam-mfa/check-pam-lines --before-removal || exit 1
     if [ -d /run/systemd/system ]; then
         systemctl disable --now $units >/dev/null 2>&1 || :
     fi
-    if grep -qs 'pam_mfa\.so' /etc/pam.d/*; then
-        echo "pam-mfa: /etc/pam.d still uses pam_mfa.so; remove it (authselect select ... without with-mfa) or logins will fail" >&2
+    if [ "${PAM_MFA_FORCE_REMOVE:-}" != 1 ] && ! sh /usr/share/pam-mfa/check-pam-lines --all >/dev/null; then
+        echo "pam-mfa: authselect's profile still calls pam_mfa.so (feature with-mfa): run \"authselect disable-feature with-mfa\" now, or logins will fail" >&2
     fi
 fi
 exit 0

@@ -45,14 +45,16 @@ const DEBOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Longest a command inside the root may take (apt, dpkg, pam-auth-update).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
-/// The files both packages install, with their modes (all owned by root). The .deb puts the
-/// module in Debian's multiarch directory and keeps PAM modules 0644; the .rpm in
-/// /usr/lib64/security with 0755, as Fedora's own modules are.
-const COMMON_FILES: [(&str, u32); 13] = [
+/// The files both packages install, with their modes (all owned by root; config.toml's group
+/// is mfa once installed, see [`CONFIG`]). The .deb puts the module in Debian's multiarch
+/// directory and keeps PAM modules 0644; the .rpm in /usr/lib64/security with 0755, as
+/// Fedora's own modules are.
+const COMMON_FILES: [(&str, u32); 14] = [
     ("/usr/sbin/mfa-daemon", 0o755),
     ("/usr/sbin/mfactl", 0o755),
     ("/usr/bin/mfa-enroll", 0o755),
-    ("/etc/mfa/config.toml", 0o644),
+    (CONFIG, 0o640),
+    ("/usr/share/pam-mfa/check-pam-lines", 0o755),
     ("/usr/lib/sysusers.d/mfa.conf", 0o644),
     ("/usr/lib/tmpfiles.d/mfa.conf", 0o644),
     ("/usr/share/man/man8/pam_mfa.8.gz", 0o644),
@@ -63,6 +65,15 @@ const COMMON_FILES: [(&str, u32); 13] = [
     ("/usr/share/doc/pam-mfa/README.md", 0o644),
     ("/usr/share/doc/pam-mfa/CONTRACT.md", 0o644),
 ];
+/// The configuration: it names who skips the second factor, so only root and the daemon's
+/// group (mfa) read it.
+const CONFIG: &str = "/etc/mfa/config.toml";
+/// `stat -c '%a %U:%G'` of [`CONFIG`] once installed.
+const CONFIG_STAT: &str = "640 root:mfa";
+/// The override a removal needs while a PAM file calls the module (README, "Removing the
+/// package").
+const FORCE_REMOVE: &str = "PAM_MFA_FORCE_REMOVE=1";
+
 const DEB_ONLY_FILES: [(&str, u32); 5] = [
     ("/usr/lib/x86_64-linux-gnu/security/pam_mfa.so", 0o644),
     ("/usr/share/pam-configs/mfa", 0o644),
@@ -310,8 +321,9 @@ fn rpm_lists_the_expected_files_modes_owners_and_scriptlets() {
         let fields: Vec<&str> = line.split('|').collect();
         let (perms, user, group, flags, path) =
             (fields[0], fields[1], fields[2], fields[3], fields[4]);
-        assert_eq!((user, group), ("root", "root"), "owner of {path}");
-        if path == "/etc/mfa/config.toml" {
+        let expected_group = if path == CONFIG { "mfa" } else { "root" };
+        assert_eq!((user, group), ("root", expected_group), "owner of {path}");
+        if path == CONFIG {
             assert!(
                 flags.contains('c') && flags.contains('n'),
                 "config.toml is {flags}, not %config(noreplace)"
@@ -329,6 +341,17 @@ fn rpm_lists_the_expected_files_modes_owners_and_scriptlets() {
         .collect();
     let expected_names: BTreeSet<String> = files.iter().map(|(path, _)| path.clone()).collect();
     assert_eq!(names, expected_names);
+    let long = check_output("rpm", &["-qlvp", rpm]);
+    let config = long
+        .lines()
+        .find(|line| line.ends_with(&format!(" {CONFIG}")))
+        .unwrap_or_else(|| panic!("no {CONFIG} in rpm -qlvp:\n{long}"));
+    let fields: Vec<&str> = config.split_whitespace().collect();
+    assert_eq!(
+        (fields[0], fields[2], fields[3]),
+        ("-rw-r-----", "root", "mfa"),
+        "{config}"
+    );
 
     let requires = check_output("rpm", &["-qp", "--requires", rpm]);
     for dependency in ["pam", "libpam.so.0", "libc.so.6", "/bin/sh"] {
@@ -340,12 +363,14 @@ fn rpm_lists_the_expected_files_modes_owners_and_scriptlets() {
 
     let scripts = check_output("rpm", &["-qp", "--scripts", rpm]);
     for expected in [
-        "postinstall scriptlet",
-        "systemd-sysusers mfa.conf",
+        "preinstall scriptlet",
+        "systemd-sysusers --replace=/usr/lib/sysusers.d/mfa.conf -",
         "useradd --system",
+        "postinstall scriptlet",
         "install -d -m 0700 -o mfa -g mfa /var/lib/mfa",
         "systemctl enable --now $units",
         "preuninstall scriptlet",
+        "check-pam-lines --before-removal || exit 1",
         "systemctl disable --now $units",
         "postuninstall scriptlet",
         "systemctl try-restart mfa-daemon.service",
@@ -408,40 +433,88 @@ fn rpm_passes_rpmlint() {
     );
 }
 
+/// The .rpm with its scriptlets, in a copy of the cached Debian root: rpm runs them chrooted
+/// there, and the root has what they use (a shell, getent, useradd, awk). %pre makes the
+/// account before the files, so config.toml lands root:mfa 0640; %preun refuses an erase while
+/// a PAM file calls the module, until the line is gone or the override is given.
 #[test]
-fn rpm_installs_into_a_scratch_root() {
+fn rpm_installs_and_erases_in_a_scratch_root() {
     if !root_suite_ready() {
         return;
     }
     let rpm = path_str(&packages().rpm);
-    let root = ThrowAwayDir::new("rpm");
+    let tarball = cached_root_tarball()
+        .expect("no root for the .rpm's scriptlets: debootstrap could not reach the mirror");
+    let root = unpack_root(&tarball);
     let root_str = path_str(root.path());
-    // --nodeps: the scratch root has an empty RPM database, so glibc and pam (which a Fedora
-    // host has) cannot be met here. --noscripts: the scriptlets would run chrooted into a
-    // root with no shell; `rpm -qp --scripts` checks them above.
-    check_output(
-        "rpm",
-        &["-i", "--root", root_str, "--nodeps", "--noscripts", rpm],
+    // --nodeps: the root's RPM database is empty, so glibc and pam cannot be met there.
+    let install = || check_output("rpm", &["-i", "--root", root_str, "--nodeps", rpm]);
+    let installed = install();
+    assert!(
+        installed.contains("mfa-enroll totp"),
+        "%post did not say what to do next:\n{installed}"
     );
-    let installed = check_output("rpm", &["--root", root_str, "-q", "pam-mfa"]);
-    assert!(installed.starts_with("pam-mfa-"), "{installed}");
+    let mfa_gid = group_id(root.path(), "mfa");
     for (path, mode) in expected_files(&RPM_ONLY_FILES) {
         let file = root.path().join(path.trim_start_matches('/'));
         let meta = fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert_eq!(meta.permissions().mode() & 0o7777, mode, "mode of {path}");
-        assert_eq!((meta.uid(), meta.gid()), (0, 0), "owner of {path}");
+        let gid = if path == CONFIG { mfa_gid } else { 0 };
+        assert_eq!((meta.uid(), meta.gid()), (0, gid), "owner of {path}");
     }
     check_output("rpm", &["-V", "--root", root_str, "--nodeps", "pam-mfa"]);
-    check_output(
-        "rpm",
-        &[
-            "-e",
-            "--root",
-            root_str,
-            "--nodeps",
-            "--noscripts",
-            "pam-mfa",
-        ],
+
+    // A line added by hand, as the README shows for sshd: the erase stops, naming it.
+    let service = format!("mfa-rpm-test-{}", std::process::id());
+    let pam_file = root.path().join("etc/pam.d").join(&service);
+    fs::write(&pam_file, "# added by hand\nauth required pam_mfa.so\n")
+        .expect("write the PAM file");
+    let erase = |force: bool| {
+        let mut command = Command::new("rpm");
+        command.args(["-e", "--root", root_str, "--nodeps", "pam-mfa"]);
+        if force {
+            let (name, value) = FORCE_REMOVE.split_once('=').expect("NAME=VALUE");
+            command.env(name, value);
+        } else {
+            command.env_remove("PAM_MFA_FORCE_REMOVE");
+        }
+        command.output().expect("run rpm -e")
+    };
+    let refused = erase(false);
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        !refused.status.success()
+            && said.contains(&format!("/etc/pam.d/{service}:2: auth required pam_mfa.so"))
+            && said.contains(FORCE_REMOVE),
+        "rpm -e with a hand-added pam_mfa.so line ({}):\n{said}",
+        refused.status
+    );
+    check_output("rpm", &["-q", "--root", root_str, "pam-mfa"]);
+    for (path, _) in expected_files(&RPM_ONLY_FILES) {
+        assert!(
+            root.path().join(path.trim_start_matches('/')).exists(),
+            "{path} gone after a refused erase"
+        );
+    }
+
+    // With the override the erase goes ahead, and says what it leaves.
+    let forced = erase(true);
+    let said = String::from_utf8_lossy(&forced.stderr).into_owned();
+    assert!(
+        forced.status.success() && said.contains(&format!("/etc/pam.d/{service}:2")),
+        "rpm -e with {FORCE_REMOVE} ({}):\n{said}",
+        forced.status
+    );
+
+    // Without the line, a plain erase works.
+    install();
+    fs::write(&pam_file, "# auth required pam_mfa.so, taken out\n").expect("edit the PAM file");
+    let erased = erase(false);
+    assert!(
+        erased.status.success(),
+        "rpm -e without the line failed ({}):\n{}",
+        erased.status,
+        String::from_utf8_lossy(&erased.stderr)
     );
     for (path, _) in expected_files(&RPM_ONLY_FILES) {
         assert!(
@@ -449,6 +522,105 @@ fn rpm_installs_into_a_scratch_root() {
             "{path} left after rpm -e"
         );
     }
+}
+
+/// The gid of `name` in `root`'s /etc/group.
+fn group_id(root: &Path, name: &str) -> u32 {
+    let groups = fs::read_to_string(root.join("etc/group")).expect("the root's /etc/group");
+    groups
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.first() == Some(&name)).then(|| fields.get(2)?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no group {name} in the root's /etc/group"))
+}
+
+/// `check-pam-lines` (the prerm's and %preun's check) on PAM files of each kind: only the
+/// lines no tool takes out itself are counted, and --all counts those too.
+#[test]
+fn check_pam_lines_counts_only_lines_no_tool_takes_out() {
+    let dir = ThrowAwayDir::new("pam-lines");
+    let pam_d = dir.path().join("pam.d");
+    fs::create_dir_all(&pam_d).expect("create pam.d");
+    fs::create_dir_all(dir.path().join("authselect")).expect("create authselect");
+    // pam-auth-update's block (as in a Debian common-auth), and a line after it by hand.
+    let common_auth = "# here are the per-package modules (the \"Primary\" block)\n\
+        auth\t[success=1 default=ignore]\tpam_unix.so nullok\n\
+        # here's the fallback if no module succeeds\n\
+        auth\trequisite\t\t\tpam_deny.so\n\
+        auth\trequired\t\t\tpam_permit.so\n\
+        # and here are more per-package modules (the \"Additional\" block)\n\
+        auth\trequired\t\t\tpam_mfa.so\n\
+        # end of pam-auth-update config\n\
+        auth required pam_mfa.so\n";
+    let service = "# auth required pam_mfa.so\n\
+        @include common-auth\n\
+        auth required /usr/lib/x86_64-linux-gnu/security/pam_mfa.so nullok\n\
+        -auth required pam_mfa.so\n\
+        auth required pam_unix.so # then pam_mfa.so\n\
+        auth required pam_mfa.so.bak\n";
+    for (name, text) in [
+        ("common-auth", common_auth),
+        ("sshd", service),
+        ("sshd.dpkg-old", service),
+        ("login.rpmsave", service),
+        ("sudo", "@include common-auth\n"),
+    ] {
+        fs::write(pam_d.join(name), text).expect("write a PAM file");
+    }
+    // authselect's file, linked as authselect links /etc/pam.d/system-auth.
+    fs::write(
+        dir.path().join("authselect/system-auth"),
+        "auth required pam_mfa.so {include if \"with-mfa\"}\n",
+    )
+    .expect("write system-auth");
+    std::os::unix::fs::symlink("../authselect/system-auth", pam_d.join("system-auth"))
+        .expect("link system-auth");
+
+    let script = workspace().join("packaging/check-pam-lines");
+    let run = |args: &[&str]| {
+        let output = Command::new("sh")
+            .arg(&script)
+            .args(args)
+            .arg(&pam_d)
+            .env_remove("PAM_MFA_FORCE_REMOVE")
+            .output()
+            .expect("run check-pam-lines");
+        let listed = String::from_utf8_lossy(&output.stdout).into_owned();
+        (
+            output.status.code(),
+            listed,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let p = pam_d.display();
+    let hand = format!(
+        "{p}/common-auth:9: auth required pam_mfa.so\n\
+         {p}/sshd:3: auth required /usr/lib/x86_64-linux-gnu/security/pam_mfa.so nullok\n"
+    );
+    assert_eq!(run(&[]), (Some(1), hand.clone(), String::new()));
+    let all = format!(
+        "{p}/common-auth:7: auth\trequired\t\t\tpam_mfa.so\n{hand}\
+         {p}/system-auth:1: auth required pam_mfa.so {{include if \"with-mfa\"}}\n"
+    );
+    let (code, listed, _) = run(&["--all"]);
+    assert_eq!((code, listed), (Some(1), all));
+    let (code, listed, said) = run(&["--before-removal"]);
+    assert_eq!((code, listed.as_str()), (Some(1), ""));
+    assert!(
+        said.contains(&hand) && said.contains(FORCE_REMOVE),
+        "{said}"
+    );
+
+    // Without those two lines nothing is left to refuse for.
+    fs::write(pam_d.join("sshd"), "@include common-auth\n").expect("rewrite sshd");
+    let auth_without = common_auth.replace("config\nauth required pam_mfa.so\n", "config\n");
+    fs::write(pam_d.join("common-auth"), auth_without).expect("rewrite common-auth");
+    assert_eq!(
+        run(&["--before-removal"]),
+        (Some(0), String::new(), String::new())
+    );
 }
 
 /// A directory `target/package-tests/roots/<what>-<pid>-<n>`, removed on drop together with
@@ -693,6 +865,16 @@ fn cached_root_tarball() -> Option<PathBuf> {
     None
 }
 
+/// A copy of the cached root, in a directory of its own.
+fn unpack_root(tarball: &Path) -> ThrowAwayDir {
+    let root = ThrowAwayDir::new("root");
+    let mut untar = Command::new("tar");
+    untar.arg("-C").arg(root.path()).arg("-xf").arg(tarball);
+    run_checked(untar, COMMAND_TIMEOUT);
+    fs::copy("/etc/resolv.conf", root.path().join("etc/resolv.conf")).ok();
+    root
+}
+
 /// Where the .deb is installed: a throw-away root, or (CI only, when no mirror is reachable)
 /// this machine itself.
 #[derive(Debug)]
@@ -704,12 +886,7 @@ enum Target {
 impl Target {
     fn prepare() -> Target {
         if let Some(tarball) = cached_root_tarball() {
-            let root = ThrowAwayDir::new("root");
-            let mut untar = Command::new("tar");
-            untar.arg("-C").arg(root.path()).arg("-xf").arg(&tarball);
-            run_checked(untar, COMMAND_TIMEOUT);
-            fs::copy("/etc/resolv.conf", root.path().join("etc/resolv.conf")).ok();
-            return Target::Chroot(root);
+            return Target::Chroot(unpack_root(&tarball));
         }
         assert!(
             std::env::var("CI").as_deref() == Ok("true"),
@@ -795,7 +972,8 @@ impl Drop for HostCleanup<'_> {
                 .args([
                     "-c",
                     &format!(
-                        "dpkg --purge pam-mfa; userdel -r {} ; rm -f /etc/pam.d/{SERVICE}",
+                        "rm -f /etc/pam.d/{SERVICE}-sshd; dpkg --purge pam-mfa; userdel -r {} ; \
+                         rm -f /etc/pam.d/{SERVICE}",
                         self.user
                     ),
                 ])
@@ -1016,6 +1194,16 @@ fn deb_installs_logs_in_upgrades_and_purges_in_a_debootstrap_root() {
         "useradd -m {user} && echo '{user}:{password}' | chpasswd && \
          printf '@include common-auth\\n@include common-account\\n' > /etc/pam.d/{SERVICE}"
     ));
+    assert_eq!(
+        target.sh(&format!("stat -c '%a %U:%G' {CONFIG}")).trim(),
+        CONFIG_STAT,
+        "{CONFIG} after the postinst"
+    );
+    let read_by_user = target.sh(&format!(
+        "setpriv --reuid {user} --regid {user} --clear-groups cat {CONFIG} >/dev/null 2>&1 \
+         && echo read || echo refused"
+    ));
+    assert_eq!(read_by_user.trim(), "refused", "a user read {CONFIG}");
     let app = enroll_in(&target, &user, &daemon);
     target.sh("pam-auth-update --enable mfa");
     let common_auth =
@@ -1046,6 +1234,16 @@ fn deb_installs_logs_in_upgrades_and_purges_in_a_debootstrap_root() {
         "no issuer line to edit"
     );
     fs::write(&config, &edited).expect("edit config.toml");
+    // As an earlier package left it: the postinst gives it to mfa, as it still has the packaged
+    // owner and mode.
+    target.sh(&format!("chown root:root {CONFIG} && chmod 0644 {CONFIG}"));
+    // pam_mfa.so added by hand, as the README shows for sshd: an upgrade goes ahead.
+    let hand_file = format!("/etc/pam.d/{SERVICE}-sshd");
+    fs::write(
+        target.file(&hand_file),
+        "@include common-account\nauth required pam_mfa.so\n",
+    )
+    .expect("write the hand-made PAM file");
     daemon.stop();
     let upgrade_deb = target.copy_in(&upgrade.deb);
     target.sh(&format!(
@@ -1057,6 +1255,11 @@ fn deb_installs_logs_in_upgrades_and_purges_in_a_debootstrap_root() {
         fs::read_to_string(&config).expect("config.toml"),
         edited,
         "the upgrade replaced the admin's config"
+    );
+    assert_eq!(
+        target.sh(&format!("stat -c '%a %U:%G' {CONFIG}")).trim(),
+        CONFIG_STAT,
+        "{CONFIG} of an earlier package (root:root 0644) after the upgrade"
     );
     assert!(
         fs::read_to_string(target.file("/etc/pam.d/common-auth"))
@@ -1072,6 +1275,75 @@ fn deb_installs_logs_in_upgrades_and_purges_in_a_debootstrap_root() {
         daemon.log()
     );
     daemon.stop();
+
+    // Removal while the hand-made line calls the module: apt and dpkg both stop, naming the
+    // line and the override, and the package and PAM stay as they were.
+    let pam_before = common_pam_files(&target);
+    let hand_line = format!("{hand_file}:2: auth required pam_mfa.so");
+    for remove in ["apt-get remove -y pam-mfa", "dpkg -r pam-mfa"] {
+        let refused = target
+            .command("/bin/sh", &["-c", &format!("{remove} 2>&1")])
+            .output()
+            .expect("run the removal");
+        let said = String::from_utf8_lossy(&refused.stdout).into_owned();
+        assert!(
+            !refused.status.success() && said.contains(&hand_line) && said.contains(FORCE_REMOVE),
+            "`{remove}` with a hand-added pam_mfa.so line ({}):\n{said}",
+            refused.status
+        );
+        let status = target.sh("dpkg-query -W -f '${Status} ${Version}' pam-mfa");
+        assert!(
+            status.ends_with(&format!("ok installed {upgrade_version}-1")),
+            "after the refused `{remove}`: {status}"
+        );
+        assert_eq!(
+            common_pam_files(&target),
+            pam_before,
+            "the refused `{remove}` changed PAM"
+        );
+    }
+    // pam-auth-update leaves common-* files whose block was edited by hand as they are, so
+    // pam_mfa.so would stay in common-auth: the removal stops then too, and nothing changes.
+    let hand_made = fs::read_to_string(target.file(&hand_file)).expect("the hand-made file");
+    fs::remove_file(target.file(&hand_file)).expect("remove the hand-made PAM file");
+    let common_auth_file = target.file("/etc/pam.d/common-auth");
+    let common_auth = fs::read_to_string(&common_auth_file).expect("common-auth");
+    let mut edited_lines: Vec<&str> = common_auth.lines().collect();
+    let mfa_line = edited_lines
+        .iter()
+        .position(|line| line.contains("pam_mfa.so"))
+        .expect("pam_mfa.so in common-auth");
+    edited_lines.insert(mfa_line + 1, "auth\toptional\tpam_echo.so edited by hand");
+    fs::write(&common_auth_file, edited_lines.join("\n") + "\n").expect("edit common-auth");
+    let refused = target
+        .command("/bin/sh", &["-c", "dpkg -r pam-mfa 2>&1"])
+        .output()
+        .expect("run dpkg -r");
+    let said = String::from_utf8_lossy(&refused.stdout).into_owned();
+    let left = format!(
+        "/etc/pam.d/common-auth:{}: {}",
+        mfa_line + 1,
+        edited_lines[mfa_line]
+    );
+    assert!(
+        !refused.status.success() && said.contains("Local modifications") && said.contains(&left),
+        "dpkg -r with pam_mfa.so left in an edited common-auth ({}):\n{said}",
+        refused.status
+    );
+    let status = target.sh("dpkg-query -W -f '${Status}' pam-mfa");
+    assert!(status.ends_with("ok installed"), "{status}");
+    fs::write(&common_auth_file, &common_auth).expect("restore common-auth");
+    fs::write(target.file(&hand_file), hand_made).expect("put the hand-made file back");
+
+    // The override, through apt and dpkg to the prerm.
+    let removed = target.sh(&format!("{FORCE_REMOVE} apt-get remove -y pam-mfa 2>&1"));
+    assert!(
+        removed.contains(&hand_line),
+        "the forced removal did not name the line it leaves:\n{removed}"
+    );
+    let status = target.sh("dpkg-query -W -f '${Status}' pam-mfa");
+    assert_eq!(status, "deinstall ok config-files");
+    fs::remove_file(target.file(&hand_file)).expect("remove the hand-made PAM file");
 
     // Purge: the module leaves common-auth, and nothing of the package is left.
     let files = check_output("dpkg-deb", &["--contents", path_str(&upgrade.deb)]);
