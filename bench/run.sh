@@ -503,7 +503,8 @@ provider = \"twilio\"
 account_sid = \"$TWILIO_SID\"
 auth_token_file = \"$WORK/twilio-token\"
 from = \"+15005550006\"
-api_url = \"$(cat "$WORK/twilio/url")\""
+api_url = \"$(cat "$WORK/twilio/url")\"
+insecure_loopback_plaintext_for_tests = true"
 # Its users in a passwd file of their own, enrolled one at a time: under concurrent lookups
 # nss_wrapper (1.1.12) now and then finds no account, or crashes the daemon, and the longer
 # its file, the likelier that is.

@@ -57,13 +57,17 @@ provider = "twilio"
 account_sid = "$TWILIO_SID"
 auth_token_file = "$WORK/twilio-token"   # mode 0600, as the daemon requires
 from = "+15005550006"
-api_url = "$(cat "$WORK/twilio/url")"   # plain http: allowed to loopback only
+api_url = "$(cat "$WORK/twilio/url")"
+# The stand-ins speak plain text on high loopback ports, where any local user could listen:
+# only this test setting allows that (the daemon warns about it). Never on a real host.
+insecure_loopback_plaintext_for_tests = true
 
 [email]
 smtp_host = "127.0.0.1"
 smtp_port = $(cat "$WORK/smtp/port")
-tls = "none"   # allowed to loopback only
+tls = "none"
 from = "pam-mfa demo <mfa@demo.invalid>"
+insecure_loopback_plaintext_for_tests = true
 CONF
 # The daemon only enrolls accounts NSS knows. As root the demo user gets an account that
 # only the daemon sees (nss_wrapper, a passwd file of the demo's own), not one in /etc/passwd.

@@ -58,6 +58,8 @@ fn twilio_delivery(standin: &TwilioStandin, token: &str, dir: &Path) -> Delivery
             from: Some(FROM.to_owned()),
             messaging_service_sid: None,
             api_url: standin.url(),
+            // The stand-in listens on a high port.
+            insecure_loopback_plaintext_for_tests: true,
         }),
         ..Default::default()
     };
@@ -133,6 +135,8 @@ async fn messaging_service_sends_sms_without_from() {
             from: None,
             messaging_service_sid: Some(service.to_owned()),
             api_url: standin.url(),
+            // The stand-in listens on a high port.
+            insecure_loopback_plaintext_for_tests: true,
         }),
         ..Default::default()
     };
@@ -264,6 +268,7 @@ fn webhook_delivery(standin: &WebhookStandin, secret: &str, dir: &Path) -> Deliv
         webhook: Some(WebhookSection {
             url: standin.url(),
             secret_file: secret_file(dir, "webhook-secret", secret),
+            insecure_loopback_plaintext_for_tests: true,
         }),
         ..Default::default()
     };
@@ -345,6 +350,8 @@ fn email_delivery(
             password_file: auth.map(|(_, password)| secret_file(dir, "smtp-password", password)),
             from: "Login codes <mfa@db1.example.com>".to_owned(),
             ca_file: with_ca.then(|| standin.ca_file().unwrap().to_owned()),
+            // The stand-in listens on a high port; with TLS the setting is not needed.
+            insecure_loopback_plaintext_for_tests: tls == SmtpTls::None,
         }),
         ..Default::default()
     };

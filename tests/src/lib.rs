@@ -45,7 +45,8 @@ pub use pam::{
 };
 pub use process::{Interaction, Run, command_as, run, run_answering, test_binary_as};
 pub use providers::{
-    ContactEnrollment, DELIVERY_WAIT, Providers, SMS_SENDER, TWILIO_ACCOUNT_SID, add_contact,
+    ContactEnrollment, DELIVERY_WAIT, PLAINTEXT_FOR_TESTS, Providers, SMS_SENDER,
+    TWILIO_ACCOUNT_SID, add_contact,
 };
 pub use scratch::ScratchDir;
 pub use sshd::{PendingSshLogin, SshLogin, Sshd};

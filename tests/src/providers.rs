@@ -21,6 +21,8 @@ pub const TWILIO_ACCOUNT_SID: &str = "ACe2e00000000000000000000000000001";
 pub const SMS_SENDER: &str = "+15005550006";
 /// The SMTP AUTH user.
 const SMTP_USER: &str = "mfa-relay";
+/// The line a provider section needs for plain text to a stand-in on a high loopback port.
+pub const PLAINTEXT_FOR_TESTS: &str = "insecure_loopback_plaintext_for_tests = true";
 /// How long a message may take to reach a stand-in once the daemon has sent it.
 pub const DELIVERY_WAIT: Duration = Duration::from_secs(10);
 
@@ -65,12 +67,13 @@ impl Providers {
     }
 
     /// The `[sms]`, `[twilio]` and `[email]` tables that send through the stand-ins; goes
-    /// after any top-level keys and other tables of a daemon's config.
+    /// after any top-level keys and other tables of a daemon's config. The Twilio stand-in
+    /// speaks plain http on a high loopback port, which only the test suites' setting allows.
     pub fn config(&self) -> String {
         format!(
             "[sms]\nprovider = \"twilio\"\n\
              [twilio]\naccount_sid = \"{TWILIO_ACCOUNT_SID}\"\nauth_token_file = {}\n\
-             from = \"{SMS_SENDER}\"\napi_url = \"{}\"\n\
+             from = \"{SMS_SENDER}\"\napi_url = \"{}\"\n{PLAINTEXT_FOR_TESTS}\n\
              [email]\nsmtp_host = \"localhost\"\nsmtp_port = {}\ntls = \"starttls\"\n\
              username = \"{SMTP_USER}\"\npassword_file = {}\n\
              from = \"Login codes <mfa@mfa-tests.example>\"\nca_file = {}\n",

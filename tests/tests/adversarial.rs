@@ -1735,3 +1735,93 @@ fn forty_users_holding_their_shares_do_not_crowd_out_a_screen_locker() {
         "every user's share was held: {holders:?}"
     );
 }
+
+/// Issue 14 item 9: plain text to a loopback port any local user may bind. With the relay
+/// down, a user who listens on its port receives `Authorization: Basic …` (or the SMTP
+/// password) and the code. Before the fix (dcbfe8e) `--check-config` said ok to each of
+/// these configs and the daemon started and sent there; now each is refused, naming the key,
+/// unless the section sets the test suites' `insecure_loopback_plaintext_for_tests`.
+#[test]
+fn plain_text_to_a_loopback_port_anyone_may_bind_is_refused() {
+    if !root_suite_ready() {
+        return;
+    }
+    // The local user's listener: every port from 1024 up is anyone's by default.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    squatter.set_nonblocking(true).expect("nonblocking");
+    let port = squatter.local_addr().expect("local address").port();
+    let scratch = ScratchDir::create();
+    let dir = scratch.path();
+    let credential = dir.join("credential");
+    fs::write(&credential, "tok-adversarial-14-9\n").expect("write the credential");
+    fs::set_permissions(&credential, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let top = format!(
+        "socket = \"{}\"\nstate_dir = \"{}\"\n",
+        dir.join("mfa.sock").display(),
+        dir.join("state").display()
+    );
+    let cases = [
+        (
+            "twilio.api_url",
+            format!(
+                "[sms]\nprovider = \"twilio\"\n[twilio]\naccount_sid = \"{}\"\n\
+                 auth_token_file = \"{}\"\nfrom = \"{}\"\napi_url = \"http://127.0.0.1:{port}\"\n",
+                mfa_tests::TWILIO_ACCOUNT_SID,
+                credential.display(),
+                mfa_tests::SMS_SENDER
+            ),
+        ),
+        (
+            "webhook.url",
+            format!(
+                "[sms]\nprovider = \"webhook\"\n[webhook]\nurl = \"http://localhost:{port}/send\"\n\
+                 secret_file = \"{}\"\n",
+                credential.display()
+            ),
+        ),
+        (
+            "email.tls",
+            format!(
+                "[email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\ntls = \"none\"\n\
+                 username = \"relay\"\npassword_file = \"{}\"\nfrom = \"mfa@mfa-tests.example\"\n",
+                credential.display()
+            ),
+        ),
+    ];
+    let daemon = |args: [&OsStr; 2]| {
+        let mut command = std::process::Command::new(mfa_tests::daemon_binary());
+        command.args(args);
+        mfa_tests::run(command, "")
+    };
+    for (key, section) in cases {
+        let refused = dir.join(format!("{key}.toml"));
+        fs::write(&refused, format!("{top}{section}")).expect("write config");
+        for option in ["--check-config", "--config"] {
+            let done = daemon([OsStr::new(option), refused.as_os_str()]);
+            assert_eq!(
+                done.status.and_then(|s| s.code()),
+                Some(2),
+                "{key} {option}: {done}"
+            );
+            assert!(
+                done.stderr.contains(key) && done.stderr.contains("any local user may listen"),
+                "{key} {option} does not name the key and why: {done}"
+            );
+        }
+        // The same section with the setting the test suites use passes, so the port is what
+        // was refused, and the daemon says loudly that the setting is on.
+        let for_tests = dir.join(format!("{key}-for-tests.toml"));
+        let text = format!("{top}{section}{}\n", mfa_tests::PLAINTEXT_FOR_TESTS);
+        fs::write(&for_tests, text).expect("write config");
+        let done = daemon([OsStr::new("--check-config"), for_tests.as_os_str()]);
+        assert!(done.succeeded(), "{key} with the test setting: {done}");
+        assert!(
+            done.stderr.contains("WARNING") && done.stderr.contains("for test suites only"),
+            "{key}: no warning about the test setting: {done}"
+        );
+    }
+    assert!(
+        matches!(squatter.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock),
+        "something connected to the squatted port"
+    );
+}

@@ -20,9 +20,9 @@ use mfa_tests::text::{
     PAMTESTER_SUCCESS, SEND_FAILED, SEND_REFUSED, SENT_CODE_PROMPT, TOO_MANY_FAILURES,
 };
 use mfa_tests::{
-    DELIVERY_WAIT, Daemon, Enrollment, LoginSetup, MenuLogin, PamService, Pamtester, Providers,
-    Run, ScratchDir, TestUser, add_contact, daemon_binary, enroll_totp, json_line_with, mfa_enroll,
-    root_suite_ready, run, status, unused_user_name,
+    DELIVERY_WAIT, Daemon, Enrollment, LoginSetup, MenuLogin, PLAINTEXT_FOR_TESTS, PamService,
+    Pamtester, Providers, Run, ScratchDir, TestUser, add_contact, daemon_binary, enroll_totp,
+    json_line_with, mfa_enroll, root_suite_ready, run, status, unused_user_name,
 };
 use serde_json::Value;
 
@@ -697,6 +697,11 @@ fn unsafe_delivery_settings_are_refused_by_name_and_the_daemon_does_not_start() 
             "twilio.api_url",
         ),
         (
+            "standin-port-without-the-test-setting.toml",
+            base.replace(PLAINTEXT_FOR_TESTS, ""),
+            "twilio.api_url",
+        ),
+        (
             "remote-plain-smtp.toml",
             base.replace(
                 "smtp_host = \"localhost\"",
@@ -1037,7 +1042,8 @@ fn a_webhook_gateway_gets_a_signed_text_that_logs_in() {
     fs::set_permissions(&secret_file, fs::Permissions::from_mode(0o600))
         .expect("chmod the webhook secret");
     let daemon = Daemon::start_with(&format!(
-        "max_tries = 1\n[sms]\nprovider = \"webhook\"\n[webhook]\nurl = \"{}\"\nsecret_file = \"{}\"\n",
+        "max_tries = 1\n[sms]\nprovider = \"webhook\"\n[webhook]\nurl = \"{}\"\nsecret_file = \"{}\"\n\
+         {PLAINTEXT_FOR_TESTS}\n",
         gateway.url(),
         secret_file.display()
     ));

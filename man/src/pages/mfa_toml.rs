@@ -109,8 +109,14 @@ pub fn page(readme: &Markdown<'_>, date: &str) -> Result<Page, ReadmeError> {
          it, so the file under `/etc/mfa` can stay root's alone.",
     );
     doc.markdown(
-        "Plain `http://` URLs and `email.tls = \"none\"` are refused except to loopback \
-         (127.0.0.0/8, ::1, `localhost`).",
+        "Plain `http://` URLs and `email.tls = \"none\"` carry the credentials and the codes \
+         in clear, so they are refused except to loopback (127.0.0.0/8, ::1, `localhost`) on a \
+         port below the sysctl `net.ipv4.ip_unprivileged_port_start` (normally 1024), read at \
+         start, on reload and by `--check-config`: a higher port can be bound by any local user \
+         while the relay is down. Use TLS, or run a local relay on a privileged port. \
+         `insecure_loopback_plaintext_for_tests = true` in `[twilio]`, `[webhook]` or \
+         `[email]` lifts the port rule for test stand-ins; never set it on a real host (the \
+         daemon warns at every start).",
     );
 
     doc.section("EXAMPLES");

@@ -1,5 +1,6 @@
 //! The config sections of OTP delivery and the rules every one of them must pass before the
-//! daemon starts: which provider serves SMS, loopback-only plain transports, credential files.
+//! daemon starts: which provider serves SMS, where a transport without TLS may go, credential
+//! files.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -38,9 +39,12 @@ pub struct TwilioSection {
     pub from: Option<String>,
     /// `MG` followed by 32 hex digits; instead of `from`, for SMS only.
     pub messaging_service_sid: Option<String>,
-    /// Base URL of the API; tests point it at a stand-in on loopback.
+    /// Base URL of the API; https, or http to a loopback host on a privileged port.
     #[serde(default = "default_twilio_api_url")]
     pub api_url: String,
+    /// Test suites only: plain http to any loopback port, where a stand-in listens.
+    #[serde(default)]
+    pub insecure_loopback_plaintext_for_tests: bool,
 }
 
 fn default_twilio_api_url() -> String {
@@ -51,10 +55,13 @@ fn default_twilio_api_url() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSection {
-    /// Where to POST; https, or http to a loopback host.
+    /// Where to POST; https, or http to a loopback host on a privileged port.
     pub url: String,
     /// File holding the HMAC-SHA256 key (relative: inside `$CREDENTIALS_DIRECTORY`).
     pub secret_file: PathBuf,
+    /// Test suites only: plain http to any loopback port, where a stand-in listens.
+    #[serde(default)]
+    pub insecure_loopback_plaintext_for_tests: bool,
 }
 
 /// `[email]`: the SMTP server that relays email codes.
@@ -65,7 +72,7 @@ pub struct EmailSection {
     pub smtp_host: String,
     /// Defaults by `tls`: 587 for starttls, 465 for tls, 25 for none.
     pub smtp_port: Option<u16>,
-    /// How the connection is protected; `none` only to a loopback host.
+    /// How the connection is protected; `none` only to a loopback host on a privileged port.
     #[serde(default)]
     pub tls: SmtpTls,
     /// User name for SMTP AUTH; needs `password_file`.
@@ -76,6 +83,9 @@ pub struct EmailSection {
     pub from: String,
     /// A PEM file with extra root certificates (a private CA), trusted beside the system's.
     pub ca_file: Option<PathBuf>,
+    /// Test suites only: `tls = "none"` to any loopback port, where a stand-in listens.
+    #[serde(default)]
+    pub insecure_loopback_plaintext_for_tests: bool,
 }
 
 /// The value of `[email] tls`.
@@ -87,7 +97,7 @@ pub enum SmtpTls {
     Starttls,
     /// TLS from the first byte (port 465).
     Tls,
-    /// No TLS at all: only to a loopback host.
+    /// No TLS at all: only to a loopback host on a privileged port.
     None,
 }
 
@@ -114,6 +124,36 @@ pub struct DeliverySections {
     pub webhook: Option<WebhookSection>,
     /// `[email]`
     pub email: Option<EmailSection>,
+}
+
+impl DeliverySections {
+    /// The sections that set `insecure_loopback_plaintext_for_tests`.
+    pub(crate) fn plaintext_for_tests(&self) -> Vec<&'static str> {
+        [
+            (
+                "twilio",
+                self.twilio
+                    .as_ref()
+                    .map(|s| s.insecure_loopback_plaintext_for_tests),
+            ),
+            (
+                "webhook",
+                self.webhook
+                    .as_ref()
+                    .map(|s| s.insecure_loopback_plaintext_for_tests),
+            ),
+            (
+                "email",
+                self.email
+                    .as_ref()
+                    .map(|s| s.insecure_loopback_plaintext_for_tests),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set == Some(true))
+        .map(|(name, _)| name)
+        .collect()
+    }
 }
 
 /// A delivery setting that cannot work, found before the daemon starts.
@@ -165,23 +205,130 @@ pub(crate) fn is_e164(number: &str) -> bool {
     })
 }
 
-/// Parses the provider URL at `key`: https anywhere, plain http only to a loopback host, no
-/// user name or password in it (credentials come from files), no fragment.
-pub(crate) fn provider_url(key: &str, text: &str) -> Result<Url, DeliveryConfigError> {
+/// The kernel setting that says where unprivileged ports begin (it applies to IPv6 too).
+const UNPRIVILEGED_PORT_START: &str = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+/// Its value when it cannot be read: the kernel's default.
+const DEFAULT_UNPRIVILEGED_PORT_START: u32 = 1024;
+
+/// Where a connection without TLS may go. Plain http and SMTP without TLS carry the provider's
+/// credentials (`Authorization: Basic`, SMTP AUTH) and the codes: only a loopback host on a
+/// port that no unprivileged user can bind is safe, because whoever binds the port while the
+/// relay is down receives them. Test suites run stand-ins on high ports, and only a section's
+/// `insecure_loopback_plaintext_for_tests` lets plain text go there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PlaintextRule {
+    /// The first port any user may bind (`net.ipv4.ip_unprivileged_port_start`).
+    unprivileged_port_start: u32,
+}
+
+impl PlaintextRule {
+    /// The rule for this machine's network namespace, as the kernel says now. A later change
+    /// of the sysctl is seen at the next start, reload or `--check-config`.
+    pub(crate) fn from_kernel() -> PlaintextRule {
+        let start = std::fs::read_to_string(UNPRIVILEGED_PORT_START)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(DEFAULT_UNPRIVILEGED_PORT_START);
+        PlaintextRule::with_unprivileged_port_start(start)
+    }
+
+    /// The rule when unprivileged users may bind ports from `start` up.
+    pub(crate) fn with_unprivileged_port_start(start: u32) -> PlaintextRule {
+        PlaintextRule {
+            unprivileged_port_start: start,
+        }
+    }
+
+    /// Whether plain text may go to `host`:`port`; `for_tests` is the section's
+    /// `insecure_loopback_plaintext_for_tests`.
+    fn check(self, host: &str, port: u16, for_tests: bool) -> Result<(), PlaintextRefusal> {
+        if !is_loopback_host(host) {
+            return Err(PlaintextRefusal::NotLoopback);
+        }
+        if for_tests || u32::from(port) < self.unprivileged_port_start {
+            return Ok(());
+        }
+        Err(PlaintextRefusal::UnprivilegedPort {
+            port,
+            unprivileged_port_start: self.unprivileged_port_start,
+        })
+    }
+}
+
+/// Why a plain-text transport was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlaintextRefusal {
+    /// The host is not this machine's loopback.
+    NotLoopback,
+    /// Any local user may listen on the port.
+    UnprivilegedPort {
+        port: u16,
+        unprivileged_port_start: u32,
+    },
+}
+
+impl PlaintextRefusal {
+    /// What is wrong with `what` (e.g. "plain http://") at `got`, and what to do: `secure`
+    /// names the protected alternative.
+    fn explain(self, what: &str, secure: &str, got: &str) -> String {
+        match self {
+            PlaintextRefusal::NotLoopback => format!(
+                "{what} is allowed only to a loopback host (127.0.0.1, ::1, localhost) on a \
+                 privileged port; use {secure}, got {got}"
+            ),
+            PlaintextRefusal::UnprivilegedPort {
+                port,
+                unprivileged_port_start,
+            } => format!(
+                "{what} to port {port} is refused: any local user may listen on ports from \
+                 {unprivileged_port_start} up (sysctl net.ipv4.ip_unprivileged_port_start) and \
+                 would receive the credentials and codes while the relay is down; use \
+                 {secure}, or run the local relay on a port below {unprivileged_port_start}; \
+                 got {got}"
+            ),
+        }
+    }
+}
+
+/// Checks that SMTP without TLS (`email.tls = "none"`) goes to a loopback host on a
+/// privileged port, or to any loopback port when `for_tests` is set.
+pub(crate) fn plain_smtp(
+    rule: PlaintextRule,
+    host: &str,
+    port: u16,
+    for_tests: bool,
+) -> Result<(), DeliveryConfigError> {
+    rule.check(host, port, for_tests).map_err(|refusal| {
+        DeliveryConfigError::new(
+            "email.tls",
+            refusal.explain(
+                "tls = \"none\"",
+                "tls = \"starttls\" or \"tls\"",
+                &format!("smtp_host = {host:?}, smtp_port = {port}"),
+            ),
+        )
+    })
+}
+
+/// Parses the provider URL at `key`: https anywhere, plain http only where `rule` allows it,
+/// no user name or password in it (credentials come from files), no fragment. `for_tests` is
+/// the section's `insecure_loopback_plaintext_for_tests`.
+pub(crate) fn provider_url(
+    key: &str,
+    text: &str,
+    rule: PlaintextRule,
+    for_tests: bool,
+) -> Result<Url, DeliveryConfigError> {
     let url = Url::parse(text)
         .map_err(|e| DeliveryConfigError::new(key, format!("not a URL ({e}): {text}")))?;
     let host = url.host_str().unwrap_or_default();
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback_host(host) => {}
         "http" => {
-            return Err(DeliveryConfigError::new(
-                key,
-                format!(
-                    "plain http:// is allowed only to a loopback host (127.0.0.1, ::1, \
-                     localhost), got {text}"
-                ),
-            ));
+            let port = url.port_or_known_default().unwrap_or(80);
+            rule.check(host, port, for_tests).map_err(|refusal| {
+                DeliveryConfigError::new(key, refusal.explain("plain http://", "https://", text))
+            })?;
         }
         other => {
             return Err(DeliveryConfigError::new(
@@ -250,30 +397,43 @@ mod tests {
         }
     }
 
+    /// The kernel's default: ports from 1024 up are anyone's.
+    const DEFAULT_RULE: PlaintextRule = PlaintextRule {
+        unprivileged_port_start: 1024,
+    };
+
     #[test]
-    fn plain_http_only_to_loopback() {
+    fn plain_http_only_to_a_privileged_loopback_port() {
         for ok in [
-            "http://127.0.0.1:8080",
+            "http://127.0.0.1:587",
             "http://[::1]:9/hook",
             "http://localhost/x",
+            "http://127.0.0.1:1023",
             "https://api.twilio.com",
             "https://10.0.0.1/hook",
+            "https://127.0.0.1:8443/hook",
         ] {
-            assert!(provider_url("webhook.url", ok).is_ok(), "{ok}");
+            assert!(
+                provider_url("webhook.url", ok, DEFAULT_RULE, false).is_ok(),
+                "{ok}"
+            );
         }
-        let refused = provider_url("twilio.api_url", "http://x.example").unwrap_err();
+        let refused =
+            provider_url("twilio.api_url", "http://x.example", DEFAULT_RULE, false).unwrap_err();
         assert_eq!(
             refused.to_string(),
             "twilio.api_url: plain http:// is allowed only to a loopback host (127.0.0.1, ::1, \
-             localhost), got http://x.example"
+             localhost) on a privileged port; use https://, got http://x.example"
         );
         for bad in [
             "http://10.0.0.1",
             "http://example.com:80",
             "http://127.0.0.1.example.com",
         ] {
-            let e = provider_url("webhook.url", bad).unwrap_err();
-            assert!(e.problem.contains("loopback"), "{bad}: {e}");
+            for for_tests in [false, true] {
+                let e = provider_url("webhook.url", bad, DEFAULT_RULE, for_tests).unwrap_err();
+                assert!(e.problem.contains("loopback"), "{bad}: {e}");
+            }
         }
         for bad in [
             "ftp://127.0.0.1",
@@ -281,8 +441,79 @@ mod tests {
             "https://e.com/#x",
             "nonsense",
         ] {
-            let e = provider_url("webhook.url", bad).unwrap_err();
+            let e = provider_url("webhook.url", bad, DEFAULT_RULE, true).unwrap_err();
             assert_eq!(e.key, "webhook.url");
+        }
+    }
+
+    /// The attack: with the relay down, a local user binds its high port and reads the
+    /// `Authorization: Basic` header and the code.
+    #[test]
+    fn plain_http_to_a_port_anyone_may_bind_is_refused_unless_for_tests() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:1024/",
+            "http://[::1]:40000/hook",
+            "http://localhost:65535",
+        ] {
+            let e = provider_url("twilio.api_url", url, DEFAULT_RULE, false).unwrap_err();
+            assert_eq!(e.key, "twilio.api_url");
+            assert!(
+                e.problem.contains("any local user may listen")
+                    && e.problem.contains("net.ipv4.ip_unprivileged_port_start")
+                    && e.problem.contains("use https://"),
+                "{url}: {e}"
+            );
+            assert!(provider_url("twilio.api_url", url, DEFAULT_RULE, true).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_privileged_range_follows_the_sysctl() {
+        // Containers often set net.ipv4.ip_unprivileged_port_start = 0: no port is safe.
+        let nothing_privileged = PlaintextRule::with_unprivileged_port_start(0);
+        let e = provider_url(
+            "webhook.url",
+            "http://127.0.0.1/",
+            nothing_privileged,
+            false,
+        )
+        .unwrap_err();
+        assert!(e.problem.contains("port 80"), "{e}");
+        assert!(provider_url("webhook.url", "http://127.0.0.1/", nothing_privileged, true).is_ok());
+        let raised = PlaintextRule::with_unprivileged_port_start(10_000);
+        assert!(provider_url("webhook.url", "http://127.0.0.1:8080", raised, false).is_ok());
+        assert!(provider_url("webhook.url", "http://127.0.0.1:10000", raised, false).is_err());
+    }
+
+    #[test]
+    fn kernel_rule_is_read_or_defaults() {
+        let rule = PlaintextRule::from_kernel();
+        match std::fs::read_to_string(UNPRIVILEGED_PORT_START) {
+            Ok(text) => assert_eq!(
+                rule.unprivileged_port_start,
+                text.trim().parse::<u32>().unwrap()
+            ),
+            Err(_) => assert_eq!(rule, DEFAULT_RULE),
+        }
+    }
+
+    #[test]
+    fn plain_smtp_only_to_a_privileged_loopback_port() {
+        assert!(plain_smtp(DEFAULT_RULE, "127.0.0.1", 25, false).is_ok());
+        assert!(plain_smtp(DEFAULT_RULE, "::1", 25, false).is_ok());
+        let e = plain_smtp(DEFAULT_RULE, "127.0.0.1", 2525, false).unwrap_err();
+        assert_eq!(e.key, "email.tls");
+        assert!(
+            e.problem.contains("port 2525")
+                && e.problem.contains("use tls = \"starttls\" or \"tls\"")
+                && e.problem.contains("smtp_port = 2525"),
+            "{e}"
+        );
+        assert!(plain_smtp(DEFAULT_RULE, "127.0.0.1", 2525, true).is_ok());
+        for host in ["10.0.0.1", "mail.example.com"] {
+            let e = plain_smtp(DEFAULT_RULE, host, 25, true).unwrap_err();
+            assert!(e.problem.contains("only to a loopback host"), "{e}");
         }
     }
 

@@ -28,7 +28,7 @@ pub use config::{
 pub use error::{SendError, SendErrorKind};
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
-use config::is_e164;
+use config::{PlaintextRule, is_e164};
 use smtp::Smtp;
 use twilio::Twilio;
 use webhook::Webhook;
@@ -106,18 +106,29 @@ impl fmt::Debug for Delivery {
 impl Delivery {
     /// Checks the sections, reads the credential files (relative names inside
     /// `$CREDENTIALS_DIRECTORY`) and builds the HTTP and SMTP clients. `host` names this
-    /// machine in messages; every send gives up after `send_timeout`.
+    /// machine in messages; every send gives up after `send_timeout`. A section that sets
+    /// `insecure_loopback_plaintext_for_tests` is warned about on stderr each time.
     pub fn new(
         sections: &DeliverySections,
         host: &str,
         send_timeout: Duration,
     ) -> Result<Delivery, DeliveryConfigError> {
-        Delivery::with_credentials_dir(
+        let delivery = Delivery::with_credentials_dir(
             sections,
             host,
             send_timeout,
             credential::credentials_directory().as_deref(),
-        )
+            PlaintextRule::from_kernel(),
+        )?;
+        for section in sections.plaintext_for_tests() {
+            eprintln!(
+                "mfa-daemon: WARNING: [{section}] insecure_loopback_plaintext_for_tests = true: \
+                 credentials and codes may go in plain text to any loopback port, where any \
+                 local user can listen. This setting is for test suites only; remove it on a \
+                 real host."
+            );
+        }
+        Ok(delivery)
     }
 
     fn with_credentials_dir(
@@ -125,6 +136,7 @@ impl Delivery {
         host: &str,
         send_timeout: Duration,
         credentials_dir: Option<&std::path::Path>,
+        plaintext: PlaintextRule,
     ) -> Result<Delivery, DeliveryConfigError> {
         if send_timeout.is_zero() {
             return Err(DeliveryConfigError::new(
@@ -155,20 +167,20 @@ impl Delivery {
             None => None,
             Some(SmsProvider::Twilio) => {
                 let section = sections.twilio.as_ref().ok_or_else(|| missing("twilio"))?;
-                Some(PhoneRoute::Twilio(Twilio::new(section, credentials_dir)?))
+                Some(PhoneRoute::Twilio(Twilio::new(section, credentials_dir, plaintext)?))
             }
             Some(SmsProvider::Webhook) => {
                 let section = sections
                     .webhook
                     .as_ref()
                     .ok_or_else(|| missing("webhook"))?;
-                Some(PhoneRoute::Webhook(Webhook::new(section, credentials_dir)?))
+                Some(PhoneRoute::Webhook(Webhook::new(section, credentials_dir, plaintext)?))
             }
         };
         let email = sections
             .email
             .as_ref()
-            .map(|section| Smtp::new(section, credentials_dir, send_timeout))
+            .map(|section| Smtp::new(section, credentials_dir, send_timeout, plaintext))
             .transpose()?;
         let http = phone
             .is_some()

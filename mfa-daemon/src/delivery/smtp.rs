@@ -1,5 +1,5 @@
 //! Email codes through an SMTP relay with lettre: STARTTLS that must succeed, implicit TLS, or
-//! (to loopback only) none; AUTH when a user name is set. One connection per message, so a
+//! (to a privileged loopback port only) none; AUTH when a user name is set. One connection per message, so a
 //! stalled relay holds up only the send that is waiting on it.
 
 use std::fmt;
@@ -15,7 +15,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use super::Outgoing;
-use super::config::{DeliveryConfigError, EmailSection, SmtpTls, is_loopback_host};
+use super::config::{DeliveryConfigError, EmailSection, PlaintextRule, SmtpTls, plain_smtp};
 use super::credential::read_credential;
 use super::error::{SendError, SendErrorKind};
 use super::message::{email_subject, email_text};
@@ -50,6 +50,7 @@ impl Smtp {
         section: &EmailSection,
         credentials_dir: Option<&Path>,
         send_timeout: Duration,
+        plaintext: PlaintextRule,
     ) -> Result<Smtp, DeliveryConfigError> {
         let host = section.smtp_host.trim();
         if host.is_empty() {
@@ -58,14 +59,14 @@ impl Smtp {
                 "must not be empty",
             ));
         }
-        if section.tls == SmtpTls::None && !is_loopback_host(host) {
-            return Err(DeliveryConfigError::new(
-                "email.tls",
-                format!(
-                    "\"none\" is allowed only to a loopback host (127.0.0.1, ::1, localhost), \
-                     got smtp_host = {host:?}"
-                ),
-            ));
+        let port = section.smtp_port.unwrap_or(section.tls.default_port());
+        if section.tls == SmtpTls::None {
+            plain_smtp(
+                plaintext,
+                host,
+                port,
+                section.insecure_loopback_plaintext_for_tests,
+            )?;
         }
         let from: Mailbox = section.from.parse().map_err(|e| {
             DeliveryConfigError::new(
@@ -73,7 +74,6 @@ impl Smtp {
                 format!("not a mailbox ({e}): {:?}", section.from),
             )
         })?;
-        let port = section.smtp_port.unwrap_or(section.tls.default_port());
         // The name the certificate must carry; brackets would not match an IP SAN.
         let tls_name = host.trim_start_matches('[').trim_end_matches(']');
         let mut builder =

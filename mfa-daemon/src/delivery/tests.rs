@@ -26,18 +26,20 @@ fn twilio(dir: &Path) -> TwilioSection {
         from: Some("+15005550006".to_owned()),
         messaging_service_sid: None,
         api_url: "https://api.twilio.com".to_owned(),
+        insecure_loopback_plaintext_for_tests: false,
     }
 }
 
 fn email(dir: &Path) -> EmailSection {
     EmailSection {
         smtp_host: "127.0.0.1".to_owned(),
-        smtp_port: Some(2525),
+        smtp_port: Some(25),
         tls: SmtpTls::None,
         username: Some("mfa".to_owned()),
         password_file: Some(secret_file(dir, "smtp", PASSWORD)),
         from: "Login codes <mfa@example.com>".to_owned(),
         ca_file: None,
+        insecure_loopback_plaintext_for_tests: false,
     }
 }
 
@@ -45,8 +47,13 @@ fn sms(provider: SmsProvider) -> Option<SmsSection> {
     Some(SmsSection { provider })
 }
 
+/// The kernel's default: ports from 1024 up are anyone's.
+fn default_rule() -> PlaintextRule {
+    PlaintextRule::with_unprivileged_port_start(1024)
+}
+
 fn build(sections: &DeliverySections) -> Result<Delivery, DeliveryConfigError> {
-    Delivery::with_credentials_dir(sections, HOST, Duration::from_secs(5), None)
+    Delivery::with_credentials_dir(sections, HOST, Duration::from_secs(5), None, default_rule())
 }
 
 fn parse(text: &str) -> DeliverySections {
@@ -152,39 +159,90 @@ fn plain_transports_only_to_loopback() {
     };
     assert_eq!(build(&sections).unwrap_err().key, "twilio.api_url");
 
-    let webhook = |url: &str| DeliverySections {
+    let webhook = |url: &str, for_tests: bool| DeliverySections {
         sms: sms(SmsProvider::Webhook),
         webhook: Some(WebhookSection {
             url: url.to_owned(),
             secret_file: secret_file(dir.path(), "secret", SECRET),
+            insecure_loopback_plaintext_for_tests: for_tests,
         }),
         ..Default::default()
     };
-    assert!(build(&webhook("http://127.0.0.1:9/hook")).is_ok());
-    assert!(build(&webhook("http://[::1]:9/hook")).is_ok());
+    assert!(build(&webhook("http://127.0.0.1:9/hook", false)).is_ok());
+    assert!(build(&webhook("http://[::1]:9/hook", false)).is_ok());
     assert_eq!(
-        build(&webhook("http://example.com/hook")).unwrap_err().key,
+        build(&webhook("http://example.com/hook", true))
+            .unwrap_err()
+            .key,
         "webhook.url"
     );
+    // A port any local user may bind only with the test suites' setting.
+    assert_eq!(
+        build(&webhook("http://127.0.0.1:8080/hook", false))
+            .unwrap_err()
+            .key,
+        "webhook.url"
+    );
+    assert!(build(&webhook("http://127.0.0.1:8080/hook", true)).is_ok());
+    let mut section = twilio(dir.path());
+    section.api_url = "http://127.0.0.1:8080".to_owned();
+    let mut sections = DeliverySections {
+        sms: sms(SmsProvider::Twilio),
+        twilio: Some(section),
+        ..Default::default()
+    };
+    assert_eq!(build(&sections).unwrap_err().key, "twilio.api_url");
+    if let Some(twilio) = sections.twilio.as_mut() {
+        twilio.insecure_loopback_plaintext_for_tests = true;
+    }
+    assert!(build(&sections).is_ok());
+    assert_eq!(sections.plaintext_for_tests(), ["twilio"]);
 
-    for (host, ok) in [
-        ("127.0.0.1", true),
-        ("::1", true),
-        ("localhost", true),
-        ("10.0.0.1", false),
-        ("mail.example.com", false),
+    for (host, port, for_tests, ok) in [
+        ("127.0.0.1", None, false, true),
+        ("::1", Some(25), false, true),
+        ("localhost", Some(25), false, true),
+        ("127.0.0.1", Some(2525), false, false),
+        ("127.0.0.1", Some(2525), true, true),
+        ("10.0.0.1", Some(25), false, false),
+        ("mail.example.com", Some(25), true, false),
     ] {
         let mut section = email(dir.path());
         section.smtp_host = host.to_owned();
+        section.smtp_port = port;
+        section.insecure_loopback_plaintext_for_tests = for_tests;
         let sections = DeliverySections {
             email: Some(section),
             ..Default::default()
         };
         match build(&sections) {
             Ok(delivery) => assert!(ok && delivery.can_send(Channel::Email), "{host}"),
-            Err(e) => assert!(!ok && e.key == "email.tls", "{host}: {e}"),
+            Err(e) => assert!(!ok && e.key == "email.tls", "{host} {port:?}: {e}"),
         }
     }
+}
+
+#[test]
+fn the_test_setting_parses_in_each_section() {
+    let sections = parse(
+        r#"
+        [sms]
+        provider = "webhook"
+        [webhook]
+        url = "http://127.0.0.1:8080/mfa"
+        secret_file = "s"
+        insecure_loopback_plaintext_for_tests = true
+        [email]
+        smtp_host = "127.0.0.1"
+        from = "a@b.example"
+        "#,
+    );
+    assert_eq!(sections.plaintext_for_tests(), ["webhook"]);
+    assert!(
+        parse("[twilio]\naccount_sid = \"AC\"\nauth_token_file = \"t\"\n")
+            .plaintext_for_tests()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -239,8 +297,13 @@ fn credential_files_are_checked_at_start() {
     };
     assert!(build(&sections).is_err());
     secret_file(dir.path(), "twilio-token", TOKEN);
-    let delivery =
-        Delivery::with_credentials_dir(&sections, HOST, Duration::from_secs(5), Some(dir.path()));
+    let delivery = Delivery::with_credentials_dir(
+        &sections,
+        HOST,
+        Duration::from_secs(5),
+        Some(dir.path()),
+        default_rule(),
+    );
     assert!(delivery.is_ok());
 }
 
@@ -339,6 +402,7 @@ fn no_secret_or_code_in_any_error_or_debug() {
         webhook: Some(WebhookSection {
             url: "https://hooks.example.com/mfa".to_owned(),
             secret_file: secret_file(dir.path(), "secret", SECRET),
+            insecure_loopback_plaintext_for_tests: false,
         }),
         ..Default::default()
     };

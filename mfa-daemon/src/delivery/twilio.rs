@@ -8,7 +8,9 @@ use reqwest::{Client, Url};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::config::{DeliveryConfigError, TwilioSection, is_e164, provider_url, twilio_sid};
+use super::config::{
+    DeliveryConfigError, PlaintextRule, TwilioSection, is_e164, provider_url, twilio_sid,
+};
 use super::credential::{Credential, read_credential};
 use super::error::{SendError, SendErrorKind};
 use super::http::{exchange, retry_once_if_rate_limited};
@@ -48,6 +50,7 @@ impl Twilio {
     pub(crate) fn new(
         section: &TwilioSection,
         credentials_dir: Option<&Path>,
+        plaintext: PlaintextRule,
     ) -> Result<Twilio, DeliveryConfigError> {
         twilio_sid("twilio.account_sid", "AC", &section.account_sid)?;
         let sender = match (&section.from, &section.messaging_service_sid) {
@@ -72,7 +75,12 @@ impl Twilio {
                 ));
             }
         };
-        let base = provider_url("twilio.api_url", &section.api_url)?;
+        let base = provider_url(
+            "twilio.api_url",
+            &section.api_url,
+            plaintext,
+            section.insecure_loopback_plaintext_for_tests,
+        )?;
         let endpoint = |resource: &str| {
             let path = format!(
                 "{}/2010-04-01/Accounts/{}/{resource}",

@@ -14,7 +14,7 @@ use sha2::Sha256;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::config::{DeliveryConfigError, WebhookSection, provider_url};
+use super::config::{DeliveryConfigError, PlaintextRule, WebhookSection, provider_url};
 use super::credential::{Credential, read_credential};
 use super::error::{SendError, SendErrorKind};
 use super::http::{exchange, retry_once_if_rate_limited};
@@ -61,9 +61,15 @@ impl Webhook {
     pub(crate) fn new(
         section: &WebhookSection,
         credentials_dir: Option<&Path>,
+        plaintext: PlaintextRule,
     ) -> Result<Webhook, DeliveryConfigError> {
         Ok(Webhook {
-            url: provider_url("webhook.url", &section.url)?,
+            url: provider_url(
+                "webhook.url",
+                &section.url,
+                plaintext,
+                section.insecure_loopback_plaintext_for_tests,
+            )?,
             secret: read_credential("webhook.secret_file", &section.secret_file, credentials_dir)?,
         })
     }
