@@ -8,9 +8,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
-/// Most keys remembered at once; beyond it, keys whose windows have passed are forgotten,
-/// and a send that needs a new key is refused until one has (failing toward not sending).
-pub const MAX_KEYS: usize = 20_000;
+/// Most keys remembered at once (about 1 KB per user with ten contacts at worst); beyond it,
+/// keys whose windows have passed are forgotten, and a send that needs a new key is refused
+/// until one has (failing toward not sending).
+pub const MAX_KEYS: usize = 30_000;
 
 /// One limit a send counts against: at most `limit` sends under `key` within `window`
 /// seconds.
@@ -42,6 +43,8 @@ pub struct BucketFull {
     pub index: usize,
     /// Unix time at which the bucket has room again.
     pub retry_at: u64,
+    /// The book holds [`MAX_KEYS`] live keys and the bucket at `index` would be a new one.
+    pub crowded: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,10 +65,18 @@ impl Sends {
         }
     }
 
-    /// Sends within the last `window` seconds, and the oldest of them.
-    fn within(&self, window: u64, now: u64) -> (usize, Option<u64>) {
+    /// When fewer than `limit` sends are left within the last `window` seconds: `None` if
+    /// that is already so.
+    fn full_until(&self, limit: u32, window: u64, now: u64) -> Option<u64> {
         let start = self.at.partition_point(|&t| t.saturating_add(window) <= now);
-        (self.at.len() - start, self.at.get(start).copied())
+        let count = self.at.len() - start;
+        let limit = limit as usize;
+        if count < limit {
+            return None;
+        }
+        // Room comes back when the send `limit`-th from the newest leaves the window.
+        let at = self.at.get(start + count - limit.max(1)).copied().unwrap_or(now);
+        Some(at.saturating_add(window))
     }
 }
 
@@ -99,18 +110,21 @@ impl SendBook {
                 return Err(BucketFull {
                     index,
                     retry_at: now.saturating_add(window),
+                    crowded: true,
                 });
             }
         }
         for (index, bucket) in buckets.iter().enumerate() {
-            let (count, oldest) = self
-                .keys
-                .get(&bucket.key)
-                .map_or((0, None), |s| s.within(bucket.window, now));
-            if count >= bucket.limit as usize {
+            let full_until = match self.keys.get(&bucket.key) {
+                Some(sends) => sends.full_until(bucket.limit, bucket.window, now),
+                None if bucket.limit == 0 => Some(now),
+                None => None,
+            };
+            if let Some(retry_at) = full_until {
                 return Err(BucketFull {
                     index,
-                    retry_at: oldest.map_or(now, |t| t.saturating_add(bucket.window)),
+                    retry_at,
+                    crowded: false,
                 });
             }
         }
@@ -189,7 +203,8 @@ mod tests {
             book.admit(&[user("a", 2), host.clone()], NOW + 2),
             Err(BucketFull {
                 index: 0,
-                retry_at: NOW + HOUR
+                retry_at: NOW + HOUR,
+                crowded: false,
             })
         );
         book.admit(&[user("b", 2), host.clone()], NOW + 3).unwrap();
@@ -197,7 +212,8 @@ mod tests {
             book.admit(&[user("c", 2), host.clone()], NOW + 4),
             Err(BucketFull {
                 index: 1,
-                retry_at: NOW + HOUR
+                retry_at: NOW + HOUR,
+                crowded: false,
             })
         );
         // The window slides: a's first send leaves it an hour later.
@@ -238,7 +254,7 @@ mod tests {
             book.admit(&[user(&i.to_string(), 1)], NOW).unwrap();
         }
         let refused = book.admit(&[user("new", 1)], NOW + 1).unwrap_err();
-        assert_eq!(refused.index, 0);
+        assert!(refused.crowded && refused.index == 0);
         // The live counts stayed: user 0 is still at its limit.
         assert!(book.admit(&[user("0", 1)], NOW + 1).is_err());
         // Once the window has passed, old keys make room.

@@ -6,15 +6,14 @@
 //! Every limit is a sliding window over one key (a user's codes, a user's notices, one
 //! contact's notices, the host, the host's shared part). A message is admitted only if every
 //! window it counts in has room, and then it is counted in all of them at once. All counts
-//! live in one [`SendLimits`], so that they can move into a store as one piece.
+//! live in one [`SendBook`] (crate::send_book), which the daemon's store keeps.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-/// Most keys remembered at once (about 1 KB per user with ten contacts at worst); beyond it
-/// keys whose windows have passed are forgotten, and a message that needs a new key is
-/// refused until one has (failing toward not sending).
-const MAX_KEYS: usize = 30_000;
+use sha2::{Digest, Sha256};
+
+use crate::send_book::{BucketFull, SendBook, SendBucket};
+
 const HOUR: u64 = 3600;
 /// Notices to one contact within this long of the last one sent to it are collapsed into
 /// that one (dropped, and audited as `notice_collapsed`): a burst of changes, an attacker's
@@ -131,42 +130,86 @@ impl SendRefusal {
     }
 }
 
-/// What one window counts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What one bucket counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Key {
     /// A user's codes.
-    Codes(String),
+    Codes,
     /// A user's notices.
-    Notices(String),
-    /// The notices of one contact (user, address).
-    Contact(String, String),
+    Notices,
+    /// The notices of one contact of a user.
+    Contact,
     /// Every message of the host.
     Host,
     /// The host's messages that were not login codes.
     HostShare,
 }
 
-/// One limit a message counts against: at most `limit` within `window` seconds.
-#[derive(Debug)]
-struct Window {
-    key: Key,
-    limit: u32,
-    window: u64,
+/// The buckets one message counts in, each with the refusal it gives when full. The counts
+/// themselves live in a [`SendBook`]: in memory, or kept by the daemon's store so that a
+/// restart or a second host does not start them afresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendPlan {
+    buckets: Vec<SendBucket>,
+    keys: Vec<Key>,
 }
 
-/// Recent sends: every count the limits need, in one place.
-#[derive(Debug)]
+impl SendPlan {
+    fn new() -> SendPlan {
+        SendPlan {
+            buckets: Vec::with_capacity(4),
+            keys: Vec::with_capacity(4),
+        }
+    }
+
+    fn with(mut self, key: Key, name: String, limit: u32, window: u64) -> SendPlan {
+        self.buckets.push(SendBucket::new(name, limit, window));
+        self.keys.push(key);
+        self
+    }
+
+    /// The buckets, in the order they are checked.
+    pub fn buckets(&self) -> &[SendBucket] {
+        &self.buckets
+    }
+
+    /// Why the message is refused when `full` is.
+    pub fn refusal(&self, full: BucketFull) -> SendRefusal {
+        let retry_at = full.retry_at;
+        if full.crowded {
+            return SendRefusal::Host { retry_at };
+        }
+        match self.keys.get(full.index) {
+            Some(Key::Codes) => SendRefusal::User { retry_at },
+            Some(Key::Notices) => SendRefusal::UserNotices { retry_at },
+            Some(Key::Contact) => SendRefusal::Collapsed { retry_at },
+            Some(Key::HostShare) => SendRefusal::HostShare { retry_at },
+            Some(Key::Host) | None => SendRefusal::Host { retry_at },
+        }
+    }
+
+    /// Counts the message in `book` if every bucket has room.
+    pub fn admit(&self, book: &mut SendBook, now: u64) -> Result<(), SendRefusal> {
+        book.admit(&self.buckets, now)
+            .map_err(|full| self.refusal(full))
+    }
+}
+
+/// The send limits in force: which buckets each message counts in.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendLimits {
     policy: SendPolicy,
-    sent: HashMap<Key, VecDeque<u64>>,
+    /// The host's name in its buckets' keys: hosts sharing a database each keep their own
+    /// budget, while a user's limits hold across them.
+    host: String,
 }
 
 impl SendLimits {
-    /// No sends yet.
-    pub fn new(policy: SendPolicy) -> SendLimits {
+    /// The limits of `policy` on the host called `host`.
+    pub fn new(policy: SendPolicy, host: &str) -> SendLimits {
         SendLimits {
             policy,
-            sent: HashMap::new(),
+            host: host.to_owned(),
         }
     }
 
@@ -175,155 +218,120 @@ impl SendLimits {
         self.policy = policy;
     }
 
-    /// Counts a code for `user` at `now` if the user's limit and the host's (for `purpose`)
-    /// allow it.
-    pub fn admit(&mut self, user: &str, purpose: CodePurpose, now: u64) -> Result<(), SendRefusal> {
+    /// The buckets of a code for `user`: the user's limit and the host's (for `purpose`).
+    pub fn code(&self, user: &str, purpose: CodePurpose) -> SendPlan {
         let p = self.policy;
-        let mut windows = vec![
-            host(p),
-            Window {
-                key: Key::Codes(user.to_owned()),
-                limit: p.max_sends,
-                window: p.window.as_secs(),
-            },
-        ];
-        if purpose == CodePurpose::Confirmation {
-            windows.push(host_share(p));
+        let plan = SendPlan::new()
+            .with(Key::Host, format!("host:{}", self.host), p.max_per_hour, HOUR)
+            .with(
+                Key::Codes,
+                format!("codes:{user}"),
+                p.max_sends,
+                p.window.as_secs(),
+            );
+        match purpose {
+            CodePurpose::Login => plan,
+            CodePurpose::Confirmation => plan.with(
+                Key::HostShare,
+                format!("host-share:{}", self.host),
+                p.shared_per_hour(),
+                HOUR,
+            ),
         }
-        self.count(&windows, now)
     }
 
-    /// Counts a security notice for `user` to the contact at address `to`, if the contact's
-    /// burst (for a [`NoticeKind::Change`]), the user's notice limit and the host's shared
-    /// part allow it.
-    pub fn admit_notice(
-        &mut self,
-        user: &str,
-        to: &str,
-        kind: NoticeKind,
-        now: u64,
-    ) -> Result<(), SendRefusal> {
+    /// The buckets of a security notice for `user` to the contact at address `to`: the
+    /// contact's burst (a [`NoticeKind::Farewell`] is counted in it but never refused by
+    /// it), the host's budget and shared part, and the user's notice limit.
+    pub fn notice(&self, user: &str, to: &str, kind: NoticeKind) -> SendPlan {
         let p = self.policy;
-        let contact = Window {
-            key: Key::Contact(user.to_owned(), to.to_owned()),
-            limit: 1,
-            window: NOTICE_BURST.as_secs(),
+        let burst_limit = match kind {
+            NoticeKind::Change => 1,
+            NoticeKind::Farewell => u32::MAX,
         };
         // The burst is checked first: a collapsed notice is reported as collapsed even when
         // a limit is reached as well.
-        let mut windows = Vec::with_capacity(4);
-        if kind == NoticeKind::Change {
-            windows.push(contact);
-        }
-        windows.extend([
-            host(p),
-            host_share(p),
-            Window {
-                key: Key::Notices(user.to_owned()),
-                limit: p.max_notices,
-                window: HOUR,
-            },
-        ]);
-        self.count(&windows, now)?;
-        if kind == NoticeKind::Farewell {
-            // Starts a burst like any notice, so a loop of removals is collapsed too.
-            let key = Key::Contact(user.to_owned(), to.to_owned());
-            let sent = self.sent.entry(key).or_default();
-            sent.clear();
-            sent.push_back(now);
-        }
-        Ok(())
-    }
-
-    /// Counts one message in every window if each has room; otherwise counts nothing and
-    /// returns the first full one's refusal.
-    fn count(&mut self, windows: &[Window], now: u64) -> Result<(), SendRefusal> {
-        let new_keys = windows
-            .iter()
-            .filter(|w| !self.sent.contains_key(&w.key))
-            .count();
-        if self.sent.len() + new_keys > MAX_KEYS {
-            self.sent.retain(|key, sent| {
-                expire(sent, now, longest_window(key, &self.policy));
-                !sent.is_empty()
-            });
-            if self.sent.len() + new_keys > MAX_KEYS {
-                return Err(SendRefusal::Host {
-                    retry_at: now + HOUR.min(self.policy.window.as_secs()),
-                });
-            }
-        }
-        for w in windows {
-            let Some(sent) = self.sent.get_mut(&w.key) else {
-                if w.limit == 0 {
-                    return Err(refusal(&w.key, now));
-                }
-                continue;
-            };
-            expire(sent, now, w.window);
-            if sent.len() >= w.limit as usize {
-                let retry_at = sent.front().map_or(now, |t| t + w.window);
-                return Err(refusal(&w.key, retry_at));
-            }
-        }
-        for w in windows {
-            self.sent.entry(w.key.clone()).or_default().push_back(now);
-        }
-        Ok(())
+        SendPlan::new()
+            .with(
+                Key::Contact,
+                contact_key(user, to),
+                burst_limit,
+                NOTICE_BURST.as_secs(),
+            )
+            .with(Key::Host, format!("host:{}", self.host), p.max_per_hour, HOUR)
+            .with(
+                Key::HostShare,
+                format!("host-share:{}", self.host),
+                p.shared_per_hour(),
+                HOUR,
+            )
+            .with(
+                Key::Notices,
+                format!("notices:{user}"),
+                p.max_notices,
+                HOUR,
+            )
     }
 }
 
-fn host(p: SendPolicy) -> Window {
-    Window {
-        key: Key::Host,
-        limit: p.max_per_hour,
-        window: HOUR,
-    }
-}
-
-fn host_share(p: SendPolicy) -> Window {
-    Window {
-        key: Key::HostShare,
-        limit: p.shared_per_hour(),
-        window: HOUR,
-    }
-}
-
-/// How long a key's sends can matter, whatever message counts in it.
-fn longest_window(key: &Key, policy: &SendPolicy) -> u64 {
-    match key {
-        Key::Codes(_) => policy.window.as_secs(),
-        Key::Contact(..) => NOTICE_BURST.as_secs(),
-        Key::Notices(_) | Key::Host | Key::HostShare => HOUR,
-    }
-}
-
-fn refusal(key: &Key, retry_at: u64) -> SendRefusal {
-    match key {
-        Key::Codes(_) => SendRefusal::User { retry_at },
-        Key::Notices(_) => SendRefusal::UserNotices { retry_at },
-        Key::Contact(..) => SendRefusal::Collapsed { retry_at },
-        Key::Host => SendRefusal::Host { retry_at },
-        Key::HostShare => SendRefusal::HostShare { retry_at },
-    }
-}
-
-fn expire(sent: &mut VecDeque<u64>, now: u64, window: u64) {
-    while sent.front().is_some_and(|&t| t + window <= now) {
-        sent.pop_front();
-    }
+/// The key of one contact's notices: a digest of the user and the address, so that the
+/// counts (kept in clear, also in a shared database) hold no phone number or address, and
+/// no two pairs share a key.
+fn contact_key(user: &str, to: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(user.len().to_be_bytes());
+    digest.update(user.as_bytes());
+    digest.update(to.as_bytes());
+    let digest = digest.finalize();
+    let hex: String = digest
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("contact:{hex}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The limits with their counts in memory.
+    struct Counted {
+        limits: SendLimits,
+        book: SendBook,
+    }
+
+    impl Counted {
+        fn new(policy: SendPolicy) -> Counted {
+            Counted {
+                limits: SendLimits::new(policy, "h"),
+                book: SendBook::new(),
+            }
+        }
+
+        fn admit(&mut self, user: &str, purpose: CodePurpose, now: u64) -> Result<(), SendRefusal> {
+            self.limits.code(user, purpose).admit(&mut self.book, now)
+        }
+
+        fn admit_notice(
+            &mut self,
+            user: &str,
+            to: &str,
+            kind: NoticeKind,
+            now: u64,
+        ) -> Result<(), SendRefusal> {
+            self.limits
+                .notice(user, to, kind)
+                .admit(&mut self.book, now)
+        }
+    }
+
     const NOW: u64 = 1_800_000_000;
     const BURST: u64 = NOTICE_BURST.as_secs();
 
     #[test]
     fn per_user_window_slides() {
-        let mut l = SendLimits::new(SendPolicy::default());
+        let mut l = Counted::new(SendPolicy::default());
         for i in 0..5 {
             l.admit("alice", CodePurpose::Login, NOW + i).unwrap();
         }
@@ -343,7 +351,7 @@ mod tests {
             max_per_hour: 3,
             ..SendPolicy::default()
         };
-        let mut l = SendLimits::new(policy);
+        let mut l = Counted::new(policy);
         for user in ["a", "b", "c"] {
             l.admit(user, CodePurpose::Login, NOW).unwrap();
         }
@@ -360,7 +368,7 @@ mod tests {
 
     #[test]
     fn notices_to_one_contact_collapse_within_a_burst() {
-        let mut l = SendLimits::new(SendPolicy::default());
+        let mut l = Counted::new(SendPolicy::default());
         let to = "+14155550123";
         l.admit_notice("alice", to, NoticeKind::Change, NOW)
             .unwrap();
@@ -396,7 +404,7 @@ mod tests {
             max_notices: 4,
             ..SendPolicy::default()
         };
-        let mut l = SendLimits::new(policy);
+        let mut l = Counted::new(policy);
         let contacts = ["+8821", "+8822", "+8823"];
         let mut sent = 0;
         // An attacker's loop: a change every 10 s for an hour, three contacts each time.
@@ -430,7 +438,7 @@ mod tests {
             ..SendPolicy::default()
         };
         assert_eq!(policy.shared_per_hour(), 5);
-        let mut l = SendLimits::new(policy);
+        let mut l = Counted::new(policy);
         for i in 0..3 {
             l.admit("mallory", CodePurpose::Confirmation, NOW).unwrap();
             let _ = l.admit_notice("mallory", &format!("+88{i}"), NoticeKind::Change, NOW);
@@ -453,18 +461,17 @@ mod tests {
             Err(SendRefusal::Host { .. })
         ));
         // Logins may use the shared part when nothing else did.
-        let mut l = SendLimits::new(policy);
+        let mut l = Counted::new(policy);
         for i in 0..10 {
             l.admit(&format!("u{i}"), CodePurpose::Login, NOW).unwrap();
         }
     }
 
     #[test]
-    fn a_full_table_refuses_new_keys_until_old_ones_expire() {
-        let mut l = SendLimits::new(SendPolicy::default());
-        for i in 0..MAX_KEYS - 1 {
-            l.sent
-                .insert(Key::Notices(format!("u{i}")), VecDeque::from([NOW]));
+    fn a_full_book_refuses_new_keys_as_the_host_limit_until_old_ones_expire() {
+        let mut l = Counted::new(SendPolicy::default());
+        for i in 0..crate::send_book::MAX_KEYS - 1 {
+            l.book.record(&format!("notices:u{i}"), HOUR, NOW);
         }
         assert!(matches!(
             l.admit_notice("new", "+14155550123", NoticeKind::Change, NOW + 1),
@@ -472,6 +479,14 @@ mod tests {
         ));
         l.admit_notice("new", "+14155550123", NoticeKind::Change, NOW + HOUR)
             .unwrap();
-        assert!(l.sent.len() < 10, "{}", l.sent.len());
+        assert!(l.book.len() < 10, "{}", l.book.len());
+    }
+
+    #[test]
+    fn contact_keys_hold_no_address_and_do_not_collide() {
+        let key = contact_key("alice", "+14155550123");
+        assert!(!key.contains("4155550123") && !key.contains("alice"), "{key}");
+        assert_ne!(contact_key("ab", "c"), contact_key("a", "bc"));
+        assert_eq!(key, contact_key("alice", "+14155550123"));
     }
 }

@@ -19,7 +19,9 @@ use crate::config::Engine;
 use crate::error::DaemonError;
 use crate::store::attempt_limiter::AttemptLimiter;
 use crate::store::files::FileStore;
-use crate::store::postgres::{Pg, PgLimits, PgStore};
+use crate::delivery::outbox::SendLedger;
+use crate::store::postgres::{Pg, PgLimits, PgSendLedger, PgStore};
+use crate::store::send_ledger::FileSendLedger;
 use crate::store::{Limits, RecordStore, StoreError, TotpFactor, UserRecord};
 use mfa_core::factor::bypass;
 use mfa_core::factor::recovery::{self, RecoveryCode, RecoveryError};
@@ -115,6 +117,8 @@ pub struct Authority {
     policy: RwLock<Arc<Policy>>,
     store: Box<dyn RecordStore>,
     limiter: Box<dyn Limits>,
+    /// The counts behind the send limits, kept by the engine.
+    sends: Arc<dyn SendLedger>,
     hostname: String,
     /// A hash of nothing, checked when no stored recovery code can match, so that every
     /// recovery-code check costs one argon2 run.
@@ -124,20 +128,21 @@ pub struct Authority {
     decoy_totp: Generator,
 }
 
-/// The record store and the attempt limits of one engine.
-type Engines = (Box<dyn RecordStore>, Box<dyn Limits>);
+/// The record store, the attempt limits and the send counts of one engine.
+type Engines = (Box<dyn RecordStore>, Box<dyn Limits>, Arc<dyn SendLedger>);
 
-/// The record store and the attempt limits of the engine `[store]` names.
+/// The record store, the attempt limits and the send counts of the engine `[store]` names.
 fn open_engine(config: &Config) -> Result<Engines, DaemonError> {
     match config.store.engine {
         Engine::Files => {
             let store = FileStore::open(&config.state_dir)?;
             let (limiter, warning) =
                 AttemptLimiter::open(&config.state_dir, config.limits.policy())?;
-            if let Some(warning) = warning {
+            let (sends, sends_warning) = FileSendLedger::open(&config.state_dir, unix_now())?;
+            for warning in [warning, sends_warning].into_iter().flatten() {
                 eprintln!("mfa-daemon: {warning}");
             }
-            Ok((Box::new(store), Box::new(limiter)))
+            Ok((Box::new(store), Box::new(limiter), Arc::new(sends)))
         }
         Engine::Postgres => {
             let pg = Pg::open(&config.store, &config.state_dir).map_err(|(key, why)| {
@@ -149,7 +154,12 @@ fn open_engine(config: &Config) -> Result<Engines, DaemonError> {
                 eprintln!("mfa-daemon: store: PostgreSQL reachable, schema ready");
             }
             let limiter = PgLimits::new(pg.clone(), config.limits.policy());
-            Ok((Box::new(PgStore::new(pg)), Box::new(limiter)))
+            let sends = PgSendLedger::new(pg.clone());
+            Ok((
+                Box::new(PgStore::new(pg)),
+                Box::new(limiter),
+                Arc::new(sends),
+            ))
         }
     }
 }
@@ -157,7 +167,7 @@ fn open_engine(config: &Config) -> Result<Engines, DaemonError> {
 impl Authority {
     /// Opens the store and the attempt limits named by `config`.
     pub fn open(config: Config) -> Result<Authority, DaemonError> {
-        let (store, limiter) = open_engine(&config)?;
+        let (store, limiter, sends) = open_engine(&config)?;
         let hostname = crate::accounts::hostname();
         let decoy_hash = recovery::hash("decoy-not-a-code")?.hash;
         let params = config_params(&config);
@@ -169,6 +179,7 @@ impl Authority {
             config: RwLock::new(Arc::new(config)),
             store,
             limiter,
+            sends,
             hostname,
             decoy_hash,
         })
@@ -214,6 +225,11 @@ impl Authority {
     /// The attempt limits of every name.
     pub fn limiter(&self) -> &dyn Limits {
         self.limiter.as_ref()
+    }
+
+    /// The counts behind the send limits (the outbox asks them before every send).
+    pub fn send_ledger(&self) -> Arc<dyn SendLedger> {
+        self.sends.clone()
     }
 
     /// The record engine.

@@ -216,8 +216,7 @@ fn run(path: &std::path::Path, explicit: bool, passed: PassedSockets) -> ExitCod
             return ExitCode::from(2);
         }
     };
-    let outbox = Outbox::new(
-        delivery,
+    let (code, send, domains, countries) = (
         config.otp.code_policy(),
         config.otp.send_policy(),
         config.otp.domain_rules(),
@@ -230,6 +229,17 @@ fn run(path: &std::path::Path, explicit: bool, passed: PassedSockets) -> ExitCod
             return ExitCode::from(1);
         }
     };
+    // The send limits count in the store, so that a restart (or another host on the same
+    // database) does not start them afresh.
+    let outbox = Outbox::new(
+        delivery,
+        code,
+        send,
+        domains,
+        countries,
+        authority.send_ledger(),
+        &accounts::hostname(),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("mfa-daemon")

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use mfa_core::contact::{Contact, ContactError, CountryRules, Destination, DomainRules};
 use mfa_core::factor::sent_code::{CodeCheck, CodePolicy, SentCode};
-use mfa_core::send_limits::{CodePurpose, NoticeKind, SendLimits, SendPolicy, SendRefusal};
+use mfa_core::send_book::{BucketFull, SendBucket};
+use mfa_core::send_limits::{
+    CodePurpose, NoticeKind, SendLimits, SendPlan, SendPolicy, SendRefusal,
+};
 use mfa_proto::Channel;
 
 use super::{Body, Delivery, Outgoing, SendError, SendErrorKind};
@@ -38,6 +41,23 @@ impl Courier for Delivery {
     }
 }
 
+/// Why a send could not be counted (the store failed or is out of reach).
+pub type LedgerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the counts behind the send limits live: kept by the daemon's store, durably (files)
+/// or shared by a fleet (PostgreSQL), so that neither a restart nor a second host starts
+/// them afresh. Every method may block.
+pub trait SendLedger: Send + Sync + std::fmt::Debug {
+    /// Counts one send at `now` in every bucket if each has room, durably (or in the shared
+    /// database) before it returns; otherwise counts nothing and names the first full
+    /// bucket. An error means the send could not be counted, and it is not made.
+    fn admit(
+        &self,
+        buckets: &[SendBucket],
+        now: u64,
+    ) -> Result<Result<(), BucketFull>, LedgerError>;
+}
+
 /// Identifies one sent code, so that a conversation can tell its code from a newer one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket(u64);
@@ -55,6 +75,8 @@ pub enum NotSent {
     DomainRefused(String),
     /// The phone number's calling code is not allowed (`CountryRefused`).
     CountryRefused(ContactError),
+    /// The send could not be counted against the limits (the store failed): not sent.
+    Uncounted(LedgerError),
 }
 
 /// Why a security notice was not sent to a contact.
@@ -69,6 +91,8 @@ pub enum NoticeNotSent {
     Destination(ContactError),
     /// Collapsed into an earlier notice, or a limit; nothing reached the provider.
     Refused(SendRefusal),
+    /// The notice could not be counted against the limits (the store failed).
+    Uncounted(LedgerError),
     /// The provider failed.
     Failed(SendError),
 }
@@ -82,6 +106,7 @@ impl NoticeNotSent {
             NoticeNotSent::Destination(ContactError::DomainRefused(_)) => "domain_refused",
             NoticeNotSent::Destination(_) => "country_refused",
             NoticeNotSent::Refused(refusal) => refusal.name(),
+            NoticeNotSent::Uncounted(_) => "store_unavailable",
             NoticeNotSent::Failed(_) => "provider_error",
         }
     }
@@ -92,6 +117,7 @@ impl std::fmt::Display for NoticeNotSent {
         match self {
             NoticeNotSent::Failed(e) => write!(f, "{e}"),
             NoticeNotSent::Destination(e) => write!(f, "{e}"),
+            NoticeNotSent::Uncounted(e) => write!(f, "not sent: cannot count it ({e})"),
             other => write!(f, "not sent: {}", other.reason()),
         }
     }
@@ -136,7 +162,8 @@ struct Settings<C> {
 /// The codes and limits of the whole daemon.
 pub struct Outbox<C = Delivery> {
     settings: RwLock<Arc<Settings<C>>>,
-    limits: Mutex<SendLimits>,
+    limits: RwLock<SendLimits>,
+    ledger: Arc<dyn SendLedger>,
     pending: Mutex<HashMap<String, Pending>>,
     next_ticket: Mutex<u64>,
 }
@@ -154,13 +181,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<C: Courier> Outbox<C> {
-    /// An outbox over `delivery` with the config's code, send, domain and country rules.
+    /// An outbox over `delivery` with the config's code, send, domain and country rules; the
+    /// send limits of `send` count in `ledger` (the store's), under this host's name.
     pub fn new(
         delivery: C,
         policy: CodePolicy,
         send: SendPolicy,
         domains: DomainRules,
         countries: CountryRules,
+        ledger: Arc<dyn SendLedger>,
+        hostname: &str,
     ) -> Self {
         Outbox {
             settings: RwLock::new(Arc::new(Settings {
@@ -169,10 +199,35 @@ impl<C: Courier> Outbox<C> {
                 domains,
                 countries,
             })),
-            limits: Mutex::new(SendLimits::new(send)),
+            limits: RwLock::new(SendLimits::new(send, hostname)),
+            ledger,
             pending: Mutex::new(HashMap::new()),
             next_ticket: Mutex::new(0),
         }
+    }
+
+    fn limits(&self) -> SendLimits {
+        self.limits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Counts a message in the ledger, on a blocking thread (the store may write a file or
+    /// ask the database).
+    async fn count(
+        &self,
+        plan: SendPlan,
+        now: u64,
+    ) -> Result<Result<(), SendRefusal>, LedgerError> {
+        let ledger = self.ledger.clone();
+        let counted = tokio::task::spawn_blocking(move || {
+            ledger
+                .admit(plan.buckets(), now)
+                .map(|admitted| admitted.map_err(|full| plan.refusal(full)))
+        })
+        .await;
+        counted.unwrap_or_else(|e| Err(format!("counting the send failed: {e}").into()))
     }
 
     /// The providers and rules in force; a send keeps the ones it started with.
@@ -193,7 +248,10 @@ impl<C: Courier> Outbox<C> {
         domains: DomainRules,
         countries: CountryRules,
     ) {
-        lock(&self.limits).set_policy(send);
+        self.limits
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_policy(send);
         *self
             .settings
             .write()
@@ -267,9 +325,12 @@ impl<C: Courier> Outbox<C> {
                 SendErrorKind::NotConfigured,
             )));
         }
-        lock(&self.limits)
-            .admit(user, purpose, now)
-            .map_err(NotSent::Refused)?;
+        let plan = self.limits().code(user, purpose);
+        match self.count(plan, now).await {
+            Ok(Ok(())) => {}
+            Ok(Err(refusal)) => return Err(NotSent::Refused(refusal)),
+            Err(e) => return Err(NotSent::Uncounted(e)),
+        }
         let code = SentCode::issue(&settings.policy, now).map_err(NotSent::Random)?;
         let message = Outgoing {
             channel,
@@ -389,8 +450,10 @@ impl<C: Courier> Outbox<C> {
         settings
             .allows(destination)
             .map_err(NoticeNotSent::Destination)?;
-        lock(&self.limits)
-            .admit_notice(user, destination.address(), kind, now)
+        let plan = self.limits().notice(user, destination.address(), kind);
+        self.count(plan, now)
+            .await
+            .map_err(NoticeNotSent::Uncounted)?
             .map_err(NoticeNotSent::Refused)?;
         let message = Outgoing {
             channel,
@@ -459,6 +522,20 @@ mod tests {
         }
     }
 
+    /// The counts in memory, as a store would keep them.
+    #[derive(Debug, Default)]
+    struct MemoryLedger(Mutex<mfa_core::send_book::SendBook>);
+
+    impl SendLedger for MemoryLedger {
+        fn admit(
+            &self,
+            buckets: &[SendBucket],
+            now: u64,
+        ) -> Result<Result<(), BucketFull>, LedgerError> {
+            Ok(lock(&self.0).admit(buckets, now))
+        }
+    }
+
     fn outbox(
         send: SendPolicy,
         domains: DomainRules,
@@ -471,6 +548,8 @@ mod tests {
                 send,
                 domains,
                 CountryRules::default(),
+                Arc::new(MemoryLedger::default()),
+                "host",
             ),
             courier,
         )

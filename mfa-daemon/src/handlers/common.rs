@@ -178,6 +178,23 @@ pub fn not_sent(
             DaemonError::Contact(refused.clone())
         }
         NotSent::Random(e) => DaemonError::Internal(format!("random number generator failed: {e}")),
+        NotSent::Uncounted(e) => {
+            shared.audit.record(&AuditEvent {
+                event: AuditKind::SendRefused,
+                user,
+                service: Some(service),
+                outcome: AuditOutcome::Error,
+                reason: Some("store_unavailable"),
+                channel: Some(channel_name(channel)),
+                to: Some(to),
+                ..AuditEvent::default()
+            });
+            shared.log_throttled(
+                "send:ledger",
+                format_args!("could not count a code for {user} against the send limits: {e}"),
+            );
+            DaemonError::DeliveryFailed(SEND_FAILED)
+        }
         NotSent::Failed(e) => {
             shared.audit.record(&AuditEvent {
                 event: AuditKind::SendFailed,

@@ -1,5 +1,5 @@
 //! Send limits that outlive the daemon: the counts of codes and notices sent, kept by the
-//! store like the attempt limits. The file engine journals every admitted send before it
+//! store like the attempt limits (the outbox asks through its [`SendLedger`] trait). The file engine journals every admitted send before it
 //! reaches a provider, so a restart does not hand out a fresh budget; the postgres engine
 //! ([`super::postgres::PgSendLedger`]) counts in the shared database, so two hosts cannot
 //! each send a user `max_sends` codes.
@@ -14,6 +14,7 @@ use mfa_core::send_book::{BucketFull, SendBook, SendBucket};
 use serde::{Deserialize, Serialize};
 
 use super::{StoreError, io_err, read_state_file, write_durably};
+use crate::delivery::outbox::{LedgerError, SendLedger};
 
 /// The journal of sends, in the state directory.
 pub const SENDS_FILE: &str = "sends.log";
@@ -22,18 +23,6 @@ const MAX_JOURNAL_BYTES: u64 = 1024 * 1024;
 /// Largest journal read at start (a bigger one is cut short by a crash mid-compaction at
 /// worst; beyond this it is not ours).
 const MAX_READ_BYTES: u64 = 4 * MAX_JOURNAL_BYTES;
-
-/// Where the counts of sends live. Every method may block (file or network I/O).
-pub trait SendLedger: Send + Sync + std::fmt::Debug {
-    /// Counts one send at `now` in every bucket if each has room, durably (or in the shared
-    /// database) before it returns; otherwise counts nothing and names the first full
-    /// bucket. An error means the send could not be counted: the caller does not send.
-    fn admit(
-        &self,
-        buckets: &[SendBucket],
-        now: u64,
-    ) -> Result<Result<(), BucketFull>, StoreError>;
-}
 
 /// One line of the journal: a send counted under each key, with the key's window.
 #[derive(Debug, Serialize, Deserialize)]
@@ -126,6 +115,16 @@ fn open_journal(path: &Path) -> Result<File, StoreError> {
 
 impl SendLedger for FileSendLedger {
     fn admit(
+        &self,
+        buckets: &[SendBucket],
+        now: u64,
+    ) -> Result<Result<(), BucketFull>, LedgerError> {
+        Ok(self.admit_durably(buckets, now)?)
+    }
+}
+
+impl FileSendLedger {
+    fn admit_durably(
         &self,
         buckets: &[SendBucket],
         now: u64,

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use mfa_core::send_book::{BucketFull, SendBucket};
 
 use super::{Pg, SENDS_LOCK_SEED, client};
-use crate::store::StoreError;
-use crate::store::send_ledger::SendLedger;
+use crate::delivery::outbox::{LedgerError, SendLedger};
 
+/// Limits above this are not checked: no window holds that many sends.
+const MAX_CHECKED_LIMIT: u32 = 100_000;
 /// Every this many sends admitted by this host, rows whose windows have passed are deleted.
 const PRUNE_SENDS_EVERY: u64 = 64;
 
@@ -40,7 +41,7 @@ impl SendLedger for PgSendLedger {
         &self,
         buckets: &[SendBucket],
         now: u64,
-    ) -> Result<Result<(), BucketFull>, StoreError> {
+    ) -> Result<Result<(), BucketFull>, LedgerError> {
         let buckets = buckets.to_vec();
         let prune =
             self.admitted.fetch_add(1, Ordering::Relaxed) % PRUNE_SENDS_EVERY == PRUNE_SENDS_EVERY - 1;
@@ -60,19 +61,27 @@ impl SendLedger for PgSendLedger {
                 .await?;
             }
             for (index, bucket) in buckets.iter().enumerate() {
+                // A bucket this wide only records (a farewell notice's burst).
+                if bucket.limit > MAX_CHECKED_LIMIT {
+                    continue;
+                }
                 let since = db_time(now.saturating_sub(bucket.window));
-                let row = txn
-                    .query_one(
-                        "SELECT count(*), min(at) FROM mfa_sends WHERE key = $1 AND at > $2",
-                        &[&bucket.key, &since],
+                let rows = txn
+                    .query(
+                        "SELECT at FROM mfa_sends WHERE key = $1 AND at > $2 \
+                         ORDER BY at DESC LIMIT $3",
+                        &[&bucket.key, &since, &i64::from(bucket.limit)],
                     )
                     .await?;
-                let (count, oldest): (i64, Option<i64>) = (row.get(0), row.get(1));
-                if count >= i64::from(bucket.limit) {
-                    let oldest = oldest.map_or(now, |t| u64::try_from(t).unwrap_or(now));
+                if rows.len() >= bucket.limit as usize {
+                    // Room comes back when the `limit`-th newest send leaves the window.
+                    let at = rows
+                        .last()
+                        .map_or(now, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(now));
                     return Ok(Err(BucketFull {
                         index,
-                        retry_at: oldest.saturating_add(bucket.window),
+                        retry_at: at.saturating_add(bucket.window),
+                        crowded: false,
                     }));
                 }
             }
@@ -98,5 +107,6 @@ impl SendLedger for PgSendLedger {
             }
             Ok(Ok(()))
         })
+        .map_err(LedgerError::from)
     }
 }
