@@ -1,8 +1,11 @@
 //! Trusted devices ("remember this computer"): after a successful login, the same device may
 //! skip the prompt until the trust expires. A device is the public key that passed sshd's
-//! first step (from `SSH_AUTH_INFO_0`, with `ExposeAuthInfo yes`) together with the source
-//! address; without a key, the source address and the service. Every trust also carries the
-//! record's revision: any change of factors bumps it and so ends every trust at once.
+//! first step (from `SSH_AUTH_INFO_0`, with `ExposeAuthInfo yes`) together with the remote
+//! address; without a key, the remote address and the service. A login with no remote host
+//! (`su -`, `sudo -i`, a console) has no device: a terminal such as `/dev/pts/0` passes from
+//! one user to the next, so trusting it would let the next holder in on the first one's code.
+//! Every trust also carries the record's revision: any change of factors bumps it and so ends
+//! every trust at once.
 
 use data_encoding::BASE64_NOPAD;
 use serde::{Deserialize, Serialize};
@@ -20,7 +23,8 @@ pub struct DeviceId {
     /// `SHA256:…` of the SSH public key, as `ssh-keygen -l` prints it; `None` without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// The remote address (or `service:tty` for a local login).
+    /// The remote host. (Records written before local logins stopped being remembered may
+    /// hold `service:tty` here; no login matches those any more.)
     pub source: String,
     /// The PAM service.
     pub service: String,
@@ -41,10 +45,16 @@ pub struct TrustedDevice {
 }
 
 impl DeviceId {
-    /// The device of a login: the first public key in `auth_info` (sshd's
-    /// `SSH_AUTH_INFO_0`, lines like `publickey ssh-ed25519 AAAA…`), the source and the
-    /// service.
-    pub fn of_login(auth_info: Option<&str>, source: &str, service: &str) -> DeviceId {
+    /// The device of a login from `rhost` (the remote host a trusted caller reported): the
+    /// first public key in `auth_info` (sshd's `SSH_AUTH_INFO_0`, lines like `publickey
+    /// ssh-ed25519 AAAA…`), the remote host and the service. `None` without a remote host: a
+    /// local login is never remembered.
+    pub fn of_login(
+        auth_info: Option<&str>,
+        rhost: Option<&str>,
+        service: &str,
+    ) -> Option<DeviceId> {
+        let rhost = rhost.filter(|h| !h.is_empty())?;
         let key = auth_info.and_then(|info| {
             info.lines().find_map(|line| {
                 let mut words = line.split_whitespace();
@@ -54,11 +64,11 @@ impl DeviceId {
                     .and_then(fingerprint)
             })
         });
-        DeviceId {
+        Some(DeviceId {
             key,
-            source: source.to_owned(),
+            source: rhost.to_owned(),
             service: service.to_owned(),
-        }
+        })
     }
 }
 
@@ -109,28 +119,42 @@ mod tests {
     // The test key of OpenSSH's regress suite style: any valid base64 blob works.
     const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
+    /// The device of a login from `rhost`, which has one.
+    fn device(auth_info: Option<&str>, rhost: &str, service: &str) -> DeviceId {
+        DeviceId::of_login(auth_info, Some(rhost), service).expect("a remote login's device")
+    }
+
     #[test]
     fn a_device_is_its_first_public_key_source_and_service() {
         let info = format!("password\npublickey ssh-ed25519 {KEY}\n");
-        let id = DeviceId::of_login(Some(&info), "192.0.2.5", "sshd");
+        let id = device(Some(&info), "192.0.2.5", "sshd");
         let fp = id.key.clone().unwrap();
         assert!(fp.starts_with("SHA256:") && !fp.ends_with('='), "{fp}");
         assert_eq!(fp.len(), "SHA256:".len() + 43);
         let other = format!("publickey ssh-rsa {}", "AAAAB3NzaC1yc2EAAAADAQABAAAAgQC");
-        assert_ne!(
-            DeviceId::of_login(Some(&other), "192.0.2.5", "sshd").key,
-            id.key
-        );
-        assert_eq!(DeviceId::of_login(None, "192.0.2.5", "sshd").key, None);
+        assert_ne!(device(Some(&other), "192.0.2.5", "sshd").key, id.key);
+        assert_eq!(device(None, "192.0.2.5", "sshd").key, None);
         assert_eq!(
-            DeviceId::of_login(Some("publickey ssh-ed25519 !!!"), "h", "s").key,
+            device(Some("publickey ssh-ed25519 !!!"), "h", "s").key,
             None
         );
     }
 
     #[test]
+    fn a_login_with_no_remote_host_has_no_device() {
+        // `su -` on /dev/pts/0 today and another user's `su -` on the same terminal tomorrow
+        // must not be one device; neither may a key that passed without a remote host.
+        let info = format!("publickey ssh-ed25519 {KEY}\n");
+        for service in ["su-l", "sudo-i", "login", "sshd"] {
+            assert_eq!(DeviceId::of_login(None, None, service), None);
+            assert_eq!(DeviceId::of_login(Some(&info), None, service), None);
+            assert_eq!(DeviceId::of_login(Some(&info), Some(""), service), None);
+        }
+    }
+
+    #[test]
     fn trust_matches_the_same_device_until_it_expires_or_the_factors_change() {
-        let id = DeviceId::of_login(None, "192.0.2.5", "sshd");
+        let id = device(None, "192.0.2.5", "sshd");
         let mut devices = Vec::new();
         trust(&mut devices, id.clone(), 7, NOW, 3600);
         assert!(is_trusted(&devices, &id, 7, NOW + 3599));
@@ -139,9 +163,9 @@ mod tests {
             !is_trusted(&devices, &id, 8, NOW + 1),
             "a factor change ends trust"
         );
-        let elsewhere = DeviceId::of_login(None, "192.0.2.6", "sshd");
+        let elsewhere = device(None, "192.0.2.6", "sshd");
         assert!(!is_trusted(&devices, &elsewhere, 7, NOW + 1));
-        let other_service = DeviceId::of_login(None, "192.0.2.5", "login");
+        let other_service = device(None, "192.0.2.5", "login");
         assert!(!is_trusted(&devices, &other_service, 7, NOW + 1));
         // Re-trusting replaces; the cap holds; 90 days at most.
         trust(
@@ -156,7 +180,7 @@ mod tests {
         for i in 0..30 {
             trust(
                 &mut devices,
-                DeviceId::of_login(None, &format!("10.0.0.{i}"), "sshd"),
+                device(None, &format!("10.0.0.{i}"), "sshd"),
                 7,
                 NOW + 20 + i,
                 3600,
@@ -165,7 +189,7 @@ mod tests {
         assert_eq!(devices.len(), MAX_DEVICES);
         assert!(is_trusted(
             &devices,
-            &DeviceId::of_login(None, "10.0.0.29", "sshd"),
+            &device(None, "10.0.0.29", "sshd"),
             7,
             NOW + 60
         ));

@@ -80,6 +80,20 @@ pub struct Policy {
     pub rules: Vec<Rule>,
 }
 
+/// The services `always_ask` names by default: every PAM service that gives another
+/// account's rights (`su`, `sudo`, `runuser`, polkit's `pkexec`) under each name it uses,
+/// login shells (`su -`: `su-l`, `sudo -i`: `sudo-i`) included.
+pub const DEFAULT_ALWAYS_ASK: [&str; 8] = [
+    "sudo",
+    "sudo-i",
+    "su",
+    "su-l",
+    "runuser",
+    "runuser-l",
+    "polkit-1",
+    "pkexec",
+];
+
 /// Lowest and highest `min_factors`.
 pub const MIN_FACTORS_RANGE: std::ops::RangeInclusive<usize> = 1..=5;
 /// Lowest and highest `max_authenticators`.
@@ -100,7 +114,7 @@ impl Default for Policy {
             exempt_users: Vec::new(),
             exempt_groups: Vec::new(),
             exempt_sources: Vec::new(),
-            always_ask: vec!["sudo".to_owned(), "su".to_owned()],
+            always_ask: DEFAULT_ALWAYS_ASK.iter().map(|s| (*s).to_owned()).collect(),
             unenrolled: Unenrolled::Deny,
             remember: 0,
             grace_period: 0,
@@ -412,5 +426,32 @@ mod tests {
             strict.resolve(&who("a", &staff, "sshd", "")).unenrolled,
             Unenrolled::Deny
         );
+    }
+
+    #[test]
+    fn by_default_every_service_that_gives_another_accounts_rights_is_always_asked() {
+        // `su -` and `sudo -i` run as `su-l` and `sudo-i`: with only `su` and `sudo` named,
+        // they were remembered and skipped the exempt networks.
+        let p = Policy {
+            remember: 3600,
+            exempt_sources: vec!["192.0.2.0/24".parse().unwrap()],
+            ..Policy::default()
+        };
+        for service in [
+            "sudo",
+            "sudo-i",
+            "su",
+            "su-l",
+            "runuser",
+            "runuser-l",
+            "polkit-1",
+            "pkexec",
+        ] {
+            let r = p.resolve(&who("alice", &[], service, "192.0.2.7"));
+            assert_eq!((r.ask, r.remember), (Ask::Yes, 0), "{service}");
+        }
+        let sshd = p.resolve(&who("alice", &[], "sshd", "192.0.2.7"));
+        assert_eq!(sshd.ask, Ask::Exempt(Exemption::Source));
+        assert_eq!(p.resolve(&who("alice", &[], "sshd", "")).remember, 3600);
     }
 }

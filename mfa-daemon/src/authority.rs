@@ -110,6 +110,15 @@ pub enum Activation {
     Conflict,
 }
 
+/// What came of trusting a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceTrust {
+    /// The device is trusted.
+    Trusted,
+    /// The factors changed since the login's code was checked; nothing was written.
+    FactorsChanged,
+}
+
 /// Policy, store and the decisions made with them.
 #[derive(Debug)]
 pub struct Authority {
@@ -670,17 +679,25 @@ impl Authority {
     }
 
     /// Trusts `device` of `name` for `remember_secs` from `now` (bounded in number and to
-    /// 90 days; tied to the record's current revision, so any change of factors ends it).
+    /// 90 days), if the record is still at `revision`: the one the login read before its code
+    /// was checked (a change before the check refuses the trust too). Tied to it, so any
+    /// later change of factors ends the trust. A change between the check and this write (an
+    /// admin reset, a lost app removed) refuses it: trusting at the new revision would let
+    /// the device outlive the very change meant to shut it out.
     pub fn trust_device(
         &self,
         name: &str,
         device: DeviceId,
+        revision: u64,
         remember_secs: u64,
         now: u64,
-    ) -> Result<(), DaemonError> {
+    ) -> Result<DeviceTrust, DaemonError> {
         Ok(self.store.update(name, |record| {
-            let revision = record.revision;
+            if record.revision != revision {
+                return DeviceTrust::FactorsChanged;
+            }
             device::trust(&mut record.trusted, device, revision, now, remember_secs);
+            DeviceTrust::Trusted
         })?)
     }
 
@@ -876,6 +893,68 @@ mod tests {
             check(&a, "alice", "h", &next, NOW),
             Verdict::Accepted(Factor::Totp)
         );
+    }
+
+    #[test]
+    fn a_device_is_not_trusted_after_a_change_between_the_check_and_the_trust() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = authority(dir.path());
+        let device = || DeviceId::of_login(None, Some("192.0.2.5"), "sshd").unwrap();
+        let trusted_now = |user: &str| {
+            let record = a.record(&account(user)).unwrap();
+            device::is_trusted(&record.trusted, &device(), record.revision, NOW + 1)
+        };
+        // What the login does: read the record, check the code, trust the device at the
+        // revision it read. Between the check and the trust, another connection changes the
+        // factors: an admin reset, or the user removing an app an attacker holds.
+        for (i, change) in ["reset", "new recovery codes", "app removed"]
+            .into_iter()
+            .enumerate()
+        {
+            let user = format!("trusting{i}");
+            let (g, _) = enroll(&a, &user, NOW);
+            add_app(&a, &user, "second", NOW);
+            let read_at = a.record(&account(&user)).unwrap().revision;
+            let code = g.code_for_step(g.step_at(NOW));
+            assert_eq!(
+                check(&a, &user, "192.0.2.5", &code, NOW),
+                Verdict::Accepted(Factor::Totp)
+            );
+            match change {
+                "reset" => assert!(a.remove_factors(&user).unwrap().is_some()),
+                "new recovery codes" => {
+                    assert!(a.replace_recovery_codes(&user).unwrap().is_some());
+                }
+                _ => {
+                    let removed = a.remove_app(&user, "second", None).unwrap();
+                    assert!(matches!(removed, Removal::Removed(())), "{change}");
+                }
+            }
+            assert_eq!(
+                a.trust_device(&user, device(), read_at, 3600, NOW).unwrap(),
+                DeviceTrust::FactorsChanged,
+                "{change}"
+            );
+            assert!(!trusted_now(&user), "{change}: the device is trusted");
+            assert!(
+                a.record(&account(&user)).unwrap().trusted.is_empty(),
+                "{change}"
+            );
+        }
+        // Without a change in between, the same steps trust the device.
+        let (g, _) = enroll(&a, "steady", NOW);
+        let read_at = a.record(&account("steady")).unwrap().revision;
+        let code = g.code_for_step(g.step_at(NOW));
+        assert_eq!(
+            check(&a, "steady", "192.0.2.5", &code, NOW),
+            Verdict::Accepted(Factor::Totp)
+        );
+        assert_eq!(
+            a.trust_device("steady", device(), read_at, 3600, NOW)
+                .unwrap(),
+            DeviceTrust::Trusted
+        );
+        assert!(trusted_now("steady"));
     }
 
     #[test]

@@ -60,3 +60,6 @@ pub const ENROLL_CODE_MISMATCH: &str =
 pub const ENROLL_REQUIRED: &str = "Setting up a second factor is required to log in.";
 /// Heading of the list of recovery codes shown once an app is set up at login.
 pub const RECOVERY_CODES_HEADING: &str = "Recovery codes";
+/// The last prompt of an enrollment at login, right under the recovery codes: the codes are
+/// never the last, bare message (sshd would show that twice).
+pub const SAVE_CODES_PROMPT: &str = "Save these codes, then press Enter: ";

@@ -1,20 +1,24 @@
 //! Enrollment at login (`[policy] unenrolled = "enroll"`): a known account with no factor is
 //! shown a new app's key (QR code, otpauth URI, `Key: ` line) and logs in with the app's first
-//! code, which saves the app and shows recovery codes; inside `grace_period` an empty answer
-//! skips (`PAM_IGNORE`), counted from the first time the account met the prompt, and after it
-//! an empty answer is refused. Through pamtester and through the real sshd and ssh. Unknown
-//! accounts, `nullok` and exempt accounts never see it.
+//! code, which saves the app and shows the recovery codes once, under a last prompt that waits
+//! for Enter; inside `grace_period` an empty answer skips (`PAM_IGNORE`), counted from the
+//! first time the account met the prompt, and after it an empty answer is refused. Through
+//! pamtester, sudo and the real sshd and ssh. Unknown accounts, `nullok` and exempt accounts
+//! never see it.
 
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mfa_tests::text::{
     CODE_PROMPT, ENROLL_CODE_MISMATCH, ENROLL_NOTICE, ENROLL_PROMPT, ENROLL_PROMPT_NO_SKIP,
     ENROLL_REQUIRED, ENROLL_SKIP_OFFER, PAMTESTER_SUCCESS, RECOVERY_CODES_HEADING,
+    SAVE_CODES_PROMPT,
 };
 use mfa_tests::{
-    Daemon, Enrollment, EnrollmentOffer, Interaction, PamService, Pamtester, Run, Sshd, TestUser,
-    assert_pam_mfa_ignores, recovery_codes_shown, root_suite_ready, status, unused_user_name,
+    Daemon, Enrollment, EnrollmentOffer, Interaction, PamService, Pamtester, Run, Sshd, Sudo,
+    TestUser, assert_pam_mfa_ignores, recovery_codes_shown, root_suite_ready, status,
+    unused_user_name,
 };
 use serde_json::Value;
 
@@ -100,9 +104,9 @@ impl EnrollingLogin {
 
     /// The offer shown before the first prompt; panics with the output without one.
     ///
-    /// pamtester prints the info text on stdout and the prompt on stderr, which are read by
-    /// two threads: the prompt can be seen before the end of the text that precedes it, so
-    /// this waits a moment for a complete `Key: ` line after the URI.
+    /// The offer is the text of the first prompt, which pamtester writes to stderr in one
+    /// piece, but the reading thread may see it in parts: this waits a moment for a complete
+    /// `Key: ` line after the URI.
     fn offer(&self) -> EnrollmentOffer {
         self.wait_for_prompt(1);
         let deadline = Instant::now() + OUTPUT_SETTLE;
@@ -124,6 +128,16 @@ impl EnrollingLogin {
         self.answered += 1;
     }
 
+    /// Presses Enter at the prompt under the recovery codes, once it is shown.
+    fn save_codes(&mut self) {
+        assert!(
+            self.login.wait_for(SAVE_CODES_PROMPT, 1),
+            "no {SAVE_CODES_PROMPT:?} after the recovery codes; output:\n{}",
+            self.output()
+        );
+        self.login.send("\n");
+    }
+
     fn finish(self) -> Run {
         self.login.finish()
     }
@@ -135,6 +149,26 @@ fn key_line_complete(shown: &str) -> bool {
         .find("otpauth://totp/")
         .and_then(|uri| shown[uri..].find("\nKey: ").map(|key| uri + key + 1))
         .is_some_and(|key| shown[key..].contains('\n'))
+}
+
+/// The recovery codes in `shown` (the client's whole output), after asserting that each
+/// appears exactly once and that there are as many as `expected`.
+fn codes_shown_once(shown: &str, expected: usize) -> Vec<String> {
+    let codes = recovery_codes_shown(shown);
+    assert_eq!(
+        codes.len(),
+        expected,
+        "{expected} recovery codes were saved, {} shown:\n{shown}",
+        codes.len()
+    );
+    for code in &codes {
+        assert_eq!(
+            shown.matches(code.as_str()).count(),
+            1,
+            "the recovery code {code} was not shown exactly once:\n{shown}"
+        );
+    }
+    codes
 }
 
 /// One pamtester login that answers each enrollment prompt with the next of `answers`.
@@ -195,6 +229,7 @@ fn an_unenrolled_user_sets_up_an_app_at_login_and_uses_it_next_time() {
         login.output()
     );
     login.answer(&offer.authenticator.next_code());
+    login.save_codes();
     let done = login.finish();
     assert!(
         done.succeeded() && done.mentions(PAMTESTER_SUCCESS),
@@ -202,12 +237,9 @@ fn an_unenrolled_user_sets_up_an_app_at_login_and_uses_it_next_time() {
         daemon.log_section()
     );
     assert_eq!(done.count(ENROLL_PROMPT), 2, "{done}");
+    assert_eq!(done.count(SAVE_CODES_PROMPT), 1, "{done}");
     assert!(done.mentions(RECOVERY_CODES_HEADING), "{done}");
-    let recovery_codes = recovery_codes_shown(&format!("{}\n{}", done.stdout, done.stderr));
-    assert!(
-        !recovery_codes.is_empty(),
-        "no xxxx-xxxx-xxxx codes after {RECOVERY_CODES_HEADING:?}: {done}"
-    );
+    let recovery_codes = codes_shown_once(&format!("{}\n{}", done.stdout, done.stderr), 10);
 
     let setup = daemon.wait_for_audit(|e| e["event"] == "mfa_setup_succeeded");
     assert_eq!(setup["user"], user.name(), "{setup}");
@@ -294,6 +326,7 @@ fn wrong_codes_up_to_max_tries_fail_the_login_and_save_nothing() {
     let second_offer = again.offer();
     assert_offer_shown(&again.output(), &second_offer);
     again.answer(&second_offer.authenticator.next_code());
+    again.save_codes();
     let done = again.finish();
     assert!(done.succeeded(), "{done}\n{}", daemon.log_section());
     daemon.assert_log_omits(&[offer.uri_secret, second_offer.uri_secret]);
@@ -393,8 +426,8 @@ fn once_the_grace_period_is_over_an_empty_answer_is_refused() {
 
 /// The text an ssh client got from the server so far: the keyboard-interactive prompts (sshd
 /// puts the PAM messages that precede a prompt into the prompt itself, which ssh hands to
-/// askpass) and ssh's own output (messages that come with no prompt after them, such as the
-/// recovery codes, ssh prints itself, on stderr).
+/// askpass) and ssh's own output (messages that come with no prompt after them ssh prints
+/// itself, on stderr, and sshd repeats them among the login messages).
 fn client_text(prompts: &[String], output: &str) -> String {
     format!("{}\n{output}", prompts.join("\n"))
 }
@@ -411,7 +444,8 @@ struct SshEnrollment {
 }
 
 /// Logs `user` in through `sshd` with ssh in `locale`, answering the enrollment prompt with
-/// the first code of the key shown; asserts that the login got in with one prompt.
+/// the first code of the key shown and the prompt under the recovery codes with Enter;
+/// asserts that the login got in with those two prompts and showed each code once.
 fn enroll_through_ssh(
     daemon: &Daemon,
     sshd: &Sshd,
@@ -432,6 +466,15 @@ fn enroll_through_ssh(
     assert!(offered.contains(ENROLL_NOTICE), "{offered}");
     assert!(offer.key_matches_uri(), "{offered}");
     pending.answer(&offer.authenticator.next_code());
+    assert!(
+        pending.wait_for_prompts(2),
+        "no prompt after the recovery codes: {:?}\n{}\n--- sshd log ---\n{}\n{}",
+        pending.prompts(),
+        pending.output(),
+        sshd.log(),
+        daemon.log_section()
+    );
+    pending.answer("");
     let login = pending.finish();
     assert!(
         login.run.succeeded(),
@@ -440,11 +483,17 @@ fn enroll_through_ssh(
         sshd.log(),
         daemon.log_section()
     );
-    assert_eq!(login.prompts.len(), 1, "{:?}", login.prompts);
+    assert_eq!(login.prompts.len(), 2, "{:?}", login.prompts);
     assert!(
         login.prompts[0].ends_with(ENROLL_PROMPT_NO_SKIP),
         "askpass was asked {:?}",
         login.prompts[0]
+    );
+    assert!(
+        login.prompts[1].contains(RECOVERY_CODES_HEADING)
+            && login.prompts[1].ends_with(SAVE_CODES_PROMPT),
+        "askpass was asked {:?}",
+        login.prompts[1]
     );
     assert!(
         sshd.log().contains(&format!(
@@ -454,12 +503,12 @@ fn enroll_through_ssh(
         "{}",
         sshd.log()
     );
-    let received = client_text(&login.prompts, &login.run.stderr);
-    let recovery_codes = recovery_codes_shown(&received);
-    assert!(
-        !recovery_codes.is_empty(),
-        "no recovery codes reached the ssh client:\n{received}"
+    let received = client_text(
+        &login.prompts,
+        &format!("{}\n{}", login.run.stdout, login.run.stderr),
     );
+    let saved = status(daemon, user.name()).recovery_codes_left;
+    let recovery_codes = codes_shown_once(&received, saved);
     SshEnrollment {
         offered,
         offer,
@@ -477,8 +526,9 @@ const ESCAPED_BLOCK: &str = "\\342\\226";
 // as askpass's argument). In a UTF-8 locale the half blocks arrive as they are and the code
 // can be scanned; in the C or POSIX locale ssh writes each byte of them as an octal escape
 // (`\342\226\210`), so the QR code is garbage but the URI and the `Key: ` line are plain
-// ASCII and still usable. The recovery codes come with no prompt after them; ssh prints them
-// on its stderr, with the same escaping, which ASCII does not need.
+// ASCII and still usable. The recovery codes come the same way, in front of the last prompt
+// (`Save these codes, then press Enter: `), and so reach the client once. Issue 20.1: they
+// used to come with no prompt after them, and ssh showed them twice.
 #[test]
 fn through_ssh_the_key_reaches_the_client_and_its_code_logs_in() {
     if !root_suite_ready() {
@@ -537,6 +587,100 @@ fn through_ssh_in_the_c_locale_the_qr_code_is_escaped_but_the_key_is_usable() {
         shown.offered
     );
     daemon.wait_for_audit(|e| e["event"] == "mfa_setup_succeeded" && e["user"] == user.name());
+}
+
+// Issue 20.1 through sudo, on a terminal as a person uses it (`script` gives sudo a pty: sudo
+// writes PAM's messages to stdout, which into a pipe would stay buffered until it exits):
+// the codes once, then the prompt; the command runs only after Enter.
+#[test]
+fn through_sudo_the_codes_are_shown_once_before_the_command_runs() {
+    if !root_suite_ready() {
+        return;
+    }
+    let user = TestUser::create();
+    let daemon = enrolling_daemon("max_tries = 3\n", "");
+    let _sudo = Sudo::allow(&user, &daemon, "");
+
+    let mut on_terminal = Command::new("script");
+    on_terminal.args([
+        "-q",
+        "-e",
+        "-c",
+        &format!("runuser -u {} -- sudo -k -- echo ran-as-root", user.name()),
+        "/dev/null",
+    ]);
+    let mut login = Interaction::spawn(on_terminal);
+    assert!(
+        login.wait_for(ENROLL_PROMPT_NO_SKIP, 1),
+        "sudo never showed the enrollment prompt:\n{}\n{}\n{}",
+        login.stdout(),
+        login.stderr(),
+        daemon.log_section()
+    );
+    let shown = login.stdout();
+    let offer = EnrollmentOffer::read(&shown)
+        .unwrap_or_else(|| panic!("no otpauth URI reached sudo's user:\n{shown}"));
+    login.send(&format!("{}\n", offer.authenticator.next_code()));
+    assert!(
+        login.wait_for(SAVE_CODES_PROMPT, 1),
+        "no {SAVE_CODES_PROMPT:?} through sudo:\n{}\n{}\n{}",
+        login.stdout(),
+        login.stderr(),
+        daemon.log_section()
+    );
+    assert!(
+        !login.stdout().contains("ran-as-root"),
+        "the command ran before the codes were acknowledged:\n{}",
+        login.stdout()
+    );
+    login.send("\n");
+    assert!(
+        login.wait_for("ran-as-root", 1),
+        "the command did not run after Enter:\n{}\n{}",
+        login.stdout(),
+        daemon.log_section()
+    );
+    let done = login.finish();
+    assert!(done.succeeded(), "{done}\n{}", daemon.log_section());
+    assert_eq!(done.count(SAVE_CODES_PROMPT), 1, "{done}");
+    let saved = status(&daemon, user.name()).recovery_codes_left;
+    codes_shown_once(&format!("{}\n{}", done.stdout, done.stderr), saved);
+}
+
+// Leaving at the prompt under the codes (pamtester's input closed) fails the login, but the
+// app is saved: its codes were shown, and the next login asks for a code from it.
+#[test]
+fn leaving_at_the_last_prompt_fails_the_login_but_keeps_the_app() {
+    if !root_suite_ready() {
+        return;
+    }
+    let user = TestUser::create();
+    let daemon = enrolling_daemon("max_tries = 3\n", "");
+    let service = PamService::mfa_then_permit(daemon.socket(), "");
+
+    let mut login = EnrollingLogin::start(Pamtester::new(&service, user.name()));
+    let offer = login.offer();
+    login.answer(&offer.authenticator.next_code());
+    assert!(
+        login.login.wait_for(SAVE_CODES_PROMPT, 1),
+        "{}",
+        login.output()
+    );
+    let left = login.finish();
+    assert!(!left.succeeded(), "{left}\n{}", daemon.log_section());
+    let abandoned = daemon.wait_for_audit(|e| e["event"] == "sign_in_abandoned");
+    assert_eq!(abandoned["user"], user.name(), "{abandoned}");
+    assert!(
+        events(&daemon, "sign_in_succeeded", user.name()).is_empty(),
+        "{}",
+        daemon.log_section()
+    );
+    let report = status(&daemon, user.name());
+    assert_eq!(report.authenticators.len(), 1, "{report:?}");
+    let next =
+        Pamtester::new(&service, user.name()).authenticate(&[&offer.authenticator.next_code()]);
+    assert!(next.succeeded(), "{next}\n{}", daemon.log_section());
+    assert_eq!(next.count(CODE_PROMPT), 1, "{next}");
 }
 
 #[test]

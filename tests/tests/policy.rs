@@ -1,11 +1,15 @@
 //! `[policy]` through pamtester: exempt users, groups and networks skip the prompt
 //! (`PAM_IGNORE`, audit `exempt`), `require = "groups"` leaves non-members to the rest of the
-//! stack, `unenrolled = "allow"` and a stricter group rule, and a non-root caller cannot claim
-//! an exempt network.
+//! stack, `unenrolled = "allow"` and a stricter group rule, a non-root caller cannot claim
+//! an exempt network, and trusted devices (`remember`): never a terminal, never a change of
+//! factors outlived.
+
+use std::process::Command;
 
 use mfa_tests::text::{CODE_PROMPT, PAMTESTER_SUCCESS};
 use mfa_tests::{
-    Daemon, PamService, Pamtester, ScratchDir, TestUser, enroll_totp, root_suite_ready,
+    Daemon, PamService, Pamtester, Run, ScratchDir, TestUser, enroll_totp, mfa_auth_line,
+    root_suite_ready, run_answering, status,
 };
 use serde_json::Value;
 
@@ -272,6 +276,96 @@ fn a_remembered_device_skips_the_prompt_until_the_factors_change() {
     assert_eq!(after.count(CODE_PROMPT), 1, "{after}");
 }
 
+/// pam_wrapper, which lets pamtester read its service files from a private directory: the
+/// services below keep the real names (`su-l`) without touching /etc/pam.d.
+const PAM_WRAPPER_LIBRARY: &str = "libpam_wrapper.so";
+
+/// `pamtester -I tty=TTY SERVICE USER authenticate` as root with no remote host, `SERVICE`
+/// read from `services` (through pam_wrapper), each code prompt answered with the next of
+/// `answers`: what `su -` or a console login on that terminal gives the daemon.
+fn login_on_tty(
+    services: &ScratchDir,
+    service: &str,
+    user: &str,
+    tty: &str,
+    answers: &[&str],
+) -> Run {
+    let mut pamtester = Command::new("pamtester");
+    pamtester
+        .env("LD_PRELOAD", PAM_WRAPPER_LIBRARY)
+        .env("PAM_WRAPPER", "1")
+        .env("PAM_WRAPPER_SERVICE_DIR", services.path())
+        .args([
+            "-v",
+            "-I",
+            &format!("tty={tty}"),
+            service,
+            user,
+            "authenticate",
+        ]);
+    run_answering(pamtester, CODE_PROMPT, answers)
+}
+
+// Issue 14.3: with `remember = "1h"`, user A ran `su - C` on /dev/pts/0 with the password
+// and a code; user B later got /dev/pts/0 and ran `su - C` with the password only, and got a
+// shell as C (`factor: remembered`): the device was `su-l:/dev/pts/0`, and `su-l` (like
+// `sudo-i`) was not in `always_ask`. Before the fix, both second logins below passed
+// without a prompt. A login with no remote host is never remembered, whatever its service.
+#[test]
+fn a_login_with_no_remote_host_is_never_remembered() {
+    const TTY: &str = "/dev/pts/0";
+    if !root_suite_ready() {
+        return;
+    }
+    let user = TestUser::create();
+    let daemon = daemon_with_policy("remember = \"1h\"\n");
+    let enrolled = enroll_totp(&daemon, &user);
+    let services = ScratchDir::create();
+    // pam_mfa.so alone: a login it does not pass fails, and one it ignores fails too.
+    let stack = format!(
+        "{}\naccount required pam_permit.so\nsession required pam_permit.so\n",
+        mfa_auth_line("required", daemon.socket(), "")
+    );
+    // `su-l` is in the default always_ask; `login` is not, and has no remote host either.
+    for service in ["su-l", "login"] {
+        std::fs::write(services.path().join(service), &stack).unwrap();
+        let first = login_on_tty(
+            &services,
+            service,
+            user.name(),
+            TTY,
+            &[&enrolled.authenticator.next_code()],
+        );
+        assert!(
+            first.succeeded(),
+            "{service}: {first}\n{}",
+            daemon.log_section()
+        );
+        assert_eq!(first.count(CODE_PROMPT), 1, "{service}: {first}");
+        // The next holder of the terminal, with the password only (no code).
+        let second = login_on_tty(&services, service, user.name(), TTY, &[""]);
+        assert!(
+            !second.succeeded(),
+            "{service} on {TTY} was remembered: {second}\n{}",
+            daemon.log_section()
+        );
+        assert_eq!(
+            second.count(CODE_PROMPT),
+            1,
+            "{service} not asked: {second}"
+        );
+    }
+    let audited = daemon.audit_events();
+    assert!(
+        !audited
+            .iter()
+            .any(|e| e["event"] == "device_trusted" || e["factor"] == "remembered"),
+        "a terminal was trusted: {audited:?}"
+    );
+    let record = status(&daemon, user.name());
+    assert!(record.trusted_devices.is_empty(), "{record:?}");
+}
+
 /// Waits until the daemon's log contains `text` (at most 10 s).
 fn wait_for_log(daemon: &Daemon, text: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -330,4 +424,58 @@ fn sighup_reloads_the_policy_and_a_bad_config_keeps_the_running_one() {
     let login = Pamtester::new(&service, user.name()).authenticate(&[]);
     assert!(login.succeeded(), "{login}");
     assert_eq!(login.count(CODE_PROMPT), 0, "{login}");
+}
+
+/// Issue 14 item 8: before, a `require_groups` group NSS did not know was taken by SIGHUP
+/// (and `--check-config`), and a required group that vanished under a running daemon made
+/// its members "not required": everyone skipped the second factor. Now SIGHUP refuses such a
+/// config by key and group, and a group that vanishes later is logged and counts as
+/// everyone's, so everyone is asked.
+#[test]
+fn an_unknown_or_vanished_required_group_is_refused_or_asks_everyone() {
+    if !root_suite_ready() {
+        return;
+    }
+    // useradd gives each account a group of its own name; userdel takes it away.
+    let member = TestUser::create();
+    let group = member.name().to_owned();
+    let other = TestUser::create();
+    let daemon = daemon_with_policy(&format!(
+        "require = \"groups\"\nrequire_groups = [\"{group}\"]\n"
+    ));
+    let enrolled = enroll_totp(&daemon, &other);
+    let service = PamService::mfa_then_permit(daemon.socket(), "");
+    let login = Pamtester::new(&service, other.name()).authenticate(&[]);
+    assert!(login.succeeded(), "{login}");
+    assert_eq!(login.count(CODE_PROMPT), 0, "not a member, not asked: {login}");
+
+    let original = std::fs::read_to_string(daemon.config()).unwrap();
+    let gone = format!("mfat-gone-{}", std::process::id());
+    std::fs::write(daemon.config(), original.replace(&group, &gone)).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    wait_for_log(&daemon, "kept the running config");
+    let log = daemon.log();
+    assert!(
+        log.contains("policy.require_groups") && log.contains(&format!("group `{gone}`")),
+        "SIGHUP did not refuse the unknown group by key and name:\n{log}"
+    );
+
+    drop(member);
+    let code = enrolled.authenticator.next_code();
+    let login = Pamtester::new(&service, other.name()).authenticate(&[&code]);
+    assert_eq!(
+        login.count(CODE_PROMPT),
+        1,
+        "with its required group gone, a user was not asked: {login}\n{}",
+        daemon.log_section()
+    );
+    assert!(login.succeeded(), "{login}");
+    wait_for_log(
+        &daemon,
+        &format!("group `{group}` named by policy.require_groups is not known to NSS"),
+    );
 }

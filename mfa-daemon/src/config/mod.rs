@@ -85,7 +85,8 @@ pub struct PolicyConfig {
     /// Networks (CIDR, or single addresses) whose logins are not asked, except for services
     /// in `always_ask`.
     pub exempt_sources: Vec<String>,
-    /// Services that never honour `exempt_sources`.
+    /// Services that never honour `exempt_sources` and are never remembered (default: every
+    /// service that gives another account's rights, `su-l` and `sudo-i` included).
     pub always_ask: Vec<String>,
     /// `deny`, `allow` or `enroll` users without a factor.
     pub unenrolled: UnenrolledSetting,
@@ -946,7 +947,7 @@ account_max_failures = 9
         let p = c.policy.policy();
         assert_eq!(p.require, Require::Groups);
         assert_eq!(p.exempt_sources.len(), 3);
-        assert_eq!(p.always_ask, ["sudo", "su"]);
+        assert_eq!(p.always_ask, mfa_core::policy::DEFAULT_ALWAYS_ASK);
         assert_eq!(p.rules[0].unenrolled, Some(Unenrolled::Deny));
         for (text, key, words) in [
             (

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use mfa_proto::{AuthRequest, FrameError, Outcome, Request, Secret, Step};
+use zeroize::Zeroizing;
 
 use mfa_core::contact::{self, MenuOption};
 use mfa_core::device::{self, DeviceId};
@@ -15,7 +16,7 @@ use mfa_proto::Channel;
 use crate::accounts;
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::authority::{Activation, Factor, Rejection, Subject, Verdict, unix_now};
+use crate::authority::{Activation, DeviceTrust, Factor, Rejection, Subject, Verdict, unix_now};
 use crate::connection::{Caller, Connection, Presence};
 use crate::delivery::outbox::{NotSent, SentCheck, Ticket};
 use crate::error::DaemonError;
@@ -38,6 +39,8 @@ const SEND_REFUSED: &str =
     "Too many codes were sent recently. Use your app or a recovery code, or try again later.";
 const SETUP_REQUIRED: &str = "Setting up a second factor is required to log in.";
 const SETUP_MISMATCH: &str = "That code does not match the new key; check the app and try again.";
+/// The last prompt of an enrollment at login, under the recovery codes.
+const SAVE_CODES_PROMPT: &str = "Save these codes, then press Enter: ";
 const ACCOUNT_LOCKED: &str =
     "Too many failed attempts on this account: only a recovery code is accepted now.";
 /// Longest value accepted in the other fields of an authentication request.
@@ -224,7 +227,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
             }
             let groups = match &account {
                 _ if !a.policy().needs_groups() => Vec::new(),
-                Some(account) => accounts::group_names(account),
+                Some(account) => accounts::groups_for_policy(account, &a.policy()),
                 None => {
                     accounts::decoy_group_lookup(&name);
                     Vec::new()
@@ -313,9 +316,17 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
         return enroll_at_login(at, conn, &policy).await;
     }
     // A device is only as trustworthy as what identifies it: root's callers (sshd) report
-    // the address and key themselves; anyone else's word is not taken.
+    // the address and key themselves; anyone else's word is not taken, and a login with no
+    // remote host has no device at all (its terminal is the next user's tomorrow).
     let device = (caller.uid == 0 && policy.remember > 0 && matches!(subject, Subject::Account(_)))
-        .then(|| DeviceId::of_login(at.auth.auth_info.as_deref(), &at.source, &at.auth.service));
+        .then(|| {
+            DeviceId::of_login(
+                at.auth.auth_info.as_deref(),
+                at.auth.rhost.as_deref(),
+                &at.auth.service,
+            )
+        })
+        .flatten();
     if let Some(device) = &device
         && enrolled
         && device::is_trusted(&record.trusted, device, record.revision, now)
@@ -429,7 +440,7 @@ async fn converse(at: &mut Attempt<'_>, conn: &mut Connection) -> Result<Outcome
                     note_success(at, factor.name());
                 }
                 if let Some(device) = device.clone() {
-                    remember(at, device, policy.remember).await;
+                    remember(at, device, record.revision, policy.remember).await;
                 }
                 if let Factor::RecoveryCode { left } = factor {
                     conn.send(&Step::Info {
@@ -507,8 +518,8 @@ fn note_success(at: &Attempt<'_>, factor: &str) {
 
 /// Enrollment at login (`unenrolled = "enroll"`) for an account with no factor: a new app
 /// secret shown as a QR code, the URI and the key; the login passes once a code from it is
-/// typed, and the recovery codes are shown once. Inside the grace period an empty answer
-/// skips (`PAM_IGNORE`).
+/// typed and the recovery codes, shown once, are acknowledged with Enter. Inside the grace
+/// period an empty answer skips (`PAM_IGNORE`).
 async fn enroll_at_login(
     at: &mut Attempt<'_>,
     conn: &mut Connection,
@@ -543,16 +554,16 @@ async fn enroll_at_login(
         }
     };
     let secret = pending.secret.to_base32();
-    conn.send(&Step::Info {
-        text: format!(
-            "Your account needs a second factor. Scan this QR code with an authenticator app, \
-             or type the key into it:\n{}{}\nKey: {}",
-            qr_code(&uri),
-            uri.as_str(),
-            secret.as_str()
-        ),
-    })
-    .await?;
+    // The offer and the recovery codes are the text of the prompts that follow them, not
+    // info messages: sudo asks modules for silence (PAM_SILENT), under which the module
+    // shows no info, and a prompt without its key or its codes would be useless.
+    let offer = Zeroizing::new(format!(
+        "Your account needs a second factor. Scan this QR code with an authenticator app, \
+         or type the key into it:\n{}{}\nKey: {}\n",
+        qr_code(&uri),
+        uri.as_str(),
+        secret.as_str()
+    ));
     let prompt = match grace_until {
         Some(until) => format!(
             "Code from your app (or press Enter to skip: {} left): ",
@@ -563,8 +574,13 @@ async fn enroll_at_login(
     let pending = Arc::new(pending);
     // Why the last answer failed, for the audit event if none passes.
     let mut failure = "no_code";
-    for _ in 0..at.shared.authority.config().max_tries {
-        let answer = match ask(at, conn, &prompt).await? {
+    for round in 0..at.shared.authority.config().max_tries {
+        let text = if round == 0 {
+            Zeroizing::new(format!("{}{prompt}", offer.as_str()))
+        } else {
+            Zeroizing::new(prompt.clone())
+        };
+        let answer = match ask(at, conn, &text).await? {
             Ok(answer) => answer,
             Err(outcome) => return Ok(outcome),
         };
@@ -623,17 +639,38 @@ async fn enroll_at_login(
             }
         };
         at.audit_enrollment(AuditKind::MfaSetupSucceeded, AuditOutcome::Ok, None, None);
+        contacts::notify_others(shared, &at.user, "An authenticator app was enrolled", None);
+        if !codes.is_empty() {
+            // The codes are the text of a last prompt, never a bare message at the end: sshd
+            // shows a message with no prompt after it twice (at the end of
+            // keyboard-interactive and again among the login messages), and waiting for
+            // Enter makes sure the person has seen them before the session starts. What is
+            // typed is not looked at.
+            let mut text = Zeroizing::new(String::from(
+                "Recovery codes: each works once if you lose the app. They are shown only now; keep them somewhere safe.",
+            ));
+            for code in &codes {
+                text.push_str("\n  ");
+                text.push_str(code);
+            }
+            text.push('\n');
+            text.push_str(SAVE_CODES_PROMPT);
+            match ask_with_echo(at, conn, &text, true).await {
+                Ok(Ok(_ignored)) => {}
+                Ok(Err(outcome)) => return Ok(outcome),
+                Err(e) => {
+                    at.audit(
+                        AuditOutcome::Abandoned,
+                        Some(Factor::Totp.name()),
+                        Some("client_gone"),
+                        None,
+                    );
+                    return Err(e);
+                }
+            }
+        }
         at.audit(AuditOutcome::Success, Some(Factor::Totp.name()), None, None);
         note_success(at, Factor::Totp.name());
-        contacts::notify_others(shared, &at.user, "An authenticator app was enrolled", None);
-        let mut text = String::from(
-            "Recovery codes: each works once if you lose the app. They are shown only now; keep them somewhere safe.",
-        );
-        for code in &codes {
-            text.push_str("\n  ");
-            text.push_str(code);
-        }
-        conn.send(&Step::Info { text }).await?;
         return Ok(Outcome::Success);
     }
     at.audit_enrollment(
@@ -681,19 +718,26 @@ fn qr_code(data: &str) -> String {
     }
 }
 
-/// Trusts the device a login came from; a failure costs only the convenience (logged).
-async fn remember(at: &Attempt<'_>, device: DeviceId, secs: u64) {
+/// Trusts the device a login came from, unless the factors changed since `revision`, the
+/// record's revision the login was decided against (a reset or a removed app between the
+/// check and this write must not leave the device trusted); a failure costs only the
+/// convenience (logged).
+async fn remember(at: &Attempt<'_>, device: DeviceId, revision: u64, secs: u64) {
     let user = at.user.clone();
     let key = device.key.clone();
     let trusted = at
         .shared
-        .blocking(move |a| a.trust_device(&user, device, secs, unix_now()))
+        .blocking(move |a| a.trust_device(&user, device, revision, secs, unix_now()))
         .await;
     match trusted {
-        Ok(()) => at.audit_as(
+        Ok(DeviceTrust::Trusted) => at.audit_as(
             AuditKind::DeviceTrusted,
             AuditOutcome::Ok,
             Some(if key.is_some() { "ssh_key" } else { "source" }),
+        ),
+        Ok(DeviceTrust::FactorsChanged) => eprintln!(
+            "mfa-daemon: did not remember the device of {}: the factors changed during the login",
+            at.user
         ),
         Err(e) => eprintln!(
             "mfa-daemon: could not remember the device of {}: {e}",
@@ -727,16 +771,26 @@ fn menu_choice(answer: &str, options: usize) -> Option<usize> {
     (1..=options).contains(&n).then(|| n - 1)
 }
 
-/// Asks one prompt; `Err(outcome)` when the conversation must end instead (no answer in
-/// time).
+/// Asks one prompt, without echo; `Err(outcome)` when the conversation must end instead (no
+/// answer in time).
 async fn ask(
     at: &Attempt<'_>,
     conn: &mut Connection,
     text: &str,
 ) -> Result<Result<Secret, Outcome>, FrameError> {
+    ask_with_echo(at, conn, text, false).await
+}
+
+/// Like [`ask`], with the answer echoed when `echo`.
+async fn ask_with_echo(
+    at: &Attempt<'_>,
+    conn: &mut Connection,
+    text: &str,
+    echo: bool,
+) -> Result<Result<Secret, Outcome>, FrameError> {
     conn.send(&Step::Prompt {
         text: text.to_owned(),
-        echo: false,
+        echo,
     })
     .await?;
     match conn.read(at.shared.authority.config().answer_timeout).await {
