@@ -225,7 +225,7 @@ mod tests {
         let mut book = SendBook::new();
         book.record("notice:a:+1", HOUR, NOW);
         let burst = SendBucket::new("notice:a:+1", 1, 300);
-        assert!(book.admit(&[burst.clone()], NOW + 299).is_err());
+        assert!(book.admit(std::slice::from_ref(&burst), NOW + 299).is_err());
         book.admit(&[burst], NOW + 300).unwrap();
     }
 
