@@ -5,9 +5,17 @@
 //! `Alice`, `alice@corp.example` and `CORP\alice` are one account, and must share one record,
 //! one set of attempt limits and one answer to "is this user enrolled?".
 
-use nix::unistd::User;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
+use mfa_core::policy::{Policy, Require};
+use nix::unistd::{Group, User};
+
+use crate::audit::throttle::LogThrottle;
 use crate::username;
+
+/// How often the daemon says again that a group the policy names cannot be found.
+const MISSING_GROUP_LOG_INTERVAL: Duration = Duration::from_secs(600);
 
 /// An account NSS knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +62,70 @@ pub fn group_names(account: &Account) -> Vec<String> {
         .filter_map(|gid| nix::unistd::Group::from_gid(gid).ok().flatten())
         .map(|g| g.name)
         .collect()
+}
+
+/// Whether NSS knows a group called `name` now. A lookup that fails (a directory out of
+/// reach) counts as not knowing it: the callers then fail closed.
+pub fn group_exists(name: &str) -> bool {
+    matches!(Group::from_name(name), Ok(Some(_)))
+}
+
+/// The groups `account` is judged by under `policy`: its own ([`group_names`]), plus every
+/// group `require_groups` or a rule names that NSS cannot find now. A group that vanished
+/// (or a directory that does not answer) must not make its members unknown and so "not
+/// required" or out of a stricter rule: it is treated as if everyone were in it. Such a
+/// group is never added when `exempt_groups` names it too (an exemption is never granted
+/// this way), and missing groups are logged, once per group every ten minutes. Blocking,
+/// like [`resolve`].
+pub fn groups_for_policy(account: &Account, policy: &Policy) -> Vec<String> {
+    let mut groups = group_names(account);
+    let required = policy
+        .require_groups
+        .iter()
+        .filter(|_| policy.require == Require::Groups)
+        .map(|g| (g, "policy.require_groups"));
+    let ruled = policy
+        .rules
+        .iter()
+        .flat_map(|r| r.groups.iter())
+        .map(|g| (g, "policy.rule.groups"));
+    let exempting = policy
+        .exempt_groups
+        .iter()
+        .map(|g| (g, "policy.exempt_groups"));
+    let mut missing = Vec::new();
+    for (group, key) in required.chain(ruled).chain(exempting) {
+        if groups.contains(group) || missing.contains(group) || group_exists(group) {
+            continue;
+        }
+        log_missing_group(group, key);
+        if key != "policy.exempt_groups" && !policy.exempt_groups.contains(group) {
+            missing.push(group.clone());
+        }
+    }
+    groups.extend(missing);
+    groups
+}
+
+fn log_missing_group(group: &str, key: &str) {
+    static LOG: LazyLock<LogThrottle> =
+        LazyLock::new(|| LogThrottle::new(1, MISSING_GROUP_LOG_INTERVAL));
+    let what = if key == "policy.exempt_groups" {
+        "it exempts nobody"
+    } else {
+        "every user is treated as its member"
+    };
+    if let Some(dropped) = LOG.admit(group, Instant::now()) {
+        let again = if dropped > 0 {
+            format!(" ({dropped} logins since the last time this was logged)")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "mfa-daemon: group `{group}` named by {key} is not known to NSS: {what} until it \
+             is back{again}"
+        );
+    }
 }
 
 /// Looks the groups of a name NSS does not know up all the same and forgets the answer, so
@@ -107,6 +179,26 @@ mod tests {
         assert_eq!(resolve("no-such-user-mfa-test"), None);
         assert_eq!(resolve("../root"), None);
         assert_eq!(resolve(""), None);
+    }
+
+    #[test]
+    fn a_missing_group_counts_toward_asking_and_never_exempts() {
+        let root = resolve("root").unwrap();
+        let gone = "mfa-test-no-such-group".to_owned();
+        let policy = Policy {
+            require: Require::Groups,
+            require_groups: vec![gone.clone(), "root".to_owned()],
+            ..Policy::default()
+        };
+        let groups = groups_for_policy(&root, &policy);
+        assert!(groups.contains(&gone) && groups.contains(&"root".to_owned()));
+        let exempted_too = Policy {
+            exempt_groups: vec![gone.clone()],
+            ..policy
+        };
+        assert!(!groups_for_policy(&root, &exempted_too).contains(&gone));
+        assert!(group_exists("root"));
+        assert!(!group_exists(&gone));
     }
 
     #[test]

@@ -78,11 +78,14 @@ impl Shared {
 
 impl Shared {
     /// Reads `path` again and puts it in force for what starts from now on: policy, limits,
-    /// codes, providers. A config that does not parse, names a bad credential file, or
-    /// changes the socket or the state directory is refused with the reason, and the
-    /// running one stays. Blocking (it reads files).
+    /// codes, providers. A config that does not parse, names a group NSS does not know or a
+    /// bad credential file, or changes the socket or the state directory is refused with the
+    /// reason, and the running one stays. Blocking (it reads files).
     pub fn reload(&self, path: &Path, default_if_missing: bool) -> Result<(), String> {
         let config = Config::load(path, default_if_missing).map_err(|e| e.to_string())?;
+        config
+            .check_groups(path, accounts::group_exists)
+            .map_err(|e| e.to_string())?;
         let delivery = config
             .delivery(path, &accounts::hostname())
             .map_err(|e| e.to_string())?;

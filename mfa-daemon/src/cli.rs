@@ -78,6 +78,7 @@ pub fn main(passed: PassedSockets) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Check(path)) => match Config::load(&path, false)
+            .and_then(|c| c.check_groups(&path, accounts::group_exists).map(|()| c))
             .and_then(|c| c.delivery(&path, &accounts::hostname()).map(|_| c))
             .and_then(|c| check_store(&c, &path).map(|()| c))
         {
@@ -194,6 +195,14 @@ fn run(path: &std::path::Path, explicit: bool, passed: PassedSockets) -> ExitCod
             return ExitCode::from(2);
         }
     };
+    // Started all the same (a directory may answer late at boot); logins treat such a group
+    // as everyone's where that asks more, and it exempts nobody.
+    for (key, group) in config.unknown_groups(accounts::group_exists) {
+        eprintln!(
+            "mfa-daemon: warning: group `{group}` named by {key} is not known to NSS; until it \
+             is, logins are decided as if every user were in it (exempt_groups: nobody is)"
+        );
+    }
     // Files the daemon creates are its own: no group or other access, whatever the umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     if let Err(e) = harden_process() {

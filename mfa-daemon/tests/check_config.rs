@@ -73,3 +73,31 @@ fn daemon_refuses_to_start_on_a_bad_config() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("sockett"), "{stderr}");
 }
+
+/// Issue 14 item 8: before, a `require_groups` naming a group NSS does not know passed
+/// (`ok`), and then nobody was a member, so nobody was asked. Now `--check-config` refuses it,
+/// naming the key and the group, and accepts the same file with a group that exists.
+#[test]
+fn a_group_nss_does_not_know_is_refused_by_key_and_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("groups.toml");
+    let config = |group: &str| {
+        format!(
+            "socket = \"/run/mfa/mfa.sock\"\n[policy]\nrequire = \"groups\"\n\
+             require_groups = [\"root\", \"{group}\"]\n"
+        )
+    };
+    std::fs::write(&path, config("mfa-check-no-such-group")).unwrap();
+    let (code, _, stderr) = check(&path);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("policy.require_groups")
+            && stderr.contains("group `mfa-check-no-such-group` is not known to NSS")
+            && stderr.contains("line 4"),
+        "{stderr}"
+    );
+    std::fs::write(&path, config("root")).unwrap();
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.ends_with(": ok\n"), "{stdout}");
+}

@@ -186,6 +186,27 @@ impl UnenrolledSetting {
 }
 
 impl PolicyConfig {
+    /// Every group these settings name, with the key that names it.
+    pub fn named_groups(&self) -> Vec<(&'static str, &str)> {
+        let required = self
+            .require_groups
+            .iter()
+            .map(|g| ("policy.require_groups", g));
+        let exempting = self
+            .exempt_groups
+            .iter()
+            .map(|g| ("policy.exempt_groups", g));
+        let ruled = self
+            .rules
+            .iter()
+            .flat_map(|r| r.groups.iter().map(|g| ("policy.rule.groups", g)));
+        required
+            .chain(exempting)
+            .chain(ruled)
+            .map(|(key, g)| (key, g.as_str()))
+            .collect()
+    }
+
     /// The policy these settings make (after [`Config::parse`] validated them).
     pub fn policy(&self) -> Policy {
         Policy {
@@ -751,6 +772,38 @@ impl Config {
         self.policy.validate()
     }
 
+    /// Refuses a group name that `known` (NSS, from the daemon) does not know, naming the key
+    /// and the group: a policy keyed on a group nobody is in asks nobody (`require_groups`)
+    /// or nothing (a rule). `--check-config` and SIGHUP call it; the daemon's start only
+    /// warns (see [`Config::unknown_groups`]), as a directory may answer late at boot.
+    pub fn check_groups(
+        &self,
+        path: &Path,
+        known: impl Fn(&str) -> bool,
+    ) -> Result<(), ConfigError> {
+        match self.unknown_groups(known).first() {
+            None => Ok(()),
+            Some((key, group)) => Err(ConfigError::for_key(
+                path,
+                key,
+                format!(
+                    "group `{group}` is not known to NSS (getent group {group} finds nothing): \
+                     create it, or take it out of {key}"
+                ),
+            )),
+        }
+    }
+
+    /// Every group the config names that `known` does not know, with its key.
+    pub fn unknown_groups(&self, known: impl Fn(&str) -> bool) -> Vec<(&'static str, String)> {
+        self.policy
+            .named_groups()
+            .into_iter()
+            .filter(|(_, group)| !known(group))
+            .map(|(key, group)| (key, group.to_owned()))
+            .collect()
+    }
+
     /// The provider sections, as the delivery module takes them.
     pub fn delivery_sections(&self) -> DeliverySections {
         DeliverySections {
@@ -817,6 +870,38 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/mfa/test.toml"), text)
+    }
+
+    #[test]
+    fn groups_nss_does_not_know_are_refused_by_key_and_name() {
+        let c = parse(
+            "[policy]\nrequire = \"groups\"\nrequire_groups = [\"ssh-users\", \"gone\"]\n\
+             exempt_groups = [\"robots\"]\n[[policy.rule]]\ngroups = [\"wheel\"]\n\
+             unenrolled = \"deny\"\n",
+        )
+        .unwrap();
+        let path = Path::new("/etc/mfa/test.toml");
+        let all_known = |_: &str| true;
+        assert!(c.check_groups(path, all_known).is_ok());
+        let err = c.check_groups(path, |g| g != "gone").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("policy.require_groups"));
+        assert!(err.message.contains("group `gone` is not known"), "{err}");
+        for (missing, key) in [
+            ("robots", "policy.exempt_groups"),
+            ("wheel", "policy.rule.groups"),
+        ] {
+            let err = c.check_groups(path, |g| g != missing).unwrap_err();
+            assert_eq!(err.key.as_deref(), Some(key), "{err}");
+            assert!(err.to_string().contains(missing), "{err}");
+        }
+        assert_eq!(
+            c.unknown_groups(|g| g == "wheel"),
+            [
+                ("policy.require_groups", "ssh-users".to_owned()),
+                ("policy.require_groups", "gone".to_owned()),
+                ("policy.exempt_groups", "robots".to_owned()),
+            ]
+        );
     }
 
     #[test]
