@@ -223,7 +223,9 @@ pub(crate) struct PlaintextRule {
 
 impl PlaintextRule {
     /// The rule for this machine's network namespace, as the kernel says now. A later change
-    /// of the sysctl is seen at the next start, reload or `--check-config`.
+    /// of the sysctl is seen at the next start, reload or `--check-config`. Where /proc/sys is
+    /// hidden (the shipped unit's `ProcSubset=pid`) the kernel's default is assumed; root's
+    /// `--check-config` outside the unit reads the real value.
     pub(crate) fn from_kernel() -> PlaintextRule {
         let start = std::fs::read_to_string(UNPRIVILEGED_PORT_START)
             .ok()
