@@ -59,6 +59,7 @@ const ROLE_GUESS: &str = "guess";
 const ROLE_IMPOSTOR: &str = "impostor";
 const ROLE_PROBE: &str = "probe";
 const ROLE_PENDING_ENROLLMENT: &str = "pending-enrollment";
+const ROLE_AUDIT_FLOOD: &str = "audit-flood";
 
 /// What every role prints once it is in full swing.
 const READY: &str = "ADVERSARY READY";
@@ -88,6 +89,7 @@ fn adversary() {
         ROLE_IMPOSTOR => impersonate_the_daemon(),
         ROLE_PROBE => probe_the_privileged_socket(),
         ROLE_PENDING_ENROLLMENT => keep_an_enrollment_pending(),
+        ROLE_AUDIT_FLOOD => flood_the_audit_log(),
         ROLE_HOLD_PROMPTS => hold_prompts(),
         other => panic!("unknown adversary role {other:?}"),
     }
@@ -427,6 +429,79 @@ fn keep_an_enrollment_pending() {
     let code = app.latest_code();
     let confirmed = client.call::<Response>(&Request::ConfirmTotp { code: code.into() });
     println!("CONFIRM: {confirmed:?}");
+}
+
+#[derive(Debug, Default)]
+struct AuditFloodCounters {
+    logins: AtomicUsize,
+    refused: AtomicUsize,
+    ready_threads: AtomicUsize,
+}
+
+/// Logs its own account in on `MFAT_THREADS` threads, one login after another, each with a
+/// PAM service name no login used before, so that no two audit lines are identical (issue 14
+/// item 6). Every other name is 1 KB long, the rest short enough for any bound on length.
+fn flood_the_audit_log() {
+    let socket = PathBuf::from(env_var(SOCKET_ENV));
+    let user = env_var(USER_ENV);
+    let threads = env_number(THREADS_ENV);
+    let counters = Arc::new(AuditFloodCounters::default());
+    for thread_number in 0..threads {
+        let (socket, user, counters) = (socket.clone(), user.clone(), Arc::clone(&counters));
+        thread::spawn(move || {
+            for login in 0usize.. {
+                let short = format!("flood-{thread_number}-{login}");
+                let service = if login % 2 == 0 {
+                    format!("{short}-{}", "x".repeat(1000))
+                } else {
+                    short
+                };
+                let auth = AuthRequest {
+                    service,
+                    ..auth_request(&user, None)
+                };
+                // Refused for its service name; not the refusals of a connection beyond the
+                // uid's share, which come as bad requests too.
+                match login_once(&socket, auth) {
+                    Some(Step::Failed {
+                        kind: FailureKind::BadRequest,
+                        message,
+                    }) if message.contains("service") => {
+                        counters.refused.fetch_add(1, Ordering::SeqCst)
+                    }
+                    _ => counters.logins.fetch_add(1, Ordering::SeqCst),
+                };
+                if login == 0 {
+                    counters.ready_threads.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    announce_ready_when(&counters.ready_threads, threads);
+    run_until_stopped(|| {
+        format!(
+            "logins={} refused={}",
+            counters.logins.load(Ordering::SeqCst),
+            counters.refused.load(Ordering::SeqCst)
+        )
+    })
+}
+
+/// One login that answers every prompt with a wrong code; the step it ended with.
+fn login_once(socket: &Path, auth: AuthRequest) -> Option<Step> {
+    let mut client = Client::connect(socket, CLIENT_TIMEOUT).ok()?;
+    client.send(&Request::Authenticate { auth }).ok()?;
+    loop {
+        match client.recv::<Step>().ok()? {
+            Step::Prompt { .. } => client
+                .send(&Request::Answer {
+                    text: "000000".into(),
+                })
+                .ok()?,
+            Step::Info { .. } | Step::Error { .. } => {}
+            end => return Some(end),
+        }
+    }
 }
 
 /// An `Authenticate` request as pam_mfa.so would send it for `user`.
@@ -1824,4 +1899,96 @@ fn plain_text_to_a_loopback_port_anyone_may_bind_is_refused() {
         matches!(squatter.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock),
         "something connected to the squatted port"
     );
+}
+
+/// How long the audit flood runs.
+const AUDIT_FLOOD: Duration = Duration::from_secs(6);
+/// Threads of the audit flood, as in the issue.
+const AUDIT_FLOOD_THREADS: usize = 8;
+/// Audit lines one uid other than root may cause per window, and the window (the daemon's
+/// `UID_LINES` and `UID_INTERVAL`); one more line per window sums up the rest.
+const AUDIT_LINES_PER_UID: usize = 30;
+const AUDIT_UID_WINDOW: Duration = Duration::from_secs(10);
+
+/// Issue 14 item 6. Before the fix (dcbfe8e) the service name of a local user's login was
+/// any 1 KB string and went into every audit line, so that logins with a new name each were
+/// never identical and never throttled: 8 threads wrote 84,355 lines (97 MB) in 10 s, enough
+/// for journald's rate limit to drop other events. Now a non-root caller's service must be a
+/// PAM service name of at most 64 bytes (the 1 KB ones are refused as bad requests), and the
+/// short distinct ones that remain get 30 audit lines per uid per 10 s, with one line saying
+/// how many were dropped; root's login during the flood is audited all the same.
+#[test]
+fn audit_flood_with_new_service_names_is_bounded_per_uid_and_roots_login_still_audited() {
+    if !root_suite_ready() {
+        return;
+    }
+    let _turn = one_flood_at_a_time();
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let victim = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &victim);
+    let flooder = TestUser::create();
+    let log_before = daemon.log().len();
+    let stop = StopFile::new();
+    let threads = AUDIT_FLOOD_THREADS.to_string();
+    let started = Instant::now();
+    let flood = start_adversary(
+        &flooder,
+        ROLE_AUDIT_FLOOD,
+        &stop,
+        &[
+            (SOCKET_ENV, daemon.socket().as_os_str()),
+            (THREADS_ENV, OsStr::new(&threads)),
+        ],
+    );
+    wait_until_ready(std::slice::from_ref(&flood));
+    thread::sleep(AUDIT_FLOOD / 2);
+    let code = enrollment.authenticator.next_code();
+    let root = authenticate_as_root(
+        &daemon.root_socket(),
+        auth_request(victim.name(), Some("127.0.0.1")),
+        &code,
+    );
+    thread::sleep(AUDIT_FLOOD / 2);
+    stop.stop();
+    let flood = flood.finish();
+    let elapsed = started.elapsed();
+
+    let events = daemon.audit_events();
+    let flooders = events
+        .iter()
+        .filter(|event| event["uid"] == flooder.uid())
+        .count();
+    let log_bytes = daemon.log().len() - log_before;
+    let (logins, refused) = (stat(&flood, "logins"), stat(&flood, "refused"));
+    eprintln!(
+        "audit flood: {logins} logins and {refused} refused requests in {elapsed:.1?}; \
+         {flooders} audit lines from the flooding uid, {log_bytes} bytes of daemon log"
+    );
+    assert_eq!(
+        root,
+        Step::Done {
+            outcome: Outcome::Success
+        },
+        "root's login during the flood\n{}",
+        daemon.log_section()
+    );
+    assert!(
+        events.iter().any(|event| event["event"] == "sign_in_succeeded"
+            && event["user"] == victim.name()
+            && event["uid"] == 0),
+        "root's login during the flood was not audited"
+    );
+    assert!(logins > 100, "the flood did not get going: {flood}");
+    assert!(
+        refused > 0,
+        "1 KB service names from a non-root caller were not refused as bad requests: {flood}"
+    );
+    let windows = (elapsed.as_secs() / AUDIT_UID_WINDOW.as_secs() + 1) as usize;
+    assert!(
+        flooders <= windows * (AUDIT_LINES_PER_UID + 1),
+        "{flooders} audit lines from one flooding uid in {elapsed:.1?}, more than {} per {:?}",
+        AUDIT_LINES_PER_UID + 1,
+        AUDIT_UID_WINDOW
+    );
+    daemon.assert_log_omits(&enrollment.secrets());
 }
