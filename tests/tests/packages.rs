@@ -506,9 +506,29 @@ fn rpm_installs_and_erases_in_a_scratch_root() {
         forced.status
     );
 
-    // Without the line, a plain erase works.
+    // authselect's with-mfa feature still on (its file linked as authselect links
+    // system-auth): the erase stops too, saying how to turn the feature off.
     install();
     fs::write(&pam_file, "# auth required pam_mfa.so, taken out\n").expect("edit the PAM file");
+    let selected = format!("system-auth-{service}");
+    let authselect = root.path().join("etc/authselect");
+    fs::create_dir_all(&authselect).expect("create etc/authselect");
+    fs::write(authselect.join(&selected), "auth required pam_mfa.so\n")
+        .expect("write authselect's file");
+    let link = root.path().join("etc/pam.d").join(&selected);
+    std::os::unix::fs::symlink(format!("/etc/authselect/{selected}"), &link)
+        .expect("link it into pam.d");
+    let refused = erase(false);
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        !refused.status.success() && said.contains("authselect disable-feature with-mfa"),
+        "rpm -e with authselect's with-mfa on ({}):\n{said}",
+        refused.status
+    );
+    check_output("rpm", &["-q", "--root", root_str, "pam-mfa"]);
+    fs::remove_file(&link).expect("unlink authselect's file");
+
+    // Without the lines, a plain erase works.
     let erased = erase(false);
     assert!(
         erased.status.success(),
