@@ -657,3 +657,44 @@ fn postgres_limits_table_is_bounded_and_keeps_lockouts() {
             .is_some()
     );
 }
+
+/// Issue 14 item 7 on the shared table: four wrong codes for a victim, then more than
+/// 100,000 names failing after it. Before, the bound deleted the rows with the earliest
+/// expiry first, the victim's among them, and its count started again; now a row with a
+/// failure inside the window (or a lock in force) is never deleted to make room, and the
+/// victim's 5th guess locks.
+#[test]
+fn postgres_limits_flood_does_not_flush_a_victims_count() {
+    if !postgres_ready() {
+        return;
+    }
+    let engine = Postgres::new();
+    let policy = engine.config.limits.policy();
+    let limits = PgLimits::new(engine.pg(), policy.clone());
+    let now: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for _ in 1..policy.max_failures {
+        limits.record_failure("victim", "192.0.2.9", now - 60).unwrap();
+    }
+    // Names of a flood that failed after the victim, as the engine writes them.
+    engine.cluster.psql(&format!(
+        "insert into mfa_limits (name, state, expires_at) select 'flood' || i, \
+         '{{\"sources\":{{\"192.0.2.10\":{{\"failures\":[{now}],\"locked_until\":0,\"rounds\":0,\"last_failure\":{now}}}}},\"account\":{{\"failures\":[{now}],\"locked_until\":0,\"rounds\":0,\"last_failure\":{now}}}}}', \
+         {} from generate_series(1, 100100) as i",
+        now + 86_400
+    ));
+    for i in 0..256 - (policy.max_failures - 1) {
+        limits
+            .record_failure(&format!("more{i}"), "192.0.2.10", now)
+            .unwrap();
+    }
+    assert!(
+        matches!(
+            limits.record_failure("victim", "192.0.2.9", now).unwrap(),
+            mfa_core::lockout::FailureEffect::SourceLocked(_)
+        ),
+        "the victim's 5th guess did not lock: its count was flushed by the flood"
+    );
+}

@@ -66,6 +66,13 @@ const LIMITS_KEEP_SECS: i64 = 24 * 3600;
 const MAX_LIMIT_ROWS: i64 = 100_000;
 /// Every this many failures counted by this host, rows nobody needs any more are deleted.
 const PRUNE_EVERY: u64 = 256;
+/// A limits row that the bound never deletes (issue 14 item 7: a flood of made-up names
+/// must not flush a real user's count): a failure inside the window (`$since`) or a lock in
+/// force (`$now`), of a source or of the account. `$2` of the queries that use it.
+const PROTECTED_ROW: &str = "(jsonb_path_exists(state, \
+     '$.account ? (@.locked_until > $now || @.failures[*] > $since)', $2) \
+     OR jsonb_path_exists(state, \
+     '$.sources.* ? (@.locked_until > $now || @.failures[*] > $since)', $2))";
 
 const LOCK_NAME: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))";
 const SELECT_RECORD: &str = "SELECT data FROM mfa_users WHERE name = $1";
@@ -726,12 +733,13 @@ impl PgLimits {
         })
     }
 
-    /// Changes the name's state in one transaction; returns what `change` returns.
+    /// Changes the name's state in one transaction; returns what `change` returns. With
+    /// `prune` (the failure window, in seconds), rows nobody needs are deleted afterwards.
     fn change<T: Send + 'static>(
         &self,
         user: &str,
         now: u64,
-        prune: bool,
+        prune: Option<u64>,
         change: impl FnOnce(&mut LimitState) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
         let name = user.to_owned();
@@ -763,19 +771,29 @@ impl PgLimits {
                 .await?;
             }
             txn.commit().await?;
-            if prune {
+            if let Some(window) = prune {
+                let vars = serde_json::json!({
+                    "now": now,
+                    "since": now.saturating_sub(window),
+                });
                 let now = i64::try_from(now).unwrap_or(i64::MAX);
                 client
                     .execute("DELETE FROM mfa_limits WHERE expires_at < $1", &[&now])
                     .await?;
                 // Bounded like the file engine's table: past MAX_LIMIT_ROWS the rows that
-                // matter least go first. A lockout in force keeps its row longest (its
-                // expiry is a day after the lock ends, later than any idle name's).
+                // matter least go first, but never one with a failure inside the window or
+                // a lock in force. While a flood keeps more than that many names inside
+                // their window, the table holds them all (no overflow row: the rows are
+                // the database's disk, not the daemon's memory) until the window passes.
                 client
                     .execute(
-                        "DELETE FROM mfa_limits WHERE name IN (SELECT name FROM mfa_limits \
-                         ORDER BY expires_at DESC OFFSET $1)",
-                        &[&MAX_LIMIT_ROWS],
+                        &format!(
+                            "DELETE FROM mfa_limits WHERE name IN (SELECT name FROM mfa_limits \
+                             WHERE NOT {PROTECTED_ROW} ORDER BY expires_at DESC \
+                             OFFSET greatest($1 - (SELECT count(*) FROM mfa_limits \
+                             WHERE {PROTECTED_ROW}), 0))"
+                        ),
+                        &[&MAX_LIMIT_ROWS, &Json(&vars)],
                     )
                     .await?;
             }
@@ -835,7 +853,9 @@ impl Limits for PgLimits {
     ) -> Result<FailureEffect, StoreError> {
         let policy = self.policy();
         let source = source.to_owned();
-        let prune = self.failures.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1;
+        let prune = (self.failures.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY
+            == PRUNE_EVERY - 1)
+            .then(|| policy.failure_window.as_secs());
         self.change(user, now, prune, move |state| {
             state.record_failure(&source, now, &policy)
         })
@@ -847,18 +867,18 @@ impl Limits for PgLimits {
             return Ok(());
         }
         let source = source.to_owned();
-        self.change(user, now, false, move |state| {
+        self.change(user, now, None, move |state| {
             state.record_success(&source, now);
         })
     }
 
     fn clear(&self, user: &str) -> Result<(), StoreError> {
-        self.change(user, 0, false, |state| *state = LimitState::default())
+        self.change(user, 0, None, |state| *state = LimitState::default())
     }
 
     fn clear_source(&self, user: &str, source: &str) -> Result<bool, StoreError> {
         let source = source.to_owned();
-        self.change(user, 0, false, move |state| {
+        self.change(user, 0, None, move |state| {
             state.sources.remove(&source).is_some()
         })
     }
