@@ -42,7 +42,7 @@ exempt_sources = ["192.0.2.0/24"]
 remember = "12h"
 
 [[policy.rule]]
-groups = ["wheel"]
+groups = ["adm"]
 unenrolled = "deny"
 remember = "0s"
 "#;
@@ -123,7 +123,7 @@ pub fn page(readme: &Markdown<'_>, date: &str) -> Result<Page, ReadmeError> {
     doc.markdown(
         "Codes by text message through Twilio and by email, enrollment at the next login with \
          a week's grace, no prompt from the office network, devices trusted for 12 hours \
-         except for members of wheel:",
+         except for members of adm (a group Debian and RHEL both have: `--check-config` refuses a group NSS does not know):",
     );
     doc.code(&EXAMPLE.lines().collect::<Vec<_>>());
     doc.markdown("with, in the unit (`systemctl edit mfa-daemon`):");
