@@ -855,7 +855,7 @@ impl Limits for PgLimits {
         let source = source.to_owned();
         let prune = (self.failures.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY
             == PRUNE_EVERY - 1)
-            .then(|| policy.failure_window.as_secs());
+            .then_some(policy.failure_window.as_secs());
         self.change(user, now, prune, move |state| {
             state.record_failure(&source, now, &policy)
         })
