@@ -1973,9 +1973,11 @@ fn audit_flood_with_new_service_names_is_bounded_per_uid_and_roots_login_still_a
         daemon.log_section()
     );
     assert!(
-        events.iter().any(|event| event["event"] == "sign_in_succeeded"
-            && event["user"] == victim.name()
-            && event["uid"] == 0),
+        events
+            .iter()
+            .any(|event| event["event"] == "sign_in_succeeded"
+                && event["user"] == victim.name()
+                && event["uid"] == 0),
         "root's login during the flood was not audited"
     );
     assert!(logins > 100, "the flood did not get going: {flood}");
@@ -1989,6 +1991,97 @@ fn audit_flood_with_new_service_names_is_bounded_per_uid_and_roots_login_still_a
         "{flooders} audit lines from one flooding uid in {elapsed:.1?}, more than {} per {:?}",
         AUDIT_LINES_PER_UID + 1,
         AUDIT_UID_WINDOW
+    );
+    daemon.assert_log_omits(&enrollment.secrets());
+}
+
+/// Made-up names of the attempt-limiter flood: more than the 10,000 the file engine tracks.
+const LIMITER_FLOOD_NAMES: usize = 10_050;
+const LIMITER_FLOOD_THREADS: usize = 4;
+
+/// Issue 14 item 7. Before the fix (dcbfe8e) a root caller (sshd, for a remote attacker)
+/// that gave 4 wrong codes for a victim and then one failure each for 10,050 unknown names
+/// flushed the victim's count out of the 10,000-name table: its lockout came at the 9th
+/// guess, not the 5th. Now an entry with failures inside the window is never forgotten to
+/// make room (the names that do not fit share an overflow count), and the 5th guess locks.
+#[test]
+fn a_flood_of_unknown_names_does_not_reset_a_victims_attempt_count() {
+    if !root_suite_ready() {
+        return;
+    }
+    let _turn = one_flood_at_a_time();
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let victim = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &victim);
+    let socket = daemon.root_socket();
+    let from_victims_attacker = |answer: &str| {
+        authenticate_as_root(
+            &socket,
+            auth_request(victim.name(), Some("203.0.113.9")),
+            answer,
+        )
+    };
+    for guess in 1..=4 {
+        let end = from_victims_attacker(&enrollment.authenticator.wrong_code());
+        assert_eq!(
+            end,
+            Step::Done {
+                outcome: Outcome::Failure
+            },
+            "guess {guess}"
+        );
+    }
+    // The daemon counts in whole seconds: the flood starts a second later, so that the
+    // victim's entry is the oldest one (the one the old table forgot first), not one of a
+    // thousand tied with it.
+    thread::sleep(Duration::from_millis(1100));
+    let started = Instant::now();
+    let prefix = format!("mfat{}nobody", std::process::id());
+    thread::scope(|scope| {
+        for thread_number in 0..LIMITER_FLOOD_THREADS {
+            let (socket, prefix) = (&socket, &prefix);
+            scope.spawn(move || {
+                for i in (thread_number..LIMITER_FLOOD_NAMES).step_by(LIMITER_FLOOD_THREADS) {
+                    let name = format!("{prefix}{i}");
+                    authenticate_as_root(
+                        socket,
+                        auth_request(&name, Some("198.51.100.7")),
+                        "000000",
+                    );
+                }
+            });
+        }
+    });
+    eprintln!(
+        "limiter flood: {LIMITER_FLOOD_NAMES} unknown names failed in {:.1?}",
+        started.elapsed()
+    );
+    let fifth = from_victims_attacker(&enrollment.authenticator.wrong_code());
+    assert_ne!(
+        fifth,
+        Step::Done {
+            outcome: Outcome::Success
+        }
+    );
+    assert_eq!(
+        locked_sources(&daemon, victim.name()),
+        ["203.0.113.9"],
+        "the victim's 5th guess after the flood did not lock its source: the flood reset the \
+         count\n{}",
+        daemon
+            .log()
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let code = enrollment.authenticator.next_code();
+    assert_eq!(
+        from_victims_attacker(&code),
+        Step::Done {
+            outcome: Outcome::LockedOut
+        }
     );
     daemon.assert_log_omits(&enrollment.secrets());
 }
