@@ -16,10 +16,10 @@ use mfa_proto::ContactKind;
 
 use crate::config::Config;
 use crate::config::Engine;
+use crate::delivery::outbox::SendLedger;
 use crate::error::DaemonError;
 use crate::store::attempt_limiter::AttemptLimiter;
 use crate::store::files::FileStore;
-use crate::delivery::outbox::SendLedger;
 use crate::store::postgres::{Pg, PgLimits, PgSendLedger, PgStore};
 use crate::store::send_ledger::FileSendLedger;
 use crate::store::{Limits, RecordStore, StoreError, TotpFactor, UserRecord};
