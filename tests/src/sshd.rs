@@ -201,7 +201,7 @@ impl Sshd {
 
     fn login_with(&self, key: &Path, user: &str, host: &str, answer: &str) -> SshLogin {
         let answers = self.answers_dir();
-        let ssh = self.ssh_command_with(key, user, host, &answers);
+        let ssh = self.ssh_command_with(key, user, host, &answers, Session::Command);
         write_file(&answers.join("answer"), &format!("{answer}\n"), 0o600);
         let done = run(ssh, "");
         SshLogin {
@@ -234,10 +234,26 @@ impl Sshd {
         }
     }
 
+    /// Starts `ssh -tt -l USER HOST` with the client key and ssh's locale set: an
+    /// interactive session on a pty with no command, the only kind for which sshd shows its
+    /// login messages (a command, or a `~/.hushlogin`, makes the login quiet). Its prompts
+    /// are answered as for [`Sshd::start_login`], and the shell reads what the test sends
+    /// with [`PendingSshLogin::send`] once the session is open.
+    pub fn start_shell_login(&self, user: &str, host: &str, locale: &str) -> PendingSshLogin {
+        let answers = self.answers_dir();
+        let mut ssh = self.ssh_command_with(&self.client_key, user, host, &answers, Session::Shell);
+        ssh.env("LC_ALL", locale);
+        PendingSshLogin {
+            ssh: Interaction::spawn(ssh),
+            answers,
+            answered: 0,
+        }
+    }
+
     /// The ssh command line and the directory its askpass reads answers from.
     fn ssh_command(&self, user: &str, host: &str) -> (Command, PathBuf) {
         let answers = self.answers_dir();
-        let ssh = self.ssh_command_with(&self.client_key, user, host, &answers);
+        let ssh = self.ssh_command_with(&self.client_key, user, host, &answers, Session::Command);
         (ssh, answers)
     }
 
@@ -250,9 +266,20 @@ impl Sshd {
     }
 
     /// `ssh` with `key` as its only identity, its askpass reading from `answers`.
-    fn ssh_command_with(&self, key: &Path, user: &str, host: &str, answers: &Path) -> Command {
+    fn ssh_command_with(
+        &self,
+        key: &Path,
+        user: &str,
+        host: &str,
+        answers: &Path,
+        session: Session,
+    ) -> Command {
+        let (session_flag, command) = match session {
+            Session::Command => ("-n", Some("true")),
+            Session::Shell => ("-tt", None),
+        };
         let mut ssh = Command::new("setsid");
-        ssh.args(["-w", "ssh", "-F", "/dev/null", "-n", "-i"])
+        ssh.args(["-w", "ssh", "-F", "/dev/null", session_flag, "-i"])
             .arg(key)
             .args([
                 "-o",
@@ -276,14 +303,23 @@ impl Sshd {
                 "-l",
                 user,
                 host,
-                "true",
             ])
+            .args(command)
             .env("SSH_ASKPASS", self.scratch.path().join("askpass"))
             .env("SSH_ASKPASS_REQUIRE", "force")
             .env("MFAT_ASKPASS_DIR", answers)
             .env_remove("DISPLAY");
         ssh
     }
+}
+
+/// What ssh asks the server to run after authentication.
+#[derive(Debug, Clone, Copy)]
+enum Session {
+    /// `true`, with stdin from /dev/null (`-n`): no pty, no login messages.
+    Command,
+    /// The user's shell on a pty (`-tt`), reading ssh's stdin.
+    Shell,
 }
 
 /// The keyboard-interactive prompts askpass recorded in `answers`, in order.
@@ -333,6 +369,17 @@ impl PendingSshLogin {
             self.answers.join(format!("answer-{}", self.answered)),
         )
         .expect("put the answer in place");
+    }
+
+    /// Writes `input` to ssh's stdin: what the shell of a [`Sshd::start_shell_login`] reads.
+    pub fn send(&mut self, input: &str) {
+        self.ssh.send(input);
+    }
+
+    /// Waits until `text` appears in what ssh printed; `false` if ssh ended first or the run
+    /// timed out.
+    pub fn wait_for_output(&self, text: &str) -> bool {
+        self.ssh.wait_for(text, 1)
     }
 
     /// Waits for ssh to end; returns the run with the prompts asked.

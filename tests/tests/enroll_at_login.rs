@@ -589,6 +589,99 @@ fn through_ssh_in_the_c_locale_the_qr_code_is_escaped_but_the_key_is_usable() {
     daemon.wait_for_audit(|e| e["event"] == "mfa_setup_succeeded" && e["user"] == user.name());
 }
 
+/// What the shell of an interactive ssh session is given to type: a line whose output
+/// ([`SHELL_STARTED`]) differs from its echo on the pty, so that seeing it proves a shell ran,
+/// then `exit`.
+const SHELL_INPUT: &str = "echo shell-$((6 * 7))-up; exit\n";
+/// What [`SHELL_INPUT`] prints.
+const SHELL_STARTED: &str = "shell-42-up";
+
+// Issue 20.1 as a person meets it: `ssh host` with no command, on a pty, the only session for
+// which sshd shows its login messages (after a command such as the `true` above, or with a
+// ~/.hushlogin, the login is quiet). A PAM message with no prompt after it at the end of
+// keyboard-interactive is printed by ssh and kept among those messages, so it was shown a
+// second time before the shell's first output. The codes are counted before the prompts are
+// looked at, so that the code before the fix (no prompt under the codes) fails on the count:
+// against the binaries of 5dc592a~1 each of the 10 codes was shown twice (on ssh's stderr at
+// the end of keyboard-interactive, then on the pty before the shell's prompt); after, once.
+#[test]
+fn an_interactive_ssh_session_shows_each_recovery_code_once() {
+    if !root_suite_ready() {
+        return;
+    }
+    let user = TestUser::create();
+    let home = nix::unistd::User::from_name(user.name())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("{} cannot be looked up", user.name()))
+        .dir;
+    assert!(
+        !home.join(".hushlogin").exists(),
+        "{} has a ~/.hushlogin (from /etc/skel?): sshd would show no login messages",
+        user.name()
+    );
+    let daemon = enrolling_daemon("max_tries = 3\n", "");
+    let sshd = Sshd::start(&daemon, "");
+    sshd.authorize(&user);
+
+    let mut pending = sshd.start_shell_login(user.name(), "127.0.0.1", "C.UTF-8");
+    assert!(
+        pending.wait_for_prompts(1),
+        "ssh was never prompted: {}\n--- sshd log ---\n{}\n{}",
+        pending.output(),
+        sshd.log(),
+        daemon.log_section()
+    );
+    let offered = client_text(&pending.prompts(), &pending.output());
+    let offer = EnrollmentOffer::read(&offered)
+        .unwrap_or_else(|| panic!("no otpauth URI reached the ssh client:\n{offered}"));
+    pending.answer(&offer.authenticator.next_code());
+    // Enter under the codes, given ahead: askpass takes it when that prompt comes.
+    pending.answer("");
+    // ssh reads its stdin only once the session is open; the pty keeps the line for the shell.
+    pending.send(SHELL_INPUT);
+    let started = pending.wait_for_output(SHELL_STARTED);
+    let login = pending.finish();
+    let received = client_text(
+        &login.prompts,
+        &format!("{}\n{}", login.run.stdout, login.run.stderr),
+    );
+    assert!(
+        started && login.run.succeeded(),
+        "the shell did not run {SHELL_INPUT:?}: {}\nprompts: {:?}\n--- sshd log ---\n{}\n{}",
+        login.run,
+        login.prompts,
+        sshd.log(),
+        daemon.log_section()
+    );
+
+    let saved = status(&daemon, user.name()).recovery_codes_left;
+    let mut codes = recovery_codes_shown(&received);
+    codes.sort();
+    codes.dedup();
+    let times: Vec<usize> = codes
+        .iter()
+        .map(|code| received.matches(code.as_str()).count())
+        .collect();
+    eprintln!(
+        "{} distinct recovery codes reached the client ({saved} saved), each shown {times:?} times",
+        codes.len()
+    );
+    assert!(
+        codes.len() == saved && times.iter().all(|&n| n == 1),
+        "{saved} recovery codes were saved and {} reached the client, shown {times:?} times; \
+         each must be shown exactly once:\n{received}",
+        codes.len()
+    );
+    assert_eq!(login.prompts.len(), 2, "{:?}", login.prompts);
+    assert!(
+        login.prompts[1].contains(RECOVERY_CODES_HEADING)
+            && login.prompts[1].ends_with(SAVE_CODES_PROMPT),
+        "askpass was asked {:?}",
+        login.prompts[1]
+    );
+}
+
 // Issue 20.1 through sudo, on a terminal as a person uses it (`script` gives sudo a pty: sudo
 // writes PAM's messages to stdout, which into a pipe would stay buffered until it exits):
 // the codes once, then the prompt; the command runs only after Enter.
