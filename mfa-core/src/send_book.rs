@@ -68,14 +68,20 @@ impl Sends {
     /// When fewer than `limit` sends are left within the last `window` seconds: `None` if
     /// that is already so.
     fn full_until(&self, limit: u32, window: u64, now: u64) -> Option<u64> {
-        let start = self.at.partition_point(|&t| t.saturating_add(window) <= now);
+        let start = self
+            .at
+            .partition_point(|&t| t.saturating_add(window) <= now);
         let count = self.at.len() - start;
         let limit = limit as usize;
         if count < limit {
             return None;
         }
         // Room comes back when the send `limit`-th from the newest leaves the window.
-        let at = self.at.get(start + count - limit.max(1)).copied().unwrap_or(now);
+        let at = self
+            .at
+            .get(start + count - limit.max(1))
+            .copied()
+            .unwrap_or(now);
         Some(at.saturating_add(window))
     }
 }

@@ -222,7 +222,12 @@ impl SendLimits {
     pub fn code(&self, user: &str, purpose: CodePurpose) -> SendPlan {
         let p = self.policy;
         let plan = SendPlan::new()
-            .with(Key::Host, format!("host:{}", self.host), p.max_per_hour, HOUR)
+            .with(
+                Key::Host,
+                format!("host:{}", self.host),
+                p.max_per_hour,
+                HOUR,
+            )
             .with(
                 Key::Codes,
                 format!("codes:{user}"),
@@ -258,19 +263,19 @@ impl SendLimits {
                 burst_limit,
                 NOTICE_BURST.as_secs(),
             )
-            .with(Key::Host, format!("host:{}", self.host), p.max_per_hour, HOUR)
+            .with(
+                Key::Host,
+                format!("host:{}", self.host),
+                p.max_per_hour,
+                HOUR,
+            )
             .with(
                 Key::HostShare,
                 format!("host-share:{}", self.host),
                 p.shared_per_hour(),
                 HOUR,
             )
-            .with(
-                Key::Notices,
-                format!("notices:{user}"),
-                p.max_notices,
-                HOUR,
-            )
+            .with(Key::Notices, format!("notices:{user}"), p.max_notices, HOUR)
     }
 }
 
@@ -283,11 +288,7 @@ fn contact_key(user: &str, to: &str) -> String {
     digest.update(user.as_bytes());
     digest.update(to.as_bytes());
     let digest = digest.finalize();
-    let hex: String = digest
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("contact:{hex}")
 }
 
@@ -485,7 +486,10 @@ mod tests {
     #[test]
     fn contact_keys_hold_no_address_and_do_not_collide() {
         let key = contact_key("alice", "+14155550123");
-        assert!(!key.contains("4155550123") && !key.contains("alice"), "{key}");
+        assert!(
+            !key.contains("4155550123") && !key.contains("alice"),
+            "{key}"
+        );
         assert_ne!(contact_key("ab", "c"), contact_key("a", "bc"));
         assert_eq!(key, contact_key("alice", "+14155550123"));
     }

@@ -676,7 +676,9 @@ fn postgres_limits_flood_does_not_flush_a_victims_count() {
         .unwrap()
         .as_secs();
     for _ in 1..policy.max_failures {
-        limits.record_failure("victim", "192.0.2.9", now - 60).unwrap();
+        limits
+            .record_failure("victim", "192.0.2.9", now - 60)
+            .unwrap();
     }
     // Names of a flood that failed after the victim, as the engine writes them.
     engine.cluster.psql(&format!(

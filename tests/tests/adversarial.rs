@@ -89,8 +89,8 @@ fn adversary() {
         ROLE_IMPOSTOR => impersonate_the_daemon(),
         ROLE_PROBE => probe_the_privileged_socket(),
         ROLE_PENDING_ENROLLMENT => keep_an_enrollment_pending(),
-        ROLE_AUDIT_FLOOD => flood_the_audit_log(),
         ROLE_HOLD_PROMPTS => hold_prompts(),
+        ROLE_AUDIT_FLOOD => flood_the_audit_log(),
         other => panic!("unknown adversary role {other:?}"),
     }
 }
@@ -1597,6 +1597,190 @@ fn thirty_logins_racing_one_bypass_code_give_one_success() {
     daemon.assert_log_omits(&[code.clone(), code.replace('-', "")]);
 }
 
+/// Issue 14 item 9: plain text to a loopback port any local user may bind. With the relay
+/// down, a user who listens on its port receives `Authorization: Basic …` (or the SMTP
+/// password) and the code. Before the fix (dcbfe8e) `--check-config` said ok to each of
+/// these configs and the daemon started and sent there; now each is refused, naming the key,
+/// unless the section sets the test suites' `insecure_loopback_plaintext_for_tests`.
+#[test]
+fn plain_text_to_a_loopback_port_anyone_may_bind_is_refused() {
+    if !root_suite_ready() {
+        return;
+    }
+    // The local user's listener: every port from 1024 up is anyone's by default.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    squatter.set_nonblocking(true).expect("nonblocking");
+    let port = squatter.local_addr().expect("local address").port();
+    let scratch = ScratchDir::create();
+    let dir = scratch.path();
+    let credential = dir.join("credential");
+    fs::write(&credential, "tok-adversarial-14-9\n").expect("write the credential");
+    fs::set_permissions(&credential, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let top = format!(
+        "socket = \"{}\"\nstate_dir = \"{}\"\n",
+        dir.join("mfa.sock").display(),
+        dir.join("state").display()
+    );
+    let cases = [
+        (
+            "twilio.api_url",
+            format!(
+                "[sms]\nprovider = \"twilio\"\n[twilio]\naccount_sid = \"{}\"\n\
+                 auth_token_file = \"{}\"\nfrom = \"{}\"\napi_url = \"http://127.0.0.1:{port}\"\n",
+                mfa_tests::TWILIO_ACCOUNT_SID,
+                credential.display(),
+                mfa_tests::SMS_SENDER
+            ),
+        ),
+        (
+            "webhook.url",
+            format!(
+                "[sms]\nprovider = \"webhook\"\n[webhook]\nurl = \"http://localhost:{port}/send\"\n\
+                 secret_file = \"{}\"\n",
+                credential.display()
+            ),
+        ),
+        (
+            "email.tls",
+            format!(
+                "[email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\ntls = \"none\"\n\
+                 username = \"relay\"\npassword_file = \"{}\"\nfrom = \"mfa@mfa-tests.example\"\n",
+                credential.display()
+            ),
+        ),
+    ];
+    let daemon = |args: [&OsStr; 2]| {
+        let mut command = std::process::Command::new(mfa_tests::daemon_binary());
+        command.args(args);
+        mfa_tests::run(command, "")
+    };
+    for (key, section) in cases {
+        let refused = dir.join(format!("{key}.toml"));
+        fs::write(&refused, format!("{top}{section}")).expect("write config");
+        for option in ["--check-config", "--config"] {
+            let done = daemon([OsStr::new(option), refused.as_os_str()]);
+            assert_eq!(
+                done.status.and_then(|s| s.code()),
+                Some(2),
+                "{key} {option}: {done}"
+            );
+            assert!(
+                done.stderr.contains(key) && done.stderr.contains("any local user may listen"),
+                "{key} {option} does not name the key and why: {done}"
+            );
+        }
+        // The same section with the setting the test suites use passes, so the port is what
+        // was refused, and the daemon says loudly that the setting is on.
+        let for_tests = dir.join(format!("{key}-for-tests.toml"));
+        let text = format!("{top}{section}{}\n", mfa_tests::PLAINTEXT_FOR_TESTS);
+        fs::write(&for_tests, text).expect("write config");
+        let done = daemon([OsStr::new("--check-config"), for_tests.as_os_str()]);
+        assert!(done.succeeded(), "{key} with the test setting: {done}");
+        assert!(
+            done.stderr.contains("WARNING") && done.stderr.contains("for test suites only"),
+            "{key}: no warning about the test setting: {done}"
+        );
+    }
+    assert!(
+        matches!(squatter.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock),
+        "something connected to the squatted port"
+    );
+}
+
+/// How long the audit flood runs.
+const AUDIT_FLOOD: Duration = Duration::from_secs(6);
+/// Threads of the audit flood, as in the issue.
+const AUDIT_FLOOD_THREADS: usize = 8;
+/// Audit lines one uid other than root may cause per window, and the window (the daemon's
+/// `UID_LINES` and `UID_INTERVAL`); one more line per window sums up the rest.
+const AUDIT_LINES_PER_UID: usize = 30;
+const AUDIT_UID_WINDOW: Duration = Duration::from_secs(10);
+
+/// Issue 14 item 6. Before the fix (dcbfe8e) the service name of a local user's login was
+/// any 1 KB string and went into every audit line, so that logins with a new name each were
+/// never identical and never throttled: 8 threads wrote 84,355 lines (97 MB) in 10 s, enough
+/// for journald's rate limit to drop other events. Now a non-root caller's service must be a
+/// PAM service name of at most 64 bytes (the 1 KB ones are refused as bad requests), and the
+/// short distinct ones that remain get 30 audit lines per uid per 10 s, with one line saying
+/// how many were dropped; root's login during the flood is audited all the same.
+#[test]
+fn audit_flood_with_new_service_names_is_bounded_per_uid_and_roots_login_still_audited() {
+    if !root_suite_ready() {
+        return;
+    }
+    let _turn = one_flood_at_a_time();
+    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
+    let victim = TestUser::create();
+    let enrollment = enroll_totp(&daemon, &victim);
+    let flooder = TestUser::create();
+    let log_before = daemon.log().len();
+    let stop = StopFile::new();
+    let threads = AUDIT_FLOOD_THREADS.to_string();
+    let started = Instant::now();
+    let flood = start_adversary(
+        &flooder,
+        ROLE_AUDIT_FLOOD,
+        &stop,
+        &[
+            (SOCKET_ENV, daemon.socket().as_os_str()),
+            (THREADS_ENV, OsStr::new(&threads)),
+        ],
+    );
+    wait_until_ready(std::slice::from_ref(&flood));
+    thread::sleep(AUDIT_FLOOD / 2);
+    let code = enrollment.authenticator.next_code();
+    let root = authenticate_as_root(
+        &daemon.root_socket(),
+        auth_request(victim.name(), Some("127.0.0.1")),
+        &code,
+    );
+    thread::sleep(AUDIT_FLOOD / 2);
+    stop.stop();
+    let flood = flood.finish();
+    let elapsed = started.elapsed();
+
+    let events = daemon.audit_events();
+    let flooders = events
+        .iter()
+        .filter(|event| event["uid"] == flooder.uid())
+        .count();
+    let log_bytes = daemon.log().len() - log_before;
+    let (logins, refused) = (stat(&flood, "logins"), stat(&flood, "refused"));
+    eprintln!(
+        "audit flood: {logins} logins and {refused} refused requests in {elapsed:.1?}; \
+         {flooders} audit lines from the flooding uid, {log_bytes} bytes of daemon log"
+    );
+    assert_eq!(
+        root,
+        Step::Done {
+            outcome: Outcome::Success
+        },
+        "root's login during the flood\n{}",
+        daemon.log_section()
+    );
+    assert!(
+        events
+            .iter()
+            .any(|event| event["event"] == "sign_in_succeeded"
+                && event["user"] == victim.name()
+                && event["uid"] == 0),
+        "root's login during the flood was not audited"
+    );
+    assert!(logins > 100, "the flood did not get going: {flood}");
+    assert!(
+        refused > 0,
+        "1 KB service names from a non-root caller were not refused as bad requests: {flood}"
+    );
+    let windows = (elapsed.as_secs() / AUDIT_UID_WINDOW.as_secs() + 1) as usize;
+    assert!(
+        flooders <= windows * (AUDIT_LINES_PER_UID + 1),
+        "{flooders} audit lines from one flooding uid in {elapsed:.1?}, more than {} per {:?}",
+        AUDIT_LINES_PER_UID + 1,
+        AUDIT_UID_WINDOW
+    );
+    daemon.assert_log_omits(&enrollment.secrets());
+}
+
 // --- Connections held at prompts (issue 14 item 2, issue 20 item 2) -----------------------
 
 /// Holds `MFAT_CONNECTIONS` conversations open at their first prompt, one after another.
@@ -1809,190 +1993,6 @@ fn forty_users_holding_their_shares_do_not_crowd_out_a_screen_locker() {
         CROWD * CROWD_SHARE,
         "every user's share was held: {holders:?}"
     );
-}
-
-/// Issue 14 item 9: plain text to a loopback port any local user may bind. With the relay
-/// down, a user who listens on its port receives `Authorization: Basic …` (or the SMTP
-/// password) and the code. Before the fix (dcbfe8e) `--check-config` said ok to each of
-/// these configs and the daemon started and sent there; now each is refused, naming the key,
-/// unless the section sets the test suites' `insecure_loopback_plaintext_for_tests`.
-#[test]
-fn plain_text_to_a_loopback_port_anyone_may_bind_is_refused() {
-    if !root_suite_ready() {
-        return;
-    }
-    // The local user's listener: every port from 1024 up is anyone's by default.
-    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    squatter.set_nonblocking(true).expect("nonblocking");
-    let port = squatter.local_addr().expect("local address").port();
-    let scratch = ScratchDir::create();
-    let dir = scratch.path();
-    let credential = dir.join("credential");
-    fs::write(&credential, "tok-adversarial-14-9\n").expect("write the credential");
-    fs::set_permissions(&credential, fs::Permissions::from_mode(0o600)).expect("chmod");
-    let top = format!(
-        "socket = \"{}\"\nstate_dir = \"{}\"\n",
-        dir.join("mfa.sock").display(),
-        dir.join("state").display()
-    );
-    let cases = [
-        (
-            "twilio.api_url",
-            format!(
-                "[sms]\nprovider = \"twilio\"\n[twilio]\naccount_sid = \"{}\"\n\
-                 auth_token_file = \"{}\"\nfrom = \"{}\"\napi_url = \"http://127.0.0.1:{port}\"\n",
-                mfa_tests::TWILIO_ACCOUNT_SID,
-                credential.display(),
-                mfa_tests::SMS_SENDER
-            ),
-        ),
-        (
-            "webhook.url",
-            format!(
-                "[sms]\nprovider = \"webhook\"\n[webhook]\nurl = \"http://localhost:{port}/send\"\n\
-                 secret_file = \"{}\"\n",
-                credential.display()
-            ),
-        ),
-        (
-            "email.tls",
-            format!(
-                "[email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\ntls = \"none\"\n\
-                 username = \"relay\"\npassword_file = \"{}\"\nfrom = \"mfa@mfa-tests.example\"\n",
-                credential.display()
-            ),
-        ),
-    ];
-    let daemon = |args: [&OsStr; 2]| {
-        let mut command = std::process::Command::new(mfa_tests::daemon_binary());
-        command.args(args);
-        mfa_tests::run(command, "")
-    };
-    for (key, section) in cases {
-        let refused = dir.join(format!("{key}.toml"));
-        fs::write(&refused, format!("{top}{section}")).expect("write config");
-        for option in ["--check-config", "--config"] {
-            let done = daemon([OsStr::new(option), refused.as_os_str()]);
-            assert_eq!(
-                done.status.and_then(|s| s.code()),
-                Some(2),
-                "{key} {option}: {done}"
-            );
-            assert!(
-                done.stderr.contains(key) && done.stderr.contains("any local user may listen"),
-                "{key} {option} does not name the key and why: {done}"
-            );
-        }
-        // The same section with the setting the test suites use passes, so the port is what
-        // was refused, and the daemon says loudly that the setting is on.
-        let for_tests = dir.join(format!("{key}-for-tests.toml"));
-        let text = format!("{top}{section}{}\n", mfa_tests::PLAINTEXT_FOR_TESTS);
-        fs::write(&for_tests, text).expect("write config");
-        let done = daemon([OsStr::new("--check-config"), for_tests.as_os_str()]);
-        assert!(done.succeeded(), "{key} with the test setting: {done}");
-        assert!(
-            done.stderr.contains("WARNING") && done.stderr.contains("for test suites only"),
-            "{key}: no warning about the test setting: {done}"
-        );
-    }
-    assert!(
-        matches!(squatter.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock),
-        "something connected to the squatted port"
-    );
-}
-
-/// How long the audit flood runs.
-const AUDIT_FLOOD: Duration = Duration::from_secs(6);
-/// Threads of the audit flood, as in the issue.
-const AUDIT_FLOOD_THREADS: usize = 8;
-/// Audit lines one uid other than root may cause per window, and the window (the daemon's
-/// `UID_LINES` and `UID_INTERVAL`); one more line per window sums up the rest.
-const AUDIT_LINES_PER_UID: usize = 30;
-const AUDIT_UID_WINDOW: Duration = Duration::from_secs(10);
-
-/// Issue 14 item 6. Before the fix (dcbfe8e) the service name of a local user's login was
-/// any 1 KB string and went into every audit line, so that logins with a new name each were
-/// never identical and never throttled: 8 threads wrote 84,355 lines (97 MB) in 10 s, enough
-/// for journald's rate limit to drop other events. Now a non-root caller's service must be a
-/// PAM service name of at most 64 bytes (the 1 KB ones are refused as bad requests), and the
-/// short distinct ones that remain get 30 audit lines per uid per 10 s, with one line saying
-/// how many were dropped; root's login during the flood is audited all the same.
-#[test]
-fn audit_flood_with_new_service_names_is_bounded_per_uid_and_roots_login_still_audited() {
-    if !root_suite_ready() {
-        return;
-    }
-    let _turn = one_flood_at_a_time();
-    let daemon = Daemon::start_with(ONE_PROMPT_PER_LOGIN);
-    let victim = TestUser::create();
-    let enrollment = enroll_totp(&daemon, &victim);
-    let flooder = TestUser::create();
-    let log_before = daemon.log().len();
-    let stop = StopFile::new();
-    let threads = AUDIT_FLOOD_THREADS.to_string();
-    let started = Instant::now();
-    let flood = start_adversary(
-        &flooder,
-        ROLE_AUDIT_FLOOD,
-        &stop,
-        &[
-            (SOCKET_ENV, daemon.socket().as_os_str()),
-            (THREADS_ENV, OsStr::new(&threads)),
-        ],
-    );
-    wait_until_ready(std::slice::from_ref(&flood));
-    thread::sleep(AUDIT_FLOOD / 2);
-    let code = enrollment.authenticator.next_code();
-    let root = authenticate_as_root(
-        &daemon.root_socket(),
-        auth_request(victim.name(), Some("127.0.0.1")),
-        &code,
-    );
-    thread::sleep(AUDIT_FLOOD / 2);
-    stop.stop();
-    let flood = flood.finish();
-    let elapsed = started.elapsed();
-
-    let events = daemon.audit_events();
-    let flooders = events
-        .iter()
-        .filter(|event| event["uid"] == flooder.uid())
-        .count();
-    let log_bytes = daemon.log().len() - log_before;
-    let (logins, refused) = (stat(&flood, "logins"), stat(&flood, "refused"));
-    eprintln!(
-        "audit flood: {logins} logins and {refused} refused requests in {elapsed:.1?}; \
-         {flooders} audit lines from the flooding uid, {log_bytes} bytes of daemon log"
-    );
-    assert_eq!(
-        root,
-        Step::Done {
-            outcome: Outcome::Success
-        },
-        "root's login during the flood\n{}",
-        daemon.log_section()
-    );
-    assert!(
-        events
-            .iter()
-            .any(|event| event["event"] == "sign_in_succeeded"
-                && event["user"] == victim.name()
-                && event["uid"] == 0),
-        "root's login during the flood was not audited"
-    );
-    assert!(logins > 100, "the flood did not get going: {flood}");
-    assert!(
-        refused > 0,
-        "1 KB service names from a non-root caller were not refused as bad requests: {flood}"
-    );
-    let windows = (elapsed.as_secs() / AUDIT_UID_WINDOW.as_secs() + 1) as usize;
-    assert!(
-        flooders <= windows * (AUDIT_LINES_PER_UID + 1),
-        "{flooders} audit lines from one flooding uid in {elapsed:.1?}, more than {} per {:?}",
-        AUDIT_LINES_PER_UID + 1,
-        AUDIT_UID_WINDOW
-    );
-    daemon.assert_log_omits(&enrollment.secrets());
 }
 
 /// Made-up names of the attempt-limiter flood: more than the 10,000 the file engine tracks.

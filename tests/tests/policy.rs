@@ -447,7 +447,11 @@ fn an_unknown_or_vanished_required_group_is_refused_or_asks_everyone() {
     let service = PamService::mfa_then_permit(daemon.socket(), "");
     let login = Pamtester::new(&service, other.name()).authenticate(&[]);
     assert!(login.succeeded(), "{login}");
-    assert_eq!(login.count(CODE_PROMPT), 0, "not a member, not asked: {login}");
+    assert_eq!(
+        login.count(CODE_PROMPT),
+        0,
+        "not a member, not asked: {login}"
+    );
 
     let original = std::fs::read_to_string(daemon.config()).unwrap();
     let gone = format!("mfat-gone-{}", std::process::id());

@@ -167,14 +167,22 @@ impl Delivery {
             None => None,
             Some(SmsProvider::Twilio) => {
                 let section = sections.twilio.as_ref().ok_or_else(|| missing("twilio"))?;
-                Some(PhoneRoute::Twilio(Twilio::new(section, credentials_dir, plaintext)?))
+                Some(PhoneRoute::Twilio(Twilio::new(
+                    section,
+                    credentials_dir,
+                    plaintext,
+                )?))
             }
             Some(SmsProvider::Webhook) => {
                 let section = sections
                     .webhook
                     .as_ref()
                     .ok_or_else(|| missing("webhook"))?;
-                Some(PhoneRoute::Webhook(Webhook::new(section, credentials_dir, plaintext)?))
+                Some(PhoneRoute::Webhook(Webhook::new(
+                    section,
+                    credentials_dir,
+                    plaintext,
+                )?))
             }
         };
         let email = sections

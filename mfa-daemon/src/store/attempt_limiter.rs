@@ -20,15 +20,13 @@
 //! tracked with it), rather than resetting anyone's count.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, io_err, read_state_file, write_durably};
+use super::{StoreError, io_err, open_journal, read_state_file, write_durably};
 use mfa_core::lockout::{FailureEffect, LimitState, LockoutPolicy};
 
 /// The snapshot, in the state directory.
@@ -457,16 +455,6 @@ fn remove_stale_snapshot_temps(dir: &Path) {
     }
 }
 
-fn open_journal(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(io_err(path, "open"))
-}
-
 /// Applies the journal at `path` to `counts`; returns how many lines could not be read.
 fn replay(path: &Path, counts: &mut Counts, limits: &LockoutPolicy) -> Result<usize, StoreError> {
     let Some((bytes, _file)) = read_state_file(path, MAX_JOURNAL_BYTES * 2)? else {
@@ -517,6 +505,7 @@ fn read_snapshot(path: &Path) -> Result<Option<Counts>, StoreError> {
 mod tests {
     use super::*;
     use std::fs;
+    use std::fs::OpenOptions;
 
     fn limiter(dir: &Path) -> AttemptLimiter {
         AttemptLimiter::open(dir, LockoutPolicy::default())

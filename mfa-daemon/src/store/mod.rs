@@ -17,8 +17,8 @@
 pub mod attempt_limiter;
 pub mod files;
 pub mod postgres;
-pub mod send_ledger;
 mod sealing;
+pub mod send_ledger;
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -319,6 +319,19 @@ pub(crate) fn write_durably(
         let _ = fs::remove_file(&temp);
     }
     written
+}
+
+/// Opens a journal of the state directory for appending (created 0600 if missing; a symlink
+/// is refused). Opened for each line rather than held, so that the state file system can be
+/// remounted read-only under a running daemon.
+pub(crate) fn open_journal(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io_err(path, "open"))
 }
 
 /// A state file's content, and the file, still open.

@@ -499,7 +499,11 @@ async fn migrate(client: &mut Object) -> Result<(), PgError> {
             }
             eprintln!(
                 "mfa-daemon: PostgreSQL schema {} version {SCHEMA_VERSION}",
-                if found.is_none() { "created at" } else { "migrated to" }
+                if found.is_none() {
+                    "created at"
+                } else {
+                    "migrated to"
+                }
             );
         }
     }

@@ -4,16 +4,14 @@
 //! ([`super::postgres::PgSendLedger`]) counts in the shared database, so two hosts cannot
 //! each send a user `max_sends` codes.
 
-use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use mfa_core::send_book::{BucketFull, SendBook, SendBucket};
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, io_err, read_state_file, write_durably};
+use super::{StoreError, io_err, open_journal, read_state_file, write_durably};
 use crate::delivery::outbox::{LedgerError, SendLedger};
 
 /// The journal of sends, in the state directory.
@@ -50,7 +48,10 @@ impl FileSendLedger {
     /// Replays `state_dir/sends.log` and rewrites it with the sends still counted. Lines
     /// that cannot be parsed (torn by a power loss) are skipped and counted in the returned
     /// warning.
-    pub fn open(state_dir: &Path, now: u64) -> Result<(FileSendLedger, Option<String>), StoreError> {
+    pub fn open(
+        state_dir: &Path,
+        now: u64,
+    ) -> Result<(FileSendLedger, Option<String>), StoreError> {
         let path = state_dir.join(SENDS_FILE);
         let mut sends = SendBook::new();
         let mut skipped = 0;
@@ -103,16 +104,6 @@ impl FileSendLedger {
     }
 }
 
-fn open_journal(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(io_err(path, "open"))
-}
-
 impl SendLedger for FileSendLedger {
     fn admit(
         &self,
@@ -137,10 +128,7 @@ impl FileSendLedger {
         }
         let line = Line {
             at: now,
-            keys: buckets
-                .iter()
-                .map(|b| (b.key.clone(), b.window))
-                .collect(),
+            keys: buckets.iter().map(|b| (b.key.clone(), b.window)).collect(),
         };
         let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
         bytes.push(b'\n');
@@ -164,6 +152,7 @@ impl FileSendLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     const NOW: u64 = 1_800_000_000;
     const HOUR: u64 = 3600;
@@ -192,7 +181,10 @@ mod tests {
         drop(ledger);
         // An hour later the restart drops what has passed, and the journal shrinks.
         let (ledger, _) = FileSendLedger::open(dir.path(), NOW + HOUR + 1).unwrap();
-        ledger.admit(&buckets("a"), NOW + HOUR + 1).unwrap().unwrap();
+        ledger
+            .admit(&buckets("a"), NOW + HOUR + 1)
+            .unwrap()
+            .unwrap();
         let text = std::fs::read_to_string(dir.path().join(SENDS_FILE)).unwrap();
         assert_eq!(text.lines().count(), 3, "{text}");
     }

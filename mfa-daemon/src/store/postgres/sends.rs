@@ -43,70 +43,71 @@ impl SendLedger for PgSendLedger {
         now: u64,
     ) -> Result<Result<(), BucketFull>, LedgerError> {
         let buckets = buckets.to_vec();
-        let prune =
-            self.admitted.fetch_add(1, Ordering::Relaxed) % PRUNE_SENDS_EVERY == PRUNE_SENDS_EVERY - 1;
-        self.pg.run(move |pool, ready| async move {
-            let mut client = client(&pool, &ready).await?;
-            let txn = client.transaction().await?;
-            // Locks taken in one order on every host, so two sends never wait on each other
-            // in a circle.
-            let mut keys: Vec<&str> = buckets.iter().map(|b| b.key.as_str()).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            for key in keys {
-                txn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
-                    &[&key, &SENDS_LOCK_SEED],
-                )
-                .await?;
-            }
-            for (index, bucket) in buckets.iter().enumerate() {
-                // A bucket this wide only records (a farewell notice's burst).
-                if bucket.limit > MAX_CHECKED_LIMIT {
-                    continue;
+        let prune = self.admitted.fetch_add(1, Ordering::Relaxed) % PRUNE_SENDS_EVERY
+            == PRUNE_SENDS_EVERY - 1;
+        self.pg
+            .run(move |pool, ready| async move {
+                let mut client = client(&pool, &ready).await?;
+                let txn = client.transaction().await?;
+                // Locks taken in one order on every host, so two sends never wait on each other
+                // in a circle.
+                let mut keys: Vec<&str> = buckets.iter().map(|b| b.key.as_str()).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                for key in keys {
+                    txn.execute(
+                        "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
+                        &[&key, &SENDS_LOCK_SEED],
+                    )
+                    .await?;
                 }
-                let since = db_time(now.saturating_sub(bucket.window));
-                let rows = txn
-                    .query(
-                        "SELECT at FROM mfa_sends WHERE key = $1 AND at > $2 \
+                for (index, bucket) in buckets.iter().enumerate() {
+                    // A bucket this wide only records (a farewell notice's burst).
+                    if bucket.limit > MAX_CHECKED_LIMIT {
+                        continue;
+                    }
+                    let since = db_time(now.saturating_sub(bucket.window));
+                    let rows = txn
+                        .query(
+                            "SELECT at FROM mfa_sends WHERE key = $1 AND at > $2 \
                          ORDER BY at DESC LIMIT $3",
-                        &[&bucket.key, &since, &i64::from(bucket.limit)],
-                    )
-                    .await?;
-                if rows.len() >= bucket.limit as usize {
-                    // Room comes back when the `limit`-th newest send leaves the window.
-                    let at = rows
-                        .last()
-                        .map_or(now, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(now));
-                    return Ok(Err(BucketFull {
-                        index,
-                        retry_at: at.saturating_add(bucket.window),
-                        crowded: false,
-                    }));
+                            &[&bucket.key, &since, &i64::from(bucket.limit)],
+                        )
+                        .await?;
+                    if rows.len() >= bucket.limit as usize {
+                        // Room comes back when the `limit`-th newest send leaves the window.
+                        let at = rows.last().map_or(now, |row| {
+                            u64::try_from(row.get::<_, i64>(0)).unwrap_or(now)
+                        });
+                        return Ok(Err(BucketFull {
+                            index,
+                            retry_at: at.saturating_add(bucket.window),
+                            crowded: false,
+                        }));
+                    }
                 }
-            }
-            for bucket in &buckets {
-                txn.execute(
-                    "INSERT INTO mfa_sends (key, at, expires_at) VALUES ($1, $2, $3)",
-                    &[
-                        &bucket.key,
-                        &db_time(now),
-                        &db_time(now.saturating_add(bucket.window)),
-                    ],
-                )
-                .await?;
-            }
-            txn.commit().await?;
-            if prune {
-                client
-                    .execute(
-                        "DELETE FROM mfa_sends WHERE expires_at < $1",
-                        &[&db_time(now)],
+                for bucket in &buckets {
+                    txn.execute(
+                        "INSERT INTO mfa_sends (key, at, expires_at) VALUES ($1, $2, $3)",
+                        &[
+                            &bucket.key,
+                            &db_time(now),
+                            &db_time(now.saturating_add(bucket.window)),
+                        ],
                     )
                     .await?;
-            }
-            Ok(Ok(()))
-        })
-        .map_err(LedgerError::from)
+                }
+                txn.commit().await?;
+                if prune {
+                    client
+                        .execute(
+                            "DELETE FROM mfa_sends WHERE expires_at < $1",
+                            &[&db_time(now)],
+                        )
+                        .await?;
+                }
+                Ok(Ok(()))
+            })
+            .map_err(LedgerError::from)
     }
 }
