@@ -14,7 +14,7 @@
 #      with a TOTP code);
 #   name classes: as root through the daemon's protocol, the time from a wrong answer to
 #      the error step for an enrolled account, an account with nothing enrolled, a
-#      never-seen name and an invalid name (DESIGN.md, invariant 10).
+#      never-seen name and an invalid name (docs/DESIGN.md, invariant 10).
 # Root's logins are `pamtester` under pam_wrapper with the module's defaults (timeout=10).
 # Daemons run with built-in defaults on sockets and state directories in a temp dir (the
 # name-class daemon with attempt limits raised so that its failures never lock anything).
@@ -346,7 +346,7 @@ label() { if [ "$1" = before ]; then echo "$BEFORE_LABEL"; else echo "$AFTER_LAB
   echo
   echo "## Name classes"
   echo
-  echo "DESIGN.md invariant 10: unknown, invalid, unenrolled and enrolled names take the same path and the same time. As root through the daemon's protocol (the privileged socket where the daemon has one), $NAME_SAMPLES samples per row, rows interleaved in rotating order; the time from sending a wrong answer to receiving the daemon's error step. A daemon of its own per build, with \`[limits] max_failures = 1000\` (the most the config accepts) and \`account_max_failures = 100000\`, one remote host, so that no lockout interferes (\"other replies\" would show one). Names: an enrolled account, an account (useradd) with nothing enrolled, a new never-seen valid name for every sample, and \`bad/name\`."
+  echo "docs/DESIGN.md invariant 10: unknown, invalid, unenrolled and enrolled names take the same path and the same time. As root through the daemon's protocol (the privileged socket where the daemon has one), $NAME_SAMPLES samples per row, rows interleaved in rotating order; the time from sending a wrong answer to receiving the daemon's error step. A daemon of its own per build, with \`[limits] max_failures = 1000\` (the most the config accepts) and \`account_max_failures = 100000\`, one remote host, so that no lockout interferes (\"other replies\" would show one). Names: an enrolled account, an account (useradd) with nothing enrolled, a new never-seen valid name for every sample, and \`bad/name\`."
   echo
   header="| name class | answer |"
   sep="|---|---|"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks of pam-mfa against the targets in DESIGN.md ("Performance targets"), side by
+# Benchmarks of pam-mfa against the targets in docs/DESIGN.md ("Performance targets"), side by
 # side with pam_oath and google-authenticator-libpam:
 #   1. added latency per authentication (pamtester median minus pam_permit's, one run), for
 #      the file engine and the PostgreSQL engine (a throw-away cluster on 127.0.0.1);
@@ -7,7 +7,7 @@
 #      where a login's time goes (strace and perf stat of the daemon, strace of pamtester);
 #   3. size of libpam_mfa.so and the daemon's idle RSS; the file engine with 10,000 records:
 #      startup time and memory;
-#   4. the daemon's answer time per class of user name (DESIGN.md, invariant 10);
+#   4. the daemon's answer time per class of user name (docs/DESIGN.md, invariant 10);
 #   5. logins with a code sent by text message through the menu, the send itself left out,
 #      against a Twilio API stand-in on 127.0.0.1 (mfa-standin).
 # Installs what it needs, builds the release once, prints the figures and writes them to
@@ -608,7 +608,7 @@ fi
   echo
   echo "## 4. Time by name class"
   echo
-  echo "DESIGN.md invariant 10: unknown, invalid, unenrolled and enrolled names take the same path and the same time. A third daemon, with \`[limits] max_failures = 1000\` and \`account_max_failures = 100000\` so that no wrong answer locks anything; mfa-bench as root through the daemon's protocol (its privileged socket where it has one). Names: an enrolled account, an account with nothing enrolled, a new never-seen valid name for every sample, and \`bad/name\`. Before and after the hardening of issue 5: \"Name classes\" below (bench/attack.sh)."
+  echo "docs/DESIGN.md invariant 10: unknown, invalid, unenrolled and enrolled names take the same path and the same time. A third daemon, with \`[limits] max_failures = 1000\` and \`account_max_failures = 100000\` so that no wrong answer locks anything; mfa-bench as root through the daemon's protocol (its privileged socket where it has one). Names: an enrolled account, an account with nothing enrolled, a new never-seen valid name for every sample, and \`bad/name\`. Before and after the hardening of issue 5: \"Name classes\" below (bench/attack.sh)."
   echo
   cat "$WORK/names.md"
   echo

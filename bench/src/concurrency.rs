@@ -16,7 +16,7 @@ use crate::roster;
 use crate::schedule;
 use crate::stats::{Summary, ms};
 
-/// The DESIGN.md target for the 99th percentile.
+/// The docs/DESIGN.md target for the 99th percentile.
 const P99_TARGET: Duration = Duration::from_millis(50);
 /// Connect, read and write timeout of each connection (pam_mfa's default).
 const TIMEOUT: Duration = mfa_proto::DEFAULT_TIMEOUT;

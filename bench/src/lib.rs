@@ -1,5 +1,5 @@
 //! Benchmarks of pam-mfa, run by `bench/run.sh`, beside the local TOTP modules people compare
-//! it with (pam_oath, google-authenticator-libpam). The targets are in `DESIGN.md`,
+//! it with (pam_oath, google-authenticator-libpam). The targets are in `docs/DESIGN.md`,
 //! "Performance targets"; this binary measures and reports, it never fails on a slow figure.
 //!
 //! Subcommands:

@@ -1,4 +1,4 @@
-//! Whether the daemon's answer time tells one class of user name from another (DESIGN.md,
+//! Whether the daemon's answer time tells one class of user name from another (docs/DESIGN.md,
 //! invariant 10: unknown, invalid, unenrolled and enrolled names take the same path and the
 //! same time). As root, through the daemon's protocol: for each class, conversations that
 //! answer the prompt with a wrong six-digit code or a wrong recovery-shaped code, timed from

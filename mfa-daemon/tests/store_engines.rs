@@ -1,6 +1,6 @@
 //! The store interface's promises, tested once and run against each engine: the file engine
 //! on a temp directory, and the PostgreSQL engine on a throw-away cluster
-//! (`mfa_tests::postgres::Cluster`). DESIGN.md invariants 1–3 at the level of the trait:
+//! (`mfa_tests::postgres::Cluster`). docs/DESIGN.md invariants 1–3 at the level of the trait:
 //! one winner among racing transactions, committed means durable (a new store instance,
 //! as after a restart, reads it), nothing half-written, a record that cannot be read is an
 //! error that leaves it as it was. The daemon-level suite is tests/tests/engines.rs.

@@ -1,4 +1,4 @@
-//! Security invariants 1–3 (docs: DESIGN.md) as one suite run against each store engine: the
+//! Security invariants 1–3 (docs: docs/DESIGN.md) as one suite run against each store engine: the
 //! file engine (the default) and the PostgreSQL engine on a throw-away cluster. Each test is a
 //! function of the [`Engine`]; the `#[test]` wrappers at the end run it once per engine.
 //!

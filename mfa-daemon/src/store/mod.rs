@@ -3,7 +3,7 @@
 //! A change is a transaction of one user's record: [`RecordStore::begin`] waits for the
 //! user's other transactions (on every host, for a shared engine), reads the record, and
 //! [`Txn::commit`] returns only once the new record is durable. Dropping a transaction
-//! without committing changes nothing. Every engine keeps DESIGN.md's invariants 1–3: a code
+//! without committing changes nothing. Every engine keeps docs/DESIGN.md's invariants 1–3: a code
 //! is accepted once whoever races for it; a crash, kill -9, full or read-only disk or lost
 //! database leaves the old or the new record, never a torn one, and fails closed; a record
 //! that cannot be read is an error, never silently replaced (that would drop an enrollment
