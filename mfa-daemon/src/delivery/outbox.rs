@@ -15,6 +15,8 @@ use mfa_proto::Channel;
 
 use super::{Body, Delivery, Outgoing, SendError, SendErrorKind};
 
+/// Most full buckets remembered; beyond it, sends ask the store.
+const MAX_KNOWN_FULL: usize = 10_000;
 /// Most users with a code waiting; beyond it, dead codes are dropped first, then a new code
 /// for a new user waits until one expires.
 const MAX_PENDING: usize = 10_000;
@@ -164,6 +166,8 @@ pub struct Outbox<C = Delivery> {
     settings: RwLock<Arc<Settings<C>>>,
     limits: RwLock<SendLimits>,
     ledger: Arc<dyn SendLedger>,
+    /// Buckets the ledger found full, by key, and until when (see [`Outbox::known_full`]).
+    known_full: Mutex<HashMap<String, u64>>,
     pending: Mutex<HashMap<String, Pending>>,
     next_ticket: Mutex<u64>,
 }
@@ -201,6 +205,7 @@ impl<C: Courier> Outbox<C> {
             })),
             limits: RwLock::new(SendLimits::new(send, hostname)),
             ledger,
+            known_full: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             next_ticket: Mutex::new(0),
         }
@@ -214,20 +219,58 @@ impl<C: Courier> Outbox<C> {
     }
 
     /// Counts a message in the ledger, on a blocking thread (the store may write a file or
-    /// ask the database).
+    /// ask the database), unless one of its buckets is already known to be full.
     async fn count(
         &self,
         plan: SendPlan,
         now: u64,
     ) -> Result<Result<(), SendRefusal>, LedgerError> {
+        if let Some(full) = self.known_full(&plan, now) {
+            return Ok(Err(plan.refusal(full)));
+        }
         let ledger = self.ledger.clone();
-        let counted = tokio::task::spawn_blocking(move || {
-            ledger
-                .admit(plan.buckets(), now)
-                .map(|admitted| admitted.map_err(|full| plan.refusal(full)))
-        })
-        .await;
-        counted.unwrap_or_else(|e| Err(format!("counting the send failed: {e}").into()))
+        let buckets = plan.buckets().to_vec();
+        let counted = tokio::task::spawn_blocking(move || ledger.admit(&buckets, now))
+            .await
+            .unwrap_or_else(|e| Err(format!("counting the send failed: {e}").into()))?;
+        Ok(counted.map_err(|full| {
+            self.remember_full(&plan, full, now);
+            plan.refusal(full)
+        }))
+    }
+
+    /// The first of `plan`'s buckets that a refusal found full until after `now`. A full
+    /// bucket stays full at least until then (its sends only age, and a send can only be
+    /// added), so such a send is refused without asking the store: a user choosing a text
+    /// message from the menu over and over costs the database nothing.
+    fn known_full(&self, plan: &SendPlan, now: u64) -> Option<BucketFull> {
+        let known = lock(&self.known_full);
+        plan.buckets()
+            .iter()
+            .enumerate()
+            .find_map(|(index, bucket)| {
+                known
+                    .get(&bucket.key)
+                    .filter(|&&until| until > now)
+                    .map(|&retry_at| BucketFull {
+                        index,
+                        retry_at,
+                        crowded: false,
+                    })
+            })
+    }
+
+    fn remember_full(&self, plan: &SendPlan, full: BucketFull, now: u64) {
+        let Some(bucket) = plan.buckets().get(full.index).filter(|_| !full.crowded) else {
+            return;
+        };
+        let mut known = lock(&self.known_full);
+        if known.len() >= MAX_KNOWN_FULL {
+            known.retain(|_, until| *until > now);
+        }
+        if known.len() < MAX_KNOWN_FULL {
+            known.insert(bucket.key.clone(), full.retry_at);
+        }
     }
 
     /// The providers and rules in force; a send keeps the ones it started with.
@@ -252,6 +295,8 @@ impl<C: Courier> Outbox<C> {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .set_policy(send);
+        // New limits may give a full bucket room again.
+        lock(&self.known_full).clear();
         *self
             .settings
             .write()
@@ -522,9 +567,12 @@ mod tests {
         }
     }
 
-    /// The counts in memory, as a store would keep them.
+    /// The counts in memory, as a store would keep them; counts how often it is asked.
     #[derive(Debug, Default)]
-    struct MemoryLedger(Mutex<mfa_core::send_book::SendBook>);
+    struct MemoryLedger {
+        book: Mutex<mfa_core::send_book::SendBook>,
+        asked: AtomicUsize,
+    }
 
     impl SendLedger for MemoryLedger {
         fn admit(
@@ -532,8 +580,71 @@ mod tests {
             buckets: &[SendBucket],
             now: u64,
         ) -> Result<Result<(), BucketFull>, LedgerError> {
-            Ok(lock(&self.0).admit(buckets, now))
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            Ok(lock(&self.book).admit(buckets, now))
         }
+    }
+
+    impl SendLedger for Arc<MemoryLedger> {
+        fn admit(
+            &self,
+            buckets: &[SendBucket],
+            now: u64,
+        ) -> Result<Result<(), BucketFull>, LedgerError> {
+            self.as_ref().admit(buckets, now)
+        }
+    }
+
+    #[test]
+    fn a_full_bucket_is_refused_from_memory_until_it_has_room_or_the_limits_change() {
+        let courier = Arc::new(FakeCourier::default());
+        let ledger = Arc::new(MemoryLedger::default());
+        let send = SendPolicy {
+            max_sends: 2,
+            ..SendPolicy::default()
+        };
+        let outbox = Outbox::new(
+            courier.clone(),
+            CodePolicy::default(),
+            send,
+            DomainRules::default(),
+            CountryRules::default(),
+            Arc::new(ledger.clone()),
+            "host",
+        );
+        for i in 0..2 {
+            block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + i)).unwrap();
+        }
+        // A user choosing a text message over and over: the store is asked once more.
+        for i in 0..50 {
+            let refused = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 2 + i));
+            assert!(matches!(
+                refused,
+                Err(NotSent::Refused(SendRefusal::User { retry_at })) if retry_at == NOW + 3600
+            ));
+        }
+        assert_eq!(ledger.asked.load(Ordering::SeqCst), 3);
+        // Others are not held back by alice's full bucket.
+        block_on(outbox.send_code("bob", &phone(), Channel::Sms, NOW + 60)).unwrap();
+        // New limits: the store decides again.
+        outbox.reload(
+            courier.clone(),
+            CodePolicy::default(),
+            SendPolicy {
+                max_sends: 3,
+                ..send
+            },
+            DomainRules::default(),
+            CountryRules::default(),
+        );
+        block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 61)).unwrap();
+        assert!(block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 62)).is_err());
+        assert!(block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 3599)).is_err());
+        assert_eq!(ledger.asked.load(Ordering::SeqCst), 6);
+        // Once the first send has left the window, alice's bucket has room again.
+        block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 3600)).unwrap();
+        assert_eq!(ledger.asked.load(Ordering::SeqCst), 7);
+        assert_eq!(courier.calls.load(Ordering::SeqCst), 5);
     }
 
     fn outbox(
