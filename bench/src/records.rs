@@ -15,7 +15,8 @@ use mfa_daemon::store::{RECORD_VERSION, RecordStore, TotpFactor, UserRecord};
 
 use crate::error::BenchError;
 use crate::roster;
-use crate::schedule::{self, PERIOD};
+use crate::roster::PERIOD;
+use crate::schedule;
 
 /// Writes records for `PREFIX0` .. `PREFIX{count-1}` into `state_dir` (created if missing;
 /// no daemon may be using it) and their roster to `out`.

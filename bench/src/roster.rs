@@ -10,10 +10,11 @@ use data_encoding::BASE32_NOPAD;
 use totp_rs::{Algorithm, TOTP};
 
 use crate::error::BenchError;
-use crate::schedule::PERIOD;
 
 /// Code length of every bench user (the daemon's default and the modules' usual one).
 const DIGITS: usize = 6;
+/// Seconds per TOTP step of every bench user.
+pub const PERIOD: u64 = 30;
 /// Secret length of users made by [`random_users`]: 160 bits, as RFC 4226 recommends.
 const SECRET_LEN: usize = 20;
 

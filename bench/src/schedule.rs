@@ -10,10 +10,8 @@
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::roster::BenchUser;
+use crate::roster::{BenchUser, PERIOD};
 
-/// Seconds per TOTP step.
-pub const PERIOD: u64 = 30;
 /// A code for the oldest accepted step is not used this close to the end of its period: it
 /// could expire between being computed and being checked.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(1);
