@@ -1224,3 +1224,84 @@ fn recovery_codes_in_a_loop_cannot_pump_notices_or_spend_the_logins_budget() {
         d.daemon.log_section()
     );
 }
+
+/// Issue 14 item 1, destinations by country. Before the fix any E.164 number was accepted and
+/// texted, premium and international-network ranges (+882 …) included. Now a number under
+/// such a range is refused when it is added, even by root, naming the range; and a phone
+/// stored before `otp.denied_countries` named its calling code gets no code once the new rule
+/// is in force (SIGHUP): nothing reaches the stand-in, and the audit says `country_refused`.
+#[test]
+fn phones_outside_the_allowed_countries_are_refused_when_added_and_after_a_rule_change() {
+    if !root_suite_ready() {
+        return;
+    }
+    let d = delivered("max_tries = 3", "");
+    let user = d.user.name();
+    let premium = run(
+        mfa_enroll(
+            &d.daemon,
+            None,
+            &["phone", "+882165550123", "--unverified", "--user", user],
+        ),
+        "",
+    );
+    assert!(
+        !premium.succeeded() && format!("{premium}").contains("+882"),
+        "a +882 number was not refused by its range: {premium}"
+    );
+    provision(&d.daemon, user, &["phone", PHONE]);
+    let mut login = d.login();
+    login.at_menu("1");
+    let code = d.providers.sms_code(PHONE);
+    login.at_code(&code);
+    let done = login.finish();
+    assert!(done.succeeded(), "{done}\n{}", d.daemon.log_section());
+
+    // The admin denies +1 and reloads: the stored phone gets nothing from now on.
+    let config = fs::read_to_string(d.daemon.config()).expect("read the config");
+    assert!(config.contains("[otp]\n"), "{config}");
+    fs::write(
+        d.daemon.config(),
+        config.replacen("[otp]\n", "[otp]\ndenied_countries = [\"+1\"]\n", 1),
+    )
+    .expect("write the config");
+    let reloads = d.daemon.log().matches("mfa-daemon: reloaded").count();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.daemon.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("SIGHUP the daemon");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.daemon.log().matches("mfa-daemon: reloaded").count() == reloads {
+        assert!(
+            Instant::now() < deadline,
+            "no reload: {}",
+            d.daemon.log_section()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut login = d.login();
+    login.at_menu("1");
+    login.wait_until_one_of(&[SEND_FAILED, SENT_CODE_PROMPT]);
+    let shown = login.output();
+    assert!(
+        shown.contains(SEND_FAILED) && !shown.contains(SENT_CODE_PROMPT),
+        "a code was offered to a +1 phone that the rules now deny: {shown}"
+    );
+    assert!(login.menu_shown_again(), "{}", login.output());
+    let done = login.finish();
+    assert!(!done.succeeded(), "{done}");
+    assert_eq!(
+        d.providers.twilio.requests(),
+        1,
+        "the stand-in received a text to a denied country\n{}",
+        d.daemon.log_section()
+    );
+    let refused = events(&d.daemon, "send_refused");
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["user"] == user && e["reason"] == "country_refused"),
+        "{refused:?}"
+    );
+}
