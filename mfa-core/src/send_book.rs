@@ -101,6 +101,19 @@ impl SendBook {
     /// Counts one send at `now` in every bucket, if each has room; otherwise counts nothing
     /// and names the first full bucket.
     pub fn admit(&mut self, buckets: &[SendBucket], now: u64) -> Result<(), BucketFull> {
+        if let Some(full) = self.refusal(buckets, now) {
+            return Err(full);
+        }
+        for bucket in buckets {
+            self.record(&bucket.key, bucket.window, now);
+        }
+        Ok(())
+    }
+
+    /// The first full bucket of `buckets` at `now`, without counting anything (a store
+    /// makes the send durable between this and [`SendBook::record`]). May forget sends whose
+    /// windows have passed, to make room for new keys.
+    pub fn refusal(&mut self, buckets: &[SendBucket], now: u64) -> Option<BucketFull> {
         let new_keys = buckets
             .iter()
             .filter(|b| !self.keys.contains_key(&b.key))
@@ -113,31 +126,25 @@ impl SendBook {
                     .position(|b| !self.keys.contains_key(&b.key))
                     .unwrap_or(0);
                 let window = buckets.get(index).map_or(0, |b| b.window);
-                return Err(BucketFull {
+                return Some(BucketFull {
                     index,
                     retry_at: now.saturating_add(window),
                     crowded: true,
                 });
             }
         }
-        for (index, bucket) in buckets.iter().enumerate() {
+        buckets.iter().enumerate().find_map(|(index, bucket)| {
             let full_until = match self.keys.get(&bucket.key) {
                 Some(sends) => sends.full_until(bucket.limit, bucket.window, now),
                 None if bucket.limit == 0 => Some(now),
                 None => None,
             };
-            if let Some(retry_at) = full_until {
-                return Err(BucketFull {
-                    index,
-                    retry_at,
-                    crowded: false,
-                });
-            }
-        }
-        for bucket in buckets {
-            self.record(&bucket.key, bucket.window, now);
-        }
-        Ok(())
+            full_until.map(|retry_at| BucketFull {
+                index,
+                retry_at,
+                crowded: false,
+            })
+        })
     }
 
     /// Counts a send under `key` at `at` without checking any limit: how a journal is

@@ -218,30 +218,30 @@ impl SendLimits {
         self.policy = policy;
     }
 
+    /// The host's budget: every message counts in it.
+    fn host(&self, plan: SendPlan) -> SendPlan {
+        let key = format!("host:{}", self.host);
+        plan.with(Key::Host, key, self.policy.max_per_hour, HOUR)
+    }
+
+    /// The host's shared part: every message but a login code counts in it.
+    fn host_share(&self, plan: SendPlan) -> SendPlan {
+        let key = format!("host-share:{}", self.host);
+        plan.with(Key::HostShare, key, self.policy.shared_per_hour(), HOUR)
+    }
+
     /// The buckets of a code for `user`: the user's limit and the host's (for `purpose`).
     pub fn code(&self, user: &str, purpose: CodePurpose) -> SendPlan {
         let p = self.policy;
-        let plan = SendPlan::new()
-            .with(
-                Key::Host,
-                format!("host:{}", self.host),
-                p.max_per_hour,
-                HOUR,
-            )
-            .with(
-                Key::Codes,
-                format!("codes:{user}"),
-                p.max_sends,
-                p.window.as_secs(),
-            );
+        let plan = self.host(SendPlan::new()).with(
+            Key::Codes,
+            format!("codes:{user}"),
+            p.max_sends,
+            p.window.as_secs(),
+        );
         match purpose {
             CodePurpose::Login => plan,
-            CodePurpose::Confirmation => plan.with(
-                Key::HostShare,
-                format!("host-share:{}", self.host),
-                p.shared_per_hour(),
-                HOUR,
-            ),
+            CodePurpose::Confirmation => self.host_share(plan),
         }
     }
 
@@ -256,26 +256,18 @@ impl SendLimits {
         };
         // The burst is checked first: a collapsed notice is reported as collapsed even when
         // a limit is reached as well.
-        SendPlan::new()
-            .with(
-                Key::Contact,
-                contact_key(user, to),
-                burst_limit,
-                NOTICE_BURST.as_secs(),
-            )
-            .with(
-                Key::Host,
-                format!("host:{}", self.host),
-                p.max_per_hour,
-                HOUR,
-            )
-            .with(
-                Key::HostShare,
-                format!("host-share:{}", self.host),
-                p.shared_per_hour(),
-                HOUR,
-            )
-            .with(Key::Notices, format!("notices:{user}"), p.max_notices, HOUR)
+        let burst = SendPlan::new().with(
+            Key::Contact,
+            contact_key(user, to),
+            burst_limit,
+            NOTICE_BURST.as_secs(),
+        );
+        self.host_share(self.host(burst)).with(
+            Key::Notices,
+            format!("notices:{user}"),
+            p.max_notices,
+            HOUR,
+        )
     }
 }
 

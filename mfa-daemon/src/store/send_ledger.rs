@@ -121,9 +121,8 @@ impl FileSendLedger {
         now: u64,
     ) -> Result<Result<(), BucketFull>, StoreError> {
         let mut book = self.book();
-        // Decided on a copy: the journal line must be durable before the count is.
-        let mut after = book.sends.clone();
-        if let Err(full) = after.admit(buckets, now) {
+        // Decided first, counted only once the journal line is durable.
+        if let Some(full) = book.sends.refusal(buckets, now) {
             return Ok(Err(full));
         }
         let line = Line {
@@ -140,7 +139,9 @@ impl FileSendLedger {
             .write_all(&bytes)
             .map_err(io_err(&path, "append to"))?;
         journal.sync_data().map_err(io_err(&path, "fdatasync"))?;
-        book.sends = after;
+        for bucket in buckets {
+            book.sends.record(&bucket.key, bucket.window, now);
+        }
         book.journal_len += bytes.len() as u64;
         if book.journal_len > MAX_JOURNAL_BYTES {
             self.compact(&mut book, now)?;
