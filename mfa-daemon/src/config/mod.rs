@@ -21,8 +21,10 @@ use mfa_core::policy::{
 };
 use mfa_core::send_limits::SendPolicy;
 
+mod log_level;
 mod store;
 
+pub use log_level::LogLevel;
 pub use store::{Engine, StoreConfig, connection_config};
 
 use crate::delivery::{
@@ -50,6 +52,8 @@ pub struct Config {
     /// How long the daemon waits for a person to answer a prompt.
     #[serde(deserialize_with = "duration")]
     pub answer_timeout: Duration,
+    /// Least severe level of the diagnostic log on stderr (`RUST_LOG` overrides it).
+    pub log_level: LogLevel,
     /// Authenticator app settings for new enrollments.
     pub totp: TotpConfig,
     /// Attempt limits.
@@ -495,6 +499,7 @@ impl Default for Config {
             issuer: "pam-mfa".to_owned(),
             max_tries: 3,
             answer_timeout: Duration::from_secs(180),
+            log_level: LogLevel::Info,
             totp: TotpConfig::default(),
             limits: LimitsConfig::default(),
             otp: OtpConfig::default(),
@@ -1110,6 +1115,22 @@ account_max_failures = 9
         assert_eq!(e.key.as_deref(), Some("max_tries"));
         let e = parse("socket = \n").unwrap_err();
         assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn log_level_is_one_of_five_names() {
+        assert_eq!(parse("").unwrap().log_level, LogLevel::Info);
+        assert_eq!(
+            parse("log_level = \"debug\"\n").unwrap().log_level,
+            LogLevel::Debug
+        );
+        let e = parse("issuer = \"x\"\nlog_level = \"verbose\"\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert_eq!(e.key.as_deref(), Some("log_level"), "{e}");
+        assert!(
+            e.message.contains("verbose") && e.message.contains("`trace`"),
+            "{e}"
+        );
     }
 
     #[test]
