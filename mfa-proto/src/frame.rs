@@ -35,7 +35,7 @@ pub enum FrameError {
     /// The peer did not answer within the timeout.
     Timeout,
     /// The body is not valid JSON for the expected message.
-    Malformed(String),
+    Malformed(serde_json::Error),
     /// The peer speaks another protocol version.
     Version {
         /// Version the peer sent.
@@ -75,7 +75,21 @@ impl fmt::Display for FrameError {
     }
 }
 
-impl std::error::Error for FrameError {}
+impl std::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FrameError::Malformed(e) => Some(e),
+            FrameError::Io(e) => Some(e),
+            FrameError::TooLarge { .. }
+            | FrameError::Empty
+            | FrameError::Truncated
+            | FrameError::Closed
+            | FrameError::Timeout
+            | FrameError::Version { .. }
+            | FrameError::Busy => None,
+        }
+    }
+}
 
 impl From<io::Error> for FrameError {
     fn from(e: io::Error) -> Self {
@@ -94,8 +108,7 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Zeroizing<Vec<u8>>, FrameError> {
     // Measured first so that the buffer is allocated once at its final size: growing it
     // would leave an unwiped copy of the old contents behind.
     let mut counter = ByteCounter(0);
-    serde_json::to_writer(&mut counter, &envelope)
-        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    serde_json::to_writer(&mut counter, &envelope).map_err(FrameError::Malformed)?;
     let len = counter.0;
     if len > MAX_FRAME_LEN {
         return Err(FrameError::TooLarge { len });
@@ -103,8 +116,7 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Zeroizing<Vec<u8>>, FrameError> {
     let header = u32::try_from(len).map_err(|_| FrameError::TooLarge { len })?;
     let mut frame = Zeroizing::new(Vec::with_capacity(HEADER_LEN + len));
     frame.extend_from_slice(&header.to_be_bytes());
-    serde_json::to_writer(&mut *frame, &envelope)
-        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    serde_json::to_writer(&mut *frame, &envelope).map_err(FrameError::Malformed)?;
     debug_assert_eq!(frame.len(), HEADER_LEN + len);
     Ok(frame)
 }
@@ -144,13 +156,11 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     struct VersionOnly {
         v: u16,
     }
-    let version: VersionOnly =
-        serde_json::from_slice(body).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let version: VersionOnly = serde_json::from_slice(body).map_err(FrameError::Malformed)?;
     if version.v != PROTOCOL_VERSION {
         return Err(FrameError::Version { got: version.v });
     }
-    let envelope: Envelope<T> =
-        serde_json::from_slice(body).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let envelope: Envelope<T> = serde_json::from_slice(body).map_err(FrameError::Malformed)?;
     Ok(envelope.msg)
 }
 
@@ -263,6 +273,20 @@ mod tests {
             let err = read_frame::<_, Request>(&mut Cursor::new(raw(body))).unwrap_err();
             assert!(matches!(err, FrameError::Malformed(_)), "{body}: {err}");
         }
+    }
+
+    #[test]
+    fn wrapped_errors_are_the_source() {
+        use std::error::Error as _;
+        let err = read_frame::<_, Request>(&mut Cursor::new(raw("not json"))).unwrap_err();
+        let source = err.source().expect("the JSON error");
+        assert!(err.to_string().ends_with(&source.to_string()), "{err}");
+        let err = FrameError::from(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert_eq!(
+            err.source().map(ToString::to_string),
+            Some(io::Error::from(io::ErrorKind::PermissionDenied).to_string())
+        );
+        assert!(FrameError::Busy.source().is_none());
     }
 
     #[test]
