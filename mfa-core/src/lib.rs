@@ -2,6 +2,7 @@
 //! parameter). The factors and their challenges, sent codes, contacts, attempt limits, send
 //! limits and the user record. The daemon does the I/O around them.
 #![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
 
 pub mod contact;
 pub mod device;

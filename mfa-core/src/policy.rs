@@ -259,6 +259,21 @@ mod tests {
         }
     }
 
+    /// A rule for `groups` and `services` with these settings.
+    fn rule(
+        groups: &[&str],
+        services: &[&str],
+        unenrolled: Option<Unenrolled>,
+        remember: Option<u64>,
+    ) -> Rule {
+        Rule {
+            groups: names(groups),
+            services: names(services),
+            unenrolled,
+            remember,
+        }
+    }
+
     fn names(n: &[&str]) -> Vec<String> {
         n.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -290,31 +305,22 @@ mod tests {
         };
         let none = names(&[]);
         let robots = names(&["staff", "robots"]);
-        assert_eq!(
-            p.resolve(&who("backup", &none, "sudo", "")).ask,
-            Ask::Exempt(Exemption::User)
-        );
-        assert_eq!(
-            p.resolve(&who("r2", &robots, "sshd", "")).ask,
-            Ask::Exempt(Exemption::Group)
-        );
-        assert_eq!(
-            p.resolve(&who("alice", &none, "sshd", "192.0.2.77")).ask,
-            Ask::Exempt(Exemption::Source)
-        );
-        assert_eq!(
-            p.resolve(&who("alice", &none, "sshd", "2001:db8::5")).ask,
-            Ask::Exempt(Exemption::Source)
-        );
-        assert_eq!(
-            p.resolve(&who("alice", &none, "sudo", "192.0.2.77")).ask,
-            Ask::Yes
-        );
-        assert_eq!(
-            p.resolve(&who("alice", &none, "sshd", "192.0.3.1")).ask,
-            Ask::Yes
-        );
-        assert_eq!(p.resolve(&who("alice", &none, "sshd", "")).ask, Ask::Yes);
+        let by_source = Ask::Exempt(Exemption::Source);
+        for (user, groups, service, source, ask) in [
+            ("backup", &none, "sudo", "", Ask::Exempt(Exemption::User)),
+            ("r2", &robots, "sshd", "", Ask::Exempt(Exemption::Group)),
+            ("alice", &none, "sshd", "192.0.2.77", by_source),
+            ("alice", &none, "sshd", "2001:db8::5", by_source),
+            ("alice", &none, "sudo", "192.0.2.77", Ask::Yes),
+            ("alice", &none, "sshd", "192.0.3.1", Ask::Yes),
+            ("alice", &none, "sshd", "", Ask::Yes),
+        ] {
+            assert_eq!(
+                p.resolve(&who(user, groups, service, source)).ask,
+                ask,
+                "{user} on {service} from {source:?}"
+            );
+        }
     }
 
     #[test]
@@ -346,24 +352,9 @@ mod tests {
             unenrolled: Unenrolled::Allow,
             remember: 86_400 * 7,
             rules: vec![
-                Rule {
-                    groups: names(&["wheel"]),
-                    services: vec![],
-                    unenrolled: Some(Unenrolled::Deny),
-                    remember: Some(0),
-                },
-                Rule {
-                    groups: names(&["staff"]),
-                    services: vec![],
-                    unenrolled: Some(Unenrolled::Allow),
-                    remember: Some(86_400 * 30),
-                },
-                Rule {
-                    groups: vec![],
-                    services: names(&["login"]),
-                    unenrolled: Some(Unenrolled::Deny),
-                    remember: None,
-                },
+                rule(&["wheel"], &[], Some(Unenrolled::Deny), Some(0)),
+                rule(&["staff"], &[], Some(Unenrolled::Allow), Some(86_400 * 30)),
+                rule(&[], &["login"], Some(Unenrolled::Deny), None),
             ],
             ..Policy::default()
         };
@@ -385,18 +376,8 @@ mod tests {
         let enroll = Policy {
             unenrolled: Unenrolled::Enroll,
             rules: vec![
-                Rule {
-                    groups: names(&["staff"]),
-                    services: vec![],
-                    unenrolled: Some(Unenrolled::Allow),
-                    remember: None,
-                },
-                Rule {
-                    groups: names(&["wheel"]),
-                    services: vec![],
-                    unenrolled: Some(Unenrolled::Deny),
-                    remember: None,
-                },
+                rule(&["staff"], &[], Some(Unenrolled::Allow), None),
+                rule(&["wheel"], &[], Some(Unenrolled::Deny), None),
             ],
             ..Policy::default()
         };

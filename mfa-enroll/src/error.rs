@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mfa_proto::{FailureKind, FrameError, ListenerError};
 
@@ -89,63 +89,24 @@ pub enum EnrollError {
 impl fmt::Display for EnrollError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EnrollError::Unreachable { socket, source } => {
-                write!(
-                    f,
-                    "cannot reach mfa-daemon at {}: {source}",
-                    socket.display()
-                )?;
-                if let FrameError::Io(e) = source {
-                    match e.kind() {
-                        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-                            write!(f, " (is mfa-daemon running?)")?;
-                        }
-                        io::ErrorKind::PermissionDenied => {
-                            write!(
-                                f,
-                                " (check the permissions of the socket and its directory)"
-                            )?;
-                        }
-                        _ => {}
-                    }
-                }
-                Ok(())
-            }
-            EnrollError::UntrustedListener { socket, source } => {
-                write!(
-                    f,
-                    "refusing to talk to the listener on {}: {source}",
-                    socket.display()
-                )?;
-                if let ListenerError::Untrusted { .. } = source {
-                    write!(
-                        f,
-                        " (if mfa-daemon runs as another account, name it with --daemon-user \
-                         or MFA_DAEMON_USER)"
-                    )?;
-                }
-                Ok(())
-            }
+            EnrollError::Unreachable { socket, source } => write!(
+                f,
+                "cannot reach mfa-daemon at {}: {source}{}",
+                socket.display(),
+                unreachable_hint(source)
+            ),
+            EnrollError::UntrustedListener { socket, source } => write!(
+                f,
+                "refusing to talk to the listener on {}: {source}{}",
+                socket.display(),
+                untrusted_hint(source)
+            ),
             EnrollError::DaemonUserLookup { name, source } => {
                 write!(f, "cannot look up the daemon's user {name:?}: {source}")
             }
-            EnrollError::Connection { socket, source } => match source {
-                FrameError::Closed | FrameError::Truncated => write!(
-                    f,
-                    "mfa-daemon at {} closed the connection before answering; its log says why",
-                    socket.display()
-                ),
-                FrameError::Timeout => write!(
-                    f,
-                    "mfa-daemon at {} did not answer in time; it may be overloaded or stuck",
-                    socket.display()
-                ),
-                other => write!(
-                    f,
-                    "talking to mfa-daemon at {} failed: {other}",
-                    socket.display()
-                ),
-            },
+            EnrollError::Connection { socket, source } => {
+                write!(f, "{}", broken_connection(socket, source))
+            }
             EnrollError::Refused { kind, message } => {
                 let message = one_line(message);
                 if message.is_empty() {
@@ -186,6 +147,46 @@ impl fmt::Display for EnrollError {
 }
 
 impl std::error::Error for EnrollError {}
+
+/// What to check when the daemon's socket cannot be reached, after a space: the daemon
+/// itself when nothing listens, the permissions when the socket is there but closed to us.
+fn unreachable_hint(source: &FrameError) -> &'static str {
+    let FrameError::Io(e) = source else {
+        return "";
+    };
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => " (is mfa-daemon running?)",
+        io::ErrorKind::PermissionDenied => {
+            " (check the permissions of the socket and its directory)"
+        }
+        _ => "",
+    }
+}
+
+/// How to trust a listener that runs as an unexpected account, after a space.
+fn untrusted_hint(source: &ListenerError) -> &'static str {
+    match source {
+        ListenerError::Untrusted { .. } => {
+            " (if mfa-daemon runs as another account, name it with --daemon-user \
+             or MFA_DAEMON_USER)"
+        }
+        _ => "",
+    }
+}
+
+/// What a connection that broke in the middle of a request says: where to look next.
+fn broken_connection(socket: &Path, source: &FrameError) -> String {
+    let socket = socket.display();
+    match source {
+        FrameError::Closed | FrameError::Truncated => format!(
+            "mfa-daemon at {socket} closed the connection before answering; its log says why"
+        ),
+        FrameError::Timeout => {
+            format!("mfa-daemon at {socket} did not answer in time; it may be overloaded or stuck")
+        }
+        other => format!("talking to mfa-daemon at {socket} failed: {other}"),
+    }
+}
 
 /// What to say when the daemon refused without an explanation.
 fn default_refusal(kind: FailureKind) -> &'static str {

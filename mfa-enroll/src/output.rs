@@ -570,6 +570,11 @@ mod tests {
         ]
     }
 
+    /// The human status at [`NOW`], in UTC.
+    fn utc_status(report: &StatusReport) -> String {
+        status_text(report, Timestamp::from_second(NOW).unwrap(), &TimeZone::UTC)
+    }
+
     fn written(mode: Mode, show_qr: bool, f: impl FnOnce(&mut Output<Vec<u8>>)) -> String {
         let mut output = Output::new(mode, Vec::new(), show_qr);
         f(&mut output);
@@ -683,22 +688,9 @@ mod tests {
     fn human_status_of_an_empty_account_says_what_to_do() {
         let report = StatusReport {
             user: "bob".into(),
-            authenticators: Vec::new(),
-            recovery_codes_left: 0,
-            lockouts: vec![],
-            account_locked_until: None,
-            contacts: vec![],
-            trusted_devices: Vec::new(),
-            exempt_until: None,
-            last_success: None,
-            grace_until: None,
-            bypass: None,
+            ..StatusReport::default()
         };
-        let text = status_text(
-            &report,
-            Timestamp::from_second(NOW).unwrap(),
-            &TimeZone::UTC,
-        );
+        let text = utc_status(&report);
         assert!(text.contains("Authenticator app: not enrolled\n"));
         assert!(text.contains("Phones and email addresses: none\n"));
         assert!(text.contains("Lockouts: none\n"));
@@ -711,22 +703,10 @@ mod tests {
     fn human_status_with_only_a_phone_is_not_empty() {
         let report = StatusReport {
             user: "bob".into(),
-            authenticators: Vec::new(),
-            recovery_codes_left: 0,
-            lockouts: vec![],
-            account_locked_until: None,
             contacts: contacts()[..1].to_vec(),
-            trusted_devices: Vec::new(),
-            exempt_until: None,
-            last_success: None,
-            grace_until: None,
-            bypass: None,
+            ..StatusReport::default()
         };
-        let text = status_text(
-            &report,
-            Timestamp::from_second(NOW).unwrap(),
-            &TimeZone::UTC,
-        );
+        let text = utc_status(&report);
         assert!(
             text.contains("\n  work  +1 •••-•••-4567  text, call  added "),
             "{text}"

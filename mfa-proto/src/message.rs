@@ -370,8 +370,9 @@ pub struct TotpEnrollment {
     pub period: u32,
 }
 
-/// What is enrolled for a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What is enrolled for a user. The default is an account with nothing enrolled, nothing
+/// locked and no name, for building a report field by field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
     /// Account.

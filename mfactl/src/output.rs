@@ -245,16 +245,8 @@ mod tests {
     fn intruder() -> StatusReport {
         StatusReport {
             user: "no-such\nuser".into(),
-            authenticators: Vec::new(),
-            recovery_codes_left: 0,
-            lockouts: vec![],
             account_locked_until: Some(NOW + 120),
-            contacts: vec![],
-            trusted_devices: Vec::new(),
-            exempt_until: None,
-            last_success: None,
-            grace_until: None,
-            bypass: None,
+            ..StatusReport::default()
         }
     }
 

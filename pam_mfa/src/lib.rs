@@ -31,6 +31,7 @@
 //! is tested with a fake handle and a fake daemon; only the `ffi` module touches C (PAM and
 //! libc), and `result_code` is the one place where an ending becomes a PAM code.
 #![deny(unsafe_code)]
+#![warn(clippy::too_many_lines)]
 #![cfg_attr(
     not(test),
     deny(
