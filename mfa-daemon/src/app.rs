@@ -12,6 +12,7 @@ use crate::audit::throttle::LogThrottle;
 use crate::authority::Authority;
 use crate::config::Config;
 use crate::connection::Caller;
+use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
 use crate::error::DaemonError;
 use crate::hashing::{HashingPermit, HashingPools};
@@ -86,8 +87,7 @@ impl Shared {
         config
             .check_groups(path, accounts::group_exists)
             .map_err(|e| e.to_string())?;
-        let delivery = config
-            .delivery(path, &accounts::hostname())
+        let delivery = Delivery::from_config(&config, path, &accounts::hostname())
             .map_err(|e| e.to_string())?;
         let (code, send, domains, countries) = (
             config.otp.code_policy(),

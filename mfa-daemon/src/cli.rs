@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use crate::accounts;
 use crate::authority::Authority;
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
+use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
 use crate::server::Listeners;
 use crate::server::socket_activation::PassedSockets;
@@ -79,7 +80,7 @@ pub fn main(passed: PassedSockets) -> ExitCode {
         }
         Ok(Command::Check(path)) => match Config::load(&path, false)
             .and_then(|c| c.check_groups(&path, accounts::group_exists).map(|()| c))
-            .and_then(|c| c.delivery(&path, &accounts::hostname()).map(|_| c))
+            .and_then(|c| Delivery::from_config(&c, &path, &accounts::hostname()).map(|_| c))
             .and_then(|c| check_store(&c, &path).map(|()| c))
         {
             Ok(_) => {
@@ -218,7 +219,7 @@ fn run(path: &std::path::Path, explicit: bool, passed: PassedSockets) -> ExitCod
             return ExitCode::from(1);
         }
     };
-    let delivery = match config.delivery(path, &accounts::hostname()) {
+    let delivery = match Delivery::from_config(&config, path, &accounts::hostname()) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("mfa-daemon: {e}");

@@ -1,6 +1,6 @@
 //! OTP delivery providers: SMS and voice through Twilio or a signed webhook, email through
-//! SMTP. [`Delivery::new`] checks the config sections and reads the credential files once at
-//! start; [`Delivery::send`] delivers one message within the send timeout.
+//! SMTP. [`Delivery::from_config`] checks the config's sections and reads the credential files
+//! once at start; [`Delivery::send`] delivers one message within the send timeout.
 //!
 //! This module knows nothing of users, limits or conversations: the caller decides whether a
 //! message may be sent and what the user is told when it fails.
@@ -16,15 +16,17 @@ mod twilio;
 mod webhook;
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 pub use mfa_proto::Channel;
 use zeroize::Zeroizing;
 
-pub use config::{
-    DeliveryConfigError, DeliverySections, EmailSection, SmsProvider, SmsSection, SmtpTls,
-    TwilioSection, WebhookSection,
+use crate::config::{Config, ConfigError};
+pub use crate::config::{
+    DeliverySections, EmailSection, SmsProvider, SmsSection, SmtpTls, TwilioSection, WebhookSection,
 };
+pub use config::DeliveryConfigError;
 pub use error::{SendError, SendErrorKind};
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
@@ -104,6 +106,14 @@ impl fmt::Debug for Delivery {
 }
 
 impl Delivery {
+    /// The providers `config` (read from `path`) sets up: [`Delivery::new`] with its
+    /// sections and send timeout, a refusal naming the file, the line and the key. `host`
+    /// names this machine in messages.
+    pub fn from_config(config: &Config, path: &Path, host: &str) -> Result<Delivery, ConfigError> {
+        Delivery::new(&config.delivery_sections(), host, config.otp.send_timeout)
+            .map_err(|e| ConfigError::for_key(path, &e.key, e.problem))
+    }
+
     /// Checks the sections, reads the credential files (relative names inside
     /// `$CREDENTIALS_DIRECTORY`) and builds the HTTP and SMTP clients. `host` names this
     /// machine in messages; every send gives up after `send_timeout`. A section that sets

@@ -15,10 +15,11 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use super::Outgoing;
-use super::config::{DeliveryConfigError, EmailSection, PlaintextRule, SmtpTls, plain_smtp};
+use super::config::{DeliveryConfigError, PlaintextRule, plain_smtp};
 use super::credential::read_credential;
 use super::error::{SendError, SendErrorKind};
 use super::message::{email_subject, email_text};
+use crate::config::{EmailSection, SmtpTls};
 
 const PROVIDER: &str = "smtp";
 

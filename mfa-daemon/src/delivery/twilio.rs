@@ -8,14 +8,13 @@ use reqwest::{Client, Url};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::config::{
-    DeliveryConfigError, PlaintextRule, TwilioSection, is_e164, provider_url, twilio_sid,
-};
+use super::config::{DeliveryConfigError, PlaintextRule, is_e164, provider_url, twilio_sid};
 use super::credential::{Credential, read_credential};
 use super::error::{SendError, SendErrorKind};
 use super::http::{exchange, retry_once_if_rate_limited};
 use super::message::{sms_text, twiml};
 use super::{Channel, Outgoing};
+use crate::config::TwilioSection;
 
 const PROVIDER: &str = "twilio";
 

@@ -14,12 +14,13 @@ use sha2::Sha256;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::config::{DeliveryConfigError, PlaintextRule, WebhookSection, provider_url};
+use super::config::{DeliveryConfigError, PlaintextRule, provider_url};
 use super::credential::{Credential, read_credential};
 use super::error::{SendError, SendErrorKind};
 use super::http::{exchange, retry_once_if_rate_limited};
 use super::message::{sms_text, voice_text};
 use super::{Body, Channel, Outgoing};
+use crate::config::WebhookSection;
 
 const PROVIDER: &str = "webhook";
 /// Header with the Unix time the signature covers.

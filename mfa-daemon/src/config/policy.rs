@@ -1,0 +1,293 @@
+//! `[policy]` and its `[[policy.rule]]`s: who is asked for a second factor, who is exempt,
+//! what happens to users without one, how long a device is remembered.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use mfa_core::device::MAX_REMEMBER_SECS;
+use mfa_core::policy::{
+    MAX_AUTHENTICATORS_RANGE, MIN_FACTORS_RANGE, Policy, Require, Rule, Unenrolled,
+};
+
+use super::Invalid;
+use super::check::{duration, optional_duration, shown};
+
+/// `[policy]`: who is asked, who is exempt, what happens to users without a factor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// `all`, or `groups` (only members of `require_groups` are asked).
+    pub require: RequireSetting,
+    /// With `require = "groups"`.
+    pub require_groups: Vec<String>,
+    /// Never asked (`PAM_IGNORE`).
+    pub exempt_users: Vec<String>,
+    /// Members are never asked.
+    pub exempt_groups: Vec<String>,
+    /// Networks (CIDR, or single addresses) whose logins are not asked, except for services
+    /// in `always_ask`.
+    pub exempt_sources: Vec<String>,
+    /// Services that never honour `exempt_sources` and are never remembered (default: every
+    /// service that gives another account's rights, `su-l` and `sudo-i` included).
+    pub always_ask: Vec<String>,
+    /// `deny`, `allow` or `enroll` users without a factor.
+    pub unenrolled: UnenrolledSetting,
+    /// With `unenrolled = "enroll"`: how long after the first enrollment prompt a user may
+    /// still skip it (at most 90 days).
+    #[serde(deserialize_with = "duration")]
+    pub grace_period: Duration,
+    /// Factors (apps, phones, addresses) a user must keep; 1 to 5.
+    pub min_factors: usize,
+    /// Authenticator apps per user; 1 to 5.
+    pub max_authenticators: usize,
+    /// How long a device that passed may skip the prompt (`"0s"`: never; at most 90 days).
+    #[serde(deserialize_with = "duration")]
+    pub remember: Duration,
+    /// `[[policy.rule]]`: stricter settings for some groups or services.
+    #[serde(rename = "rule")]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// `[[policy.rule]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Applies to members of any of these groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Applies to any of these PAM services.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Users without a factor, where stricter than `[policy]`'s.
+    pub unenrolled: Option<UnenrolledSetting>,
+    /// A shorter `remember` for these groups or services.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub remember: Option<Duration>,
+}
+
+/// `policy.require`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequireSetting {
+    /// Everyone.
+    #[default]
+    All,
+    /// Members of `require_groups`.
+    Groups,
+}
+
+/// `policy.unenrolled`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnenrolledSetting {
+    /// Refused, like an unknown user.
+    #[default]
+    Deny,
+    /// Skipped (`PAM_IGNORE`), like the module's `nullok`.
+    Allow,
+    /// Shown a QR code at login, and let in once they confirm a code from it.
+    Enroll,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        let p = Policy::default();
+        PolicyConfig {
+            require: RequireSetting::All,
+            require_groups: Vec::new(),
+            exempt_users: Vec::new(),
+            exempt_groups: Vec::new(),
+            exempt_sources: Vec::new(),
+            always_ask: p.always_ask,
+            unenrolled: UnenrolledSetting::Deny,
+            grace_period: Duration::ZERO,
+            min_factors: p.min_factors,
+            max_authenticators: p.max_authenticators,
+            remember: Duration::ZERO,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// A network as `exempt_sources` gives it: CIDR, or one address.
+fn network(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+        .map(|net| net.trunc())
+}
+
+impl UnenrolledSetting {
+    fn policy(self) -> Unenrolled {
+        match self {
+            UnenrolledSetting::Deny => Unenrolled::Deny,
+            UnenrolledSetting::Allow => Unenrolled::Allow,
+            UnenrolledSetting::Enroll => Unenrolled::Enroll,
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// Every group these settings name, with the key that names it.
+    pub fn named_groups(&self) -> Vec<(&'static str, &str)> {
+        let required = self
+            .require_groups
+            .iter()
+            .map(|g| ("policy.require_groups", g));
+        let exempting = self
+            .exempt_groups
+            .iter()
+            .map(|g| ("policy.exempt_groups", g));
+        let ruled = self
+            .rules
+            .iter()
+            .flat_map(|r| r.groups.iter().map(|g| ("policy.rule.groups", g)));
+        required
+            .chain(exempting)
+            .chain(ruled)
+            .map(|(key, g)| (key, g.as_str()))
+            .collect()
+    }
+
+    /// The policy these settings make (after [`Config::parse`](super::Config::parse)
+    /// validated them).
+    pub fn policy(&self) -> Policy {
+        Policy {
+            require: match self.require {
+                RequireSetting::All => Require::All,
+                RequireSetting::Groups => Require::Groups,
+            },
+            require_groups: self.require_groups.clone(),
+            exempt_users: self.exempt_users.clone(),
+            exempt_groups: self.exempt_groups.clone(),
+            exempt_sources: self
+                .exempt_sources
+                .iter()
+                .filter_map(|s| network(s))
+                .collect(),
+            always_ask: self.always_ask.clone(),
+            unenrolled: self.unenrolled.policy(),
+            remember: self.remember.as_secs(),
+            grace_period: self.grace_period.as_secs(),
+            min_factors: self.min_factors,
+            max_authenticators: self.max_authenticators,
+            rules: self
+                .rules
+                .iter()
+                .map(|r| Rule {
+                    groups: r.groups.clone(),
+                    services: r.services.clone(),
+                    unenrolled: r.unenrolled.map(UnenrolledSetting::policy),
+                    remember: r.remember.map(|d| d.as_secs()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Refuses settings that cannot work, naming the key.
+    pub(super) fn validate(&self) -> Result<(), Invalid> {
+        if self.require == RequireSetting::Groups && self.require_groups.is_empty() {
+            return Err(Invalid::new(
+                "policy.require_groups",
+                "must name at least one group when policy.require = \"groups\"",
+            ));
+        }
+        self.check_names()?;
+        self.check_durations()?;
+        self.check_counts()?;
+        if let Some(bad) = self.exempt_sources.iter().find(|s| network(s).is_none()) {
+            return Err(Invalid::new(
+                "policy.exempt_sources",
+                format!(
+                    "`{bad}` is not a network: write e.g. \"192.0.2.0/24\", \"2001:db8::/32\" or one address"
+                ),
+            ));
+        }
+        self.rules
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, rule)| rule.validate(i + 1))
+    }
+
+    /// User, group and service names: not empty, not absurdly long, no control characters.
+    fn check_names(&self) -> Result<(), Invalid> {
+        for (key, names) in [
+            ("policy.require_groups", &self.require_groups),
+            ("policy.exempt_users", &self.exempt_users),
+            ("policy.exempt_groups", &self.exempt_groups),
+            ("policy.always_ask", &self.always_ask),
+        ] {
+            if let Some(bad) = names
+                .iter()
+                .find(|n| n.is_empty() || n.len() > 256 || n.chars().any(char::is_control))
+            {
+                return Err(Invalid::new(key, format!("`{bad}` is not a name")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `remember` (here and in every rule) and `grace_period`: at most 90 days.
+    fn check_durations(&self) -> Result<(), Invalid> {
+        let longest = Duration::from_secs(MAX_REMEMBER_SECS);
+        if self.remember > longest || self.rules.iter().any(|r| r.remember > Some(longest)) {
+            return Err(Invalid::new(
+                "policy.remember",
+                format!("may be at most 90 days, got {}", shown(self.remember)),
+            ));
+        }
+        if self.grace_period > longest {
+            return Err(Invalid::new(
+                "policy.grace_period",
+                format!("may be at most 90 days, got {}", shown(self.grace_period)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `min_factors` and `max_authenticators`: within what the core policy allows.
+    fn check_counts(&self) -> Result<(), Invalid> {
+        for (key, value, range) in [
+            ("policy.min_factors", self.min_factors, MIN_FACTORS_RANGE),
+            (
+                "policy.max_authenticators",
+                self.max_authenticators,
+                MAX_AUTHENTICATORS_RANGE,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(Invalid::new(
+                    key,
+                    format!(
+                        "must be from {} to {}, got {value}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RuleConfig {
+    /// Refuses a rule that applies to nothing or changes nothing; `number` counts from 1.
+    fn validate(&self, number: usize) -> Result<(), Invalid> {
+        if self.groups.is_empty() && self.services.is_empty() {
+            return Err(Invalid::new(
+                "policy.rule",
+                format!("rule {number} applies to nothing: give it groups or services"),
+            ));
+        }
+        if self.unenrolled.is_none() && self.remember.is_none() {
+            return Err(Invalid::new(
+                "policy.rule",
+                format!("rule {number} changes nothing: give it unenrolled or remember"),
+            ));
+        }
+        Ok(())
+    }
+}

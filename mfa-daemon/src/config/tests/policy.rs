@@ -1,0 +1,107 @@
+//! `[policy]`: the core policy it makes, its refusals, and groups NSS does not know.
+
+use std::path::Path;
+
+use mfa_core::policy::{Require, Unenrolled};
+
+use super::parse;
+
+#[test]
+fn groups_nss_does_not_know_are_refused_by_key_and_name() {
+    let c = parse(
+        "[policy]\nrequire = \"groups\"\nrequire_groups = [\"ssh-users\", \"gone\"]\n\
+         exempt_groups = [\"robots\"]\n[[policy.rule]]\ngroups = [\"wheel\"]\n\
+         unenrolled = \"deny\"\n",
+    )
+    .unwrap();
+    let path = Path::new("/etc/mfa/test.toml");
+    let all_known = |_: &str| true;
+    assert!(c.check_groups(path, all_known).is_ok());
+    let err = c.check_groups(path, |g| g != "gone").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("policy.require_groups"));
+    assert!(err.message.contains("group `gone` is not known"), "{err}");
+    for (missing, key) in [
+        ("robots", "policy.exempt_groups"),
+        ("wheel", "policy.rule.groups"),
+    ] {
+        let err = c.check_groups(path, |g| g != missing).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{err}");
+        assert!(err.to_string().contains(missing), "{err}");
+    }
+    assert_eq!(
+        c.unknown_groups(|g| g == "wheel"),
+        [
+            ("policy.require_groups", "ssh-users".to_owned()),
+            ("policy.require_groups", "gone".to_owned()),
+            ("policy.exempt_groups", "robots".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn policy_parses_into_the_core_policy_and_bad_values_name_the_key() {
+    let c = parse(
+        "[policy]\nrequire = \"groups\"\nrequire_groups = [\"ssh-users\"]\nexempt_sources = [\"192.0.2.0/24\", \"10.1.2.3\", \"2001:db8::/32\"]\n[[policy.rule]]\ngroups = [\"wheel\"]\nunenrolled = \"deny\"\n",
+    )
+    .unwrap();
+    let p = c.policy.policy();
+    assert_eq!(p.require, Require::Groups);
+    assert_eq!(p.exempt_sources.len(), 3);
+    assert_eq!(p.always_ask, mfa_core::policy::DEFAULT_ALWAYS_ASK);
+    assert_eq!(p.rules[0].unenrolled, Some(Unenrolled::Deny));
+    for (text, key, words) in [
+        (
+            "[policy]\nrequire = \"groups\"\n",
+            "policy.require_groups",
+            "at least one group",
+        ),
+        (
+            "[policy]\nexempt_sources = [\"10.0.0.0/33\"]\n",
+            "policy.exempt_sources",
+            "not a network",
+        ),
+        (
+            "[policy]\nexempt_users = [\"\"]\n",
+            "policy.exempt_users",
+            "not a name",
+        ),
+        (
+            "[[policy.rule]]\nunenrolled = \"deny\"\n",
+            "policy.rule",
+            "applies to nothing",
+        ),
+        (
+            "[[policy.rule]]\ngroups = [\"x\"]\n",
+            "policy.rule",
+            "changes nothing",
+        ),
+        (
+            "[policy]\nmin_factors = 0\n",
+            "policy.min_factors",
+            "from 1 to 5, got 0",
+        ),
+        (
+            "[policy]\nmax_authenticators = 6\n",
+            "policy.max_authenticators",
+            "from 1 to 5, got 6",
+        ),
+        (
+            "[policy]\ngrace_period = \"100d\"\n",
+            "policy.grace_period",
+            "at most 90 days",
+        ),
+    ] {
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.to_string().contains(words), "{e}");
+    }
+    let e = parse("[policy]\nunenrolled = \"ask\"\n").unwrap_err();
+    assert!(e.to_string().contains("ask"), "{e}");
+    let p = parse("[policy]\nunenrolled = \"enroll\"\ngrace_period = \"7d\"\n")
+        .unwrap()
+        .policy
+        .policy();
+    assert_eq!(p.unenrolled, Unenrolled::Enroll);
+    assert_eq!(p.grace_period, 7 * 86_400);
+    assert_eq!((p.min_factors, p.max_authenticators), (1, 5));
+}
