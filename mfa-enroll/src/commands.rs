@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use mfa_proto::{ContactKind, FailureKind, NewContact, Request, Response, Secret};
+use mfa_proto::{ContactKind, FailureKind, NewContact, Request, Response, Secret, StatusReport};
 
 use crate::account::calling_user;
 use crate::cli::{Command, ContactArgs, RemoveArgs, RemovedContact, UserArg};
@@ -192,16 +192,9 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     }
 
     fn devices(&mut self, user: &str) -> Result<(), EnrollError> {
-        let request = Request::Status {
-            user: user.to_owned(),
-        };
-        match self.daemon.connect()?.call(&request)? {
-            Response::Status(report) => {
-                self.output
-                    .devices(&report, Timestamp::now(), &TimeZone::system())
-            }
-            other => Err(rejection(&request, other)),
-        }
+        let report = self.status_report(user)?;
+        self.output
+            .devices(&report, Timestamp::now(), &TimeZone::system())
     }
 
     fn forget(&mut self, user: &str) -> Result<(), EnrollError> {
@@ -213,24 +206,23 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     }
 
     fn recovery_codes_left(&mut self, user: &str) -> Result<usize, EnrollError> {
-        let request = Request::Status {
-            user: user.to_owned(),
-        };
-        match self.daemon.connect()?.call(&request)? {
-            Response::Status(report) => Ok(report.recovery_codes_left),
-            other => Err(rejection(&request, other)),
-        }
+        Ok(self.status_report(user)?.recovery_codes_left)
     }
 
     fn status(&mut self, user: &str) -> Result<(), EnrollError> {
+        let report = self.status_report(user)?;
+        self.output
+            .status(&report, Timestamp::now(), &TimeZone::system())
+    }
+
+    /// What the daemon has for `user`: the one request behind `status`, `devices` and the
+    /// count of recovery codes left.
+    fn status_report(&mut self, user: &str) -> Result<StatusReport, EnrollError> {
         let request = Request::Status {
             user: user.to_owned(),
         };
         match self.daemon.connect()?.call(&request)? {
-            Response::Status(report) => {
-                self.output
-                    .status(&report, Timestamp::now(), &TimeZone::system())
-            }
+            Response::Status(report) => Ok(report),
             other => Err(rejection(&request, other)),
         }
     }

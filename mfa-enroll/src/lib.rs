@@ -7,7 +7,8 @@
 //! crate only talks to the person (or script) at the terminal and shows what the daemon answers.
 //!
 //! `mfactl`, the admin tool, uses this library's connection to the daemon ([`daemon`]), its
-//! caller checks ([`account`]) and its way of showing a user's status ([`output`]).
+//! caller checks ([`account`]), its way of showing a user's status ([`output`]) and of
+//! ending a run ([`exit_code`]).
 #![forbid(unsafe_code)]
 
 pub mod account;
@@ -40,12 +41,17 @@ use prompt::{Prompter, Terminal};
 /// Exit status: 0 on success, 1 on any error (one line `mfa-enroll: ...` on stderr), 2 for bad
 /// arguments (clap's usage message).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
+    exit_code("mfa-enroll", run(&Cli::parse()))
+}
+
+/// How a tool's run ends: 0 on success; on an error, one line `TOOL: <error>` on stderr
+/// and 1. mfactl ends the same way.
+pub fn exit_code(tool: &str, result: Result<(), impl std::fmt::Display>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Nothing useful is left to do if stderr itself is gone.
-            let _ = writeln!(io::stderr(), "mfa-enroll: {e}");
+            let _ = writeln!(io::stderr(), "{tool}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -12,7 +12,7 @@ mod commands;
 mod error;
 mod output;
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -30,15 +30,7 @@ use commands::Session;
 /// Exit status: 0 on success, 1 on any error (one line `mfactl: ...` on stderr), 2 for bad
 /// arguments (clap's usage message).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Nothing useful is left to do if stderr itself is gone.
-            let _ = writeln!(io::stderr(), "mfactl: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    mfa_enroll::exit_code("mfactl", run(&Cli::parse()))
 }
 
 fn run(cli: &Cli) -> Result<(), CtlError> {
