@@ -4,13 +4,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::accounts;
 use crate::audit::AuditLog;
 use crate::audit::throttle::LogThrottle;
-use crate::authority::Authority;
-use crate::config::Config;
+use crate::decisions::{Decider, NeedsRestart};
+use crate::config::{Config, ConfigError};
 use crate::connection::Caller;
 use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
@@ -22,7 +22,7 @@ use crate::store::CallerClass;
 #[derive(Debug)]
 pub struct Shared {
     /// Policy and state.
-    pub authority: Authority,
+    pub decisions: Decider,
     /// Sent codes: limits, codes waiting for an answer, providers.
     pub outbox: Outbox,
     /// Audit events.
@@ -33,20 +33,33 @@ pub struct Shared {
     pub log_throttle: LogThrottle,
 }
 
+/// At most one log line per this interval for each kind of refusal a caller can cause.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 impl Shared {
-    /// Runs `work` on a blocking thread; a panic there becomes an internal error, never a
-    /// crash of the daemon.
+    /// What every connection shares, around the decider and the outbox: a fresh audit log,
+    /// hashing pools sized to the machine, and the log throttle.
+    pub fn new(decisions: Decider, outbox: Outbox) -> Shared {
+        Shared {
+            decisions,
+            outbox,
+            audit: AuditLog::open(),
+            hashing: HashingPools::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            log_throttle: LogThrottle::new(1, REFUSAL_LOG_INTERVAL),
+        }
+    }
+
+    /// Runs `work` on a blocking thread for a caller of `class`; a panic there becomes an
+    /// internal error, never a crash of the daemon. Root's work draws on the store's own
+    /// connections, users' on a smaller share (see [`CallerClass`]): a flood by local users
+    /// cannot take root's.
     pub async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,
-        work: impl FnOnce(&Authority) -> Result<T, DaemonError> + Send + 'static,
+        class: CallerClass,
+        work: impl FnOnce(&Decider) -> Result<T, DaemonError> + Send + 'static,
     ) -> Result<T, DaemonError> {
         let shared = self.clone();
-        // Root's work draws on the store's own connections, users' on a smaller share (see
-        // store::CallerClass): a flood by local users cannot take root's.
-        let class = CALLER_UID
-            .try_with(|uid| CallerClass::of(*uid))
-            .unwrap_or(CallerClass::Root);
-        match tokio::task::spawn_blocking(move || class.enter(|| work(&shared.authority))).await {
+        match tokio::task::spawn_blocking(move || class.enter(|| work(&shared.decisions))).await {
             Ok(result) => result,
             Err(e) => Err(DaemonError::Internal(format!(
                 "a blocking task failed: {e}"
@@ -59,19 +72,20 @@ impl Shared {
     pub async fn blocking_hashing<T: Send + 'static>(
         self: &Arc<Self>,
         caller: Caller,
-        work: impl FnOnce(&Authority) -> Result<T, DaemonError> + Send + 'static,
+        work: impl FnOnce(&Decider) -> Result<T, DaemonError> + Send + 'static,
     ) -> Result<T, DaemonError> {
         let _permit: HashingPermit = self.hashing.permit(caller).await;
-        self.blocking(work).await
+        self.blocking(caller.class(), work).await
     }
 
-    /// Logs a line a caller caused, rate-limited per `key`.
+    /// Logs a line a caller caused, rate-limited per `key`, as a warning: each is something
+    /// refused or failed that a caller can repeat at will.
     pub fn log_throttled(&self, key: &str, line: std::fmt::Arguments<'_>) {
         if let Some(dropped) = self.log_throttle.admit(key, Instant::now()) {
             if dropped > 0 {
-                eprintln!("mfa-daemon: {line} ({dropped} more like this not logged)");
+                tracing::warn!("{line} ({dropped} more like this not logged)");
             } else {
-                eprintln!("mfa-daemon: {line}");
+                tracing::warn!("{line}");
             }
         }
     }
@@ -82,31 +96,62 @@ impl Shared {
     /// codes, providers. A config that does not parse, names a group NSS does not know or a
     /// bad credential file, or changes the socket or the state directory is refused with the
     /// reason, and the running one stays. Blocking (it reads files).
-    pub fn reload(&self, path: &Path, default_if_missing: bool) -> Result<(), String> {
-        let config = Config::load(path, default_if_missing).map_err(|e| e.to_string())?;
-        config
-            .check_groups(path, accounts::group_exists)
-            .map_err(|e| e.to_string())?;
-        let delivery = Delivery::from_config(&config, path, &accounts::hostname())
-            .map_err(|e| e.to_string())?;
+    pub fn reload(&self, path: &Path, default_if_missing: bool) -> Result<(), ReloadError> {
+        let config = Config::load(path, default_if_missing)?;
+        config.check_groups(path, accounts::group_exists)?;
+        let delivery = Delivery::from_config(&config, path, &accounts::hostname())?;
         let (code, send, domains, countries) = (
             config.otp.code_policy(),
             config.otp.send_policy(),
             config.otp.domain_rules(),
             config.otp.country_rules(),
         );
-        self.authority.reload(config)?;
+        self.decisions.reload(config)?;
         self.outbox.reload(delivery, code, send, domains, countries);
         Ok(())
     }
 }
 
-tokio::task_local! {
-    /// The uid of the peer a conversation serves.
-    static CALLER_UID: u32;
+/// Why a reloaded config was refused; the running one stays.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The file does not parse or check, names an unknown group, or a provider's
+    /// credential cannot be read.
+    Config(ConfigError),
+    /// It changes what only a restart can (the socket, the state directory, the store).
+    NeedsRestart(NeedsRestart),
+    /// The reload's blocking task ended before it could say (it panicked).
+    Interrupted(tokio::task::JoinError),
 }
 
-/// Runs a conversation as `uid`'s: the blocking work it starts knows whose it is.
-pub async fn as_caller<F: std::future::Future>(uid: u32, conversation: F) -> F::Output {
-    CALLER_UID.scope(uid, conversation).await
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadError::Config(e) => write!(f, "{e}"),
+            ReloadError::NeedsRestart(e) => write!(f, "{e}"),
+            ReloadError::Interrupted(e) => write!(f, "the reload failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReloadError::Config(e) => Some(e),
+            ReloadError::NeedsRestart(e) => Some(e),
+            ReloadError::Interrupted(e) => Some(e),
+        }
+    }
+}
+
+impl From<ConfigError> for ReloadError {
+    fn from(e: ConfigError) -> Self {
+        ReloadError::Config(e)
+    }
+}
+
+impl From<NeedsRestart> for ReloadError {
+    fn from(e: NeedsRestart) -> Self {
+        ReloadError::NeedsRestart(e)
+    }
 }

@@ -33,6 +33,13 @@ pub struct Caller {
     pub door: Door,
 }
 
+impl Caller {
+    /// Whose share of the store's connections this caller's work draws on.
+    pub fn class(&self) -> crate::store::CallerClass {
+        crate::store::CallerClass::of(self.uid)
+    }
+}
+
 /// A connection and who is on the other end.
 #[derive(Debug)]
 pub struct Connection {

@@ -1,4 +1,4 @@
-//! `mfa-daemon`: the one authority of pam-mfa. It owns the secrets, decides every
+//! `mfa-daemon`: the local daemon of pam-mfa. It owns the secrets, decides every
 //! authentication, enforces attempt limits and writes the audit log.
 #![forbid(unsafe_code)]
 
@@ -10,7 +10,8 @@
 pub mod accounts;
 pub mod app;
 pub mod audit;
-pub mod authority;
+pub mod clock;
+pub mod decisions;
 pub mod cli;
 pub mod config;
 pub mod connection;
@@ -18,6 +19,9 @@ pub mod delivery;
 pub mod error;
 pub mod handlers;
 pub mod hashing;
+pub mod logging;
+pub mod secret_file;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod username;

@@ -70,6 +70,8 @@ pub enum RecoveryError {
     Hash(argon2::password_hash::Error),
 }
 
+impl std::error::Error for RecoveryError {}
+
 impl std::fmt::Display for RecoveryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -8,8 +8,10 @@ use mfa_proto::{FailureKind, FrameError, Request, Response, Secret, StatusReport
 
 use crate::accounts;
 use crate::app::Shared;
+use crate::store::CallerClass;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::authority::{Subject, unix_now};
+use crate::clock::unix_now;
+use crate::decisions::Subject;
 use crate::connection::Connection;
 use crate::error::DaemonError;
 use crate::handlers::common::{internal, invalid_user_name, status_report};
@@ -107,7 +109,7 @@ async fn exempt(shared: &Arc<Shared>, given: &str, until: Option<u64>) -> Respon
     }
     let target = given.to_owned();
     let done = shared
-        .blocking(move |a| {
+        .blocking(CallerClass::Root, move |a| {
             let Some(account) = accounts::resolve(&target) else {
                 return Ok(None);
             };
@@ -231,7 +233,7 @@ async fn unlock(shared: &Arc<Shared>, given: &str, source: Option<String>) -> Re
     let target = given.to_owned();
     let only = source.clone();
     let done = shared
-        .blocking(move |a| {
+        .blocking(CallerClass::Root, move |a| {
             let user = match accounts::resolve(&target) {
                 Some(account) => account.name,
                 None => target,
@@ -274,7 +276,7 @@ async fn unlock(shared: &Arc<Shared>, given: &str, source: Option<String>) -> Re
 /// [`LIST_BATCH_BYTES`], then an empty one that ends the list.
 async fn list(shared: &Arc<Shared>, conn: &mut Connection) -> Result<(), FrameError> {
     let reports = shared
-        .blocking(|a| {
+        .blocking(CallerClass::Root, |a| {
             let now = unix_now();
             let policy = a.policy();
             let mut reports = Vec::new();

@@ -6,16 +6,19 @@ use std::time::Duration;
 
 use mfa_core::contact::{self, Contact, Destination, EmailAddress, PhoneNumber};
 use mfa_core::factor::sent_code::CodeCheck;
-use mfa_core::send_limits::NoticeKind;
 use mfa_proto::{ContactKind, FrameError, NewContact, Request, Response, Secret};
 
 use crate::app::Shared;
+use crate::store::CallerClass;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::authority::{ContactChange, ContactRemoval, below_minimum, unix_now};
+use crate::clock::unix_now;
+use crate::decisions::{ContactChange, ContactRemoval, below_minimum};
 use crate::connection::Connection;
-use crate::delivery::outbox::{NoticeNotSent, SentCheck};
+use crate::delivery::outbox::SentCheck;
 use crate::error::DaemonError;
-use crate::handlers::common::{audit_code_sent, contact_status, internal, not_sent};
+use crate::handlers::common::{contact_status, internal};
+use crate::service::notices::{notify_others, notify_removed};
+use crate::service::{audit_code_sent, not_sent};
 
 /// How long a person may take to read the code and type it.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(600);
@@ -99,7 +102,7 @@ pub async fn add(
     };
     let target = user.to_owned();
     let record = match shared
-        .blocking(move |a| Ok(a.record(&crate::authority::Subject::Account(target))?))
+        .blocking(CallerClass::of(uid), move |a| Ok(a.record(&crate::decisions::Subject::Account(target))?))
         .await
     {
         Ok(record) => record,
@@ -191,7 +194,7 @@ async fn save(
     let target = user.to_owned();
     let contact = new.clone();
     match shared
-        .blocking(move |a| a.add_contact(&target, contact, revision))
+        .blocking(CallerClass::of(uid), move |a| a.add_contact(&target, contact, revision))
         .await
     {
         Ok(ContactChange::Done(added)) => {
@@ -201,7 +204,7 @@ async fn save(
                 kind_word(added.destination.kind()),
                 added.destination.masked()
             );
-            notify_others(shared, user, &what, Some(&added));
+            notify_others(shared, CallerClass::of(uid), user, &what, Some(&added));
             Response::ContactAdded(contact_status(&added))
         }
         Ok(ContactChange::Refused(e)) => DaemonError::Contact(e).response(),
@@ -230,10 +233,10 @@ pub async fn remove(
 ) -> Response {
     let target = user.to_owned();
     let which_owned = which.to_owned();
-    let min = shared.authority.policy().min_factors;
+    let min = shared.decisions.policy().min_factors;
     let min_factors = (uid != 0).then_some(min);
     match shared
-        .blocking(move |a| a.remove_contact(&target, kind, &which_owned, min_factors))
+        .blocking(CallerClass::of(uid), move |a| a.remove_contact(&target, kind, &which_owned, min_factors))
         .await
     {
         Ok(ContactRemoval::Removed(removed)) => {
@@ -254,7 +257,7 @@ pub async fn remove(
             // The removed contact hears of it too: it may be the owner's, removed by someone
             // who took the account over.
             notify_removed(shared, user, &what, vec![removed.clone()]);
-            notify_others(shared, user, &what, None);
+            notify_others(shared, CallerClass::of(uid), user, &what, None);
             Response::Ok {
                 message: format!(
                     "removed {} ({})",
@@ -277,79 +280,5 @@ pub async fn remove(
         .response(),
         Ok(ContactRemoval::BelowMinimum(have)) => below_minimum(min, have).response(),
         Err(e) => internal(&e),
-    }
-}
-
-/// Tells the user, through every verified contact except `except`, that `what` happened to
-/// their factors. In the background: the answer to the request does not wait for it. A
-/// burst of changes reaches each contact once (`send_limits::NOTICE_BURST`).
-pub fn notify_others(shared: &Arc<Shared>, user: &str, what: &str, except: Option<&Contact>) {
-    let shared_ = shared.clone();
-    let user_ = user.to_owned();
-    let what_ = what.to_owned();
-    let except = except.map(|c| c.destination.address().to_owned());
-    tokio::spawn(async move {
-        let target = user_.clone();
-        let Ok(record) = shared_
-            .blocking(move |a| Ok(a.record(&crate::authority::Subject::Account(target))?))
-            .await
-        else {
-            return;
-        };
-        let others: Vec<Contact> = record
-            .contacts
-            .into_iter()
-            .filter(|c| c.verified && Some(c.destination.address()) != except.as_deref())
-            .collect();
-        send_notices(&shared_, &user_, &what_, &others, NoticeKind::Change).await;
-    });
-}
-
-/// Tells the user through each verified contact of `to`, contacts that were just removed,
-/// that `what` happened. Their last notice, so never collapsed into an earlier one.
-pub fn notify_removed(shared: &Arc<Shared>, user: &str, what: &str, to: Vec<Contact>) {
-    let shared = shared.clone();
-    let user = user.to_owned();
-    let what = what.to_owned();
-    let to: Vec<Contact> = to.into_iter().filter(|c| c.verified).collect();
-    tokio::spawn(async move {
-        send_notices(&shared, &user, &what, &to, NoticeKind::Farewell).await;
-    });
-}
-
-async fn send_notices(shared: &Shared, user: &str, what: &str, to: &[Contact], kind: NoticeKind) {
-    if to.is_empty() {
-        return;
-    }
-    let host = crate::accounts::hostname();
-    let when = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-    let text = format!(
-        "Security notice for {user} on {host} at {when}: {what}. If this was not you, tell your administrator."
-    );
-    for result in shared
-        .outbox
-        .notify(user, to, kind, &text, unix_now())
-        .await
-    {
-        let (outcome, reason) = match &result.outcome {
-            Ok(()) => (AuditOutcome::Ok, None),
-            Err(NoticeNotSent::Failed(_)) => (AuditOutcome::Error, None),
-            Err(why) => (AuditOutcome::Refused, Some(why.reason())),
-        };
-        shared.audit.record(&AuditEvent {
-            event: AuditKind::NoticeSent,
-            user,
-            outcome,
-            reason,
-            channel: result.channel.map(crate::handlers::common::channel_name),
-            to: Some(&result.to),
-            ..AuditEvent::default()
-        });
-        if let Err(e @ NoticeNotSent::Failed(_)) = &result.outcome {
-            shared.log_throttled(
-                "notice",
-                format_args!("could not send a notice to {} for {user}: {e}", result.to),
-            );
-        }
     }
 }

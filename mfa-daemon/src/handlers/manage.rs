@@ -7,14 +7,20 @@ use mfa_proto::{FailureKind, FrameError, Request, Response, Secret, TotpEnrollme
 
 use crate::accounts;
 use crate::app::Shared;
+use crate::store::CallerClass;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::authority::{Activation, Removal, Subject, Verdict, below_minimum, unix_now};
+use crate::clock::unix_now;
+use crate::decisions::{Activation, Removal, Subject, Verdict, below_minimum};
 use crate::connection::{Caller, Connection};
 use crate::error::DaemonError;
 use crate::handlers::common::{
-    check_answer, internal, invalid_user_name, lockout_message, status_report, uid_source,
+    internal, invalid_user_name, status_report,
 };
 use crate::handlers::contacts;
+use crate::service::notices::{notify_others, notify_removed};
+use crate::service::request::uid_source;
+use crate::service::words::lockout_message;
+use crate::service::check_answer;
 use crate::username;
 use mfa_core::record::{self, DEFAULT_APP_LABEL};
 
@@ -80,7 +86,7 @@ pub async fn handle(
     let uid = caller.uid;
     let target = given.clone();
     let (account, allowed) = shared
-        .blocking(move |_| {
+        .blocking(CallerClass::of(uid), move |_| {
             let account = accounts::resolve(&target);
             let allowed = accounts::may_act_for(uid, account.as_ref());
             Ok((account, allowed))
@@ -144,7 +150,7 @@ pub async fn handle(
         }
         Request::RemoveFactors { .. } if uid != 0 => {
             // min_factors is at least 1: removing everything is an admin's reset.
-            let min = shared.authority.policy().min_factors;
+            let min = shared.decisions.policy().min_factors;
             DaemonError::Policy(format!(
                 "policy.min_factors is {min}: only root can remove every factor (`mfactl reset`); \
                  remove single factors with `mfa-enroll remove totp|phone|email ...`"
@@ -181,7 +187,7 @@ pub async fn handle(
             }
         }
         Request::Status { .. } => {
-            let response = status(shared, &subject).await;
+            let response = status(shared, uid, &subject).await;
             if uid == 0 {
                 audit(
                     shared,
@@ -224,7 +230,7 @@ async fn require_proof(
     let subject = Subject::Account(user.to_owned());
     let target = subject.clone();
     let enrolled = shared
-        .blocking(move |a| Ok(a.record(&target)?.is_enrolled(unix_now())))
+        .blocking(CallerClass::of(uid), move |a| Ok(a.record(&target)?.is_enrolled(unix_now())))
         .await
         .map_err(|e| internal(&e))?;
     if !enrolled {
@@ -312,7 +318,7 @@ async fn enroll(
     let target = user.to_owned();
     let wanted = label.to_owned();
     let (pending, uri) = match shared
-        .blocking(move |a| a.begin_totp(&target, &wanted))
+        .blocking(CallerClass::of(uid), move |a| a.begin_totp(&target, &wanted))
         .await
     {
         Ok(begun) => begun,
@@ -327,7 +333,7 @@ async fn enroll(
     }))
     .await?;
     let pending = Arc::new(pending);
-    let max_tries = shared.authority.config().max_tries;
+    let max_tries = shared.decisions.config().max_tries;
     let mut tries = 0;
     loop {
         let code = match conn.read(ENROLL_TIMEOUT).await? {
@@ -341,7 +347,7 @@ async fn enroll(
         tries += 1;
         let now = unix_now();
         let Some(step) = shared
-            .authority
+            .decisions
             .pending_code_step(&pending, code.expose().trim(), now)
         else {
             audit_app(
@@ -389,7 +395,7 @@ async fn enroll(
                     None,
                     Some(label),
                 );
-                contacts::notify_others(shared, user, "An authenticator app was enrolled", None);
+                notify_others(shared, CallerClass::of(uid), user, "An authenticator app was enrolled", None);
                 Response::RecoveryCodes {
                     codes: codes.into_iter().map(Secret::from).collect(),
                 }
@@ -431,7 +437,7 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) ->
                 AuditOutcome::Ok,
                 None,
             );
-            contacts::notify_others(shared, user, "A new set of recovery codes was made", None);
+            notify_others(shared, CallerClass::of(uid), user, "A new set of recovery codes was made", None);
             Response::RecoveryCodes {
                 codes: codes.into_iter().map(Secret::from).collect(),
             }
@@ -446,7 +452,7 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) ->
 
 async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     let target = user.to_owned();
-    match shared.blocking(move |a| a.remove_factors(&target)).await {
+    match shared.blocking(CallerClass::of(uid), move |a| a.remove_factors(&target)).await {
         Ok(Some(removed)) => {
             // Only root gets here (min_factors is at least 1): an admin reset.
             audit(
@@ -457,7 +463,7 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
                 AuditOutcome::Ok,
                 None,
             );
-            contacts::notify_removed(
+            notify_removed(
                 shared,
                 user,
                 "Every verification factor was removed",
@@ -479,10 +485,10 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
 async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &str, label: &str) -> Response {
     let target = user.to_owned();
     let wanted = label.to_owned();
-    let min = shared.authority.policy().min_factors;
+    let min = shared.decisions.policy().min_factors;
     let min_factors = (uid != 0).then_some(min);
     match shared
-        .blocking(move |a| a.remove_app(&target, &wanted, min_factors))
+        .blocking(CallerClass::of(uid), move |a| a.remove_app(&target, &wanted, min_factors))
         .await
     {
         Ok(Removal::Removed(())) => {
@@ -496,7 +502,7 @@ async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &str, label: &str) -> 
                 Some(label),
             );
             let what = format!("The authenticator app `{label}` was removed");
-            contacts::notify_others(shared, user, &what, None);
+            notify_others(shared, CallerClass::of(uid), user, &what, None);
             Response::Ok {
                 message: format!("removed the authenticator app `{label}` of {user}"),
             }
@@ -512,9 +518,9 @@ async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &str, label: &str) -> 
     }
 }
 
-async fn status(shared: &Arc<Shared>, subject: &Subject) -> Response {
+async fn status(shared: &Arc<Shared>, uid: u32, subject: &Subject) -> Response {
     let target = subject.clone();
-    let report = shared.blocking(move |a| {
+    let report = shared.blocking(CallerClass::of(uid), move |a| {
         let record = a.record(&target)?;
         Ok(status_report(
             a.limiter(),
@@ -533,7 +539,7 @@ async fn status(shared: &Arc<Shared>, subject: &Subject) -> Response {
 /// Ends the trust of every device of the user.
 async fn forget_devices(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     let target = user.to_owned();
-    match shared.blocking(move |a| a.forget_devices(&target)).await {
+    match shared.blocking(CallerClass::of(uid), move |a| a.forget_devices(&target)).await {
         Ok(n) => {
             let event = if uid == 0 {
                 AuditKind::AdminForget

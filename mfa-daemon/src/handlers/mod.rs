@@ -24,16 +24,7 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
         Err(e) => return refuse_frame(&shared, &mut conn, &e).await,
     };
     let result = match request {
-        // The service goes into every audit line of the login: bounded before it starts.
-        Request::Authenticate { auth } => {
-            match common::service_problem(&auth.service, conn.caller.uid) {
-                Some(problem) => {
-                    conn.send(&DaemonError::BadRequest(problem).response())
-                        .await
-                }
-                None => authenticate::authenticate(&shared, &mut conn, auth).await,
-            }
-        }
+        Request::Authenticate { auth } => authenticate::authenticate(&shared, &mut conn, auth).await,
         Request::Answer { .. } | Request::ConfirmTotp { .. } | Request::ConfirmContact { .. } => {
             conn.send(
                 &DaemonError::BadRequest(

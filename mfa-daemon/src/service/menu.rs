@@ -1,0 +1,268 @@
+//! The menu phase: the user types a code from an app, a recovery or bypass code, or picks a
+//! phone or address to be sent a code. Every try and every round is counted, so a login
+//! always ends, whatever is typed.
+
+use mfa_core::contact::{Contact, MenuOption};
+use mfa_core::device::DeviceId;
+use mfa_proto::{Outcome, Secret};
+
+use super::answers::check_answer;
+use super::sending::{audit_code_sent, not_sent};
+use super::sent_code::SentCode;
+use super::start::locked_out;
+use super::words::{
+    ACCOUNT_LOCKED, CODE_PROMPT, EXPIRED, INVALID, REPLAYED, SEND_FAILED, SEND_REFUSED,
+    channel_phrase, menu_choice, menu_prompt, menu_text,
+};
+use super::{Attempt, Next, Notice, Phase};
+use crate::audit::AuditOutcome;
+use crate::connection::Presence;
+use crate::decisions::{Factor, Rejection, Subject, Verdict};
+use crate::delivery::outbox::{NotSent, Ticket};
+use crate::error::DaemonError;
+use crate::store::UserRecord;
+
+/// The menu, waiting for a code or a choice.
+#[derive(Debug)]
+pub(super) struct Menu {
+    pub(super) login: Verifying,
+}
+
+/// What the menu and sent-code phases know about the login being verified.
+#[derive(Debug)]
+pub(super) struct Verifying {
+    pub(super) subject: Subject,
+    /// The record's revision the login was decided against (a trusted device is tied to it).
+    revision: u64,
+    contacts: Vec<Contact>,
+    /// The device to trust after a success, and for how many seconds.
+    device: Option<(DeviceId, u64)>,
+    options: Vec<MenuOption>,
+    max_tries: u32,
+    tries: u32,
+    rounds: u32,
+}
+
+/// What came of a menu choice.
+enum Chosen {
+    /// The code went out.
+    Sent(Ticket),
+    /// It did not; tell the user this and show the menu again.
+    NotSent(&'static str),
+    /// The login ends (the source is locked).
+    End(Next),
+}
+
+impl Menu {
+    /// A choice sends a code; anything else is checked as a code.
+    pub(super) async fn answer(
+        mut self,
+        attempt: Box<Attempt>,
+        answer: Secret,
+        presence: Presence,
+    ) -> Next {
+        if let Some(i) = menu_choice(answer.expose(), self.login.options.len()) {
+            return self.login.send_chosen(attempt, i).await;
+        }
+        self.login.tries += 1;
+        let verdict = check_answer(
+            &attempt.shared,
+            attempt.caller,
+            &self.login.subject,
+            &attempt.source,
+            answer,
+            Some(&attempt.auth.service),
+            presence,
+        )
+        .await;
+        self.login.settle(attempt, verdict).await
+    }
+}
+
+impl Verifying {
+    pub(super) fn new(
+        subject: Subject,
+        record: &UserRecord,
+        device: Option<(DeviceId, u64)>,
+        options: Vec<MenuOption>,
+        max_tries: u32,
+    ) -> Verifying {
+        Verifying {
+            subject,
+            revision: record.revision,
+            contacts: record.contacts.clone(),
+            device,
+            options,
+            max_tries,
+            tries: 0,
+            rounds: 0,
+        }
+    }
+
+    /// Counts a try (an answer that was checked, or an empty sent code).
+    pub(super) fn count_try(&mut self) {
+        self.tries += 1;
+    }
+
+    /// The menu again after `notices`, or the end once the tries (or, with failed sends and
+    /// returns to the menu, three times as many rounds) are used up.
+    pub(super) fn next_round(mut self, attempt: Box<Attempt>, mut notices: Vec<Notice>) -> Next {
+        if self.rounds >= self.max_tries.saturating_mul(3) || self.tries >= self.max_tries {
+            return Next::done(notices, Outcome::Failure);
+        }
+        self.rounds += 1;
+        if !self.options.is_empty() {
+            notices.push(Notice::Info(menu_text(&self.options)));
+        }
+        let prompt = menu_prompt(self.options.len());
+        Next::ask(attempt, notices, prompt, Phase::Menu(Menu { login: self }))
+    }
+
+    /// Sends a code to the contact of menu entry `i`, unless the source or the account is
+    /// locked; the sent-code phase asks for it.
+    async fn send_chosen(self, attempt: Box<Attempt>, i: usize) -> Next {
+        let option = self.options[i].clone();
+        match self.send(&attempt, &option).await {
+            Chosen::Sent(ticket) => {
+                let sent = format!(
+                    "A code was sent {} to {}.",
+                    channel_phrase(option.channel),
+                    option.to
+                );
+                let phase = Phase::SentCode(SentCode {
+                    login: self,
+                    ticket,
+                    channel: option.channel,
+                });
+                Next::ask(
+                    attempt,
+                    vec![Notice::Info(sent)],
+                    CODE_PROMPT.to_owned(),
+                    phase,
+                )
+            }
+            Chosen::NotSent(text) => {
+                self.next_round(attempt, vec![Notice::Error(text.to_owned())])
+            }
+            Chosen::End(next) => next,
+        }
+    }
+
+    async fn send(&self, attempt: &Attempt, option: &MenuOption) -> Chosen {
+        let shared = &attempt.shared;
+        let now = attempt.now();
+        let (key, source) = (self.subject.key().to_owned(), attempt.source.clone());
+        let locks = match shared
+            .blocking(attempt.caller.class(), move |a| Ok(a.locks(&key, &source, now)?))
+            .await
+        {
+            Ok(locks) => locks,
+            Err(e) => {
+                tracing::error!("cannot read the lockouts of {}: {e}", self.subject.key());
+                return Chosen::NotSent(SEND_FAILED);
+            }
+        };
+        if let Some(until) = locks.source {
+            attempt.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
+            return Chosen::End(locked_out(attempt, until));
+        }
+        if locks.account.is_some() {
+            return Chosen::NotSent(ACCOUNT_LOCKED);
+        }
+        let Some(contact) = self.contacts.get(option.contact) else {
+            return Chosen::NotSent(SEND_FAILED);
+        };
+        let (user, service) = (self.subject.key(), attempt.auth.service.as_str());
+        match shared
+            .outbox
+            .send_code(user, &contact.destination, option.channel, now)
+            .await
+        {
+            Ok(ticket) => {
+                audit_code_sent(shared, user, service, option.channel, &option.to);
+                Chosen::Sent(ticket)
+            }
+            Err(why) => {
+                let refused = matches!(why, NotSent::Refused(_));
+                let e = not_sent(shared, user, service, option.channel, &option.to, &why);
+                if e.is_internal() {
+                    tracing::error!("{e}");
+                }
+                Chosen::NotSent(if refused { SEND_REFUSED } else { SEND_FAILED })
+            }
+        }
+    }
+
+    /// What a checked answer leads to: the end of the login (a success, a lockout, a store
+    /// that failed) or, after a refusal, the menu again.
+    pub(super) async fn settle(
+        self,
+        attempt: Box<Attempt>,
+        verdict: Result<Verdict, DaemonError>,
+    ) -> Next {
+        match verdict {
+            Err(e) => {
+                tracing::error!("cannot decide for {}: {e}", attempt.user);
+                let outcome = attempt.store_failed(e.is_unavailable());
+                Next::done(Vec::new(), outcome)
+            }
+            Ok(Verdict::Accepted(factor)) => self.accepted(attempt, factor).await,
+            Ok(Verdict::Abandoned(factor)) => {
+                attempt.audit(
+                    AuditOutcome::Abandoned,
+                    Some(factor.name()),
+                    Some("client_gone"),
+                    None,
+                );
+                Next::Gone
+            }
+            Ok(Verdict::SourceLocked { until }) => {
+                attempt.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
+                locked_out(&attempt, until)
+            }
+            Ok(Verdict::Rejected {
+                reason,
+                locked_until,
+            }) => self.rejected(attempt, reason, locked_until),
+        }
+    }
+
+    async fn accepted(self, attempt: Box<Attempt>, factor: Factor) -> Next {
+        attempt.audit(AuditOutcome::Success, Some(factor.name()), None, None);
+        if let Factor::SentCode(_) = factor {
+            // An app, recovery or bypass code was kept as the last success in the write
+            // that consumed it; a sent code lives in memory.
+            attempt.note_success(factor.name());
+        }
+        if let Some((device, secs)) = self.device {
+            attempt.remember(device, self.revision, secs).await;
+        }
+        let mut notices = Vec::new();
+        if let Factor::RecoveryCode { left } = factor {
+            notices.push(Notice::Info(format!(
+                "Recovery code accepted; {left} left. Run `mfa-enroll recovery-codes` for a new set."
+            )));
+        }
+        Next::done(notices, Outcome::Success)
+    }
+
+    fn rejected(self, attempt: Box<Attempt>, reason: Rejection, locked: Option<u64>) -> Next {
+        attempt.audit(AuditOutcome::Failure, None, Some(reason.name()), None);
+        if let Some(until) = locked {
+            attempt.audit(
+                AuditOutcome::LockedOut,
+                None,
+                Some("too_many_failures"),
+                Some(until),
+            );
+            return locked_out(&attempt, until);
+        }
+        let text = match reason {
+            Rejection::Invalid => INVALID,
+            Rejection::Replayed => REPLAYED,
+            Rejection::AccountLocked => ACCOUNT_LOCKED,
+            Rejection::Expired => EXPIRED,
+        };
+        self.next_round(attempt, vec![Notice::Error(text.to_owned())])
+    }
+}
