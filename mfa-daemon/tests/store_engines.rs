@@ -123,7 +123,7 @@ impl Postgres {
             .instances
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let state = self.dir.path().join(format!("state{n}"));
-        Pg::open(&self.config.store, &state).unwrap_or_else(|(key, why)| panic!("{key}: {why}"))
+        Pg::open(&self.config.store, &state).unwrap_or_else(|e| panic!("{}: {e}", e.key()))
     }
 }
 
@@ -346,7 +346,7 @@ fn postgres_records_are_sealed_with_the_hosts_key() {
     let config = Config::parse(Path::new("other.toml"), &text).unwrap();
     let stranger: Box<dyn RecordStore> = Box::new(PgStore::new(
         Pg::open(&config.store, &other_dir.path().join("state"))
-            .unwrap_or_else(|(k, w)| panic!("{k}: {w}")),
+            .unwrap_or_else(|e| panic!("{}: {e}", e.key())),
     ));
     let refused = stranger.load("sealed").unwrap_err();
     assert!(refused.to_string().contains("key_file"), "{refused}");
@@ -584,7 +584,7 @@ fn postgres_over_tls_checks_the_server_s_certificate() {
         );
         let config = Config::parse(Path::new("tls.toml"), &text).unwrap();
         let pg = Pg::open(&config.store, &dir.path().join(format!("state{n}")))
-            .unwrap_or_else(|(k, w)| panic!("{k}: {w}"));
+            .unwrap_or_else(|e| panic!("{}: {e}", e.key()));
         Box::new(PgStore::new(pg)) as Box<dyn RecordStore>
     };
     let verified = open("verify-full", &ca, 0);

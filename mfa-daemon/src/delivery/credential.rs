@@ -1,17 +1,13 @@
 //! Provider credentials read from files (or systemd credentials), never from the config
 //! itself, refused when other users could read or change them.
 
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zeroize::Zeroizing;
 
 use super::config::DeliveryConfigError;
-
-/// Longest credential file read; a token or password is far shorter.
-const MAX_CREDENTIAL_BYTES: u64 = 64 * 1024;
+pub(crate) use crate::secret_file::credentials_directory;
+use crate::secret_file::read_text;
 
 /// A token, password or key, wiped from memory when dropped; never printed.
 pub(crate) struct Credential(Zeroizing<String>);
@@ -28,91 +24,25 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// The directory systemd's `LoadCredential=` fills, if the daemon runs under it.
-pub(crate) fn credentials_directory() -> Option<PathBuf> {
-    std::env::var_os("CREDENTIALS_DIRECTORY")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-}
-
 /// Reads the credential that config key `key` names at `path`: a relative name is looked up
 /// in `credentials_dir` (`$CREDENTIALS_DIRECTORY`). The file must be a regular file that only
-/// its owner may read or write, not empty; one trailing newline is dropped.
+/// its owner may read or write, not empty; one trailing newline is dropped
+/// ([`crate::secret_file`] checks it).
 pub(crate) fn read_credential(
     key: &str,
     path: &Path,
     credentials_dir: Option<&Path>,
 ) -> Result<Credential, DeliveryConfigError> {
-    let path = if path.is_absolute() {
-        path.to_owned()
-    } else {
-        let dir = credentials_dir.ok_or_else(|| {
-            DeliveryConfigError::new(
-                key,
-                format!(
-                    "{} is a relative path, which is looked up in $CREDENTIALS_DIRECTORY \
-                     (systemd LoadCredential=), but that is not set: give an absolute path",
-                    path.display()
-                ),
-            )
-        })?;
-        dir.join(path)
-    };
-    let fail = |problem: String| DeliveryConfigError::new(key, problem);
-    let mut file =
-        File::open(&path).map_err(|e| fail(format!("cannot open {}: {e}", path.display())))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| fail(format!("cannot stat {}: {e}", path.display())))?;
-    if !meta.is_file() {
-        return Err(fail(format!("{} is not a regular file", path.display())));
-    }
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(fail(format!(
-            "{} has mode {mode:04o}: a credential file must not be readable or writable by \
-             group or others (chmod 600 it)",
-            path.display()
-        )));
-    }
-    if meta.len() > MAX_CREDENTIAL_BYTES {
-        return Err(fail(format!(
-            "{} is {} bytes long: that is no credential",
-            path.display(),
-            meta.len()
-        )));
-    }
-    // Sized up front so that the buffer never moves and leaves an unwiped copy behind.
-    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize + 1));
-    (&mut file)
-        .take(MAX_CREDENTIAL_BYTES)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-    let mut end = bytes.len();
-    if bytes[..end].ends_with(b"\n") {
-        end -= 1;
-        if bytes[..end].ends_with(b"\r") {
-            end -= 1;
-        }
-    }
-    if end == 0 {
-        return Err(fail(format!("{} is empty", path.display())));
-    }
-    let text = std::str::from_utf8(&bytes[..end])
-        .map_err(|_| fail(format!("{} is not UTF-8 text", path.display())))?;
-    if text.chars().any(char::is_control) {
-        return Err(fail(format!(
-            "{} holds a control character or more than one line",
-            path.display()
-        )));
-    }
-    Ok(Credential(Zeroizing::new(text.to_owned())))
+    read_text(path, credentials_dir)
+        .map(Credential)
+        .map_err(|e| DeliveryConfigError::new(key, e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
 
     use super::*;
 

@@ -313,7 +313,7 @@ impl FileStore {
                 let record = match decode_record(&legacy, &bytes) {
                     Ok(record) => record,
                     Err(e) => {
-                        eprintln!("mfa-daemon: not migrated: {e}");
+                        tracing::warn!("not migrated: {e}");
                         continue;
                     }
                 };
@@ -326,8 +326,8 @@ impl FileStore {
             File::open(&self.users_dir)
                 .and_then(|d| d.sync_all())
                 .map_err(io_err(&self.users_dir, "fsync"))?;
-            eprintln!(
-                "mfa-daemon: migrated {migrated} record(s) in {} to the two-slot format",
+            tracing::info!(
+                "migrated {migrated} record(s) in {} to the two-slot format",
                 self.users_dir.display()
             );
         }

@@ -16,9 +16,12 @@
 
 pub mod attempt_limiter;
 pub mod files;
+mod open;
 pub mod postgres;
 mod sealing;
 pub mod send_ledger;
+
+pub use open::{Engines, OpenError, open};
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -95,7 +98,17 @@ impl std::fmt::Display for StoreError {
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Io { source, .. } => Some(source),
+            StoreError::InvalidUser
+            | StoreError::Unsafe { .. }
+            | StoreError::Unavailable { .. }
+            | StoreError::Corrupt { .. } => None,
+        }
+    }
+}
 
 impl StoreError {
     /// Whether a shared engine is out of reach (rather than a record being bad).

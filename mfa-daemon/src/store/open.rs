@@ -1,0 +1,101 @@
+//! Engine selection: the record store, the attempt limits and the send counts of the
+//! engine `[store]` names, opened together.
+
+use std::sync::Arc;
+
+use super::attempt_limiter::AttemptLimiter;
+use super::files::FileStore;
+use super::postgres::{Pg, PgLimits, PgSendLedger, PgStore};
+use super::send_ledger::FileSendLedger;
+use super::{Limits, RecordStore, StoreError};
+use crate::clock::UnixTime;
+use crate::config::{Config, Engine};
+use crate::delivery::outbox::SendLedger;
+
+/// The record store, the attempt limits and the send counts of one engine.
+#[derive(Debug)]
+pub struct Engines {
+    /// Users' records.
+    pub records: Box<dyn RecordStore>,
+    /// Failure counts and lockouts.
+    pub limits: Box<dyn Limits>,
+    /// The counts behind the send limits.
+    pub sends: Arc<dyn SendLedger>,
+}
+
+/// Why the engine could not be opened; the daemon does not start.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The file engine's state directory or files cannot be used.
+    Files(StoreError),
+    /// The postgres engine's settings or set-up failed.
+    Postgres(super::postgres::OpenError),
+}
+
+impl OpenError {
+    /// The config key at fault, if a setting is (`store.key_file`, `state_dir`, ...).
+    pub fn key(&self) -> Option<&'static str> {
+        match self {
+            OpenError::Files(_) => None,
+            OpenError::Postgres(e) => Some(e.key()),
+        }
+    }
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Files(e) => write!(f, "{e}"),
+            OpenError::Postgres(e) => write!(f, "config key `{}`: {e}", e.key()),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Files(e) => Some(e),
+            OpenError::Postgres(e) => Some(e),
+        }
+    }
+}
+
+impl From<StoreError> for OpenError {
+    fn from(e: StoreError) -> Self {
+        OpenError::Files(e)
+    }
+}
+
+/// Opens the engine `config`'s `[store]` names, at `now` (the file engine's send counts
+/// forget what is older than their windows). The postgres engine connects once, so that a
+/// wrong password or an unreachable server shows in the log at start; the daemon serves
+/// (failing closed) either way.
+pub fn open(config: &Config, now: UnixTime) -> Result<Engines, OpenError> {
+    match config.store.engine {
+        Engine::Files => {
+            let records = FileStore::open(&config.state_dir)?;
+            let (limits, warning) =
+                AttemptLimiter::open(&config.state_dir, config.limits.policy())?;
+            let (sends, sends_warning) = FileSendLedger::open(&config.state_dir, now.secs())?;
+            for warning in [warning, sends_warning].into_iter().flatten() {
+                tracing::warn!("{warning}");
+            }
+            Ok(Engines {
+                records: Box::new(records),
+                limits: Box::new(limits),
+                sends: Arc::new(sends),
+            })
+        }
+        Engine::Postgres => {
+            let pg = Pg::open(&config.store, &config.state_dir).map_err(OpenError::Postgres)?;
+            if pg.check().is_ok() {
+                tracing::info!("store: PostgreSQL reachable, schema ready");
+            }
+            Ok(Engines {
+                limits: Box::new(PgLimits::new(pg.clone(), config.limits.policy())),
+                sends: Arc::new(PgSendLedger::new(pg.clone())),
+                records: Box::new(PgStore::new(pg)),
+            })
+        }
+    }
+}
