@@ -103,8 +103,10 @@ pub fn page(readme: &Markdown<'_>, date: &str) -> Result<Page, ReadmeError> {
     doc.markdown(
         "Provider secrets (`twilio.auth_token_file`, `webhook.secret_file`, \
          `email.password_file`) are never written in this file. Each names a regular file of \
-         one line, at most 64 KiB, whose mode has no group or other bits (0600 or 0400); \
-         otherwise the daemon does not start and `--check-config` names the file. A relative \
+         one line, at most 64 KiB, whose mode has no group or other bits (0600 or 0400), \
+         owned by root or by the daemon's user; otherwise the daemon does not start and \
+         `--check-config` names the file. `store.url_file` and `store.key_file` are checked \
+         the same way. A relative \
          name is read from `$CREDENTIALS_DIRECTORY`, where systemd's `LoadCredential=` puts \
          it, so the file under `/etc/mfa` can stay root's alone.",
     );
