@@ -31,6 +31,7 @@ pub use error::{SendError, SendErrorKind};
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 use config::{PlaintextRule, is_e164};
+use http::retry_once_if_rate_limited;
 use smtp::Smtp;
 use twilio::Twilio;
 use webhook::Webhook;
@@ -82,6 +83,21 @@ pub struct Outgoing {
 enum PhoneRoute {
     Twilio(Twilio),
     Webhook(Webhook),
+}
+
+impl PhoneRoute {
+    /// One attempt to send `message` by text or call.
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        message: &Outgoing,
+        host: &str,
+    ) -> Result<(), SendError> {
+        match self {
+            PhoneRoute::Twilio(twilio) => twilio.send(client, message, host).await,
+            PhoneRoute::Webhook(webhook) => webhook.send(client, message, host).await,
+        }
+    }
 }
 
 /// The configured providers, ready to send. Cheap to share: sends run concurrently and hold
@@ -241,11 +257,9 @@ impl Delivery {
         let sending = async {
             match (&message.channel, &self.phone, &self.http, &self.email) {
                 (Channel::Email, _, _, Some(smtp)) => smtp.send(message, &self.host).await,
-                (_, Some(PhoneRoute::Twilio(twilio)), Some(http), _) => {
-                    twilio.send(http, message, &self.host, deadline).await
-                }
-                (_, Some(PhoneRoute::Webhook(webhook)), Some(http), _) => {
-                    webhook.send(http, message, &self.host, deadline).await
+                (_, Some(phone), Some(http), _) => {
+                    retry_once_if_rate_limited(deadline, || phone.send(http, message, &self.host))
+                        .await
                 }
                 _ => Err(SendError::new(provider, SendErrorKind::NotConfigured)),
             }

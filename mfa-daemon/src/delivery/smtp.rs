@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -47,6 +48,8 @@ impl fmt::Debug for Smtp {
 }
 
 impl Smtp {
+    /// The relay the `[email]` section describes, with its TLS and its login checked now so
+    /// that a mistake stops the daemon at start or reload, not at the first send.
     pub(crate) fn new(
         section: &EmailSection,
         credentials_dir: Option<&Path>,
@@ -77,73 +80,9 @@ impl Smtp {
         })?;
         // The name the certificate must carry; brackets would not match an IP SAN.
         let tls_name = host.trim_start_matches('[').trim_end_matches(']');
-        let mut builder =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(tls_name).port(port);
-        let parameters = || -> Result<TlsParameters, DeliveryConfigError> {
-            let mut parameters = TlsParameters::builder(tls_name.to_owned());
-            if let Some(ca_file) = &section.ca_file {
-                let pem = std::fs::read(ca_file).map_err(|e| {
-                    DeliveryConfigError::new(
-                        "email.ca_file",
-                        format!("cannot read {}: {e}", ca_file.display()),
-                    )
-                })?;
-                let no_certificate = |why: String| {
-                    DeliveryConfigError::new(
-                        "email.ca_file",
-                        format!("{} holds no PEM certificate: {why}", ca_file.display()),
-                    )
-                };
-                let found = CertificateDer::pem_slice_iter(&pem)
-                    .try_fold(0, |n, cert| cert.map(|_| n + 1))
-                    .map_err(|e| no_certificate(e.to_string()))?;
-                if found == 0 {
-                    return Err(no_certificate("no BEGIN CERTIFICATE block".to_owned()));
-                }
-                let certificate =
-                    Certificate::from_pem(&pem).map_err(|e| no_certificate(e.to_string()))?;
-                parameters = parameters.add_root_certificate(certificate);
-            }
-            parameters.build_rustls().map_err(|e| {
-                DeliveryConfigError::new("email.tls", format!("cannot set up TLS: {e}"))
-            })
-        };
-        builder = match section.tls {
-            SmtpTls::Starttls => builder.tls(Tls::Required(parameters()?)),
-            SmtpTls::Tls => builder.tls(Tls::Wrapper(parameters()?)),
-            SmtpTls::None => {
-                if section.ca_file.is_some() {
-                    return Err(DeliveryConfigError::new(
-                        "email.ca_file",
-                        "is set but tls = \"none\" uses no certificate",
-                    ));
-                }
-                builder.tls(Tls::None)
-            }
-        };
-        match (&section.username, &section.password_file) {
-            (Some(username), Some(password_file)) => {
-                let password =
-                    read_credential("email.password_file", password_file, credentials_dir)?;
-                builder = builder.credentials(Credentials::new(
-                    username.clone(),
-                    password.expose().to_owned(),
-                ));
-            }
-            (None, None) => {}
-            (Some(_), None) => {
-                return Err(DeliveryConfigError::new(
-                    "email.password_file",
-                    "email.username is set, so a password file is needed too",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(DeliveryConfigError::new(
-                    "email.username",
-                    "email.password_file is set, so a user name is needed too",
-                ));
-            }
-        }
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(tls_name).port(port);
+        let builder = with_tls(builder, section, tls_name)?;
+        let builder = with_login(builder, section, credentials_dir)?;
         Ok(Smtp {
             transport: builder.timeout(Some(send_timeout)).build(),
             from,
@@ -175,6 +114,89 @@ impl Smtp {
                 SendError::new(PROVIDER, SendErrorKind::InvalidDestination).with_source(e)
             })?;
         self.transport.send(email).await.map(drop).map_err(classify)
+    }
+}
+
+/// Sets the section's TLS mode on `builder`: STARTTLS or implicit TLS checked against the
+/// system roots or `ca_file`, or none (where `ca_file` would be a mistake).
+fn with_tls(
+    builder: AsyncSmtpTransportBuilder,
+    section: &EmailSection,
+    tls_name: &str,
+) -> Result<AsyncSmtpTransportBuilder, DeliveryConfigError> {
+    Ok(match section.tls {
+        SmtpTls::Starttls => builder.tls(Tls::Required(tls_parameters(section, tls_name)?)),
+        SmtpTls::Tls => builder.tls(Tls::Wrapper(tls_parameters(section, tls_name)?)),
+        SmtpTls::None => {
+            if section.ca_file.is_some() {
+                return Err(DeliveryConfigError::new(
+                    "email.ca_file",
+                    "is set but tls = \"none\" uses no certificate",
+                ));
+            }
+            builder.tls(Tls::None)
+        }
+    })
+}
+
+/// TLS for `tls_name`, trusting `ca_file`'s certificates as well when it is set; a file
+/// with no certificate in it is refused rather than read as "no extra roots".
+fn tls_parameters(
+    section: &EmailSection,
+    tls_name: &str,
+) -> Result<TlsParameters, DeliveryConfigError> {
+    let mut parameters = TlsParameters::builder(tls_name.to_owned());
+    if let Some(ca_file) = &section.ca_file {
+        let pem = std::fs::read(ca_file).map_err(|e| {
+            DeliveryConfigError::new(
+                "email.ca_file",
+                format!("cannot read {}: {e}", ca_file.display()),
+            )
+        })?;
+        let no_certificate = |why: String| {
+            DeliveryConfigError::new(
+                "email.ca_file",
+                format!("{} holds no PEM certificate: {why}", ca_file.display()),
+            )
+        };
+        let found = CertificateDer::pem_slice_iter(&pem)
+            .try_fold(0, |n, cert| cert.map(|_| n + 1))
+            .map_err(|e| no_certificate(e.to_string()))?;
+        if found == 0 {
+            return Err(no_certificate("no BEGIN CERTIFICATE block".to_owned()));
+        }
+        let certificate = Certificate::from_pem(&pem).map_err(|e| no_certificate(e.to_string()))?;
+        parameters = parameters.add_root_certificate(certificate);
+    }
+    parameters
+        .build_rustls()
+        .map_err(|e| DeliveryConfigError::new("email.tls", format!("cannot set up TLS: {e}")))
+}
+
+/// Sets AUTH on `builder` when the section names a user; a user name and a password file
+/// come together or not at all.
+fn with_login(
+    builder: AsyncSmtpTransportBuilder,
+    section: &EmailSection,
+    credentials_dir: Option<&Path>,
+) -> Result<AsyncSmtpTransportBuilder, DeliveryConfigError> {
+    match (&section.username, &section.password_file) {
+        (Some(username), Some(password_file)) => {
+            let password = read_credential("email.password_file", password_file, credentials_dir)?;
+            Ok(builder.credentials(Credentials::new(
+                username.clone(),
+                password.expose().to_owned(),
+            )))
+        }
+        (None, None) => Ok(builder),
+        (Some(_), None) => Err(DeliveryConfigError::new(
+            "email.password_file",
+            "email.username is set, so a password file is needed too",
+        )),
+        (None, Some(_)) => Err(DeliveryConfigError::new(
+            "email.username",
+            "email.password_file is set, so a user name is needed too",
+        )),
     }
 }
 

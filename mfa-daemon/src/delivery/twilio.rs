@@ -6,12 +6,11 @@ use std::path::Path;
 
 use reqwest::{Client, Url};
 use serde::Deserialize;
-use tokio::time::Instant;
 
 use super::config::{DeliveryConfigError, PlaintextRule, is_e164, provider_url, twilio_sid};
 use super::credential::{Credential, read_credential};
 use super::error::{SendError, SendErrorKind};
-use super::http::{exchange, retry_once_if_rate_limited};
+use super::http::exchange;
 use super::message::{sms_text, twiml};
 use super::{Channel, Outgoing};
 use crate::config::TwilioSection;
@@ -109,17 +108,9 @@ impl Twilio {
         matches!(&self.sender, Sender::From(from) if is_e164(from))
     }
 
+    /// One attempt to send `message` (the caller retries once when Twilio asks it to slow
+    /// down).
     pub(crate) async fn send(
-        &self,
-        client: &Client,
-        message: &Outgoing,
-        host: &str,
-        deadline: Instant,
-    ) -> Result<(), SendError> {
-        retry_once_if_rate_limited(deadline, || self.send_once(client, message, host)).await
-    }
-
-    async fn send_once(
         &self,
         client: &Client,
         message: &Outgoing,

@@ -11,13 +11,12 @@ use hmac::{Hmac, Mac};
 use reqwest::{Client, Url};
 use serde::Serialize;
 use sha2::Sha256;
-use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use super::config::{DeliveryConfigError, PlaintextRule, provider_url};
 use super::credential::{Credential, read_credential};
 use super::error::{SendError, SendErrorKind};
-use super::http::{exchange, retry_once_if_rate_limited};
+use super::http::exchange;
 use super::message::{sms_text, voice_text};
 use super::{Body, Channel, Outgoing};
 use crate::config::WebhookSection;
@@ -75,12 +74,13 @@ impl Webhook {
         })
     }
 
+    /// One signed attempt to send `message`, stamped with the time it leaves (the caller
+    /// retries once when the webhook asks it to slow down).
     pub(crate) async fn send(
         &self,
         client: &Client,
         message: &Outgoing,
         host: &str,
-        deadline: Instant,
     ) -> Result<(), SendError> {
         let text = Zeroizing::new(match message.channel {
             Channel::Voice => voice_text(&message.body, host),
@@ -102,29 +102,26 @@ impl Webhook {
         let body = Zeroizing::new(serde_json::to_vec(&payload).map_err(|e| {
             SendError::new(PROVIDER, SendErrorKind::Provider).with_source(e.to_string())
         })?);
-        retry_once_if_rate_limited(deadline, || async {
-            let timestamp = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs();
-            let signature = sign(self.secret.expose().as_bytes(), timestamp, &body);
-            let request = client
-                .post(self.url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(TIMESTAMP_HEADER, timestamp.to_string())
-                .header(SIGNATURE_HEADER, signature)
-                .body(body.to_vec());
-            let answer = exchange(PROVIDER, request).await?;
-            let status = answer.status.as_u16();
-            let kind = match status {
-                200..=299 => return Ok(()),
-                401 | 403 => SendErrorKind::Credentials,
-                429 => SendErrorKind::RateLimited,
-                _ => SendErrorKind::Provider,
-            };
-            Err(SendError::new(PROVIDER, kind).with_status(status))
-        })
-        .await
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let signature = sign(self.secret.expose().as_bytes(), timestamp, &body);
+        let request = client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .body(body.to_vec());
+        let answer = exchange(PROVIDER, request).await?;
+        let status = answer.status.as_u16();
+        let kind = match status {
+            200..=299 => return Ok(()),
+            401 | 403 => SendErrorKind::Credentials,
+            429 => SendErrorKind::RateLimited,
+            _ => SendErrorKind::Provider,
+        };
+        Err(SendError::new(PROVIDER, kind).with_status(status))
     }
 }
 
