@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use crate::accounts;
 use crate::audit::AuditLog;
 use crate::audit::throttle::LogThrottle;
-use crate::decisions::{Decider, NeedsRestart};
 use crate::config::{Config, ConfigError};
 use crate::connection::Caller;
+use crate::decisions::{Decider, NeedsRestart};
 use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
 use crate::error::DaemonError;
@@ -61,9 +61,7 @@ impl Shared {
         let shared = self.clone();
         match tokio::task::spawn_blocking(move || class.enter(|| work(&shared.decisions))).await {
             Ok(result) => result,
-            Err(e) => Err(DaemonError::Internal(format!(
-                "a blocking task failed: {e}"
-            ))),
+            Err(e) => Err(DaemonError::TaskFailed(e)),
         }
     }
 

@@ -70,12 +70,6 @@ impl Clock for ManualClock {
     }
 }
 
-/// Seconds since the epoch by the system clock, for the few places that stamp a moment
-/// no decision depends on (log throttles, file names).
-pub fn unix_now() -> u64 {
-    SystemClock.now().secs()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

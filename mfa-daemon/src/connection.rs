@@ -122,7 +122,7 @@ impl Connection {
             .stream
             .as_fd()
             .try_clone_to_owned()
-            .map_err(|e| DaemonError::Internal(format!("cannot watch the connection: {e}")))?;
+            .map_err(DaemonError::Watch)?;
         Ok(Presence(fd))
     }
 

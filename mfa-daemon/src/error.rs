@@ -35,10 +35,15 @@ pub enum DaemonError {
     DeliveryFailed(&'static str),
     /// Storage failed.
     Store(StoreError),
-    /// Random numbers or hashing failed.
-    Recovery(RecoveryError),
-    /// Anything else of the daemon's own (a blocking task panicked, a socket call failed).
-    Internal(String),
+    /// Recovery or bypass codes could not be made or hashed (random numbers, argon2).
+    Hashing(RecoveryError),
+    /// A new secret (an app's key, a sent code) could not be drawn: the random number
+    /// generator failed.
+    Random(getrandom::Error),
+    /// The work's blocking task ended before it answered (it panicked).
+    TaskFailed(tokio::task::JoinError),
+    /// The connection could not be watched for the client going away.
+    Watch(std::io::Error),
 }
 
 impl DaemonError {
@@ -71,7 +76,11 @@ impl DaemonError {
             DaemonError::RateLimited(m) => (FailureKind::RateLimited, m.clone()),
             DaemonError::Policy(m) => (FailureKind::Policy, m.clone()),
             DaemonError::DeliveryFailed(m) => (FailureKind::DeliveryFailed, (*m).to_owned()),
-            DaemonError::Store(_) | DaemonError::Recovery(_) | DaemonError::Internal(_) => (
+            DaemonError::Store(_)
+            | DaemonError::Hashing(_)
+            | DaemonError::Random(_)
+            | DaemonError::TaskFailed(_)
+            | DaemonError::Watch(_) => (
                 FailureKind::Internal,
                 "the daemon could not complete the request; nothing was changed (see its log)"
                     .to_owned(),
@@ -84,7 +93,11 @@ impl DaemonError {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            DaemonError::Store(_) | DaemonError::Recovery(_) | DaemonError::Internal(_)
+            DaemonError::Store(_)
+                | DaemonError::Hashing(_)
+                | DaemonError::Random(_)
+                | DaemonError::TaskFailed(_)
+                | DaemonError::Watch(_)
         )
     }
 }
@@ -97,13 +110,15 @@ impl fmt::Display for DaemonError {
             | DaemonError::NotEnrolled(m)
             | DaemonError::LockedOut(m)
             | DaemonError::RateLimited(m)
-            | DaemonError::Policy(m)
-            | DaemonError::Internal(m) => f.write_str(m),
+            | DaemonError::Policy(m) => f.write_str(m),
             DaemonError::ProofRequired(m) | DaemonError::WrongCode(m) => f.write_str(m),
             DaemonError::Contact(e) => write!(f, "{e}"),
             DaemonError::DeliveryFailed(m) => f.write_str(m),
             DaemonError::Store(e) => write!(f, "{e}"),
-            DaemonError::Recovery(e) => write!(f, "{e}"),
+            DaemonError::Hashing(e) => write!(f, "{e}"),
+            DaemonError::Random(e) => write!(f, "random number generator failed: {e}"),
+            DaemonError::TaskFailed(e) => write!(f, "a blocking task failed: {e}"),
+            DaemonError::Watch(e) => write!(f, "cannot watch the connection: {e}"),
         }
     }
 }
@@ -113,6 +128,9 @@ impl std::error::Error for DaemonError {
         match self {
             DaemonError::Store(e) => Some(e),
             DaemonError::Contact(e) => Some(e),
+            DaemonError::Hashing(e) => Some(e),
+            DaemonError::TaskFailed(e) => Some(e),
+            DaemonError::Watch(e) => Some(e),
             _ => None,
         }
     }
@@ -126,7 +144,7 @@ impl From<StoreError> for DaemonError {
 
 impl From<RecoveryError> for DaemonError {
     fn from(e: RecoveryError) -> Self {
-        DaemonError::Recovery(e)
+        DaemonError::Hashing(e)
     }
 }
 

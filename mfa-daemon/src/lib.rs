@@ -1,6 +1,7 @@
 //! `mfa-daemon`: the local daemon of pam-mfa. It owns the secrets, decides every
 //! authentication, enforces attempt limits and writes the audit log.
 #![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
 
 //!
 //! Dependencies point one way: `server` (bind, accept, connection shares) calls `handlers`

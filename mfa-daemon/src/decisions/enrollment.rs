@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use mfa_core::factor::recovery::{self, RecoveryCode, RecoveryError};
+use mfa_core::factor::recovery::{self, RecoveryCode};
 use mfa_core::factor::totp::{self, Generator, Secret, TotpParams};
 use mfa_core::record;
 
@@ -67,8 +67,7 @@ impl Decider {
         }
         let revision = current.revision;
         let params = config_params(&self.config());
-        let secret = Secret::generate(params.algorithm)
-            .map_err(|e| DaemonError::Recovery(RecoveryError::Random(e)))?;
+        let secret = Secret::generate(params.algorithm).map_err(DaemonError::Random)?;
         let account = format!("{name}@{}", self.hostname);
         let uri = totp::otpauth_uri(&self.config().issuer, &account, params, &secret);
         Ok((

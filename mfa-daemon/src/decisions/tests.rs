@@ -604,7 +604,12 @@ fn a_reload_changes_settings_but_never_the_socket_or_the_state_directory() {
     let a = decider(dir.path());
     let mut moved = (*a.config()).clone();
     moved.state_dir = dir.path().join("elsewhere");
-    assert!(a.reload(moved).unwrap_err().to_string().contains("state_dir"));
+    assert!(
+        a.reload(moved)
+            .unwrap_err()
+            .to_string()
+            .contains("state_dir")
+    );
     let mut stricter = (*a.config()).clone();
     stricter.max_tries = 1;
     stricter.policy.exempt_users = vec!["backup".to_owned()];

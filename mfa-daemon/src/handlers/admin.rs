@@ -8,13 +8,12 @@ use mfa_proto::{FailureKind, FrameError, Request, Response, Secret, StatusReport
 
 use crate::accounts;
 use crate::app::Shared;
-use crate::store::CallerClass;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::clock::unix_now;
-use crate::decisions::Subject;
 use crate::connection::Connection;
+use crate::decisions::Subject;
 use crate::error::DaemonError;
 use crate::handlers::common::{internal, invalid_user_name, status_report};
+use crate::store::CallerClass;
 use crate::username;
 
 /// What `admin_list` names as its target: every user.
@@ -102,7 +101,7 @@ async fn exempt(shared: &Arc<Shared>, given: &str, until: Option<u64>) -> Respon
     if !username::is_valid(given) {
         return invalid_user_name().response();
     }
-    let now = unix_now();
+    let now = shared.decisions.now().secs();
     if until.is_some_and(|u| u <= now) {
         return DaemonError::BadRequest("the exemption must end in the future".to_owned())
             .response();
@@ -173,7 +172,7 @@ async fn bypass_code(
                 return Ok(None);
             };
             let (code, expires_at) =
-                a.issue_bypass(&account.name, uses, valid_secs, unix_now(), caller.uid)?;
+                a.issue_bypass(&account.name, uses, valid_secs, a.now().secs(), caller.uid)?;
             Ok(Some((account.name, code, expires_at)))
         })
         .await;
@@ -277,7 +276,7 @@ async fn unlock(shared: &Arc<Shared>, given: &str, source: Option<String>) -> Re
 async fn list(shared: &Arc<Shared>, conn: &mut Connection) -> Result<(), FrameError> {
     let reports = shared
         .blocking(CallerClass::Root, |a| {
-            let now = unix_now();
+            let now = a.now().secs();
             let policy = a.policy();
             let mut reports = Vec::new();
             for name in a.known_names()? {
@@ -294,7 +293,7 @@ async fn list(shared: &Arc<Shared>, conn: &mut Connection) -> Result<(), FrameEr
                 match report {
                     Ok(report) => reports.push(report),
                     // One unreadable record must not hide every other user.
-                    Err(e) => eprintln!("mfa-daemon: admin list leaves out {}: {e}", subject.key()),
+                    Err(e) => tracing::error!("admin list leaves out {}: {e}", subject.key()),
                 }
             }
             Ok(reports)

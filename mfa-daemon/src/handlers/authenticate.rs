@@ -45,7 +45,7 @@ enum Asked {
 async fn ask(
     shared: &Shared,
     conn: &mut Connection,
-    question: Question,
+    question: Box<Question>,
 ) -> Result<Asked, FrameError> {
     for notice in &question.notices {
         conn.send(&step_of(notice)).await?;

@@ -9,16 +9,15 @@ use mfa_core::factor::sent_code::CodeCheck;
 use mfa_proto::{ContactKind, FrameError, NewContact, Request, Response, Secret};
 
 use crate::app::Shared;
-use crate::store::CallerClass;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::clock::unix_now;
-use crate::decisions::{ContactChange, ContactRemoval, below_minimum};
 use crate::connection::Connection;
+use crate::decisions::{ContactChange, ContactRemoval, below_minimum};
 use crate::delivery::outbox::SentCheck;
 use crate::error::DaemonError;
 use crate::handlers::common::{contact_status, internal};
 use crate::service::notices::{notify_others, notify_removed};
-use crate::service::{audit_code_sent, not_sent};
+use crate::service::{Send, audit_code_sent, not_sent};
+use crate::store::CallerClass;
 
 /// How long a person may take to read the code and type it.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(600);
@@ -86,39 +85,9 @@ pub async fn add(
     unverified: bool,
 ) -> Result<(), FrameError> {
     let uid = conn.caller.uid;
-    if unverified && uid != 0 {
-        return conn
-            .send(
-                &DaemonError::NotAuthorized(
-                    "only root may add a contact without confirming it (--unverified)".to_owned(),
-                )
-                .response(),
-            )
-            .await;
-    }
-    let (destination, label) = match destination(shared, &contact) {
-        Ok(parsed) => parsed,
-        Err(e) => return conn.send(&e.response()).await,
-    };
-    let target = user.to_owned();
-    let record = match shared
-        .blocking(CallerClass::of(uid), move |a| Ok(a.record(&crate::decisions::Subject::Account(target))?))
-        .await
-    {
-        Ok(record) => record,
-        Err(e) => return conn.send(&internal(&e)).await,
-    };
-    let checked = contact::check_new(&destination, &record.contacts)
-        .and_then(|()| contact::label_for(label.as_deref(), destination.kind(), &record.contacts));
-    let label = match checked {
-        Ok(label) => label,
-        Err(e) => return conn.send(&DaemonError::Contact(e).response()).await,
-    };
-    let new = Contact {
-        destination,
-        label,
-        verified: !unverified,
-        added_at: unix_now(),
+    let (new, revision) = match checked_contact(shared, uid, user, contact, unverified).await {
+        Ok(checked) => checked,
+        Err(refusal) => return conn.send(&refusal).await,
     };
     if unverified {
         let response = save(shared, uid, user, new, None).await;
@@ -128,16 +97,21 @@ pub async fn add(
     let masked = new.destination.masked();
     let ticket = match shared
         .outbox
-        .send_confirmation_code(user, &new.destination, channel, unix_now())
+        .send_confirmation_code(
+            user,
+            &new.destination,
+            channel,
+            shared.decisions.now().secs(),
+        )
         .await
     {
         Ok(ticket) => ticket,
         Err(why) => {
-            let e = not_sent(shared, user, "mfa-enroll", channel, &masked, &why);
+            let e = not_sent(shared, confirmation(user, channel, &masked), &why);
             return conn.send(&internal(&e)).await;
         }
     };
-    audit_code_sent(shared, user, "mfa-enroll", channel, &masked);
+    audit_code_sent(shared, confirmation(user, channel, &masked));
     conn.send(&Response::CodeSent {
         channel,
         to: masked.clone(),
@@ -158,14 +132,16 @@ pub async fn add(
             Ok(p) => p,
             Err(e) => return conn.send(&internal(&e)).await,
         };
-        let check = shared
-            .outbox
-            .check(user, ticket, code.expose(), unix_now(), &|| {
-                presence.still_there()
-            });
+        let check = shared.outbox.check(
+            user,
+            ticket,
+            code.expose(),
+            shared.decisions.now().secs(),
+            &|| presence.still_there(),
+        );
         let refusal = match check {
             SentCheck::Checked(CodeCheck::Accepted) => {
-                let response = save(shared, uid, user, new, Some(record.revision)).await;
+                let response = save(shared, uid, user, new, Some(revision)).await;
                 return conn.send(&response).await;
             }
             SentCheck::Abandoned => return Err(FrameError::Closed),
@@ -182,6 +158,52 @@ pub async fn add(
             return Ok(());
         }
     }
+}
+
+/// The contact a request adds, checked against the user's record (a valid number or
+/// address, not there yet, a free label), and the record's revision it was checked at;
+/// or the refusal.
+async fn checked_contact(
+    shared: &Arc<Shared>,
+    uid: u32,
+    user: &str,
+    contact: NewContact,
+    unverified: bool,
+) -> Result<(Contact, u64), Response> {
+    if unverified && uid != 0 {
+        return Err(DaemonError::NotAuthorized(
+            "only root may add a contact without confirming it (--unverified)".to_owned(),
+        )
+        .response());
+    }
+    let (destination, label) = match destination(shared, &contact) {
+        Ok(parsed) => parsed,
+        Err(e) => return Err(e.response()),
+    };
+    let target = user.to_owned();
+    let record = match shared
+        .blocking(CallerClass::of(uid), move |a| {
+            Ok(a.record(&crate::decisions::Subject::Account(target))?)
+        })
+        .await
+    {
+        Ok(record) => record,
+        Err(e) => return Err(internal(&e)),
+    };
+    let checked = contact::check_new(&destination, &record.contacts)
+        .and_then(|()| contact::label_for(label.as_deref(), destination.kind(), &record.contacts));
+    let label = match checked {
+        Ok(label) => label,
+        Err(e) => return Err(DaemonError::Contact(e).response()),
+    };
+    let new = Contact {
+        destination,
+        label,
+        verified: !unverified,
+        added_at: shared.decisions.now().secs(),
+    };
+    let revision = record.revision;
+    Ok((new, revision))
 }
 
 async fn save(
@@ -236,7 +258,9 @@ pub async fn remove(
     let min = shared.decisions.policy().min_factors;
     let min_factors = (uid != 0).then_some(min);
     match shared
-        .blocking(CallerClass::of(uid), move |a| a.remove_contact(&target, kind, &which_owned, min_factors))
+        .blocking(CallerClass::of(uid), move |a| {
+            a.remove_contact(&target, kind, &which_owned, min_factors)
+        })
         .await
     {
         Ok(ContactRemoval::Removed(removed)) => {
@@ -280,5 +304,15 @@ pub async fn remove(
         .response(),
         Ok(ContactRemoval::BelowMinimum(have)) => below_minimum(min, have).response(),
         Err(e) => internal(&e),
+    }
+}
+
+/// A confirmation code's send, as audited: `mfa-enroll` stands for the service.
+fn confirmation<'a>(user: &'a str, channel: mfa_proto::Channel, to: &'a str) -> Send<'a> {
+    Send {
+        user,
+        service: "mfa-enroll",
+        channel,
+        to,
     }
 }

@@ -7,20 +7,17 @@ use mfa_proto::{FailureKind, FrameError, Request, Response, Secret, TotpEnrollme
 
 use crate::accounts;
 use crate::app::Shared;
-use crate::store::CallerClass;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::clock::unix_now;
-use crate::decisions::{Activation, Removal, Subject, Verdict, below_minimum};
 use crate::connection::{Caller, Connection};
+use crate::decisions::{Activation, PendingTotp, Removal, Subject, Verdict, below_minimum};
 use crate::error::DaemonError;
-use crate::handlers::common::{
-    internal, invalid_user_name, status_report,
-};
+use crate::handlers::common::{internal, invalid_user_name, status_report};
 use crate::handlers::contacts;
+use crate::service::check_answer;
 use crate::service::notices::{notify_others, notify_removed};
 use crate::service::request::uid_source;
 use crate::service::words::lockout_message;
-use crate::service::check_answer;
+use crate::store::CallerClass;
 use crate::username;
 use mfa_core::record::{self, DEFAULT_APP_LABEL};
 
@@ -74,16 +71,56 @@ pub async fn handle(
     conn: &mut Connection,
     request: Request,
 ) -> Result<(), FrameError> {
+    let subject = match authorize(shared, conn.caller.uid, &request).await {
+        Ok(subject) => subject,
+        Err(refusal) => return conn.send(&refusal).await,
+    };
+    let user = subject.key().to_owned();
+    let uid = conn.caller.uid;
+    let response = match request {
+        Request::EnrollTotp { proof, label, .. } => {
+            let label = label.unwrap_or_else(|| DEFAULT_APP_LABEL.to_owned());
+            return enroll(shared, conn, &user, proof, &label).await;
+        }
+        Request::AddContact {
+            contact,
+            proof,
+            unverified,
+            ..
+        } => {
+            if let Err(refusal) = require_proof(shared, conn, &user, proof).await {
+                return conn.send(&refusal).await;
+            }
+            return contacts::add(shared, conn, &user, contact, unverified).await;
+        }
+        Request::Status { .. } => {
+            let response = status(shared, uid, &subject).await;
+            if uid == 0 {
+                audit(
+                    shared,
+                    AuditKind::AdminShow,
+                    &user,
+                    uid,
+                    AuditOutcome::Ok,
+                    None,
+                );
+            }
+            response
+        }
+        other => change(shared, conn, &user, other).await,
+    };
+    conn.send(&response).await
+}
+
+/// Whom the request is for: a name that may be looked up, that the caller may act for,
+/// and an account NSS knows when the request changes factors. Otherwise the refusal.
+async fn authorize(shared: &Arc<Shared>, uid: u32, request: &Request) -> Result<Subject, Response> {
     let Some(given) = request.user().map(str::to_owned) else {
-        return conn
-            .send(&DaemonError::BadRequest("request names no user".to_owned()).response())
-            .await;
+        return Err(DaemonError::BadRequest("request names no user".to_owned()).response());
     };
     if !username::is_valid(&given) {
-        return conn.send(&invalid_user_name().response()).await;
+        return Err(invalid_user_name().response());
     }
-    let caller = conn.caller;
-    let uid = caller.uid;
     let target = given.clone();
     let (account, allowed) = shared
         .blocking(CallerClass::of(uid), move |_| {
@@ -103,16 +140,9 @@ pub async fn handle(
             None,
         );
         let message = format!("uid {uid} may not act for user {given}; only root or {given} may");
-        return conn
-            .send(&failed(FailureKind::NotAuthorized, message))
-            .await;
+        return Err(failed(FailureKind::NotAuthorized, message));
     }
     // Factors belong to accounts NSS knows; counters and status also to other names.
-    let subject = match account {
-        Some(account) => Subject::Account(account.name),
-        None => Subject::Unknown(given.clone()),
-    };
-    let user = subject.key().to_owned();
     let changes_factors = matches!(
         request,
         Request::EnrollTotp { .. }
@@ -123,95 +153,50 @@ pub async fn handle(
             | Request::RemoveContact { .. }
             | Request::ForgetDevices { .. }
     );
-    if changes_factors && matches!(subject, Subject::Unknown(_)) {
-        return conn
-            .send(&failed(
-                FailureKind::NotEnrolled,
-                format!("no account named {given} is known to this host (NSS)"),
-            ))
-            .await;
+    match account {
+        Some(account) => Ok(Subject::Account(account.name)),
+        None if changes_factors => Err(failed(
+            FailureKind::NotEnrolled,
+            format!("no account named {given} is known to this host (NSS)"),
+        )),
+        None => Ok(Subject::Unknown(given)),
     }
-    let response = match request {
-        Request::EnrollTotp { proof, label, .. } => {
-            let label = label.unwrap_or_else(|| DEFAULT_APP_LABEL.to_owned());
-            return enroll(shared, conn, &user, proof, &label).await;
-        }
-        Request::RemoveTotp { label, proof, .. } => {
-            match require_proof(shared, conn, &user, proof).await {
-                Err(refusal) => refusal,
-                Ok(()) => remove_app(shared, uid, &user, &label).await,
-            }
-        }
-        Request::NewRecoveryCodes { proof, .. } => {
-            match require_proof(shared, conn, &user, proof).await {
-                Err(refusal) => refusal,
-                Ok(()) => new_recovery_codes(shared, caller, &user).await,
-            }
-        }
-        Request::RemoveFactors { .. } if uid != 0 => {
-            // min_factors is at least 1: removing everything is an admin's reset.
-            let min = shared.decisions.policy().min_factors;
-            DaemonError::Policy(format!(
-                "policy.min_factors is {min}: only root can remove every factor (`mfactl reset`); \
-                 remove single factors with `mfa-enroll remove totp|phone|email ...`"
-            ))
-            .response()
-        }
-        Request::RemoveFactors { proof, .. } => {
-            match require_proof(shared, conn, &user, proof).await {
-                Err(refusal) => refusal,
-                Ok(()) => remove(shared, uid, &user).await,
-            }
-        }
-        Request::AddContact {
-            contact,
-            proof,
-            unverified,
-            ..
-        } => {
-            if let Err(refusal) = require_proof(shared, conn, &user, proof).await {
-                return conn.send(&refusal).await;
-            }
-            return contacts::add(shared, conn, &user, contact, unverified).await;
-        }
-        Request::RemoveContact {
-            kind, which, proof, ..
-        } => match require_proof(shared, conn, &user, proof).await {
-            Err(refusal) => refusal,
-            Ok(()) => contacts::remove(shared, uid, &user, kind, &which).await,
-        },
-        Request::ForgetDevices { proof, .. } => {
-            match require_proof(shared, conn, &user, proof).await {
-                Err(refusal) => refusal,
-                Ok(()) => forget_devices(shared, uid, &user).await,
-            }
-        }
-        Request::Status { .. } => {
-            let response = status(shared, uid, &subject).await;
-            if uid == 0 {
-                audit(
-                    shared,
-                    AuditKind::AdminShow,
-                    &user,
-                    uid,
-                    AuditOutcome::Ok,
-                    None,
-                );
-            }
-            response
-        }
-        Request::Authenticate { .. }
-        | Request::Answer { .. }
-        | Request::ConfirmTotp { .. }
-        | Request::ConfirmContact { .. }
-        | Request::Unlock { .. }
-        | Request::Exempt { .. }
-        | Request::Bypass { .. }
-        | Request::ListUsers => {
-            DaemonError::BadRequest("not a management request".to_owned()).response()
-        }
+}
+
+/// A change of factors that is one request and one answer: proven first (see
+/// [`require_proof`]), then made.
+async fn change(shared: &Arc<Shared>, conn: &Connection, user: &str, request: Request) -> Response {
+    let uid = conn.caller.uid;
+    if matches!(request, Request::RemoveFactors { .. }) && uid != 0 {
+        // min_factors is at least 1: removing everything is an admin's reset.
+        let min = shared.decisions.policy().min_factors;
+        return DaemonError::Policy(format!(
+            "policy.min_factors is {min}: only root can remove every factor (`mfactl reset`); \
+             remove single factors with `mfa-enroll remove totp|phone|email ...`"
+        ))
+        .response();
+    }
+    let proof = match &request {
+        Request::RemoveTotp { proof, .. }
+        | Request::NewRecoveryCodes { proof, .. }
+        | Request::RemoveFactors { proof, .. }
+        | Request::RemoveContact { proof, .. }
+        | Request::ForgetDevices { proof, .. } => proof.clone(),
+        _ => return DaemonError::BadRequest("not a management request".to_owned()).response(),
     };
-    conn.send(&response).await
+    if let Err(refusal) = require_proof(shared, conn, user, proof).await {
+        return refusal;
+    }
+    match request {
+        Request::RemoveTotp { label, .. } => remove_app(shared, uid, user, &label).await,
+        Request::NewRecoveryCodes { .. } => new_recovery_codes(shared, conn.caller, user).await,
+        Request::RemoveFactors { .. } => remove(shared, uid, user).await,
+        Request::RemoveContact { kind, which, .. } => {
+            contacts::remove(shared, uid, user, kind, &which).await
+        }
+        Request::ForgetDevices { .. } => forget_devices(shared, uid, user).await,
+        _ => DaemonError::BadRequest("not a management request".to_owned()).response(),
+    }
 }
 
 /// For a user who already has a factor and a caller who is not root: checks the proof
@@ -230,7 +215,9 @@ async fn require_proof(
     let subject = Subject::Account(user.to_owned());
     let target = subject.clone();
     let enrolled = shared
-        .blocking(CallerClass::of(uid), move |a| Ok(a.record(&target)?.is_enrolled(unix_now())))
+        .blocking(CallerClass::of(uid), move |a| {
+            Ok(a.record(&target)?.is_enrolled(a.now().secs()))
+        })
         .await
         .map_err(|e| internal(&e))?;
     if !enrolled {
@@ -281,7 +268,7 @@ async fn require_proof(
             );
             Err(failed(
                 FailureKind::LockedOut,
-                lockout_message(until, unix_now()),
+                lockout_message(until, shared.decisions.now().secs()),
             ))
         }
         Verdict::Abandoned(_) => {
@@ -318,7 +305,9 @@ async fn enroll(
     let target = user.to_owned();
     let wanted = label.to_owned();
     let (pending, uri) = match shared
-        .blocking(CallerClass::of(uid), move |a| a.begin_totp(&target, &wanted))
+        .blocking(CallerClass::of(uid), move |a| {
+            a.begin_totp(&target, &wanted)
+        })
         .await
     {
         Ok(begun) => begun,
@@ -345,7 +334,7 @@ async fn enroll(
             }
         };
         tries += 1;
-        let now = unix_now();
+        let now = shared.decisions.now().secs();
         let Some(step) = shared
             .decisions
             .pending_code_step(&pending, code.expose().trim(), now)
@@ -377,47 +366,67 @@ async fn enroll(
             }
             continue;
         };
-        let target = user.to_owned();
-        let pending = pending.clone();
-        let response = match shared
-            .blocking_hashing(caller, move |a| {
-                a.activate_totp(&target, &pending, step, now)
-            })
-            .await
-        {
-            Ok(Activation::Done(codes)) => {
-                audit_app(
-                    shared,
-                    AuditKind::MfaSetupSucceeded,
-                    user,
-                    uid,
-                    AuditOutcome::Ok,
-                    None,
-                    Some(label),
-                );
-                notify_others(shared, CallerClass::of(uid), user, "An authenticator app was enrolled", None);
-                Response::RecoveryCodes {
-                    codes: codes.into_iter().map(Secret::from).collect(),
-                }
-            }
-            Ok(Activation::Conflict) => {
-                audit_app(
-                    shared,
-                    AuditKind::MfaSetupFailed,
-                    user,
-                    uid,
-                    AuditOutcome::Failure,
-                    Some("factors_changed"),
-                    Some(label),
-                );
-                failed(
-                    FailureKind::ProofRequired,
-                    "the account's factors changed while this enrollment was pending; nothing was changed: start again (with a current code if a factor now exists)",
-                )
-            }
-            Err(e) => internal(&e),
-        };
+        let response = activate(shared, caller, user, label, pending.clone(), step, now).await;
         return conn.send(&response).await;
+    }
+}
+
+/// Makes the confirmed app one of the user's: the recovery codes if new ones were made,
+/// else why not.
+async fn activate(
+    shared: &Arc<Shared>,
+    caller: Caller,
+    user: &str,
+    label: &str,
+    pending: Arc<PendingTotp>,
+    step: u64,
+    now: u64,
+) -> Response {
+    let uid = caller.uid;
+    let target = user.to_owned();
+    match shared
+        .blocking_hashing(caller, move |a| {
+            a.activate_totp(&target, &pending, step, now)
+        })
+        .await
+    {
+        Ok(Activation::Done(codes)) => {
+            audit_app(
+                shared,
+                AuditKind::MfaSetupSucceeded,
+                user,
+                uid,
+                AuditOutcome::Ok,
+                None,
+                Some(label),
+            );
+            notify_others(
+                shared,
+                CallerClass::of(uid),
+                user,
+                "An authenticator app was enrolled",
+                None,
+            );
+            Response::RecoveryCodes {
+                codes: codes.into_iter().map(Secret::from).collect(),
+            }
+        }
+        Ok(Activation::Conflict) => {
+            audit_app(
+                shared,
+                AuditKind::MfaSetupFailed,
+                user,
+                uid,
+                AuditOutcome::Failure,
+                Some("factors_changed"),
+                Some(label),
+            );
+            failed(
+                FailureKind::ProofRequired,
+                "the account's factors changed while this enrollment was pending; nothing was changed: start again (with a current code if a factor now exists)",
+            )
+        }
+        Err(e) => internal(&e),
     }
 }
 
@@ -437,7 +446,13 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) ->
                 AuditOutcome::Ok,
                 None,
             );
-            notify_others(shared, CallerClass::of(uid), user, "A new set of recovery codes was made", None);
+            notify_others(
+                shared,
+                CallerClass::of(uid),
+                user,
+                "A new set of recovery codes was made",
+                None,
+            );
             Response::RecoveryCodes {
                 codes: codes.into_iter().map(Secret::from).collect(),
             }
@@ -452,7 +467,10 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) ->
 
 async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     let target = user.to_owned();
-    match shared.blocking(CallerClass::of(uid), move |a| a.remove_factors(&target)).await {
+    match shared
+        .blocking(CallerClass::of(uid), move |a| a.remove_factors(&target))
+        .await
+    {
         Ok(Some(removed)) => {
             // Only root gets here (min_factors is at least 1): an admin reset.
             audit(
@@ -488,7 +506,9 @@ async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &str, label: &str) -> 
     let min = shared.decisions.policy().min_factors;
     let min_factors = (uid != 0).then_some(min);
     match shared
-        .blocking(CallerClass::of(uid), move |a| a.remove_app(&target, &wanted, min_factors))
+        .blocking(CallerClass::of(uid), move |a| {
+            a.remove_app(&target, &wanted, min_factors)
+        })
         .await
     {
         Ok(Removal::Removed(())) => {
@@ -527,7 +547,7 @@ async fn status(shared: &Arc<Shared>, uid: u32, subject: &Subject) -> Response {
             &a.policy(),
             target.key(),
             &record,
-            unix_now(),
+            a.now().secs(),
         )?)
     });
     match report.await {
@@ -539,7 +559,10 @@ async fn status(shared: &Arc<Shared>, uid: u32, subject: &Subject) -> Response {
 /// Ends the trust of every device of the user.
 async fn forget_devices(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
     let target = user.to_owned();
-    match shared.blocking(CallerClass::of(uid), move |a| a.forget_devices(&target)).await {
+    match shared
+        .blocking(CallerClass::of(uid), move |a| a.forget_devices(&target))
+        .await
+    {
         Ok(n) => {
             let event = if uid == 0 {
                 AuditKind::AdminForget

@@ -24,7 +24,9 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
         Err(e) => return refuse_frame(&shared, &mut conn, &e).await,
     };
     let result = match request {
-        Request::Authenticate { auth } => authenticate::authenticate(&shared, &mut conn, auth).await,
+        Request::Authenticate { auth } => {
+            authenticate::authenticate(&shared, &mut conn, auth).await
+        }
         Request::Answer { .. } | Request::ConfirmTotp { .. } | Request::ConfirmContact { .. } => {
             conn.send(
                 &DaemonError::BadRequest(

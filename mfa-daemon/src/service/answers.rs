@@ -33,7 +33,9 @@ pub async fn check_answer(
     if hashed {
         let (key, from) = (subject.key().to_owned(), source.to_owned());
         let locks = shared
-            .blocking(caller.class(), move |a| Ok(a.locks(&key, &from, a.now().secs())?))
+            .blocking(caller.class(), move |a| {
+                Ok(a.locks(&key, &from, a.now().secs())?)
+            })
             .await?;
         if let Some(until) = locks.source {
             return Ok(Verdict::SourceLocked { until });
@@ -98,6 +100,8 @@ pub(super) async fn check_sent(
     let subject = subject.clone();
     let source = source.to_owned();
     shared
-        .blocking(caller.class(), move |a| a.settle_sent_code(&subject, &source, decided, now))
+        .blocking(caller.class(), move |a| {
+            a.settle_sent_code(&subject, &source, decided, now)
+        })
         .await
 }

@@ -122,7 +122,10 @@ impl Attempt {
         };
         tokio::spawn(async move {
             let name = user.clone();
-            if let Err(e) = shared.blocking(caller.class(), move |a| a.note_success(&name, last)).await {
+            if let Err(e) = shared
+                .blocking(caller.class(), move |a| a.note_success(&name, last))
+                .await
+            {
                 tracing::warn!("could not keep the last login of {user}: {e}");
             }
         });
@@ -138,7 +141,9 @@ impl Attempt {
         let now = self.now();
         let trusted = self
             .shared
-            .blocking(self.caller.class(), move |a| a.trust_device(&user, device, revision, secs, now))
+            .blocking(self.caller.class(), move |a| {
+                a.trust_device(&user, device, revision, secs, now)
+            })
             .await;
         match trusted {
             Ok(DeviceTrust::Trusted) => self.audit_as(

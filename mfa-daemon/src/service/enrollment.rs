@@ -12,9 +12,7 @@ use mfa_core::record::DEFAULT_APP_LABEL;
 use mfa_proto::{Outcome, Secret};
 
 use super::notices::notify_others;
-use super::words::{
-    FACTORS_CHANGED, SAVE_CODES_PROMPT, SETUP_MISMATCH, SETUP_REQUIRED, time_left,
-};
+use super::words::{FACTORS_CHANGED, SAVE_CODES_PROMPT, SETUP_MISMATCH, SETUP_REQUIRED, time_left};
 use super::{Attempt, Next, Notice, Phase, Question};
 use crate::audit::{AuditKind, AuditOutcome};
 use crate::decisions::{Activation, Factor, PendingTotp};
@@ -43,7 +41,10 @@ pub(super) async fn offer(attempt: Box<Attempt>, policy: &Policy) -> Next {
     let now = attempt.now();
     let user = attempt.user.clone();
     let grace_until = if policy.grace_period > 0 {
-        match shared.blocking(attempt.caller.class(), move |a| a.first_seen(&user, now)).await {
+        match shared
+            .blocking(attempt.caller.class(), move |a| a.first_seen(&user, now))
+            .await
+        {
             Ok(seen) => Some(policy.grace_until(seen)).filter(|until| now < *until),
             Err(e) => {
                 tracing::error!("cannot keep when {} was first seen: {e}", attempt.user);
@@ -56,7 +57,9 @@ pub(super) async fn offer(attempt: Box<Attempt>, policy: &Policy) -> Next {
     };
     let user = attempt.user.clone();
     let begun = shared
-        .blocking(attempt.caller.class(), move |a| a.begin_totp(&user, DEFAULT_APP_LABEL))
+        .blocking(attempt.caller.class(), move |a| {
+            a.begin_totp(&user, DEFAULT_APP_LABEL)
+        })
         .await;
     let (pending, uri) = match begun {
         Ok(begun) => begun,
@@ -114,13 +117,13 @@ impl Offer {
             Zeroizing::new(self.prompt.clone())
         };
         self.round += 1;
-        Next::Ask(Question {
+        Next::Ask(Box::new(Question {
             notices,
             prompt: text,
             echo: false,
             phase: Phase::Enrollment(self),
             attempt,
-        })
+        }))
     }
 
     /// Empty skips (in the grace period) or asks again; a code from the new app activates
@@ -204,13 +207,13 @@ fn enrolled(attempt: Box<Attempt>, codes: &[Zeroizing<String>]) -> Next {
     }
     text.push('\n');
     text.push_str(SAVE_CODES_PROMPT);
-    Next::Ask(Question {
+    Next::Ask(Box::new(Question {
         notices: Vec::new(),
         prompt: text,
         echo: true,
         phase: Phase::SaveCodes(SaveCodes),
         attempt,
-    })
+    }))
 }
 
 impl SaveCodes {

@@ -7,7 +7,7 @@ use mfa_core::device::DeviceId;
 use mfa_proto::{Outcome, Secret};
 
 use super::answers::check_answer;
-use super::sending::{audit_code_sent, not_sent};
+use super::sending::{Send, audit_code_sent, not_sent};
 use super::sent_code::SentCode;
 use super::start::locked_out;
 use super::words::{
@@ -141,9 +141,7 @@ impl Verifying {
                     phase,
                 )
             }
-            Chosen::NotSent(text) => {
-                self.next_round(attempt, vec![Notice::Error(text.to_owned())])
-            }
+            Chosen::NotSent(text) => self.next_round(attempt, vec![Notice::Error(text.to_owned())]),
             Chosen::End(next) => next,
         }
     }
@@ -153,7 +151,9 @@ impl Verifying {
         let now = attempt.now();
         let (key, source) = (self.subject.key().to_owned(), attempt.source.clone());
         let locks = match shared
-            .blocking(attempt.caller.class(), move |a| Ok(a.locks(&key, &source, now)?))
+            .blocking(attempt.caller.class(), move |a| {
+                Ok(a.locks(&key, &source, now)?)
+            })
             .await
         {
             Ok(locks) => locks,
@@ -172,19 +172,25 @@ impl Verifying {
         let Some(contact) = self.contacts.get(option.contact) else {
             return Chosen::NotSent(SEND_FAILED);
         };
-        let (user, service) = (self.subject.key(), attempt.auth.service.as_str());
+        let user = self.subject.key();
+        let send = Send {
+            user,
+            service: &attempt.auth.service,
+            channel: option.channel,
+            to: &option.to,
+        };
         match shared
             .outbox
             .send_code(user, &contact.destination, option.channel, now)
             .await
         {
             Ok(ticket) => {
-                audit_code_sent(shared, user, service, option.channel, &option.to);
+                audit_code_sent(shared, send);
                 Chosen::Sent(ticket)
             }
             Err(why) => {
                 let refused = matches!(why, NotSent::Refused(_));
-                let e = not_sent(shared, user, service, option.channel, &option.to, &why);
+                let e = not_sent(shared, send, &why);
                 if e.is_internal() {
                     tracing::error!("{e}");
                 }

@@ -29,7 +29,7 @@ use zeroize::Zeroizing;
 use mfa_proto::{Outcome, Secret};
 
 pub use answers::check_answer;
-pub use sending::{audit_code_sent, not_sent};
+pub use sending::{Send, audit_code_sent, not_sent};
 
 use crate::audit::AuditOutcome;
 use crate::connection::Presence;
@@ -49,7 +49,7 @@ pub enum Notice {
 #[derive(Debug)]
 pub enum Next {
     /// Show the notices, then ask the question and give the answer to [`Question::answer`].
-    Ask(Question),
+    Ask(Box<Question>),
     /// The login is over: show the notices, then end with the outcome.
     Done(Finished),
     /// The client went away before it could be told; nothing was consumed. End without a
@@ -113,7 +113,7 @@ impl Question {
 
     /// Gives the answer to the phase that asked. `presence` tells, right before a code is
     /// consumed, whether the client is still there to be told.
-    pub async fn answer(self, answer: Secret, presence: Presence) -> Next {
+    pub async fn answer(self: Box<Self>, answer: Secret, presence: Presence) -> Next {
         let attempt = self.attempt;
         match self.phase {
             Phase::Menu(menu) => menu.answer(attempt, answer, presence).await,
@@ -124,7 +124,7 @@ impl Question {
     }
 
     /// No answer came in time: the login fails.
-    pub fn timed_out(self) -> Finished {
+    pub fn timed_out(self: Box<Self>) -> Finished {
         self.attempt
             .audit(AuditOutcome::Failure, None, Some("no_answer_in_time"), None);
         Finished {
@@ -135,7 +135,7 @@ impl Question {
 
     /// The client went away (or broke the protocol) instead of answering. Once an app was
     /// enrolled at login, that is audited as an abandoned login with it.
-    pub fn abandoned(self) {
+    pub fn abandoned(self: Box<Self>) {
         if let Phase::SaveCodes(_) = self.phase {
             self.attempt.audit(
                 AuditOutcome::Abandoned,
@@ -148,7 +148,7 @@ impl Question {
 
     /// Checking the answer could not begin (the connection could not be watched): the
     /// login fails closed, as when the store fails.
-    pub fn failed(self, e: &crate::error::DaemonError) -> Finished {
+    pub fn failed(self: Box<Self>, e: &crate::error::DaemonError) -> Finished {
         tracing::error!("cannot decide for {}: {e}", self.attempt.user);
         Finished {
             notices: Vec::new(),
@@ -159,13 +159,13 @@ impl Question {
 
 impl Next {
     fn ask(attempt: Box<Attempt>, notices: Vec<Notice>, prompt: String, phase: Phase) -> Next {
-        Next::Ask(Question {
+        Next::Ask(Box::new(Question {
             notices,
             prompt: Zeroizing::new(prompt),
             echo: false,
             phase,
             attempt,
-        })
+        }))
     }
 
     fn done(notices: Vec<Notice>, outcome: Outcome) -> Next {

@@ -9,9 +9,9 @@ use mfa_core::send_limits::NoticeKind;
 use super::words::channel_name;
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
-use crate::store::CallerClass;
 use crate::decisions::Subject;
 use crate::delivery::outbox::NoticeNotSent;
+use crate::store::CallerClass;
 
 /// Tells the user, through every verified contact except `except`, that `what` happened to
 /// their factors. In the background: the answer to the request does not wait for it. A

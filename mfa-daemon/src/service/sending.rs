@@ -11,27 +11,44 @@ use crate::delivery::outbox::NotSent;
 use crate::error::{DaemonError, NO_PROVIDER, SEND_FAILED};
 use mfa_core::contact;
 
+/// Where a code was to go: whose it was, for which service, by which channel, to whom
+/// (masked).
+#[derive(Debug, Clone, Copy)]
+pub struct Send<'a> {
+    /// The user the code is for.
+    pub user: &'a str,
+    /// The PAM service of the login, or `mfa-enroll` for a confirmation.
+    pub service: &'a str,
+    /// Text, call or email.
+    pub channel: Channel,
+    /// The masked destination.
+    pub to: &'a str,
+}
+
+impl Send<'_> {
+    /// An audit event about this send, with what every such event carries.
+    fn event(&self, event: AuditKind, outcome: AuditOutcome) -> AuditEvent<'_> {
+        AuditEvent {
+            event,
+            user: self.user,
+            service: Some(self.service),
+            outcome,
+            channel: Some(channel_name(self.channel)),
+            to: Some(self.to),
+            ..AuditEvent::default()
+        }
+    }
+}
+
 /// Records why a code was not sent (audit and log) and says what the user is told.
-pub fn not_sent(
-    shared: &Shared,
-    user: &str,
-    service: &str,
-    channel: Channel,
-    to: &str,
-    why: &NotSent,
-) -> DaemonError {
+pub fn not_sent(shared: &Shared, send: Send<'_>, why: &NotSent) -> DaemonError {
     let now = shared.decisions.now().secs();
+    let (user, to) = (send.user, send.to);
     match why {
         NotSent::Refused(refusal) => {
             shared.audit.record(&AuditEvent {
-                event: AuditKind::SendRefused,
-                user,
-                service: Some(service),
-                outcome: AuditOutcome::Refused,
                 reason: Some(refusal.name()),
-                channel: Some(channel_name(channel)),
-                to: Some(to),
-                ..AuditEvent::default()
+                ..send.event(AuditKind::SendRefused, AuditOutcome::Refused)
             });
             let minutes = refusal.retry_at().saturating_sub(now).div_ceil(60).max(1);
             DaemonError::RateLimited(format!(
@@ -44,28 +61,16 @@ pub fn not_sent(
         NotSent::CountryRefused(refused) => {
             // A phone stored before `otp.allowed_countries` / `denied_countries` changed.
             shared.audit.record(&AuditEvent {
-                event: AuditKind::SendRefused,
-                user,
-                service: Some(service),
-                outcome: AuditOutcome::Refused,
                 reason: Some("country_refused"),
-                channel: Some(channel_name(channel)),
-                to: Some(to),
-                ..AuditEvent::default()
+                ..send.event(AuditKind::SendRefused, AuditOutcome::Refused)
             });
             DaemonError::Contact(refused.clone())
         }
-        NotSent::Random(e) => DaemonError::Internal(format!("random number generator failed: {e}")),
+        NotSent::Random(e) => DaemonError::Random(*e),
         NotSent::Uncounted(e) => {
             shared.audit.record(&AuditEvent {
-                event: AuditKind::SendRefused,
-                user,
-                service: Some(service),
-                outcome: AuditOutcome::Error,
                 reason: Some("store_unavailable"),
-                channel: Some(channel_name(channel)),
-                to: Some(to),
-                ..AuditEvent::default()
+                ..send.event(AuditKind::SendRefused, AuditOutcome::Error)
             });
             shared.log_throttled(
                 "send:ledger",
@@ -75,21 +80,15 @@ pub fn not_sent(
         }
         NotSent::Failed(e) => {
             shared.audit.record(&AuditEvent {
-                event: AuditKind::SendFailed,
-                user,
-                service: Some(service),
-                outcome: AuditOutcome::Error,
-                channel: Some(channel_name(channel)),
-                to: Some(to),
                 provider: Some(e.provider),
                 error_code: e.provider_code,
-                ..AuditEvent::default()
+                ..send.event(AuditKind::SendFailed, AuditOutcome::Error)
             });
             shared.log_throttled(
                 &format!("send:{}", e.provider),
                 format_args!(
                     "could not send a code {} to {to} for {user}: {e}",
-                    channel_phrase(channel)
+                    channel_phrase(send.channel)
                 ),
             );
             match e.kind {
@@ -107,14 +106,8 @@ pub fn not_sent(
 }
 
 /// Audits a code that went out.
-pub fn audit_code_sent(shared: &Shared, user: &str, service: &str, channel: Channel, to: &str) {
-    shared.audit.record(&AuditEvent {
-        event: AuditKind::CodeSent,
-        user,
-        service: Some(service),
-        outcome: AuditOutcome::Ok,
-        channel: Some(channel_name(channel)),
-        to: Some(to),
-        ..AuditEvent::default()
-    });
+pub fn audit_code_sent(shared: &Shared, send: Send<'_>) {
+    shared
+        .audit
+        .record(&send.event(AuditKind::CodeSent, AuditOutcome::Ok));
 }

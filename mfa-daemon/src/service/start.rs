@@ -27,7 +27,11 @@ const REMEMBERED: &str = "remembered";
 
 /// What the first look finds: the subject, its groups, and its record and lockouts (or
 /// why they could not be read).
-type FirstLook = (Subject, Vec<String>, Result<(UserRecord, Locks), StoreError>);
+type FirstLook = (
+    Subject,
+    Vec<String>,
+    Result<(UserRecord, Locks), StoreError>,
+);
 
 /// Starts a login of `auth.user` for `auth.service` by `caller`. A request whose fields are
 /// not fit to be looked up or logged is refused with what is wrong; anything else runs to a

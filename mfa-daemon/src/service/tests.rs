@@ -171,7 +171,15 @@ fn service(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<Shared> {
     let decisions = Decider::open(config, clock).unwrap();
     let (code, send, domains, countries) = outbox_settings;
     let ledger = decisions.send_ledger();
-    let outbox = Outbox::new(delivery, code, send, domains, countries, ledger, "test-host");
+    let outbox = Outbox::new(
+        delivery,
+        code,
+        send,
+        domains,
+        countries,
+        ledger,
+        "test-host",
+    );
     Arc::new(Shared::new(decisions, outbox))
 }
 
@@ -217,7 +225,12 @@ async fn login_with(shared: &Arc<Shared>, code: &str) -> Outcome {
         Next::Done(done) => done.outcome,
         Next::Ask(again) => {
             assert_eq!(again.kind(), PhaseKind::Menu, "{:?}", again.notices);
-            assert!(again.notices.iter().any(|n| matches!(n, super::Notice::Error(_))));
+            assert!(
+                again
+                    .notices
+                    .iter()
+                    .any(|n| matches!(n, super::Notice::Error(_)))
+            );
             Outcome::Failure
         }
         Next::Gone => panic!("the client was there"),
@@ -234,7 +247,11 @@ async fn a_used_code_passes_again_only_after_the_clock_moves_to_the_next_step() 
     let now = clock.now().secs();
     let code = generator.code_for_step(generator.step_at(now));
     assert_eq!(login_with(&shared, &code).await, Outcome::Success);
-    assert_eq!(login_with(&shared, &code).await, Outcome::Failure, "replayed");
+    assert_eq!(
+        login_with(&shared, &code).await,
+        Outcome::Failure,
+        "replayed"
+    );
     clock.advance(30);
     let next = generator.code_for_step(generator.step_at(now + 30));
     assert_eq!(login_with(&shared, &next).await, Outcome::Success);

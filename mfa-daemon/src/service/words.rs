@@ -11,8 +11,7 @@ pub const CODE_PROMPT: &str = "Code: ";
 pub(super) const INVALID: &str = "Invalid verification code.";
 pub(super) const NO_ANSWER: &str = "No code was entered in time.";
 pub(super) const REPLAYED: &str = "That code has already been used. Wait for the next one.";
-pub(super) const EXPIRED: &str =
-    "That code is no longer valid. Choose an option to get a new one.";
+pub(super) const EXPIRED: &str = "That code is no longer valid. Choose an option to get a new one.";
 pub(super) const SEND_FAILED: &str = "Could not send the code; choose another option.";
 pub(super) const SEND_REFUSED: &str =
     "Too many codes were sent recently. Use your app or a recovery code, or try again later.";
