@@ -30,7 +30,7 @@ pub use limits::LimitsConfig;
 pub use log_level::LogLevel;
 pub use otp::{MAX_SEND_TIMEOUT, OtpCharset, OtpConfig};
 pub use policy::{PolicyConfig, RequireSetting, RuleConfig, UnenrolledSetting};
-pub use store::{ConnectionStringError, Engine, StoreConfig, connection_config, connection_string};
+pub use store::{ConnectionStringError, Engine, StoreConfig, connection_string};
 pub use totp::TotpConfig;
 
 use check::{absolute, positive, range, shown};

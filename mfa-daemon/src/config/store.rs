@@ -220,15 +220,3 @@ pub fn connection_string(
     }
     Ok(config)
 }
-
-/// The old interface of [`connection_string`], with the engine's application name; kept
-/// only until the postgres engine calls [`connection_string`] itself (see NOTES), then
-/// removed.
-pub fn connection_config(
-    text: &str,
-    password_allowed: bool,
-) -> Result<tokio_postgres::Config, String> {
-    let mut config = connection_string(text, password_allowed).map_err(|e| e.to_string())?;
-    config.application_name("mfa-daemon");
-    Ok(config)
-}
