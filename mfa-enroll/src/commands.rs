@@ -153,21 +153,19 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             RemovedContact::Phone { which } => (ContactKind::Phone, which),
             RemovedContact::Email { which } => (ContactKind::Email, which),
             RemovedContact::Totp { label } => {
-                let (_, request, reply) = self.call_with_proof(|proof| Request::RemoveTotp {
+                return self.change_with_proof(|proof| Request::RemoveTotp {
                     user: user.to_owned(),
                     label: label.clone(),
                     proof,
-                })?;
-                return self.expect_ok(&request, reply);
+                });
             }
         };
-        let (_, request, reply) = self.call_with_proof(|proof| Request::RemoveContact {
+        self.change_with_proof(|proof| Request::RemoveContact {
             user: user.to_owned(),
             kind,
             which: which.clone(),
             proof,
-        })?;
-        self.expect_ok(&request, reply)
+        })
     }
 
     fn new_recovery_codes(&mut self, user: &str) -> Result<(), EnrollError> {
@@ -184,11 +182,10 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     }
 
     fn remove(&mut self, user: &str) -> Result<(), EnrollError> {
-        let (_, request, reply) = self.call_with_proof(|proof| Request::RemoveFactors {
+        self.change_with_proof(|proof| Request::RemoveFactors {
             user: user.to_owned(),
             proof,
-        })?;
-        self.expect_ok(&request, reply)
+        })
     }
 
     fn devices(&mut self, user: &str) -> Result<(), EnrollError> {
@@ -198,11 +195,10 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     }
 
     fn forget(&mut self, user: &str) -> Result<(), EnrollError> {
-        let (_, request, reply) = self.call_with_proof(|proof| Request::ForgetDevices {
+        self.change_with_proof(|proof| Request::ForgetDevices {
             user: user.to_owned(),
             proof,
-        })?;
-        self.expect_ok(&request, reply)
+        })
     }
 
     fn recovery_codes_left(&mut self, user: &str) -> Result<usize, EnrollError> {
@@ -241,6 +237,16 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             Response::Ok { message } => self.output.ok(&message),
             other => Err(rejection(request, other)),
         }
+    }
+
+    /// A change the daemon answers with `ok`: [`Session::call_with_proof`], then its
+    /// message shown.
+    fn change_with_proof(
+        &mut self,
+        make: impl Fn(Option<Secret>) -> Request,
+    ) -> Result<(), EnrollError> {
+        let (_, request, reply) = self.call_with_proof(make)?;
+        self.expect_ok(&request, reply)
     }
 
     /// Sends the request made by `make` without a proof; if the daemon wants one, asks the
