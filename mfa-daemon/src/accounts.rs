@@ -121,9 +121,8 @@ fn log_missing_group(group: &str, key: &str) {
         } else {
             String::new()
         };
-        eprintln!(
-            "mfa-daemon: group `{group}` named by {key} is not known to NSS: {what} until it \
-             is back{again}"
+        tracing::warn!(
+            "group `{group}` named by {key} is not known to NSS: {what} until it is back{again}"
         );
     }
 }

@@ -1,18 +1,28 @@
 //! Command line: `mfa-daemon [--config FILE]`, `mfa-daemon --check-config FILE`,
 //! `mfa-daemon [--config FILE] --import-records STATE_DIR`.
+//!
+//! What the command line has to tell the person who ran it (a usage error, the result of a
+//! check or an import) is returned for `main` to print: it is not a log line. A daemon that
+//! starts writes to its log (`crate::logging`), and why it did not start comes back as a
+//! [`StartError`] for `main` to log.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::accounts;
-use crate::authority::Authority;
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
+use crate::decisions::Decider;
 use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
-use crate::server::Listeners;
+use crate::logging::Logging;
 use crate::server::socket_activation::PassedSockets;
+use crate::server::{Listeners, ServeError};
+use crate::store::StoreError;
 
-const USAGE: &str = "usage: mfa-daemon [--config FILE]\n       mfa-daemon --check-config FILE\n       \
+/// What `--help` prints, and a usage error after its reason.
+pub const USAGE: &str = "usage: mfa-daemon [--config FILE]\n       mfa-daemon --check-config FILE\n       \
 mfa-daemon [--config FILE] --import-records STATE_DIR\n\n\
 Runs the pam-mfa daemon in the foreground (default config /etc/mfa/config.toml;\n\
 if that file is missing, built-in defaults are used). --import-records copies the\n\
@@ -29,7 +39,230 @@ enum Command {
     Version,
 }
 
-fn parse(args: &[String]) -> Result<Command, String> {
+/// Arguments that are none of the documented forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageError {
+    /// `--config` or `--check-config` (the flag) without its file.
+    NeedsFile(String),
+    /// `--import-records` without the state directory.
+    NeedsStateDir,
+    /// Anything else: the arguments as given.
+    Unexpected(Vec<String>),
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::NeedsFile(flag) => write!(f, "{flag} needs a file name"),
+            UsageError::NeedsStateDir => {
+                f.write_str("--import-records needs the state directory to import from")
+            }
+            UsageError::Unexpected(args) => write!(f, "unexpected arguments: {}", args.join(" ")),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// What a command that did its work reports; `main` prints it on stdout.
+#[derive(Debug)]
+pub enum Finished {
+    /// `--help`: the usage text.
+    Help,
+    /// `--version`.
+    Version,
+    /// `--check-config`: the file (and what it names) is good.
+    ConfigOk(PathBuf),
+    /// `--import-records`: what was copied, and the records that were not.
+    Imported(Imported),
+    /// The daemon served until SIGTERM or SIGINT; its log has said so.
+    Stopped,
+}
+
+impl fmt::Display for Finished {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finished::Help => f.write_str(USAGE),
+            Finished::Version => write!(f, "mfa-daemon {}", env!("CARGO_PKG_VERSION")),
+            Finished::ConfigOk(path) => write!(f, "{}: ok", path.display()),
+            Finished::Imported(imported) => write!(f, "{imported}"),
+            Finished::Stopped => Ok(()),
+        }
+    }
+}
+
+/// The counts of an import; its display is the summary line.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// Records copied into the database.
+    pub imported: usize,
+    /// Users who already had a record there, left as it was.
+    pub kept: usize,
+    /// Records that could not be read or written; the others went on.
+    pub failed: Vec<NotImported>,
+}
+
+impl fmt::Display for Imported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "imported {} record(s); {} left as they were (already in the database); {} failed",
+            self.imported,
+            self.kept,
+            self.failed.len()
+        )
+    }
+}
+
+/// A record the import could not copy.
+#[derive(Debug)]
+pub struct NotImported {
+    /// Whose record.
+    pub user: String,
+    /// Why.
+    pub error: StoreError,
+}
+
+impl fmt::Display for NotImported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} not imported: {}", self.user, self.error)
+    }
+}
+
+/// Why a command failed. `main` prints it after `mfa-daemon: `, except [`CliError::Daemon`],
+/// which is a line of the daemon's log.
+#[derive(Debug)]
+pub enum CliError {
+    /// Not a documented form of the command line; printed with [`USAGE`].
+    Usage(UsageError),
+    /// The config, or a file it names, is refused.
+    Config(ConfigError),
+    /// `--import-records` with a config of the file engine (the file).
+    NoDatabase(PathBuf),
+    /// The state directory to import from cannot be opened.
+    ImportSource {
+        /// The directory.
+        from: PathBuf,
+        /// Why.
+        error: StoreError,
+    },
+    /// The records in the state directory cannot be listed.
+    ListRecords(StoreError),
+    /// The database the config names cannot be set up.
+    Database {
+        /// The config file.
+        config: PathBuf,
+        /// Why, with the key at fault.
+        error: crate::store::postgres::OpenError,
+    },
+    /// The daemon did not start, or stopped on an error.
+    Daemon(StartError),
+}
+
+impl CliError {
+    /// 2 for what the admin wrote (arguments, config), 1 for what failed at run time.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Usage(_)
+            | CliError::Config(_)
+            | CliError::NoDatabase(_)
+            | CliError::Database { .. } => ExitCode::from(2),
+            CliError::ImportSource { .. } | CliError::ListRecords(_) => ExitCode::from(1),
+            CliError::Daemon(e) => e.exit_code(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(e) => write!(f, "{e}\n{USAGE}"),
+            CliError::Config(e) => write!(f, "{e}"),
+            CliError::NoDatabase(path) => write!(
+                f,
+                "{}: [store] engine is \"files\": there is no database to import into",
+                path.display()
+            ),
+            CliError::ImportSource { from, error } => write!(
+                f,
+                "cannot open {}: {error} (stop the daemon that uses it)",
+                from.display()
+            ),
+            CliError::ListRecords(e) => write!(f, "{e}"),
+            CliError::Database { config, error } => {
+                write!(f, "config {}, key `{}`: {error}", config.display(), error.key())
+            }
+            CliError::Daemon(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CliError::Usage(e) => Some(e),
+            CliError::Config(e) => Some(e),
+            CliError::NoDatabase(_) => None,
+            CliError::ImportSource { error, .. } => Some(error),
+            CliError::ListRecords(e) => Some(e),
+            CliError::Database { error, .. } => Some(error),
+            CliError::Daemon(e) => Some(e),
+        }
+    }
+}
+
+/// Why the daemon did not start, or stopped on an error.
+#[derive(Debug)]
+pub enum StartError {
+    /// The config, or what it names (delivery providers, secret files), is refused.
+    Config(ConfigError),
+    /// Core dumps or ptrace access could not be turned off.
+    Harden(nix::Error),
+    /// The sockets cannot be bound, or are not the ones systemd passed.
+    Sockets(ServeError),
+    /// The state (store engine) cannot be opened.
+    State(crate::decisions::OpenError),
+    /// The async runtime cannot start.
+    Runtime(io::Error),
+    /// The server failed while running.
+    Serve(ServeError),
+}
+
+impl StartError {
+    /// 2 for a refused config, 1 for anything else.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            StartError::Config(_) => ExitCode::from(2),
+            _ => ExitCode::from(1),
+        }
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::Harden(e) => write!(f, "cannot harden the process: {e}"),
+            StartError::Sockets(e) | StartError::Serve(e) => write!(f, "{e}"),
+            StartError::State(e) => write!(f, "cannot open state: {e}"),
+            StartError::Runtime(e) => write!(f, "cannot start runtime: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Config(e) => Some(e),
+            StartError::Harden(e) => Some(e),
+            StartError::Sockets(e) | StartError::Serve(e) => Some(e),
+            StartError::State(e) => Some(e),
+            StartError::Runtime(e) => Some(e),
+        }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Command, UsageError> {
     match args {
         [] => Ok(Command::Run {
             config: PathBuf::from(DEFAULT_CONFIG),
@@ -53,108 +286,81 @@ fn parse(args: &[String]) -> Result<Command, String> {
         [flag] if flag == "--help" || flag == "-h" => Ok(Command::Help),
         [flag] if flag == "--version" || flag == "-V" => Ok(Command::Version),
         [flag] if flag == "--config" || flag == "--check-config" => {
-            Err(format!("{flag} needs a file name"))
+            Err(UsageError::NeedsFile(flag.clone()))
         }
-        [.., flag] if flag == "--import-records" => {
-            Err(format!("{flag} needs the state directory to import from"))
-        }
-        other => Err(format!("unexpected arguments: {}", other.join(" "))),
+        [.., flag] if flag == "--import-records" => Err(UsageError::NeedsStateDir),
+        other => Err(UsageError::Unexpected(other.to_vec())),
     }
 }
 
-/// Entry point of the binary; `passed` are the sockets systemd passed, if it did.
-pub fn main(passed: PassedSockets) -> ExitCode {
+/// Entry point of the binary: does what the arguments ask. `passed` are the sockets systemd
+/// passed, if it did; `logging` follows the config's `log_level` once the daemon has read it.
+pub fn main(passed: PassedSockets, logging: &Logging) -> Result<Finished, CliError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match parse(&args) {
-        Err(e) => {
-            eprintln!("mfa-daemon: {e}\n{USAGE}");
-            ExitCode::from(2)
-        }
-        Ok(Command::Help) => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Ok(Command::Version) => {
-            println!("mfa-daemon {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Ok(Command::Check(path)) => match Config::load(&path, false)
-            .and_then(|c| c.check_groups(&path, accounts::group_exists).map(|()| c))
-            .and_then(|c| Delivery::from_config(&c, &path, &accounts::hostname()).map(|_| c))
-            .and_then(|c| check_store(&c, &path).map(|()| c))
-        {
-            Ok(_) => {
-                println!("{}: ok", path.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("mfa-daemon: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Ok(Command::Run { config, explicit }) => run(&config, explicit, passed),
-        Ok(Command::Import { config, from }) => import(&config, &from),
+    match parse(&args).map_err(CliError::Usage)? {
+        Command::Help => Ok(Finished::Help),
+        Command::Version => Ok(Finished::Version),
+        Command::Check(path) => check(&path)
+            .map(|()| Finished::ConfigOk(path))
+            .map_err(CliError::Config),
+        Command::Run { config, explicit } => run(&config, explicit, passed, logging)
+            .map(|()| Finished::Stopped)
+            .map_err(CliError::Daemon),
+        Command::Import { config, from } => import(&config, &from).map(Finished::Imported),
     }
+}
+
+/// Everything the daemon would refuse at start, without binding or connecting.
+fn check(path: &Path) -> Result<(), ConfigError> {
+    let config = Config::load(path, false)?;
+    config.check_groups(path, accounts::group_exists)?;
+    Delivery::from_config(&config, path, &accounts::hostname())?;
+    check_store(&config, path)
 }
 
 /// Reads what `[store]` names for the postgres engine (connection file, key, CA) without
 /// connecting; nothing to read for the file engine.
-fn check_store(config: &Config, path: &std::path::Path) -> Result<(), ConfigError> {
+fn check_store(config: &Config, path: &Path) -> Result<(), ConfigError> {
     if config.store.engine == crate::config::Engine::Files {
         return Ok(());
     }
     crate::store::postgres::Settings::read(&config.store)
         .map(drop)
-        .map_err(|(key, message)| ConfigError::for_key(path, key, message))
+        .map_err(|e| ConfigError::for_key(path, e.key(), e.to_string()))
 }
 
 /// Copies every record of the file engine in `from` into the database `path`'s config
 /// names. A user who already has a record there is left alone; a record that cannot be read
-/// is reported and the others go on. Exit status 1 if any failed.
-fn import(path: &std::path::Path, from: &std::path::Path) -> ExitCode {
+/// is reported and the others go on.
+fn import(path: &Path, from: &Path) -> Result<Imported, CliError> {
     use crate::store::RecordStore;
     use crate::store::files::FileStore;
     use crate::store::postgres::{Pg, PgStore};
-    let config = match Config::load(path, false) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("mfa-daemon: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = Config::load(path, false).map_err(CliError::Config)?;
     if config.store.engine != crate::config::Engine::Postgres {
-        eprintln!(
-            "mfa-daemon: {}: [store] engine is \"files\": there is no database to import into",
-            path.display()
-        );
-        return ExitCode::from(2);
+        return Err(CliError::NoDatabase(path.to_owned()));
     }
-    let source = match FileStore::open(from) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "mfa-daemon: cannot open {}: {e} (stop the daemon that uses it)",
-                from.display()
-            );
-            return ExitCode::from(1);
-        }
-    };
-    let target = match Pg::open(&config.store, &config.state_dir) {
-        Ok(pg) => PgStore::new(pg),
-        Err((key, why)) => {
-            eprintln!("mfa-daemon: config {}, key `{key}`: {why}", path.display());
-            return ExitCode::from(2);
-        }
-    };
-    let target: &dyn RecordStore = &target;
-    let names = match source.users() {
-        Ok(names) => names,
-        Err(e) => {
-            eprintln!("mfa-daemon: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let (mut imported, mut kept, mut failed) = (0, 0, 0);
+    let source = FileStore::open(from).map_err(|error| CliError::ImportSource {
+        from: from.to_owned(),
+        error,
+    })?;
+    let target = Pg::open(&config.store, &config.state_dir)
+        .map(PgStore::new)
+        .map_err(|error| CliError::Database {
+            config: path.to_owned(),
+            error,
+        })?;
+    let names = source.users().map_err(CliError::ListRecords)?;
+    Ok(copy_records(&source, &target, names))
+}
+
+/// Copies each of `names`' records from `source` to `target` where `target` has none.
+fn copy_records(
+    source: &dyn crate::store::RecordStore,
+    target: &dyn crate::store::RecordStore,
+    names: Vec<String>,
+) -> Imported {
+    let mut done = Imported::default();
     for name in names {
         let copied = source.load(&name).and_then(|record| {
             let Some(record) = record else {
@@ -169,76 +375,47 @@ fn import(path: &std::path::Path, from: &std::path::Path) -> ExitCode {
             })
         });
         match copied {
-            Ok(true) => imported += 1,
-            Ok(false) => kept += 1,
-            Err(e) => {
-                failed += 1;
-                eprintln!("mfa-daemon: {name} not imported: {e}");
-            }
+            Ok(true) => done.imported += 1,
+            Ok(false) => done.kept += 1,
+            Err(error) => done.failed.push(NotImported { user: name, error }),
         }
     }
-    println!(
-        "imported {imported} record(s); {kept} left as they were (already in the database); \
-         {failed} failed"
-    );
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    done
 }
 
-fn run(path: &std::path::Path, explicit: bool, passed: PassedSockets) -> ExitCode {
-    let config = match Config::load(path, !explicit) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("mfa-daemon: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs the daemon until SIGTERM or SIGINT.
+fn run(
+    path: &Path,
+    explicit: bool,
+    passed: PassedSockets,
+    logging: &Logging,
+) -> Result<(), StartError> {
+    let config = Config::load(path, !explicit).map_err(StartError::Config)?;
+    logging.follow(config.log_level);
     // Started all the same (a directory may answer late at boot); logins treat such a group
     // as everyone's where that asks more, and it exempts nobody.
     for (key, group) in config.unknown_groups(accounts::group_exists) {
-        eprintln!(
-            "mfa-daemon: warning: group `{group}` named by {key} is not known to NSS; until it \
-             is, logins are decided as if every user were in it (exempt_groups: nobody is)"
+        tracing::warn!(
+            "warning: group `{group}` named by {key} is not known to NSS; until it is, logins \
+             are decided as if every user were in it (exempt_groups: nobody is)"
         );
     }
     // Files the daemon creates are its own: no group or other access, whatever the umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    if let Err(e) = harden_process() {
-        eprintln!("mfa-daemon: cannot harden the process: {e}");
-        return ExitCode::from(1);
-    }
+    harden_process().map_err(StartError::Harden)?;
     // Bound (or taken from systemd) first, while this is the only thread (socket modes come
     // from the umask).
-    let listeners = match Listeners::open(&config.socket, passed) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("mfa-daemon: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let delivery = match Delivery::from_config(&config, path, &accounts::hostname()) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("mfa-daemon: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let listeners = Listeners::open(&config.socket, passed).map_err(StartError::Sockets)?;
+    let delivery = Delivery::from_config(&config, path, &accounts::hostname())
+        .map_err(StartError::Config)?;
     let (code, send, domains, countries) = (
         config.otp.code_policy(),
         config.otp.send_policy(),
         config.otp.domain_rules(),
         config.otp.country_rules(),
     );
-    let authority = match Authority::open(config) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("mfa-daemon: cannot open state: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let decisions = Decider::open(config, std::sync::Arc::new(crate::clock::SystemClock))
+        .map_err(StartError::State)?;
     // The send limits count in the store, so that a restart (or another host on the same
     // database) does not start them afresh.
     let outbox = Outbox::new(
@@ -247,35 +424,22 @@ fn run(path: &std::path::Path, explicit: bool, passed: PassedSockets) -> ExitCod
         send,
         domains,
         countries,
-        authority.send_ledger(),
+        decisions.send_ledger(),
         &accounts::hostname(),
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("mfa-daemon")
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mfa-daemon: cannot start runtime: {e}");
-            return ExitCode::from(1);
-        }
+        .map_err(StartError::Runtime)?;
+    let source = crate::server::ConfigSource {
+        path: path.to_owned(),
+        default_if_missing: !explicit,
+        logging: logging.clone(),
     };
-    match runtime.block_on(crate::server::serve(
-        authority,
-        outbox,
-        listeners,
-        crate::server::ConfigSource {
-            path: path.to_owned(),
-            default_if_missing: !explicit,
-        },
-    )) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mfa-daemon: {e}");
-            ExitCode::from(1)
-        }
-    }
+    runtime
+        .block_on(crate::server::serve(decisions, outbox, listeners, source))
+        .map_err(StartError::Serve)
 }
 
 /// The daemon's memory holds TOTP secrets: no core dumps, and no ptrace or /proc/PID/mem
@@ -321,11 +485,19 @@ mod tests {
             parse(&args(&["--check-config", "/x"])),
             Ok(Command::Check(_))
         ));
-        assert!(
-            parse(&args(&["--config"]))
-                .unwrap_err()
-                .contains("needs a file")
+        assert_eq!(
+            parse(&args(&["--config"])).unwrap_err().to_string(),
+            "--config needs a file name"
         );
-        assert!(parse(&args(&["--bogus"])).unwrap_err().contains("--bogus"));
+        assert_eq!(
+            parse(&args(&["--config", "/x", "--import-records"])).unwrap_err(),
+            UsageError::NeedsStateDir
+        );
+        assert!(
+            parse(&args(&["--bogus"]))
+                .unwrap_err()
+                .to_string()
+                .contains("--bogus")
+        );
     }
 }

@@ -1,11 +1,50 @@
 use std::os::fd::{FromRawFd, OwnedFd};
 
+use std::process::ExitCode;
+
+use mfa_daemon::cli::{CliError, Finished};
+use mfa_daemon::logging::Logging;
 use mfa_daemon::server::socket_activation::PassedSockets;
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     return_large_buffers_to_the_os();
     let passed = take_passed_sockets();
-    mfa_daemon::cli::main(passed)
+    let logging = Logging::install();
+    match mfa_daemon::cli::main(passed, &logging) {
+        Ok(finished) => report(&finished),
+        Err(e) => {
+            match &e {
+                // The daemon's own failure belongs in its log, with its level.
+                CliError::Daemon(failure) => tracing::error!("{failure}"),
+                // The command line's answer to the person who typed it.
+                _ => eprintln!("mfa-daemon: {e}"),
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// Prints what a command that did its work has to say: the result on stdout; an import's
+/// records that could not be copied on stderr, first, and then exit status 1.
+fn report(finished: &Finished) -> ExitCode {
+    match finished {
+        Finished::Stopped => ExitCode::SUCCESS,
+        Finished::Imported(imported) => {
+            for failure in &imported.failed {
+                eprintln!("mfa-daemon: {failure}");
+            }
+            println!("{imported}");
+            if imported.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        _ => {
+            println!("{finished}");
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 /// The listening sockets systemd passed (socket activation, sd_listen_fds(3)) and their

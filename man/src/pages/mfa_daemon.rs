@@ -110,9 +110,23 @@ pub fn page(date: &str) -> Page {
 
     doc.section("LOGGING");
     doc.markdown(
-        "One line per event on standard error (the journal, under systemd). Audit events are \
-         JSON after the prefix `audit: `, also sent to syslog (facility authpriv) when \
-         `/dev/log` exists, e.g.",
+        "One line per event on standard error (the journal, under systemd): \
+         `mfa-daemon: MESSAGE`, without colours or timestamps (the journal stamps each line). \
+         When standard error is the journal (`JOURNAL_STREAM` names it), each line starts \
+         with its `sd-daemon`(3) priority, `<3>` error, `<4>` warning, `<6>` info, `<7>` \
+         debug and trace, so that `journalctl -p warning -u mfa-daemon` shows only what went \
+         wrong. Which lines are written is set by `RUST_LOG` (see ENVIRONMENT) or else by \
+         `log_level` in `mfa.toml`(5) (`error`, `warn`, `info`, `debug`, `trace`; default \
+         `info`), which SIGHUP applies: `error` for what an admin must act on, `warn` for \
+         degraded operation and refused callers, `info` for starting, listening, reloading \
+         and stopping, `debug` for detail. At `info` the libraries the daemon uses (TLS, \
+         PostgreSQL, SMTP, HTTP) log only their warnings and errors; at `debug` everything, \
+         each line naming the library after `mfa-daemon: `.",
+    );
+    doc.markdown(
+        "Audit events are a separate channel, written whatever the level: JSON after the \
+         prefix `audit: `, also sent to syslog (facility authpriv) when `/dev/log` exists, \
+         e.g.",
     );
     doc.code(&[
         r#"audit: {"event":"sign_in_succeeded","user":"alice","#,
@@ -164,6 +178,11 @@ pub fn page(date: &str) -> Page {
         "Where a relative credential file name is read from (systemd's `LoadCredential=`).",
     );
     doc.item_markdown(
+        "JOURNAL_STREAM",
+        "Set by systemd when standard error is the journal (`device:inode`). When it names \
+         the daemon's standard error, log lines carry their priority (see LOGGING).",
+    );
+    doc.item_markdown(
         "LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES",
         "Set by systemd for socket activation (`sd_listen_fds`(3)). When `LISTEN_PID` is the \
          daemon's pid it takes the sockets named `public` and `privileged` instead of binding, \
@@ -174,6 +193,14 @@ pub fn page(date: &str) -> Page {
         "NOTIFY_SOCKET",
         "Set by systemd for `Type=notify`: readiness, reloads and stopping are reported \
          there. Without it nothing is sent.",
+    );
+    doc.item_markdown(
+        "RUST_LOG",
+        "Which log lines are written, overriding `log_level` (at start and on reload): a \
+         level (`debug`) or a list of `target=level` directives, e.g. \
+         `RUST_LOG=info,mfa_daemon=debug,rustls=trace` (the `tracing-subscriber` \
+         `EnvFilter` syntax). A value that is not a valid filter is reported and \
+         `log_level` is used. The audit log is not affected.",
     );
 
     doc.section("FILES");

@@ -271,7 +271,11 @@ impl AuditLog {
                     .push(json);
             }
         };
-        eprintln!("audit: {json}");
+        // The audit trail is its own channel, not a log line: written whatever the log level,
+        // never filtered or reformatted by the subscriber, one write per event so that lines
+        // from several threads do not interleave.
+        let line = format!("audit: {json}\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
         if let Some(socket) = syslog {
             let severity = match event.outcome {
                 AuditOutcome::Success | AuditOutcome::Ok | AuditOutcome::Ignore => LOG_INFO,

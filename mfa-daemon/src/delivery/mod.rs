@@ -147,8 +147,8 @@ impl Delivery {
             PlaintextRule::from_kernel(),
         )?;
         for section in sections.plaintext_for_tests() {
-            eprintln!(
-                "mfa-daemon: WARNING: [{section}] insecure_loopback_plaintext_for_tests = true: \
+            tracing::warn!(
+                "WARNING: [{section}] insecure_loopback_plaintext_for_tests = true: \
                  credentials and codes may go in plain text to any loopback port, where any \
                  local user can listen. This setting is for test suites only; remove it on a \
                  real host."

@@ -19,21 +19,17 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::app::Shared;
-use crate::audit::AuditLog;
-use crate::audit::throttle::LogThrottle;
-use crate::authority::Authority;
+use crate::decisions::Decider;
 use crate::connection::{Caller, Connection, Door};
 use crate::delivery::outbox::Outbox;
 use crate::error::DaemonError;
 use crate::handlers;
-use crate::hashing::HashingPools;
+use crate::logging::Logging;
 use crate::server::connection_limits::{
     Admission, ConnectionLimits, Holder, PRIVILEGED, PUBLIC, Refusal, Slot,
 };
 use crate::server::socket_activation::{ActivationError, PassedSockets};
 
-/// How often a refusal of one kind for one uid is logged (the rest are counted).
-const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -170,11 +166,13 @@ pub struct ConfigSource {
     pub path: PathBuf,
     /// Whether a missing file means the defaults (the default path, not given explicitly).
     pub default_if_missing: bool,
+    /// The log, whose level follows the reloaded config's `log_level`.
+    pub logging: Logging,
 }
 
 /// Serves until SIGTERM or SIGINT; SIGHUP reloads the config.
 pub async fn serve(
-    authority: Authority,
+    decisions: Decider,
     outbox: Outbox,
     listeners: Listeners,
     source: ConfigSource,
@@ -187,19 +185,13 @@ pub async fn serve(
     };
     let public = into_tokio(&listeners.public)?;
     let privileged = into_tokio(&listeners.privileged)?;
-    let shared = Arc::new(Shared {
-        authority,
-        outbox,
-        audit: AuditLog::open(),
-        hashing: HashingPools::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
-        log_throttle: LogThrottle::new(1, REFUSAL_LOG_INTERVAL),
-    });
+    let shared = Arc::new(Shared::new(decisions, outbox));
     let mut sigterm = signal(SignalKind::terminate()).map_err(ServeError::Io)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Io)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(ServeError::Io)?;
     if !peer_process::can_see_other_processes() {
-        eprintln!(
-            "mfa-daemon: cannot read other users' processes in /proc (hidepid, or systemd's \
+        tracing::warn!(
+            "cannot read other users' processes in /proc (hidepid, or systemd's \
              ProtectProc=invisible): every caller on root's socket counts as unidentified and \
              they share one share of {} connections, sshd included",
             PRIVILEGED.share
@@ -216,7 +208,7 @@ pub async fn serve(
         listeners.public_path.display(),
         listeners.privileged_path.display()
     );
-    eprintln!("mfa-daemon: {listening}");
+    tracing::info!("{listening}");
     // Both sockets were bound and listening before this function began, so a client that
     // connects from now on is queued until its door's task accepts it.
     service_manager::ready(&listening);
@@ -224,29 +216,39 @@ pub async fn serve(
         tokio::select! {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
-            _ = sighup.recv() => {
-                service_manager::reloading();
-                let (app, from) = (shared.clone(), source.clone());
-                let done = tokio::task::spawn_blocking(move || {
-                    app.reload(&from.path, from.default_if_missing)
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("the reload failed: {e}")));
-                let status = match done {
-                    Ok(()) => format!("reloaded {}", source.path.display()),
-                    Err(e) => format!("kept the running config, the new one is refused: {e}"),
-                };
-                eprintln!("mfa-daemon: {status}");
-                service_manager::reloaded(&status);
-            }
+            _ = sighup.recv() => reload(&shared, &source).await,
         }
     }
     service_manager::stopping();
     privileged_task.abort();
     public_task.abort();
     listeners.remove();
-    eprintln!("mfa-daemon: stopped");
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Reads the config again (SIGHUP) and says how that went, to the log and to systemd. A
+/// refused config leaves the running one in place, its log level too.
+async fn reload(shared: &Arc<Shared>, source: &ConfigSource) {
+    service_manager::reloading();
+    let (app, from) = (shared.clone(), source.clone());
+    let done = tokio::task::spawn_blocking(move || app.reload(&from.path, from.default_if_missing))
+        .await
+        .unwrap_or_else(|e| Err(crate::app::ReloadError::Interrupted(e)));
+    let status = match done {
+        Ok(()) => {
+            source.logging.follow(shared.decisions.config().log_level);
+            let status = format!("reloaded {}", source.path.display());
+            tracing::info!("{status}");
+            status
+        }
+        Err(e) => {
+            let status = format!("kept the running config, the new one is refused: {e}");
+            tracing::error!("{status}");
+            status
+        }
+    };
+    service_manager::reloaded(&status);
 }
 
 /// Root's door: its own accept task and connection budget, so nothing done on the public
@@ -335,9 +337,8 @@ fn admit(
 fn spawn_conversation(shared: &Arc<Shared>, stream: UnixStream, caller: Caller, slot: Slot) {
     let shared = shared.clone();
     tokio::spawn(async move {
-        let uid = caller.uid;
         let connection = Connection::new(stream, caller).evictable(slot.eviction());
-        crate::app::as_caller(uid, handlers::serve(shared, connection)).await;
+        handlers::serve(shared, connection).await;
         drop(slot);
     });
 }

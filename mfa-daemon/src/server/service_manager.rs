@@ -35,6 +35,6 @@ fn send(states: &[NotifyState]) {
     // Only reached with $NOTIFY_SOCKET set (the crate returns Ok without it): a failure
     // then means systemd will not hear of the change, which the journal should show.
     if let Err(e) = sd_notify::notify(states) {
-        eprintln!("mfa-daemon: cannot notify the service manager through $NOTIFY_SOCKET: {e}");
+        tracing::warn!("cannot notify the service manager through $NOTIFY_SOCKET: {e}");
     }
 }
