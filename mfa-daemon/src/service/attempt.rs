@@ -7,6 +7,8 @@ use mfa_core::device::DeviceId;
 use mfa_core::record::{DEFAULT_APP_LABEL, LastSuccess};
 use mfa_proto::{AuthRequest, Outcome};
 
+use super::words::lockout_message;
+use super::{Next, Notice};
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::connection::Caller;
@@ -28,6 +30,14 @@ impl Attempt {
     /// The time now, by the service's clock.
     pub(super) fn now(&self) -> u64 {
         self.shared.decisions.now().secs()
+    }
+
+    /// Tells the user how long the lockout lasts; the login ends `locked_out`.
+    pub(super) fn locked_out(&self, until: u64) -> Next {
+        Next::done(
+            vec![Notice::Error(lockout_message(until, self.now()))],
+            Outcome::LockedOut,
+        )
     }
 
     /// Ends the attempt closed because the store failed (audited with reason `store`, or

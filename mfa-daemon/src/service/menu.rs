@@ -1,15 +1,14 @@
 //! The menu phase: the user types a code from an app, a recovery or bypass code, or picks a
-//! phone or address to be sent a code. Every try and every round is counted, so a login
+//! phone or address to be sent a code; then the sent-code phase, where the code that went
+//! out is typed. Every try and every round is counted, so a login
 //! always ends, whatever is typed.
 
 use mfa_core::contact::{Contact, MenuOption};
 use mfa_core::device::DeviceId;
-use mfa_proto::{Outcome, Secret};
+use mfa_proto::{Channel, Outcome, Secret};
 
-use super::answers::check_answer;
+use super::answers::{check_answer, check_sent};
 use super::sending::{Send, audit_code_sent, not_sent};
-use super::sent_code::SentCode;
-use super::start::locked_out;
 use super::words::{
     ACCOUNT_LOCKED, CODE_PROMPT, EXPIRED, INVALID, REPLAYED, SEND_FAILED, SEND_REFUSED,
     channel_phrase, menu_choice, menu_prompt, menu_text,
@@ -164,7 +163,7 @@ impl Verifying {
         };
         if let Some(until) = locks.source {
             attempt.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
-            return Chosen::End(locked_out(attempt, until));
+            return Chosen::End(attempt.locked_out(until));
         }
         if locks.account.is_some() {
             return Chosen::NotSent(ACCOUNT_LOCKED);
@@ -224,7 +223,7 @@ impl Verifying {
             }
             Ok(Verdict::SourceLocked { until }) => {
                 attempt.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
-                locked_out(&attempt, until)
+                attempt.locked_out(until)
             }
             Ok(Verdict::Rejected {
                 reason,
@@ -261,7 +260,7 @@ impl Verifying {
                 Some("too_many_failures"),
                 Some(until),
             );
-            return locked_out(&attempt, until);
+            return attempt.locked_out(until);
         }
         let text = match reason {
             Rejection::Invalid => INVALID,
@@ -270,5 +269,39 @@ impl Verifying {
             Rejection::Expired => EXPIRED,
         };
         self.next_round(attempt, vec![Notice::Error(text.to_owned())])
+    }
+}
+
+/// A code sent for this login, waiting to be typed.
+#[derive(Debug)]
+pub(super) struct SentCode {
+    pub(super) login: Verifying,
+    pub(super) ticket: Ticket,
+    pub(super) channel: Channel,
+}
+
+impl SentCode {
+    /// Checks the typed code; an empty answer goes back to the menu (it costs a try).
+    pub(super) async fn answer(
+        mut self,
+        attempt: Box<Attempt>,
+        code: Secret,
+        presence: Presence,
+    ) -> Next {
+        self.login.count_try();
+        if code.expose().trim().is_empty() {
+            return self.login.next_round(attempt, Vec::new());
+        }
+        let verdict = check_sent(
+            &attempt.shared,
+            attempt.caller,
+            &self.login.subject,
+            &attempt.source,
+            (self.ticket, self.channel),
+            &code,
+            presence,
+        )
+        .await;
+        self.login.settle(attempt, verdict).await
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! Each phase of the conversation is its own type, holding what that phase knows:
 //! [`menu::Menu`] (a code from an app or a recovery code, or a choice of a contact to send a
-//! code to), [`sent_code::SentCode`] (the code that was just sent), [`enrollment::Offer`]
+//! code to), [`menu::SentCode`] (the code that was just sent), [`enrollment::Offer`]
 //! (enrolling an app at login) and [`enrollment::SaveCodes`] (the recovery codes of that
 //! enrollment, acknowledged). A phase can only be answered once: answering consumes it.
 
@@ -18,7 +18,6 @@ mod menu;
 pub mod notices;
 pub mod request;
 mod sending;
-mod sent_code;
 mod start;
 #[cfg(test)]
 mod tests;
@@ -95,7 +94,7 @@ pub struct Question {
 #[derive(Debug)]
 enum Phase {
     Menu(menu::Menu),
-    SentCode(sent_code::SentCode),
+    SentCode(menu::SentCode),
     Enrollment(enrollment::Offer),
     SaveCodes(enrollment::SaveCodes),
 }

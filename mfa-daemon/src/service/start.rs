@@ -12,7 +12,7 @@ use mfa_proto::{AuthRequest, Outcome};
 
 use super::menu::Verifying;
 use super::request::{field_problem, service_problem, source_of};
-use super::words::{ACCOUNT_LOCKED, lockout_message};
+use super::words::ACCOUNT_LOCKED;
 use super::{Attempt, Next, Notice, enrollment};
 use crate::accounts;
 use crate::app::Shared;
@@ -174,7 +174,7 @@ async fn first_phase(
     }
     if let Some(until) = locks.source {
         attempt.audit(AuditOutcome::LockedOut, None, Some("source_locked"), None);
-        return locked_out(&attempt, until);
+        return attempt.locked_out(until);
     }
     let is_account = matches!(subject, Subject::Account(_));
     if !enrolled && policy.unenrolled == Unenrolled::Enroll && is_account {
@@ -214,12 +214,4 @@ async fn first_phase(
         shared.decisions.config().max_tries,
     );
     verifying.next_round(attempt, notices)
-}
-
-/// Tells the user how long the lockout lasts; the login ends `locked_out`.
-pub(super) fn locked_out(attempt: &Attempt, until: u64) -> Next {
-    Next::done(
-        vec![Notice::Error(lockout_message(until, attempt.now()))],
-        Outcome::LockedOut,
-    )
 }
