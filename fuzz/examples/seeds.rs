@@ -397,7 +397,7 @@ fn full_status() -> StatusReport {
     }
 }
 
-/// The configs of `mfa-daemon/src/config.rs`'s tests: valid ones and each kind of error.
+/// The configs of the tests in `mfa-daemon/src/config/tests/`: valid ones and each kind of error.
 const CONFIGS: [(&str, &str); 13] = [
     ("empty", ""),
     (

@@ -1,6 +1,7 @@
-//! What every connection shares: the authority (policy, store, limits), the audit log, the
-//! hashing pools and the log throttle. The handlers use it; nothing here knows a socket, so
-//! dependencies point one way: server -> handlers (auth, manage) -> app -> authority.
+//! What every connection shares: the decider (policy, store, limits, clock), the outbox,
+//! the audit log, the hashing pools and the log throttle. The service and the handlers use
+//! it; nothing here knows a socket, so dependencies point one way: server -> handlers ->
+//! service -> app -> decisions.
 
 use std::path::Path;
 use std::sync::Arc;

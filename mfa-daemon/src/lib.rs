@@ -1,12 +1,14 @@
 //! `mfa-daemon`: the local daemon of pam-mfa. It owns the secrets, decides every
-//! authentication, enforces attempt limits and writes the audit log.
+//! authentication, enforces attempt and send limits, and writes the audit log.
+//!
+//! Dependencies point one way (docs/ARCHITECTURE.md): `server` (bind, accept, connection
+//! budgets) hands each connection to `handlers` (the front ends on the socket), which drive
+//! `service` (the verification service: one login conversation for every front end), which
+//! uses `app` (the shared state) over `decisions` (what passes, on blocking threads), `store`,
+//! `delivery` and `audit`, and `mfa_core` (the rules, without I/O or clock). Nothing imports
+//! the server, and `config` imports nothing of `delivery` or `store`.
 #![forbid(unsafe_code)]
 #![warn(clippy::too_many_lines)]
-
-//!
-//! Dependencies point one way: `server` (bind, accept, connection shares) calls `handlers`
-//! (one conversation each), which use `app` (the shared state: authority, store, delivery,
-//! audit) and `mfa_core` (the decisions, without I/O). Nothing imports the server.
 
 pub mod accounts;
 pub mod app;

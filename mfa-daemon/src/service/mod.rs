@@ -1,6 +1,6 @@
 //! The verification service: one login conversation, the same for every front end. A
 //! front end (the PAM relay in `handlers::authenticate`; a web page and a RADIUS server
-//! next) starts a login with [`Login::start`], then loops: it shows each [`Next`]'s notices,
+//! next) starts a login with [`start`], then loops: it shows each [`Next`]'s notices,
 //! asks its question, and hands the answer back with [`Question::answer`], until the login
 //! is [`Next::Done`]. The service decides everything in between (whom to ask, which factor
 //! an answer is, what is sent, what is counted and audited); a front end only carries words.
