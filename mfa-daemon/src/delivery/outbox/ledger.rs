@@ -2,12 +2,10 @@
 //! the buckets it found full spares it the sends that are sure to be refused.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mfa_core::send_book::{BucketFull, SendBucket};
 use mfa_core::send_limits::{SendPlan, SendRefusal};
-
-use super::lock;
 
 /// Most full buckets remembered; beyond it, sends ask the store.
 const MAX_KNOWN_FULL: usize = 10_000;
@@ -68,7 +66,13 @@ impl SendCounter {
 
     /// Forgets every bucket found full: new limits may give one room again.
     pub(super) fn forget_full(&self) {
-        lock(&self.known_full).clear();
+        self.known_full_table().clear();
+    }
+
+    fn known_full_table(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.known_full
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The first of `plan`'s buckets that a refusal found full until after `now`. A full
@@ -76,7 +80,7 @@ impl SendCounter {
     /// added), so such a send is refused without asking the store: a user choosing a text
     /// message from the menu over and over costs the database nothing.
     fn known_full(&self, plan: &SendPlan, now: u64) -> Option<BucketFull> {
-        let known = lock(&self.known_full);
+        let known = self.known_full_table();
         plan.buckets()
             .iter()
             .enumerate()
@@ -96,7 +100,7 @@ impl SendCounter {
         let Some(bucket) = plan.buckets().get(full.index).filter(|_| !full.crowded) else {
             return;
         };
-        let mut known = lock(&self.known_full);
+        let mut known = self.known_full_table();
         if known.len() >= MAX_KNOWN_FULL {
             known.retain(|_, until| *until > now);
         }

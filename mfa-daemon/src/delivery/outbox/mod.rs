@@ -8,11 +8,11 @@ mod pending;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
-use mfa_core::contact::{ContactError, CountryRules, Destination, DomainRules};
+use mfa_core::contact::{Contact, ContactError, CountryRules, Destination, DomainRules};
 use mfa_core::factor::sent_code::{CodePolicy, SentCode};
-use mfa_core::send_limits::{CodePurpose, SendLimits, SendPolicy, SendRefusal};
+use mfa_core::send_limits::{CodePurpose, NoticeKind, SendLimits, SendPolicy, SendRefusal};
 use mfa_proto::Channel;
 
 use super::{Body, Delivery, Outgoing, SendError, SendErrorKind};
@@ -22,6 +22,7 @@ pub use notice::{NoticeNotSent, NoticeResult};
 pub use pending::{SentCheck, Ticket};
 
 use ledger::SendCounter;
+use notice::notice_channel;
 use pending::PendingCodes;
 
 /// Whatever carries messages to people: the configured providers ([`Delivery`]), or a fake
@@ -96,10 +97,6 @@ impl<C: std::fmt::Debug> std::fmt::Debug for Outbox<C> {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<C: Courier> Outbox<C> {
@@ -254,5 +251,95 @@ impl<C: Courier> Outbox<C> {
             .await
             .map_err(NotSent::Failed)?;
         Ok(self.pending.keep(user, code, now))
+    }
+
+    /// Checks `answer` against the code `ticket` names for `user`; a code that was used, is
+    /// dead, or was replaced by a newer one is forgotten.
+    pub fn check(
+        &self,
+        user: &str,
+        ticket: Ticket,
+        answer: &str,
+        now: u64,
+        still_wanted: &dyn Fn() -> bool,
+    ) -> SentCheck {
+        self.pending.check(user, ticket, answer, now, still_wanted)
+    }
+
+    /// Forgets any code waiting for `user`.
+    pub fn forget(&self, user: &str) {
+        self.pending.forget(user);
+    }
+
+    /// Tells `user` through each of `contacts` that `what` happened: by text message to a
+    /// phone, by email to an address, never by call (a voice-only phone is skipped). Each
+    /// notice counts toward the user's notice limit and the host budget's shared part, and a
+    /// [`NoticeKind::Change`] to a contact that had one within the burst is collapsed into
+    /// it. Returns what became of each, for the audit.
+    pub async fn notify(
+        &self,
+        user: &str,
+        contacts: &[Contact],
+        kind: NoticeKind,
+        text: &str,
+        now: u64,
+    ) -> Vec<NoticeResult> {
+        let settings = self.settings();
+        let mut results = Vec::new();
+        for contact in contacts {
+            let destination = &contact.destination;
+            let channel = notice_channel(destination);
+            let outcome = match channel {
+                None => Err(NoticeNotSent::VoiceOnly),
+                Some(channel) => {
+                    self.notify_one(&settings, user, destination, channel, kind, text, now)
+                        .await
+                }
+            };
+            results.push(NoticeResult {
+                to: destination.masked(),
+                channel,
+                outcome,
+            });
+        }
+        results
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn notify_one(
+        &self,
+        settings: &Settings<C>,
+        user: &str,
+        destination: &Destination,
+        channel: Channel,
+        kind: NoticeKind,
+        text: &str,
+        now: u64,
+    ) -> Result<(), NoticeNotSent> {
+        if !settings.delivery.can_send(channel) {
+            return Err(NoticeNotSent::NoProvider);
+        }
+        settings
+            .allows(destination)
+            .map_err(NoticeNotSent::Destination)?;
+        let plan = self.limits().notice(user, destination.address(), kind);
+        self.counter
+            .count(plan, now)
+            .await
+            .map_err(NoticeNotSent::Uncounted)?
+            .map_err(NoticeNotSent::Refused)?;
+        let message = Outgoing {
+            channel,
+            to: destination.address().to_owned(),
+            user: user.to_owned(),
+            body: Body::Notice {
+                text: text.to_owned(),
+            },
+        };
+        settings
+            .delivery
+            .send(&message)
+            .await
+            .map_err(NoticeNotSent::Failed)
     }
 }

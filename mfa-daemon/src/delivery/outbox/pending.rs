@@ -2,11 +2,9 @@
 //! conversation can tell its code from a newer one.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use mfa_core::factor::sent_code::{CodeCheck, SentCode};
-
-use super::{Outbox, lock};
 
 /// Most users with a code waiting; beyond it, dead codes are dropped first, then a new code
 /// for a new user waits until one expires.
@@ -35,21 +33,28 @@ struct Pending {
 /// The codes of the whole daemon that wait for an answer, by user.
 #[derive(Default)]
 pub(super) struct PendingCodes {
-    codes: Mutex<HashMap<String, Pending>>,
-    next_ticket: Mutex<u64>,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    by_user: HashMap<String, Pending>,
+    last_ticket: u64,
 }
 
 impl PendingCodes {
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Keeps `code` as the one `user` may answer, in place of any older one, and returns its
     /// ticket. With [`MAX_PENDING`] users waiting and none of their codes dead, the code is
     /// not kept: the user gets it but cannot use it.
     pub(super) fn keep(&self, user: &str, code: SentCode, now: u64) -> Ticket {
-        let ticket = {
-            let mut next = lock(&self.next_ticket);
-            *next += 1;
-            Ticket(*next)
-        };
-        let mut codes = lock(&self.codes);
+        let mut table = self.table();
+        table.last_ticket += 1;
+        let ticket = Ticket(table.last_ticket);
+        let codes = &mut table.by_user;
         if codes.len() >= MAX_PENDING && !codes.contains_key(user) {
             codes.retain(|_, p| p.code.is_live(now));
         }
@@ -59,16 +64,9 @@ impl PendingCodes {
         ticket
     }
 
-    /// Forgets any code waiting for `user`.
-    pub(super) fn forget(&self, user: &str) {
-        lock(&self.codes).remove(user);
-    }
-}
-
-impl<C> Outbox<C> {
     /// Checks `answer` against the code `ticket` names for `user`; a code that was used, is
     /// dead, or was replaced by a newer one is forgotten.
-    pub fn check(
+    pub(super) fn check(
         &self,
         user: &str,
         ticket: Ticket,
@@ -76,7 +74,8 @@ impl<C> Outbox<C> {
         now: u64,
         still_wanted: &dyn Fn() -> bool,
     ) -> SentCheck {
-        let mut codes = lock(&self.pending.codes);
+        let mut table = self.table();
+        let codes = &mut table.by_user;
         let Some(entry) = codes.get_mut(user).filter(|p| p.ticket == ticket) else {
             return SentCheck::Superseded;
         };
@@ -90,7 +89,7 @@ impl<C> Outbox<C> {
     }
 
     /// Forgets any code waiting for `user`.
-    pub fn forget(&self, user: &str) {
-        self.pending.forget(user);
+    pub(super) fn forget(&self, user: &str) {
+        self.table().by_user.remove(user);
     }
 }

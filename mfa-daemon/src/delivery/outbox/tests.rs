@@ -1,5 +1,5 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mfa_core::contact::{
     Contact, CountryRules, Destination, DomainRules, EmailAddress, PhoneNumber,
@@ -9,10 +9,14 @@ use mfa_core::send_book::{BucketFull, SendBucket};
 use mfa_core::send_limits::{NoticeKind, SendPolicy, SendRefusal};
 use mfa_proto::Channel;
 
-use super::{Courier, LedgerError, NotSent, NoticeNotSent, Outbox, SendLedger, SentCheck, lock};
+use super::{Courier, LedgerError, NotSent, NoticeNotSent, Outbox, SendLedger, SentCheck};
 use crate::delivery::{Body, Outgoing, SendError, SendErrorKind};
 
 const NOW: u64 = 1_800_000_000;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Keeps the codes it is given and the channels of notices; fails while `failing` is
 /// set.
