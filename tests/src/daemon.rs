@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::artifacts::daemon_binary;
+use crate::clock::Clock;
 use crate::scratch::{ScratchDir, write_file};
 
 /// How long the daemon may take to start listening or to exit on SIGTERM.
@@ -41,6 +42,7 @@ pub struct Daemon {
     state_dir: PathBuf,
     log: PathBuf,
     env: Vec<(String, String)>,
+    clock: Clock,
     process: Option<Child>,
 }
 
@@ -59,7 +61,23 @@ impl Daemon {
     /// Like [`Daemon::start_with`], with `env` added to the daemon's environment (for example
     /// `LD_PRELOAD` and the variables of nss_wrapper); restarts keep it.
     pub fn start_with_env(settings: &str, env: &[(String, String)]) -> Daemon {
+        Daemon::start_on(settings, env, false)
+    }
+
+    /// Like [`Daemon::start_with`], on a clock the test moves with [`Daemon::clock`] instead of
+    /// sleeping (see [`Clock`]): libfaketime in the daemon's process, offset 0 at the start.
+    /// Codes of an app enrolled through [`crate::EnrollTotp`] follow the moved clock.
+    pub fn start_on_moving_clock(settings: &str) -> Daemon {
+        Daemon::start_on(settings, &[], true)
+    }
+
+    fn start_on(settings: &str, env: &[(String, String)], moving_clock: bool) -> Daemon {
         let scratch = ScratchDir::create();
+        let clock = if moving_clock {
+            Clock::moving(&scratch.path().join("clock-offset"))
+        } else {
+            Clock::real()
+        };
         let config = scratch.path().join("config.toml");
         let socket = scratch.path().join("mfa.sock");
         let state_dir = scratch.path().join("state");
@@ -79,7 +97,8 @@ impl Daemon {
             socket,
             state_dir,
             log,
-            env: env.to_vec(),
+            env: with_env_of(env, &clock),
+            clock,
             process: None,
         };
         daemon.launch();
@@ -117,6 +136,11 @@ impl Daemon {
             );
             thread::sleep(POLL_INTERVAL);
         }
+    }
+
+    /// The daemon's wall clock: real, or moving for [`Daemon::start_on_moving_clock`].
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     /// The socket the daemon listens on.
@@ -322,6 +346,19 @@ pub fn privileged_socket(public: &Path) -> PathBuf {
     let dir = public.parent().expect("a socket path has a directory");
     let name = public.file_name().expect("a socket path has a file name");
     dir.join("private").join(name)
+}
+
+/// `env` with the variables of `clock` added; two `LD_PRELOAD` lists are joined.
+fn with_env_of(env: &[(String, String)], clock: &Clock) -> Vec<(String, String)> {
+    let mut merged = env.to_vec();
+    for (key, value) in clock.daemon_env() {
+        match merged.iter_mut().find(|(existing, _)| *existing == key) {
+            Some((_, existing)) if key == "LD_PRELOAD" => *existing = format!("{existing} {value}"),
+            Some(_) => panic!("{key} is set by the daemon's clock and by the test"),
+            None => merged.push((key, value)),
+        }
+    }
+    merged
 }
 
 /// `path` as a TOML basic string.

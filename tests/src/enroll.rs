@@ -4,8 +4,7 @@
 use std::collections::HashSet;
 use std::process::Command;
 use std::sync::Mutex;
-use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use data_encoding::BASE32_NOPAD;
 use mfa_proto::StatusReport;
@@ -13,6 +12,7 @@ use serde_json::Value;
 use totp_rs::{Algorithm, TOTP};
 
 use crate::artifacts::enroll_binary;
+use crate::clock::Clock;
 use crate::daemon::Daemon;
 use crate::process::{Interaction, Run, command_as, run};
 use crate::text::PROOF_PROMPT;
@@ -158,7 +158,8 @@ impl<'a> EnrollTotp<'a> {
         let secret = shown["secret"]
             .as_str()
             .unwrap_or_else(|| panic!("no secret string in {shown}"));
-        let authenticator = Authenticator::from_enrollment(secret, &otpauth_uri);
+        let authenticator =
+            Authenticator::from_enrollment(secret, &otpauth_uri).on_clock(self.daemon.clock());
         if let Some(previous) = self.replaces {
             authenticator.continue_after(previous);
         }
@@ -226,10 +227,12 @@ impl Enrollment {
 ///
 /// Per user the daemon accepts a TOTP code only for a time step later than the last one it
 /// accepted, within `SKEW` steps of now; [`Authenticator::next_code`] therefore hands out
-/// strictly increasing steps and waits for the clock when the window is used up.
+/// strictly increasing steps and waits for the clock when the window is used up: it moves
+/// the daemon's clock when that is a moving one (see [`Clock`]), and sleeps otherwise.
 #[derive(Debug)]
 pub struct Authenticator {
     totp: TOTP,
+    clock: Clock,
     secret: String,
     period: u64,
     digits: u32,
@@ -273,12 +276,19 @@ impl Authenticator {
             .unwrap_or_else(|e| panic!("secret {secret:?} is not base32: {e}"));
         Authenticator {
             totp: TOTP::new_unchecked(algorithm, digits as usize, SKEW as u8, period, key),
+            clock: Clock::real(),
             secret: secret.to_owned(),
             period,
             digits,
             last_step: Mutex::new(None),
             handed_out: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Computes codes at the time of `clock` (the clock of the daemon the app was enrolled
+    /// with) rather than the real one, and moves it instead of sleeping.
+    pub fn on_clock(self, clock: Clock) -> Authenticator {
+        Authenticator { clock, ..self }
     }
 
     /// The base32 secret as shown at enrollment.
@@ -291,7 +301,7 @@ impl Authenticator {
     pub fn next_code(&self) -> String {
         let mut last_step = self.last_step.lock().expect("authenticator lock");
         loop {
-            let now_ms = unix_time_ms();
+            let now_ms = self.clock.unix_time_ms();
             let period_ms = self.period * 1000;
             let current = now_ms / period_ms;
             let left_in_step = period_ms - now_ms % period_ms;
@@ -306,7 +316,8 @@ impl Authenticator {
                 return self.hand_out(self.totp.generate(step * self.period));
             }
             let usable_from_ms = (step - SKEW) * period_ms;
-            thread::sleep(Duration::from_millis(usable_from_ms - now_ms + 100));
+            self.clock
+                .advance(Duration::from_millis(usable_from_ms - now_ms + 100));
         }
     }
 
@@ -314,11 +325,22 @@ impl Authenticator {
     /// skew), later than every step [`Authenticator::next_code`] handed out so far in this
     /// period, whichever app handed it out: for a code that must not collide with one another
     /// app of the same user used a moment ago.
+    ///
+    /// Waits for the next period (moves the clock or sleeps) when this app already handed out
+    /// that latest step.
     pub fn latest_code(&self) -> String {
         let mut last_step = self.last_step.lock().expect("authenticator lock");
-        let step = unix_time_ms() / (self.period * 1000) + SKEW;
-        *last_step = Some(step);
-        self.hand_out(self.totp.generate(step * self.period))
+        loop {
+            let now_ms = self.clock.unix_time_ms();
+            let period_ms = self.period * 1000;
+            let step = now_ms / period_ms + SKEW;
+            if last_step.is_none_or(|last| last < step) {
+                *last_step = Some(step);
+                return self.hand_out(self.totp.generate(step * self.period));
+            }
+            self.clock
+                .advance(Duration::from_millis(period_ms - now_ms % period_ms + 100));
+        }
     }
 
     /// Makes this app's codes start after the last time step `previous` handed out.
@@ -329,7 +351,7 @@ impl Authenticator {
 
     /// A well-formed code that is wrong for every time step near now.
     pub fn wrong_code(&self) -> String {
-        let current = unix_time_ms() / (self.period * 1000);
+        let current = self.clock.unix_time_ms() / (self.period * 1000);
         let near: HashSet<String> = (current.saturating_sub(5)..=current + 5)
             .map(|step| self.totp.generate(step * self.period))
             .collect();
@@ -361,13 +383,6 @@ impl Authenticator {
     }
 }
 
-fn unix_time_ms() -> u64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    u64::try_from(since_epoch.as_millis()).expect("time fits in u64")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,11 +398,35 @@ mod tests {
         assert_ne!(first, second);
         assert_eq!(app.codes_handed_out(), vec![first, second]);
         let last = app.last_step.lock().unwrap().unwrap();
-        let current = unix_time_ms() / 30_000;
+        let current = Clock::real().unix_time_ms() / 30_000;
         assert!(
             last <= current + SKEW && last + 1 >= current,
             "step {last} vs {current}"
         );
+    }
+
+    /// Two codes handed out late in a step use up the step `latest_code` would give: it
+    /// waits (here: moves the clock) for the next period instead of handing out a replay.
+    #[test]
+    fn latest_code_comes_after_every_step_handed_out() {
+        if !crate::root_suite_ready() {
+            return;
+        }
+        let scratch = crate::scratch::ScratchDir::create();
+        let clock = Clock::moving(&scratch.path().join("clock-offset"));
+        let app = Authenticator::from_enrollment("JBSWY3DPEHPK3PXP", URI).on_clock(clock.clone());
+        let left_in_step = 30_000 - clock.unix_time_ms() % 30_000;
+        clock.advance(Duration::from_millis(left_in_step.saturating_sub(3_000)));
+        app.next_code();
+        app.next_code();
+        let before_latest = app.last_step.lock().unwrap().unwrap();
+        app.latest_code();
+        let latest = app.last_step.lock().unwrap().unwrap();
+        assert!(
+            latest > before_latest,
+            "step {latest} after {before_latest}"
+        );
+        assert_eq!(latest, clock.unix_time_ms() / 30_000 + SKEW);
     }
 
     #[test]
@@ -395,7 +434,7 @@ mod tests {
         let app = Authenticator::from_enrollment("jbsw y3dp ehpk 3pxp", URI);
         let wrong = app.wrong_code();
         assert_eq!(wrong.len(), 6);
-        let current = unix_time_ms() / 30_000;
+        let current = Clock::real().unix_time_ms() / 30_000;
         for step in current - 2..=current + 2 {
             assert_ne!(app.totp.generate(step * 30), wrong);
         }

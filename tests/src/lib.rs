@@ -7,6 +7,7 @@
 //! [`root_suite_ready`] also sweeps away what an earlier, killed run left behind.
 
 mod artifacts;
+mod clock;
 mod daemon;
 mod enroll;
 mod enrollment_offer;
@@ -30,6 +31,7 @@ pub mod text;
 use std::sync::Once;
 
 pub use artifacts::{daemon_binary, enroll_binary, mfactl_binary, pam_module};
+pub use clock::Clock;
 pub use daemon::{
     Daemon, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN, is_sign_in, privileged_socket,
 };

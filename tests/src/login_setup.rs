@@ -31,9 +31,18 @@ impl LoginSetup<PamService> {
     /// Logins through a PAM service in /etc/pam.d whose auth stack is `pam_mfa.so` alone,
     /// against a daemon whose config adds `daemon_settings`.
     pub fn through_pam_service(daemon_settings: &str) -> LoginSetup<PamService> {
-        LoginSetup::with_way_in(daemon_settings, |daemon, _| {
+        LoginSetup::with_way_in(Daemon::start_with(daemon_settings), |daemon, _| {
             PamService::mfa(daemon.socket(), "")
         })
+    }
+
+    /// [`LoginSetup::through_pam_service`] with the daemon on a clock the test moves
+    /// ([`Daemon::start_on_moving_clock`]): the app moves it when it needs a later time step.
+    pub fn through_pam_service_on_moving_clock(daemon_settings: &str) -> LoginSetup<PamService> {
+        LoginSetup::with_way_in(
+            Daemon::start_on_moving_clock(daemon_settings),
+            |daemon, _| PamService::mfa(daemon.socket(), ""),
+        )
     }
 }
 
@@ -42,7 +51,7 @@ impl LoginSetup<Sshd> {
     /// only pam_mfa.so's prompt stands between the account and a command; the daemon's config
     /// adds `daemon_settings`.
     pub fn through_sshd(daemon_settings: &str) -> LoginSetup<Sshd> {
-        LoginSetup::with_way_in(daemon_settings, |daemon, user| {
+        LoginSetup::with_way_in(Daemon::start_with(daemon_settings), |daemon, user| {
             let sshd = Sshd::start(daemon, "");
             sshd.authorize(user);
             sshd
@@ -54,19 +63,18 @@ impl LoginSetup<Sudo> {
     /// `sudo` by the account, which a sudoers rule lets run anything as root after the code
     /// prompt; the daemon's config adds `daemon_settings`.
     pub fn through_sudo(daemon_settings: &str) -> LoginSetup<Sudo> {
-        LoginSetup::with_way_in(daemon_settings, |daemon, user| {
+        LoginSetup::with_way_in(Daemon::start_with(daemon_settings), |daemon, user| {
             Sudo::allow(user, daemon, "")
         })
     }
 }
 
 impl<Via> LoginSetup<Via> {
-    /// Starts the daemon, creates and enrolls the account, then sets up its way in.
+    /// Creates and enrolls the account in `daemon`, then sets up its way in.
     fn with_way_in(
-        daemon_settings: &str,
+        daemon: Daemon,
         way_in: impl FnOnce(&Daemon, &TestUser) -> Via,
     ) -> LoginSetup<Via> {
-        let daemon = Daemon::start_with(daemon_settings);
         let user = TestUser::create();
         let enrollment = enroll_totp(&daemon, &user);
         let via = way_in(&daemon, &user);

@@ -16,9 +16,10 @@ use serde_json::Value;
 /// mfa-enroll's question after showing a new secret.
 const CONFIRM_PROMPT: &str = "Code shown in your authenticator app: ";
 
-/// A daemon with `policy` as its `[policy]` table and one prompt per login.
+/// A daemon with `policy` as its `[policy]` table and one prompt per login, on a clock that
+/// the apps move when they need a later time step.
 fn daemon_with_policy(policy: &str) -> Daemon {
-    Daemon::start_with(&format!("max_tries = 1\n[policy]\n{policy}"))
+    Daemon::start_on_moving_clock(&format!("max_tries = 1\n[policy]\n{policy}"))
 }
 
 /// `mfa-enroll --socket SOCKET ARGS...` without `--json`, run as `caller` or root: the text a
@@ -82,7 +83,8 @@ fn add_app_as_text(daemon: &Daemon, user: &str, label: &str) -> (Authenticator, 
             .map(|value| value.trim().to_owned())
             .unwrap_or_else(|| panic!("no `{name}` line in:\n{stdout}"))
     };
-    let app = Authenticator::from_enrollment(&field("Secret:"), &field("URI:"));
+    let app =
+        Authenticator::from_enrollment(&field("Secret:"), &field("URI:")).on_clock(daemon.clock());
     enroll.send(&format!("{}\n", app.next_code()));
     let done = enroll.finish();
     assert!(done.succeeded(), "{done}\n{}", daemon.log_section());

@@ -49,8 +49,13 @@ struct Delivered {
 /// [`Delivered`] with `top` (top-level keys, then any table but `[otp]`) and `otp` (the keys
 /// of `[otp]`) in the daemon's config.
 fn delivered(top: &str, otp: &str) -> Delivered {
+    delivered_on(top, otp, Daemon::start_with)
+}
+
+/// [`delivered`] with a daemon started by `start`, for one on a clock the test moves.
+fn delivered_on(top: &str, otp: &str, start: fn(&str) -> Daemon) -> Delivered {
     let providers = Providers::start();
-    let daemon = Daemon::start_with(&daemon_settings(&providers, top, otp));
+    let daemon = start(&daemon_settings(&providers, top, otp));
     let user = TestUser::create();
     let enrollment = enroll_totp(&daemon, &user);
     let service = PamService::mfa(daemon.socket(), "");
@@ -317,14 +322,18 @@ fn an_expired_code_is_refused() {
     }
     // 30 s is the shortest validity the config takes; nothing but the clock ends a code that
     // is neither used, nor wrong too often, nor replaced.
-    let d = delivered("max_tries = 1", "validity = \"30s\"");
+    let d = delivered_on(
+        "max_tries = 1",
+        "validity = \"30s\"",
+        Daemon::start_on_moving_clock,
+    );
     let user = d.user.name();
     provision(&d.daemon, user, &["phone", PHONE]);
 
     let mut login = d.login();
     login.at_menu("1");
     let code = d.providers.sms_code(PHONE);
-    std::thread::sleep(Duration::from_secs(31));
+    d.daemon.clock().advance(Duration::from_secs(31));
     login.at_code(&code);
     let done = login.finish();
 

@@ -36,9 +36,11 @@ const THREE_DAYS: u64 = 3 * 24 * 3600;
 /// A daemon whose config adds `settings` (top-level keys) and a `[policy]` table with
 /// `unenrolled = "enroll"` and `policy` (more policy keys).
 fn enrolling_daemon(settings: &str, policy: &str) -> Daemon {
-    Daemon::start_with(&format!(
-        "{settings}[policy]\nunenrolled = \"enroll\"\n{policy}"
-    ))
+    Daemon::start_with(&enrolling_settings(settings, policy))
+}
+
+fn enrolling_settings(settings: &str, policy: &str) -> String {
+    format!("{settings}[policy]\nunenrolled = \"enroll\"\n{policy}")
 }
 
 /// The audit events named `event` for `user`, in order.
@@ -391,22 +393,22 @@ fn once_the_grace_period_is_over_an_empty_answer_is_refused() {
     }
     const GRACE: Duration = Duration::from_secs(2);
     let user = TestUser::create();
-    let daemon = enrolling_daemon("max_tries = 2\n", "grace_period = \"2s\"\n");
+    let daemon = Daemon::start_on_moving_clock(&enrolling_settings(
+        "max_tries = 2\n",
+        "grace_period = \"2s\"\n",
+    ));
     let service = PamService::mfa_then_permit(daemon.socket(), "");
 
     // The first prompt starts the grace period; what is left is rounded up to a minute.
     let mut first = EnrollingLogin::start(Pamtester::new(&service, user.name()));
     first.wait_for_prompt(1);
-    let prompted_at = Instant::now();
     first.answer("");
     let first = first.finish();
     assert!(first.succeeded(), "{first}\n{}", daemon.log_section());
     assert_eq!(first.count(&skip_prompt("1 minute")), 1, "{first}");
 
     // The daemon wrote the start before it showed the prompt: a second past its end is enough.
-    thread::sleep(
-        (prompted_at + GRACE + Duration::from_secs(1)).saturating_duration_since(Instant::now()),
-    );
+    daemon.clock().advance(GRACE + Duration::from_secs(1));
     let late = enrolling_login(&service, user.name(), &["", ""]);
     assert!(
         !late.succeeded(),

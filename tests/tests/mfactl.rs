@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mfa_proto::{Client, FailureKind, Request, Response, StatusReport};
@@ -237,7 +236,7 @@ fn unlock_one_source_leaves_the_other_locked() {
     if !root_suite_ready() {
         return;
     }
-    let setup = LoginSetup::through_pam_service(TWO_FAILURES_LOCK);
+    let setup = LoginSetup::through_pam_service_on_moving_clock(TWO_FAILURES_LOCK);
     let (daemon, user) = (&setup.daemon, setup.user.name());
     fail_logins(&setup.via, user, FIRST, 2);
     fail_logins(&setup.via, user, SECOND, 2);
@@ -727,7 +726,7 @@ fn a_bypass_code_expires() {
     if !root_suite_ready() {
         return;
     }
-    let daemon = Daemon::start_with(ONE_PROMPT_NO_LOCKOUT);
+    let daemon = Daemon::start_on_moving_clock(ONE_PROMPT_NO_LOCKOUT);
     let user = TestUser::create();
     let service = PamService::mfa(daemon.socket(), "");
     let issued = mfactl_json(&daemon, &["bypass", user.name(), "--valid", "2s"]);
@@ -735,7 +734,9 @@ fn a_bypass_code_expires() {
     let expires_at = issued["expires_at"].as_u64().expect("expires_at");
     let now = unix_now();
     assert!(expires_at <= now + 2, "--valid 2s: {issued}");
-    thread::sleep(Duration::from_secs(expires_at + 1 - now));
+    daemon
+        .clock()
+        .advance(Duration::from_secs(expires_at + 1 - now));
 
     let expired = login_with(&service, user.name(), &code);
     assert!(
