@@ -10,6 +10,9 @@
 #   4. the daemon's answer time per class of user name (docs/DESIGN.md, invariant 10);
 #   5. logins with a code sent by text message through the menu, the send itself left out,
 #      against a Twilio API stand-in on 127.0.0.1 (mfa-standin).
+# BASELINE_BIN=DIR (optional) adds a stack "pam_mfa at $BASELINE_LABEL": the module and the
+# daemon of another build (DIR holds its libpam_mfa.so and mfa-daemon; the file engine, on the
+# same disk), interleaved with the others, so that a change's cost is measured in one run.
 # Installs what it needs, builds the release once, prints the figures and writes them to
 # bench/RESULTS.md (keeping the block bench/attack.sh writes there). Run as root (root may
 # authenticate any name through the daemon, and both other modules read their secrets from
@@ -36,6 +39,8 @@ NAME_SAMPLES=${NAME_SAMPLES:-250}     # per name class and answer shape
 SENT_USERS=${SENT_USERS:-50}          # each logs in once per round with each kind of code
 SENT_ROUNDS=${SENT_ROUNDS:-6}
 STEP_TIMEOUT=300                      # seconds any one benchmark step may take
+BASELINE_BIN=${BASELINE_BIN:-}        # another build's libpam_mfa.so and mfa-daemon, if any
+BASELINE_LABEL=${BASELINE_LABEL:-baseline}
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "bench: run as root (it enrolls users for any name through the daemon)" >&2
@@ -115,6 +120,7 @@ NSS_UNENROLLED="${PREFIX}u0"
     $(seq -f "${PREFIX}l%g" 0 $((LATENCY_USERS - 1))) \
     $(seq -f "${PREFIX}c%g" 0 $((CONCURRENT_USERS - 1))) \
     $(seq -f "${PREFIX}t%g" 0 $((LATENCY_USERS - 1))) \
+    $(seq -f "${PREFIX}b%g" 0 $((LATENCY_USERS - 1))) \
     $(seq -f "${PREFIX}p%g" 0 $((LATENCY_USERS - 1))) \
     $(seq -f "${PREFIX}q%g" 0 $((CONCURRENT_USERS - 1))) \
     $(seq -f "${PREFIX}f%g" 0 $((PROFILE_USERS - 1))); do
@@ -125,12 +131,13 @@ NSS_UNENROLLED="${PREFIX}u0"
 printf 'root:x:0:\nmfabench:x:70000:\n' >"$WORK/group"
 NSS_ENV=(env LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD="$WORK/passwd" NSS_WRAPPER_GROUP="$WORK/group")
 
-# start_daemon NAME STATE_DIR [EXTRA_TOML]: an mfa-daemon with built-in defaults (and
-# EXTRA_TOML) listening on $WORK/NAME.sock, logging to $WORK/NAME.log; sets STARTED_PID.
+# start_daemon NAME STATE_DIR [EXTRA_TOML [BIN_DIR]]: an mfa-daemon (of BIN_DIR, else this
+# build) with built-in defaults (and EXTRA_TOML) listening on $WORK/NAME.sock, logging to
+# $WORK/NAME.log; sets STARTED_PID.
 start_daemon() {
   local sock="$WORK/$1.sock"
   printf 'socket = "%s"\nstate_dir = "%s"\n%s\n' "$sock" "$2" "${3:-}" >"$WORK/$1.toml"
-  "${NSS_ENV[@]}" "$BIN/mfa-daemon" --config "$WORK/$1.toml" 2>"$WORK/$1.log" &
+  "${NSS_ENV[@]}" "${4:-$BIN}/mfa-daemon" --config "$WORK/$1.toml" 2>"$WORK/$1.log" &
   STARTED_PID=$!
   DAEMON_PIDS+=("$STARTED_PID")
   for _ in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.05; done
@@ -157,6 +164,12 @@ RSS_START=$(idle_rss)
 if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = "tmpfs" ]; then
   SHM=$(mktemp -d /dev/shm/pam-mfa-bench.XXXXXX)
   start_daemon mfa-tmpfs "$SHM/state"
+fi
+if [ -n "$BASELINE_BIN" ]; then
+  for f in libpam_mfa.so mfa-daemon; do
+    [ -x "$BASELINE_BIN/$f" ] || { echo "bench: no $BASELINE_BIN/$f (BASELINE_BIN)" >&2; exit 1; }
+  done
+  start_daemon mfa-base "$WORK/state-base" "" "$BASELINE_BIN"
 fi
 
 # A throw-away PostgreSQL for the postgres engine, as tests/src/postgres.rs makes one: initdb
@@ -235,6 +248,10 @@ if [ -n "$SHM" ]; then
   BREAKDOWN_STACKS+=(--stack "pam_mfa, state on tmpfs=bench-mfa-tmpfs=$WORK/mfa-tmpfs.roster")
 fi
 BREAKDOWN_STACKS+=(--stack "pam_mfa, module only=bench-mfa-module")
+if [ -n "$BASELINE_BIN" ]; then
+  enroll "$WORK/mfa-base.sock" "${PREFIX}b" "$LATENCY_USERS" "$WORK/mfa-base.roster"
+  BREAKDOWN_STACKS+=(--stack "pam_mfa at $BASELINE_LABEL=bench-mfa-base=$WORK/mfa-base.roster")
+fi
 "$BENCH" secrets --prefix "${PREFIX}o" --count "$LATENCY_USERS" --out "$WORK/oath.roster"
 "$BENCH" secrets --prefix "${PREFIX}g" --count "$LATENCY_USERS" --out "$WORK/ga.roster"
 
@@ -261,6 +278,7 @@ echo "auth required pam_permit.so" >"$PAM_DIR/bench-permit"
 echo "auth required $BIN/libpam_mfa.so socket=$SOCK" >"$PAM_DIR/bench-mfa"
 echo "auth required $BIN/libpam_mfa.so socket=$WORK/mfa-tmpfs.sock" >"$PAM_DIR/bench-mfa-tmpfs"
 echo "auth required $BIN/libpam_mfa.so socket=$WORK/mfa-pg.sock" >"$PAM_DIR/bench-mfa-pg"
+echo "auth required ${BASELINE_BIN:-$BIN}/libpam_mfa.so socket=$WORK/mfa-base.sock" >"$PAM_DIR/bench-mfa-base"
 # Loads and runs the module up to its failed connect, then lets pam_permit decide.
 printf 'auth optional %s socket=%s failmode=safe\nauth required pam_permit.so\n' \
   "$BIN/libpam_mfa.so" "$WORK/no-daemon.sock" >"$PAM_DIR/bench-mfa-module"
@@ -560,6 +578,10 @@ fi
   echo "## 1. Added latency per authentication"
   echo
   cat "$WORK/latency.md"
+  if [ -n "$BASELINE_BIN" ]; then
+    echo
+    echo "Before and after, in this run: pam_mfa at $BASELINE_LABEL adds $(added "pam_mfa at $BASELINE_LABEL") ms (median - baseline median), this build $ADDED_FILES ms."
+  fi
   echo
   echo "## 2. ${CONCURRENCY_LEVELS[*]// / and } concurrent authentications through the daemon, both engines"
   echo
