@@ -12,7 +12,7 @@ use mfa_core::policy::{Policy, Require};
 use nix::unistd::{Group, User};
 
 use crate::audit::throttle::LogThrottle;
-use crate::username;
+use crate::username::{self, UserName};
 
 /// How often the daemon says again that a group the policy names cannot be found.
 const MISSING_GROUP_LOG_INTERVAL: Duration = Duration::from_secs(600);
@@ -21,7 +21,7 @@ const MISSING_GROUP_LOG_INTERVAL: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     /// The canonical name (`pw_name`): records and limits are keyed by it.
-    pub name: String,
+    pub name: UserName,
     /// The account's uid.
     pub uid: u32,
     /// Its primary group.
@@ -41,8 +41,9 @@ pub fn resolve(name: &str) -> Option<Account> {
     };
     let user = User::from_name(&spelling).ok().flatten()?;
     // A canonical name that could not itself be looked up is not one we can key by.
-    (valid && username::is_valid(&user.name)).then(|| Account {
-        name: user.name,
+    let name = UserName::canonical(user.name).filter(|_| valid)?;
+    Some(Account {
+        name,
         uid: user.uid.as_raw(),
         gid: user.gid.as_raw(),
     })
@@ -166,7 +167,7 @@ mod tests {
         assert_eq!(
             root,
             Account {
-                name: "root".to_owned(),
+                name: UserName::canonical("root".to_owned()).unwrap(),
                 uid: 0,
                 gid: 0
             }
@@ -203,7 +204,7 @@ mod tests {
     #[test]
     fn only_root_or_the_owner_may_act() {
         let alice = Account {
-            name: "alice".to_owned(),
+            name: UserName::canonical("alice".to_owned()).unwrap(),
             uid: 1000,
             gid: 1000,
         };

@@ -7,6 +7,45 @@
 /// Longest name accepted (Linux `LOGIN_NAME_MAX` is 256 including the NUL).
 pub const MAX_LEN: usize = 256;
 
+/// An account's canonical name (`pw_name`) as NSS gave it: the key of its record, its
+/// attempt limits and its audit lines. Only [`crate::accounts`] makes one from what NSS
+/// answered, and [`UserName::of_stored`] from a name the store already keys by, so a name
+/// as a caller spelled it cannot be mistaken for one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserName(String);
+
+impl UserName {
+    /// The name NSS answered with, if it may key a record (see [`is_valid`]).
+    pub(crate) fn canonical(name: String) -> Option<UserName> {
+        is_valid(&name).then_some(UserName(name))
+    }
+
+    /// A name the store keys a record or a counter by, if it is a valid name (the store
+    /// only ever keys by canonical names; a stray key is not one).
+    pub fn of_stored(name: String) -> Option<UserName> {
+        UserName::canonical(name)
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for UserName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Whether `name` may be looked up: 1 to 256 bytes, no control characters, no `/` or `:`
 /// (the passwd field separator), not starting with `-` or `.`. Directory users' spellings
 /// (`user@domain`, `DOMAIN\user`, spaces in Active Directory names) pass.

@@ -27,6 +27,7 @@ use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::delivery::outbox::SendLedger;
 use crate::store::{self, Limits, RecordStore, StoreError, UserRecord};
+use crate::username::UserName;
 
 pub use answers::{Locks, Verdict};
 pub use devices::DeviceTrust;
@@ -40,7 +41,7 @@ pub use mfa_core::factor::{Decision, Rejection};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
     /// An account, by its canonical `pw_name`.
-    Account(String),
+    Account(UserName),
     /// A name NSS does not know, as given.
     Unknown(String),
 }
@@ -49,7 +50,8 @@ impl Subject {
     /// The key attempt limits are counted under.
     pub fn key(&self) -> &str {
         match self {
-            Subject::Account(name) | Subject::Unknown(name) => name,
+            Subject::Account(name) => name,
+            Subject::Unknown(name) => name,
         }
     }
 }

@@ -39,7 +39,7 @@ fn check(a: &Decider, user: &str, source: &str, answer: &str, now: u64) -> Verdi
 }
 
 fn account(name: &str) -> Subject {
-    Subject::Account(name.to_owned())
+    Subject::Account(crate::username::UserName::of_stored(name.to_owned()).unwrap())
 }
 
 fn decider(dir: &std::path::Path) -> Decider {

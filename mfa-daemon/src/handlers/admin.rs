@@ -14,7 +14,7 @@ use crate::decisions::Subject;
 use crate::error::DaemonError;
 use crate::handlers::common::{internal, invalid_user_name, status_report};
 use crate::store::CallerClass;
-use crate::username;
+use crate::username::{self, UserName};
 
 /// What `admin_list` names as its target: every user.
 const EVERY_USER: &str = "*";
@@ -234,7 +234,7 @@ async fn unlock(shared: &Arc<Shared>, given: &str, source: Option<String>) -> Re
     let done = shared
         .blocking(CallerClass::Root, move |a| {
             let user = match accounts::resolve(&target) {
-                Some(account) => account.name,
+                Some(account) => account.name.as_str().to_owned(),
                 None => target,
             };
             let cleared = match &only {
@@ -282,10 +282,9 @@ async fn list(shared: &Arc<Shared>, conn: &mut Connection) -> Result<(), FrameEr
             for name in a.known_names()? {
                 // A name that may not reach a path (counted for a caller who gave it) has
                 // no record; any other name's record is read, if there is one.
-                let subject = if username::is_valid(&name) {
-                    Subject::Account(name)
-                } else {
-                    Subject::Unknown(name)
+                let subject = match UserName::of_stored(name.clone()) {
+                    Some(user) => Subject::Account(user),
+                    None => Subject::Unknown(name),
                 };
                 let report = a.record(&subject).and_then(|record| {
                     status_report(a.limiter(), &policy, subject.key(), &record, now)

@@ -18,6 +18,7 @@ use crate::handlers::common::{contact_status, internal};
 use crate::service::notices::{notify_others, notify_removed};
 use crate::service::{Send, audit_code_sent, not_sent};
 use crate::store::CallerClass;
+use crate::username::UserName;
 
 /// How long a person may take to read the code and type it.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(600);
@@ -80,7 +81,7 @@ fn destination(
 pub async fn add(
     shared: &Arc<Shared>,
     conn: &mut Connection,
-    user: &str,
+    user: &UserName,
     contact: NewContact,
     unverified: bool,
 ) -> Result<(), FrameError> {
@@ -166,7 +167,7 @@ pub async fn add(
 async fn checked_contact(
     shared: &Arc<Shared>,
     uid: u32,
-    user: &str,
+    user: &UserName,
     contact: NewContact,
     unverified: bool,
 ) -> Result<(Contact, u64), Response> {
@@ -209,7 +210,7 @@ async fn checked_contact(
 async fn save(
     shared: &Arc<Shared>,
     uid: u32,
-    user: &str,
+    user: &UserName,
     new: Contact,
     revision: Option<u64>,
 ) -> Response {
@@ -249,7 +250,7 @@ fn kind_word(kind: ContactKind) -> &'static str {
 pub async fn remove(
     shared: &Arc<Shared>,
     uid: u32,
-    user: &str,
+    user: &UserName,
     kind: ContactKind,
     which: &str,
 ) -> Response {

@@ -18,7 +18,7 @@ use crate::service::notices::{notify_others, notify_removed};
 use crate::service::request::uid_source;
 use crate::service::words::lockout_message;
 use crate::store::CallerClass;
-use crate::username;
+use crate::username::{self, UserName};
 use mfa_core::record::{self, DEFAULT_APP_LABEL};
 
 /// How long a person may take to scan the QR code and type the first code.
@@ -75,8 +75,28 @@ pub async fn handle(
         Ok(subject) => subject,
         Err(refusal) => return conn.send(&refusal).await,
     };
-    let user = subject.key().to_owned();
     let uid = conn.caller.uid;
+    if let Request::Status { .. } = request {
+        let response = status(shared, uid, &subject).await;
+        if uid == 0 {
+            audit(
+                shared,
+                AuditKind::AdminShow,
+                subject.key(),
+                uid,
+                AuditOutcome::Ok,
+                None,
+            );
+        }
+        return conn.send(&response).await;
+    }
+    // Every other request changes factors, which only accounts NSS knows have (authorize
+    // refused the rest).
+    let Subject::Account(user) = subject else {
+        return conn
+            .send(&DaemonError::BadRequest("not a management request".to_owned()).response())
+            .await;
+    };
     let response = match request {
         Request::EnrollTotp { proof, label, .. } => {
             let label = label.unwrap_or_else(|| DEFAULT_APP_LABEL.to_owned());
@@ -92,20 +112,6 @@ pub async fn handle(
                 return conn.send(&refusal).await;
             }
             return contacts::add(shared, conn, &user, contact, unverified).await;
-        }
-        Request::Status { .. } => {
-            let response = status(shared, uid, &subject).await;
-            if uid == 0 {
-                audit(
-                    shared,
-                    AuditKind::AdminShow,
-                    &user,
-                    uid,
-                    AuditOutcome::Ok,
-                    None,
-                );
-            }
-            response
         }
         other => change(shared, conn, &user, other).await,
     };
@@ -165,7 +171,12 @@ async fn authorize(shared: &Arc<Shared>, uid: u32, request: &Request) -> Result<
 
 /// A change of factors that is one request and one answer: proven first (see
 /// [`require_proof`]), then made.
-async fn change(shared: &Arc<Shared>, conn: &Connection, user: &str, request: Request) -> Response {
+async fn change(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    user: &UserName,
+    request: Request,
+) -> Response {
     let uid = conn.caller.uid;
     if matches!(request, Request::RemoveFactors { .. }) && uid != 0 {
         // min_factors is at least 1: removing everything is an admin's reset.
@@ -205,14 +216,14 @@ async fn change(shared: &Arc<Shared>, conn: &Connection, user: &str, request: Re
 async fn require_proof(
     shared: &Arc<Shared>,
     conn: &Connection,
-    user: &str,
+    user: &UserName,
     proof: Option<Secret>,
 ) -> Result<(), Response> {
     let uid = conn.caller.uid;
     if uid == 0 {
         return Ok(());
     }
-    let subject = Subject::Account(user.to_owned());
+    let subject = Subject::Account(user.clone());
     let target = subject.clone();
     let enrolled = shared
         .blocking(CallerClass::of(uid), move |a| {
@@ -288,7 +299,7 @@ async fn require_proof(
 async fn enroll(
     shared: &Arc<Shared>,
     conn: &mut Connection,
-    user: &str,
+    user: &UserName,
     proof: Option<Secret>,
     label: &str,
 ) -> Result<(), FrameError> {
@@ -376,7 +387,7 @@ async fn enroll(
 async fn activate(
     shared: &Arc<Shared>,
     caller: Caller,
-    user: &str,
+    user: &UserName,
     label: &str,
     pending: Arc<PendingTotp>,
     step: u64,
@@ -430,7 +441,7 @@ async fn activate(
     }
 }
 
-async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) -> Response {
+async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &UserName) -> Response {
     let uid = caller.uid;
     let target = user.to_owned();
     match shared
@@ -465,7 +476,7 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &str) ->
     }
 }
 
-async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
+async fn remove(shared: &Arc<Shared>, uid: u32, user: &UserName) -> Response {
     let target = user.to_owned();
     match shared
         .blocking(CallerClass::of(uid), move |a| a.remove_factors(&target))
@@ -500,7 +511,7 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
 }
 
 /// Removes one authenticator app; a non-root caller only down to `policy.min_factors`.
-async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &str, label: &str) -> Response {
+async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &UserName, label: &str) -> Response {
     let target = user.to_owned();
     let wanted = label.to_owned();
     let min = shared.decisions.policy().min_factors;
@@ -557,7 +568,7 @@ async fn status(shared: &Arc<Shared>, uid: u32, subject: &Subject) -> Response {
 }
 
 /// Ends the trust of every device of the user.
-async fn forget_devices(shared: &Arc<Shared>, uid: u32, user: &str) -> Response {
+async fn forget_devices(shared: &Arc<Shared>, uid: u32, user: &UserName) -> Response {
     let target = user.to_owned();
     match shared
         .blocking(CallerClass::of(uid), move |a| a.forget_devices(&target))

@@ -16,10 +16,13 @@ use super::words::{FACTORS_CHANGED, SAVE_CODES_PROMPT, SETUP_MISMATCH, SETUP_REQ
 use super::{Attempt, Next, Notice, Phase, Question};
 use crate::audit::{AuditKind, AuditOutcome};
 use crate::decisions::{Activation, Factor, PendingTotp};
+use crate::username::UserName;
 
 /// The offer of a new app, waiting for a code from it.
 #[derive(Debug)]
 pub(super) struct Offer {
+    /// The account the app is for.
+    account: UserName,
     pending: Arc<PendingTotp>,
     /// The QR code, URI and key, shown with the first prompt only.
     offer: Zeroizing<String>,
@@ -35,8 +38,8 @@ pub(super) struct Offer {
 #[derive(Debug)]
 pub(super) struct SaveCodes;
 
-/// Begins enrolling an app for the attempt's user: the offer and the first prompt.
-pub(super) async fn offer(attempt: Box<Attempt>, policy: &Policy) -> Next {
+/// Begins enrolling an app for `account`, the attempt's user: the offer and the first prompt.
+pub(super) async fn offer(attempt: Box<Attempt>, account: UserName, policy: &Policy) -> Next {
     let shared = attempt.shared.clone();
     let now = attempt.now();
     let user = attempt.user.clone();
@@ -88,6 +91,7 @@ pub(super) async fn offer(attempt: Box<Attempt>, policy: &Policy) -> Next {
         None => "Code from your app: ".to_owned(),
     };
     let offer = Offer {
+        account,
         pending: Arc::new(pending),
         offer,
         prompt,
@@ -158,7 +162,7 @@ impl Offer {
             })
             .await;
         match activated {
-            Ok(Activation::Done(codes)) => enrolled(attempt, &codes),
+            Ok(Activation::Done(codes)) => enrolled(attempt, &self.account, &codes),
             Ok(Activation::Conflict) => {
                 attempt.audit_enrollment(
                     AuditKind::MfaSetupFailed,
@@ -182,12 +186,12 @@ impl Offer {
 
 /// The app is active: its enrollment is audited and told to the user's other contacts,
 /// and the recovery codes, if new ones were made, are shown in a last prompt.
-fn enrolled(attempt: Box<Attempt>, codes: &[Zeroizing<String>]) -> Next {
+fn enrolled(attempt: Box<Attempt>, account: &UserName, codes: &[Zeroizing<String>]) -> Next {
     attempt.audit_enrollment(AuditKind::MfaSetupSucceeded, AuditOutcome::Ok, None, None);
     notify_others(
         &attempt.shared,
         attempt.caller.class(),
-        &attempt.user,
+        account,
         "An authenticator app was enrolled",
         None,
     );

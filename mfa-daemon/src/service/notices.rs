@@ -12,6 +12,7 @@ use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::decisions::Subject;
 use crate::delivery::outbox::NoticeNotSent;
 use crate::store::CallerClass;
+use crate::username::UserName;
 
 /// Tells the user, through every verified contact except `except`, that `what` happened to
 /// their factors. In the background: the answer to the request does not wait for it. A
@@ -19,7 +20,7 @@ use crate::store::CallerClass;
 pub fn notify_others(
     shared: &Arc<Shared>,
     class: CallerClass,
-    user: &str,
+    user: &UserName,
     what: &str,
     except: Option<&Contact>,
 ) {

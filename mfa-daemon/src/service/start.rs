@@ -177,9 +177,12 @@ async fn first_phase(
         return attempt.locked_out(until);
     }
     let is_account = matches!(subject, Subject::Account(_));
-    if !enrolled && policy.unenrolled == Unenrolled::Enroll && is_account {
+    if let Subject::Account(account) = &subject
+        && !enrolled
+        && policy.unenrolled == Unenrolled::Enroll
+    {
         let policy = attempt.shared.decisions.policy();
-        return enrollment::offer(attempt, &policy).await;
+        return enrollment::offer(attempt, account.clone(), &policy).await;
     }
     // A device is only as trustworthy as what identifies it: root's callers (sshd) report
     // the address and key themselves; anyone else's word is not taken, and a login with no
