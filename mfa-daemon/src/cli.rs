@@ -190,7 +190,12 @@ impl fmt::Display for CliError {
             ),
             CliError::ListRecords(e) => write!(f, "{e}"),
             CliError::Database { config, error } => {
-                write!(f, "config {}, key `{}`: {error}", config.display(), error.key())
+                write!(
+                    f,
+                    "config {}, key `{}`: {error}",
+                    config.display(),
+                    error.key()
+                )
             }
             CliError::Daemon(e) => write!(f, "{e}"),
         }
@@ -406,8 +411,8 @@ fn run(
     // Bound (or taken from systemd) first, while this is the only thread (socket modes come
     // from the umask).
     let listeners = Listeners::open(&config.socket, passed).map_err(StartError::Sockets)?;
-    let delivery = Delivery::from_config(&config, path, &accounts::hostname())
-        .map_err(StartError::Config)?;
+    let delivery =
+        Delivery::from_config(&config, path, &accounts::hostname()).map_err(StartError::Config)?;
     let (code, send, domains, countries) = (
         config.otp.code_policy(),
         config.otp.send_policy(),

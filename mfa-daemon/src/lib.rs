@@ -13,11 +13,11 @@
 pub mod accounts;
 pub mod app;
 pub mod audit;
-pub mod clock;
-pub mod decisions;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod decisions;
 pub mod delivery;
 pub mod error;
 pub mod handlers;

@@ -19,8 +19,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::app::Shared;
-use crate::decisions::Decider;
 use crate::connection::{Caller, Connection, Door};
+use crate::decisions::Decider;
 use crate::delivery::outbox::Outbox;
 use crate::error::DaemonError;
 use crate::handlers;
@@ -29,7 +29,6 @@ use crate::server::connection_limits::{
     Admission, ConnectionLimits, Holder, PRIVILEGED, PUBLIC, Refusal, Slot,
 };
 use crate::server::socket_activation::{ActivationError, PassedSockets};
-
 
 /// Why the server could not start.
 #[derive(Debug)]
