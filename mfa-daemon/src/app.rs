@@ -99,58 +99,24 @@ impl Shared {
         let config = Config::load(path, default_if_missing)?;
         config.check_groups(path, accounts::group_exists)?;
         let delivery = Delivery::from_config(&config, path, &accounts::hostname())?;
-        let (code, send, domains, countries) = (
-            config.otp.code_policy(),
-            config.otp.send_policy(),
-            config.otp.domain_rules(),
-            config.otp.country_rules(),
-        );
+        let otp = config.otp.clone();
         self.decisions.reload(config)?;
-        self.outbox.reload(delivery, code, send, domains, countries);
+        self.outbox.reload_otp(delivery, &otp);
         Ok(())
     }
 }
 
 /// Why a reloaded config was refused; the running one stays.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
     /// The file does not parse or check, names an unknown group, or a provider's
     /// credential cannot be read.
-    Config(ConfigError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
     /// It changes what only a restart can (the socket, the state directory, the store).
-    NeedsRestart(NeedsRestart),
+    #[error("{0}")]
+    NeedsRestart(#[from] NeedsRestart),
     /// The reload's blocking task ended before it could say (it panicked).
-    Interrupted(tokio::task::JoinError),
-}
-
-impl std::fmt::Display for ReloadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReloadError::Config(e) => write!(f, "{e}"),
-            ReloadError::NeedsRestart(e) => write!(f, "{e}"),
-            ReloadError::Interrupted(e) => write!(f, "the reload failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ReloadError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ReloadError::Config(e) => Some(e),
-            ReloadError::NeedsRestart(e) => Some(e),
-            ReloadError::Interrupted(e) => Some(e),
-        }
-    }
-}
-
-impl From<ConfigError> for ReloadError {
-    fn from(e: ConfigError) -> Self {
-        ReloadError::Config(e)
-    }
-}
-
-impl From<NeedsRestart> for ReloadError {
-    fn from(e: NeedsRestart) -> Self {
-        ReloadError::NeedsRestart(e)
-    }
+    #[error("the reload failed: {0}")]
+    Interrupted(#[source] tokio::task::JoinError),
 }

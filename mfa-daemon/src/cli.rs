@@ -131,32 +131,41 @@ impl fmt::Display for NotImported {
 
 /// Why a command failed. `main` prints it after `mfa-daemon: `, except [`CliError::Daemon`],
 /// which is a line of the daemon's log.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Not a documented form of the command line; printed with [`USAGE`].
-    Usage(UsageError),
+    #[error("{0}\n{USAGE}")]
+    Usage(#[source] UsageError),
     /// The config, or a file it names, is refused.
-    Config(ConfigError),
+    #[error("{0}")]
+    Config(#[source] ConfigError),
     /// `--import-records` with a config of the file engine (the file).
+    #[error("{}: [store] engine is \"files\": there is no database to import into", .0.display())]
     NoDatabase(PathBuf),
     /// The state directory to import from cannot be opened.
+    #[error("cannot open {}: {error} (stop the daemon that uses it)", from.display())]
     ImportSource {
         /// The directory.
         from: PathBuf,
         /// Why.
+        #[source]
         error: StoreError,
     },
     /// The records in the state directory cannot be listed.
-    ListRecords(StoreError),
+    #[error("{0}")]
+    ListRecords(#[source] StoreError),
     /// The database the config names cannot be set up.
+    #[error("config {}, key `{}`: {error}", config.display(), error.key())]
     Database {
         /// The config file.
         config: PathBuf,
         /// Why, with the key at fault.
+        #[source]
         error: crate::store::postgres::OpenError,
     },
     /// The daemon did not start, or stopped on an error.
-    Daemon(StartError),
+    #[error("{0}")]
+    Daemon(#[source] StartError),
 }
 
 impl CliError {
@@ -173,64 +182,27 @@ impl CliError {
     }
 }
 
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CliError::Usage(e) => write!(f, "{e}\n{USAGE}"),
-            CliError::Config(e) => write!(f, "{e}"),
-            CliError::NoDatabase(path) => write!(
-                f,
-                "{}: [store] engine is \"files\": there is no database to import into",
-                path.display()
-            ),
-            CliError::ImportSource { from, error } => write!(
-                f,
-                "cannot open {}: {error} (stop the daemon that uses it)",
-                from.display()
-            ),
-            CliError::ListRecords(e) => write!(f, "{e}"),
-            CliError::Database { config, error } => {
-                write!(
-                    f,
-                    "config {}, key `{}`: {error}",
-                    config.display(),
-                    error.key()
-                )
-            }
-            CliError::Daemon(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for CliError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CliError::Usage(e) => Some(e),
-            CliError::Config(e) => Some(e),
-            CliError::NoDatabase(_) => None,
-            CliError::ImportSource { error, .. } => Some(error),
-            CliError::ListRecords(e) => Some(e),
-            CliError::Database { error, .. } => Some(error),
-            CliError::Daemon(e) => Some(e),
-        }
-    }
-}
-
 /// Why the daemon did not start, or stopped on an error.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The config, or what it names (delivery providers, secret files), is refused.
-    Config(ConfigError),
+    #[error("{0}")]
+    Config(#[source] ConfigError),
     /// Core dumps or ptrace access could not be turned off.
-    Harden(nix::Error),
+    #[error("cannot harden the process: {0}")]
+    Harden(#[source] nix::Error),
     /// The sockets cannot be bound, or are not the ones systemd passed.
-    Sockets(ServeError),
+    #[error("{0}")]
+    Sockets(#[source] ServeError),
     /// The state (store engine) cannot be opened.
-    State(crate::decisions::OpenError),
+    #[error("cannot open state: {0}")]
+    State(#[source] crate::decisions::OpenError),
     /// The async runtime cannot start.
-    Runtime(io::Error),
+    #[error("cannot start runtime: {0}")]
+    Runtime(#[source] io::Error),
     /// The server failed while running.
-    Serve(ServeError),
+    #[error("{0}")]
+    Serve(#[source] ServeError),
 }
 
 impl StartError {
@@ -239,30 +211,6 @@ impl StartError {
         match self {
             StartError::Config(_) => ExitCode::from(2),
             _ => ExitCode::from(1),
-        }
-    }
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Config(e) => write!(f, "{e}"),
-            StartError::Harden(e) => write!(f, "cannot harden the process: {e}"),
-            StartError::Sockets(e) | StartError::Serve(e) => write!(f, "{e}"),
-            StartError::State(e) => write!(f, "cannot open state: {e}"),
-            StartError::Runtime(e) => write!(f, "cannot start runtime: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            StartError::Config(e) => Some(e),
-            StartError::Harden(e) => Some(e),
-            StartError::Sockets(e) | StartError::Serve(e) => Some(e),
-            StartError::State(e) => Some(e),
-            StartError::Runtime(e) => Some(e),
         }
     }
 }
@@ -413,22 +361,14 @@ fn run(
     let listeners = Listeners::open(&config.socket, passed).map_err(StartError::Sockets)?;
     let delivery =
         Delivery::from_config(&config, path, &accounts::hostname()).map_err(StartError::Config)?;
-    let (code, send, domains, countries) = (
-        config.otp.code_policy(),
-        config.otp.send_policy(),
-        config.otp.domain_rules(),
-        config.otp.country_rules(),
-    );
+    let otp = config.otp.clone();
     let decisions = Decider::open(config, std::sync::Arc::new(crate::clock::SystemClock))
         .map_err(StartError::State)?;
     // The send limits count in the store, so that a restart (or another host on the same
     // database) does not start them afresh.
-    let outbox = Outbox::new(
+    let outbox = Outbox::with_otp(
         delivery,
-        code,
-        send,
-        domains,
-        countries,
+        &otp,
         decisions.send_ledger(),
         &accounts::hostname(),
     );

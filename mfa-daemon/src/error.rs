@@ -1,7 +1,6 @@
 //! One error type for everything a request can end in short of success, and the one
 //! function that maps it to what the wire says ([`DaemonError::response`]).
 
-use std::fmt;
 
 use mfa_core::contact::ContactError;
 use mfa_core::factor::recovery::RecoveryError;
@@ -10,40 +9,55 @@ use mfa_proto::{FailureKind, Response};
 use crate::store::StoreError;
 
 /// Why a request was refused or failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     /// The request is malformed or not valid at this point; the text says what is wrong.
+    #[error("{0}")]
     BadRequest(String),
     /// The caller may not do this; the text says who may.
+    #[error("{0}")]
     NotAuthorized(String),
     /// Nothing is enrolled that the request needs; the text says what.
+    #[error("{0}")]
     NotEnrolled(String),
     /// A factor exists: a current code or a recovery code must come with the request.
+    #[error("{0}")]
     ProofRequired(&'static str),
     /// The code given is wrong; the text says what to check.
+    #[error("{0}")]
     WrongCode(&'static str),
     /// Too many failures; the text says for how long.
+    #[error("{0}")]
     LockedOut(String),
     /// A phone number, address or label that cannot be used.
-    Contact(ContactError),
+    #[error("{0}")]
+    Contact(#[from] ContactError),
     /// Too many codes sent; the text says until when.
+    #[error("{0}")]
     RateLimited(String),
     /// The policy forbids it (`min_factors`, `max_authenticators`); the text names the key.
+    #[error("{0}")]
     Policy(String),
     /// The code could not be sent; the text says why in words for the user (the provider's
     /// answer is logged, not sent).
+    #[error("{0}")]
     DeliveryFailed(&'static str),
     /// Storage failed.
-    Store(StoreError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
     /// Recovery or bypass codes could not be made or hashed (random numbers, argon2).
-    Hashing(RecoveryError),
+    #[error("{0}")]
+    Hashing(#[from] RecoveryError),
     /// A new secret (an app's key, a sent code) could not be drawn: the random number
     /// generator failed.
+    #[error("random number generator failed: {0}")]
     Random(getrandom::Error),
     /// The work's blocking task ended before it answered (it panicked).
-    TaskFailed(tokio::task::JoinError),
+    #[error("a blocking task failed: {0}")]
+    TaskFailed(#[source] tokio::task::JoinError),
     /// The connection could not be watched for the client going away.
-    Watch(std::io::Error),
+    #[error("cannot watch the connection: {0}")]
+    Watch(#[source] std::io::Error),
 }
 
 impl DaemonError {
@@ -99,58 +113,6 @@ impl DaemonError {
                 | DaemonError::TaskFailed(_)
                 | DaemonError::Watch(_)
         )
-    }
-}
-
-impl fmt::Display for DaemonError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DaemonError::BadRequest(m)
-            | DaemonError::NotAuthorized(m)
-            | DaemonError::NotEnrolled(m)
-            | DaemonError::LockedOut(m)
-            | DaemonError::RateLimited(m)
-            | DaemonError::Policy(m) => f.write_str(m),
-            DaemonError::ProofRequired(m) | DaemonError::WrongCode(m) => f.write_str(m),
-            DaemonError::Contact(e) => write!(f, "{e}"),
-            DaemonError::DeliveryFailed(m) => f.write_str(m),
-            DaemonError::Store(e) => write!(f, "{e}"),
-            DaemonError::Hashing(e) => write!(f, "{e}"),
-            DaemonError::Random(e) => write!(f, "random number generator failed: {e}"),
-            DaemonError::TaskFailed(e) => write!(f, "a blocking task failed: {e}"),
-            DaemonError::Watch(e) => write!(f, "cannot watch the connection: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for DaemonError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DaemonError::Store(e) => Some(e),
-            DaemonError::Contact(e) => Some(e),
-            DaemonError::Hashing(e) => Some(e),
-            DaemonError::TaskFailed(e) => Some(e),
-            DaemonError::Watch(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<StoreError> for DaemonError {
-    fn from(e: StoreError) -> Self {
-        DaemonError::Store(e)
-    }
-}
-
-impl From<RecoveryError> for DaemonError {
-    fn from(e: RecoveryError) -> Self {
-        DaemonError::Hashing(e)
-    }
-}
-
-impl From<ContactError> for DaemonError {
-    fn from(e: ContactError) -> Self {
-        DaemonError::Contact(e)
     }
 }
 

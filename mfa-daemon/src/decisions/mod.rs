@@ -77,47 +77,24 @@ pub struct Decider {
 }
 
 /// Why the decider could not be opened; the daemon does not start.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The store engine `[store]` names could not be opened.
-    Store(store::OpenError),
+    #[error("{0}")]
+    Store(#[source] store::OpenError),
     /// The decoys (a recovery-code hash and an app secret nobody has) could not be made:
     /// the random number generator or the hasher failed.
-    Decoys(RecoveryError),
-}
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenError::Store(e) => write!(f, "{e}"),
-            OpenError::Decoys(e) => write!(f, "cannot make the decoy secrets: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::Store(e) => Some(e),
-            OpenError::Decoys(e) => Some(e),
-        }
-    }
+    #[error("cannot make the decoy secrets: {0}")]
+    Decoys(#[source] RecoveryError),
 }
 
 /// A reloaded config changes what a running daemon cannot change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}` changed: that needs a restart")]
 pub struct NeedsRestart {
     /// The key that changed.
     pub key: &'static str,
 }
-
-impl std::fmt::Display for NeedsRestart {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` changed: that needs a restart", self.key)
-    }
-}
-
-impl std::error::Error for NeedsRestart {}
 
 impl Decider {
     /// Opens the store and the attempt limits named by `config`; `clock` tells the time.

@@ -31,34 +31,17 @@ use crate::server::connection_limits::{
 use crate::server::socket_activation::{ActivationError, PassedSockets};
 
 /// Why the server could not start.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The socket path is in use or unusable.
+    #[error("{0}")]
     Socket(String),
     /// The sockets systemd passed are not the ones the config names.
-    Activation(ActivationError),
+    #[error("{0}")]
+    Activation(#[source] ActivationError),
     /// Any other I/O error while setting up.
-    Io(io::Error),
-}
-
-impl std::fmt::Display for ServeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ServeError::Socket(why) => write!(f, "{why}"),
-            ServeError::Activation(e) => write!(f, "{e}"),
-            ServeError::Io(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for ServeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ServeError::Socket(_) => None,
-            ServeError::Activation(e) => Some(e),
-            ServeError::Io(e) => Some(e),
-        }
-    }
+    #[error("{0}")]
+    Io(#[source] io::Error),
 }
 
 /// The two sockets, ready before anything else starts.

@@ -162,24 +162,9 @@ fn service(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<Shared> {
         ..Config::default()
     };
     let delivery = Delivery::from_config(&config, dir, "test-host").unwrap();
-    let outbox_settings = (
-        config.otp.code_policy(),
-        config.otp.send_policy(),
-        config.otp.domain_rules(),
-        config.otp.country_rules(),
-    );
+    let otp = config.otp.clone();
     let decisions = Decider::open(config, clock).unwrap();
-    let (code, send, domains, countries) = outbox_settings;
-    let ledger = decisions.send_ledger();
-    let outbox = Outbox::new(
-        delivery,
-        code,
-        send,
-        domains,
-        countries,
-        ledger,
-        "test-host",
-    );
+    let outbox = Outbox::with_otp(delivery, &otp, decisions.send_ledger(), "test-host");
     Arc::new(Shared::new(decisions, outbox))
 }
 

@@ -24,12 +24,14 @@ pub struct Engines {
 }
 
 /// Why the engine could not be opened; the daemon does not start.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The file engine's state directory or files cannot be used.
-    Files(StoreError),
+    #[error("{0}")]
+    Files(#[from] StoreError),
     /// The postgres engine's settings or set-up failed.
-    Postgres(super::postgres::OpenError),
+    #[error("config key `{key}`: {0}", key = .0.key())]
+    Postgres(#[source] super::postgres::OpenError),
 }
 
 impl OpenError {
@@ -39,30 +41,6 @@ impl OpenError {
             OpenError::Files(_) => None,
             OpenError::Postgres(e) => Some(e.key()),
         }
-    }
-}
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenError::Files(e) => write!(f, "{e}"),
-            OpenError::Postgres(e) => write!(f, "config key `{}`: {e}", e.key()),
-        }
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::Files(e) => Some(e),
-            OpenError::Postgres(e) => Some(e),
-        }
-    }
-}
-
-impl From<StoreError> for OpenError {
-    fn from(e: StoreError) -> Self {
-        OpenError::Files(e)
     }
 }
 

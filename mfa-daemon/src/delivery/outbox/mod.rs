@@ -15,6 +15,8 @@ use mfa_core::factor::sent_code::{CodePolicy, SentCode};
 use mfa_core::send_limits::{CodePurpose, NoticeKind, SendLimits, SendPolicy, SendRefusal};
 use mfa_proto::Channel;
 
+use crate::config::OtpConfig;
+
 use super::{Body, Delivery, Outgoing, SendError, SendErrorKind};
 
 pub use ledger::{LedgerError, SendLedger};
@@ -96,6 +98,38 @@ impl<C: std::fmt::Debug> std::fmt::Debug for Outbox<C> {
         f.debug_struct("Outbox")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
+    }
+}
+
+impl<C: Courier> Outbox<C> {
+    /// An outbox sending through `delivery` with what `[otp]` sets: the codes' form, the
+    /// send limits (counted in `ledger`), and the domain and country rules.
+    pub fn with_otp(
+        delivery: C,
+        otp: &OtpConfig,
+        ledger: Arc<dyn SendLedger>,
+        hostname: &str,
+    ) -> Self {
+        Outbox::new(
+            delivery,
+            otp.code_policy(),
+            otp.send_policy(),
+            otp.domain_rules(),
+            otp.country_rules(),
+            ledger,
+            hostname,
+        )
+    }
+
+    /// Puts a reloaded `[otp]` and its providers in force (see [`Outbox::reload`]).
+    pub fn reload_otp(&self, delivery: C, otp: &OtpConfig) {
+        self.reload(
+            delivery,
+            otp.code_policy(),
+            otp.send_policy(),
+            otp.domain_rules(),
+            otp.country_rules(),
+        );
     }
 }
 

@@ -127,16 +127,20 @@ impl Drop for Pg {
 
 /// Why the postgres engine could not be set up. [`OpenError::key`] names the config key
 /// at fault.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// What `[store]` names cannot be used.
-    Settings(SettingsError),
+    #[error("{0}")]
+    Settings(#[from] SettingsError),
     /// The engine's runtime cannot be started.
-    Runtime(std::io::Error),
+    #[error("cannot start the database runtime: {0}")]
+    Runtime(#[source] std::io::Error),
     /// The connection pool cannot be built.
-    Pool(deadpool_postgres::BuildError),
+    #[error("cannot set up the pool: {0}")]
+    Pool(#[source] deadpool_postgres::BuildError),
     /// The state directory cannot be used (or another daemon holds it).
-    StateDir(StoreError),
+    #[error("{0}")]
+    StateDir(#[source] StoreError),
 }
 
 impl OpenError {
@@ -147,34 +151,6 @@ impl OpenError {
             OpenError::Runtime(_) | OpenError::Pool(_) => "store.engine",
             OpenError::StateDir(_) => "state_dir",
         }
-    }
-}
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenError::Settings(e) => write!(f, "{e}"),
-            OpenError::Runtime(e) => write!(f, "cannot start the database runtime: {e}"),
-            OpenError::Pool(e) => write!(f, "cannot set up the pool: {e}"),
-            OpenError::StateDir(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::Settings(e) => Some(e),
-            OpenError::Runtime(e) => Some(e),
-            OpenError::Pool(e) => Some(e),
-            OpenError::StateDir(e) => Some(e),
-        }
-    }
-}
-
-impl From<SettingsError> for OpenError {
-    fn from(e: SettingsError) -> Self {
-        OpenError::Settings(e)
     }
 }
 

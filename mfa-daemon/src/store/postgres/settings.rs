@@ -32,25 +32,32 @@ impl std::fmt::Debug for Settings {
 
 /// Why `[store]`'s settings cannot be used. [`SettingsError::key`] names the config key at
 /// fault; the message says what is wrong with it.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// Neither `url` nor `url_file` is set.
+    #[error("needs `url` or `url_file`")]
     NoUrl,
     /// `url_file` cannot be read or is not safe.
-    UrlFile(SecretFileError),
+    #[error("{0}")]
+    UrlFile(#[source] SecretFileError),
     /// The connection string (of `url`, or read from `url_file`) is refused.
+    #[error("{error}")]
     ConnectionString {
         /// `store.url` or `store.url_file`.
         key: &'static str,
         /// What is wrong with it.
+        #[source]
         error: ConnectionStringError,
     },
     /// No `key_file` is set.
+    #[error("is required")]
     NoKeyFile,
     /// `key_file` cannot be read or is not a key.
-    KeyFile(SecretFileError),
+    #[error("{0}")]
+    KeyFile(#[source] SecretFileError),
     /// The TLS set-up (`ca_file`, or the system's roots) failed.
-    Tls(TlsError),
+    #[error("{0}")]
+    Tls(#[source] TlsError),
 }
 
 impl SettingsError {
@@ -62,29 +69,6 @@ impl SettingsError {
             SettingsError::ConnectionString { key, .. } => key,
             SettingsError::NoKeyFile | SettingsError::KeyFile(_) => "store.key_file",
             SettingsError::Tls(_) => "store.ca_file",
-        }
-    }
-}
-
-impl std::fmt::Display for SettingsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SettingsError::NoUrl => f.write_str("needs `url` or `url_file`"),
-            SettingsError::UrlFile(e) | SettingsError::KeyFile(e) => write!(f, "{e}"),
-            SettingsError::ConnectionString { error, .. } => write!(f, "{error}"),
-            SettingsError::NoKeyFile => f.write_str("is required"),
-            SettingsError::Tls(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for SettingsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SettingsError::UrlFile(e) | SettingsError::KeyFile(e) => Some(e),
-            SettingsError::ConnectionString { error, .. } => Some(error),
-            SettingsError::Tls(e) => Some(e),
-            SettingsError::NoUrl | SettingsError::NoKeyFile => None,
         }
     }
 }
@@ -121,11 +105,13 @@ impl Settings {
 }
 
 /// Why the TLS set-up failed (all of it is `store.ca_file`'s).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// rustls refused its own defaults.
-    Setup(rustls::Error),
+    #[error("cannot set up TLS: {0}")]
+    Setup(#[source] rustls::Error),
     /// `ca_file` cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
     Read {
         /// The file.
         path: std::path::PathBuf,
@@ -133,6 +119,7 @@ pub enum TlsError {
         source: std::io::Error,
     },
     /// A PEM block of `ca_file` is not a certificate.
+    #[error("{} holds no PEM certificate: {source}", path.display())]
     NotPem {
         /// The file.
         path: std::path::PathBuf,
@@ -140,6 +127,7 @@ pub enum TlsError {
         source: rustls::pki_types::pem::Error,
     },
     /// A certificate of `ca_file` cannot be a root.
+    #[error("{}: unusable certificate: {source}", path.display())]
     Unusable {
         /// The file.
         path: std::path::PathBuf,
@@ -147,45 +135,14 @@ pub enum TlsError {
         source: rustls::Error,
     },
     /// `ca_file` holds no certificate at all.
+    #[error("{} holds no PEM certificate", path.display())]
     NoCertificate {
         /// The file.
         path: std::path::PathBuf,
     },
     /// Without `ca_file`: the system's roots cannot be loaded.
-    SystemRoots(rustls::Error),
-}
-
-impl std::fmt::Display for TlsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TlsError::Setup(e) => write!(f, "cannot set up TLS: {e}"),
-            TlsError::Read { path, source } => {
-                write!(f, "cannot read {}: {source}", path.display())
-            }
-            TlsError::NotPem { path, source } => {
-                write!(f, "{} holds no PEM certificate: {source}", path.display())
-            }
-            TlsError::Unusable { path, source } => {
-                write!(f, "{}: unusable certificate: {source}", path.display())
-            }
-            TlsError::NoCertificate { path } => {
-                write!(f, "{} holds no PEM certificate", path.display())
-            }
-            TlsError::SystemRoots(e) => write!(f, "cannot load the system's roots: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for TlsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TlsError::Setup(e) | TlsError::SystemRoots(e) => Some(e),
-            TlsError::Unusable { source, .. } => Some(source),
-            TlsError::Read { source, .. } => Some(source),
-            TlsError::NotPem { source, .. } => Some(source),
-            TlsError::NoCertificate { .. } => None,
-        }
-    }
+    #[error("cannot load the system's roots: {0}")]
+    SystemRoots(#[source] rustls::Error),
 }
 
 /// The TLS set-up: the CA file's certificates, or the system's roots.
