@@ -1,7 +1,6 @@
 //! One error type for everything a request can end in short of success, and the one
 //! function that maps it to what the wire says ([`DaemonError::response`]).
 
-
 use mfa_core::contact::ContactError;
 use mfa_core::factor::recovery::RecoveryError;
 use mfa_proto::{FailureKind, Response};
