@@ -18,6 +18,7 @@ use crate::delivery::outbox::Outbox;
 use crate::error::DaemonError;
 use crate::hashing::{HashingPermit, HashingPools};
 use crate::store::CallerClass;
+use crate::username::UserName;
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -64,6 +65,19 @@ impl Shared {
             Ok(result) => result,
             Err(e) => Err(DaemonError::TaskFailed(e)),
         }
+    }
+
+    /// Runs `work` on `user`'s account on a blocking thread, in the share of the caller
+    /// `uid` (see [`Shared::blocking`]).
+    pub async fn for_user<T: Send + 'static>(
+        self: &Arc<Self>,
+        uid: u32,
+        user: &UserName,
+        work: impl FnOnce(&Decider, &UserName) -> Result<T, DaemonError> + Send + 'static,
+    ) -> Result<T, DaemonError> {
+        let user = user.clone();
+        self.blocking(CallerClass::of(uid), move |a| work(a, &user))
+            .await
     }
 
     /// Like [`Shared::blocking`], for work that runs argon2, within `caller`'s share of the

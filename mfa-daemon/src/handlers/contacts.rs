@@ -181,10 +181,9 @@ async fn checked_contact(
         Ok(parsed) => parsed,
         Err(e) => return Err(e.response()),
     };
-    let target = user.to_owned();
     let record = match shared
-        .blocking(CallerClass::of(uid), move |a| {
-            Ok(a.record(&crate::decisions::Subject::Account(target))?)
+        .for_user(uid, user, |a, user| {
+            Ok(a.record(&crate::decisions::Subject::Account(user.clone()))?)
         })
         .await
     {
@@ -214,10 +213,11 @@ async fn save(
     new: Contact,
     revision: Option<u64>,
 ) -> Response {
-    let target = user.to_owned();
     let contact = new.clone();
     match shared
-        .blocking(CallerClass::of(uid), move |a| a.add_contact(&target, contact, revision))
+        .for_user(uid, user, move |a, user| {
+            a.add_contact(user, contact, revision)
+        })
         .await
     {
         Ok(ContactChange::Done(added)) => {
@@ -254,13 +254,12 @@ pub async fn remove(
     kind: ContactKind,
     which: &str,
 ) -> Response {
-    let target = user.to_owned();
     let which_owned = which.to_owned();
     let min = shared.decisions.policy().min_factors;
     let min_factors = (uid != 0).then_some(min);
     match shared
-        .blocking(CallerClass::of(uid), move |a| {
-            a.remove_contact(&target, kind, &which_owned, min_factors)
+        .for_user(uid, user, move |a, user| {
+            a.remove_contact(user, kind, &which_owned, min_factors)
         })
         .await
     {

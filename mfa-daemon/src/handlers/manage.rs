@@ -313,12 +313,9 @@ async fn enroll(
     if let Err(refusal) = require_proof(shared, conn, user, proof).await {
         return conn.send(&refusal).await;
     }
-    let target = user.to_owned();
     let wanted = label.to_owned();
     let (pending, uri) = match shared
-        .blocking(CallerClass::of(uid), move |a| {
-            a.begin_totp(&target, &wanted)
-        })
+        .for_user(uid, user, move |a, user| a.begin_totp(user, &wanted))
         .await
     {
         Ok(begun) => begun,
@@ -411,16 +408,13 @@ async fn activate(
                 None,
                 Some(label),
             );
-            notify_others(
+            codes_made(
                 shared,
-                CallerClass::of(uid),
+                uid,
                 user,
                 "An authenticator app was enrolled",
-                None,
-            );
-            Response::RecoveryCodes {
-                codes: codes.into_iter().map(Secret::from).collect(),
-            }
+                codes,
+            )
         }
         Ok(Activation::Conflict) => {
             audit_app(
@@ -441,6 +435,21 @@ async fn activate(
     }
 }
 
+/// Tells the user's other contacts what happened, and hands out the new recovery codes
+/// (none when an app was added beside others and the unused codes were kept).
+fn codes_made(
+    shared: &Arc<Shared>,
+    uid: u32,
+    user: &UserName,
+    what: &str,
+    codes: Vec<zeroize::Zeroizing<String>>,
+) -> Response {
+    notify_others(shared, CallerClass::of(uid), user, what, None);
+    Response::RecoveryCodes {
+        codes: codes.into_iter().map(Secret::from).collect(),
+    }
+}
+
 async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &UserName) -> Response {
     let uid = caller.uid;
     let target = user.to_owned();
@@ -457,16 +466,13 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &UserNam
                 AuditOutcome::Ok,
                 None,
             );
-            notify_others(
+            codes_made(
                 shared,
-                CallerClass::of(uid),
+                uid,
                 user,
                 "A new set of recovery codes was made",
-                None,
-            );
-            Response::RecoveryCodes {
-                codes: codes.into_iter().map(Secret::from).collect(),
-            }
+                codes,
+            )
         }
         Ok(None) => failed(
             FailureKind::NotEnrolled,
@@ -477,9 +483,8 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &UserNam
 }
 
 async fn remove(shared: &Arc<Shared>, uid: u32, user: &UserName) -> Response {
-    let target = user.to_owned();
     match shared
-        .blocking(CallerClass::of(uid), move |a| a.remove_factors(&target))
+        .for_user(uid, user, |a, user| a.remove_factors(user))
         .await
     {
         Ok(Some(removed)) => {
@@ -512,13 +517,12 @@ async fn remove(shared: &Arc<Shared>, uid: u32, user: &UserName) -> Response {
 
 /// Removes one authenticator app; a non-root caller only down to `policy.min_factors`.
 async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &UserName, label: &str) -> Response {
-    let target = user.to_owned();
     let wanted = label.to_owned();
     let min = shared.decisions.policy().min_factors;
     let min_factors = (uid != 0).then_some(min);
     match shared
-        .blocking(CallerClass::of(uid), move |a| {
-            a.remove_app(&target, &wanted, min_factors)
+        .for_user(uid, user, move |a, user| {
+            a.remove_app(user, &wanted, min_factors)
         })
         .await
     {
@@ -569,9 +573,8 @@ async fn status(shared: &Arc<Shared>, uid: u32, subject: &Subject) -> Response {
 
 /// Ends the trust of every device of the user.
 async fn forget_devices(shared: &Arc<Shared>, uid: u32, user: &UserName) -> Response {
-    let target = user.to_owned();
     match shared
-        .blocking(CallerClass::of(uid), move |a| a.forget_devices(&target))
+        .for_user(uid, user, |a, user| a.forget_devices(user))
         .await
     {
         Ok(n) => {
