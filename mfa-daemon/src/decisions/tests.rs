@@ -1,37 +1,21 @@
 //! The decisions against a real file store in a temporary directory.
 
-#![allow(unused_imports)]
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
 use mfa_core::Factor;
-use mfa_core::contact::{self, Contact, ContactError};
+use mfa_core::contact::{Contact, ContactError};
 use mfa_core::device::{self, DeviceId};
-use mfa_core::factor::{Decision, Rejection};
-use mfa_core::policy::Policy;
+use mfa_core::factor::Rejection;
+use mfa_core::factor::recovery;
+use mfa_core::factor::totp::{Algorithm, Generator};
 use mfa_proto::ContactKind;
 
-use crate::config::Config;
-use crate::config::Engine;
-use crate::error::DaemonError;
-use crate::store::attempt_limiter::AttemptLimiter;
-use crate::store::files::FileStore;
-use crate::store::postgres::{Pg, PgLimits, PgSendLedger, PgStore};
-use crate::store::send_ledger::FileSendLedger;
-use crate::store::{Limits, RecordStore, StoreError, TotpFactor, UserRecord};
-use mfa_core::factor::bypass;
-use mfa_core::factor::recovery::{self, RecoveryCode, RecoveryError};
-use mfa_core::factor::totp::{self, Generator, Secret, TotpParams};
-use mfa_core::lockout::FailureEffect;
-use mfa_core::record::{self, LastSuccess};
-
 use super::{
-    Activation, ContactChange, ContactRemoval, Decider, DeviceTrust, Locks, NeedsRestart,
-    PendingTotp, Removal, Subject, Verdict,
+    Activation, ContactChange, ContactRemoval, Decider, DeviceTrust, Removal, Subject, Verdict,
 };
-use mfa_core::factor::totp::Algorithm;
+use crate::config::Config;
 
 fn check(a: &Decider, user: &str, source: &str, answer: &str, now: u64) -> Verdict {
     a.check_answer(&account(user), source, answer, now, Some("sshd"), &|| true)
