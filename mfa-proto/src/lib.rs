@@ -18,6 +18,7 @@ mod client;
 mod frame;
 mod message;
 mod secret;
+pub mod web;
 
 pub use client::{
     Client, DEFAULT_DAEMON_USER, DEFAULT_SOCKET, DEFAULT_TIMEOUT, ListenerError,
