@@ -8,6 +8,7 @@ pub mod contact;
 pub mod device;
 pub mod factor;
 pub mod lockout;
+pub mod passkey;
 pub mod policy;
 pub mod record;
 pub mod send_book;

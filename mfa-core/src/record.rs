@@ -9,6 +9,7 @@ use crate::factor::bypass::BypassGrant;
 use crate::factor::recovery::RecoveryCode;
 use crate::factor::totp::{self, Generator, Secret, TotpParams};
 use crate::factor::{Decision, Factor, Rejection};
+use crate::passkey::{PasskeyFactor, PushTarget};
 
 /// Format version of a record written now.
 /// - 1: bare recovery-code hashes, failure counters in the record.
@@ -17,10 +18,11 @@ use crate::factor::{Decision, Factor, Rejection};
 /// - 4: `trusted` (remembered devices).
 /// - 5: `totp` is a list of labelled apps (was one app or `null`); `first_seen`,
 ///   `last_success` and `bypass`.
+/// - 6: `passkeys` and `push` (browsers told of sign-ins by Web Push).
 ///
 /// Older versions are read and migrated in memory, and rewritten as this version on the
 /// next change.
-pub const RECORD_VERSION: u32 = 5;
+pub const RECORD_VERSION: u32 = 6;
 
 /// The label of an app enrolled without one (and of the single app of records before
 /// version 5).
@@ -54,6 +56,10 @@ pub struct UserRecord {
     pub last_success: Option<LastSuccess>,
     /// A bypass code an admin issued (`mfactl bypass`).
     pub bypass: Option<BypassGrant>,
+    /// Passkeys and security keys, in enrollment order; each label once.
+    pub passkeys: Vec<PasskeyFactor>,
+    /// Browsers that asked to be told of sign-ins by Web Push.
+    pub push: Vec<PushTarget>,
 }
 
 /// When, from where and with what a user last logged in.
@@ -101,6 +107,10 @@ struct StoredRecord {
     last_success: Option<LastSuccess>,
     #[serde(default)]
     bypass: Option<BypassGrant>,
+    #[serde(default)]
+    passkeys: Vec<PasskeyFactor>,
+    #[serde(default)]
+    push: Vec<PushTarget>,
     /// Version 1's failure counters: dropped (lockouts now live in the attempt limiter).
     #[serde(default, rename = "limits")]
     _limits: Option<serde::de::IgnoredAny>,
@@ -123,6 +133,8 @@ impl From<StoredRecord> for UserRecord {
             first_seen: stored.first_seen,
             last_success: stored.last_success,
             bypass: stored.bypass,
+            passkeys: stored.passkeys,
+            push: stored.push,
         }
     }
 }
@@ -140,24 +152,32 @@ impl Default for UserRecord {
             first_seen: None,
             last_success: None,
             bypass: None,
+            passkeys: Vec::new(),
+            push: Vec::new(),
         }
     }
 }
 
 impl UserRecord {
-    /// Whether the user has any factor at all: an app, a recovery code, a contact a code
-    /// can be sent to, or a live bypass code.
+    /// Whether the user has any factor at all: an app, a passkey, a recovery code, a
+    /// contact a code can be sent to, or a live bypass code.
     pub fn is_enrolled(&self, now: u64) -> bool {
         !self.totp.is_empty()
+            || !self.passkeys.is_empty()
             || !self.recovery_codes.is_empty()
             || !self.contacts.is_empty()
             || self.bypass.as_ref().is_some_and(|b| b.is_live(now))
     }
 
-    /// The factors `policy.min_factors` counts: each app and each phone or address
+    /// The factors `policy.min_factors` counts: each app, passkey, phone or address
     /// (recovery codes and bypass codes are stand-ins, not factors).
     pub fn factor_count(&self) -> usize {
-        self.totp.len() + self.contacts.len()
+        self.totp.len() + self.passkeys.len() + self.contacts.len()
+    }
+
+    /// The passkey labelled `label`.
+    pub fn passkey(&self, label: &str) -> Option<&PasskeyFactor> {
+        self.passkeys.iter().find(|p| p.label == label)
     }
 
     /// The app labelled `label`.

@@ -33,6 +33,8 @@ pub struct Shared {
     pub hashing: HashingPools,
     /// Rate limits of the log lines callers can cause.
     pub log_throttle: LogThrottle,
+    /// Passkey links and approval requests, when `[web]` is configured.
+    pub web: Option<crate::web::Web>,
 }
 
 /// At most one log line per this interval for each kind of refusal a caller can cause.
@@ -48,7 +50,13 @@ impl Shared {
             audit: AuditLog::open(),
             hashing: HashingPools::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             log_throttle: LogThrottle::new(1, REFUSAL_LOG_INTERVAL),
+            web: None,
         }
+    }
+
+    /// The same, serving the web pages' requests with `web`.
+    pub fn with_web(self, web: Option<crate::web::Web>) -> Shared {
+        Shared { web, ..self }
     }
 
     /// Runs `work` on a blocking thread for a caller of `class`; a panic there becomes an

@@ -129,6 +129,14 @@ impl Connection {
     /// Reads one request, waiting at most `timeout`. An eviction (see [`Eviction`]) ends
     /// the wait as [`FrameError::Closed`].
     pub async fn read(&mut self, timeout: Duration) -> Result<Request, FrameError> {
+        self.read_as::<Request>(timeout).await
+    }
+
+    /// Like [`Connection::read`], for a message of another protocol (the web socket's).
+    pub async fn read_as<T: serde::de::DeserializeOwned>(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<T, FrameError> {
         let Some(eviction) = self.eviction.clone() else {
             return self.read_within(timeout).await;
         };
@@ -143,13 +151,16 @@ impl Connection {
         }
     }
 
-    async fn read_within(&mut self, timeout: Duration) -> Result<Request, FrameError> {
+    async fn read_within<T: serde::de::DeserializeOwned>(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<T, FrameError> {
         tokio::time::timeout(timeout, self.read_frame())
             .await
             .unwrap_or(Err(FrameError::Timeout))
     }
 
-    async fn read_frame(&mut self) -> Result<Request, FrameError> {
+    async fn read_frame<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, FrameError> {
         let mut header = [0u8; HEADER_LEN];
         match self.stream.read_exact(&mut header).await {
             Ok(_) => {}

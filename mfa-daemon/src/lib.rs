@@ -28,3 +28,4 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod username;
+pub mod web;

@@ -93,6 +93,13 @@ pub enum AuditKind {
     AdminForget,
     /// Root issued a bypass code (`uses`, `until`).
     AdminBypass,
+    /// A sign-in asked for an approval on the phone (a push or link went out).
+    ApprovalRequested,
+    /// An approval was refused: a wrong number, or a passkey answer that did not verify
+    /// (another user's key, a replay, a foreign origin, a sign count going backwards).
+    ApprovalRefused,
+    /// The user denied a sign-in on the approval page.
+    SignInDeniedByUser,
     /// Events one caller `uid` caused past its share of audit lines were not written
     /// (`dropped`: how many, in the window that just ended).
     AuditEventsDropped,

@@ -39,6 +39,8 @@ impl Decider {
             }
             record.revision += 1;
             record.totp.clear();
+            record.passkeys.clear();
+            record.push.clear();
             record.recovery_codes.clear();
             record.bypass = None;
             // A user reset to nothing gets a fresh grace period to enroll again.
@@ -154,6 +156,6 @@ pub fn below_minimum(min: usize, have: usize) -> DaemonError {
 
 /// Whether removing one factor of `record` would leave fewer than `min_factors` (a
 /// non-root caller's limit; `None` for root, who may remove anything).
-fn below_minimum_after_one(record: &UserRecord, min_factors: Option<usize>) -> bool {
+pub(super) fn below_minimum_after_one(record: &UserRecord, min_factors: Option<usize>) -> bool {
     min_factors.is_some_and(|min| record.factor_count().saturating_sub(1) < min)
 }

@@ -6,6 +6,7 @@
 //! - [`enrollment`]: new authenticator apps and recovery codes;
 //! - [`factors`]: removing apps and adding or removing phones and email addresses, within
 //!   `policy.min_factors`;
+//! - [`passkeys`]: passkeys the web pages enrolled, and browsers told by Web Push;
 //! - [`devices`]: trusting the device a login came from, and forgetting it;
 //! - [`admin`]: exemptions, unlocks, bypass codes and the list of known names.
 
@@ -14,6 +15,7 @@ mod answers;
 mod devices;
 mod enrollment;
 mod factors;
+mod passkeys;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +35,7 @@ pub use answers::{Locks, Verdict};
 pub use devices::DeviceTrust;
 pub use enrollment::{Activation, PendingTotp};
 pub use factors::{ContactChange, ContactRemoval, Removal, below_minimum};
+pub use passkeys::PasskeyAdded;
 pub use mfa_core::Factor;
 pub use mfa_core::factor::{Decision, Rejection};
 

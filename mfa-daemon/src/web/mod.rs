@@ -1,0 +1,107 @@
+//! What the daemon keeps and checks for the web pages (`mfa-web`): one-time enrollment
+//! links for passkeys, approval requests with their number, and the WebAuthn verifier.
+//!
+//! `mfa-web` only carries what a browser sent. Every ceremony is verified here, against
+//! state that never leaves the daemon: the registration or authentication state that holds
+//! the challenge is kept with the one link or request it was made for, and taken out of it
+//! by the first answer, so a credential or an assertion can complete that link or request
+//! and no other, and only once.
+
+mod approvals;
+mod enrollment;
+
+use std::time::Duration;
+
+use data_encoding::BASE64URL_NOPAD;
+use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder, WebauthnError};
+
+pub use approvals::{Approval, ApprovalEnd, ApprovalRefused, Approvals};
+pub use enrollment::{EnrollLink, Links};
+
+use crate::clock::UnixTime;
+
+/// How long an enrollment link works.
+pub const ENROLL_LINK_LIFE: Duration = Duration::from_secs(600);
+/// Bytes of randomness in a link's token or a request's id.
+const TOKEN_BYTES: usize = 16;
+/// Longest token or id accepted from `mfa-web` (the base64url of [`TOKEN_BYTES`] is 22).
+pub const MAX_TOKEN_LEN: usize = 64;
+
+/// What the web pages need from the config: where users reach them, and for how long an
+/// approval waits.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    /// The `https://` address users reach (`http://localhost…` in tests); its origin is
+    /// the only one a ceremony may come from.
+    pub public_url: Url,
+    /// The WebAuthn relying party id: the public URL's host or a registrable suffix of it.
+    pub rp_id: String,
+    /// How long an approval request waits for the phone.
+    pub approval_timeout: Duration,
+    /// This host's name, shown on the pages.
+    pub host: String,
+}
+
+/// The verifier and the open links and requests.
+#[derive(Debug)]
+pub struct Web {
+    /// Checks attestations and assertions.
+    pub verifier: Webauthn,
+    /// What the config said.
+    pub options: WebOptions,
+    /// Passkey enrollment links.
+    pub links: Links,
+    /// Sign-ins waiting for an approval.
+    pub approvals: Approvals,
+}
+
+/// The config's `[web]` cannot give a verifier.
+#[derive(Debug, thiserror::Error)]
+#[error("config key `web.public_url`/`web.rp_id`: {0}")]
+pub struct WebSetupError(#[source] WebauthnError);
+
+impl Web {
+    /// A verifier for `options` and no links or requests yet.
+    pub fn new(options: WebOptions) -> Result<Web, WebSetupError> {
+        let verifier = WebauthnBuilder::new(&options.rp_id, &options.public_url)
+            .and_then(|b| b.rp_name("pam-mfa").build())
+            .map_err(WebSetupError)?;
+        Ok(Web {
+            verifier,
+            options,
+            links: Links::default(),
+            approvals: Approvals::default(),
+        })
+    }
+
+    /// The page address for a link or request: `public_url` + `path` + `/` + `token`.
+    pub fn page(&self, path: &str, token: &str) -> String {
+        let base = self.options.public_url.as_str().trim_end_matches('/');
+        format!("{base}/{path}/{token}")
+    }
+}
+
+/// A fresh random token for a link or request, base64url without padding.
+pub fn new_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes)?;
+    Ok(BASE64URL_NOPAD.encode(&bytes))
+}
+
+/// Whether `token` has the shape of one we make (checked before any lookup, so that an
+/// odd string costs nothing and never reaches a log line unquoted).
+pub fn token_shape_ok(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= MAX_TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `expires` is past at `now`.
+fn expired(expires: UnixTime, now: UnixTime) -> bool {
+    now.secs() >= expires.secs()
+}
+
+#[cfg(test)]
+mod tests;
