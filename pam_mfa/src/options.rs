@@ -152,33 +152,17 @@ impl ModuleOptions {
                 None => (arg, None),
             };
             let option = match key {
-                "socket" => {
-                    let value = required("socket", value)?;
-                    options.socket = parse_socket(value)?;
-                    "socket"
-                }
-                "nullok" => {
-                    flag("nullok", value)?;
-                    options.nullok = true;
-                    "nullok"
-                }
-                "failmode" => {
-                    options.failmode = parse_failmode(required("failmode", value)?)?;
-                    "failmode"
-                }
-                "timeout" => {
-                    options.timeout = parse_timeout(required("timeout", value)?)?;
-                    "timeout"
-                }
-                "debug" => {
-                    flag("debug", value)?;
-                    options.debug = true;
-                    "debug"
-                }
-                "daemon_user" => {
-                    options.daemon_user = parse_daemon_user(required("daemon_user", value)?)?;
-                    "daemon_user"
-                }
+                "socket" => set(&mut options.socket, "socket", value, parse_socket)?,
+                "nullok" => flag(&mut options.nullok, "nullok", value)?,
+                "failmode" => set(&mut options.failmode, "failmode", value, parse_failmode)?,
+                "timeout" => set(&mut options.timeout, "timeout", value, parse_timeout)?,
+                "debug" => flag(&mut options.debug, "debug", value)?,
+                "daemon_user" => set(
+                    &mut options.daemon_user,
+                    "daemon_user",
+                    value,
+                    parse_daemon_user,
+                )?,
                 _ => return Err(OptionError::Unknown { arg: arg.into() }),
             };
             if seen.contains(&option) {
@@ -190,13 +174,29 @@ impl ModuleOptions {
     }
 }
 
-fn required<'a>(option: &'static str, value: Option<&'a str>) -> Result<&'a str, OptionError> {
-    value.ok_or(OptionError::MissingValue { option })
+/// Sets `field` from the value `option` must have, and returns the option's name (for the
+/// check that no option is given twice).
+fn set<T>(
+    field: &mut T,
+    option: &'static str,
+    value: Option<&str>,
+    parse: fn(&str) -> Result<T, OptionError>,
+) -> Result<&'static str, OptionError> {
+    *field = parse(value.ok_or(OptionError::MissingValue { option })?)?;
+    Ok(option)
 }
 
-fn flag(option: &'static str, value: Option<&str>) -> Result<(), OptionError> {
+/// Turns on the flag `option`, which takes no value, and returns its name.
+fn flag(
+    field: &mut bool,
+    option: &'static str,
+    value: Option<&str>,
+) -> Result<&'static str, OptionError> {
     match value {
-        None => Ok(()),
+        None => {
+            *field = true;
+            Ok(option)
+        }
         Some(_) => Err(OptionError::UnexpectedValue { option }),
     }
 }
