@@ -19,6 +19,7 @@ mod frame;
 mod message;
 mod secret;
 pub mod web;
+mod web_settings;
 
 pub use client::{
     Client, DEFAULT_DAEMON_USER, DEFAULT_SOCKET, DEFAULT_TIMEOUT, ListenerError,

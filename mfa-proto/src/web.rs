@@ -21,6 +21,11 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+pub use crate::web_settings::{
+    DEFAULT_APPROVAL_TIMEOUT, DEFAULT_LISTEN, InvalidWebSetting, MAX_APPROVAL_TIMEOUT,
+    MIN_APPROVAL_TIMEOUT, PublicUrl, WebSettings,
+};
+
 /// The account `mfa-web` runs as unless `[web] user` says otherwise.
 pub const DEFAULT_WEB_USER: &str = "mfa-web";
 

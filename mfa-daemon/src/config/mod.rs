@@ -20,6 +20,7 @@ mod otp;
 mod policy;
 mod store;
 mod totp;
+mod web;
 
 pub use delivery::{
     DeliverySections, EmailSection, SmsProvider, SmsSection, SmtpTls, TwilioSection, WebhookSection,
@@ -28,6 +29,7 @@ pub use error::ConfigError;
 pub(crate) use error::Invalid;
 pub use limits::LimitsConfig;
 pub use log_level::LogLevel;
+pub use mfa_proto::web::WebSettings;
 pub use otp::{MAX_SEND_TIMEOUT, OtpCharset, OtpConfig};
 pub use policy::{PolicyConfig, RequireSetting, RuleConfig, UnenrolledSetting};
 pub use store::{ConnectionStringError, Engine, StoreConfig, connection_string};
@@ -76,6 +78,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Where records and attempt limits live.
     pub store: StoreConfig,
+    /// The pages `mfa-web` serves (passkeys, phone approval); none without the section.
+    pub web: Option<WebSettings>,
 }
 
 impl Default for Config {
@@ -96,6 +100,7 @@ impl Default for Config {
             email: None,
             policy: PolicyConfig::default(),
             store: StoreConfig::default(),
+            web: None,
         }
     }
 }
@@ -151,7 +156,8 @@ impl Config {
         self.limits.validate()?;
         self.otp.validate()?;
         self.store.validate()?;
-        self.policy.validate()
+        self.policy.validate()?;
+        web::validate(self.web.as_ref())
     }
 
     /// Refuses a group name that `known` (NSS, from the daemon) does not know, naming the key

@@ -11,6 +11,7 @@ use super::*;
 mod otp;
 mod policy;
 mod store;
+mod web;
 
 /// `text` as the file `/etc/mfa/test.toml`.
 fn parse(text: &str) -> Result<Config, ConfigError> {

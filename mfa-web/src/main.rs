@@ -1,0 +1,7 @@
+//! `mfa-web`: see the library.
+#![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
+
+fn main() -> std::process::ExitCode {
+    mfa_web::main()
+}
