@@ -72,9 +72,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
                     _ => ApiError::BadRequest("the body could not be read".to_owned()),
                 })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+        let bad = |e: serde_json::Error| {
             ApiError::BadRequest(format!("the body is not the JSON this call takes: {e}"))
-        })
+        };
+        // An object only: serde would also take `[47]` for `{"number": 47}`.
+        let value: Value = serde_json::from_slice(&bytes).map_err(bad)?;
+        if !value.is_object() {
+            return Err(ApiError::BadRequest(
+                "the body must be a JSON object".to_owned(),
+            ));
+        }
+        serde_json::from_value(value).map(JsonBody).map_err(bad)
     }
 }
 
