@@ -86,10 +86,7 @@ impl<W: Write> Output<W> {
         tz: &TimeZone,
     ) -> Result<(), EnrollError> {
         match self.mode {
-            Mode::Json => {
-                let value = serde_json::to_value(report).map_err(json_error)?;
-                self.json(&value)
-            }
+            Mode::Json => self.json(&serde_json::to_value(report).map_err(json_error)?),
             Mode::Human => self.text(&status_text(report, now, tz)),
         }
     }
@@ -121,10 +118,7 @@ impl<W: Write> Output<W> {
         tz: &TimeZone,
     ) -> Result<(), EnrollError> {
         match self.mode {
-            Mode::Json => {
-                let value = serde_json::json!({ "trusted_devices": report.trusted_devices });
-                self.json(&value)
-            }
+            Mode::Json => self.json(&json!({ "trusted_devices": report.trusted_devices })),
             Mode::Human => {
                 let text = devices_text(report, now, tz);
                 if text.is_empty() {
@@ -138,10 +132,7 @@ impl<W: Write> Output<W> {
 
     /// A request succeeded; `message` is the daemon's.
     pub fn ok(&mut self, message: &str) -> Result<(), EnrollError> {
-        match self.mode {
-            Mode::Json => self.json(&ok_json(message)),
-            Mode::Human => self.text(&format!("{}\n", one_line(message))),
-        }
+        self.text(&ok_text(message, self.mode == Mode::Json))
     }
 
     fn json(&mut self, value: &Value) -> Result<(), EnrollError> {
@@ -175,8 +166,14 @@ fn recovery_codes_json(codes: &[Secret]) -> Value {
     json!({ "recovery_codes": codes })
 }
 
-fn ok_json(message: &str) -> Value {
-    json!({ "ok": message })
+/// A done request: the daemon's message, as a line of text or as `{"ok": ...}` (mfactl's
+/// too).
+pub fn ok_text(message: &str, json: bool) -> String {
+    if json {
+        format!("{}\n", json!({ "ok": message }))
+    } else {
+        format!("{}\n", one_line(message))
+    }
 }
 
 fn enrollment_text(e: &TotpEnrollment, show_qr: bool) -> String {
@@ -359,34 +356,24 @@ pub fn status_details(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> S
             );
         }
     }
-    if let Some(locked) = report.account_locked_until {
-        let _ = writeln!(
-            text,
-            "Account: only recovery codes are accepted until {}",
-            until(locked, now, tz)
-        );
+    if let Some(at) = report.account_locked_until {
+        let at = until(at, now, tz);
+        let _ = writeln!(text, "Account: only recovery codes are accepted until {at}");
     }
-    if let Some(exempt) = report.exempt_until {
+    if let Some(at) = report.exempt_until {
+        let at = until(at, now, tz);
         let _ = writeln!(
             text,
-            "Exempt: not asked for a second factor until {} (an admin's mfactl exempt)",
-            until(exempt, now, tz)
+            "Exempt: not asked for a second factor until {at} (an admin's mfactl exempt)"
         );
     }
     if let Some(bypass) = &report.bypass {
-        let _ = writeln!(
-            text,
-            "Bypass code: {} use(s) left, until {}",
-            bypass.uses_left,
-            until(bypass.expires_at, now, tz)
-        );
+        let (uses, at) = (bypass.uses_left, until(bypass.expires_at, now, tz));
+        let _ = writeln!(text, "Bypass code: {uses} use(s) left, until {at}");
     }
-    if let Some(grace) = report.grace_until {
-        let _ = writeln!(
-            text,
-            "Grace period: may skip enrolling at login until {}",
-            until(grace, now, tz)
-        );
+    if let Some(at) = report.grace_until {
+        let at = until(at, now, tz);
+        let _ = writeln!(text, "Grace period: may skip enrolling at login until {at}");
     }
     match &report.last_success {
         Some(last) => {

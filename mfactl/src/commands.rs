@@ -44,16 +44,14 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
                     user: args.target.user.clone(),
                     until: if args.end { None } else { args.until },
                 };
-                let reply = self.daemon.connect()?.call(&request)?;
-                self.expect_ok(&request, reply)
+                self.ask_ok(&request)
             }
             Command::Forget(target) => {
                 let request = Request::ForgetDevices {
                     user: target.user.clone(),
                     proof: None,
                 };
-                let reply = self.daemon.connect()?.call(&request)?;
-                self.expect_ok(&request, reply)
+                self.ask_ok(&request)
             }
             Command::Bypass(args) => self.bypass(args),
         }
@@ -139,8 +137,7 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             user: user.clone(),
             proof: None,
         };
-        let reply = self.daemon.connect()?.call(&request)?;
-        self.expect_ok(&request, reply)
+        self.ask_ok(&request)
     }
 
     /// Asks on the terminal; anything but `yes` changes nothing.
@@ -172,12 +169,12 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             user: args.target.user.clone(),
             source: args.source.clone(),
         };
-        let reply = self.daemon.connect()?.call(&request)?;
-        self.expect_ok(&request, reply)
+        self.ask_ok(&request)
     }
 
-    fn expect_ok(&mut self, request: &Request, reply: Response) -> Result<(), CtlError> {
-        match reply {
+    /// Sends `request` on a new connection and shows the daemon's `ok` message.
+    fn ask_ok(&mut self, request: &Request) -> Result<(), CtlError> {
+        match self.daemon.connect()?.call(request)? {
             Response::Ok { message } => {
                 let text = ok_text(&message, self.json);
                 self.write(&text)

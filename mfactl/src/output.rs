@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use mfa_enroll::one_line;
+pub use mfa_enroll::output::ok_text;
 use mfa_enroll::output::{label_text, local_time, status_details};
 use mfa_proto::StatusReport;
 use serde_json::json;
@@ -167,15 +168,6 @@ pub fn bypass_text(
         one_line(code.expose()),
         local_time(expires_at, tz)
     )
-}
-
-/// A done request: the daemon's message, as text or as `{"ok": ...}`.
-pub fn ok_text(message: &str, json: bool) -> String {
-    if json {
-        format!("{}\n", json!({ "ok": message }))
-    } else {
-        format!("{}\n", one_line(message))
-    }
 }
 
 #[cfg(test)]
