@@ -128,6 +128,9 @@ pub enum WebResponse {
         user: String,
         /// This host's name, as the daemon knows it.
         host: String,
+        /// The passkey's label, as chosen on the terminal (`mfa-enroll passkey --label`);
+        /// the page shows it and cannot change it.
+        label: String,
         /// The options for `navigator.credentials.create`: `{"publicKey": {...}}` with
         /// base64url byte fields (`challenge`, `user.id`, `excludeCredentials[].id`).
         options: serde_json::Value,

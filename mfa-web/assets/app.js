@@ -167,6 +167,7 @@
     }
     $('user').textContent = opened.user;
     $('host').textContent = opened.host;
+    $('label').textContent = opened.label;
     $('details').hidden = false;
     $('intro').textContent = 'Add a passkey for this account. Your phone or security key will ask for your fingerprint, face or screen lock.';
     if (webauthnMissing()) {

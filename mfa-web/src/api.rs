@@ -113,8 +113,9 @@ fn answer_json(answer: WebResponse) -> Value {
         WebResponse::Enrollment {
             user,
             host,
+            label,
             options,
-        } => json!({"user": user, "host": host, "options": options}),
+        } => json!({"user": user, "host": host, "label": label, "options": options}),
         WebResponse::Enrolled { label } => json!({"status": "enrolled", "label": label}),
         WebResponse::Approval(view) => json!({"status": "open", "approval": view}),
         WebResponse::Challenge { options } => json!({"status": "challenge", "options": options}),

@@ -83,6 +83,7 @@ async fn each_call_is_one_request_to_the_daemon_with_the_clients_address() {
     let opened = send(&router, post(&format!("/api/enroll/{LINK}"), "")).await;
     assert_eq!(opened.status, StatusCode::OK);
     assert_eq!(opened.json()["user"], "alice");
+    assert_eq!(opened.json()["label"], "phone");
     assert_eq!(opened.json()["options"]["publicKey"]["challenge"], "AAAA");
     assert_eq!(
         daemon.last(),

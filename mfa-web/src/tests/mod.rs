@@ -120,6 +120,7 @@ fn answer(request: &WebRequest) -> WebResponse {
         WebRequest::EnrollmentOpen { token, .. } if known(token) => WebResponse::Enrollment {
             user: "alice".into(),
             host: "host1".into(),
+            label: "phone".into(),
             options: json!({"publicKey": {"challenge": "AAAA", "user": {"id": "AQ", "name": "alice"}}}),
         },
         WebRequest::EnrollmentFinish { token, .. } if known(token) => WebResponse::Enrolled {
