@@ -15,6 +15,7 @@ PACKAGES=(
   postgresql                    # postgres engine tests: a throw-away cluster (initdb, pg_ctl, psql)
   python3-aiosmtpd openssl      # delivery tests: the SMTP stand-in and its test CA
   libfaketime                   # end-to-end tests move a test daemon's clock instead of sleeping
+  chromium fonts-dejavu-core    # passkey tests: headless Chromium over DevTools, a font for its screenshots
   systemd libpam-runtime strace # unit checks: systemd-analyze verify/security, sysusers, pam-auth-update, syscall trace
   man-db groff-base             # man page checks: man --warnings and lexgrog on the generated pages
   dpkg-dev lintian              # packages: cargo-deb's dpkg-shlibdeps; lintian judges the .deb

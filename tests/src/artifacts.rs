@@ -1,4 +1,5 @@
-//! Where the binaries under test are: `$MFA_BIN_DIR`, or `<workspace>/target/release`.
+//! Where the binaries under test are: `$MFA_BIN_DIR`, or `<workspace>/target/release`; and
+//! where a suite leaves what people look at after a run: `<workspace>/target/test-output`.
 
 use std::path::{Path, PathBuf};
 
@@ -44,4 +45,16 @@ pub fn mfactl_binary() -> PathBuf {
 /// The PAM module, `libpam_mfa.so` as cargo names it (packages install it as `pam_mfa.so`).
 pub fn pam_module() -> PathBuf {
     artifact("libpam_mfa.so")
+}
+
+/// `<workspace>/target/test-output/<suite>`, created if missing: where a suite leaves files
+/// for people to look at after the run (screenshots, page logs). Kept across runs; a test
+/// names its files after itself, so that a new run overwrites the last one's.
+pub fn suite_output_dir(suite: &str) -> PathBuf {
+    let tests_crate = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = tests_crate.parent().unwrap_or(tests_crate);
+    let dir = workspace.join("target/test-output").join(suite);
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
 }

@@ -23,6 +23,7 @@ mod sshd;
 mod sudo;
 mod user;
 
+pub mod browser;
 pub mod postgres;
 pub mod records;
 pub mod standins;
@@ -30,7 +31,7 @@ pub mod text;
 
 use std::sync::Once;
 
-pub use artifacts::{daemon_binary, enroll_binary, mfactl_binary, pam_module};
+pub use artifacts::{daemon_binary, enroll_binary, mfactl_binary, pam_module, suite_output_dir};
 pub use clock::Clock;
 pub use daemon::{
     Daemon, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN, is_sign_in, privileged_socket,
