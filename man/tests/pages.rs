@@ -2,7 +2,8 @@
 //! five, `man --warnings` renders each without a word on stderr (in a UTF-8 and in the C
 //! locale, and the way lintian runs it), and everything the pages are made from is on them:
 //! every README option and key, every subcommand and option of the CLIs, every flag the
-//! daemon's hand-written parser accepts, every PAM code the module returns.
+//! daemon's hand-written parser accepts, every flag `mfa-web --help` lists, every PAM code the
+//! module returns.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -13,9 +14,10 @@ use std::process::{Command, Output, Stdio};
 use clap::CommandFactory;
 use tempfile::TempDir;
 
-const PAGES: [&str; 5] = [
+const PAGES: [&str; 6] = [
     "pam_mfa.8",
     "mfa-daemon.8",
+    "mfa-web.8",
     "mfa-enroll.1",
     "mfactl.8",
     "mfa.toml.5",
@@ -298,6 +300,45 @@ fn every_flag_the_daemon_accepts_is_on_mfa_daemon_8() {
         "mfa-daemon.service",
     ] {
         assert!(page.contains(file), "{file} is not on mfa-daemon(8)");
+    }
+}
+
+#[test]
+fn every_flag_mfa_web_accepts_is_on_mfa_web_8() {
+    // The built binary's own help: mfa-man does not link mfa-web.
+    let web = mfa_tests::daemon_binary().with_file_name("mfa-web");
+    let help = Command::new(&web)
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|e| panic!("run {} --help: {e}", web.display()));
+    assert!(help.status.success(), "{}", text(&help.stderr));
+    let help = text(&help.stdout);
+    let flags: BTreeSet<&str> = help
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+        .filter(|word| word.starts_with("--") && word.len() > 2)
+        .collect();
+    assert!(
+        flags.contains("--config") && flags.contains("--check-config"),
+        "{flags:?} in\n{help}"
+    );
+    let generated = Generated::new();
+    let page = generated.rendered("mfa-web.8");
+    for flag in flags {
+        assert!(page.contains(flag), "{flag} is not on mfa-web(8)");
+    }
+    for text in [
+        "mfa-web [--config FILE]\n",
+        "mfa-web --check-config FILE\n",
+        "mfa-web.service",
+        "LoadCredential=config.toml:/etc/mfa/config.toml",
+        "/run/mfa/web.sock",
+        "SIGTERM",
+        "EXIT STATUS",
+    ] {
+        assert!(
+            page.contains(text),
+            "{text:?} is not on mfa-web(8):\n{page}"
+        );
     }
 }
 

@@ -1,6 +1,8 @@
 //! What the packages hand to systemd and to the distributions' PAM tools, checked with those
 //! tools: the service and its two socket units with `systemd-analyze verify`, the service with
-//! `systemd-analyze security` (exposure below 2.0), the sysusers file with
+//! `systemd-analyze security` (exposure below 2.0), mfa-web.service with both (exposure at
+//! most 1.2 and no more than the daemon's, and every sandbox setting of the daemon's unit), the
+//! sysusers file with
 //! `systemd-sysusers --root`, the tmpfiles.d file with `systemd-tmpfiles --root`, the daemon
 //! under `systemd-socket-activate` (systemd's own sd_listen_fds sender), Debian's pam-auth-update
 //! profile applied with `pam-auth-update --root` to a scratch copy of `/etc/pam.d`, and the
@@ -25,6 +27,14 @@ use nix::unistd::Pid;
 /// Highest exposure `systemd-analyze security` may give the unit (0 is best, 10 worst).
 const MAX_EXPOSURE: f64 = 2.0;
 const UNIT_NAME: &str = "mfa-daemon.service";
+/// The web pages' unit (mfa-web), disabled until the admin sets `[web]`.
+const WEB_UNIT_NAME: &str = "mfa-web.service";
+/// Highest exposure the web unit may have: what it has (systemd 252), so that taking away
+/// almost any setting the score counts (ProtectProc=, PrivateTmp=, ...) fails; the rest are
+/// checked one by one. The daemon's is 1.4.
+const MAX_WEB_EXPOSURE: f64 = 1.2;
+/// Where the packages install mfa-web; the web unit's ExecStart names it.
+const INSTALLED_WEB: &str = "/usr/sbin/mfa-web";
 /// The socket units that hold the daemon's sockets (socket activation).
 const SOCKET_UNITS: [&str; 2] = ["mfa-daemon.socket", "mfa-daemon-privileged.socket"];
 /// Where the packages install the daemon; the unit's ExecStart names it.
@@ -48,6 +58,21 @@ fn read(path: &Path) -> String {
 
 fn unit_text() -> String {
     read(&packaging("systemd/mfa-daemon.service"))
+}
+
+fn web_unit_text() -> String {
+    read(&packaging(&format!("systemd/{WEB_UNIT_NAME}")))
+}
+
+/// The built mfa-web, beside the daemon (`cargo build --release --workspace` makes both).
+fn web_binary() -> PathBuf {
+    let path = daemon_binary().with_file_name("mfa-web");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build --release --workspace`",
+        path.display()
+    );
+    path
 }
 
 /// A tool the README's test command installs (scripts/install-deps.sh); its absence is a
@@ -86,16 +111,32 @@ fn unit_value<'a>(unit: &'a str, key: &str) -> &'a str {
 /// checks that the command exists and is executable, and nothing is installed into /usr by
 /// the tests.
 fn unit_for_verify(dir: &Path) -> PathBuf {
-    let unit = unit_text();
-    let exec_start = format!("ExecStart={INSTALLED_DAEMON}");
+    unit_with_built_binary(
+        dir,
+        UNIT_NAME,
+        &unit_text(),
+        INSTALLED_DAEMON,
+        &daemon_binary(),
+    )
+}
+
+/// `text` written to `dir/name`, its one `ExecStart=installed` replaced by `built`.
+fn unit_with_built_binary(
+    dir: &Path,
+    name: &str,
+    text: &str,
+    installed: &str,
+    built: &Path,
+) -> PathBuf {
+    let exec_start = format!("ExecStart={installed}");
     assert_eq!(
-        unit.matches(&exec_start).count(),
+        text.matches(&exec_start).count(),
         1,
-        "the unit must start {INSTALLED_DAEMON}, where the packages put the daemon"
+        "{name} must start {installed}, where the packages put it"
     );
-    let built = format!("ExecStart={}", daemon_binary().display());
-    let path = dir.join(UNIT_NAME);
-    fs::write(&path, unit.replace(&exec_start, &built)).unwrap();
+    let path = dir.join(name);
+    let built = format!("ExecStart={}", built.display());
+    fs::write(&path, text.replace(&exec_start, &built)).unwrap();
     path
 }
 
@@ -121,20 +162,18 @@ fn the_unit_passes_systemd_analyze_verify() {
     assert_eq!(done.stderr.trim(), "", "{done}");
 }
 
-#[test]
-fn the_unit_is_exposed_less_than_2_0_by_systemd_analyze_security() {
-    if !root_suite_ready() {
-        return;
-    }
+/// `systemd-analyze security --offline=true` of the unit `text` named `name`: the overall
+/// exposure and the whole report.
+fn exposure(name: &str, text: &str) -> (f64, String) {
     let scratch = ScratchDir::create();
-    let unit = scratch.path().join(UNIT_NAME);
-    fs::write(&unit, unit_text()).unwrap();
+    let unit = scratch.path().join(name);
+    fs::write(&unit, text).unwrap();
     let mut security = Command::new(tool("/usr/bin/systemd-analyze"));
     security
         .args(["security", "--offline=true", "--no-pager"])
         .arg(&unit);
     let report = checked(run(security, ""));
-    let marker = format!("Overall exposure level for {UNIT_NAME}: ");
+    let marker = format!("Overall exposure level for {name}: ");
     let score: f64 = report
         .stdout
         .lines()
@@ -142,12 +181,169 @@ fn the_unit_is_exposed_less_than_2_0_by_systemd_analyze_security() {
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|number| number.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in the report:\n{report}"));
-    println!("systemd-analyze security: exposure {score} for {UNIT_NAME}");
+    println!("systemd-analyze security: exposure {score} for {name}");
+    (score, report.stdout)
+}
+
+#[test]
+fn the_unit_is_exposed_less_than_2_0_by_systemd_analyze_security() {
+    if !root_suite_ready() {
+        return;
+    }
+    let (score, report) = exposure(UNIT_NAME, &unit_text());
     assert!(
         score < MAX_EXPOSURE,
-        "exposure {score} is not below {MAX_EXPOSURE}:\n{}",
-        report.stdout
+        "exposure {score} is not below {MAX_EXPOSURE}:\n{report}"
     );
+}
+
+#[test]
+fn the_web_unit_passes_systemd_analyze_verify() {
+    if !root_suite_ready() {
+        return;
+    }
+    let scratch = ScratchDir::create();
+    let web = unit_with_built_binary(
+        scratch.path(),
+        WEB_UNIT_NAME,
+        &web_unit_text(),
+        INSTALLED_WEB,
+        &web_binary(),
+    );
+    // The daemon's units beside it, where verify finds what its Wants=/After= name.
+    unit_for_verify(scratch.path());
+    for socket in SOCKET_UNITS {
+        fs::copy(
+            packaging(&format!("systemd/{socket}")),
+            scratch.path().join(socket),
+        )
+        .unwrap();
+    }
+    let mut verify = Command::new(tool("/usr/bin/systemd-analyze"));
+    verify.args(["verify", "--man=no"]).arg(&web);
+    let done = checked(run(verify, ""));
+    assert_eq!(done.stderr.trim(), "", "{done}");
+}
+
+#[test]
+fn the_web_unit_is_exposed_no_more_than_the_daemons_unit() {
+    if !root_suite_ready() {
+        return;
+    }
+    let (daemon, _) = exposure(UNIT_NAME, &unit_text());
+    let (web, report) = exposure(WEB_UNIT_NAME, &web_unit_text());
+    assert!(
+        web <= MAX_WEB_EXPOSURE && web <= daemon,
+        "{WEB_UNIT_NAME}: exposure {web}, above {MAX_WEB_EXPOSURE} or the daemon's {daemon}:\n{report}"
+    );
+}
+
+/// The daemon's sandbox settings the web unit has too, with the same values: those the
+/// exposure score counts and those it does not see (UMask=, RemoveIPC=, ...).
+const SHARED_SANDBOX: [&str; 28] = [
+    "NoNewPrivileges",
+    "CapabilityBoundingSet",
+    "AmbientCapabilities",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivateMounts",
+    "PrivateTmp",
+    "PrivateDevices",
+    "DevicePolicy",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectControlGroups",
+    "ProtectClock",
+    "ProtectHostname",
+    "ProcSubset",
+    "RestrictAddressFamilies",
+    "RestrictNamespaces",
+    "RestrictRealtime",
+    "RestrictSUIDSGID",
+    "RemoveIPC",
+    "LockPersonality",
+    "MemoryDenyWriteExecute",
+    "SystemCallArchitectures",
+    "SystemCallFilter",
+    "SystemCallErrorNumber",
+    "UMask",
+    "LimitCORE",
+];
+
+#[test]
+fn the_web_unit_has_the_daemons_sandbox_its_own_account_and_nothing_to_write() {
+    let daemon = unit_text();
+    let web = web_unit_text();
+    for key in SHARED_SANDBOX {
+        let expected = unit_values(&daemon, key);
+        assert!(!expected.is_empty(), "{UNIT_NAME} has no {key}=");
+        assert_eq!(
+            unit_values(&web, key),
+            expected,
+            "{key}= of {WEB_UNIT_NAME}"
+        );
+    }
+    // Stricter than the daemon, which must see its callers' processes.
+    assert_eq!(unit_value(&web, "ProtectProc"), "invisible");
+    assert_eq!(unit_value(&web, "PrivateIPC"), "yes");
+    // mfa-web checks web.sock's listener by its SO_PEERCRED uid; in a private user namespace
+    // the daemon's would read as nobody.
+    assert!(unit_values(&web, "PrivateUsers").is_empty());
+    for key in [
+        "StateDirectory",
+        "RuntimeDirectory",
+        "CacheDirectory",
+        "LogsDirectory",
+        "ConfigurationDirectory",
+        "ReadWritePaths",
+        "SupplementaryGroups",
+    ] {
+        assert!(
+            unit_values(&web, key).is_empty(),
+            "{key}= in {WEB_UNIT_NAME}: it writes nothing and joins no group"
+        );
+    }
+    assert!(!unit_value(&web, "MemoryMax").is_empty());
+    assert!(unit_value(&web, "TasksMax").parse::<u32>().is_ok());
+
+    // Its own account from the sysusers file, the one the daemon answers on web.sock.
+    let user = mfa_proto::web::DEFAULT_WEB_USER;
+    assert_ne!(user, mfa_proto::DEFAULT_DAEMON_USER);
+    assert_eq!(unit_value(&web, "User"), user);
+    assert_eq!(unit_value(&web, "Group"), user);
+    let sysusers = read(&packaging("systemd/mfa.sysusers"));
+    assert!(
+        sysusers
+            .lines()
+            .any(|line| line.split_whitespace().take(2).eq(["u", user])),
+        "no account {user} in mfa.sysusers:\n{sysusers}"
+    );
+    // The config reaches it as a credential: /etc/mfa/config.toml stays root:mfa 0640.
+    assert_eq!(
+        unit_values(&web, "LoadCredential"),
+        ["config.toml:/etc/mfa/config.toml"]
+    );
+    for key in ["Wants", "After"] {
+        let units = unit_value(&web, key);
+        assert!(
+            units.split_whitespace().any(|unit| unit == UNIT_NAME),
+            "{key}= lacks {UNIT_NAME}: {units}"
+        );
+    }
+    // The admin enables it; the packages do not (tests/tests/packages.rs).
+    assert_eq!(unit_value(&web, "WantedBy"), "multi-user.target");
+
+    // web.sock sits beside the public socket in /run/mfa, which every user may traverse, not
+    // in root's private/ directory.
+    let public = Path::new(mfa_proto::DEFAULT_SOCKET);
+    let web_socket = mfa_proto::web::web_socket(public);
+    assert_eq!(web_socket.parent(), public.parent());
+    assert_ne!(
+        web_socket.parent(),
+        mfa_proto::privileged_socket(public).parent()
+    );
+    assert_eq!(unit_value(&daemon, "RuntimeDirectoryMode"), "0755");
 }
 
 /// Every system call in `group` (`@system-service`), nested groups resolved, as
@@ -171,10 +367,9 @@ fn syscall_group(group: &str) -> BTreeSet<String> {
 }
 
 /// What the unit's SystemCallFilter= lets through: the first (allow) list less the `~` lists.
-fn unit_syscall_filter() -> BTreeSet<String> {
-    let unit = unit_text();
+fn unit_syscall_filter(unit: &str) -> BTreeSet<String> {
     let mut allowed: Option<BTreeSet<String>> = None;
-    for value in unit_values(&unit, "SystemCallFilter") {
+    for value in unit_values(unit, "SystemCallFilter") {
         let (deny, names) = match value.strip_prefix('~') {
             Some(names) => (true, names),
             None => (false, value),
@@ -356,25 +551,134 @@ fn the_daemon_makes_only_system_calls_the_units_filter_allows() {
     traced.daemon = None;
     assert!(exit.success(), "{exit}\n{}", traced.log());
 
-    let used: BTreeSet<String> = read(&trace)
+    let used = traced_calls(&trace);
+    assert!(
+        used.contains("prlimit64"),
+        "the trace holds the daemon's calls: {used:?}"
+    );
+    let allowed = unit_syscall_filter(&unit_text());
+    let refused: Vec<&String> = used.difference(&allowed).collect();
+    assert!(
+        refused.is_empty(),
+        "the unit's SystemCallFilter= would refuse (EPERM) {refused:?}; the daemon made {used:?}"
+    );
+}
+
+/// The system call names in an `strace -f -qq -o` log: `PID name(args) = result`;
+/// resumptions, signals and exits are not calls.
+fn traced_calls(trace: &Path) -> BTreeSet<String> {
+    read(trace)
         .lines()
         .filter_map(|line| {
-            // `PID name(args) = result`; resumptions, signals and exits are not calls.
             let call = line.split_once(char::is_whitespace)?.1.trim_start();
             let name = call.split_once('(')?.0;
             (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
                 .then(|| name.to_owned())
         })
-        .collect();
-    assert!(
-        used.contains("prlimit64"),
-        "the trace holds the daemon's calls: {used:?}"
-    );
-    let allowed = unit_syscall_filter();
+        .collect()
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port`; the whole answer.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn mfa_web_makes_only_system_calls_the_web_units_filter_allows() {
+    if !root_suite_ready() {
+        return;
+    }
+    let scratch = ScratchDir::create();
+    let dir = scratch.path();
+    let socket = dir.join("run/mfa.sock");
+    fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    // A stand-in for the daemon on web.sock (root's, so mfa-web trusts it): it takes one
+    // connection and closes it, so that mfa-web's whole path to the daemon is traced.
+    let web_socket = mfa_proto::web::web_socket(&socket);
+    let stand_in = std::os::unix::net::UnixListener::bind(&web_socket).unwrap();
+    let stand_in = thread::spawn(move || {
+        if let Ok((mut conn, _)) = stand_in.accept() {
+            let mut header = [0u8; 4];
+            let _ = std::io::Read::read(&mut conn, &mut header);
+        }
+    });
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("config.toml");
+    fs::write(
+        &config,
+        format!(
+            "socket = \"{}\"\n[web]\nlisten = \"127.0.0.1:{port}\"\n\
+             public_url = \"http://localhost:{port}\"\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let trace = dir.join("syscalls.trace");
+    let log = dir.join("web.log");
+    let log_file = File::create(&log).unwrap();
+    let strace = Command::new(tool("/usr/bin/strace"))
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .arg("--")
+        .arg(web_binary())
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .expect("run strace");
+    scratch.record_pid("strace", strace.id());
+    let mut traced = TracedDaemon {
+        strace,
+        daemon: None,
+        log,
+    };
+    traced.wait_for_log("mfa-web: listening on ");
+    let web = child_of(traced.strace.id());
+    scratch.record_pid("mfa-web", web.as_raw().unsigned_abs());
+    traced.daemon = Some(web);
+
+    // A page, and an API call that goes to the daemon's socket.
+    let page = http_get(port, "/");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let api = http_get(port, "/api/push/key");
+    assert!(api.starts_with("HTTP/1.1 "), "{api}");
+    stand_in.join().unwrap();
+    traced.signal(Signal::SIGTERM);
+    let exit = traced.strace.wait().unwrap();
+    traced.daemon = None;
+    assert!(exit.success(), "{exit}\n{}", traced.log());
+
+    let used = traced_calls(&trace);
+    for expected in ["accept4", "connect", "getsockopt"] {
+        assert!(
+            used.contains(expected),
+            "no {expected} in mfa-web's calls: {used:?}"
+        );
+    }
+    let allowed = unit_syscall_filter(&web_unit_text());
     let refused: Vec<&String> = used.difference(&allowed).collect();
     assert!(
         refused.is_empty(),
-        "the unit's SystemCallFilter= would refuse (EPERM) {refused:?}; the daemon made {used:?}"
+        "{WEB_UNIT_NAME}'s SystemCallFilter= would refuse (EPERM) {refused:?}; mfa-web made \
+         {used:?}"
     );
 }
 
@@ -421,7 +725,7 @@ fn the_unit_runs_as_the_sysusers_account_with_the_directories_the_daemon_uses() 
 }
 
 #[test]
-fn sysusers_creates_a_locked_system_account_without_a_shell() {
+fn sysusers_creates_locked_system_accounts_without_a_shell() {
     if !root_suite_ready() {
         return;
     }
@@ -434,31 +738,41 @@ fn sysusers_creates_a_locked_system_account_without_a_shell() {
     checked(run(sysusers, ""));
 
     let passwd = read(&root.path().join("etc/passwd"));
-    let fields: Vec<&str> = passwd
-        .lines()
-        .find(|line| line.starts_with("mfa:"))
-        .unwrap_or_else(|| panic!("no mfa account in\n{passwd}"))
-        .split(':')
-        .collect();
-    let uid: u32 = fields[2].parse().unwrap();
-    assert!(uid > 0 && uid < 1000, "not a system uid: {uid}");
-    assert_eq!(fields[5], "/var/lib/mfa");
-    assert!(fields[6].ends_with("/nologin"), "shell {}", fields[6]);
     let group = read(&root.path().join("etc/group"));
-    assert!(
-        group
-            .lines()
-            .any(|line| line == format!("mfa:x:{}:", fields[3])),
-        "no group mfa with gid {} in\n{group}",
-        fields[3]
-    );
     let shadow = read(&root.path().join("etc/shadow"));
-    let password = shadow
-        .lines()
-        .find_map(|line| line.strip_prefix("mfa:"))
-        .and_then(|rest| rest.split(':').next())
-        .expect("mfa in shadow");
-    assert!(password.starts_with('!'), "not locked: {password}");
+    // The daemon's, owning its state directory; mfa-web's, owning nothing.
+    for (name, home) in [
+        (mfa_proto::DEFAULT_DAEMON_USER, "/var/lib/mfa"),
+        (mfa_proto::web::DEFAULT_WEB_USER, "/"),
+    ] {
+        let fields: Vec<&str> = passwd
+            .lines()
+            .find(|line| line.starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} account in\n{passwd}"))
+            .split(':')
+            .collect();
+        let uid: u32 = fields[2].parse().unwrap();
+        assert!(uid > 0 && uid < 1000, "{name}: not a system uid: {uid}");
+        assert_eq!(fields[5], home, "{name}'s home");
+        assert!(
+            fields[6].ends_with("/nologin"),
+            "{name}'s shell {}",
+            fields[6]
+        );
+        assert!(
+            group
+                .lines()
+                .any(|line| line == format!("{name}:x:{}:", fields[3])),
+            "no group {name} with gid {} in\n{group}",
+            fields[3]
+        );
+        let password = shadow
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:")))
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or_else(|| panic!("{name} not in shadow"));
+        assert!(password.starts_with('!'), "{name} not locked: {password}");
+    }
 }
 
 fn socket_unit_text(name: &str) -> String {

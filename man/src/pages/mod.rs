@@ -1,8 +1,9 @@
-//! The five pages, each in its own file.
+//! The six pages, each in its own file.
 
 mod mfa_daemon;
 mod mfa_enroll;
 mod mfa_toml;
+mod mfa_web;
 mod mfactl;
 mod pam_mfa;
 
@@ -41,6 +42,7 @@ pub fn pages(date: &str) -> Result<Vec<Page>, ManError> {
     Ok(vec![
         pam_mfa::page(&readme, date)?,
         mfa_daemon::page(date),
+        mfa_web::page(date),
         mfa_enroll::page(&readme, date)?,
         mfactl::page(&readme, date)?,
         mfa_toml::page(&readme, date)?,
