@@ -14,6 +14,7 @@ pub mod outbox;
 mod smtp;
 mod twilio;
 mod webhook;
+pub mod webpush;
 
 use std::fmt;
 use std::path::Path;
