@@ -22,9 +22,9 @@
 //! modification time) with one `lstat` and reloads it if it changed.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -35,7 +35,7 @@ use zeroize::Zeroizing;
 
 use super::{
     RecordStore, StoreError, TEMP_SUFFIX, Txn, UserRecord, decode_record, ensure_private_dir,
-    io_err, read_state_file, take_instance_lock, write_durably,
+    io_err, read_state_file, state_file_options, take_instance_lock, write_durably,
 };
 use crate::username;
 
@@ -237,9 +237,8 @@ impl FileStore {
             && slot_bytes.len() <= current.slot_size
         {
             let slot = 1 - current.slot;
-            let file = OpenOptions::new()
+            let file = state_file_options()
                 .write(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(&path)
                 .map_err(io_err(&path, "open"))?;
             let meta = file.metadata().map_err(io_err(&path, "stat"))?;

@@ -268,23 +268,31 @@ pub trait Limits: Send + Sync + std::fmt::Debug {
     fn names(&self) -> Result<Vec<String>, StoreError>;
 }
 
+/// How every file of the state directory is opened, to which the caller adds the access:
+/// a symlink is refused rather than followed, the descriptor is not inherited by a child,
+/// and a file it creates is `0600` (the state holds secrets and hashes).
+pub(crate) fn state_file_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    options
+}
+
 /// Takes the state directory's instance lock, held for the daemon's lifetime, so that two
 /// daemons never share a state directory.
 pub(crate) fn take_instance_lock(state_dir: &Path) -> Result<Flock<File>, StoreError> {
     let lock_path = state_dir.join("daemon.lock");
     // Created once, then held open read-only (flock needs no write access), so that an
     // admin can still remount the state file system read-only under a running daemon.
-    OpenOptions::new()
+    state_file_options()
         .create(true)
         .truncate(false)
         .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&lock_path)
         .map_err(io_err(&lock_path, "create"))?;
-    let lock_file = OpenOptions::new()
+    let lock_file = state_file_options()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&lock_path)
         .map_err(io_err(&lock_path, "open"))?;
     Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
@@ -314,11 +322,9 @@ pub(crate) fn write_durably(
         std::process::id()
     ));
     let written = (|| {
-        let mut file = OpenOptions::new()
+        let mut file = state_file_options()
             .write(true)
             .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&temp)
             .map_err(io_err(&temp, "create"))?;
         file.write_all(bytes).map_err(io_err(&temp, "write"))?;
@@ -338,11 +344,9 @@ pub(crate) fn write_durably(
 /// is refused). Opened for each line rather than held, so that the state file system can be
 /// remounted read-only under a running daemon.
 pub(crate) fn open_journal(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
+    state_file_options()
         .create(true)
         .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(io_err(path, "open"))
 }
@@ -355,11 +359,7 @@ pub(crate) type StateFile = (Zeroizing<Vec<u8>>, File);
 /// file of at most `max` bytes (bigger is corrupt or hostile). The bytes are wiped when
 /// dropped: state files hold secrets and hashes.
 pub(crate) fn read_state_file(path: &Path, max: u64) -> Result<Option<StateFile>, StoreError> {
-    let mut file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-    {
+    let mut file = match state_file_options().read(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
