@@ -283,7 +283,7 @@ pub(crate) fn read_text(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
@@ -297,7 +297,9 @@ mod tests {
         },
     };
 
-    fn write(dir: &Path, name: &str, contents: &[u8], mode: u32) -> PathBuf {
+    /// Writes `contents` to a new file `name` in `dir` with `mode`: a secret file as the
+    /// tests of its readers want it.
+    pub(crate) fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>, mode: u32) -> PathBuf {
         let path = dir.join(name);
         fs::write(&path, contents).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();

@@ -42,16 +42,9 @@ pub(crate) fn read_credential(
 mod tests {
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::PathBuf;
 
     use super::*;
-
-    fn write(dir: &Path, name: &str, contents: &str, mode: u32) -> PathBuf {
-        let path = dir.join(name);
-        fs::write(&path, contents).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-        path
-    }
+    use crate::secret_file::tests::write;
 
     #[test]
     fn reads_and_trims_one_newline() {

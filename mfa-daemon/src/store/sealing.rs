@@ -167,10 +167,8 @@ fn aad(user: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use std::fs;
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
+    use crate::secret_file::tests::write;
 
     #[test]
     fn sealed_records_open_only_with_the_key_and_the_name() {
@@ -192,12 +190,7 @@ mod tests {
     #[test]
     fn the_key_file_must_be_32_private_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, bytes: &[u8], mode: u32| {
-            let path = dir.path().join(name);
-            fs::write(&path, bytes).unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-            path
-        };
+        let write = |name: &str, bytes: &[u8], mode: u32| write(dir.path(), name, bytes, mode);
         let read = |path: &Path| Sealer::from_key_file(path, None).map_err(|e| e.to_string());
         assert!(read(&write("good", &[1; 32], 0o600)).is_ok());
         assert!(read(&write("ro", &[1; 32], 0o400)).is_ok());
