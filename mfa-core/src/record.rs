@@ -382,18 +382,33 @@ mod tests {
     }
 
     #[test]
-    fn versions_one_to_five_decode_and_others_do_not() {
-        for v in 1..=5 {
+    fn versions_one_to_six_decode_and_others_do_not() {
+        for v in 1..=RECORD_VERSION {
             let r = decode(format!(r#"{{"version":{v}}}"#).as_bytes()).unwrap();
             assert_eq!(r.version, RECORD_VERSION);
             assert!(!r.is_enrolled(0));
         }
         assert_eq!(
-            decode(br#"{"version":6}"#),
-            Err(RecordError::UnsupportedVersion(6))
+            decode(br#"{"version":7}"#),
+            Err(RecordError::UnsupportedVersion(7))
         );
         let err = decode(br#"{"version":3,"totp":"JBSWY3DPEHPK3PXP"#).unwrap_err();
         assert!(!err.to_string().contains("JBSW"), "{err}");
+    }
+
+    #[test]
+    fn a_passkey_counts_as_a_factor_and_survives_a_round_trip() {
+        let v6 = r#"{"version":6,"passkeys":[{"label":"phone","id":"AAEC","enrolled_at":5,
+            "credential":{"cred":{"counter":3}}}],"push":[{"endpoint":"https://push.test/1",
+            "p256dh":"k","auth":"a","added_at":6}]}"#;
+        let r = decode(v6.as_bytes()).unwrap();
+        assert!(r.is_enrolled(0));
+        assert_eq!(r.factor_count(), 1);
+        assert_eq!(r.passkey("phone").map(|p| p.enrolled_at), Some(5));
+        assert_eq!(r.passkeys[0].credential["cred"]["counter"], 3);
+        let again = serde_json::to_string(&r).unwrap();
+        assert_eq!(decode(again.as_bytes()).unwrap(), r);
+        assert!(decode(br#"{"version":6,"passkeys":[{"label":"x"}]}"#).is_err());
     }
 
     fn app_json(extra: &str) -> String {

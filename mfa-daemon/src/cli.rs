@@ -18,8 +18,9 @@ use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
 use crate::logging::Logging;
 use crate::server::socket_activation::PassedSockets;
-use crate::server::{Listeners, ServeError};
+use crate::server::{Listeners, ServeError, WebDoor};
 use crate::store::StoreError;
+use crate::web::{Web, WebOptions, WebSetupError};
 
 /// What `--help` prints, and a usage error after its reason.
 pub const USAGE: &str = "usage: mfa-daemon [--config FILE]\n       mfa-daemon --check-config FILE\n       \
@@ -203,6 +204,9 @@ pub enum StartError {
     /// The server failed while running.
     #[error("{0}")]
     Serve(#[source] ServeError),
+    /// `[web]` cannot be served (its account is unknown, its address unusable).
+    #[error("{0}")]
+    Web(#[from] WebSetupError),
 }
 
 impl StartError {
@@ -359,6 +363,7 @@ fn run(
     // Bound (or taken from systemd) first, while this is the only thread (socket modes come
     // from the umask).
     let listeners = Listeners::open(&config.socket, passed).map_err(StartError::Sockets)?;
+    let web = web_pages(&config)?;
     let delivery =
         Delivery::from_config(&config, path, &accounts::hostname()).map_err(StartError::Config)?;
     let otp = config.otp.clone();
@@ -383,8 +388,24 @@ fn run(
         logging: logging.clone(),
     };
     runtime
-        .block_on(crate::server::serve(decisions, outbox, listeners, source))
+        .block_on(crate::server::serve(
+            decisions, outbox, listeners, source, web,
+        ))
         .map_err(StartError::Serve)
+}
+
+/// The web socket and the passkey verifier, when `[web]` is configured: bound now, while
+/// this is the only thread.
+fn web_pages(config: &Config) -> Result<Option<(WebDoor, Web)>, StartError> {
+    let Some(settings) = &config.web else {
+        return Ok(None);
+    };
+    let uid = accounts::resolve(&settings.user)
+        .map(|a| a.uid)
+        .ok_or_else(|| WebSetupError::NoAccount(settings.user.clone()))?;
+    let web = Web::new(WebOptions::of(settings, accounts::hostname())?)?;
+    let door = WebDoor::bind(&config.socket, uid).map_err(StartError::Sockets)?;
+    Ok(Some((door, web)))
 }
 
 /// The daemon's memory holds TOTP secrets: no core dumps, and no ptrace or /proc/PID/mem

@@ -119,6 +119,8 @@ fn request_name(request: &Request) -> &'static str {
         Request::Exempt { .. } => "exempt",
         Request::RemoveTotp { .. } => "remove_totp",
         Request::Bypass { .. } => "bypass",
+        Request::EnrollPasskey { .. } => "enroll_passkey",
+        Request::RemovePasskey { .. } => "remove_passkey",
     }
 }
 
@@ -134,6 +136,8 @@ fn response_name(response: &Response) -> &'static str {
         Response::Ok { .. } => "ok",
         Response::BypassCode { .. } => "bypass_code",
         Response::Failed { .. } => "failed",
+        Response::PasskeyLink { .. } => "passkey_link",
+        Response::PasskeyEnrolled { .. } => "passkey_enrolled",
     }
 }
 

@@ -437,6 +437,7 @@ fn status_from_mfa_socket_in_both_modes() {
         last_success: None,
         grace_until: None,
         bypass: None,
+        passkeys: Vec::new(),
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],
@@ -895,6 +896,7 @@ fn status_lists_contacts_masked_in_both_modes() {
         last_success: None,
         grace_until: None,
         bypass: None,
+        passkeys: Vec::new(),
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],

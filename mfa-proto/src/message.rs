@@ -90,6 +90,29 @@ pub enum Request {
         #[serde(default)]
         proof: Option<Secret>,
     },
+    /// Starts enrolling a passkey: answered with [`Response::PasskeyLink`], then, on the
+    /// same connection once the link was used (or spent), [`Response::PasskeyEnrolled`] or
+    /// [`Response::Failed`]. A non-root caller with a factor must give `proof`.
+    EnrollPasskey {
+        /// Account.
+        user: String,
+        /// The passkey's label (`passkey` when absent); an existing label is replaced.
+        #[serde(default)]
+        label: Option<String>,
+        /// A current code or a recovery code; not needed for root or a first factor.
+        #[serde(default)]
+        proof: Option<Secret>,
+    },
+    /// Removes one passkey. A non-root caller may not go below `policy.min_factors`.
+    RemovePasskey {
+        /// Account.
+        user: String,
+        /// The passkey's label.
+        label: String,
+        /// A current code or a recovery code; not needed for root.
+        #[serde(default)]
+        proof: Option<Secret>,
+    },
     /// Admin (root only): a new bypass code for the user (replacing any earlier one),
     /// answered with [`Response::BypassCode`].
     Bypass {
@@ -206,6 +229,8 @@ impl Request {
             | Request::RemoveContact { user, .. }
             | Request::ForgetDevices { user, .. }
             | Request::RemoveTotp { user, .. }
+            | Request::EnrollPasskey { user, .. }
+            | Request::RemovePasskey { user, .. }
             | Request::Bypass { user, .. }
             | Request::Exempt { user, .. } => Some(user),
             Request::Answer { .. }
@@ -256,6 +281,9 @@ pub enum Step {
 ///
 /// Kept apart from [`Step`] so that the PAM module, which only ever receives steps, carries
 /// no code for these (it is loaded into sshd, sudo and login, and size matters there).
+// One response is made and sent per request; its size on the stack does not matter, and
+// boxing `Status` would change every caller for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Response {
@@ -289,6 +317,19 @@ pub enum Response {
         uses: u8,
         /// Unix time it stops working.
         expires_at: u64,
+    },
+    /// The one-time link that enrolls a passkey (after [`Request::EnrollPasskey`]): open it
+    /// on the phone, or in this computer's browser for a security key.
+    PasskeyLink {
+        /// The page's address.
+        open: String,
+        /// Unix time the link stops working.
+        expires_at: u64,
+    },
+    /// The passkey is stored.
+    PasskeyEnrolled {
+        /// Its label.
+        label: String,
     },
     /// A management request succeeded.
     Ok {
@@ -406,6 +447,22 @@ pub struct StatusReport {
     /// A live bypass code.
     #[serde(default)]
     pub bypass: Option<BypassStatus>,
+    /// Passkeys and security keys, in enrollment order.
+    #[serde(default)]
+    pub passkeys: Vec<PasskeyStatus>,
+}
+
+/// One passkey, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyStatus {
+    /// Its label.
+    pub label: String,
+    /// Unix time of enrollment.
+    pub enrolled_at: u64,
+    /// Unix time it last approved a sign-in.
+    #[serde(default)]
+    pub last_used: Option<u64>,
 }
 
 /// The last successful login, as `status` shows it.

@@ -35,9 +35,9 @@ pub use answers::{Locks, Verdict};
 pub use devices::DeviceTrust;
 pub use enrollment::{Activation, PendingTotp};
 pub use factors::{ContactChange, ContactRemoval, Removal, below_minimum};
-pub use passkeys::PasskeyAdded;
 pub use mfa_core::Factor;
 pub use mfa_core::factor::{Decision, Rejection};
+pub use passkeys::PasskeyAdded;
 
 /// Whom an answer is checked for: an account NSS knows, by its canonical name, or a name it
 /// does not know (which can never succeed, but is counted and timed like any other).

@@ -111,15 +111,15 @@ impl Decider {
 
     /// Keeps a browser to tell of `name`'s sign-ins.
     pub fn add_push_target(&self, name: &str, target: PushTarget) -> Result<(), DaemonError> {
-        Ok(self
-            .store
-            .update(name, |record| passkey::add_push_target(&mut record.push, target))?)
+        Ok(self.store.update(name, |record| {
+            passkey::add_push_target(&mut record.push, target)
+        })?)
     }
 
     /// Forgets the browser at `endpoint` (its push service said it is gone).
     pub fn drop_push_target(&self, name: &str, endpoint: &str) -> Result<(), DaemonError> {
-        Ok(self
-            .store
-            .update(name, |record| record.push.retain(|t| t.endpoint != endpoint))?)
+        Ok(self.store.update(name, |record| {
+            record.push.retain(|t| t.endpoint != endpoint)
+        })?)
     }
 }

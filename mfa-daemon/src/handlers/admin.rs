@@ -354,16 +354,7 @@ mod tests {
     fn report(user: &str) -> StatusReport {
         StatusReport {
             user: user.to_owned(),
-            authenticators: Vec::new(),
-            recovery_codes_left: 0,
-            lockouts: vec![],
-            account_locked_until: None,
-            contacts: vec![],
-            trusted_devices: Vec::new(),
-            exempt_until: None,
-            last_success: None,
-            grace_until: None,
-            bypass: None,
+            ..StatusReport::default()
         }
     }
 

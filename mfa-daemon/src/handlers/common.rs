@@ -96,6 +96,15 @@ pub fn status_report(
                 uses_left: b.uses_left,
                 expires_at: b.expires_at,
             }),
+        passkeys: record
+            .passkeys
+            .iter()
+            .map(|p| mfa_proto::PasskeyStatus {
+                label: p.label.clone(),
+                enrolled_at: p.enrolled_at,
+                last_used: p.last_used,
+            })
+            .collect(),
     })
 }
 

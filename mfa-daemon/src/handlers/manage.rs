@@ -12,7 +12,7 @@ use crate::connection::{Caller, Connection};
 use crate::decisions::{Activation, PendingTotp, Removal, Subject, Verdict, below_minimum};
 use crate::error::DaemonError;
 use crate::handlers::common::{internal, invalid_user_name, status_report};
-use crate::handlers::contacts;
+use crate::handlers::{contacts, passkeys};
 use crate::service::check_answer;
 use crate::service::notices::{notify_others, notify_removed};
 use crate::service::request::uid_source;
@@ -102,6 +102,13 @@ pub async fn handle(
             let label = label.unwrap_or_else(|| DEFAULT_APP_LABEL.to_owned());
             return enroll(shared, conn, &user, proof, &label).await;
         }
+        Request::EnrollPasskey { proof, label, .. } => {
+            if let Err(refusal) = require_proof(shared, conn, &user, proof).await {
+                return conn.send(&refusal).await;
+            }
+            let label = label.unwrap_or_else(|| passkeys::DEFAULT_LABEL.to_owned());
+            return passkeys::enroll(shared, conn, &user, label).await;
+        }
         Request::AddContact {
             contact,
             proof,
@@ -153,6 +160,8 @@ async fn authorize(shared: &Arc<Shared>, uid: u32, request: &Request) -> Result<
         request,
         Request::EnrollTotp { .. }
             | Request::RemoveTotp { .. }
+            | Request::EnrollPasskey { .. }
+            | Request::RemovePasskey { .. }
             | Request::NewRecoveryCodes { .. }
             | Request::RemoveFactors { .. }
             | Request::AddContact { .. }
@@ -189,6 +198,7 @@ async fn change(
     }
     let proof = match &request {
         Request::RemoveTotp { proof, .. }
+        | Request::RemovePasskey { proof, .. }
         | Request::NewRecoveryCodes { proof, .. }
         | Request::RemoveFactors { proof, .. }
         | Request::RemoveContact { proof, .. }
@@ -200,6 +210,7 @@ async fn change(
     }
     match request {
         Request::RemoveTotp { label, .. } => remove_app(shared, uid, user, &label).await,
+        Request::RemovePasskey { label, .. } => passkeys::remove(shared, uid, user, &label).await,
         Request::NewRecoveryCodes { .. } => new_recovery_codes(shared, conn.caller, user).await,
         Request::RemoveFactors { .. } => remove(shared, uid, user).await,
         Request::RemoveContact { kind, which, .. } => {
@@ -213,7 +224,7 @@ async fn change(
 /// For a user who already has a factor and a caller who is not root: checks the proof
 /// (a current code or a recovery code, consumed and rate-limited like a login from the
 /// caller's uid).
-async fn require_proof(
+pub(super) async fn require_proof(
     shared: &Arc<Shared>,
     conn: &Connection,
     user: &UserName,

@@ -7,6 +7,7 @@ pub mod authenticate;
 pub mod common;
 pub mod contacts;
 pub mod manage;
+pub mod passkeys;
 pub mod web;
 
 use std::sync::Arc;

@@ -40,7 +40,10 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
         };
         let reply = match &shared.web {
             Some(web) => answer(&shared, web, request).await,
-            None => failed(WebFailure::NotFound, "the web pages are not configured ([web])"),
+            None => failed(
+                WebFailure::NotFound,
+                "the web pages are not configured ([web])",
+            ),
         };
         if conn.send(&reply).await.is_err() {
             return;
@@ -64,13 +67,17 @@ fn not_found() -> WebResponse {
 
 fn internal(e: &dyn std::fmt::Display) -> WebResponse {
     tracing::error!("web request failed: {e}");
-    failed(WebFailure::Internal, "the daemon failed; nothing was changed")
+    failed(
+        WebFailure::Internal,
+        "the daemon failed; nothing was changed",
+    )
 }
 
 async fn answer(shared: &Arc<Shared>, web: &Web, request: WebRequest) -> WebResponse {
     let link = match &request {
-        WebRequest::EnrollmentOpen { token, .. }
-        | WebRequest::EnrollmentFinish { token, .. } => Some(token),
+        WebRequest::EnrollmentOpen { token, .. } | WebRequest::EnrollmentFinish { token, .. } => {
+            Some(token)
+        }
         WebRequest::ApprovalOpen { id, .. }
         | WebRequest::ApprovalNumber { id, .. }
         | WebRequest::ApprovalFinish { id, .. }
@@ -141,11 +148,10 @@ fn verifier_keys(keys: &[PasskeyFactor]) -> Vec<(String, Passkey)> {
 
 async fn open_enrollment(shared: &Arc<Shared>, web: &Web, token: &str) -> WebResponse {
     let now = shared.decisions.now();
-    let Some((user, _label)) = web.links.user_of(token, now) else {
+    let Some((user, label)) = web.links.user_of(token, now) else {
         return not_found();
     };
-    let keys = match for_web(shared, &user, |d, u| d.passkeys(u)).await
-    {
+    let keys = match for_web(shared, &user, |d, u| d.passkeys(u)).await {
         Ok(keys) => keys,
         Err(e) => return internal(&e),
     };
@@ -153,12 +159,9 @@ async fn open_enrollment(shared: &Arc<Shared>, web: &Web, token: &str) -> WebRes
         .into_iter()
         .map(|(_, k)| k.cred_id().clone())
         .collect::<Vec<_>>();
-    let started = web.verifier.start_passkey_registration(
-        user_handle(&user),
-        &user,
-        &user,
-        Some(exclude),
-    );
+    let started =
+        web.verifier
+            .start_passkey_registration(user_handle(&user), &user, &user, Some(exclude));
     let (options, registration) = match started {
         Ok(started) => started,
         Err(e) => return internal(&e),
@@ -169,6 +172,7 @@ async fn open_enrollment(shared: &Arc<Shared>, web: &Web, token: &str) -> WebRes
     match serde_json::to_value(&options) {
         Ok(options) => WebResponse::Enrollment {
             user: user.to_string(),
+            label,
             host: web.options.host.clone(),
             options,
         },
@@ -176,7 +180,13 @@ async fn open_enrollment(shared: &Arc<Shared>, web: &Web, token: &str) -> WebRes
     }
 }
 
-fn audit_web(shared: &Shared, event: AuditKind, user: &str, outcome: AuditOutcome, what: Audit<'_>) {
+fn audit_web(
+    shared: &Shared,
+    event: AuditKind,
+    user: &str,
+    outcome: AuditOutcome,
+    what: Audit<'_>,
+) {
     shared.audit.record(&AuditEvent {
         event,
         user,
@@ -205,7 +215,10 @@ async fn finish_enrollment(
     credential: Value,
 ) -> WebResponse {
     let Ok(credential) = serde_json::from_value::<RegisterPublicKeyCredential>(credential) else {
-        return failed(WebFailure::BadRequest, "the credential is not a WebAuthn credential");
+        return failed(
+            WebFailure::BadRequest,
+            "the credential is not a WebAuthn credential",
+        );
     };
     let now = shared.decisions.now();
     let Some((user, label, registration)) = web.links.take(token, now) else {
@@ -218,8 +231,18 @@ async fn finish_enrollment(
         Ok(passkey) => passkey,
         Err(e) => {
             web.links.refused(token);
-            let what = Audit { from: "web", label: Some(&label), reason: Some("not_verified") };
-            audit_web(shared, AuditKind::MfaSetupFailed, &user, AuditOutcome::Failure, what);
+            let what = Audit {
+                from: "web",
+                label: Some(&label),
+                reason: Some("not_verified"),
+            };
+            audit_web(
+                shared,
+                AuditKind::MfaSetupFailed,
+                &user,
+                AuditOutcome::Failure,
+                what,
+            );
             tracing::info!("passkey for {user} refused: {e}");
             return failed(WebFailure::NotVerified, "the passkey could not be verified");
         }
@@ -232,8 +255,18 @@ async fn finish_enrollment(
     match added {
         Ok(crate::decisions::PasskeyAdded::Done) => {
             web.links.enrolled(token);
-            let what = Audit { from: "web", label: Some(&label), reason: None };
-            audit_web(shared, AuditKind::MfaSetupSucceeded, &user, AuditOutcome::Success, what);
+            let what = Audit {
+                from: "web",
+                label: Some(&label),
+                reason: None,
+            };
+            audit_web(
+                shared,
+                AuditKind::MfaSetupSucceeded,
+                &user,
+                AuditOutcome::Success,
+                what,
+            );
             let text = format!("A passkey ({label}) was added to your sign-in.");
             notify_others(&Arc::clone(shared), CallerClass::User, &user, &text, None);
             WebResponse::Enrolled { label }
@@ -247,7 +280,11 @@ async fn finish_enrollment(
     }
 }
 
-fn stored_form(passkey: &Passkey, label: &str, now: u64) -> Result<PasskeyFactor, serde_json::Error> {
+fn stored_form(
+    passkey: &Passkey,
+    label: &str,
+    now: u64,
+) -> Result<PasskeyFactor, serde_json::Error> {
     Ok(PasskeyFactor {
         label: label.to_owned(),
         id: BASE64URL_NOPAD.encode(passkey.cred_id().as_ref()),
@@ -269,8 +306,18 @@ async fn approval_number(
     let user = match web.approvals.check_number(id, number, now) {
         None => return not_found(),
         Some(Err(user)) => {
-            let what = Audit { from, label: None, reason: Some("wrong_number") };
-            audit_web(shared, AuditKind::ApprovalRefused, &user, AuditOutcome::Failure, what);
+            let what = Audit {
+                from,
+                label: None,
+                reason: Some("wrong_number"),
+            };
+            audit_web(
+                shared,
+                AuditKind::ApprovalRefused,
+                &user,
+                AuditOutcome::Failure,
+                what,
+            );
             return failed(
                 WebFailure::WrongNumber,
                 "that is not the number shown at the sign-in; the sign-in was denied",
@@ -304,7 +351,10 @@ async fn finish_approval(
     from: &str,
 ) -> WebResponse {
     let Ok(assertion) = serde_json::from_value::<PublicKeyCredential>(assertion) else {
-        return failed(WebFailure::BadRequest, "the answer is not a WebAuthn assertion");
+        return failed(
+            WebFailure::BadRequest,
+            "the answer is not a WebAuthn assertion",
+        );
     };
     let now = shared.decisions.now();
     let Some((user, authentication)) = web.approvals.take(id, now) else {
@@ -312,9 +362,22 @@ async fn finish_approval(
     };
     let refused = |reason: &str| {
         web.approvals.end(id, ApprovalEnd::NotVerified, now);
-        let what = Audit { from, label: None, reason: Some(reason) };
-        audit_web(shared, AuditKind::ApprovalRefused, &user, AuditOutcome::Failure, what);
-        failed(WebFailure::NotVerified, "the passkey's answer was refused; the sign-in was denied")
+        let what = Audit {
+            from,
+            label: None,
+            reason: Some(reason),
+        };
+        audit_web(
+            shared,
+            AuditKind::ApprovalRefused,
+            &user,
+            AuditOutcome::Failure,
+            what,
+        );
+        failed(
+            WebFailure::NotVerified,
+            "the passkey's answer was refused; the sign-in was denied",
+        )
     };
     let result = match web
         .verifier
@@ -367,8 +430,18 @@ fn deny(shared: &Arc<Shared>, web: &Web, id: &str, not_me: bool, from: &str) -> 
         return not_found();
     };
     let reason = not_me.then_some("not_me");
-    let what = Audit { from, label: None, reason };
-    audit_web(shared, AuditKind::SignInDeniedByUser, &user, AuditOutcome::Ok, what);
+    let what = Audit {
+        from,
+        label: None,
+        reason,
+    };
+    audit_web(
+        shared,
+        AuditKind::SignInDeniedByUser,
+        &user,
+        AuditOutcome::Ok,
+        what,
+    );
     if not_me {
         let text = format!(
             "A sign-in to {} was reported as not yours and denied. If you did not try to \

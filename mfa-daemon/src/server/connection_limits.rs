@@ -71,6 +71,14 @@ pub(crate) const PRIVILEGED: Budget = Budget {
     reserve: 128,
 };
 
+/// The web socket: only `mfa-web` (and root) reach it, and `mfa-web` keeps a few
+/// connections for its pages; 64 leaves room for a burst of browsers.
+pub(crate) const WEB: Budget = Budget {
+    total: 64,
+    share: 64,
+    reserve: 0,
+};
+
 /// Why a connection was not given a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {

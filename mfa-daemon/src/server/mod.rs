@@ -5,6 +5,9 @@ pub(crate) mod connection_limits;
 mod peer_process;
 mod service_manager;
 pub mod socket_activation;
+mod web_door;
+
+pub use web_door::WebDoor;
 
 use std::fs;
 use std::io;
@@ -158,6 +161,7 @@ pub async fn serve(
     outbox: Outbox,
     listeners: Listeners,
     source: ConfigSource,
+    web: Option<(WebDoor, crate::web::Web)>,
 ) -> Result<(), ServeError> {
     let into_tokio = |l: &std::os::unix::net::UnixListener| {
         l.set_nonblocking(true)
@@ -167,7 +171,8 @@ pub async fn serve(
     };
     let public = into_tokio(&listeners.public)?;
     let privileged = into_tokio(&listeners.privileged)?;
-    let shared = Arc::new(Shared::new(decisions, outbox));
+    let (web_door, web) = web.unzip();
+    let shared = Arc::new(Shared::new(decisions, outbox).with_web(web));
     let mut sigterm = signal(SignalKind::terminate()).map_err(ServeError::Io)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Io)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(ServeError::Io)?;
@@ -181,6 +186,13 @@ pub async fn serve(
     }
     let privileged_task = tokio::spawn(accept_privileged(shared.clone(), privileged));
     let public_task = tokio::spawn(accept_public(shared.clone(), public));
+    let web_task = match &web_door {
+        Some(door) => {
+            tracing::info!("web pages' requests on {}", door.path().display());
+            Some(door.start(&shared)?)
+        }
+        None => None,
+    };
     let from = match listeners.origin {
         Origin::Bound => "",
         Origin::Passed => ", sockets passed by the service manager",
@@ -204,6 +216,10 @@ pub async fn serve(
     service_manager::stopping();
     privileged_task.abort();
     public_task.abort();
+    if let (Some(task), Some(door)) = (web_task, &web_door) {
+        task.abort();
+        door.remove();
+    }
     listeners.remove();
     tracing::info!("stopped");
     Ok(())

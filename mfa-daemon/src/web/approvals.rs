@@ -118,8 +118,13 @@ impl Approvals {
         let id = new_token().map_err(|_| ApprovalRefused::Unavailable)?;
         let (number, choices) = numbers().ok_or(ApprovalRefused::Unavailable)?;
         let mut book = self.lock();
-        book.open.retain(|_, a| !expired(a.expires, now) && a.user != sign_in.user);
-        if book.paused.get(&sign_in.user).is_some_and(|until| now.secs() < until.secs()) {
+        book.open
+            .retain(|_, a| !expired(a.expires, now) && a.user != sign_in.user);
+        if book
+            .paused
+            .get(&sign_in.user)
+            .is_some_and(|until| now.secs() < until.secs())
+        {
             return Err(ApprovalRefused::Paused(book.paused[&sign_in.user]));
         }
         let recent = book.recent.entry(sign_in.user.clone()).or_default();

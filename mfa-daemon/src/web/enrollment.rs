@@ -115,7 +115,11 @@ impl Links {
     }
 
     /// Takes the registration state out of the link, so one credential answers it.
-    pub fn take(&self, token: &str, now: UnixTime) -> Option<(UserName, String, PasskeyRegistration)> {
+    pub fn take(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Option<(UserName, String, PasskeyRegistration)> {
         let mut open = self.lock();
         let link = open.get_mut(token)?;
         if expired(link.expires, now) || link.waiter.is_closed() {

@@ -13,10 +13,11 @@ mod enrollment;
 use std::time::Duration;
 
 use data_encoding::BASE64URL_NOPAD;
+use mfa_proto::web::WebSettings;
 use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder, WebauthnError};
 
 pub use approvals::{Approval, ApprovalEnd, ApprovalRefused, Approvals};
-pub use enrollment::{EnrollLink, Links};
+pub use enrollment::{EnrollEnd, EnrollLink, Links};
 
 use crate::clock::UnixTime;
 
@@ -55,17 +56,47 @@ pub struct Web {
     pub approvals: Approvals,
 }
 
-/// The config's `[web]` cannot give a verifier.
+/// The config's `[web]` cannot be served.
 #[derive(Debug, thiserror::Error)]
-#[error("config key `web.public_url`/`web.rp_id`: {0}")]
-pub struct WebSetupError(#[source] WebauthnError);
+pub enum WebSetupError {
+    /// A key the config checks is wrong after all (the config was checked by another
+    /// build).
+    #[error("config key `web.{}`: {}", .0.key, .0.why)]
+    Setting(mfa_proto::web::InvalidWebSetting),
+    /// The public URL does not parse as a URL.
+    #[error("config key `web.public_url`: {0}")]
+    Url(#[source] url::ParseError),
+    /// The verifier refuses the relying party id or origin.
+    #[error("config key `web.public_url`/`web.rp_id`: {0}")]
+    Verifier(#[source] WebauthnError),
+    /// `web.user` names no account.
+    #[error(
+        "config key `web.user`: no account `{0}` (create it, or name the account mfa-web runs as)"
+    )]
+    NoAccount(String),
+}
+
+impl WebOptions {
+    /// The options of a checked `[web]` section, for this `host`.
+    pub fn of(settings: &WebSettings, host: String) -> Result<WebOptions, WebSetupError> {
+        let public_url = settings.public_url().map_err(WebSetupError::Setting)?;
+        let rp_id = settings.effective_rp_id().map_err(WebSetupError::Setting)?;
+        let public_url = Url::parse(&public_url.origin()).map_err(WebSetupError::Url)?;
+        Ok(WebOptions {
+            public_url,
+            rp_id,
+            approval_timeout: settings.approval_timeout,
+            host,
+        })
+    }
+}
 
 impl Web {
     /// A verifier for `options` and no links or requests yet.
     pub fn new(options: WebOptions) -> Result<Web, WebSetupError> {
         let verifier = WebauthnBuilder::new(&options.rp_id, &options.public_url)
             .and_then(|b| b.rp_name("pam-mfa").build())
-            .map_err(WebSetupError)?;
+            .map_err(WebSetupError::Verifier)?;
         Ok(Web {
             verifier,
             options,

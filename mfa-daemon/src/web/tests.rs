@@ -46,7 +46,10 @@ fn a_request_expires_and_a_new_one_ends_the_users_earlier_one() {
     assert!(approvals.view(&other.id, now).is_some());
     let later = UnixTime::from_secs(1_000 + LIFE.as_secs());
     assert!(approvals.view(&second.id, later).is_none());
-    assert_eq!(approvals.check_number(&second.id, second.number, later), None);
+    assert_eq!(
+        approvals.check_number(&second.id, second.number, later),
+        None
+    );
 }
 
 #[test]
@@ -73,7 +76,11 @@ fn requests_per_hour_are_limited_and_not_me_pauses_them() {
     let after = UnixTime::from_secs(now.secs() + approvals::PAUSE_AFTER_NOT_ME.as_secs());
     assert!(approvals.request(sign_in("bob"), after, LIFE).is_ok());
     let hour_later = UnixTime::from_secs(10_000 + 3_600);
-    assert!(approvals.request(sign_in("alice"), hour_later, LIFE).is_ok());
+    assert!(
+        approvals
+            .request(sign_in("alice"), hour_later, LIFE)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -82,7 +89,10 @@ fn an_enrollment_link_dies_with_its_waiter_and_after_expiry() {
     let now = UnixTime::from_secs(1_000);
     let (token, expires, waiter) = links.create(user("alice"), "phone".into(), now).unwrap();
     assert!(token_shape_ok(&token));
-    assert_eq!(links.user_of(&token, now).map(|(u, _)| u), Some(user("alice")));
+    assert_eq!(
+        links.user_of(&token, now).map(|(u, _)| u),
+        Some(user("alice"))
+    );
     assert!(links.user_of(&token, expires).is_none());
     let (token, _, waiter2) = links.create(user("alice"), "phone".into(), now).unwrap();
     drop(waiter);
