@@ -4,6 +4,7 @@
 
 mod api;
 mod connections;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
