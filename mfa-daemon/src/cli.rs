@@ -403,7 +403,8 @@ fn web_pages(config: &Config) -> Result<Option<(WebDoor, Web)>, StartError> {
     let uid = accounts::resolve(&settings.user)
         .map(|a| a.uid)
         .ok_or_else(|| WebSetupError::NoAccount(settings.user.clone()))?;
-    let web = Web::new(WebOptions::of(settings, accounts::hostname())?)?;
+    let push = crate::web::push_of(settings)?;
+    let web = Web::new(WebOptions::of(settings, accounts::hostname())?, push)?;
     let door = WebDoor::bind(&config.socket, uid).map_err(StartError::Sockets)?;
     Ok(Some((door, web)))
 }

@@ -24,6 +24,8 @@ pub enum Factor {
     SentCode(Channel),
     /// An admin's bypass code (`mfactl bypass`).
     BypassCode,
+    /// An approval signed by a passkey on the web page.
+    Passkey,
 }
 
 impl Factor {
@@ -36,6 +38,7 @@ impl Factor {
             Factor::SentCode(Channel::Voice) => "voice",
             Factor::SentCode(Channel::Email) => "email",
             Factor::BypassCode => "bypass_code",
+            Factor::Passkey => "passkey",
         }
     }
 }

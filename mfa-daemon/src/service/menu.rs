@@ -37,6 +37,9 @@ pub(super) struct Verifying {
     /// The device to trust after a success, and for how many seconds.
     device: Option<(DeviceId, u64)>,
     options: Vec<MenuOption>,
+    /// Whether the menu offers approval on the phone (entry 1): the user has a passkey and
+    /// the web pages are configured.
+    approve: bool,
     max_tries: u32,
     tries: u32,
     rounds: u32,
@@ -55,26 +58,21 @@ enum Chosen {
 impl Menu {
     /// A choice sends a code; anything else is checked as a code.
     pub(super) async fn answer(
-        mut self,
+        self,
         attempt: Box<Attempt>,
         answer: Secret,
         presence: Presence,
     ) -> Next {
-        if let Some(i) = menu_choice(answer.expose(), self.login.options.len()) {
-            return self.login.send_chosen(attempt, i).await;
+        let login = self.login;
+        let entries = login.options.len() + usize::from(login.approve);
+        match menu_choice(answer.expose(), entries) {
+            Some(0) if login.approve => login.ask_approval(attempt).await,
+            Some(i) => {
+                let contact = i - usize::from(login.approve);
+                login.send_chosen(attempt, contact).await
+            }
+            None => login.answer_code(attempt, answer, presence).await,
         }
-        self.login.tries += 1;
-        let verdict = check_answer(
-            &attempt.shared,
-            attempt.caller,
-            &self.login.subject,
-            &attempt.source,
-            answer,
-            Some(&attempt.auth.service),
-            presence,
-        )
-        .await;
-        self.login.settle(attempt, verdict).await
     }
 }
 
@@ -85,17 +83,55 @@ impl Verifying {
         device: Option<(DeviceId, u64)>,
         options: Vec<MenuOption>,
         max_tries: u32,
+        web: bool,
     ) -> Verifying {
+        let approve = web && matches!(subject, Subject::Account(_)) && !record.passkeys.is_empty();
         Verifying {
             subject,
             revision: record.revision,
             contacts: record.contacts.clone(),
             device,
+            approve,
             options,
             max_tries,
             tries: 0,
             rounds: 0,
         }
+    }
+
+    /// Checks `answer` as a code from an app, a recovery or a bypass code (a try).
+    pub(super) async fn answer_code(
+        mut self,
+        attempt: Box<Attempt>,
+        answer: Secret,
+        presence: Presence,
+    ) -> Next {
+        self.tries += 1;
+        let verdict = check_answer(
+            &attempt.shared,
+            attempt.caller,
+            &self.subject,
+            &attempt.source,
+            answer,
+            Some(&attempt.auth.service),
+            presence,
+        )
+        .await;
+        self.settle(attempt, verdict).await
+    }
+
+    /// The account being verified, if NSS knows it (the menu offers approval only then).
+    pub(super) fn account(&self) -> Option<&crate::username::UserName> {
+        match &self.subject {
+            Subject::Account(name) => Some(name),
+            Subject::Unknown(_) => None,
+        }
+    }
+
+    /// The phone approved the sign-in.
+    pub(super) async fn approved(self, attempt: Box<Attempt>) -> Next {
+        attempt.note_success(Factor::Passkey.name());
+        self.accepted(attempt, Factor::Passkey).await
     }
 
     /// Counts a try (an answer that was checked, or an empty sent code).
@@ -110,10 +146,10 @@ impl Verifying {
             return Next::done(notices, Outcome::Failure);
         }
         self.rounds += 1;
-        if !self.options.is_empty() {
-            notices.push(Notice::Info(menu_text(&self.options)));
+        if self.approve || !self.options.is_empty() {
+            notices.push(Notice::Info(menu_text(self.approve, &self.options)));
         }
-        let prompt = menu_prompt(self.options.len());
+        let prompt = menu_prompt(self.options.len() + usize::from(self.approve));
         Next::ask(attempt, notices, prompt, Phase::Menu(Menu { login: self }))
     }
 

@@ -12,6 +12,7 @@
 //! enrollment, acknowledged). A phase can only be answered once: answering consumes it.
 
 mod answers;
+mod approval;
 mod attempt;
 mod enrollment;
 mod menu;
@@ -76,6 +77,8 @@ pub enum PhaseKind {
     Enrollment,
     /// The recovery codes of that enrollment, acknowledged with any answer.
     SaveCodes,
+    /// Waiting for an approval on the phone (Enter, or a code instead).
+    Approval,
 }
 
 /// A question to ask, and the phase its answer goes to.
@@ -97,6 +100,7 @@ enum Phase {
     SentCode(menu::SentCode),
     Enrollment(enrollment::Offer),
     SaveCodes(enrollment::SaveCodes),
+    Approval(approval::Approving),
 }
 
 impl Question {
@@ -107,6 +111,7 @@ impl Question {
             Phase::SentCode(_) => PhaseKind::SentCode,
             Phase::Enrollment(_) => PhaseKind::Enrollment,
             Phase::SaveCodes(_) => PhaseKind::SaveCodes,
+            Phase::Approval(_) => PhaseKind::Approval,
         }
     }
 
@@ -119,11 +124,15 @@ impl Question {
             Phase::SentCode(sent) => sent.answer(attempt, answer, presence).await,
             Phase::Enrollment(offer) => offer.answer(attempt, answer).await,
             Phase::SaveCodes(save) => save.answer(attempt),
+            Phase::Approval(waiting) => waiting.answer(attempt, answer, presence).await,
         }
     }
 
     /// No answer came in time: the login fails.
     pub fn timed_out(self: Box<Self>) -> Finished {
+        if let Phase::Approval(waiting) = &self.phase {
+            waiting.withdraw(&self.attempt);
+        }
         self.attempt
             .audit(AuditOutcome::Failure, None, Some("no_answer_in_time"), None);
         Finished {
@@ -135,6 +144,9 @@ impl Question {
     /// The client went away (or broke the protocol) instead of answering. Once an app was
     /// enrolled at login, that is audited as an abandoned login with it.
     pub fn abandoned(self: Box<Self>) {
+        if let Phase::Approval(waiting) = &self.phase {
+            waiting.withdraw(&self.attempt);
+        }
         if let Phase::SaveCodes(_) = self.phase {
             self.attempt.audit(
                 AuditOutcome::Abandoned,

@@ -215,6 +215,7 @@ async fn first_phase(
         device.map(|d| (d, policy.remember)),
         contact::menu(&record.contacts, &|c| shared.outbox.can_send(c)),
         shared.decisions.config().max_tries,
+        shared.web.is_some(),
     );
     verifying.next_round(attempt, notices)
 }

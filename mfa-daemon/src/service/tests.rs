@@ -253,3 +253,188 @@ async fn a_code_from_before_the_skew_window_is_refused_once_time_has_moved_on() 
     clock.advance(60);
     assert_eq!(login_with(&shared, &old).await, Outcome::Failure);
 }
+
+/// A service whose web pages are on `http://localhost:8443`, and root with an app and a
+/// passkey (its stored form is never read: the page's verification is not part of this).
+fn service_with_passkey(
+    dir: &std::path::Path,
+    clock: Arc<ManualClock>,
+) -> (Arc<Shared>, Generator) {
+    let options = crate::web::WebOptions {
+        public_url: url::Url::parse("http://localhost:8443").unwrap(),
+        rp_id: "localhost".into(),
+        approval_timeout: std::time::Duration::from_secs(60),
+        host: "test-host".into(),
+    };
+    let web = crate::web::Web::new(options, None).unwrap();
+    let shared = service(dir, clock);
+    let shared = Arc::new(Arc::into_inner(shared).unwrap().with_web(Some(web)));
+    let generator = enroll_root(&shared);
+    let key = mfa_core::passkey::PasskeyFactor {
+        label: "phone".into(),
+        id: "AAEC".into(),
+        aaguid: None,
+        enrolled_at: 1,
+        last_used: None,
+        credential: serde_json::json!({}),
+    };
+    shared.decisions.add_passkey("root", key).unwrap();
+    (shared, generator)
+}
+
+const SSHD: Caller = Caller {
+    uid: 0,
+    door: Door::Privileged,
+};
+
+fn sshd_login() -> AuthRequest {
+    AuthRequest {
+        user: "root".into(),
+        service: "sshd".into(),
+        rhost: Some("192.0.2.7".into()),
+        tty: None,
+        ruser: None,
+        auth_info: None,
+        nullok: false,
+    }
+}
+
+fn presence() -> (crate::connection::Presence, tokio::net::UnixStream) {
+    let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+    (Connection::new(ours, SSHD).presence().unwrap(), theirs)
+}
+
+/// Starts root's login and picks "1. Approve on your phone": the question, the request's
+/// id (from the link shown) and the number in the prompt.
+async fn ask_approval(shared: &Arc<Shared>) -> (Box<super::Question>, String, u8) {
+    let Next::Ask(menu) = super::start(shared, sshd_login(), SSHD).await.unwrap() else {
+        panic!("no menu")
+    };
+    let menu_text = format!("{:?}", menu.notices);
+    assert!(
+        menu_text.contains("1. Approve on your phone"),
+        "{menu_text}"
+    );
+    assert!(menu.prompt.contains("choose 1"), "{}", menu.prompt.as_str());
+    let (p, _peer) = presence();
+    let Next::Ask(waiting) = menu.answer(Secret::from("1"), p).await else {
+        panic!("no approval prompt")
+    };
+    assert_eq!(waiting.kind(), PhaseKind::Approval);
+    let shown = format!("{:?}", waiting.notices);
+    let id = shown
+        .split("/approve/")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| c == '"' || c == ')').next())
+        .expect("a link in the notices")
+        .to_owned();
+    let number: u8 = waiting
+        .prompt
+        .split("number ")
+        .nth(1)
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a number in the prompt");
+    (waiting, id, number)
+}
+
+#[tokio::test]
+async fn an_approval_on_the_phone_signs_in_and_a_denial_ends_the_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::at(UnixTime::from_secs(1_700_000_015)));
+    let (shared, _) = service_with_passkey(dir.path(), clock.clone());
+    let web = shared.web.as_ref().unwrap();
+
+    let (waiting, id, number) = ask_approval(&shared).await;
+    let view = web
+        .approvals
+        .view(&id, clock.now())
+        .expect("the page can show it");
+    assert!(view.choices.contains(&number));
+    assert_eq!(
+        (view.service.as_str(), view.source.as_str()),
+        ("sshd", "192.0.2.7")
+    );
+    web.approvals.end(
+        &id,
+        crate::web::ApprovalEnd::Approved("phone".into()),
+        clock.now(),
+    );
+    let (p, _peer) = presence();
+    let Next::Done(done) = waiting.answer(Secret::from(""), p).await else {
+        panic!("not done")
+    };
+    assert_eq!(done.outcome, Outcome::Success);
+    // The last success is written in the background.
+    let root =
+        crate::decisions::Subject::Account(username::UserName::of_stored("root".into()).unwrap());
+    let mut factor = None;
+    for _ in 0..100 {
+        factor = shared
+            .decisions
+            .record(&root)
+            .unwrap()
+            .last_success
+            .map(|l| l.factor);
+        if factor.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(factor.as_deref(), Some("passkey"));
+
+    let (waiting, id, _) = ask_approval(&shared).await;
+    web.approvals.end(
+        &id,
+        crate::web::ApprovalEnd::Denied { not_me: false },
+        clock.now(),
+    );
+    let (p, _peer) = presence();
+    let Next::Done(done) = waiting.answer(Secret::from(""), p).await else {
+        panic!("not done")
+    };
+    assert_eq!(done.outcome, Outcome::Failure);
+    assert_eq!(
+        done.notices,
+        vec![super::Notice::Error(APPROVAL_DENIED.into())]
+    );
+}
+
+#[tokio::test]
+async fn enter_before_the_phone_asks_again_and_an_expired_request_goes_back_to_the_menu() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::at(UnixTime::from_secs(1_700_000_015)));
+    let (shared, _) = service_with_passkey(dir.path(), clock.clone());
+    let (waiting, id, number) = ask_approval(&shared).await;
+    let (p, _peer) = presence();
+    let Next::Ask(again) = waiting.answer(Secret::from(""), p).await else {
+        panic!("not asked again")
+    };
+    assert_eq!(again.kind(), PhaseKind::Approval);
+    assert_eq!(again.prompt.as_str(), approval_prompt(number));
+    clock.advance(60);
+    let (p, _peer) = presence();
+    let Next::Ask(menu) = again.answer(Secret::from(""), p).await else {
+        panic!("not back to the menu")
+    };
+    assert_eq!(menu.kind(), PhaseKind::Menu);
+    assert!(format!("{:?}", menu.notices).contains(APPROVAL_EXPIRED));
+    let web = shared.web.as_ref().unwrap();
+    assert!(web.approvals.view(&id, clock.now()).is_none());
+}
+
+#[tokio::test]
+async fn a_code_typed_at_the_approval_prompt_signs_in_and_withdraws_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::at(UnixTime::from_secs(1_700_000_015)));
+    let (shared, generator) = service_with_passkey(dir.path(), clock.clone());
+    let (waiting, id, _) = ask_approval(&shared).await;
+    let code = generator.code_for_step(generator.step_at(clock.now().secs()));
+    let (p, _peer) = presence();
+    let Next::Done(done) = waiting.answer(Secret::from(code.as_str()), p).await else {
+        panic!("not done")
+    };
+    assert_eq!(done.outcome, Outcome::Success);
+    let web = shared.web.as_ref().unwrap();
+    assert!(web.approvals.view(&id, clock.now()).is_none(), "withdrawn");
+}

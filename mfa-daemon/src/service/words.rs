@@ -21,6 +21,11 @@ pub(super) const SETUP_MISMATCH: &str =
 pub(super) const FACTORS_CHANGED: &str = "Your factors changed meanwhile; log in again.";
 /// The last prompt of an enrollment at login, under the recovery codes.
 pub(super) const SAVE_CODES_PROMPT: &str = "Save these codes, then press Enter: ";
+pub(super) const APPROVAL_DENIED: &str = "The sign-in was denied on your phone.";
+pub(super) const APPROVAL_EXPIRED: &str =
+    "The approval request expired; choose it again or enter a code.";
+pub(super) const APPROVAL_UNAVAILABLE: &str =
+    "Approval on your phone is not available now; enter a code instead";
 pub(super) const ACCOUNT_LOCKED: &str =
     "Too many failed attempts on this account: only a recovery code is accepted now.";
 
@@ -49,16 +54,29 @@ pub fn channel_phrase(channel: Channel) -> &'static str {
     }
 }
 
-/// The menu shown above the prompt to a user with phones or email addresses.
-pub(super) fn menu_text(options: &[MenuOption]) -> String {
+/// The prompt while an approval request waits: the number to match is in the prompt
+/// itself, because OpenSSH shows a message without a prompt only at the next prompt.
+pub(super) fn approval_prompt(number: u8) -> String {
+    format!(
+        "Approve the sign-in on your phone: number {number}. Press Enter when done, or type a code: "
+    )
+}
+
+/// The menu shown above the prompt to a user with a passkey (entry 1, when `approve`),
+/// phones or email addresses.
+pub(super) fn menu_text(approve: bool, options: &[MenuOption]) -> String {
     let mut text = String::from("Verification options:");
+    if approve {
+        text.push_str("\n  1. Approve on your phone");
+    }
+    let first = usize::from(approve) + 1;
     for (i, option) in options.iter().enumerate() {
         let what = match option.channel {
             Channel::Sms => "Text message to",
             Channel::Voice => "Phone call to",
             Channel::Email => "Email to",
         };
-        text.push_str(&format!("\n  {}. {what} {}", i + 1, option.to));
+        text.push_str(&format!("\n  {}. {what} {}", first + i, option.to));
     }
     text
 }

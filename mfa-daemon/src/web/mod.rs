@@ -7,8 +7,9 @@
 //! by the first answer, so a credential or an assertion can complete that link or request
 //! and no other, and only once.
 
-mod approvals;
+pub mod approvals;
 mod enrollment;
+pub mod push;
 
 use std::time::Duration;
 
@@ -16,10 +17,11 @@ use data_encoding::BASE64URL_NOPAD;
 use mfa_proto::web::WebSettings;
 use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder, WebauthnError};
 
-pub use approvals::{Approval, ApprovalEnd, ApprovalRefused, Approvals};
+pub use approvals::{Approval, ApprovalEnd, ApprovalRefused, Approvals, NewApproval, SignIn};
 pub use enrollment::{EnrollEnd, EnrollLink, Links};
 
 use crate::clock::UnixTime;
+use crate::delivery::webpush::{EndpointRule, VapidKey, WebPush, WebPushError};
 
 /// How long an enrollment link works.
 pub const ENROLL_LINK_LIFE: Duration = Duration::from_secs(600);
@@ -54,6 +56,8 @@ pub struct Web {
     pub links: Links,
     /// Sign-ins waiting for an approval.
     pub approvals: Approvals,
+    /// Web Push to the browsers that subscribed, when `vapid_key_file` is set.
+    pub push: Option<WebPush>,
 }
 
 /// The config's `[web]` cannot be served.
@@ -69,11 +73,36 @@ pub enum WebSetupError {
     /// The verifier refuses the relying party id or origin.
     #[error("config key `web.public_url`/`web.rp_id`: {0}")]
     Verifier(#[source] WebauthnError),
+    /// The VAPID key or subject cannot be used.
+    #[error("config key `web.vapid_key_file`/`web.vapid_subject`: {0}")]
+    Push(#[source] WebPushError),
     /// `web.user` names no account.
     #[error(
         "config key `web.user`: no account `{0}` (create it, or name the account mfa-web runs as)"
     )]
     NoAccount(String),
+}
+
+/// How long a push service may take to accept a message.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Web Push sender `[web]` asks for, if any. Loopback push services are accepted only
+/// when the pages themselves are on `localhost` (tests, the demo).
+pub fn push_of(settings: &WebSettings) -> Result<Option<WebPush>, WebSetupError> {
+    let (Some(file), Some(subject)) = (&settings.vapid_key_file, &settings.vapid_subject) else {
+        return Ok(None);
+    };
+    let key = VapidKey::from_file(file, crate::secret_file::credentials_directory().as_deref())
+        .map_err(WebSetupError::Push)?;
+    let local = settings.public_url().is_ok_and(|u| u.host == "localhost");
+    let rule = if local {
+        EndpointRule::LoopbackForTests
+    } else {
+        EndpointRule::PublicOnly
+    };
+    WebPush::new(key, subject, PUSH_TIMEOUT, rule)
+        .map(Some)
+        .map_err(WebSetupError::Push)
 }
 
 impl WebOptions {
@@ -92,8 +121,9 @@ impl WebOptions {
 }
 
 impl Web {
-    /// A verifier for `options` and no links or requests yet.
-    pub fn new(options: WebOptions) -> Result<Web, WebSetupError> {
+    /// A verifier for `options`, Web Push with `push` if given, and no links or requests
+    /// yet.
+    pub fn new(options: WebOptions, push: Option<WebPush>) -> Result<Web, WebSetupError> {
         let verifier = WebauthnBuilder::new(&options.rp_id, &options.public_url)
             .and_then(|b| b.rp_name("pam-mfa").build())
             .map_err(WebSetupError::Verifier)?;
@@ -102,6 +132,7 @@ impl Web {
             options,
             links: Links::default(),
             approvals: Approvals::default(),
+            push,
         })
     }
 
