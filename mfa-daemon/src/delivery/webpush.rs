@@ -491,6 +491,11 @@ impl WebPush {
         self.key.public_key_base64url()
     }
 
+    /// Whether this sender would send to `subscription` (see [`Subscription::check`]).
+    pub fn accepts(&self, subscription: &Subscription) -> Result<(), SubscriptionError> {
+        subscription.check(self.rule)
+    }
+
     /// Sends `payload` to one browser, for the push service to keep `ttl` while the browser
     /// is offline; `now` is the daemon's clock, which dates the VAPID token. Ok means the
     /// push service took the message (201, or any 2xx), not that the browser showed it.

@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use crate::delivery::webpush::{Subscription, WebPush};
 use data_encoding::BASE64URL_NOPAD;
-use mfa_core::passkey::PasskeyFactor;
+use mfa_core::passkey::{PasskeyFactor, PushTarget};
 use mfa_proto::FrameError;
 use mfa_proto::web::{WebFailure, WebRequest, WebResponse};
 use serde_json::Value;
@@ -107,11 +108,55 @@ async fn answer(shared: &Arc<Shared>, web: &Web, request: WebRequest) -> WebResp
             from,
         } => finish_approval(shared, web, &id, assertion, &from).await,
         WebRequest::ApprovalDeny { id, not_me, from } => deny(shared, web, &id, not_me, &from),
-        WebRequest::PushSubscribe { .. } => failed(
+        WebRequest::PushSubscribe {
+            link, subscription, ..
+        } => subscribe(shared, web, &link, &subscription).await,
+        WebRequest::PushKey => WebResponse::PushKey {
+            key: web.push.as_ref().map(WebPush::public_key_base64url),
+        },
+    }
+}
+
+/// Keeps the browser's push subscription for the user whose link or request the page has
+/// open: only a page opened from the user's own link can add a browser to their sign-ins.
+async fn subscribe(
+    shared: &Arc<Shared>,
+    web: &Web,
+    link: &str,
+    subscription: &Value,
+) -> WebResponse {
+    let Some(push) = &web.push else {
+        return failed(
             WebFailure::NotFound,
             "notifications are not configured on this host",
-        ),
-        WebRequest::PushKey => WebResponse::PushKey { key: None },
+        );
+    };
+    let now = shared.decisions.now();
+    let user = web
+        .approvals
+        .user_of(link, now)
+        .or_else(|| web.links.user_of(link, now).map(|(user, _)| user));
+    let Some(user) = user else {
+        return not_found();
+    };
+    let Ok(parsed) = Subscription::from_browser_json(&subscription.to_string()) else {
+        return failed(
+            WebFailure::BadRequest,
+            "the subscription is not a PushSubscription",
+        );
+    };
+    if let Err(e) = push.accepts(&parsed) {
+        return failed(WebFailure::BadRequest, &e.to_string());
+    }
+    let target = PushTarget {
+        endpoint: parsed.endpoint,
+        p256dh: parsed.p256dh,
+        auth: parsed.auth,
+        added_at: now.secs(),
+    };
+    match for_web(shared, &user, move |d, u| d.add_push_target(u, target)).await {
+        Ok(()) => WebResponse::Subscribed,
+        Err(e) => internal(&e),
     }
 }
 
