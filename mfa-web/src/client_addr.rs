@@ -15,9 +15,13 @@ pub(crate) fn client_addr(
     extensions: &Extensions,
     headers: &HeaderMap,
 ) -> IpAddr {
-    let peer = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map_or(
+        IpAddr::from([0, 0, 0, 0]),
+        |ConnectInfo(addr)| {
+            // On a dual-stack socket an IPv4 client shows as ::ffff:a.b.c.d.
+            addr.ip().to_canonical()
+        },
+    );
     if forwarded_for && peer.is_loopback() {
         last_forwarded_hop(headers).unwrap_or(peer)
     } else {
@@ -67,6 +71,12 @@ mod tests {
         let (e, h) = request("192.0.2.1:5000", &["198.51.100.8"]);
         assert_eq!(
             client_addr(true, &e, &h),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        // An IPv4 client of a dual-stack socket is named as IPv4.
+        let (e, h) = request("[::ffff:192.0.2.1]:5000", &[]);
+        assert_eq!(
+            client_addr(false, &e, &h),
             "192.0.2.1".parse::<IpAddr>().unwrap()
         );
         // A header that is not an address leaves the proxy's.
