@@ -178,7 +178,8 @@ fn synopsis(path: &str, cmd: &Command, own: &[&Arg]) -> Vec<Inline> {
         line.push(roman(open));
         for (i, name) in subs.iter().enumerate() {
             if i > 0 {
-                line.push(roman("|"));
+                // Spaced, so that a long list can wrap: troff cannot break inside a word.
+                line.push(roman(" | "));
             }
             line.push(bold(*name));
         }

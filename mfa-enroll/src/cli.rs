@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Parser, Subcommand};
 
-/// Enroll an authenticator app, phones and email addresses, and manage recovery codes through
-/// mfa-daemon.
+/// Enroll an authenticator app or a passkey, phones and email addresses, and manage recovery
+/// codes through mfa-daemon.
 ///
 /// Answers are read from the terminal, or line by line from standard input when it is not a
 /// terminal. Exit status: 0 on success, 1 on any error, 2 for bad arguments.
@@ -81,18 +81,32 @@ pub enum Command {
     /// Needs a current code or a recovery code if a factor is already enrolled, unless run
     /// by root.
     Email(EmailArgs),
+    /// Add a passkey: the phone's fingerprint, face or screen lock, or a security key.
+    ///
+    /// Prints a one-time link, and its QR code on a terminal, to open on the phone (or in
+    /// this computer's browser, for a security key). The link works once, for 10 minutes,
+    /// and only while this command waits; the command ends when the passkey is stored. A
+    /// new label adds a passkey (up to the daemon's policy.max_authenticators, which counts
+    /// apps and passkeys together), an existing label replaces that passkey. Needs the
+    /// daemon's [web] pages.
+    ///
+    /// Needs a current code or a recovery code if a factor is already enrolled, unless run
+    /// by root.
+    Passkey(PasskeyArgs),
     /// Make a new set of recovery codes; the previous set stops working.
     ///
     /// Needs a current code or a recovery code, unless run by root.
     RecoveryCodes(UserArg),
-    /// Remove one authenticator app, phone number or email address, or (root) everything.
+    /// Remove one authenticator app, passkey, phone number or email address, or (root)
+    /// everything.
     ///
-    /// Alone, removes every app, all recovery codes and every phone number and email address:
+    /// Alone, removes every app and passkey, all recovery codes and every phone number and
+    /// email address:
     /// only root may do that, since the daemon's policy.min_factors is at least 1. A user may
     /// remove one factor while at least policy.min_factors remain. Needs a current code or a
     /// recovery code, unless run by root.
     #[command(
-        subcommand_value_name = "totp|phone|email",
+        subcommand_value_name = "totp|passkey|phone|email",
         subcommand_help_heading = "Remove only one"
     )]
     Remove(RemoveArgs),
@@ -132,6 +146,17 @@ pub struct UserArg {
 pub struct TotpArgs {
     /// The app's name, e.g. `phone2`: 1 to 32 letters, digits, dots, dashes or underscores.
     /// Default: `app`.
+    #[arg(long, value_name = "LABEL", value_parser = parse_label)]
+    pub label: Option<String>,
+    #[command(flatten)]
+    pub target: UserArg,
+}
+
+/// `passkey`: a passkey to add.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct PasskeyArgs {
+    /// The passkey's name, e.g. `iphone` or `yubikey`: 1 to 32 letters, digits, dots, dashes
+    /// or underscores. Default: `passkey`.
     #[arg(long, value_name = "LABEL", value_parser = parse_label)]
     pub label: Option<String>,
     #[command(flatten)]
@@ -199,7 +224,7 @@ pub struct ContactArgs {
 /// `remove`: everything, or one factor.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct RemoveArgs {
-    /// Remove only this app, phone number or email address; without it, every factor.
+    /// Remove only this app, passkey, phone number or email address; without it, every factor.
     #[command(subcommand)]
     pub contact: Option<RemovedContact>,
     #[command(flatten)]
@@ -212,6 +237,12 @@ pub enum RemovedContact {
     /// Remove one authenticator app, by its label as `status` shows it.
     Totp {
         /// The app's label.
+        #[arg(value_name = "LABEL", value_parser = NonEmptyStringValueParser::new())]
+        label: String,
+    },
+    /// Remove one passkey, by its label as `status` shows it.
+    Passkey {
+        /// The passkey's label.
         #[arg(value_name = "LABEL", value_parser = NonEmptyStringValueParser::new())]
         label: String,
     },
@@ -284,6 +315,31 @@ mod tests {
                     target: UserArg {
                         user: Some("bob".into()),
                     },
+                }),
+            ),
+            (
+                &["passkey"][..],
+                Command::Passkey(PasskeyArgs {
+                    label: None,
+                    target: UserArg { user: None },
+                }),
+            ),
+            (
+                &["passkey", "--label", "iphone", "--user", "bob"][..],
+                Command::Passkey(PasskeyArgs {
+                    label: Some("iphone".into()),
+                    target: UserArg {
+                        user: Some("bob".into()),
+                    },
+                }),
+            ),
+            (
+                &["remove", "passkey", "iphone"][..],
+                Command::Remove(RemoveArgs {
+                    contact: Some(RemovedContact::Passkey {
+                        label: "iphone".into(),
+                    }),
+                    target: UserArg { user: None },
                 }),
             ),
             (&["status"][..], Command::Status(UserArg { user: None })),
@@ -502,6 +558,11 @@ mod tests {
             &["remove", "totp"][..],
             &["remove", "sms", "work"][..],
             &["remove", "--voice-only"][..],
+            &["passkey", "extra"][..],
+            &["passkey", "--label", ""][..],
+            &["passkey", "--label", "my phone"][..],
+            &["remove", "passkey"][..],
+            &["remove", "passkey", ""][..],
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
@@ -517,6 +578,7 @@ mod tests {
             &["email", "--help"][..],
             &["remove", "--help"][..],
             &["remove", "phone", "--help"][..],
+            &["passkey", "--help"][..],
             &["--version"][..],
         ] {
             let err = parse(args).unwrap_err();
@@ -563,7 +625,7 @@ mod tests {
         }
         assert!(!email.contains("--voice-only"), "{email}");
         let remove = long_help(&mut cli, "remove");
-        for needle in ["totp", "phone", "email", "min_factors", "--user"] {
+        for needle in ["totp", "passkey", "phone", "email", "min_factors", "--user"] {
             assert!(remove.contains(needle), "{needle:?} not in:\n{remove}");
         }
     }

@@ -4,6 +4,7 @@
 //! right); these flows only carry the conversation.
 
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -25,6 +26,9 @@ const CONFIRM: &str = "a code from the authenticator app";
 /// Asked after a code was sent to a new phone or address.
 const RECEIVED_PROMPT: &str = "Code you received: ";
 const RECEIVED: &str = "the code that was sent";
+/// How long to wait for the browser after showing a passkey link: the link's 10 minutes,
+/// plus a margin for a daemon whose clock runs ahead of its timers or a slow last step.
+const PASSKEY_WAIT: Duration = Duration::from_secs(11 * 60);
 /// Said before [`RECEIVED_PROMPT`]: a code may never arrive, and this is the way out.
 const GIVE_UP: &str = "Type it below, or press Enter alone to cancel.";
 
@@ -44,6 +48,9 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     pub fn execute(&mut self, command: &Command) -> Result<(), EnrollError> {
         match command {
             Command::Totp(args) => self.enroll_totp(&user(&args.target)?, args.label.as_deref()),
+            Command::Passkey(args) => {
+                self.enroll_passkey(&user(&args.target)?, args.label.as_deref())
+            }
             Command::RecoveryCodes(target) => self.new_recovery_codes(&user(target)?),
             Command::Phone(args) => {
                 let contact = NewContact::Phone {
@@ -111,6 +118,28 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
         }
     }
 
+    /// A one-time link, shown; the daemon answers again on the same connection once the
+    /// browser has used it (or it ended unused).
+    fn enroll_passkey(&mut self, user: &str, label: Option<&str>) -> Result<(), EnrollError> {
+        let (mut connection, request, reply) =
+            self.call_with_proof(|proof| Request::EnrollPasskey {
+                user: user.to_owned(),
+                label: label.map(str::to_owned),
+                proof,
+            })?;
+        match reply {
+            Response::PasskeyLink { open, expires_at } => {
+                self.output.passkey_link(&open, expires_at)?;
+            }
+            other => return Err(rejection(&request, other)),
+        }
+        connection.wait_longer(PASSKEY_WAIT)?;
+        match connection.next_reply()? {
+            Response::PasskeyEnrolled { label } => self.output.passkey_enrolled(&label),
+            other => Err(rejection(&request, other)),
+        }
+    }
+
     /// The daemon sends a code to the new phone or address; the code typed back saves it.
     /// With `--unverified` (root) it is saved at once.
     fn add_contact(&mut self, args: &ContactArgs, contact: NewContact) -> Result<(), EnrollError> {
@@ -154,6 +183,13 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             RemovedContact::Email { which } => (ContactKind::Email, which),
             RemovedContact::Totp { label } => {
                 return self.change_with_proof(|proof| Request::RemoveTotp {
+                    user: user.to_owned(),
+                    label: label.clone(),
+                    proof,
+                });
+            }
+            RemovedContact::Passkey { label } => {
+                return self.change_with_proof(|proof| Request::RemovePasskey {
                     user: user.to_owned(),
                     label: label.clone(),
                     proof,

@@ -77,6 +77,17 @@ impl Connection {
             })
     }
 
+    /// Waits up to `timeout` instead of [`REPLY_TIMEOUT`] for each reply from now on: for
+    /// an answer that waits on a person elsewhere (a passkey link opened on a phone).
+    pub fn wait_longer(&mut self, timeout: Duration) -> Result<(), EnrollError> {
+        self.client
+            .set_read_timeout(timeout)
+            .map_err(|e| EnrollError::Connection {
+                socket: self.socket.clone(),
+                source: mfa_proto::FrameError::Io(e),
+            })
+    }
+
     /// Waits for one more reply to the request last sent (a list comes in several).
     pub fn next_reply(&mut self) -> Result<Response, EnrollError> {
         self.client

@@ -1,6 +1,6 @@
-//! `mfa-enroll`: users enroll an authenticator app, add phones and email addresses that codes
-//! are sent to, renew recovery codes, remove their factors and see their status; root does the
-//! same for any user and clears lockouts.
+//! `mfa-enroll`: users enroll an authenticator app or a passkey, add phones and email addresses
+//! that codes are sent to, renew recovery codes, remove their factors and see their status; root
+//! does the same for any user and clears lockouts.
 //!
 //! The tool holds no secrets and decides nothing: every request goes to `mfa-daemon` over its
 //! Unix socket (see `docs/CONTRACT.md`), which checks who is asking by peer credentials. This
@@ -26,8 +26,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use cli::{
-    Cli, Command, ContactArgs, DaemonArgs, EmailArgs, PhoneArgs, RemoveArgs, RemovedContact,
-    UserArg,
+    Cli, Command, ContactArgs, DaemonArgs, EmailArgs, PasskeyArgs, PhoneArgs, RemoveArgs,
+    RemovedContact, UserArg,
 };
 pub use error::{EnrollError, one_line};
 

@@ -130,6 +130,28 @@ impl<W: Write> Output<W> {
         }
     }
 
+    /// The one-time link that adds a passkey, valid until `expires_at` (Unix time): with
+    /// its QR code on a terminal, or `{"open": ..., "expires_at": ...}`.
+    pub fn passkey_link(&mut self, open: &str, expires_at: u64) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => self.json(&json!({ "open": open, "expires_at": expires_at })),
+            Mode::Human => self.text(&passkey_link_text(
+                open,
+                expires_at,
+                &TimeZone::system(),
+                self.show_qr,
+            )),
+        }
+    }
+
+    /// The passkey was stored under `label`.
+    pub fn passkey_enrolled(&mut self, label: &str) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => self.json(&json!({ "enrolled": { "kind": "passkey", "label": label } })),
+            Mode::Human => self.text(&format!("Passkey \"{}\" added.\n", one_line(label))),
+        }
+    }
+
     /// A request succeeded; `message` is the daemon's.
     pub fn ok(&mut self, message: &str) -> Result<(), EnrollError> {
         self.text(&ok_text(message, self.mode == Mode::Json))
@@ -206,6 +228,49 @@ fn enrollment_text(e: &TotpEnrollment, show_qr: bool) -> String {
         e.period,
     );
     text
+}
+
+fn passkey_link_text(open: &str, expires_at: u64, tz: &TimeZone, show_qr: bool) -> String {
+    let open = one_line(open);
+    let mut text = String::new();
+    if show_qr {
+        text.push_str("Scan this QR code with your phone's camera, or open the link below.\n\n");
+        match qr::render(&open) {
+            Ok(picture) => text.push_str(&picture),
+            Err(why) => {
+                let _ = writeln!(text, "(No QR code: {why}.)");
+            }
+        }
+        text.push('\n');
+    }
+    let _ = write!(
+        text,
+        "Open this link on your phone, or in this computer's browser for a security key:\n\n    \
+         {open}\n\nIt works once, until {}. Waiting for the passkey (Ctrl-C cancels)...\n",
+        local_time(expires_at, tz)
+    );
+    text
+}
+
+/// One line per passkey: label, when it was added and last used. Nothing when there are
+/// none: most hosts have no web pages for passkeys, and the line would only puzzle.
+fn passkeys_text(text: &mut String, report: &StatusReport, tz: &TimeZone) {
+    if report.passkeys.is_empty() {
+        return;
+    }
+    text.push_str("Passkeys:\n");
+    for key in &report.passkeys {
+        let used = match key.last_used {
+            Some(at) => format!("last used {}", local_time(at, tz)),
+            None => "never used".to_owned(),
+        };
+        let _ = writeln!(
+            text,
+            "  {}: added {}, {used}",
+            one_line(&key.label),
+            local_time(key.enrolled_at, tz)
+        );
+    }
 }
 
 fn recovery_codes_text(codes: &[Secret], reason: CodesReason) -> String {
@@ -341,6 +406,7 @@ pub fn status_details(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> S
             }
         }
     }
+    passkeys_text(&mut text, report, tz);
     contacts_text(&mut text, &report.contacts, tz);
     let _ = writeln!(text, "Recovery codes left: {}", report.recovery_codes_left);
     if report.lockouts.is_empty() {
@@ -422,12 +488,14 @@ fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
     let mut text = status_details(report, now, tz);
     let user = one_line(&report.user);
     if report.authenticators.is_empty()
+        && report.passkeys.is_empty()
         && report.recovery_codes_left == 0
         && report.contacts.is_empty()
     {
         text.push_str(
-            "Nothing is enrolled. Run `mfa-enroll totp` to add an authenticator app, or\n\
-             `mfa-enroll phone` or `mfa-enroll email` to get codes by text, call or email.\n",
+            "Nothing is enrolled. Run `mfa-enroll totp` to add an authenticator app,\n\
+             `mfa-enroll passkey` to add a passkey, or `mfa-enroll phone` or\n\
+             `mfa-enroll email` to get codes by text, call or email.\n",
         );
     } else if report.recovery_codes_left == 0 {
         text.push_str("No recovery codes left. Run `mfa-enroll recovery-codes` for a new set.\n");
@@ -473,7 +541,7 @@ pub fn until(unix: u64, now: Timestamp, tz: &TimeZone) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mfa_proto::{BypassStatus, LastSuccessStatus, Lockout, TotpStatus};
+    use mfa_proto::{BypassStatus, LastSuccessStatus, Lockout, PasskeyStatus, TotpStatus};
 
     fn enrollment() -> TotpEnrollment {
         TotpEnrollment {
@@ -512,6 +580,7 @@ mod tests {
             }],
             account_locked_until: Some(NOW as u64 + 30),
             contacts: contacts(),
+            passkeys: Vec::new(),
             trusted_devices: Vec::new(),
             exempt_until: None,
             last_success: Some(LastSuccessStatus {
@@ -699,6 +768,85 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Nothing is enrolled"), "{text}");
+    }
+
+    #[test]
+    fn status_lists_passkeys_after_the_apps() {
+        let report = StatusReport {
+            user: "bob".into(),
+            passkeys: vec![
+                PasskeyStatus {
+                    label: "iphone".into(),
+                    enrolled_at: NOW as u64 - 86_400,
+                    last_used: Some(NOW as u64 - 60),
+                },
+                PasskeyStatus {
+                    label: "key\x1b[2J".into(),
+                    enrolled_at: NOW as u64,
+                    last_used: None,
+                },
+            ],
+            ..StatusReport::default()
+        };
+        let text = utc_status(&report);
+        assert!(
+            text.contains(
+                "Authenticator app: not enrolled\n\
+                 Passkeys:\n  \
+                 iphone: added 2025-01-04 14:00 UTC, last used 2025-01-05 13:59 UTC\n  \
+                 key [2J: added 2025-01-05 14:00 UTC, never used\n\
+                 Phones and email addresses: none\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Nothing is enrolled"), "{text}");
+        let now = Timestamp::from_second(NOW).unwrap();
+        let json = written(Mode::Json, false, |o| {
+            o.status(&report, now, &TimeZone::UTC).unwrap()
+        });
+        assert_eq!(
+            json_lines(&json)[0]["passkeys"],
+            json!([
+                { "label": "iphone", "enrolled_at": NOW - 86_400, "last_used": NOW - 60 },
+                { "label": "key\u{1b}[2J", "enrolled_at": NOW, "last_used": null },
+            ])
+        );
+        // No passkey, no line: hosts without the web pages show what they always showed.
+        assert!(!utc_status(&StatusReport::default()).contains("Passkeys"));
+    }
+
+    #[test]
+    fn passkey_link_and_result_in_both_modes() {
+        const LINK: &str = "https://mfa.example.com/enroll/AbCdEfGhIjKlMnOpQrSt";
+        let expires = NOW as u64 + 600;
+        let json = written(Mode::Json, true, |o| {
+            o.passkey_link(LINK, expires).unwrap();
+            o.passkey_enrolled("iphone").unwrap();
+        });
+        assert_eq!(
+            json_lines(&json),
+            [
+                json!({ "open": LINK, "expires_at": expires }),
+                json!({ "enrolled": { "kind": "passkey", "label": "iphone" } }),
+            ]
+        );
+        assert!(!json.contains('\x1b'), "no QR in JSON mode");
+        let with = written(Mode::Human, true, |o| {
+            o.passkey_link(LINK, expires).unwrap()
+        });
+        assert!(with.contains(&qr::render(LINK).unwrap()), "{with}");
+        let without = written(Mode::Human, false, |o| {
+            o.passkey_link(LINK, expires).unwrap()
+        });
+        assert!(!without.contains('\x1b'), "{without}");
+        for text in [&with, &without] {
+            assert!(text.contains(&format!("\n    {LINK}\n")), "{text}");
+            assert!(text.contains("It works once, until "), "{text}");
+        }
+        let done = written(Mode::Human, false, |o| {
+            o.passkey_enrolled("iphone").unwrap()
+        });
+        assert_eq!(done, "Passkey \"iphone\" added.\n");
     }
 
     #[test]

@@ -45,7 +45,8 @@ fn bind_for(public: &Path) -> UnixListener {
 }
 
 /// A fake daemon: for each entry of its script it accepts one connection, and on it answers
-/// each request it reads with the next scripted response; then it closes the connection.
+/// each request it reads with the next scripted response (the one after a passkey link comes
+/// unasked, as the daemon's does); then it closes the connection.
 struct FakeDaemon {
     _dir: tempfile::TempDir,
     /// The public socket, as given to mfa-enroll.
@@ -92,11 +93,16 @@ fn serve(listener: &UnixListener, script: Vec<Vec<Response>>) -> Vec<Vec<Request
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         let mut requests = Vec::new();
+        // After a passkey link the daemon answers again on its own, once the browser is done.
+        let mut unasked = false;
         for reply in replies {
-            match read_frame::<_, Request>(&mut stream) {
-                Ok(request) => requests.push(request),
-                Err(_) => break,
+            if !unasked {
+                match read_frame::<_, Request>(&mut stream) {
+                    Ok(request) => requests.push(request),
+                    Err(_) => break,
+                }
             }
+            unasked = matches!(reply, Response::PasskeyLink { .. });
             if write_frame(&mut stream, &reply).is_err() {
                 break;
             }
@@ -1008,4 +1014,126 @@ fn bad_arguments_exit_2() {
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert_eq!(stdout(&output), "", "{args:?}");
     }
+}
+
+const PASSKEY_LINK: &str = "https://mfa.example.com/enroll/AbCdEfGhIjKlMnOpQrStUv";
+
+fn passkey_link() -> Response {
+    Response::PasskeyLink {
+        open: PASSKEY_LINK.into(),
+        expires_at: ADDED_AT + 600,
+    }
+}
+
+fn enroll_passkey(label: Option<&str>, proof: Option<&str>) -> Request {
+    Request::EnrollPasskey {
+        user: "bob".into(),
+        label: label.map(Into::into),
+        proof: proof.map(Into::into),
+    }
+}
+
+#[test]
+fn passkey_enrollment_asks_for_proof_prints_the_link_and_waits_for_the_browser() {
+    let daemon = FakeDaemon::start(vec![
+        vec![failed(
+            FailureKind::ProofRequired,
+            "bob already has an authenticator app; give a current code or a recovery code.",
+        )],
+        vec![
+            passkey_link(),
+            Response::PasskeyEnrolled {
+                label: "iphone".into(),
+            },
+        ],
+    ]);
+    let output = run_at(
+        &daemon,
+        &["--json", "passkey", "--label", "iphone", "--user", "bob"],
+        "123456\n",
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert_eq!(
+        json_lines(&stdout(&output)),
+        vec![
+            json!({ "open": PASSKEY_LINK, "expires_at": ADDED_AT + 600 }),
+            json!({ "enrolled": { "kind": "passkey", "label": "iphone" } }),
+        ]
+    );
+    assert!(
+        stderr(&output).contains(PROOF_PROMPT),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        daemon.received(),
+        vec![
+            vec![enroll_passkey(Some("iphone"), None)],
+            vec![enroll_passkey(Some("iphone"), Some("123456"))],
+        ]
+    );
+}
+
+#[test]
+fn passkey_link_for_a_person_then_the_daemons_refusal() {
+    let why = "the link expired before a passkey was added; run `mfa-enroll passkey` again";
+    let daemon = FakeDaemon::start(vec![
+        vec![
+            passkey_link(),
+            Response::PasskeyEnrolled {
+                label: "passkey".into(),
+            },
+        ],
+        vec![passkey_link(), failed(FailureKind::Policy, why)],
+        vec![failed(
+            FailureKind::Policy,
+            "passkeys need the web pages: set [web] in the daemon's config (see the README)",
+        )],
+    ]);
+    let added = run_at(&daemon, &["passkey", "--user", "bob"], "");
+    assert!(added.status.success(), "stderr: {}", stderr(&added));
+    let text = stdout(&added);
+    assert!(text.contains(&format!("\n    {PASSKEY_LINK}\n")), "{text}");
+    assert!(
+        text.contains("It works once, until 2026-11-25 14:12 UTC."),
+        "{text}"
+    );
+    assert!(text.ends_with("Passkey \"passkey\" added.\n"), "{text}");
+    // Not a terminal: no QR code.
+    assert!(!text.contains('\x1b'), "{text}");
+    let expired = run_at(&daemon, &["passkey", "--user", "bob"], "");
+    assert_error(&expired, why);
+    assert!(stdout(&expired).contains(PASSKEY_LINK));
+    let no_web = run_at(&daemon, &["passkey", "--user", "bob"], "");
+    assert_error(
+        &no_web,
+        "passkeys need the web pages: set [web] in the daemon's config (see the README)",
+    );
+    assert_eq!(stdout(&no_web), "");
+    assert_eq!(daemon.received(), vec![vec![enroll_passkey(None, None)]; 3]);
+}
+
+#[test]
+fn remove_passkey_sends_its_label() {
+    let daemon = FakeDaemon::start(vec![vec![Response::Ok {
+        message: "removed the passkey `iphone` of bob".into(),
+    }]]);
+    let output = run_at(
+        &daemon,
+        &["--json", "remove", "passkey", "iphone", "--user", "bob"],
+        "",
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert_eq!(
+        json_lines(&stdout(&output)),
+        vec![json!({ "ok": "removed the passkey `iphone` of bob" })]
+    );
+    assert_eq!(
+        daemon.received(),
+        vec![vec![Request::RemovePasskey {
+            user: "bob".into(),
+            label: "iphone".into(),
+            proof: None,
+        }]]
+    );
 }

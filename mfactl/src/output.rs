@@ -10,9 +10,10 @@ use mfa_enroll::output::{label_text, local_time, status_details};
 use mfa_proto::StatusReport;
 use serde_json::json;
 
-const HEADINGS: [&str; 7] = [
+const HEADINGS: [&str; 8] = [
     "USER",
     "APPS",
+    "PASSKEYS",
     "RECOVERY",
     "PHONES AND ADDRESSES",
     "LAST LOGIN",
@@ -25,7 +26,7 @@ pub fn list_text(reports: &[StatusReport], tz: &TimeZone) -> String {
     if reports.is_empty() {
         return "No users: mfa-daemon has no record and counts no failures.\n".to_owned();
     }
-    let rows: Vec<[String; 7]> = std::iter::once(HEADINGS.map(str::to_owned))
+    let rows: Vec<[String; 8]> = std::iter::once(HEADINGS.map(str::to_owned))
         .chain(reports.iter().map(|r| list_row(r, tz)))
         .collect();
     let widths: Vec<usize> = (0..HEADINGS.len())
@@ -49,8 +50,9 @@ pub fn list_text(reports: &[StatusReport], tz: &TimeZone) -> String {
     text
 }
 
-fn list_row(report: &StatusReport, tz: &TimeZone) -> [String; 7] {
+fn list_row(report: &StatusReport, tz: &TimeZone) -> [String; 8] {
     let apps = joined(report.authenticators.iter().map(|a| one_line(&a.label)));
+    let passkeys = joined(report.passkeys.iter().map(|p| one_line(&p.label)));
     let contacts = joined(
         report
             .contacts
@@ -99,6 +101,7 @@ fn list_row(report: &StatusReport, tz: &TimeZone) -> [String; 7] {
     [
         one_line(&report.user),
         apps,
+        passkeys,
         report.recovery_codes_left.to_string(),
         contacts,
         last,
@@ -122,6 +125,7 @@ pub fn show_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String
     let mut text = status_details(report, now, tz);
     let user = one_line(&report.user);
     if report.authenticators.is_empty()
+        && report.passkeys.is_empty()
         && report.recovery_codes_left == 0
         && report.contacts.is_empty()
     {
@@ -173,7 +177,7 @@ pub fn bypass_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mfa_proto::{Channel, ContactKind, ContactStatus, Lockout, TotpStatus};
+    use mfa_proto::{Channel, ContactKind, ContactStatus, Lockout, PasskeyStatus, TotpStatus};
 
     // 2025-01-05 14:00:00 UTC
     const NOW: u64 = 1_736_085_600;
@@ -218,6 +222,11 @@ mod tests {
                     added_at: NOW,
                 },
             ],
+            passkeys: vec![PasskeyStatus {
+                label: "iphone".into(),
+                enrolled_at: NOW - 600,
+                last_used: None,
+            }],
             trusted_devices: Vec::new(),
             exempt_until: None,
             last_success: Some(mfa_proto::LastSuccessStatus {
@@ -250,7 +259,7 @@ mod tests {
         assert!(lines[0].starts_with("USER "), "{text}");
         assert!(
             lines[1].starts_with("alice  ")
-                && lines[1].contains("  app  ")
+                && lines[1].contains("  app   iphone    7  ")
                 && lines[1].contains("2025-01-05 13:00 UTC from 10.0.0.5 (totp)")
                 && lines[1].ends_with("bypass code: 1 use(s) until 2025-01-05 16:00 UTC")
                 && lines[1].contains("work +1 •••-•••-4567, home a•••@example.com")
@@ -291,6 +300,7 @@ mod tests {
         for needle in [
             "User: alice\n",
             "  app: enrolled 2025-01-04 14:00 UTC",
+            "Passkeys:\n  iphone: added 2025-01-05 13:50 UTC, never used\n",
             "Recovery codes left: 7\n",
             "  work  +1 •••-•••-4567   text, call  added 2025-01-05 13:00 UTC\n",
             "  127.0.0.1: locked until 2025-01-05 14:10 UTC (in 10 minutes)\n",
