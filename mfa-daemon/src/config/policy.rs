@@ -49,6 +49,26 @@ pub struct PolicyConfig {
     /// `[[policy.rule]]`: stricter settings for some groups or services.
     #[serde(rename = "rule")]
     pub rules: Vec<RuleConfig>,
+    /// Approval on the phone for users with a passkey: `ask` (a menu entry) or `auto`
+    /// (started at once; the prompt still takes a code).
+    pub push: PushSetting,
+    /// How long approvals stop for a user who answered "This wasn't me" (codes still
+    /// work); at most 1 day.
+    #[serde(deserialize_with = "duration")]
+    pub push_cooldown: Duration,
+    /// Approval requests one user can cause in an hour; 1 to 60.
+    pub max_pushes_per_hour: usize,
+}
+
+/// `policy.push`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushSetting {
+    /// The menu offers "Approve on your phone".
+    #[default]
+    Ask,
+    /// The approval request starts as soon as the prompt is shown, like Duo's autopush.
+    Auto,
 }
 
 /// `[[policy.rule]]`.
@@ -108,6 +128,9 @@ impl Default for PolicyConfig {
             max_authenticators: p.max_authenticators,
             remember: Duration::ZERO,
             rules: Vec::new(),
+            push: PushSetting::Ask,
+            push_cooldown: Duration::from_secs(15 * 60),
+            max_pushes_per_hour: 5,
         }
     }
 }
@@ -239,6 +262,12 @@ impl PolicyConfig {
                 format!("may be at most 90 days, got {}", shown(self.remember)),
             ));
         }
+        if self.push_cooldown > Duration::from_secs(86_400) {
+            return Err(Invalid::new(
+                "policy.push_cooldown",
+                format!("may be at most 1 day, got {}", shown(self.push_cooldown)),
+            ));
+        }
         if self.grace_period > longest {
             return Err(Invalid::new(
                 "policy.grace_period",
@@ -251,6 +280,11 @@ impl PolicyConfig {
     /// `min_factors` and `max_authenticators`: within what the core policy allows.
     fn check_counts(&self) -> Result<(), Invalid> {
         for (key, value, range) in [
+            (
+                "policy.max_pushes_per_hour",
+                self.max_pushes_per_hour,
+                1..=60,
+            ),
             ("policy.min_factors", self.min_factors, MIN_FACTORS_RANGE),
             (
                 "policy.max_authenticators",

@@ -17,7 +17,7 @@ use crate::clock::UnixTime;
 use crate::connection::Presence;
 use crate::decisions::Factor;
 use crate::web::approvals::{NewApproval, SignIn};
-use crate::web::{ApprovalEnd, ApprovalRefused, Web};
+use crate::web::{ApprovalEnd, ApprovalRefused, PushLimits, Web};
 
 /// How long Enter waits for the phone before asking again. Below the PAM module's shortest
 /// wait for a daemon message, so the module never gives up on a daemon that is only waiting.
@@ -50,10 +50,13 @@ impl Verifying {
                 .unwrap_or_else(|| "local".to_owned()),
         };
         let now = attempt.shared.decisions.now();
-        let new = match web
-            .approvals
-            .request(sign_in, now, web.options.approval_timeout)
-        {
+        let policy = &attempt.shared.decisions.config().policy;
+        let limits = PushLimits {
+            life: web.options.approval_timeout,
+            per_hour: policy.max_pushes_per_hour,
+            cooldown: policy.push_cooldown,
+        };
+        let new = match web.approvals.request(sign_in, now, limits) {
             Ok(new) => new,
             Err(refused) => {
                 audit_request(

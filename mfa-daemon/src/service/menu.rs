@@ -134,6 +134,11 @@ impl Verifying {
         self.accepted(attempt, Factor::Passkey).await
     }
 
+    /// Whether the menu offers approval on the phone.
+    pub(super) fn offers_approval(&self) -> bool {
+        self.approve
+    }
+
     /// Counts a try (an answer that was checked, or an empty sent code).
     pub(super) fn count_try(&mut self) {
         self.tries += 1;

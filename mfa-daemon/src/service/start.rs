@@ -17,6 +17,7 @@ use super::{Attempt, Next, Notice, enrollment};
 use crate::accounts;
 use crate::app::Shared;
 use crate::audit::{AuditKind, AuditOutcome};
+use crate::config::PushSetting;
 use crate::connection::Caller;
 use crate::decisions::{Locks, Subject};
 use crate::error::DaemonError;
@@ -217,5 +218,10 @@ async fn first_phase(
         shared.decisions.config().max_tries,
         shared.web.is_some(),
     );
+    let auto = shared.decisions.config().policy.push == PushSetting::Auto;
+    if auto && verifying.offers_approval() && notices.is_empty() {
+        // Like Duo's autopush: the request goes out at once; the prompt still takes a code.
+        return verifying.ask_approval(attempt).await;
+    }
     verifying.next_round(attempt, notices)
 }

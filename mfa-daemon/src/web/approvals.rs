@@ -15,10 +15,16 @@ use super::{expired, new_token};
 use crate::clock::UnixTime;
 use crate::username::UserName;
 
-/// Most approval requests a user can cause in an hour.
-pub const MAX_REQUESTS_PER_HOUR: usize = 5;
-/// How long requests stop after the user said "This wasn't me".
-pub const PAUSE_AFTER_NOT_ME: Duration = Duration::from_secs(15 * 60);
+/// The limits on a user's requests, from `[web]` and `[policy]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushLimits {
+    /// How long a request waits (`web.approval_timeout`).
+    pub life: Duration,
+    /// Requests a user can cause in an hour (`policy.max_pushes_per_hour`).
+    pub per_hour: usize,
+    /// How long requests stop after "This wasn't me" (`policy.push_cooldown`).
+    pub cooldown: Duration,
+}
 /// Most requests open at once, for all users together.
 const MAX_OPEN: usize = 1024;
 
@@ -60,6 +66,7 @@ pub struct Approval {
     view: ApprovalView,
     number: u8,
     expires: UnixTime,
+    cooldown: Duration,
     authentication: Option<PasskeyAuthentication>,
     end: watch::Sender<Option<ApprovalEnd>>,
 }
@@ -113,7 +120,7 @@ impl Approvals {
         &self,
         sign_in: SignIn,
         now: UnixTime,
-        life: Duration,
+        limits: PushLimits,
     ) -> Result<NewApproval, ApprovalRefused> {
         let id = new_token().map_err(|_| ApprovalRefused::Unavailable)?;
         let (number, choices) = numbers().ok_or(ApprovalRefused::Unavailable)?;
@@ -129,14 +136,14 @@ impl Approvals {
         }
         let recent = book.recent.entry(sign_in.user.clone()).or_default();
         recent.retain(|at| now.secs() < at + 3600);
-        if recent.len() >= MAX_REQUESTS_PER_HOUR {
+        if recent.len() >= limits.per_hour {
             return Err(ApprovalRefused::TooMany);
         }
         recent.push_back(now.secs());
         if book.open.len() >= MAX_OPEN {
             return Err(ApprovalRefused::Unavailable);
         }
-        let expires = UnixTime::from_secs(now.secs() + life.as_secs());
+        let expires = UnixTime::from_secs(now.secs() + limits.life.as_secs());
         let (end, ended) = watch::channel(None);
         let view = ApprovalView {
             user: sign_in.user.to_string(),
@@ -152,6 +159,7 @@ impl Approvals {
             view,
             number,
             expires,
+            cooldown: limits.cooldown,
             authentication: None,
             end,
         };
@@ -221,7 +229,7 @@ impl Approvals {
         let mut book = self.lock();
         let approval = book.open.remove(id)?;
         if end == (ApprovalEnd::Denied { not_me: true }) {
-            let until = UnixTime::from_secs(now.secs() + PAUSE_AFTER_NOT_ME.as_secs());
+            let until = UnixTime::from_secs(now.secs() + approval.cooldown.as_secs());
             book.paused.insert(approval.user.clone(), until);
         }
         let _ = approval.end.send(Some(end));

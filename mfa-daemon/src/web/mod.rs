@@ -17,7 +17,9 @@ use data_encoding::BASE64URL_NOPAD;
 use mfa_proto::web::WebSettings;
 use webauthn_rs::prelude::{Url, Webauthn, WebauthnBuilder, WebauthnError};
 
-pub use approvals::{Approval, ApprovalEnd, ApprovalRefused, Approvals, NewApproval, SignIn};
+pub use approvals::{
+    Approval, ApprovalEnd, ApprovalRefused, Approvals, NewApproval, PushLimits, SignIn,
+};
 pub use enrollment::{EnrollEnd, EnrollLink, Links};
 
 use crate::clock::UnixTime;

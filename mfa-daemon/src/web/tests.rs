@@ -17,7 +17,11 @@ fn sign_in(name: &str) -> SignIn {
     }
 }
 
-const LIFE: Duration = Duration::from_secs(60);
+const LIFE: PushLimits = PushLimits {
+    life: Duration::from_secs(60),
+    per_hour: 5,
+    cooldown: Duration::from_secs(15 * 60),
+};
 
 #[test]
 fn a_wrong_number_ends_the_request_and_tells_the_sign_in() {
@@ -44,7 +48,7 @@ fn a_request_expires_and_a_new_one_ends_the_users_earlier_one() {
     let second = approvals.request(sign_in("alice"), now, LIFE).unwrap();
     assert!(approvals.view(&first.id, now).is_none());
     assert!(approvals.view(&other.id, now).is_some());
-    let later = UnixTime::from_secs(1_000 + LIFE.as_secs());
+    let later = UnixTime::from_secs(1_000 + LIFE.life.as_secs());
     assert!(approvals.view(&second.id, later).is_none());
     assert_eq!(
         approvals.check_number(&second.id, second.number, later),
@@ -56,7 +60,7 @@ fn a_request_expires_and_a_new_one_ends_the_users_earlier_one() {
 fn requests_per_hour_are_limited_and_not_me_pauses_them() {
     let approvals = Approvals::default();
     let mut now = UnixTime::from_secs(10_000);
-    for _ in 0..approvals::MAX_REQUESTS_PER_HOUR {
+    for _ in 0..LIFE.per_hour {
         approvals.request(sign_in("alice"), now, LIFE).unwrap();
         now = UnixTime::from_secs(now.secs() + 60);
     }
@@ -73,7 +77,7 @@ fn requests_per_hour_are_limited_and_not_me_pauses_them() {
         approvals.request(sign_in("bob"), now, LIFE),
         Err(ApprovalRefused::Paused(_))
     ));
-    let after = UnixTime::from_secs(now.secs() + approvals::PAUSE_AFTER_NOT_ME.as_secs());
+    let after = UnixTime::from_secs(now.secs() + LIFE.cooldown.as_secs());
     assert!(approvals.request(sign_in("bob"), after, LIFE).is_ok());
     let hour_later = UnixTime::from_secs(10_000 + 3_600);
     assert!(

@@ -105,3 +105,34 @@ fn policy_parses_into_the_core_policy_and_bad_values_name_the_key() {
     assert_eq!(p.grace_period, 7 * 86_400);
     assert_eq!((p.min_factors, p.max_authenticators), (1, 5));
 }
+
+#[test]
+fn push_keys_parse_and_bad_values_name_the_key() {
+    let c = parse("[policy]\npush = \"auto\"\npush_cooldown = \"1h\"\nmax_pushes_per_hour = 3\n")
+        .unwrap();
+    assert_eq!(c.policy.push, crate::config::PushSetting::Auto);
+    assert_eq!(c.policy.push_cooldown, std::time::Duration::from_secs(3600));
+    assert_eq!(c.policy.max_pushes_per_hour, 3);
+    let d = parse("").unwrap();
+    assert_eq!(d.policy.push, crate::config::PushSetting::Ask);
+    assert_eq!(d.policy.push_cooldown, std::time::Duration::from_secs(900));
+    assert_eq!(d.policy.max_pushes_per_hour, 5);
+    for (text, key, words) in [
+        (
+            "[policy]\nmax_pushes_per_hour = 0\n",
+            "policy.max_pushes_per_hour",
+            "from 1 to 60, got 0",
+        ),
+        (
+            "[policy]\npush_cooldown = \"2d\"\n",
+            "policy.push_cooldown",
+            "at most 1 day",
+        ),
+    ] {
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        assert!(e.to_string().contains(words), "{e}");
+    }
+    let e = parse("[policy]\npush = \"always\"\n").unwrap_err();
+    assert!(e.to_string().contains("always"), "{e}");
+}
