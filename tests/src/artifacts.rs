@@ -42,6 +42,11 @@ pub fn mfactl_binary() -> PathBuf {
     artifact("mfactl")
 }
 
+/// The `mfa-web` binary.
+pub fn web_binary() -> PathBuf {
+    artifact("mfa-web")
+}
+
 /// The PAM module, `libpam_mfa.so` as cargo names it (packages install it as `pam_mfa.so`).
 pub fn pam_module() -> PathBuf {
     artifact("libpam_mfa.so")

@@ -22,6 +22,7 @@ mod scratch;
 mod sshd;
 mod sudo;
 mod user;
+mod web;
 
 pub mod browser;
 pub mod postgres;
@@ -31,7 +32,9 @@ pub mod text;
 
 use std::sync::Once;
 
-pub use artifacts::{daemon_binary, enroll_binary, mfactl_binary, pam_module, suite_output_dir};
+pub use artifacts::{
+    daemon_binary, enroll_binary, mfactl_binary, pam_module, suite_output_dir, web_binary,
+};
 pub use clock::Clock;
 pub use daemon::{
     Daemon, ONE_PROMPT_NO_LOCKOUT, ONE_PROMPT_PER_LOGIN, is_sign_in, privileged_socket,
@@ -55,6 +58,7 @@ pub use scratch::ScratchDir;
 pub use sshd::{PendingSshLogin, SshLogin, Sshd};
 pub use sudo::Sudo;
 pub use user::{TestUser, unused_user_name};
+pub use web::{MfaWeb, free_web_port, web_settings};
 
 /// Call first in every end-to-end test; when it returns `false` the test returns at once.
 ///
