@@ -589,3 +589,33 @@ fn passkeys_count_in_max_authenticators_and_min_factors_and_can_be_removed() {
     assert!(!gone.succeeded(), "{gone}");
     assert!(gone.stderr.contains("no passkey labelled `key1`"), "{gone}");
 }
+
+#[test]
+fn after_a_refused_credential_the_same_page_can_try_again() {
+    if !root_suite_ready() {
+        return;
+    }
+    let site = Site::start("", false);
+    let frank = TestUser::create();
+    let mut phone = Phone::new();
+    let pending = start_enrollment(&site, &frank, Some("phone"), None)
+        .unwrap_or_else(|done| panic!("no link: {done}\n{}", site.logs()));
+    let shown = phone.open(&pending.link);
+    assert!(shown.can_add, "{shown:?}\n{}", site.logs());
+    forge_origin_next_time(&mut phone.page, "https://mfa.example.net");
+    let refused = phone.add();
+    assert_eq!(refused.kind, "error", "{refused:?}\n{}", site.logs());
+    // The page offers the button again, and the link has refusals left (three spend it): a
+    // second try from the same page, without reloading it, must be able to succeed.
+    let again = phone.shown();
+    assert!(again.can_add, "the page offers no second try: {again:?}");
+    let retried = phone.add();
+    assert_eq!(
+        retried.kind,
+        "done",
+        "a retry from the same page after one refusal: {retried:?}\n{}",
+        site.logs()
+    );
+    let done = pending.finish();
+    assert!(done.succeeded(), "{done}\n{}", site.logs());
+}
