@@ -18,15 +18,11 @@ impl Decider {
         min_factors: Option<usize>,
     ) -> Result<Removal<()>, DaemonError> {
         Ok(self.store.update(name, |record| {
-            let Some(i) = record.totp.iter().position(|a| a.label == label) else {
-                return Removal::NotFound;
-            };
-            if below_minimum_after_one(record, min_factors) {
-                return Removal::BelowMinimum(record.factor_count());
-            }
-            record.revision += 1;
-            record.totp.remove(i);
-            Removal::Removed(())
+            remove_labelled(record, min_factors, |r| {
+                let i = r.totp.iter().position(|a| a.label == label)?;
+                r.totp.remove(i);
+                Some(())
+            })
         })?)
     }
 
@@ -152,6 +148,29 @@ pub fn below_minimum(min: usize, have: usize) -> DaemonError {
         "policy.min_factors is {min} and you have {have} factor(s): add another app, phone \
          or email address before removing this one (or ask an administrator)"
     ))
+}
+
+/// Removes the one factor `take` finds and takes out of `record`, unless that would leave
+/// fewer than `min_factors`; a removal is a change of factors (the revision moves on).
+pub(super) fn remove_labelled(
+    record: &mut UserRecord,
+    min_factors: Option<usize>,
+    take: impl FnOnce(&mut UserRecord) -> Option<()>,
+) -> Removal<()> {
+    if below_minimum_after_one(record, min_factors) {
+        let mut probe = record.clone();
+        return match take(&mut probe) {
+            Some(()) => Removal::BelowMinimum(record.factor_count()),
+            None => Removal::NotFound,
+        };
+    }
+    match take(record) {
+        Some(()) => {
+            record.revision += 1;
+            Removal::Removed(())
+        }
+        None => Removal::NotFound,
+    }
 }
 
 /// Whether removing one factor of `record` would leave fewer than `min_factors` (a

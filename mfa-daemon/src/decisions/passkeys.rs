@@ -6,7 +6,7 @@ use mfa_core::passkey::{self, PasskeyFactor, PushTarget};
 use mfa_core::record;
 
 use super::Decider;
-use super::factors::{Removal, below_minimum_after_one};
+use super::factors::{Removal, remove_labelled};
 use crate::error::DaemonError;
 
 /// How adding a passkey ended.
@@ -97,15 +97,11 @@ impl Decider {
         min_factors: Option<usize>,
     ) -> Result<Removal<()>, DaemonError> {
         Ok(self.store.update(name, |record| {
-            let Some(i) = record.passkeys.iter().position(|p| p.label == label) else {
-                return Removal::NotFound;
-            };
-            if below_minimum_after_one(record, min_factors) {
-                return Removal::BelowMinimum(record.factor_count());
-            }
-            record.revision += 1;
-            record.passkeys.remove(i);
-            Removal::Removed(())
+            remove_labelled(record, min_factors, |r| {
+                let i = r.passkeys.iter().position(|p| p.label == label)?;
+                r.passkeys.remove(i);
+                Some(())
+            })
         })?)
     }
 

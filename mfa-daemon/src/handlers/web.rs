@@ -59,6 +59,17 @@ fn failed(kind: WebFailure, message: &str) -> WebResponse {
     }
 }
 
+/// The browser's WebAuthn JSON as the verifier's type, or the refusal naming `what` it is
+/// not.
+fn parse<T: serde::de::DeserializeOwned>(json: Value, what: &str) -> Result<T, WebResponse> {
+    serde_json::from_value(json).map_err(|_| {
+        failed(
+            WebFailure::BadRequest,
+            &format!("the {what} is not a WebAuthn {what}"),
+        )
+    })
+}
+
 fn not_found() -> WebResponse {
     failed(
         WebFailure::NotFound,
@@ -259,11 +270,9 @@ async fn finish_enrollment(
     token: &str,
     credential: Value,
 ) -> WebResponse {
-    let Ok(credential) = serde_json::from_value::<RegisterPublicKeyCredential>(credential) else {
-        return failed(
-            WebFailure::BadRequest,
-            "the credential is not a WebAuthn credential",
-        );
+    let credential: RegisterPublicKeyCredential = match parse(credential, "credential") {
+        Ok(credential) => credential,
+        Err(refusal) => return refusal,
     };
     let now = shared.decisions.now();
     let Some((user, label, registration)) = web.links.take(token, now) else {
@@ -395,11 +404,9 @@ async fn finish_approval(
     assertion: Value,
     from: &str,
 ) -> WebResponse {
-    let Ok(assertion) = serde_json::from_value::<PublicKeyCredential>(assertion) else {
-        return failed(
-            WebFailure::BadRequest,
-            "the answer is not a WebAuthn assertion",
-        );
+    let assertion: PublicKeyCredential = match parse(assertion, "assertion") {
+        Ok(assertion) => assertion,
+        Err(refusal) => return refusal,
     };
     let now = shared.decisions.now();
     let Some((user, authentication)) = web.approvals.take(id, now) else {
