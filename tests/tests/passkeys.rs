@@ -7,6 +7,7 @@
 //! (`max_authenticators`, `min_factors`, `remove passkey`).
 
 use std::fs;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +16,8 @@ use mfa_tests::records::current_record;
 use mfa_tests::text::PROOF_PROMPT;
 use mfa_tests::{
     Daemon, Interaction, MfaWeb, Run, TestUser, enroll_totp, free_web_port, json_line_with,
-    mfa_enroll, root_suite_ready, run, run_answering, status, suite_output_dir, web_settings,
+    mfa_enroll, mfactl_binary, root_suite_ready, run, run_answering, status, suite_output_dir,
+    web_settings,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -330,6 +332,32 @@ fn a_passkey_is_enrolled_from_the_link_mfa_enroll_printed_and_the_link_works_onc
     assert!(keys[0]["last_used"].is_null(), "{own}");
     let enrolled_at = keys[0]["enrolled_at"].as_u64().unwrap_or_default();
     assert!((before..=unix_now()).contains(&enrolled_at), "{own}");
+
+    // The admin's view: a PASSKEYS column in `list`, a line in `show`.
+    let mfactl = |args: &[&str]| {
+        let mut command = Command::new(mfactl_binary());
+        command
+            .env("TZ", "UTC")
+            .arg("--socket")
+            .arg(site.daemon.socket())
+            .args(args);
+        let done = run(command, "");
+        assert!(done.succeeded(), "{done}\n{}", site.logs());
+        done.stdout
+    };
+    let table = mfactl(&["list"]);
+    let heading = table.lines().next().unwrap_or_default();
+    let row = table
+        .lines()
+        .find(|line| line.starts_with(alice.name()))
+        .unwrap_or_else(|| panic!("no row for {} in:\n{table}", alice.name()));
+    let column = heading.find("PASSKEYS").expect("a PASSKEYS column");
+    assert!(row[column..].starts_with("laptop "), "{table}");
+    let shown = mfactl(&["show", alice.name()]);
+    assert!(
+        shown.contains("Passkeys:\n  laptop: added ") && shown.contains(", never used\n"),
+        "{shown}"
+    );
 
     // The daemon's record holds the credential the authenticator made, for this origin.
     let held = phone.credential_ids();
