@@ -6,20 +6,40 @@
 # and logs in once with a code sent by email and once with one sent by text message. The
 # providers are stand-ins on 127.0.0.1 that speak the real protocols: an SMTP server
 # (aiosmtpd, tests/fixtures/smtp_standin.py) and Twilio's REST API (mfa-standin).
+# As root, the user then adds a passkey and approves a login on the "phone": mfa-web serves
+# the pages on http://localhost, and headless Chromium with a WebAuthn virtual authenticator
+# (tests/examples/browser-approve.rs) opens the link, matches the number and signs.
 # Touches nothing in /etc; stops what it started by PID and removes what it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 if [ -x "$HOME/.cargo/bin/cargo" ]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
 cargo build --release --workspace
+cargo build --release -p mfa-tests --example browser-approve
 BIN="$PWD/target/release"
+PHONE="$BIN/examples/browser-approve"
 
 WORK=$(mktemp -d /tmp/pam-mfa-demo.XXXXXX)
 PIDS=()      # the stand-ins and the daemon, stopped by PID on exit
 PAM_PID=""   # a pamtester waiting for its answers, while there is one
+PHONE_PID="" # browser-approve (the phone's browser), while it runs
 cleanup() {
-  local pid
-  for pid in $PAM_PID "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  local pid browsers
+  set +e
+  if [ -n "$PHONE_PID" ]; then
+    # Killed, it cannot stop its browser. Frozen first (so it starts no other), its children
+    # are Chromium, each the leader of its own process group: those groups go by their PID,
+    # then it, then the profile it made (named after its PID, as the test fixtures name theirs).
+    kill -STOP "$PHONE_PID" 2>/dev/null
+    browsers=$(pgrep -P "$PHONE_PID")
+    for pid in $browsers; do kill -KILL -- "-$pid" 2>/dev/null; done
+    kill -KILL "$PHONE_PID" 2>/dev/null; wait "$PHONE_PID" 2>/dev/null
+    for pid in $browsers; do
+      for _ in $(seq 100); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.05; done
+    done
+    rm -rf /run/mfa-tests/mfat-"$PHONE_PID"-*
+  fi
+  for pid in $PAM_PID "${PIDS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -44,6 +64,10 @@ PIDS+=($!)
 wait_for "$WORK/twilio/url" "the Twilio stand-in"
 
 SOCK="$WORK/mfa.sock"
+# The passkey pages: mfa-web on a free loopback port, reached as http://localhost (a browser
+# needs a host name for passkeys, and accepts plain HTTP on localhost only).
+WEB_PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ME=$(id -un)
 cat > "$WORK/config.toml" <<CONF
 socket = "$SOCK"
 state_dir = "$WORK/state"
@@ -68,10 +92,14 @@ smtp_port = $(cat "$WORK/smtp/port")
 tls = "none"
 from = "pam-mfa demo <mfa@demo.invalid>"
 insecure_loopback_plaintext_for_tests = true
+
+[web]
+listen = "127.0.0.1:$WEB_PORT"
+public_url = "http://localhost:$WEB_PORT"
+user = "$ME"   # the account mfa-web runs as: here whoever runs the demo
 CONF
 # The daemon only enrolls accounts NSS knows. As root the demo user gets an account that
 # only the daemon sees (nss_wrapper, a passwd file of the demo's own), not one in /etc/passwd.
-ME=$(id -un)
 if [ "$(id -u)" -eq 0 ]; then DEMO_USER="demo-$$"; else DEMO_USER=$ME; fi
 getent passwd "$ME" > "$WORK/passwd"
 [ "$DEMO_USER" = "$ME" ] || echo "$DEMO_USER:x:$((60000 + $$ % 5000)):65534:pam-mfa demo:/nonexistent:/usr/sbin/nologin" >> "$WORK/passwd"
@@ -213,6 +241,93 @@ echo "== login with a code by email"
 pam_menu "Email to" "$WORK/smtp" || { echo "demo: FAILED: the emailed code was refused" >&2; exit 1; }
 echo "== login with a code by text message"
 pam_menu "Text message to" "$WORK/twilio" || { echo "demo: FAILED: the texted code was refused" >&2; exit 1; }
+
+# phone enroll|approve ...: browser-approve (headless Chromium with a virtual passkey
+# authenticator, the passkey kept in $WORK/passkey.json between runs), in the background so
+# that cleanup can stop it and its browser.
+phone() {
+  local status=0
+  "$PHONE" "$@" &
+  PHONE_PID=$!
+  wait "$PHONE_PID" || status=$?
+  PHONE_PID=""
+  return "$status"
+}
+
+# pam_approve: one pamtester login that chooses "Approve on your phone" at the menu, reads the
+# number from the prompt and the page's link from the notice above it, lets the phone approve
+# with that number, then presses Enter (the daemon waits up to 4 s for the phone's verdict).
+pam_approve() {
+  local answers fd choice number="" link="" shown status=0
+  answers="$WORK/answers"
+  rm -f "$answers"
+  mkfifo "$answers"
+  LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$WORK/pam.d" \
+    stdbuf -oL pamtester -v mfa-demo "$DEMO_USER" authenticate <"$answers" >"$WORK/pam.out" 2>&1 &
+  PAM_PID=$!
+  exec {fd}>"$answers"
+  for _ in $(seq 100); do grep -q 'or choose 1' "$WORK/pam.out" && break; sleep 0.05; done
+  choice=$(sed -n 's/^  \([0-9]*\)\. Approve on your phone$/\1/p' "$WORK/pam.out" | head -n1)
+  [ -n "$choice" ] || { cat "$WORK/pam.out"; echo "demo: FAILED: no \"Approve on your phone\" in the menu" >&2; exit 1; }
+  printf '%s\n' "$choice" >&"$fd"
+  for _ in $(seq 200); do
+    number=$(sed -n 's/.*Approve the sign-in on your phone: number \([0-9]*\)\..*/\1/p' "$WORK/pam.out" | head -n1)
+    link=$(grep -o 'http://localhost:[0-9]*/approve/[A-Za-z0-9_-]*' "$WORK/pam.out" | head -n1 || true)
+    [ -n "$number" ] && [ -n "$link" ] && break
+    sleep 0.05
+  done
+  shown=$(wc -c <"$WORK/pam.out")
+  head -c "$shown" "$WORK/pam.out" | grep -v '^PWRAP_' | sed 's/^/   /'
+  [ -n "$number" ] && [ -n "$link" ] || { echo "demo: FAILED: no approval prompt with a number and a link" >&2; exit 1; }
+  phone approve "$link" "$number" "$WORK/passkey.json" --screenshot "$SHOTS/approve.png" ||
+    { tail -n 5 "$WORK/web.log" >&2; echo "demo: FAILED: the phone could not approve" >&2; exit 1; }
+  echo "   (Enter pressed at the prompt)"
+  printf '\n' >&"$fd"
+  exec {fd}>&-
+  wait "$PAM_PID" || status=$?
+  PAM_PID=""
+  tail -c +"$((shown + 1))" "$WORK/pam.out" | grep -v '^PWRAP_' | sed 's/^/   /'
+  APPROVED_NUMBER=$number
+  return "$status"
+}
+
+APPROVAL=""
+if [ "$(id -u)" -eq 0 ]; then
+  # mfa-web talks only to a daemon running as root or `mfa`, and the daemon answers its socket
+  # only for root and web.user (here: root as well).
+  "$BIN/mfa-web" --config "$WORK/config.toml" 2>"$WORK/web.log" &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q 'listening on' "$WORK/web.log" && break; sleep 0.05; done
+  grep -q 'listening on' "$WORK/web.log" || { cat "$WORK/web.log"; echo "demo: mfa-web did not start" >&2; exit 1; }
+  echo "== $(sed -n 's/^.*\(mfa-web: listening on .*\)$/\1/p' "$WORK/web.log")"
+  SHOTS="$PWD/target/demo"
+  mkdir -p "$SHOTS"
+
+  echo "== adding a passkey (mfa-enroll passkey --label phone; the phone is headless Chromium with a virtual authenticator)"
+  # mfa-enroll prints the link, waits for the browser, prints the passkey and exits.
+  "$BIN/mfa-enroll" --json --socket "$SOCK" passkey --label phone --user "$DEMO_USER" \
+    </dev/null >"$WORK/enroll.out" 2>"$WORK/enroll.err" &
+  ENROLL_CHILD=$!
+  PIDS+=("$ENROLL_CHILD")
+  for _ in $(seq 100); do grep -q '"open"' "$WORK/enroll.out" && break; sleep 0.05; done
+  sent=$(head -n1 "$WORK/enroll.out")
+  OPEN=$(printf '%s' "$sent" | json_field open)
+  [ -n "$OPEN" ] || { cat "$WORK/enroll.err" >&2; echo "demo: FAILED: mfa-enroll passkey printed no link" >&2; exit 1; }
+  echo "   mfa-enroll: $sent"
+  phone enroll "$OPEN" "$WORK/passkey.json" ||
+    { tail -n 5 "$WORK/web.log" >&2; echo "demo: FAILED: the phone could not add the passkey" >&2; exit 1; }
+  wait "$ENROLL_CHILD" || { cat "$WORK/enroll.err" >&2; exit 1; }
+  echo "   mfa-enroll: $(sed -n 2p "$WORK/enroll.out")"
+
+  echo "== login approved on the phone (menu entry \"Approve on your phone\", the number from the prompt picked on the page)"
+  pam_approve || { echo "demo: FAILED: the approved sign-in was refused" >&2; exit 1; }
+  echo "   (screenshot of the approval page: ${SHOTS#"$PWD"/}/approve.png)"
+  echo "demo: the approval on the phone worked: number $APPROVED_NUMBER matched on the page, the passkey's signature verified by the daemon, pamtester authenticated"
+  APPROVAL="; a login approved on the phone with a passkey and number matching"
+else
+  echo "== (approval on the phone skipped: mfa-web trusts only a daemon running as root or mfa; run the demo as root)"
+fi
+
 echo "== audit log"
 grep '^audit:' "$WORK/daemon.log" | sed 's/^/   /'
-echo "demo: OK (right code and a recovery code accepted once each; reused and wrong codes refused; codes sent by email and by text message accepted; nothing in /etc touched)"
+echo "demo: OK (right code and a recovery code accepted once each; reused and wrong codes refused; codes sent by email and by text message accepted${APPROVAL}; nothing in /etc touched)"

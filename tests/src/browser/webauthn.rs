@@ -70,6 +70,12 @@ impl Credential {
     pub fn as_json(&self) -> &Value {
         &self.0
     }
+
+    /// A credential as [`Credential::as_json`] gave it, read back (say, from a file that
+    /// carries a passkey from one browser to the next).
+    pub fn from_json(credential: Value) -> Credential {
+        Credential(credential)
+    }
 }
 
 impl Page {
