@@ -24,6 +24,7 @@ mod sudo;
 mod user;
 mod web;
 
+pub mod approval;
 pub mod browser;
 pub mod postgres;
 pub mod records;
