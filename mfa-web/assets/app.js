@@ -187,8 +187,16 @@
         status('Passkey "' + done.label + '" added. You can close this page.', 'done');
         offerPush();
       } catch (e) {
-        $('add-passkey').disabled = false;
-        status(e.kind ? e.message : ceremonyError(e), 'error');
+        // Each try answers one challenge, which the daemon spends: fetch a fresh one before
+        // offering the button again (and before saying what went wrong, so the page never
+        // shows an error next to a button that would fail). A link that is gone stays refused.
+        try {
+          opened = await api('/api/enroll/' + token, {});
+          $('add-passkey').disabled = false;
+          status(e.kind ? e.message : ceremonyError(e), 'error');
+        } catch (again) {
+          status(again.message, 'error');
+        }
       }
     });
   }
