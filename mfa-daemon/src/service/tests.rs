@@ -325,7 +325,7 @@ async fn ask_approval(shared: &Arc<Shared>) -> (Box<super::Question>, String, u8
     let id = shown
         .split("/approve/")
         .nth(1)
-        .and_then(|rest| rest.split(|c: char| c == '"' || c == ')').next())
+        .and_then(|rest| rest.split(['"', ')']).next())
         .expect("a link in the notices")
         .to_owned();
     let number: u8 = waiting
