@@ -17,13 +17,7 @@ impl Decider {
         label: &str,
         min_factors: Option<usize>,
     ) -> Result<Removal<()>, DaemonError> {
-        Ok(self.store.update(name, |record| {
-            remove_labelled(record, min_factors, |r| {
-                let i = r.totp.iter().position(|a| a.label == label)?;
-                r.totp.remove(i);
-                Some(())
-            })
-        })?)
+        self.remove_one(name, min_factors, |r| &mut r.totp, |a| a.label == label)
     }
 
     /// Removes every factor; `None` if there was nothing to remove, else the contacts that
@@ -150,26 +144,28 @@ pub fn below_minimum(min: usize, have: usize) -> DaemonError {
     ))
 }
 
-/// Removes the one factor `take` finds and takes out of `record`, unless that would leave
-/// fewer than `min_factors`; a removal is a change of factors (the revision moves on).
-pub(super) fn remove_labelled(
-    record: &mut UserRecord,
-    min_factors: Option<usize>,
-    take: impl FnOnce(&mut UserRecord) -> Option<()>,
-) -> Removal<()> {
-    if below_minimum_after_one(record, min_factors) {
-        let mut probe = record.clone();
-        return match take(&mut probe) {
-            Some(()) => Removal::BelowMinimum(record.factor_count()),
-            None => Removal::NotFound,
-        };
-    }
-    match take(record) {
-        Some(()) => {
+impl Decider {
+    /// Removes the first factor `is` picks from the list `list` gives of the user's record,
+    /// unless that would leave fewer than `min_factors`; a removal is a change of factors
+    /// (the revision moves on).
+    pub(super) fn remove_one<T>(
+        &self,
+        name: &str,
+        min_factors: Option<usize>,
+        list: impl Fn(&mut UserRecord) -> &mut Vec<T>,
+        is: impl Fn(&T) -> bool,
+    ) -> Result<Removal<()>, DaemonError> {
+        Ok(self.store.update(name, |record| {
+            let Some(i) = list(record).iter().position(&is) else {
+                return Removal::NotFound;
+            };
+            if below_minimum_after_one(record, min_factors) {
+                return Removal::BelowMinimum(record.factor_count());
+            }
             record.revision += 1;
+            list(record).remove(i);
             Removal::Removed(())
-        }
-        None => Removal::NotFound,
+        })?)
     }
 }
 

@@ -6,7 +6,7 @@ use mfa_core::passkey::{self, PasskeyFactor, PushTarget};
 use mfa_core::record;
 
 use super::Decider;
-use super::factors::{Removal, remove_labelled};
+use super::factors::Removal;
 use crate::error::DaemonError;
 
 /// How adding a passkey ended.
@@ -96,13 +96,7 @@ impl Decider {
         label: &str,
         min_factors: Option<usize>,
     ) -> Result<Removal<()>, DaemonError> {
-        Ok(self.store.update(name, |record| {
-            remove_labelled(record, min_factors, |r| {
-                let i = r.passkeys.iter().position(|p| p.label == label)?;
-                r.passkeys.remove(i);
-                Some(())
-            })
-        })?)
+        self.remove_one(name, min_factors, |r| &mut r.passkeys, |p| p.label == label)
     }
 
     /// Keeps a browser to tell of `name`'s sign-ins.

@@ -256,6 +256,22 @@ fn audit_web(
     });
 }
 
+/// Audits an approval refused for `reason` (the request is over).
+fn audit_refused(shared: &Shared, user: &str, from: &str, reason: &str) {
+    let what = Audit {
+        from,
+        label: None,
+        reason: Some(reason),
+    };
+    audit_web(
+        shared,
+        AuditKind::ApprovalRefused,
+        user,
+        AuditOutcome::Failure,
+        what,
+    );
+}
+
 /// What an audit line of the web pages says besides its kind.
 #[derive(Debug, Clone, Copy)]
 struct Audit<'a> {
@@ -360,18 +376,7 @@ async fn approval_number(
     let user = match web.approvals.check_number(id, number, now) {
         None => return not_found(),
         Some(Err(user)) => {
-            let what = Audit {
-                from,
-                label: None,
-                reason: Some("wrong_number"),
-            };
-            audit_web(
-                shared,
-                AuditKind::ApprovalRefused,
-                &user,
-                AuditOutcome::Failure,
-                what,
-            );
+            audit_refused(shared, &user, from, "wrong_number");
             return failed(
                 WebFailure::WrongNumber,
                 "that is not the number shown at the sign-in; the sign-in was denied",
@@ -414,18 +419,7 @@ async fn finish_approval(
     };
     let refused = |reason: &str| {
         web.approvals.end(id, ApprovalEnd::NotVerified, now);
-        let what = Audit {
-            from,
-            label: None,
-            reason: Some(reason),
-        };
-        audit_web(
-            shared,
-            AuditKind::ApprovalRefused,
-            &user,
-            AuditOutcome::Failure,
-            what,
-        );
+        audit_refused(shared, &user, from, reason);
         failed(
             WebFailure::NotVerified,
             "the passkey's answer was refused; the sign-in was denied",
