@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::client_addr::client_addr;
 use crate::error::{ApiError, json as json_response};
 use crate::link;
+use crate::state::AppState;
 
 /// The browser's address, as the daemon gets it in `from`.
 pub(crate) struct Peer(String);

@@ -1,33 +1,15 @@
 //! The routes and what they share.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 
-use crate::daemon::Daemon;
-use crate::rate_limit::RateLimiter;
+pub(crate) use crate::state::AppState;
 use crate::{api, assets, hardening};
 
 /// Largest request body: a WebAuthn credential or assertion is a few kilobytes.
 pub(crate) const MAX_BODY: usize = 16 * 1024;
-
-/// What every handler may use.
-#[derive(Debug, Clone)]
-pub(crate) struct AppState {
-    /// The daemon's web socket.
-    pub(crate) daemon: Arc<Daemon>,
-    /// Per-address buckets for the API.
-    pub(crate) limiter: Arc<RateLimiter>,
-    /// Take the client's address from the local proxy's `X-Forwarded-For`.
-    pub(crate) forwarded_for: bool,
-    /// `public_url`'s origin, the only one whose pages may POST.
-    pub(crate) origin: Arc<str>,
-    /// Send `Strict-Transport-Security`.
-    pub(crate) hsts: bool,
-}
 
 /// Every route, behind the headers and limits of [`hardening`].
 pub(crate) fn router(state: AppState) -> Router {

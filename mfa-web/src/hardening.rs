@@ -8,9 +8,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::client_addr::client_addr;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Longest a request may take from its headers to its answer, its body included (against
 /// clients that send a body a byte at a time).

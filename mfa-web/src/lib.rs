@@ -23,6 +23,7 @@ mod link;
 mod logging;
 mod rate_limit;
 mod server;
+mod state;
 mod tls;
 
 pub use cli::main;
