@@ -146,7 +146,7 @@ async fn subscribe(
     let user = web
         .approvals
         .user_of(link, now)
-        .or_else(|| web.links.user_of(link, now).map(|(user, _)| user));
+        .or_else(|| web.links.subscriber_of(link, now));
     let Some(user) = user else {
         return not_found();
     };
@@ -324,7 +324,7 @@ async fn finish_enrollment(
     let added = for_web(shared, &user, move |d, u| d.add_passkey(u, factor)).await;
     match added {
         Ok(crate::decisions::PasskeyAdded::Done) => {
-            web.links.enrolled(token);
+            web.links.enrolled(token, now);
             let what = Audit {
                 from: "web",
                 label: Some(&label),

@@ -43,6 +43,9 @@ pub struct EnrollLink {
 #[derive(Debug, Default)]
 pub struct Links {
     open: Mutex<HashMap<String, EnrollLink>>,
+    /// Links just used, kept for the page that used them to subscribe its browser to Web
+    /// Push ("Notify me" shows once the passkey is added): whose, and until when.
+    used: Mutex<HashMap<String, (UserName, UnixTime)>>,
 }
 
 /// Why no link was made.
@@ -142,11 +145,29 @@ impl Links {
         }
     }
 
-    /// The passkey is stored: the link is spent and its `mfa-enroll` told.
-    pub fn enrolled(&self, token: &str) {
-        if let Some(link) = self.lock().remove(token) {
-            let _ = link.waiter.send(EnrollEnd::Enrolled(link.label));
+    /// The passkey is stored: the link is spent and its `mfa-enroll` told. The page that
+    /// used it may still subscribe its browser until the link would have expired.
+    pub fn enrolled(&self, token: &str, now: UnixTime) {
+        let Some(link) = self.lock().remove(token) else {
+            return;
+        };
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        used.retain(|_, (_, until)| !expired(*until, now));
+        if used.len() < MAX_LINKS {
+            used.insert(token.to_owned(), (link.user.clone(), link.expires));
         }
+        let _ = link.waiter.send(EnrollEnd::Enrolled(link.label));
+    }
+
+    /// Whose browser may subscribe with `token`: an open link's user, or the user of a link
+    /// used to add a passkey, until it would have expired.
+    pub fn subscriber_of(&self, token: &str, now: UnixTime) -> Option<UserName> {
+        if let Some((user, _)) = self.user_of(token, now) {
+            return Some(user);
+        }
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        used.retain(|_, (_, until)| !expired(*until, now));
+        used.get(token).map(|(user, _)| user.clone())
     }
 
     /// Forgets `token` (its `mfa-enroll` stopped waiting).

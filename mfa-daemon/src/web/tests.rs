@@ -111,3 +111,15 @@ fn odd_tokens_are_refused_by_shape() {
         assert!(!token_shape_ok(bad), "{bad:?}");
     }
 }
+
+#[test]
+fn a_used_link_lets_its_page_subscribe_until_it_would_have_expired() {
+    let links = Links::default();
+    let now = UnixTime::from_secs(1_000);
+    let (token, expires, _waiter) = links.create(user("alice"), "phone".into(), now).unwrap();
+    links.enrolled(&token, now);
+    assert!(links.user_of(&token, now).is_none(), "spent for enrolling");
+    assert_eq!(links.subscriber_of(&token, now), Some(user("alice")));
+    assert_eq!(links.subscriber_of(&token, expires), None);
+    assert_eq!(links.subscriber_of("someone-elses-token", now), None);
+}
