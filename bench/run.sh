@@ -9,7 +9,12 @@
 #      startup time and memory;
 #   4. the daemon's answer time per class of user name (docs/DESIGN.md, invariant 10);
 #   5. logins with a code sent by text message through the menu, the send itself left out,
-#      against a Twilio API stand-in on 127.0.0.1 (mfa-standin).
+#      against a Twilio API stand-in on 127.0.0.1 (mfa-standin);
+#   6. approval on the phone: pamtester logins approved through a daemon with [web], the real
+#      mfa-web and headless Chromium (virtual authenticator); "Approved" on the page to
+#      PAM_SUCCESS, and mfa-web's RSS. This one step uses the end-to-end fixtures of mfa-tests,
+#      which add a scratch account or two and an /etc/pam.d service and remove them at the end
+#      (a killed run's are removed by the next run of the fixtures).
 # BASELINE_BIN=DIR (optional) adds a stack "pam_mfa at $BASELINE_LABEL": the module and the
 # daemon of another build (DIR holds its libpam_mfa.so and mfa-daemon; the file engine, on the
 # same disk), interleaved with the others, so that a change's cost is measured in one run.
@@ -38,6 +43,7 @@ MODULE_PROFILE_RUNS=${MODULE_PROFILE_RUNS:-20}
 NAME_SAMPLES=${NAME_SAMPLES:-250}     # per name class and answer shape
 SENT_USERS=${SENT_USERS:-50}          # each logs in once per round with each kind of code
 SENT_ROUNDS=${SENT_ROUNDS:-6}
+APPROVAL_ROUNDS=${APPROVAL_ROUNDS:-20} # approvals on the phone (at most 60: one user's pushes per hour)
 STEP_TIMEOUT=300                      # seconds any one benchmark step may take
 BASELINE_BIN=${BASELINE_BIN:-}        # another build's libpam_mfa.so and mfa-daemon, if any
 BASELINE_LABEL=${BASELINE_LABEL:-baseline}
@@ -545,6 +551,21 @@ cat "$WORK/sent.md"
 kill "$SENT_PID" 2>/dev/null || true
 wait "$SENT_PID" 2>/dev/null || true
 
+echo "== 6. approval on the phone ($APPROVAL_ROUNDS logins)"
+# Chromium comes from scripts/install-deps.sh. A run that cannot drive the browser is
+# reported in the section, like a missed target, rather than ending the whole bench.
+if ! step env MFA_BIN_DIR="$BIN" "$BENCH" approval --rounds "$APPROVAL_ROUNDS" \
+  >"$WORK/approval.md" 2>"$WORK/approval.log"; then
+  {
+    echo "Could not run (mfa-bench approval failed); the end of its log:"
+    echo
+    echo '```'
+    tail -n 15 "$WORK/approval.log"
+    echo '```'
+  } >"$WORK/approval.md"
+fi
+cat "$WORK/approval.md"
+
 version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
 if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then REV="$REV with uncommitted changes"; fi
@@ -640,9 +661,15 @@ fi
   echo
   cat "$WORK/sent.md"
   echo
+  echo "## 6. Approval on the phone"
+  echo
+  echo "\`mfa-bench approval --rounds $APPROVAL_ROUNDS\` on the end-to-end fixtures of mfa-tests: a daemon of its own (real clock, files engine, \`[policy] max_pushes_per_hour = 60\`, the most it accepts, as every login opens a request) with \`[web]\` on \`http://localhost:PORT\`, the real mfa-web beside it as a scratch account, one scratch user with a passkey enrolled through \`mfa-enroll passkey --user\` into headless Chromium's virtual authenticator (CTAP2, internal, user verification), and an /etc/pam.d service of pam_mfa.so alone. Each login: \`pamtester SERVICE USER authenticate\`, menu choice 1, the page opened from the link in the notice, Enter pressed (the daemon now waits for the verdict; 100 ms for it to arrive), then the number clicked on the page, which checks it and runs \`navigator.credentials.get\`. The page records when the answer to \`POST /api/approve/ID/finish\` arrives (\`performance.timeOrigin + performance.now()\`, wrapped around the page's \`fetch\`); mfa-bench records the wall clock when pamtester's success line appears (output polled every 1 ms, so up to about 1 ms late). A negative figure means the login ended before the page had its answer: the daemon wakes the waiting login as soon as it has verified the assertion, and mfa-web relays its answer to the browser after. mfa-web allows an address 20 API calls at once then one per 2 s, so logins after the fourth start 8 s apart. RSS: VmRSS from /proc/PID/status of mfa-web, 1 s after it listened and 1 s after the last approval."
+  echo
+  cat "$WORK/approval.md"
+  echo
   echo "## Targets"
   echo
-  grep -h '^Target:' "$WORK/latency.md" "$WORK/concurrency.md" "$WORK/size.md" | sed 's/^/- /'
+  grep -h '^Target:' "$WORK/latency.md" "$WORK/concurrency.md" "$WORK/size.md" "$WORK/approval.md" | sed 's/^/- /'
   if [ -n "$ATTACK_BLOCK" ]; then
     echo
     echo "$ATTACK_BLOCK"
@@ -651,4 +678,4 @@ fi
 
 echo "== daemon: $(grep -c '"event":"sign_in_succeeded"' "$WORK/mfa.log") successful authentications audited"
 echo "== wrote bench/RESULTS.md"
-grep -h '^Target:' "$WORK/latency.md" "$WORK/concurrency.md" "$WORK/size.md"
+grep -h '^Target:' "$WORK/latency.md" "$WORK/concurrency.md" "$WORK/size.md" "$WORK/approval.md"

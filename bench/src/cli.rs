@@ -288,6 +288,15 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// As root: pamtester logins approved on the phone (a daemon with `[web]`, the real
+    /// mfa-web, headless Chromium with a virtual authenticator), Enter pressed before the
+    /// phone approves; the time from the page's "Approved" to PAM_SUCCESS, and mfa-web's RSS.
+    /// Uses the binaries in target/release (or $MFA_BIN_DIR) and Debian's chromium.
+    Approval {
+        /// Logins to approve (at most 60: `policy.max_pushes_per_hour` caps one user).
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
     /// As root through the daemon's protocol (its privileged socket when it has one): the
     /// time from a wrong answer to the daemon's error step, for each class of user name.
     NameTiming {

@@ -15,12 +15,15 @@
 //! - `profile-daemon`, `profile-module`: where a login's time goes, from strace logs;
 //! - `name-timing`: whether the daemon's answer time tells unknown, invalid, unenrolled and
 //!   enrolled names apart;
+//! - `approval`: pamtester logins approved on the phone through mfa-web and headless
+//!   Chromium, and mfa-web's memory;
 //! - `logins`, `flood-connections`, `flood-recovery`: root's logins while an unprivileged
 //!   user attacks the daemon (driven by `bench/attack.sh`).
 //!
 //! Results are Markdown on stdout; progress and errors go to stderr.
 #![forbid(unsafe_code)]
 
+mod approval;
 mod cli;
 mod concurrency;
 mod enroll;
@@ -224,6 +227,7 @@ fn run(command: Command) -> Result<(), BenchError> {
             standin_dir: &standin_dir,
             rounds,
         }),
+        Command::Approval { rounds } => approval::run(rounds),
         Command::NameTiming {
             socket,
             enrolled,

@@ -94,6 +94,11 @@ impl WebSite {
         &self.web_user
     }
 
+    /// mfa-web's process id, unless it was killed (the benchmarks read its memory).
+    pub fn web_pid(&self) -> Option<u32> {
+        self.web.as_ref().and_then(MfaWeb::pid)
+    }
+
     /// Kills mfa-web (SIGKILL, by PID); the daemon keeps running.
     pub fn kill_web(&mut self) {
         self.web = None;

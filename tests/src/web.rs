@@ -122,6 +122,11 @@ impl MfaWeb {
     pub fn scratch(&self) -> &ScratchDir {
         &self.scratch
     }
+
+    /// Its process id while it runs (the benchmarks read its memory from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Child::id)
+    }
 }
 
 impl Drop for MfaWeb {
