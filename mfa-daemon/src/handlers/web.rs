@@ -128,8 +128,8 @@ async fn answer(shared: &Arc<Shared>, web: &Web, request: WebRequest) -> WebResp
     }
 }
 
-/// Keeps the browser's push subscription for the user whose link or request the page has
-/// open: only a page opened from the user's own link can add a browser to their sign-ins.
+/// Keeps the browser's push subscription for the user whose enrollment link the page was
+/// opened with (open, or just used to add a passkey).
 async fn subscribe(
     shared: &Arc<Shared>,
     web: &Web,
@@ -143,10 +143,10 @@ async fn subscribe(
         );
     };
     let now = shared.decisions.now();
-    let user = web
-        .approvals
-        .user_of(link, now)
-        .or_else(|| web.links.subscriber_of(link, now));
+    // Only an enrollment link: it reaches the user alone, after their proof. An approval
+    // link is shown at the sign-in prompt, to whoever is signing in, so it must not let a
+    // browser subscribe to the user's sign-ins.
+    let user = web.links.subscriber_of(link, now);
     let Some(user) = user else {
         return not_found();
     };

@@ -179,13 +179,6 @@ impl Approvals {
         Some(approval.view.clone())
     }
 
-    /// Whose request `id` is, if it is open.
-    pub fn user_of(&self, id: &str, now: UnixTime) -> Option<UserName> {
-        let book = self.lock();
-        let approval = book.open.get(id).filter(|a| !expired(a.expires, now))?;
-        Some(approval.user.clone())
-    }
-
     /// Checks the number the user gave: the right one gives the user the passkey is asked
     /// of; a wrong one ends the request (and gives whose it was, for the audit log).
     pub fn check_number(
