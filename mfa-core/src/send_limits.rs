@@ -72,6 +72,18 @@ pub enum NoticeKind {
     /// To a contact that was just removed: the last notice it will get, so never collapsed
     /// (it still counts toward the user's and the host's limits, and starts a burst).
     Farewell,
+    /// The link of an approval request, sent when a sign-in asks for one. Never collapsed
+    /// (each request has its own link) and kept apart from the security notices: it counts
+    /// neither in a contact's burst nor in the user's notice limit, so approval requests,
+    /// which whoever holds the password can cause, cannot swallow or use up the notices
+    /// that tell the user of a change. Like a login code it may use the host's whole
+    /// budget; each contact gets at most `per_hour` links an hour (the config's
+    /// `policy.max_pushes_per_hour`), counted where the other limits are, so the bound
+    /// holds across daemon restarts and hosts sharing a database.
+    ApprovalLink {
+        /// Links one contact may get in an hour.
+        per_hour: u32,
+    },
 }
 
 /// Why a message is refused.
@@ -104,6 +116,12 @@ pub enum SendRefusal {
         /// Unix time the burst ends.
         retry_at: u64,
     },
+    /// The contact had as many approval links in the last hour as
+    /// [`NoticeKind::ApprovalLink`] allows.
+    ApprovalLinks {
+        /// Unix time a link is possible again.
+        retry_at: u64,
+    },
 }
 
 impl SendRefusal {
@@ -115,6 +133,7 @@ impl SendRefusal {
             SendRefusal::HostShare { .. } => "host_share_limit",
             SendRefusal::UserNotices { .. } => "user_notice_limit",
             SendRefusal::Collapsed { .. } => "notice_collapsed",
+            SendRefusal::ApprovalLinks { .. } => "approval_link_limit",
         }
     }
 
@@ -125,7 +144,8 @@ impl SendRefusal {
             | SendRefusal::Host { retry_at }
             | SendRefusal::HostShare { retry_at }
             | SendRefusal::UserNotices { retry_at }
-            | SendRefusal::Collapsed { retry_at } => retry_at,
+            | SendRefusal::Collapsed { retry_at }
+            | SendRefusal::ApprovalLinks { retry_at } => retry_at,
         }
     }
 }
@@ -143,6 +163,8 @@ enum Key {
     Host,
     /// The host's messages that were not login codes.
     HostShare,
+    /// The approval links of one contact of a user.
+    ApprovalLinks,
 }
 
 /// The buckets one message counts in, each with the refusal it gives when full. The counts
@@ -184,6 +206,7 @@ impl SendPlan {
             Some(Key::Notices) => SendRefusal::UserNotices { retry_at },
             Some(Key::Contact) => SendRefusal::Collapsed { retry_at },
             Some(Key::HostShare) => SendRefusal::HostShare { retry_at },
+            Some(Key::ApprovalLinks) => SendRefusal::ApprovalLinks { retry_at },
             Some(Key::Host) | None => SendRefusal::Host { retry_at },
         }
     }
@@ -248,11 +271,23 @@ impl SendLimits {
     /// The buckets of a security notice for `user` to the contact at address `to`: the
     /// contact's burst (a [`NoticeKind::Farewell`] is counted in it but never refused by
     /// it), the host's budget and shared part, and the user's notice limit.
+    ///
+    /// A [`NoticeKind::ApprovalLink`] counts instead in the contact's approval links and the
+    /// host's budget only (see there why).
     pub fn notice(&self, user: &str, to: &str, kind: NoticeKind) -> SendPlan {
         let p = self.policy;
         let burst_limit = match kind {
             NoticeKind::Change => 1,
             NoticeKind::Farewell => u32::MAX,
+            NoticeKind::ApprovalLink { per_hour } => {
+                let links = SendPlan::new().with(
+                    Key::ApprovalLinks,
+                    format!("approval-{}", contact_key(user, to)),
+                    per_hour,
+                    HOUR,
+                );
+                return self.host(links);
+            }
         };
         // The burst is checked first: a collapsed notice is reported as collapsed even when
         // a limit is reached as well.
@@ -473,6 +508,63 @@ mod tests {
         l.admit_notice("new", "+14155550123", NoticeKind::Change, NOW + HOUR)
             .unwrap();
         assert!(l.book.len() < 10, "{}", l.book.len());
+    }
+
+    #[test]
+    fn approval_links_are_bounded_per_contact_and_leave_notices_alone() {
+        let policy = SendPolicy {
+            max_notices: 2,
+            ..SendPolicy::default()
+        };
+        let mut l = Counted::new(policy);
+        let to = "+14155550123";
+        let link = NoticeKind::ApprovalLink { per_hour: 3 };
+        // Never collapsed: three links within seconds all go.
+        for i in 0..3 {
+            l.admit_notice("alice", to, link, NOW + i).unwrap();
+        }
+        assert_eq!(
+            l.admit_notice("alice", to, link, NOW + 3),
+            Err(SendRefusal::ApprovalLinks {
+                retry_at: NOW + HOUR
+            })
+        );
+        assert_eq!(
+            SendRefusal::ApprovalLinks { retry_at: 0 }.name(),
+            "approval_link_limit"
+        );
+        // Another contact has its own count.
+        l.admit_notice("alice", "a@example.com", link, NOW + 3)
+            .unwrap();
+        // The links neither started a burst nor used the user's notices.
+        l.admit_notice("alice", to, NoticeKind::Change, NOW + 4)
+            .unwrap();
+        l.admit_notice("alice", "a@example.com", NoticeKind::Change, NOW + 4)
+            .unwrap();
+        // And notices do not use up the links.
+        l.admit_notice("alice", "a@example.com", link, NOW + 5)
+            .unwrap();
+        l.admit_notice("alice", to, link, NOW + HOUR).unwrap();
+    }
+
+    #[test]
+    fn approval_links_count_in_the_host_budget_but_not_its_shared_part() {
+        let policy = SendPolicy {
+            max_per_hour: 4,
+            ..SendPolicy::default()
+        };
+        let mut l = Counted::new(policy);
+        let link = NoticeKind::ApprovalLink { per_hour: 60 };
+        // Like login codes, links may use more than the shared half (2).
+        for i in 0..3 {
+            l.admit_notice(&format!("u{i}"), "+8821", link, NOW)
+                .unwrap();
+        }
+        l.admit("u9", CodePurpose::Login, NOW).unwrap();
+        assert!(matches!(
+            l.admit_notice("u4", "+8821", link, NOW + 1),
+            Err(SendRefusal::Host { .. })
+        ));
     }
 
     #[test]

@@ -562,6 +562,20 @@ impl ApprovalLogin {
         }
     }
 
+    /// The first prompt of a login under `policy.push = "auto"`: an approval prompt shown
+    /// without the menu, with its number and the link of the notice before it; panics if
+    /// the menu or the end comes instead.
+    pub fn first_approval(&mut self) -> Asked {
+        self.new_request_due = true;
+        match self.next_prompt() {
+            Prompted::Approval(asked) => asked,
+            other => panic!(
+                "{other:?} instead of an approval prompt first:\n{}",
+                self.output()
+            ),
+        }
+    }
+
     /// Types `answer` and Enter.
     pub fn send(&mut self, answer: &str) {
         self.login.send(&format!("{answer}\n"));

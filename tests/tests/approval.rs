@@ -14,9 +14,12 @@ use mfa_tests::approval::{
     APPROVE_ENTRY, APPROVE_PATH, ApprovalLogin, Asked, Phone, Prompted, WebSite, link_in,
     number_in,
 };
-use mfa_tests::standins::PushStandin;
+use mfa_tests::standins::{Kind, PushStandin};
 use mfa_tests::text::{MENU_PROMPT, PAMTESTER_SUCCESS};
-use mfa_tests::{Authenticator, Daemon, PamService, Sshd, TestUser, enroll_totp, root_suite_ready};
+use mfa_tests::{
+    Authenticator, DELIVERY_WAIT, Daemon, PamService, Providers, Sshd, TestUser, enroll_totp,
+    root_suite_ready,
+};
 use serde_json::{Value, json};
 
 const SUITE: &str = "approval";
@@ -590,4 +593,242 @@ fn choosing_approval_pushes_the_link_host_and_service_to_the_subscribed_browser_
     for code in app.codes_handed_out() {
         assert!(!text.contains(&code), "a code is pushed: {payload}");
     }
+}
+
+// Issue 16: "a text message or email with the link": the link also goes to the user's
+// verified phones and addresses (policy.approval_channels), and policy.push = "auto".
+
+const PHONE: &str = "+14155554567";
+const EMAIL: &str = "approver@example.com";
+/// How an approval link's text message or email begins.
+const LINK_TEXT_START: &str = "Sign-in to ";
+
+/// A site sending through the provider stand-ins with `policy` (the keys of `[policy]`), and
+/// a user with a verified phone and address (added by root, the codes typed back) and a
+/// passkey. Returns the approver and the codes the contacts were confirmed with.
+fn approver_with_contacts(providers: &Providers, policy: &str) -> (Approver, Vec<String>) {
+    let settings = format!("[policy]\n{policy}\n{}", providers.config());
+    let site = WebSite::start(&settings, "");
+    let user = TestUser::create();
+    let phone = providers.add_phone(&site.daemon, user.name(), PHONE);
+    let email = providers.add_email(&site.daemon, user.name(), EMAIL);
+    let codes = [phone.code, email.code].into_iter().flatten().collect();
+    (Approver::with_user(site, user), codes)
+}
+
+/// The oldest approval link texted to [`PHONE`] not read yet.
+fn texted_link(providers: &Providers) -> String {
+    providers
+        .twilio
+        .wait_for_where(PHONE, DELIVERY_WAIT, |m| {
+            m.kind == Kind::Sms && m.body.starts_with(LINK_TEXT_START)
+        })
+        .body
+}
+
+/// The body of the oldest approval link mailed to [`EMAIL`] not read yet.
+fn mailed_link(providers: &Providers) -> String {
+    providers
+        .smtp
+        .wait_for_where(EMAIL, DELIVERY_WAIT, |m| {
+            m.body().starts_with(LINK_TEXT_START)
+        })
+        .body()
+}
+
+/// Approval links that reached either stand-in so far.
+fn links_delivered(providers: &Providers) -> usize {
+    let texts = providers
+        .twilio
+        .messages_to(PHONE)
+        .iter()
+        .filter(|m| m.body.contains(APPROVE_PATH))
+        .count();
+    let mails = providers
+        .smtp
+        .messages_to(EMAIL)
+        .iter()
+        .filter(|m| m.body().contains(APPROVE_PATH))
+        .count();
+    texts + mails
+}
+
+/// Panics unless `message` names the host and service and carries neither the number to
+/// match nor any of `codes`. The link itself (random) and the email's time line are left
+/// out of the number check: their digits are not the daemon telling the number.
+fn assert_tells_only_where(
+    message: &str,
+    asked: &Asked,
+    host: &str,
+    service: &str,
+    codes: &[String],
+) {
+    assert!(message.contains(host), "no host {host:?}: {message:?}");
+    assert!(message.contains(service), "no service: {message:?}");
+    for code in codes {
+        assert!(!message.contains(code.as_str()), "a code in {message:?}");
+    }
+    let told: String = message
+        .replace(&asked.link, " ")
+        .lines()
+        .filter(|line| !line.starts_with("This notice is about"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let number = format!("{:02}", asked.number);
+    let words: Vec<&str> = told.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    assert!(
+        !words.contains(&number.as_str()) && !told.contains("number"),
+        "the number {number} is told: {message:?}"
+    );
+}
+
+#[test]
+fn the_link_goes_by_text_and_email_and_the_texted_link_approves_the_sign_in() {
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let (mut a, codes) = approver_with_contacts(&providers, "");
+    let mut login = a.login();
+    let asked = login.choose_approval();
+
+    let sms = texted_link(&providers);
+    let mail = mailed_link(&providers);
+    assert_eq!(
+        link_in(&sms).as_deref(),
+        Some(asked.link.as_str()),
+        "{sms:?}"
+    );
+    assert_eq!(
+        link_in(&mail).as_deref(),
+        Some(asked.link.as_str()),
+        "{mail:?}"
+    );
+    assert!(sms.contains(" from a local session: "), "{sms:?}");
+    eprintln!("texted: {sms}\nmailed: {mail}");
+
+    let shown = a.phone.open_approval(&link_in(&sms).unwrap_or_default());
+    assert!(shown.details, "{shown:?}\n{}", a.site.logs());
+    for message in [&sms, &mail] {
+        assert_tells_only_where(message, &asked, &shown.host, a.service.name(), &codes);
+    }
+    a.phone.pick(asked.number);
+    let verdict = a.phone.verdict();
+    assert_eq!(verdict.kind, "done", "{verdict:?}\n{}", a.site.logs());
+    login.send("");
+    let done = login.finish();
+    assert!(done.succeeded(), "{done}\n{}", a.site.logs());
+    assert_eq!(a.daemon().auth_success()["factor"], "passkey");
+
+    let sent = a.audited("approval_link_sent");
+    let mut channels: Vec<&str> = sent.iter().filter_map(|e| e["channel"].as_str()).collect();
+    channels.sort_unstable();
+    assert_eq!(channels, ["email", "sms"], "{sent:#?}");
+    assert!(sent.iter().all(|e| e["outcome"] == "ok"), "{sent:#?}");
+    // The link is a bearer capability: neither the audit nor the daemon's log holds it.
+    let id = asked.link.rsplit('/').next().unwrap_or_default();
+    assert!(id.len() >= 16, "{asked:?}");
+    let log = a.daemon().log();
+    assert!(
+        !log.contains(id),
+        "the link's id is in the daemon's log:\n{log}"
+    );
+}
+
+#[test]
+fn approval_channels_push_alone_sends_no_text_and_no_email() {
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let (mut a, _) = approver_with_contacts(&providers, "approval_channels = [\"push\"]");
+    let before = links_delivered(&providers);
+    let mut login = a.login();
+    let asked = login.choose_approval();
+    let shown = a.phone.open_approval(&asked.link);
+    assert!(shown.details, "{shown:?}\n{}", a.site.logs());
+    a.phone.pick(asked.number);
+    assert_eq!(a.phone.verdict().kind, "done", "{}", a.site.logs());
+    login.send("");
+    let done = login.finish();
+    assert!(done.succeeded(), "{done}\n{}", a.site.logs());
+    // The links go out in the background: give them as long as the other test's arrive in.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        assert_eq!(links_delivered(&providers), before, "a link went out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(a.audited("approval_link_sent").is_empty());
+}
+
+#[test]
+fn approval_channels_email_alone_mails_the_link_and_texts_nothing() {
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let (mut a, codes) = approver_with_contacts(&providers, "approval_channels = [\"email\"]");
+    let mut login = a.login();
+    let asked = login.choose_approval();
+    // The phone was added first, so a text would have left before the email did.
+    let mail = mailed_link(&providers);
+    assert_eq!(
+        link_in(&mail).as_deref(),
+        Some(asked.link.as_str()),
+        "{mail:?}"
+    );
+    let texts = providers.twilio.messages_to(PHONE);
+    assert!(
+        texts.iter().all(|m| !m.body.contains(APPROVE_PATH)),
+        "{texts:#?}"
+    );
+    let shown = a.phone.open_approval(&asked.link);
+    assert_tells_only_where(&mail, &asked, &shown.host, a.service.name(), &codes);
+    login.send("");
+    login.finish();
+    let sent = a.audited("approval_link_sent");
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0]["channel"], "email", "{}", sent[0]);
+}
+
+#[test]
+fn push_auto_asks_for_approval_at_once_and_the_prompt_still_takes_a_code_instead() {
+    if !root_suite_ready() {
+        return;
+    }
+    let site = WebSite::start("[policy]\npush = \"auto\"\n", "");
+    let user = TestUser::create();
+    let app = with_app(&site, &user);
+    let mut a = Approver::with_user(site, user);
+
+    // Approved on the page: the first prompt already carried the number.
+    let mut login = a.login();
+    let asked = login.first_approval();
+    assert!(!login.output().contains(MENU_PROMPT), "{}", login.output());
+    let shown = a.phone.open_approval(&asked.link);
+    assert!(shown.details, "{shown:?}\n{}", a.site.logs());
+    a.phone.pick(asked.number);
+    assert_eq!(a.phone.verdict().kind, "done", "{}", a.site.logs());
+    login.send("");
+    let done = login.finish();
+    assert!(done.succeeded(), "{done}\n{}", a.site.logs());
+    assert_eq!(a.daemon().auth_success()["factor"], "passkey");
+
+    // A code typed at that prompt instead: logged in, and the request withdrawn.
+    let mut login = a.login();
+    let asked = login.first_approval();
+    assert!(!login.output().contains(MENU_PROMPT), "{}", login.output());
+    login.send(&app.next_code());
+    let done = login.finish();
+    assert!(done.succeeded(), "{done}\n{}", a.site.logs());
+    let factors: Vec<Value> = a
+        .audited("sign_in_succeeded")
+        .iter()
+        .map(|e| e["factor"].clone())
+        .collect();
+    assert_eq!(factors, ["passkey", "totp"], "{}", a.site.logs());
+    let reopened = a.phone.open_approval(&asked.link);
+    assert!(reopened.refused(), "{reopened:?}\n{}", a.site.logs());
+    assert!(reopened.status.contains("not valid"), "{reopened:?}");
+    assert_eq!(a.audited("approval_requested").len(), 2);
 }

@@ -95,11 +95,16 @@ pub enum AuditKind {
     AdminBypass,
     /// A sign-in asked for an approval on the phone (a push or link went out).
     ApprovalRequested,
+    /// The link of an approval request went to a contact by text or email, or was not sent
+    /// (`reason`, as for `notice_sent`). Never the link itself.
+    ApprovalLinkSent,
     /// An approval was refused: a wrong number, or a passkey answer that did not verify
     /// (another user's key, a replay, a foreign origin, a sign count going backwards).
     ApprovalRefused,
     /// The user denied a sign-in on the approval page.
     SignInDeniedByUser,
+    /// A sign-in to the account page of `mfa-web` with a passkey (`reason` when refused).
+    AccountPageSignIn,
     /// Events one caller `uid` caused past its share of audit lines were not written
     /// (`dropped`: how many, in the window that just ended).
     AuditEventsDropped,

@@ -31,7 +31,9 @@ pub use limits::LimitsConfig;
 pub use log_level::LogLevel;
 pub use mfa_proto::web::WebSettings;
 pub use otp::{MAX_SEND_TIMEOUT, OtpCharset, OtpConfig};
-pub use policy::{PolicyConfig, PushSetting, RequireSetting, RuleConfig, UnenrolledSetting};
+pub use policy::{
+    ApprovalChannel, PolicyConfig, PushSetting, RequireSetting, RuleConfig, UnenrolledSetting,
+};
 pub use store::{ConnectionStringError, Engine, StoreConfig, connection_string};
 pub use totp::TotpConfig;
 

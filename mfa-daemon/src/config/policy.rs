@@ -58,6 +58,63 @@ pub struct PolicyConfig {
     pub push_cooldown: Duration,
     /// Approval requests one user can cause in an hour; 1 to 60.
     pub max_pushes_per_hour: usize,
+    /// How the link of an approval request reaches the user besides the prompt: `push`
+    /// (Web Push to the browsers they subscribed), `sms` and `email` (to their verified
+    /// phones and addresses). Empty: only the prompt shows it.
+    #[serde(deserialize_with = "approval_channels")]
+    pub approval_channels: Vec<ApprovalChannel>,
+}
+
+/// One entry of `policy.approval_channels`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalChannel {
+    /// Web Push to each browser the user subscribed.
+    Push,
+    /// A text message to each verified phone that takes texts (never a call).
+    Sms,
+    /// An email to each verified address.
+    Email,
+}
+
+impl ApprovalChannel {
+    /// Every channel, as the default lists them.
+    pub const ALL: [ApprovalChannel; 3] = [
+        ApprovalChannel::Push,
+        ApprovalChannel::Sms,
+        ApprovalChannel::Email,
+    ];
+
+    /// The name the config writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            ApprovalChannel::Push => "push",
+            ApprovalChannel::Sms => "sms",
+            ApprovalChannel::Email => "email",
+        }
+    }
+}
+
+/// `policy.approval_channels`: a list of channel names, each once; the error names the
+/// entry that is not one, or is there twice.
+fn approval_channels<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<ApprovalChannel>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    let mut channels = Vec::with_capacity(names.len());
+    for name in &names {
+        let Some(channel) = ApprovalChannel::ALL.into_iter().find(|c| c.name() == name) else {
+            return Err(serde::de::Error::custom(format!(
+                "`{name}` is not an approval channel: use \"push\", \"sms\" or \"email\""
+            )));
+        };
+        if channels.contains(&channel) {
+            return Err(serde::de::Error::custom(format!(
+                "`{name}` is listed twice"
+            )));
+        }
+        channels.push(channel);
+    }
+    Ok(channels)
 }
 
 /// `policy.push`.
@@ -131,6 +188,7 @@ impl Default for PolicyConfig {
             push: PushSetting::Ask,
             push_cooldown: Duration::from_secs(15 * 60),
             max_pushes_per_hour: 5,
+            approval_channels: ApprovalChannel::ALL.to_vec(),
         }
     }
 }
@@ -154,6 +212,11 @@ impl UnenrolledSetting {
 }
 
 impl PolicyConfig {
+    /// Whether the link of an approval request goes out by `channel`.
+    pub fn approval_by(&self, channel: ApprovalChannel) -> bool {
+        self.approval_channels.contains(&channel)
+    }
+
     /// Every group these settings name, with the key that names it.
     pub fn named_groups(&self) -> Vec<(&'static str, &str)> {
         let required = self

@@ -11,17 +11,21 @@ use tokio::sync::watch;
 
 use super::menu::Verifying;
 use super::words::{APPROVAL_DENIED, APPROVAL_EXPIRED, APPROVAL_UNAVAILABLE, approval_prompt};
-use super::{Attempt, Next, Notice, Phase};
+use super::{Attempt, Next, Notice, Phase, notices};
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::clock::UnixTime;
+use crate::config::ApprovalChannel;
 use crate::connection::Presence;
 use crate::decisions::Factor;
+use crate::username::UserName;
 use crate::web::approvals::{NewApproval, SignIn};
 use crate::web::{ApprovalEnd, ApprovalRefused, PushLimits, Web};
 
 /// How long Enter waits for the phone before asking again. Below the PAM module's shortest
 /// wait for a daemon message, so the module never gives up on a daemon that is only waiting.
 const ENTER_WAIT: Duration = Duration::from_secs(4);
+/// Characters of a host, service or source name a text message shows.
+const SHOWN_MAX: usize = 64;
 
 /// A sign-in waiting for the phone.
 #[derive(Debug)]
@@ -40,7 +44,7 @@ impl Verifying {
             return self.next_round(attempt, vec![Notice::Error(APPROVAL_UNAVAILABLE.into())]);
         };
         let sign_in = SignIn {
-            user,
+            user: user.clone(),
             host: web.options.host.clone(),
             service: attempt.auth.service.clone(),
             source: attempt
@@ -56,6 +60,8 @@ impl Verifying {
             per_hour: policy.max_pushes_per_hour,
             cooldown: policy.push_cooldown,
         };
+        let channels = policy.approval_channels.clone();
+        let per_hour = u32::try_from(policy.max_pushes_per_hour).unwrap_or(u32::MAX);
         let new = match web.approvals.request(sign_in, now, limits) {
             Ok(new) => new,
             Err(refused) => {
@@ -70,7 +76,10 @@ impl Verifying {
         };
         audit_request(&attempt, AuditOutcome::Ok, None);
         let link = web.page("approve", &new.id);
-        tell_browsers(&attempt, web, &link);
+        if channels.contains(&ApprovalChannel::Push) {
+            tell_browsers(&attempt, web, &link);
+        }
+        send_link(&attempt, &user, web, &link, &channels, per_hour);
         let notices = vec![Notice::Info(format!(
             "An approval request went to your phone; you can also open {link}"
         ))];
@@ -119,6 +128,48 @@ fn tell_browsers(attempt: &Attempt, web: &Web, link: &str) {
     tokio::spawn(async move {
         crate::web::push::tell(&shared, &user, payload.as_bytes(), ttl).await;
     });
+}
+
+/// Sends the link by text message and email to the user's verified contacts, as far as
+/// `policy.approval_channels` names those channels, in the background. The text carries the
+/// link, host, service and source only: never a code, and never the number, which must be
+/// read from the sign-in screen (that is what number matching checks).
+fn send_link(
+    attempt: &Attempt,
+    user: &UserName,
+    web: &Web,
+    link: &str,
+    channels: &[ApprovalChannel],
+    per_hour: u32,
+) {
+    let source = attempt
+        .auth
+        .rhost
+        .as_deref()
+        .map_or_else(|| "a local session".to_owned(), shown);
+    let text = format!(
+        "Sign-in to {} ({}) from {source}: approve or deny at {link}",
+        shown(&web.options.host),
+        shown(&attempt.auth.service),
+    );
+    notices::send_approval_link(
+        &attempt.shared,
+        attempt.caller.class(),
+        user,
+        text,
+        channels,
+        per_hour,
+    );
+}
+
+/// `text` as a text message may show it: printable ASCII without spaces (the PAM client
+/// sets the remote host and service, and a line break in them must not start a line that
+/// reads as the daemon's own), and not longer than [`SHOWN_MAX`].
+fn shown(text: &str) -> String {
+    text.chars()
+        .take(SHOWN_MAX)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
 }
 
 impl Approving {
@@ -185,5 +236,21 @@ impl Approving {
             }
             None => self.ask(attempt, Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_the_link_text_stay_one_short_word() {
+        assert_eq!(shown("203.0.113.5"), "203.0.113.5");
+        assert_eq!(
+            shown("evil\nApproval needed at https://x"),
+            "evil?Approval?needed?at?https://x"
+        );
+        assert_eq!(shown(&"h".repeat(300)).len(), SHOWN_MAX);
+        assert_eq!(shown("höst"), "h?st");
     }
 }

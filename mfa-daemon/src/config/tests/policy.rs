@@ -136,3 +136,38 @@ fn push_keys_parse_and_bad_values_name_the_key() {
     let e = parse("[policy]\npush = \"always\"\n").unwrap_err();
     assert!(e.to_string().contains("always"), "{e}");
 }
+
+#[test]
+fn approval_channels_default_to_all_may_be_empty_and_bad_entries_are_named() {
+    use crate::config::ApprovalChannel;
+    let d = parse("").unwrap();
+    assert_eq!(d.policy.approval_channels, ApprovalChannel::ALL);
+    assert!(d.policy.approval_by(ApprovalChannel::Sms));
+    let c = parse("[policy]\napproval_channels = [\"email\", \"push\"]\n").unwrap();
+    assert_eq!(
+        c.policy.approval_channels,
+        [ApprovalChannel::Email, ApprovalChannel::Push]
+    );
+    assert!(!c.policy.approval_by(ApprovalChannel::Sms));
+    let none = parse("[policy]\napproval_channels = []\n").unwrap();
+    assert!(none.policy.approval_channels.is_empty());
+    for (text, words) in [
+        (
+            "[policy]\napproval_channels = [\"push\", \"fax\"]\n",
+            "`fax` is not an approval channel",
+        ),
+        (
+            "[policy]\napproval_channels = [\"sms\", \"sms\"]\n",
+            "`sms` is listed twice",
+        ),
+        (
+            "[policy]\napproval_channels = \"sms\"\n",
+            "approval_channels",
+        ),
+    ] {
+        let e = parse(text).unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.contains(words), "{shown}");
+        assert!(shown.contains("approval_channels"), "{shown}");
+    }
+}
