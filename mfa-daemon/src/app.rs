@@ -12,7 +12,7 @@ use crate::audit::AuditLog;
 use crate::audit::throttle::LogThrottle;
 use crate::config::{Config, ConfigError};
 use crate::connection::Caller;
-use crate::decisions::{Decider, NeedsRestart};
+use crate::decisions::{Decider, Deciders, NeedsRestart};
 use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
 use crate::error::DaemonError;
@@ -23,8 +23,8 @@ use crate::username::UserName;
 /// What every connection shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// Policy and state.
-    pub decisions: Decider,
+    /// Policy and state, with a decider for each class of caller.
+    pub decisions: Deciders,
     /// Sent codes: limits, codes waiting for an answer, providers.
     pub outbox: Outbox,
     /// Audit events.
@@ -43,7 +43,7 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 impl Shared {
     /// What every connection shares, around the decider and the outbox: a fresh audit log,
     /// hashing pools sized to the machine, and the log throttle.
-    pub fn new(decisions: Decider, outbox: Outbox) -> Shared {
+    pub fn new(decisions: Deciders, outbox: Outbox) -> Shared {
         Shared {
             decisions,
             outbox,
@@ -59,8 +59,8 @@ impl Shared {
         Shared { web, ..self }
     }
 
-    /// Runs `work` on a blocking thread for a caller of `class`; a panic there becomes an
-    /// internal error, never a crash of the daemon. Root's work draws on the store's own
+    /// Runs `work` on a blocking thread with the decider of `class`; a panic there becomes
+    /// an internal error, never a crash of the daemon. Root's work draws on the store's own
     /// connections, users' on a smaller share (see [`CallerClass`]): a flood by local users
     /// cannot take root's.
     pub async fn blocking<T: Send + 'static>(
@@ -69,7 +69,7 @@ impl Shared {
         work: impl FnOnce(&Decider) -> Result<T, DaemonError> + Send + 'static,
     ) -> Result<T, DaemonError> {
         let shared = self.clone();
-        match tokio::task::spawn_blocking(move || class.enter(|| work(&shared.decisions))).await {
+        match tokio::task::spawn_blocking(move || work(shared.decisions.for_class(class))).await {
             Ok(result) => result,
             Err(e) => Err(DaemonError::TaskFailed(e)),
         }

@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use crate::accounts;
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
-use crate::decisions::Decider;
+use crate::decisions::Deciders;
+use crate::store::CallerClass;
 use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
 use crate::logging::Logging;
@@ -302,7 +303,8 @@ fn import(path: &Path, from: &Path) -> Result<Imported, CliError> {
         error,
     })?;
     let target = Pg::open(&config.store, &config.state_dir)
-        .map(PgStore::new)
+        // Run by root, from a shell.
+        .map(|pg| PgStore::new(pg, CallerClass::Root))
         .map_err(|error| CliError::Database {
             config: path.to_owned(),
             error,
@@ -367,14 +369,15 @@ fn run(
     let delivery =
         Delivery::from_config(&config, path, &accounts::hostname()).map_err(StartError::Config)?;
     let otp = config.otp.clone();
-    let decisions = Decider::open(config, std::sync::Arc::new(crate::clock::SystemClock))
+    let decisions = Deciders::open(config, std::sync::Arc::new(crate::clock::SystemClock))
         .map_err(StartError::State)?;
     // The send limits count in the store, so that a restart (or another host on the same
-    // database) does not start them afresh.
+    // database) does not start them afresh. The outbox serves every caller and counts on
+    // root's connections (it knows no caller class).
     let outbox = Outbox::with_otp(
         delivery,
         &otp,
-        decisions.send_ledger(),
+        decisions.for_class(CallerClass::Root).send_ledger(),
         &accounts::hostname(),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()

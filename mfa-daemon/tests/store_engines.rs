@@ -16,7 +16,7 @@ use mfa_daemon::config::Config;
 use mfa_daemon::store::attempt_limiter::AttemptLimiter;
 use mfa_daemon::store::files::FileStore;
 use mfa_daemon::store::postgres::{Pg, PgLimits, PgStore};
-use mfa_daemon::store::{Limits, RecordStore, StoreError, TotpFactor, UserRecord};
+use mfa_daemon::store::{CallerClass, Limits, RecordStore, StoreError, TotpFactor, UserRecord};
 use mfa_tests::postgres::Cluster;
 
 const SECRET: [u8; 20] = *b"twenty-byte-secret!!";
@@ -129,7 +129,7 @@ impl Postgres {
 
 impl Engine for Postgres {
     fn open(&self) -> Box<dyn RecordStore> {
-        Box::new(PgStore::new(self.pg()))
+        Box::new(PgStore::new(self.pg(), CallerClass::Root))
     }
 
     fn corrupt(&self, user: &str) -> Vec<u8> {
@@ -347,6 +347,7 @@ fn postgres_records_are_sealed_with_the_hosts_key() {
     let stranger: Box<dyn RecordStore> = Box::new(PgStore::new(
         Pg::open(&config.store, &other_dir.path().join("state"))
             .unwrap_or_else(|e| panic!("{}: {e}", e.key())),
+        CallerClass::Root,
     ));
     let refused = stranger.load("sealed").unwrap_err();
     assert!(refused.to_string().contains("key_file"), "{refused}");
@@ -405,8 +406,8 @@ fn postgres_limits_add_up_across_hosts() {
     let engine = Postgres::new();
     let policy = engine.config.limits.policy();
     let (a, b) = (
-        PgLimits::new(engine.pg(), policy.clone()),
-        PgLimits::new(engine.pg(), policy.clone()),
+        PgLimits::new(engine.pg(), CallerClass::Root, policy.clone()),
+        PgLimits::new(engine.pg(), CallerClass::Root, policy.clone()),
     );
     let now = 1_800_000_000;
     let mut effects = Vec::new();
@@ -515,18 +516,20 @@ fn postgres_import_copies_file_records_once() {
 /// `pool_size`): users holding every connection of their share cannot make root's callers
 /// wait. With pool_size 4 users get one connection; while one user transaction holds it, a
 /// second user's waits (and fails closed after `timeout`), and root's go through at once.
+/// The class is the store handle's: one database, one handle for each class.
 #[test]
 fn postgres_users_cannot_take_root_s_connections() {
-    use mfa_daemon::store::CallerClass;
     if !postgres_ready() {
         return;
     }
     let engine = Postgres::with_timeout("1s");
-    let store = engine.open();
-    store.update("root-side", |r| *r = with_app(1)).unwrap();
-    let held = CallerClass::User.enter(|| store.begin("user-one").unwrap());
+    let pg = engine.pg();
+    let root: Box<dyn RecordStore> = Box::new(PgStore::new(pg.clone(), CallerClass::Root));
+    let users: Box<dyn RecordStore> = Box::new(PgStore::new(pg, CallerClass::User));
+    root.update("root-side", |r| *r = with_app(1)).unwrap();
+    let held = users.begin("user-one").unwrap();
     let asked = Instant::now();
-    let second_user = CallerClass::User.enter(|| store.begin("user-two").map(drop));
+    let second_user = users.begin("user-two").map(drop);
     assert!(
         matches!(second_user, Err(StoreError::Unavailable { .. })),
         "a second user transaction got a connection of a share of one: {second_user:?}"
@@ -538,8 +541,7 @@ fn postgres_users_cannot_take_root_s_connections() {
     );
     for step in 2..6 {
         let asked = Instant::now();
-        CallerClass::Root
-            .enter(|| store.update("root-side", |r| r.totp[0].last_step = step))
+        root.update("root-side", |r| r.totp[0].last_step = step)
             .unwrap();
         assert!(
             asked.elapsed() < Duration::from_millis(900),
@@ -548,9 +550,7 @@ fn postgres_users_cannot_take_root_s_connections() {
         );
     }
     drop(held);
-    CallerClass::User
-        .enter(|| store.update("user-two", |r| *r = with_app(1)))
-        .unwrap();
+    users.update("user-two", |r| *r = with_app(1)).unwrap();
 }
 
 /// TLS to the database: with `sslmode=verify-full` and the server's CA in `ca_file` the store
@@ -585,7 +585,7 @@ fn postgres_over_tls_checks_the_server_s_certificate() {
         let config = Config::parse(Path::new("tls.toml"), &text).unwrap();
         let pg = Pg::open(&config.store, &dir.path().join(format!("state{n}")))
             .unwrap_or_else(|e| panic!("{}: {e}", e.key()));
-        Box::new(PgStore::new(pg)) as Box<dyn RecordStore>
+        Box::new(PgStore::new(pg, CallerClass::Root)) as Box<dyn RecordStore>
     };
     let verified = open("verify-full", &ca, 0);
     verified.update("tls", |r| *r = with_app(4)).unwrap();
@@ -616,7 +616,7 @@ fn postgres_limits_table_is_bounded_and_keeps_lockouts() {
     }
     let engine = Postgres::new();
     let policy = engine.config.limits.policy();
-    let limits = PgLimits::new(engine.pg(), policy.clone());
+    let limits = PgLimits::new(engine.pg(), CallerClass::Root, policy.clone());
     let now: u64 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -670,7 +670,7 @@ fn postgres_limits_flood_does_not_flush_a_victims_count() {
     }
     let engine = Postgres::new();
     let policy = engine.config.limits.policy();
-    let limits = PgLimits::new(engine.pg(), policy.clone());
+    let limits = PgLimits::new(engine.pg(), CallerClass::Root, policy.clone());
     let now: u64 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

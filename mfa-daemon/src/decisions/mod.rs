@@ -9,6 +9,9 @@
 //! - [`passkeys`]: passkeys the web pages enrolled, and browsers told by Web Push;
 //! - [`devices`]: trusting the device a login came from, and forgetting it;
 //! - [`admin`]: exemptions, unlocks, bypass codes and the list of known names.
+//!
+//! A [`Decider`] works for callers of one [`CallerClass`] (its store handles draw on that
+//! class's connections); [`Deciders`] holds one for each, sharing the policy in force.
 
 mod admin;
 mod answers;
@@ -28,7 +31,7 @@ use mfa_core::policy::Policy;
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::delivery::outbox::SendLedger;
-use crate::store::{self, Limits, RecordStore, StoreError, UserRecord};
+use crate::store::{self, ByClass, CallerClass, Limits, RecordStore, StoreError, UserRecord};
 use crate::username::UserName;
 
 pub use answers::{Locks, Verdict};
@@ -59,13 +62,15 @@ impl Subject {
     }
 }
 
-/// Policy, store and the decisions made with them.
+/// Policy, store and the decisions made with them, for callers of one class.
 #[derive(Debug)]
 pub struct Decider {
-    config: RwLock<Arc<Config>>,
-    policy: RwLock<Arc<Policy>>,
-    store: Box<dyn RecordStore>,
-    limiter: Box<dyn Limits>,
+    /// Shared with the other class's decider: a reload reaches both.
+    config: Arc<RwLock<Arc<Config>>>,
+    /// Shared with the other class's decider.
+    policy: Arc<RwLock<Arc<Policy>>>,
+    store: Arc<dyn RecordStore>,
+    limiter: Arc<dyn Limits>,
     /// The counts behind the send limits, kept by the engine.
     sends: Arc<dyn SendLedger>,
     hostname: String,
@@ -99,30 +104,86 @@ pub struct NeedsRestart {
     pub key: &'static str,
 }
 
-impl Decider {
+/// The decider of each class of caller: the same policy, records and limits, reached
+/// through the store handles of that class (see [`CallerClass`]).
+#[derive(Debug)]
+pub struct Deciders(ByClass<Decider>);
+
+impl Deciders {
     /// Opens the store and the attempt limits named by `config`; `clock` tells the time.
-    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Decider, OpenError> {
+    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Deciders, OpenError> {
         let engines = store::open(&config, clock.now()).map_err(OpenError::Store)?;
-        let hostname = crate::accounts::hostname();
         let decoy_hash = recovery::hash("decoy-not-a-code")
             .map_err(OpenError::Decoys)?
             .hash;
         let params = config_params(&config);
         let decoy_secret = Secret::generate(params.algorithm)
             .map_err(|e| OpenError::Decoys(RecoveryError::Random(e)))?;
-        Ok(Decider {
+        let root = Decider {
             decoy_totp: Generator::new(params, &decoy_secret),
-            policy: RwLock::new(Arc::new(config.policy.policy())),
-            config: RwLock::new(Arc::new(config)),
-            store: engines.records,
-            limiter: engines.limits,
-            sends: engines.sends,
-            hostname,
+            policy: Arc::new(RwLock::new(Arc::new(config.policy.policy()))),
+            config: Arc::new(RwLock::new(Arc::new(config))),
+            store: engines.root.records,
+            limiter: engines.root.limits,
+            sends: engines.root.sends,
+            hostname: crate::accounts::hostname(),
             decoy_hash,
             clock,
-        })
+        };
+        let user = Decider {
+            config: root.config.clone(),
+            policy: root.policy.clone(),
+            store: engines.user.records,
+            limiter: engines.user.limits,
+            sends: engines.user.sends,
+            hostname: root.hostname.clone(),
+            decoy_hash: root.decoy_hash.clone(),
+            decoy_totp: root.decoy_totp.clone(),
+            clock: root.clock.clone(),
+        };
+        Ok(Deciders(ByClass { root, user }))
     }
 
+    /// The decider for callers of `class`.
+    pub fn for_class(&self, class: CallerClass) -> &Decider {
+        self.0.get(class)
+    }
+
+    /// Who must use a second factor.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.0.root.policy()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.0.root.config()
+    }
+
+    /// The time now, by the clock the deciders were opened with.
+    pub fn now(&self) -> UnixTime {
+        self.0.root.now()
+    }
+
+    /// The step at which `code` matches an app being enrolled (see
+    /// [`Decider::pending_code_step`]); no store is asked.
+    pub fn pending_code_step(&self, pending: &PendingTotp, code: &str, now: u64) -> Option<u64> {
+        self.0.root.pending_code_step(pending, code, now)
+    }
+
+    /// Puts `new` in force for every conversation that starts from now on (SIGHUP), for
+    /// both classes. The socket, the state directory and the store cannot change under a
+    /// running daemon: a config that changes them is refused, and the running one kept.
+    pub fn reload(&self, new: Config) -> Result<(), NeedsRestart> {
+        let limits = new.limits.policy();
+        // Root's decider checks and writes the config and policy the two share; the users'
+        // limits keep a copy of the lockout policy of their own.
+        self.0.root.reload(new)?;
+        self.0.user.limiter.set_policy(limits);
+        Ok(())
+    }
+}
+
+impl Decider {
     /// Who must use a second factor.
     pub fn policy(&self) -> Arc<Policy> {
         self.policy
@@ -139,10 +200,10 @@ impl Decider {
             .clone()
     }
 
-    /// Puts `new` in force for every conversation that starts from now on (SIGHUP). The
-    /// socket and the state directory cannot change under a running daemon: a config that
-    /// changes them is refused, and the running one kept.
-    pub fn reload(&self, new: Config) -> Result<(), NeedsRestart> {
+    /// Checks `new` and puts its config and policy in force for both classes (they share
+    /// them) and its lockout policy in this decider's limits; [`Deciders::reload`] tells the
+    /// other's limits.
+    fn reload(&self, new: Config) -> Result<(), NeedsRestart> {
         let old = self.config();
         for (key, changed) in [
             ("socket", old.socket != new.socket),

@@ -13,7 +13,8 @@ use mfa_core::factor::totp::{Algorithm, Generator};
 use mfa_proto::ContactKind;
 
 use super::{
-    Activation, ContactChange, ContactRemoval, Decider, DeviceTrust, Removal, Subject, Verdict,
+    Activation, ContactChange, ContactRemoval, Decider, Deciders, DeviceTrust, Removal, Subject,
+    Verdict,
 };
 use crate::config::Config;
 
@@ -31,7 +32,10 @@ fn decider(dir: &std::path::Path) -> Decider {
         state_dir: dir.to_owned(),
         ..Config::default()
     };
-    Decider::open(config, Arc::new(crate::clock::SystemClock)).unwrap()
+    Deciders::open(config, Arc::new(crate::clock::SystemClock))
+        .unwrap()
+        .0
+        .root
 }
 
 /// Enrolls `user` with a known secret, confirmed with the code of step `now/30 - 1`.

@@ -23,7 +23,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::app::Shared;
 use crate::connection::{Caller, Connection, Door};
-use crate::decisions::Decider;
+use crate::decisions::Deciders;
 use crate::delivery::outbox::Outbox;
 use crate::error::DaemonError;
 use crate::handlers;
@@ -157,7 +157,7 @@ pub struct ConfigSource {
 
 /// Serves until SIGTERM or SIGINT; SIGHUP reloads the config.
 pub async fn serve(
-    decisions: Decider,
+    decisions: Deciders,
     outbox: Outbox,
     listeners: Listeners,
     source: ConfigSource,

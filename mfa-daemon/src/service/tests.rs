@@ -13,9 +13,10 @@ use crate::app::Shared;
 use crate::clock::{Clock, ManualClock, UnixTime};
 use crate::config::Config;
 use crate::connection::{Caller, Connection, Door};
-use crate::decisions::{Activation, Decider};
+use crate::decisions::{Activation, Deciders};
 use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
+use crate::store::CallerClass;
 use crate::username;
 
 fn auth(rhost: Option<&str>, tty: Option<&str>) -> AuthRequest {
@@ -163,14 +164,15 @@ fn service(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<Shared> {
     };
     let delivery = Delivery::from_config(&config, dir, "test-host").unwrap();
     let otp = config.otp.clone();
-    let decisions = Decider::open(config, clock).unwrap();
-    let outbox = Outbox::with_otp(delivery, &otp, decisions.send_ledger(), "test-host");
+    let decisions = Deciders::open(config, clock).unwrap();
+    let ledger = decisions.for_class(CallerClass::Root).send_ledger();
+    let outbox = Outbox::with_otp(delivery, &otp, ledger, "test-host");
     Arc::new(Shared::new(decisions, outbox))
 }
 
 /// Enrolls root (an account every machine has) with a new app; its generator.
 fn enroll_root(shared: &Shared) -> Generator {
-    let d = &shared.decisions;
+    let d = shared.decisions.for_class(CallerClass::Root);
     let now = d.now().secs();
     let (pending, _) = d.begin_totp("root", "app").unwrap();
     let generator = Generator::new(pending.params, &pending.secret);
@@ -278,7 +280,11 @@ fn service_with_passkey(
         last_used: None,
         credential: serde_json::json!({}),
     };
-    shared.decisions.add_passkey("root", key).unwrap();
+    shared
+        .decisions
+        .for_class(CallerClass::Root)
+        .add_passkey("root", key)
+        .unwrap();
     (shared, generator)
 }
 
@@ -372,6 +378,7 @@ async fn an_approval_on_the_phone_signs_in_and_a_denial_ends_the_login() {
     for _ in 0..100 {
         factor = shared
             .decisions
+            .for_class(CallerClass::Root)
             .record(&root)
             .unwrap()
             .last_success

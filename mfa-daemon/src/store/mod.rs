@@ -177,17 +177,14 @@ impl dyn RecordStore + '_ {
 /// Whose work a store call is: root's callers (sshd, sudo, login, and root's tools) or any
 /// other uid. A shared engine keeps connections for root's callers that users' work cannot
 /// take, so that local users flooding the daemon cannot slow root's logins down to their
-/// timeout.
+/// timeout. Every handle on an engine is made for one class ([`open`] gives one set of
+/// handles per class), so no store call can be made without saying whose it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallerClass {
     /// uid 0, and the daemon's own background work.
     Root,
     /// Any other uid.
     User,
-}
-
-thread_local! {
-    static CALLER_CLASS: std::cell::Cell<CallerClass> = const { std::cell::Cell::new(CallerClass::Root) };
 }
 
 impl CallerClass {
@@ -199,22 +196,24 @@ impl CallerClass {
             CallerClass::User
         }
     }
+}
 
-    /// Runs `work` on this thread as this class's (restored after, also if it panics).
-    pub fn enter<T>(self, work: impl FnOnce() -> T) -> T {
-        struct Restore(CallerClass);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                CALLER_CLASS.with(|c| c.set(self.0));
-            }
+/// One `T` for each [`CallerClass`]: e.g. the engines' handles, or the deciders on them.
+#[derive(Debug, Clone)]
+pub struct ByClass<T> {
+    /// Root's.
+    pub root: T,
+    /// Every other caller's.
+    pub user: T,
+}
+
+impl<T> ByClass<T> {
+    /// The one of `class`.
+    pub fn get(&self, class: CallerClass) -> &T {
+        match class {
+            CallerClass::Root => &self.root,
+            CallerClass::User => &self.user,
         }
-        let _restore = Restore(CALLER_CLASS.with(|c| c.replace(self)));
-        work()
-    }
-
-    /// The class of the work running on this thread (root's unless said otherwise).
-    pub fn current() -> CallerClass {
-        CALLER_CLASS.with(std::cell::Cell::get)
     }
 }
 

@@ -1,5 +1,5 @@
 //! Engine selection: the record store, the attempt limits and the send counts of the
-//! engine `[store]` names, opened together.
+//! engine `[store]` names, opened together, with one set of handles per [`CallerClass`].
 
 use std::sync::Arc;
 
@@ -7,18 +7,19 @@ use super::attempt_limiter::AttemptLimiter;
 use super::files::FileStore;
 use super::postgres::{Pg, PgLimits, PgSendLedger, PgStore};
 use super::send_ledger::FileSendLedger;
-use super::{Limits, RecordStore, StoreError};
+use super::{ByClass, CallerClass, Limits, RecordStore, StoreError};
 use crate::clock::UnixTime;
 use crate::config::{Config, Engine};
 use crate::delivery::outbox::SendLedger;
 
-/// The record store, the attempt limits and the send counts of one engine.
-#[derive(Debug)]
+/// The record store, the attempt limits and the send counts of one engine, for callers of
+/// one class.
+#[derive(Debug, Clone)]
 pub struct Engines {
     /// Users' records.
-    pub records: Box<dyn RecordStore>,
+    pub records: Arc<dyn RecordStore>,
     /// Failure counts and lockouts.
-    pub limits: Box<dyn Limits>,
+    pub limits: Arc<dyn Limits>,
     /// The counts behind the send limits.
     pub sends: Arc<dyn SendLedger>,
 }
@@ -45,10 +46,12 @@ impl OpenError {
 }
 
 /// Opens the engine `config`'s `[store]` names, at `now` (the file engine's send counts
-/// forget what is older than their windows). The postgres engine connects once, so that a
-/// wrong password or an unreachable server shows in the log at start; the daemon serves
-/// (failing closed) either way.
-pub fn open(config: &Config, now: UnixTime) -> Result<Engines, OpenError> {
+/// forget what is older than their windows), with handles for each class of caller. The
+/// file engine serves both classes with the same handles; the postgres engine's draw on the
+/// class's own connections. The postgres engine connects once, so that a wrong password or
+/// an unreachable server shows in the log at start; the daemon serves (failing closed)
+/// either way.
+pub fn open(config: &Config, now: UnixTime) -> Result<ByClass<Engines>, OpenError> {
     match config.store.engine {
         Engine::Files => {
             let records = FileStore::open(&config.state_dir)?;
@@ -58,10 +61,14 @@ pub fn open(config: &Config, now: UnixTime) -> Result<Engines, OpenError> {
             for warning in [warning, sends_warning].into_iter().flatten() {
                 tracing::warn!("{warning}");
             }
-            Ok(Engines {
-                records: Box::new(records),
-                limits: Box::new(limits),
+            let engines = Engines {
+                records: Arc::new(records),
+                limits: Arc::new(limits),
                 sends: Arc::new(sends),
+            };
+            Ok(ByClass {
+                root: engines.clone(),
+                user: engines,
             })
         }
         Engine::Postgres => {
@@ -69,10 +76,14 @@ pub fn open(config: &Config, now: UnixTime) -> Result<Engines, OpenError> {
             if pg.check().is_ok() {
                 tracing::info!("store: PostgreSQL reachable, schema ready");
             }
-            Ok(Engines {
-                limits: Box::new(PgLimits::new(pg.clone(), config.limits.policy())),
-                sends: Arc::new(PgSendLedger::new(pg.clone())),
-                records: Box::new(PgStore::new(pg)),
+            let engines = |class| Engines {
+                limits: Arc::new(PgLimits::new(pg.clone(), class, config.limits.policy())),
+                sends: Arc::new(PgSendLedger::new(pg.clone(), class)),
+                records: Arc::new(PgStore::new(pg.clone(), class)),
+            };
+            Ok(ByClass {
+                root: engines(CallerClass::Root),
+                user: engines(CallerClass::User),
             })
         }
     }

@@ -2,7 +2,7 @@
 //! transaction under the name's advisory lock, so that failures counted on every host add up.
 //! Not secret, so not sealed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use deadpool_postgres::Object;
@@ -10,7 +10,7 @@ use mfa_core::lockout::{FailureEffect, LimitState, LockoutPolicy};
 use tokio_postgres::types::Json;
 
 use super::{LOCK_NAME, Pg, PgError, client};
-use crate::store::{Limits, StoreError};
+use crate::store::{CallerClass, Limits, StoreError};
 
 /// Seed of `hashtextextended` for the per-name advisory locks of limits.
 const LIMITS_LOCK_SEED: i64 = 1;
@@ -32,21 +32,22 @@ const PROTECTED_ROW: &str = "(jsonb_path_exists(state, \
 const SELECT_LIMITS: &str = "SELECT state FROM mfa_limits WHERE name = $1";
 
 /// The attempt limits on [`Pg`]: one row per name, changed in a transaction under the
-/// name's advisory lock, so that failures counted on every host add up.
+/// name's advisory lock, so that failures counted on every host add up. One for each class
+/// of caller, on that class's connections.
 #[derive(Debug)]
 pub struct PgLimits {
     pg: Arc<Pg>,
+    class: CallerClass,
     policy: RwLock<LockoutPolicy>,
-    failures: AtomicU64,
 }
 
 impl PgLimits {
-    /// The limits on `pg`.
-    pub fn new(pg: Arc<Pg>, policy: LockoutPolicy) -> PgLimits {
+    /// The limits on `pg`, on the connections of `class`.
+    pub fn new(pg: Arc<Pg>, class: CallerClass, policy: LockoutPolicy) -> PgLimits {
         PgLimits {
             pg,
+            class,
             policy: RwLock::new(policy),
-            failures: AtomicU64::new(0),
         }
     }
 
@@ -59,7 +60,7 @@ impl PgLimits {
 
     fn read(&self, user: &str) -> Result<LimitState, StoreError> {
         let name = user.to_owned();
-        self.pg.run(|pool, ready| async move {
+        self.pg.run(self.class, |pool, ready| async move {
             let client = client(&pool, &ready).await?;
             let select = client.prepare_cached(SELECT_LIMITS).await?;
             let row = client.query_opt(&select, &[&name]).await?;
@@ -79,7 +80,7 @@ impl PgLimits {
         change: impl FnOnce(&mut LimitState) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
         let name = user.to_owned();
-        self.pg.run(move |pool, ready| async move {
+        self.pg.run(self.class, move |pool, ready| async move {
             let mut client = client(&pool, &ready).await?;
             let txn = client.transaction().await?;
             txn.execute(LOCK_NAME, &[&name, &LIMITS_LOCK_SEED]).await?;
@@ -190,7 +191,7 @@ impl Limits for PgLimits {
     ) -> Result<FailureEffect, StoreError> {
         let policy = self.policy();
         let source = source.to_owned();
-        let prune = (self.failures.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY
+        let prune = (self.pg.limit_failures.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY
             == PRUNE_EVERY - 1)
             .then_some(policy.failure_window.as_secs());
         self.change(user, now, prune, move |state| {
@@ -221,6 +222,6 @@ impl Limits for PgLimits {
     }
 
     fn names(&self) -> Result<Vec<String>, StoreError> {
-        self.pg.names("SELECT name FROM mfa_limits")
+        self.pg.names(self.class, "SELECT name FROM mfa_limits")
     }
 }

@@ -25,7 +25,7 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -102,6 +102,9 @@ pub struct Pg {
     /// change).
     down: AtomicBool,
     hostname: String,
+    /// Failures counted through this host's limits of either class: every
+    /// `limits::PRUNE_EVERY`, rows nobody needs any more are deleted.
+    limit_failures: AtomicU64,
     /// Held for the daemon's lifetime: one daemon per state directory, as with files.
     _instance_lock: nix::fcntl::Flock<std::fs::File>,
 }
@@ -198,21 +201,22 @@ impl Pg {
             schema_ready: Arc::new(AtomicBool::new(false)),
             down: AtomicBool::new(false),
             hostname: crate::accounts::hostname(),
+            limit_failures: AtomicU64::new(0),
             _instance_lock: instance_lock,
         }))
     }
 
-    /// The pool of the class of caller this thread works for.
-    fn caller_pool(&self) -> Pool {
-        match CallerClass::current() {
+    /// The connections of callers of `class`.
+    fn pool(&self, class: CallerClass) -> Pool {
+        match class {
             CallerClass::Root => self.pool.clone(),
             CallerClass::User => self.users_pool.clone(),
         }
     }
 
-    /// The names `query` (one text column) returns, sorted.
-    fn names(&self, query: &'static str) -> Result<Vec<String>, StoreError> {
-        let mut names = self.run(|pool, ready| async move {
+    /// The names `query` (one text column) returns, sorted, asked on `class`'s connections.
+    fn names(&self, class: CallerClass, query: &'static str) -> Result<Vec<String>, StoreError> {
+        let mut names = self.run(class, |pool, ready| async move {
             let client = client(&pool, &ready).await?;
             let rows = client.query(query, &[]).await?;
             Ok(rows
@@ -228,12 +232,15 @@ impl Pg {
     /// a wrong password or an unreachable server shows in the log at once, not at the first
     /// login.
     pub fn check(&self) -> Result<(), StoreError> {
-        self.run(|pool, ready| async move { client(&pool, &ready).await.map(drop) })
+        self.run(CallerClass::Root, |pool, ready| async move {
+            client(&pool, &ready).await.map(drop)
+        })
     }
 
-    /// Runs a database task on the engine's runtime and waits for it, at most a little
-    /// longer than the task may take (its own steps are bounded by `timeout` each).
-    fn run<T, F, Fut>(&self, task: F) -> Result<T, StoreError>
+    /// Runs a database task on `class`'s connections on the engine's runtime and waits for
+    /// it, at most a little longer than the task may take (its own steps are bounded by
+    /// `timeout` each).
+    fn run<T, F, Fut>(&self, class: CallerClass, task: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(Pool, Arc<AtomicBool>) -> Fut,
@@ -243,7 +250,7 @@ impl Pg {
             return Err(self.unavailable("the daemon is stopping".to_owned()));
         };
         let (done, result) = mpsc::sync_channel(1);
-        let future = task(self.caller_pool(), self.schema_ready.clone());
+        let future = task(self.pool(class), self.schema_ready.clone());
         let deadline = self.timeout * 3;
         runtime.spawn(async move {
             let outcome = match tokio::time::timeout(deadline, future).await {

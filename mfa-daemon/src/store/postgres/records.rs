@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::{ENGINE, LOCK_NAME, Pg, PgError, client};
 use crate::store::sealing::Sealer;
-use crate::store::{RecordStore, StoreError, Txn, UserRecord, decode_record};
+use crate::store::{CallerClass, RecordStore, StoreError, Txn, UserRecord, decode_record};
 use crate::username;
 
 /// Seed of `hashtextextended` for the per-name advisory locks of records.
@@ -22,16 +22,17 @@ const UPSERT_RECORD: &str = "INSERT INTO mfa_users (name, data, updated_by) VALU
      ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated_at = now(), \
      updated_by = EXCLUDED.updated_by";
 
-/// The record engine on [`Pg`].
+/// The record engine on [`Pg`], for callers of one class.
 #[derive(Debug)]
 pub struct PgStore {
     pg: Arc<Pg>,
+    class: CallerClass,
 }
 
 impl PgStore {
-    /// The record store on `pg`.
-    pub fn new(pg: Arc<Pg>) -> PgStore {
-        PgStore { pg }
+    /// The record store on `pg`, on the connections of `class`.
+    pub fn new(pg: Arc<Pg>, class: CallerClass) -> PgStore {
+        PgStore { pg, class }
     }
 }
 
@@ -168,7 +169,7 @@ impl RecordStore for PgStore {
             sealer: self.pg.sealer.clone(),
             hostname: self.pg.hostname.clone(),
             step: self.pg.timeout,
-            pool: self.pg.caller_pool(),
+            pool: self.pg.pool(self.class),
             ready: self.pg.schema_ready.clone(),
         };
         let step = task.step;
@@ -190,7 +191,7 @@ impl RecordStore for PgStore {
         valid(user)?;
         let name = user.to_owned();
         let sealer = self.pg.sealer.clone();
-        self.pg.run(|pool, ready| async move {
+        self.pg.run(self.class, |pool, ready| async move {
             let client = client(&pool, &ready).await?;
             let select = client.prepare_cached(SELECT_RECORD).await?;
             let row = client.query_opt(&select, &[&name]).await?;
@@ -200,7 +201,7 @@ impl RecordStore for PgStore {
     }
 
     fn users(&self) -> Result<Vec<String>, StoreError> {
-        self.pg.names("SELECT name FROM mfa_users")
+        self.pg.names(self.class, "SELECT name FROM mfa_users")
     }
 }
 

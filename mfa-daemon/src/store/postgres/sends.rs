@@ -9,6 +9,7 @@ use mfa_core::send_book::{BucketFull, SendBucket};
 
 use super::{Pg, SENDS_LOCK_SEED, client};
 use crate::delivery::outbox::{LedgerError, SendLedger};
+use crate::store::CallerClass;
 
 /// Limits above this are not checked: no window holds that many sends.
 const MAX_CHECKED_LIMIT: u32 = 100_000;
@@ -19,14 +20,16 @@ const PRUNE_SENDS_EVERY: u64 = 64;
 #[derive(Debug)]
 pub struct PgSendLedger {
     pg: Arc<Pg>,
+    class: CallerClass,
     admitted: AtomicU64,
 }
 
 impl PgSendLedger {
-    /// The ledger on `pg`.
-    pub fn new(pg: Arc<Pg>) -> PgSendLedger {
+    /// The ledger on `pg`, on the connections of `class`.
+    pub fn new(pg: Arc<Pg>, class: CallerClass) -> PgSendLedger {
         PgSendLedger {
             pg,
+            class,
             admitted: AtomicU64::new(0),
         }
     }
@@ -46,7 +49,7 @@ impl SendLedger for PgSendLedger {
         let prune = self.admitted.fetch_add(1, Ordering::Relaxed) % PRUNE_SENDS_EVERY
             == PRUNE_SENDS_EVERY - 1;
         self.pg
-            .run(move |pool, ready| async move {
+            .run(self.class, move |pool, ready| async move {
                 let mut client = client(&pool, &ready).await?;
                 let txn = client.transaction().await?;
                 // Locks taken in one order on every host, so two sends never wait on each other
