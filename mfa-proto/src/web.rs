@@ -17,6 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::message::{PasskeyStatus, TrustedDeviceStatus};
+
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -104,10 +106,10 @@ pub enum WebRequest {
         /// The browser's address.
         from: String,
     },
-    /// The page subscribed to Web Push while open for this link (an enrollment token or an
-    /// approval id), for the user that link belongs to.
+    /// The page subscribed to Web Push while open for this link (an enrollment token, or an
+    /// account page's session), for the user that link belongs to.
     PushSubscribe {
-        /// The enrollment token or approval id the page was opened with.
+        /// The enrollment token or the account page's session.
         link: String,
         /// The browser's `PushSubscription.toJSON()`: `endpoint`, `keys.p256dh`, `keys.auth`.
         subscription: serde_json::Value,
@@ -116,6 +118,104 @@ pub enum WebRequest {
     },
     /// The key browsers subscribe to Web Push with (VAPID public key).
     PushKey,
+    /// The account page: the user named `user` wants to see their passkeys and devices.
+    /// The answer is a passkey challenge, the same in shape whether or not the account
+    /// exists or has a passkey.
+    ManageBegin {
+        /// The account name as typed.
+        user: String,
+        /// The browser's address.
+        from: String,
+    },
+    /// The browser signed the account page's challenge: check it and open a session.
+    ManageFinish {
+        /// The token of [`WebResponse::ManageChallenge`].
+        token: String,
+        /// The `PublicKeyCredential` from `navigator.credentials.get` (as for
+        /// [`WebRequest::ApprovalFinish`]).
+        assertion: serde_json::Value,
+        /// The browser's address.
+        from: String,
+    },
+    /// What the account page shows, again (after a change elsewhere).
+    ManageShow {
+        /// The session of [`ManageView::session`].
+        session: String,
+        /// The browser's address.
+        from: String,
+    },
+    /// Remove one passkey, trusted device or notified browser.
+    ManageRemove {
+        /// The session.
+        session: String,
+        /// What to remove.
+        item: ManageItem,
+        /// The browser's address.
+        from: String,
+    },
+    /// Sign out of the account page.
+    ManageEnd {
+        /// The session.
+        session: String,
+    },
+}
+
+/// One thing the account page can remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ManageItem {
+    /// The passkey with this label (`policy.min_factors` applies).
+    Passkey {
+        /// Its label.
+        label: String,
+    },
+    /// A trusted device, as the page listed it.
+    Device {
+        /// `SHA256:…` of its SSH key, if it has one.
+        key: Option<String>,
+        /// Its remote address.
+        source: String,
+        /// Its PAM service.
+        service: String,
+    },
+    /// A browser that gets sign-in notifications.
+    Browser {
+        /// Its id, as the page listed it.
+        id: String,
+    },
+}
+
+/// What the account page shows once the passkey check passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManageView {
+    /// The account.
+    pub user: String,
+    /// This host.
+    pub host: String,
+    /// The session the page sends back with each request; it ends at `expires_at` or on
+    /// sign-out.
+    pub session: String,
+    /// When the session ends, Unix time.
+    pub expires_at: u64,
+    /// The passkeys.
+    pub passkeys: Vec<PasskeyStatus>,
+    /// The devices that may skip the prompt for now (`policy.remember`).
+    pub devices: Vec<TrustedDeviceStatus>,
+    /// The browsers told of sign-ins by Web Push.
+    pub browsers: Vec<BrowserStatus>,
+}
+
+/// A browser that gets sign-in notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserStatus {
+    /// A short id of its subscription, for [`ManageItem::Browser`].
+    pub id: String,
+    /// The push service's host name (which browser maker's service it is).
+    pub service: String,
+    /// When it subscribed, Unix time.
+    pub added_at: u64,
 }
 
 /// The daemon to `mfa-web`.
@@ -160,6 +260,18 @@ pub enum WebResponse {
         /// The key.
         key: Option<String>,
     },
+    /// Answer to [`WebRequest::ManageBegin`]: the options for `navigator.credentials.get`
+    /// and the token to finish with.
+    ManageChallenge {
+        /// For [`WebRequest::ManageFinish`].
+        token: String,
+        /// The request options.
+        options: serde_json::Value,
+    },
+    /// The account page's content (answer to the other `Manage*` requests).
+    Managing(Box<ManageView>),
+    /// Signed out.
+    Ended,
     /// Refused.
     Failed {
         /// Why, for the page to word.

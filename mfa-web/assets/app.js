@@ -1,4 +1,4 @@
-// The enrollment and approval pages. No framework and no inline script (the CSP forbids
+// The enrollment, approval and account pages. No framework and no inline script (the CSP forbids
 // it). The page's link (token or id) comes from the address; every call goes to this
 // origin's API, which passes it to the daemon. WebAuthn options arrive as JSON with
 // base64url byte fields (webauthn-rs), and the credential goes back the same way.
@@ -124,7 +124,9 @@
   }
 
   // --- Web Push ---
-  async function offerPush() {
+  // `link` is what lets this browser subscribe: an enrollment link just used, or the
+  // account page's session (an approval link does not: it is shown to whoever signs in).
+  async function offerPush(link) {
     if (!('serviceWorker' in navigator) || !('PushManager' in window) || !('Notification' in window)) return;
     let key;
     try {
@@ -145,7 +147,7 @@
           userVisibleOnly: true,
           applicationServerKey: fromB64url(key),
         });
-        await api('/api/push/subscribe', { link: link(), subscription: subscription.toJSON() });
+        await api('/api/push/subscribe', { link: link, subscription: subscription.toJSON() });
         status('This device will be notified of sign-in requests.', 'done');
       } catch (e) {
         $('notify-me').disabled = false;
@@ -185,7 +187,7 @@
         const done = await api('/api/enroll/' + token + '/finish', body);
         $('enroll-form').hidden = true;
         status('Passkey "' + done.label + '" added. You can close this page.', 'done');
-        offerPush();
+        offerPush(token);
       } catch (e) {
         // Each try answers one challenge, which the daemon spends: fetch a fresh one before
         // offering the button again (and before saying what went wrong, so the page never
@@ -293,12 +295,122 @@
     });
     $('deny').addEventListener('click', () => deny(id, false));
     $('not-me').addEventListener('click', () => deny(id, true));
-    offerPush();
+  }
+
+  // --- the account page ---
+  let session = '';
+
+  function item(list, text, remove) {
+    const li = document.createElement('li');
+    const span = document.createElement('span');
+    span.textContent = text;
+    li.appendChild(span);
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'remove';
+    button.textContent = 'Remove';
+    Object.keys(remove.data).forEach((k) => { button.dataset[k] = remove.data[k]; });
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      try {
+        const answer = await api('/api/account/remove', { session: session, item: remove.item });
+        if (answer.status === 'ended') {
+          signedOut('Removed. The passkey you signed in with is gone, so you are signed out.', 'done');
+        } else {
+          show(answer.account);
+          status('Removed.', 'done');
+        }
+      } catch (e) {
+        if (e.kind === 'not_found' && !session) return;
+        button.disabled = false;
+        status(e.message, 'error');
+      }
+    });
+    li.appendChild(button);
+    $(list).appendChild(li);
+  }
+
+  function none(list, text) {
+    const li = document.createElement('li');
+    li.className = 'none';
+    li.textContent = text;
+    $(list).appendChild(li);
+  }
+
+  function show(view) {
+    ['passkeys', 'devices', 'browsers'].forEach((list) => { $(list).textContent = ''; });
+    if (!view) return;
+    $('user').textContent = view.user;
+    $('host').textContent = view.host;
+    view.passkeys.forEach((p) => item('passkeys',
+      p.label + ' (added ' + when(p.enrolled_at) + (p.last_used ? ', last used ' + when(p.last_used) : '') + ')',
+      { item: { passkey: { label: p.label } }, data: { kind: 'passkey', label: p.label } }));
+    if (view.passkeys.length === 0) none('passkeys', 'None.');
+    view.devices.forEach((d) => item('devices',
+      d.source + ' (' + d.service + (d.key ? ', key ' + d.key : '') + ') until ' + when(d.until),
+      { item: { device: { key: d.key || null, source: d.source, service: d.service } }, data: { kind: 'device', source: d.source } }));
+    if (view.devices.length === 0) none('devices', 'None.');
+    view.browsers.forEach((b) => item('browsers',
+      b.service + ' (since ' + when(b.added_at) + ')',
+      { item: { browser: { id: b.id } }, data: { kind: 'browser', id: b.id } }));
+    if (view.browsers.length === 0) none('browsers', 'None.');
+    $('sign-in-form').hidden = true;
+    $('account-view').hidden = false;
+  }
+
+  function signedOut(text, kind) {
+    session = '';
+    show(null);
+    $('account-view').hidden = true;
+    $('sign-in-form').hidden = false;
+    $('sign-in').disabled = false;
+    status(text, kind);
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const user = $('account').value.trim();
+    if (!user) {
+      status('Type the name of your account.', 'error');
+      return;
+    }
+    $('sign-in').disabled = true;
+    status('Confirm with your passkey…');
+    try {
+      const challenge = await api('/api/account/begin', { user: user });
+      const cred = await navigator.credentials.get(requestOptions(challenge.options));
+      const answer = await api('/api/account/finish', { token: challenge.token, assertion: encodeAssertion(cred) });
+      session = answer.account.session;
+      show(answer.account);
+      status('Signed in until ' + when(answer.account.expires_at) + '.', 'done');
+      offerPush(session);
+    } catch (e) {
+      $('sign-in').disabled = false;
+      status(e.kind ? e.message : ceremonyError(e), 'error');
+    }
+  }
+
+  function account() {
+    if (webauthnMissing()) {
+      $('sign-in-form').hidden = true;
+      status('This browser cannot use passkeys.', 'error');
+      return;
+    }
+    $('sign-in-form').addEventListener('submit', signIn);
+    $('sign-out').addEventListener('click', async () => {
+      try {
+        await api('/api/account/end', { session: session });
+      } catch (e) {
+        // Signed out here either way; the session ends on its own soon.
+      }
+      signedOut('Signed out.', 'done');
+    });
   }
 
   document.addEventListener('DOMContentLoaded', () => {
     const page = document.body.dataset.page;
     if (page === 'enroll') enroll();
     else if (page === 'approve') approve();
+    else if (page === 'account') account();
   });
 })();

@@ -19,7 +19,7 @@ use crate::link;
 use crate::state::AppState;
 
 /// The browser's address, as the daemon gets it in `from`.
-pub(crate) struct Peer(String);
+pub(crate) struct Peer(pub(crate) String);
 
 impl FromRequestParts<AppState> for Peer {
     type Rejection = ApiError;
@@ -50,7 +50,7 @@ impl FromRequestParts<AppState> for Link {
 
 /// A JSON body of type `T`, sent as `application/json` (which a page of another site cannot
 /// send without asking first) and within the body limit.
-pub(crate) struct JsonBody<T>(T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -88,7 +88,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 /// Asks the daemon and turns its answer into the response; `fits` says which answers the
 /// call takes.
-async fn ask(
+pub(crate) async fn ask(
     state: &AppState,
     request: WebRequest,
     fits: fn(&WebResponse) -> bool,
@@ -123,6 +123,11 @@ fn answer_json(answer: WebResponse) -> Value {
         WebResponse::Denied => json!({"status": "denied"}),
         WebResponse::Subscribed => json!({"status": "subscribed"}),
         WebResponse::PushKey { key } => json!({"key": key}),
+        WebResponse::ManageChallenge { token, options } => {
+            json!({"status": "challenge", "token": token, "options": options})
+        }
+        WebResponse::Managing(view) => json!({"status": "account", "account": view}),
+        WebResponse::Ended => json!({"status": "ended"}),
         WebResponse::Failed { kind, message } => json!({"error": kind, "message": message}),
     }
 }
@@ -285,7 +290,7 @@ pub(crate) async fn push_key(State(state): State<AppState>) -> Result<Response, 
 
 /// `value` if it is a JSON object: the browser's objects are, and anything else is a page
 /// that is not ours.
-fn object(value: Value, field: &str) -> Result<Value, ApiError> {
+pub(crate) fn object(value: Value, field: &str) -> Result<Value, ApiError> {
     if value.is_object() {
         Ok(value)
     } else {

@@ -6,7 +6,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 
 pub(crate) use crate::state::AppState;
-use crate::{api, assets, hardening};
+use crate::{account, api, assets, hardening};
 
 /// Largest request body: a WebAuthn credential or assertion is a few kilobytes.
 pub(crate) const MAX_BODY: usize = 16 * 1024;
@@ -23,6 +23,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/approve/{id}/deny", post(api::approval_deny))
         .route("/api/push/subscribe", post(api::push_subscribe))
         .route("/api/push/key", get(api::push_key))
+        .route("/api/account/begin", post(account::begin))
+        .route("/api/account/finish", post(account::finish))
+        .route("/api/account/show", post(account::show))
+        .route("/api/account/remove", post(account::remove))
+        .route("/api/account/end", post(account::end))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             hardening::guard_api,

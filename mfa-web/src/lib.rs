@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::too_many_lines)]
 
+mod account;
 mod api;
 mod app;
 mod assets;

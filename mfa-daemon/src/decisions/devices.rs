@@ -45,4 +45,14 @@ impl Decider {
             .store
             .update(name, |record| std::mem::take(&mut record.trusted).len())?)
     }
+
+    /// Ends the trust of `name`'s one device `device`; whether it was trusted. The other
+    /// devices stay trusted: this is no change of factors.
+    pub fn forget_device(&self, name: &str, device: &DeviceId) -> Result<bool, DaemonError> {
+        Ok(self.store.update(name, |record| {
+            let before = record.trusted.len();
+            record.trusted.retain(|d| &d.id != device);
+            record.trusted.len() != before
+        })?)
+    }
 }

@@ -106,10 +106,13 @@ impl Decider {
         })?)
     }
 
-    /// Forgets the browser at `endpoint` (its push service said it is gone).
-    pub fn drop_push_target(&self, name: &str, endpoint: &str) -> Result<(), DaemonError> {
+    /// Forgets the browser at `endpoint` (its push service said it is gone, or the user
+    /// removed it); whether there was one.
+    pub fn drop_push_target(&self, name: &str, endpoint: &str) -> Result<bool, DaemonError> {
         Ok(self.store.update(name, |record| {
-            record.push.retain(|t| t.endpoint != endpoint)
+            let before = record.push.len();
+            record.push.retain(|t| t.endpoint != endpoint);
+            record.push.len() != before
         })?)
     }
 }

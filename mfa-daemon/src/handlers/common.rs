@@ -62,18 +62,7 @@ pub fn status_report(
             .collect(),
         account_locked_until: limiter.account_locked(user, now)?,
         contacts: record.contacts.iter().map(contact_status).collect(),
-        trusted_devices: record
-            .trusted
-            .iter()
-            .filter(|d| d.revision == record.revision && now < d.until)
-            .map(|d| TrustedDeviceStatus {
-                key: d.id.key.clone(),
-                source: d.id.source.clone(),
-                service: d.id.service.clone(),
-                since: d.since,
-                until: d.until,
-            })
-            .collect(),
+        trusted_devices: trusted_devices(record, now),
         exempt_until: record.exempt_until.filter(|until| now < *until),
         last_success: record.last_success.as_ref().map(|l| LastSuccessStatus {
             at: l.at,
@@ -96,16 +85,38 @@ pub fn status_report(
                 uses_left: b.uses_left,
                 expires_at: b.expires_at,
             }),
-        passkeys: record
-            .passkeys
-            .iter()
-            .map(|p| mfa_proto::PasskeyStatus {
-                label: p.label.clone(),
-                enrolled_at: p.enrolled_at,
-                last_used: p.last_used,
-            })
-            .collect(),
+        passkeys: passkeys(record),
     })
+}
+
+/// The devices of `record` trusted at `now` (a trust from before the last change of
+/// factors, or past its end, is none).
+pub fn trusted_devices(record: &UserRecord, now: u64) -> Vec<TrustedDeviceStatus> {
+    record
+        .trusted
+        .iter()
+        .filter(|d| d.revision == record.revision && now < d.until)
+        .map(|d| TrustedDeviceStatus {
+            key: d.id.key.clone(),
+            source: d.id.source.clone(),
+            service: d.id.service.clone(),
+            since: d.since,
+            until: d.until,
+        })
+        .collect()
+}
+
+/// The passkeys of `record`, as reports show them.
+pub fn passkeys(record: &UserRecord) -> Vec<mfa_proto::PasskeyStatus> {
+    record
+        .passkeys
+        .iter()
+        .map(|p| mfa_proto::PasskeyStatus {
+            label: p.label.clone(),
+            enrolled_at: p.enrolled_at,
+            last_used: p.last_used,
+        })
+        .collect()
 }
 
 /// The refusal of a `user` field that is not a name that may be looked up.

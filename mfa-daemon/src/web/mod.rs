@@ -1,5 +1,6 @@
 //! What the daemon keeps and checks for the web pages (`mfa-web`): one-time enrollment
-//! links for passkeys, approval requests with their number, and the WebAuthn verifier.
+//! links for passkeys, approval requests with their number, the account page's sessions,
+//! and the WebAuthn verifier.
 //!
 //! `mfa-web` only carries what a browser sent. Every ceremony is verified here, against
 //! state that never leaves the daemon: the registration or authentication state that holds
@@ -9,6 +10,7 @@
 
 pub mod approvals;
 mod enrollment;
+pub mod manage;
 pub mod push;
 
 use std::time::Duration;
@@ -60,6 +62,8 @@ pub struct Web {
     pub approvals: Approvals,
     /// Web Push to the browsers that subscribed, when `vapid_key_file` is set.
     pub push: Option<WebPush>,
+    /// The account page's challenges and sessions.
+    pub manage: manage::Sessions,
 }
 
 /// The config's `[web]` cannot be served.
@@ -83,6 +87,9 @@ pub enum WebSetupError {
         "config key `web.user`: no account `{0}` (create it, or name the account mfa-web runs as)"
     )]
     NoAccount(String),
+    /// No random key could be made for the account page.
+    #[error("cannot make a random key for the account page: {0}")]
+    Random(#[source] getrandom::Error),
 }
 
 /// How long a push service may take to accept a message.
@@ -135,6 +142,7 @@ impl Web {
             links: Links::default(),
             approvals: Approvals::default(),
             push,
+            manage: manage::Sessions::new().map_err(WebSetupError::Random)?,
         })
     }
 

@@ -3,6 +3,8 @@
 //! must be open, the number right, and the passkey's answer must verify against the
 //! challenge kept with that one link or request.
 
+mod manage;
+
 use std::sync::Arc;
 
 use crate::delivery::webpush::{Subscription, WebPush};
@@ -95,7 +97,11 @@ async fn answer(shared: &Arc<Shared>, web: &Web, request: WebRequest) -> WebResp
         | WebRequest::ApprovalFinish { id, .. }
         | WebRequest::ApprovalDeny { id, .. } => Some(id),
         WebRequest::PushSubscribe { link, .. } => Some(link),
-        WebRequest::PushKey => None,
+        WebRequest::ManageFinish { token, .. } => Some(token),
+        WebRequest::ManageShow { session, .. }
+        | WebRequest::ManageRemove { session, .. }
+        | WebRequest::ManageEnd { session } => Some(session),
+        WebRequest::PushKey | WebRequest::ManageBegin { .. } => None,
     };
     if link.is_some_and(|l| !token_shape_ok(l)) {
         return not_found();
@@ -125,11 +131,24 @@ async fn answer(shared: &Arc<Shared>, web: &Web, request: WebRequest) -> WebResp
         WebRequest::PushKey => WebResponse::PushKey {
             key: web.push.as_ref().map(WebPush::public_key_base64url),
         },
+        WebRequest::ManageBegin { user, .. } => manage::begin(shared, web, &user).await,
+        WebRequest::ManageFinish {
+            token,
+            assertion,
+            from,
+        } => manage::finish(shared, web, &token, assertion, &from).await,
+        WebRequest::ManageShow { session, .. } => manage::show(shared, web, &session).await,
+        WebRequest::ManageRemove {
+            session,
+            item,
+            from,
+        } => manage::remove(shared, web, &session, item, &from).await,
+        WebRequest::ManageEnd { session } => manage::end(web, &session),
     }
 }
 
 /// Keeps the browser's push subscription for the user whose enrollment link the page was
-/// opened with (open, or just used to add a passkey).
+/// opened with (open, or just used to add a passkey), or whose account page it shows.
 async fn subscribe(
     shared: &Arc<Shared>,
     web: &Web,
@@ -143,10 +162,14 @@ async fn subscribe(
         );
     };
     let now = shared.decisions.now();
-    // Only an enrollment link: it reaches the user alone, after their proof. An approval
-    // link is shown at the sign-in prompt, to whoever is signing in, so it must not let a
-    // browser subscribe to the user's sign-ins.
-    let user = web.links.subscriber_of(link, now);
+    // Only an enrollment link (it reaches the user alone, after their proof) or an account
+    // page's session (opened with their passkey). An approval link is shown at the sign-in
+    // prompt, to whoever is signing in, so it must not let a browser subscribe to the
+    // user's sign-ins.
+    let user = web
+        .links
+        .subscriber_of(link, now)
+        .or_else(|| web.manage.user_of(link, now).map(|(user, _)| user));
     let Some(user) = user else {
         return not_found();
     };
