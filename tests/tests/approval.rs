@@ -832,3 +832,49 @@ fn push_auto_asks_for_approval_at_once_and_the_prompt_still_takes_a_code_instead
     assert!(reopened.status.contains("not valid"), "{reopened:?}");
     assert_eq!(a.audited("approval_requested").len(), 2);
 }
+
+/// Issue 16, push bombing by text message: whoever holds the password can open approval
+/// requests, and each one texts and mails the link. The approvals' hourly count
+/// (`policy.max_pushes_per_hour`) lives in the daemon's memory, so a restart starts it afresh;
+/// the links are also counted in the send book the store keeps, so after a restart the next
+/// link to the same contacts within the hour is refused (the prompt still shows it).
+#[test]
+fn a_restart_gives_approval_links_no_fresh_hourly_budget() {
+    if !root_suite_ready() {
+        return;
+    }
+    let providers = Providers::start();
+    let (mut a, _) = approver_with_contacts(&providers, "max_pushes_per_hour = 1");
+    let mut login = a.login();
+    let first = login.choose_approval();
+    texted_link(&providers);
+    mailed_link(&providers);
+    login.finish();
+    let delivered = links_delivered(&providers);
+    assert_eq!(delivered, 2);
+
+    a.site.daemon.stop();
+    a.site.daemon.restart();
+    let mut login = a.login();
+    let second = login.choose_approval();
+    assert_ne!(second.link, first.link, "a new request after the restart");
+    let deadline = Instant::now() + DELIVERY_WAIT;
+    let refused = loop {
+        let refused: Vec<Value> = a
+            .audited("approval_link_sent")
+            .into_iter()
+            .filter(|e| e["outcome"] == "refused")
+            .collect();
+        if refused.len() >= 2 || Instant::now() >= deadline {
+            break refused;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    login.finish();
+    assert_eq!(refused.len(), 2, "{refused:#?}\n{}", a.site.logs());
+    assert!(
+        refused.iter().all(|e| e["reason"] == "approval_link_limit"),
+        "{refused:#?}"
+    );
+    assert_eq!(links_delivered(&providers), delivered);
+}
