@@ -105,7 +105,10 @@ fn run(path: &Path) -> Result<(), CliError> {
             listener,
             router(state),
             tls,
-            ServeLimits::default(),
+            ServeLimits {
+                proxy_on_loopback: config.web.forwarded_for,
+                ..ServeLimits::default()
+            },
             stopped(),
         )
         .await;

@@ -128,8 +128,9 @@ impl RateLimiter {
     }
 }
 
-/// The key a client is counted under: its IPv4 address, or its IPv6 /64.
-fn bucket_key(client: IpAddr) -> IpAddr {
+/// The key a client is counted under: its IPv4 address, or its IPv6 /64 (the connection
+/// cap of `server` counts clients the same way).
+pub(crate) fn bucket_key(client: IpAddr) -> IpAddr {
     match client.to_canonical() {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);

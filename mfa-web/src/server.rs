@@ -1,10 +1,12 @@
-//! Accepting connections: a cap on how many are open, a deadline on the TLS handshake and on
-//! each request's headers (against clients that open connections and send nothing, or a
-//! byte at a time), and a limit on a connection's life.
+//! Accepting connections: a cap on how many are open, and on how many of them one client
+//! holds, a deadline on the TLS handshake and on each request's headers (against clients
+//! that open connections and send nothing, or a byte at a time), and a limit on a
+//! connection's life.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -18,11 +20,20 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::rate_limit::bucket_key;
+
 /// The limits of [`serve`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ServeLimits {
     /// Connections open at once; more are closed at once.
     pub(crate) max_connections: usize,
+    /// Connections one client (an IPv4 address, an IPv6 /64) holds at once; more from it
+    /// are closed at once, so that one machine cannot take every place under
+    /// `max_connections`. A browser opens about six.
+    pub(crate) max_per_client: usize,
+    /// Whether loopback peers are a reverse proxy on this host (`[web] forwarded_for`):
+    /// they carry every client's connections, so the per-client cap leaves them alone.
+    pub(crate) proxy_on_loopback: bool,
     /// Time for the TLS handshake.
     pub(crate) handshake_timeout: Duration,
     /// Time for a request's headers, from the connection or the last answer on it.
@@ -35,6 +46,8 @@ impl Default for ServeLimits {
     fn default() -> Self {
         ServeLimits {
             max_connections: 256,
+            max_per_client: 64,
+            proxy_on_loopback: false,
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             max_connection_life: Duration::from_secs(120),
@@ -54,6 +67,7 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let clients = Arc::new(PerClient::default());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -68,6 +82,20 @@ pub(crate) async fn serve(
                 }
             },
         };
+        let client = peer.ip().to_canonical();
+        let slot = if limits.proxy_on_loopback && client.is_loopback() {
+            None
+        } else {
+            let Some(slot) = PerClient::take(&clients, client, limits.max_per_client) else {
+                tracing::debug!(
+                    "{} connections open from {client}: closing one more",
+                    limits.max_per_client
+                );
+                drop(stream);
+                continue;
+            };
+            Some(slot)
+        };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             tracing::debug!(
                 "{} connections open: closing one from {peer}",
@@ -81,17 +109,66 @@ pub(crate) async fn serve(
             router: router.clone(),
             limits,
             _permit: permit,
+            _slot: slot,
         };
         tokio::spawn(connection.run(stream, tls.clone()));
     }
 }
 
-/// One accepted connection, holding its place under the cap until it ends.
+/// How many connections each client has open.
+#[derive(Debug, Default)]
+struct PerClient {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerClient {
+    /// A place for one more connection of `client`, unless it holds `max` already.
+    fn take(this: &Arc<PerClient>, client: IpAddr, max: usize) -> Option<ClientSlot> {
+        let key = bucket_key(client);
+        let mut open = this.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            clients: Arc::clone(this),
+            key,
+        })
+    }
+}
+
+/// A client's place for one connection, given back when the connection ends.
+#[derive(Debug)]
+struct ClientSlot {
+    clients: Arc<PerClient>,
+    key: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .clients
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            // The map holds only clients with connections open, so it stays within the cap.
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// One accepted connection, holding its places under the caps until it ends.
 struct Connection {
     peer: SocketAddr,
     router: Router,
     limits: ServeLimits,
     _permit: OwnedSemaphorePermit,
+    _slot: Option<ClientSlot>,
 }
 
 impl Connection {
@@ -130,5 +207,30 @@ impl Connection {
         if let Err(e) = served {
             tracing::debug!("connection from {peer}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_holds_at_most_its_share_and_gets_it_back() {
+        let clients = Arc::new(PerClient::default());
+        let one: IpAddr = "192.0.2.1".parse().unwrap();
+        let held: Vec<ClientSlot> = (0..3)
+            .map(|_| PerClient::take(&clients, one, 3).unwrap())
+            .collect();
+        assert!(PerClient::take(&clients, one, 3).is_none());
+        // Another client, and the same IPv6 /64 under other addresses, are counted apart.
+        assert!(PerClient::take(&clients, "192.0.2.2".parse().unwrap(), 3).is_some());
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let _a = PerClient::take(&clients, v6("2001:db8::1"), 2).unwrap();
+        let _b = PerClient::take(&clients, v6("2001:db8::2"), 2).unwrap();
+        assert!(PerClient::take(&clients, v6("2001:db8::3"), 2).is_none());
+        drop(held);
+        assert!(PerClient::take(&clients, one, 3).is_some());
+        // Only clients with connections open are remembered.
+        assert_eq!(clients.open.lock().unwrap().len(), 1);
     }
 }

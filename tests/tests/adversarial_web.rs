@@ -890,15 +890,16 @@ struct Slowloris {
 }
 
 impl Slowloris {
-    fn open(port: u16, count: usize) -> Slowloris {
-        let streams = (0..count)
-            .map(|_| {
-                let mut stream = connect_from(ATTACKER, port);
+    /// `per_source` connections from each of `sources`.
+    fn open(port: u16, sources: &[Ipv4Addr], per_source: usize) -> Slowloris {
+        let head = format!("POST /api/approve/x HTTP/1.1\r\nHost: localhost:{port}\r\n");
+        let streams = sources
+            .iter()
+            .flat_map(|&source| (0..per_source).map(move |_| source))
+            .map(|source| {
+                let mut stream = connect_from(source, port);
                 stream
-                    .write_all(
-                        format!("POST /api/approve/x HTTP/1.1\r\nHost: localhost:{port}\r\n")
-                            .as_bytes(),
-                    )
+                    .write_all(head.as_bytes())
                     .expect("the start of a head");
                 stream.set_nonblocking(true).expect("nonblocking");
                 (stream, Instant::now(), None)
@@ -939,8 +940,8 @@ impl Slowloris {
     }
 }
 
-// Slowloris: the attacker holds as many connections as mfa-web lets one hold, short of its
-// cap, each sending a byte of a request head every half second. A real user's approval must
+// Slowloris: attackers on four addresses hold as many connections as mfa-web lets them,
+// short of its cap (240 of 256), each sending a byte of a request head every half second. A real user's approval must
 // still complete in its normal time, and every attacking connection must be cut by the
 // header deadline (10 s from its start), not kept while it trickles. Without the deadline
 // (hyper's default is 30 s, and off without a timer) the connections would outlive the
@@ -952,9 +953,13 @@ fn slowloris_below_the_connection_cap_is_cut_by_the_header_deadline_and_the_user
     }
     let mut t = Target::new(WebSite::start("", ""));
     let port = port_of(t.site.origin());
-    // Room for the browser's few connections and a probe.
-    let count = MAX_CONNECTIONS - 16;
-    let mut attack = Slowloris::open(port, count);
+    // Four machines, each up to its share, together short of the cap by room for the
+    // browser's few connections and a probe.
+    let sources: Vec<Ipv4Addr> = (2..6).map(|last| Ipv4Addr::new(127, 0, 0, last)).collect();
+    let per_source = (MAX_CONNECTIONS - 16) / sources.len();
+    assert!(per_source <= MAX_CONNECTIONS_PER_CLIENT);
+    let count = per_source * sources.len();
+    let mut attack = Slowloris::open(port, &sources, per_source);
     let opened = Instant::now();
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let dripping = thread::spawn(move || {
@@ -1315,4 +1320,46 @@ fn forged_fields_over_raw_http_never_approve_another_sign_in() {
     assert!(!done.succeeded(), "{done}\n{}", site.logs());
     assert_eq!(audited(&a, "sign_in_succeeded").len(), 1, "{}", site.logs());
     let _ = a_app;
+}
+
+/// Most connections mfa-web keeps open from one client address.
+const MAX_CONNECTIONS_PER_CLIENT: usize = 64;
+
+/// Which of `streams` mfa-web has closed (read gives the end, or an error) by now.
+fn still_open(streams: &[TcpStream]) -> usize {
+    streams
+        .iter()
+        .filter(|stream| {
+            stream.set_nonblocking(true).expect("nonblocking");
+            let mut byte = [0u8; 1];
+            matches!(stream.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock)
+        })
+        .count()
+}
+
+// One address opens more connections than mfa-web's whole cap and sends nothing. Without a
+// per-address share it would hold every slot, and each user's connection would be closed at
+// once (for the header deadline, and again as soon as the attacker reconnects): one machine
+// would take the pages off line. With it, the attacker keeps at most its share, the excess
+// is closed at once, and a user on another address is served.
+#[test]
+fn one_address_cannot_take_every_connection() {
+    if !root_suite_ready() {
+        return;
+    }
+    let site = WebSite::start("", "");
+    let port = port_of(site.origin());
+    let streams: Vec<TcpStream> = (0..MAX_CONNECTIONS + 44)
+        .map(|_| connect_from(ATTACKER, port))
+        .collect();
+    // mfa-web accepts them one by one; give it a moment to reach the last.
+    thread::sleep(Duration::from_millis(500));
+    assert_serving(port, "one address opened more connections than the cap");
+    let open = still_open(&streams);
+    assert!(
+        open <= MAX_CONNECTIONS_PER_CLIENT,
+        "{open} of {} connections from one address held",
+        streams.len()
+    );
+    drop(streams);
 }
