@@ -779,11 +779,13 @@ mod tests {
                     label: "iphone".into(),
                     enrolled_at: NOW as u64 - 86_400,
                     last_used: Some(NOW as u64 - 60),
+                    aaguid: None,
                 },
                 PasskeyStatus {
                     label: "key\x1b[2J".into(),
                     enrolled_at: NOW as u64,
                     last_used: None,
+                    aaguid: None,
                 },
             ],
             ..StatusReport::default()

@@ -463,6 +463,9 @@ pub struct PasskeyStatus {
     /// Unix time it last approved a sign-in.
     #[serde(default)]
     pub last_used: Option<u64>,
+    /// The authenticator's model (AAGUID), when it told one at enrollment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aaguid: Option<String>,
 }
 
 /// The last successful login, as `status` shows it.

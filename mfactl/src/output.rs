@@ -226,6 +226,7 @@ mod tests {
                 label: "iphone".into(),
                 enrolled_at: NOW - 600,
                 last_used: None,
+                aaguid: None,
             }],
             trusted_devices: Vec::new(),
             exempt_until: None,

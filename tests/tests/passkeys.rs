@@ -366,6 +366,11 @@ fn a_passkey_is_enrolled_from_the_link_mfa_enroll_printed_and_the_link_works_onc
     assert_eq!(recorded.len(), 1, "{recorded:#?}");
     assert_eq!(recorded[0]["label"], "laptop");
     assert_eq!(recorded[0]["id"], held[0].as_str(), "{recorded:#?}");
+    // The authenticator's model, from the verified authenticator data (Chromium's virtual
+    // authenticator names one), as a UUID.
+    let aaguid = recorded[0]["aaguid"].as_str().unwrap_or_default();
+    assert_eq!(aaguid.len(), 36, "{recorded:#?}");
+    assert_ne!(aaguid, "00000000-0000-0000-0000-000000000000");
     site.daemon.wait_for_audit(|event| {
         event["event"] == "mfa_setup_succeeded"
             && event["user"] == alice.name()

@@ -115,6 +115,7 @@ pub fn passkeys(record: &UserRecord) -> Vec<mfa_proto::PasskeyStatus> {
             label: p.label.clone(),
             enrolled_at: p.enrolled_at,
             last_used: p.last_used,
+            aaguid: p.aaguid.clone(),
         })
         .collect()
 }

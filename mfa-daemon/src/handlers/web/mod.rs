@@ -340,7 +340,8 @@ async fn finish_enrollment(
             return failed(WebFailure::NotVerified, "the passkey could not be verified");
         }
     };
-    let factor = match stored_form(&passkey, &label, now.secs()) {
+    let aaguid = aaguid_of(&credential);
+    let factor = match stored_form(&passkey, &label, aaguid, now.secs()) {
         Ok(factor) => factor,
         Err(e) => return internal(&e),
     };
@@ -373,15 +374,34 @@ async fn finish_enrollment(
     }
 }
 
+/// The authenticator's model (AAGUID) from the verified credential's authenticator data,
+/// when it names one: all zeros means the browser or the authenticator withheld it.
+fn aaguid_of(credential: &RegisterPublicKeyCredential) -> Option<String> {
+    /// Flag of authenticator data that says attested credential data follows.
+    const ATTESTED: u8 = 0x40;
+    let object: std::collections::BTreeMap<String, serde_cbor_2::Value> =
+        serde_cbor_2::from_slice(credential.response.attestation_object.as_ref()).ok()?;
+    let Some(serde_cbor_2::Value::Bytes(data)) = object.get("authData") else {
+        return None;
+    };
+    // rpIdHash (32 bytes), flags (1), signCount (4), then the AAGUID (16).
+    if data.get(32)? & ATTESTED == 0 {
+        return None;
+    }
+    let aaguid: [u8; 16] = data.get(37..53)?.try_into().ok()?;
+    (aaguid != [0; 16]).then(|| Uuid::from_bytes(aaguid).hyphenated().to_string())
+}
+
 fn stored_form(
     passkey: &Passkey,
     label: &str,
+    aaguid: Option<String>,
     now: u64,
 ) -> Result<PasskeyFactor, serde_json::Error> {
     Ok(PasskeyFactor {
         label: label.to_owned(),
         id: BASE64URL_NOPAD.encode(passkey.cred_id().as_ref()),
-        aaguid: None,
+        aaguid,
         enrolled_at: now,
         last_used: None,
         credential: serde_json::to_value(passkey)?,
