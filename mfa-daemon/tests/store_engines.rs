@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use mfa_core::factor::totp::{Algorithm, Secret, TotpParams};
 use mfa_core::lockout::FailureEffect;
+use mfa_daemon::clock::SystemClock;
 use mfa_daemon::config::Config;
+use mfa_daemon::decisions::Deciders;
 use mfa_daemon::store::attempt_limiter::AttemptLimiter;
 use mfa_daemon::store::files::FileStore;
 use mfa_daemon::store::postgres::{Pg, PgLimits, PgStore};
@@ -516,16 +518,19 @@ fn postgres_import_copies_file_records_once() {
 /// `pool_size`): users holding every connection of their share cannot make root's callers
 /// wait. With pool_size 4 users get one connection; while one user transaction holds it, a
 /// second user's waits (and fails closed after `timeout`), and root's go through at once.
-/// The class is the store handle's: one database, one handle for each class.
+/// The class is the store handle's: the deciders the daemon opens hold one for each class,
+/// and `Shared::blocking(class, ..)` hands the work that class's decider.
 #[test]
 fn postgres_users_cannot_take_root_s_connections() {
     if !postgres_ready() {
         return;
     }
     let engine = Postgres::with_timeout("1s");
-    let pg = engine.pg();
-    let root: Box<dyn RecordStore> = Box::new(PgStore::new(pg.clone(), CallerClass::Root));
-    let users: Box<dyn RecordStore> = Box::new(PgStore::new(pg, CallerClass::User));
+    let mut config = engine.config.clone();
+    config.state_dir = engine.dir.path().join("state-deciders");
+    let deciders = Deciders::open(config, Arc::new(SystemClock)).unwrap();
+    let root = deciders.for_class(CallerClass::Root).store();
+    let users = deciders.for_class(CallerClass::User).store();
     root.update("root-side", |r| *r = with_app(1)).unwrap();
     let held = users.begin("user-one").unwrap();
     let asked = Instant::now();
