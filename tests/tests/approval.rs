@@ -10,9 +10,8 @@
 use std::time::{Duration, Instant};
 
 use mfa_tests::approval::{
-    APPROVAL_DENIED, APPROVAL_EXPIRED, APPROVAL_PROMPT, APPROVAL_PROMPT_END, APPROVAL_UNAVAILABLE,
-    APPROVE_ENTRY, APPROVE_PATH, ApprovalLogin, Asked, Phone, Prompted, WebSite, link_in,
-    number_in,
+    APPROVAL_DENIED, APPROVAL_EXPIRED, APPROVAL_PROMPT, APPROVAL_PROMPT_END, APPROVE_ENTRY,
+    APPROVE_PATH, ApprovalLogin, Asked, Phone, Prompted, WebSite, link_in, number_in,
 };
 use mfa_tests::standins::{Kind, PushStandin};
 use mfa_tests::text::{MENU_PROMPT, PAMTESTER_SUCCESS};
@@ -266,7 +265,8 @@ fn a_wrong_number_denies_the_sign_in() {
 }
 
 #[test]
-fn deny_and_this_wasnt_me_fail_the_login_and_not_me_pauses_approvals_while_codes_work() {
+fn deny_and_this_wasnt_me_fail_the_login_and_not_me_quiets_notifications_while_approvals_and_codes_work()
+ {
     if !root_suite_ready() {
         return;
     }
@@ -299,30 +299,38 @@ fn deny_and_this_wasnt_me_fail_the_login_and_not_me_pauses_approvals_while_codes
     assert_eq!(denied[1]["reason"], "not_me", "{}", denied[1]);
     assert!(a.audited("sign_in_succeeded").is_empty());
 
-    // Paused: choosing approval opens nothing and says so; the menu comes again, where the
-    // app's code still works.
+    // Quiet: "This wasn't me" stops the notifications, not the approvals (whoever holds the
+    // password sees an approval link at the prompt and could press it to shut the user out).
+    // Choosing approval opens a request whose link the prompt shows, says notifications are
+    // paused, and the page still approves; a code at that prompt works too.
     let mut login = a.login();
-    login.at_menu("1");
-    let next = login.next_prompt();
-    assert_eq!(next, Prompted::Menu, "{}", login.output());
-    assert!(
-        login.output().contains(APPROVAL_UNAVAILABLE),
-        "{}",
-        login.output()
-    );
+    let asked = login.choose_approval();
     assert!(login.output().contains("paused"), "{}", login.output());
+    let shown = a.phone.open_approval(&asked.link);
+    assert!(shown.details, "{shown:?}\n{}", a.site.logs());
+    a.phone.pick(asked.number);
+    let verdict = a.phone.verdict();
+    assert_eq!(verdict.kind, "done", "{verdict:?}\n{}", a.site.logs());
+    login.send("");
+    let done = login.finish();
+    assert!(done.succeeded(), "{done}\n{}", a.site.logs());
+    let mut login = a.login();
+    login.choose_approval();
     login.send(&app.next_code());
     let done = login.finish();
     assert!(done.succeeded(), "{done}\n{}", a.site.logs());
     let requested = a.audited("approval_requested");
-    assert_eq!(requested.len(), 3, "{requested:#?}");
-    assert_eq!(
-        requested[2]["reason"], "approvals_paused",
-        "{}",
-        requested[2]
-    );
-    let success = a.daemon().auth_success();
-    assert_eq!(success["factor"], "totp", "{success}");
+    assert_eq!(requested.len(), 4, "{requested:#?}");
+    for quiet in &requested[2..] {
+        assert_eq!(quiet["reason"], "notifications_paused", "{quiet}");
+        assert_eq!(quiet["outcome"], "ok", "{quiet}");
+    }
+    let factors: Vec<Value> = a
+        .audited("sign_in_succeeded")
+        .iter()
+        .map(|e| e["factor"].clone())
+        .collect();
+    assert_eq!(factors, [json!("passkey"), json!("totp")], "{factors:?}");
 }
 
 #[test]

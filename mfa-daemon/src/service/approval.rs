@@ -74,22 +74,30 @@ impl Verifying {
                 return self.next_round(attempt, vec![Notice::Error(text)]);
             }
         };
-        audit_request(&attempt, AuditOutcome::Ok, None);
         let link = web.page("approve", &new.id);
-        if channels.contains(&ApprovalChannel::Push) {
-            tell_browsers(&attempt, web, &link);
-        }
-        send_link(&attempt, &user, web, &link, &channels, per_hour);
-        let notices = vec![Notice::Info(format!(
-            "An approval request went to your phone; you can also open {link}"
-        ))];
-        Approving::from(self, new).ask(attempt, notices)
+        let notice = if let Some(until) = new.quiet_until {
+            audit_request(&attempt, AuditOutcome::Ok, Some("notifications_paused"));
+            let until = humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + Duration::from_secs(until.secs()),
+            );
+            format!(
+                "Notifications are paused until {until} (a sign-in was reported as not yours); \
+                 to approve, open {link}"
+            )
+        } else {
+            audit_request(&attempt, AuditOutcome::Ok, None);
+            if channels.contains(&ApprovalChannel::Push) {
+                tell_browsers(&attempt, web, &link);
+            }
+            send_link(&attempt, &user, web, &link, &channels, per_hour);
+            format!("An approval request went to your phone; you can also open {link}")
+        };
+        Approving::from(self, new).ask(attempt, vec![Notice::Info(notice)])
     }
 }
 
 fn refusal_reason(refused: &ApprovalRefused) -> &'static str {
     match refused {
-        ApprovalRefused::Paused(_) => "approvals_paused",
         ApprovalRefused::TooMany => "too_many_approval_requests",
         ApprovalRefused::Unavailable => "approvals_unavailable",
     }

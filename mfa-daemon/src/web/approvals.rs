@@ -1,7 +1,7 @@
 //! Sign-ins waiting for an approval on the phone: one open request per user, each with a
 //! two-digit number the user must match on the page before the passkey is asked, a life of
 //! `approval_timeout`, and limits against push bombing (a few requests an hour per user,
-//! and a pause after "This wasn't me").
+//! and no notification for a while after "This wasn't me").
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -22,7 +22,7 @@ pub struct PushLimits {
     pub life: Duration,
     /// Requests a user can cause in an hour (`policy.max_pushes_per_hour`).
     pub per_hour: usize,
-    /// How long requests stop after "This wasn't me" (`policy.push_cooldown`).
+    /// How long notifications stop after "This wasn't me" (`policy.push_cooldown`).
     pub cooldown: Duration,
 }
 /// Most requests open at once, for all users together.
@@ -47,9 +47,6 @@ pub enum ApprovalEnd {
 /// Why no request was made: the sign-in falls back to a code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApprovalRefused {
-    /// Requests are paused after "This wasn't me".
-    #[error("approvals are paused until {0} after a sign-in was reported")]
-    Paused(UnixTime),
     /// The hourly limit is used up.
     #[error("too many approval requests in the last hour")]
     TooMany,
@@ -95,6 +92,9 @@ pub struct NewApproval {
     pub expires: UnixTime,
     /// Its end, once it has one.
     pub ended: watch::Receiver<Option<ApprovalEnd>>,
+    /// Until when nothing may notify the user of it, after "This wasn't me": the request is
+    /// open, and its link shown at the prompt works, but no push, text or email goes out.
+    pub quiet_until: Option<UnixTime>,
 }
 
 /// What the sign-in is, for the page.
@@ -127,13 +127,11 @@ impl Approvals {
         let mut book = self.lock();
         book.open
             .retain(|_, a| !expired(a.expires, now) && a.user != sign_in.user);
-        if book
-            .paused
-            .get(&sign_in.user)
-            .is_some_and(|until| now.secs() < until.secs())
-        {
-            return Err(ApprovalRefused::Paused(book.paused[&sign_in.user]));
-        }
+        // "This wasn't me" only quiets the notifications: refusing requests would let
+        // whoever holds the password, and so sees an approval link at the prompt, shut the
+        // user out of approving their own sign-ins by pressing it.
+        book.paused.retain(|_, until| now.secs() < until.secs());
+        let quiet_until = book.paused.get(&sign_in.user).copied();
         let recent = book.recent.entry(sign_in.user.clone()).or_default();
         recent.retain(|at| now.secs() < at + 3600);
         if recent.len() >= limits.per_hour {
@@ -169,6 +167,7 @@ impl Approvals {
             number,
             expires,
             ended,
+            quiet_until,
         })
     }
 
@@ -216,7 +215,7 @@ impl Approvals {
         Some((approval.user.clone(), authentication))
     }
 
-    /// Ends request `id` with `end`; "This wasn't me" also pauses the user's requests.
+    /// Ends request `id` with `end`; "This wasn't me" also quiets the user's notifications.
     /// The user whose request it was, if it was open.
     pub fn end(&self, id: &str, end: ApprovalEnd, now: UnixTime) -> Option<UserName> {
         let mut book = self.lock();

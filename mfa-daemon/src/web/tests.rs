@@ -57,7 +57,7 @@ fn a_request_expires_and_a_new_one_ends_the_users_earlier_one() {
 }
 
 #[test]
-fn requests_per_hour_are_limited_and_not_me_pauses_them() {
+fn requests_per_hour_are_limited_and_not_me_quiets_notifications() {
     let approvals = Approvals::default();
     let mut now = UnixTime::from_secs(10_000);
     for _ in 0..LIFE.per_hour {
@@ -73,12 +73,13 @@ fn requests_per_hour_are_limited_and_not_me_pauses_them() {
         approvals.end(&bob.id, ApprovalEnd::Denied { not_me: true }, now),
         Some(user("bob"))
     );
-    assert!(matches!(
-        approvals.request(sign_in("bob"), now, LIFE),
-        Err(ApprovalRefused::Paused(_))
-    ));
-    let after = UnixTime::from_secs(now.secs() + LIFE.cooldown.as_secs());
-    assert!(approvals.request(sign_in("bob"), after, LIFE).is_ok());
+    let quiet = approvals.request(sign_in("bob"), now, LIFE).unwrap();
+    let until = UnixTime::from_secs(now.secs() + LIFE.cooldown.as_secs());
+    assert_eq!(quiet.quiet_until, Some(until));
+    let alices = approvals.request(sign_in("carol"), now, LIFE).unwrap();
+    assert_eq!(alices.quiet_until, None, "the pause is bob's alone");
+    let after = approvals.request(sign_in("bob"), until, LIFE).unwrap();
+    assert_eq!(after.quiet_until, None);
     let hour_later = UnixTime::from_secs(10_000 + 3_600);
     assert!(
         approvals
