@@ -249,7 +249,7 @@
     try {
       await api('/api/approve/' + id + '/deny', { not_me: notMe });
       finished(notMe
-        ? 'Denied. Your other contacts are told, and push requests pause for a while. Consider changing your password.'
+        ? 'Denied. Your other contacts are told, and notifications pause for a while. Consider changing your password.'
         : 'Denied. The sign-in will not go through.', 'done');
     } catch (e) {
       $('deny').disabled = false;

@@ -52,8 +52,8 @@ pub struct PolicyConfig {
     /// Approval on the phone for users with a passkey: `ask` (a menu entry) or `auto`
     /// (started at once; the prompt still takes a code).
     pub push: PushSetting,
-    /// How long approvals stop for a user who answered "This wasn't me" (codes still
-    /// work); at most 1 day.
+    /// How long nothing notifies a user who answered "This wasn't me" of an approval
+    /// request (the prompt still shows its link; codes still work); at most 1 day.
     #[serde(deserialize_with = "duration")]
     pub push_cooldown: Duration,
     /// Approval requests one user can cause in an hour; 1 to 60.
