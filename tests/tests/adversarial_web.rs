@@ -839,6 +839,7 @@ fn malformed_and_oversized_http_gets_a_4xx_or_a_close_and_the_user_still_gets_in
     let slow = slow_body_attacks(port, &id, wrong);
     for (what, bytes, close_write, statuses) in quick_http_attacks(port, &id, wrong) {
         let outcome = exchange_from(ATTACKER, port, &bytes, close_write, QUICK);
+        eprintln!("{what}: {:?}", outcome.status());
         match &outcome {
             Outcome::Answered(reply) => assert!(
                 statuses.contains(&reply.status),
@@ -854,6 +855,7 @@ fn malformed_and_oversized_http_gets_a_4xx_or_a_close_and_the_user_still_gets_in
     }
     for handle in slow {
         let (what, outcome, took) = handle.join().expect("a slow attack");
+        eprintln!("{what}: {:?} after {took:?}", outcome.status());
         assert!(
             matches!(outcome, Outcome::Closed) || outcome.status() == Some(408),
             "{what}: {outcome:?} after {took:?}"
