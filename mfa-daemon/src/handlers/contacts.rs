@@ -12,7 +12,7 @@ use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::connection::Connection;
 use crate::decisions::{ContactChange, ContactRemoval, below_minimum};
-use crate::delivery::outbox::SentCheck;
+use crate::delivery::outbox::{CodePurpose, SentCheck};
 use crate::error::DaemonError;
 use crate::handlers::common::{contact_status, internal};
 use crate::service::notices::{notify_others, notify_removed};
@@ -98,10 +98,11 @@ pub async fn add(
     let masked = new.destination.masked();
     let ticket = match shared
         .outbox
-        .send_confirmation_code(
+        .send_code(
             user,
             &new.destination,
             channel,
+            CodePurpose::Confirmation,
             shared.decisions.now().secs(),
         )
         .await

@@ -17,7 +17,7 @@ use super::{Attempt, Next, Notice, Phase};
 use crate::audit::AuditOutcome;
 use crate::connection::Presence;
 use crate::decisions::{Factor, Rejection, Subject, Verdict};
-use crate::delivery::outbox::{NotSent, Ticket};
+use crate::delivery::outbox::{CodePurpose, NotSent, Ticket};
 use crate::error::DaemonError;
 use crate::store::UserRecord;
 
@@ -221,7 +221,13 @@ impl Verifying {
         };
         match shared
             .outbox
-            .send_code(user, &contact.destination, option.channel, now)
+            .send_code(
+                user,
+                &contact.destination,
+                option.channel,
+                CodePurpose::Login,
+                now,
+            )
             .await
         {
             Ok(ticket) => {

@@ -12,7 +12,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use mfa_core::contact::{Contact, ContactError, CountryRules, Destination, DomainRules};
 use mfa_core::factor::sent_code::{CodePolicy, SentCode};
-use mfa_core::send_limits::{CodePurpose, NoticeKind, SendLimits, SendPolicy, SendRefusal};
+pub use mfa_core::send_limits::CodePurpose;
+use mfa_core::send_limits::{NoticeKind, SendLimits, SendPolicy, SendRefusal};
 use mfa_proto::Channel;
 
 use crate::config::OtpConfig;
@@ -214,34 +215,11 @@ impl<C: Courier> Outbox<C> {
         self.settings().countries.clone()
     }
 
-    /// Sends a new login code for `user` to `destination` by `channel`, after the send
-    /// limits and the domain and country rules allow it. A login code may use the whole
-    /// host budget. The new code replaces any code the user had waiting.
+    /// Sends a new code for `user` to `destination` by `channel`, after the send limits and
+    /// the domain and country rules allow it. A login code may use the whole host budget; a
+    /// code that confirms a contact being added stays within its shared part, because the user
+    /// decides when and how often. The new code replaces any code the user had waiting.
     pub async fn send_code(
-        &self,
-        user: &str,
-        destination: &Destination,
-        channel: Channel,
-        now: u64,
-    ) -> Result<Ticket, NotSent> {
-        self.send(user, destination, channel, CodePurpose::Login, now)
-            .await
-    }
-
-    /// Sends a code that confirms a contact being added, like [`Outbox::send_code`] but
-    /// within the host budget's shared part: the user decides when and how often.
-    pub async fn send_confirmation_code(
-        &self,
-        user: &str,
-        destination: &Destination,
-        channel: Channel,
-        now: u64,
-    ) -> Result<Ticket, NotSent> {
-        self.send(user, destination, channel, CodePurpose::Confirmation, now)
-            .await
-    }
-
-    async fn send(
         &self,
         user: &str,
         destination: &Destination,

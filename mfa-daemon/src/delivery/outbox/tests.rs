@@ -9,7 +9,10 @@ use mfa_core::send_book::{BucketFull, SendBucket};
 use mfa_core::send_limits::{NoticeKind, SendPolicy, SendRefusal};
 use mfa_proto::Channel;
 
-use super::{Courier, LedgerError, NotSent, NoticeNotSent, Outbox, SendLedger, SentCheck};
+use super::{
+    CodePurpose, Courier, LedgerError, NotSent, NoticeNotSent, Outbox, SendLedger, SentCheck,
+    Ticket,
+};
 use crate::delivery::{Body, Outgoing, SendError, SendErrorKind};
 
 const NOW: u64 = 1_800_000_000;
@@ -94,11 +97,11 @@ fn a_full_bucket_is_refused_from_memory_until_it_has_room_or_the_limits_change()
         "host",
     );
     for i in 0..2 {
-        block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + i)).unwrap();
+        login_code(&outbox, "alice", &phone(), Channel::Sms, NOW + i).unwrap();
     }
     // A user choosing a text message over and over: the store is asked once more.
     for i in 0..50 {
-        let refused = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 2 + i));
+        let refused = login_code(&outbox, "alice", &phone(), Channel::Sms, NOW + 2 + i);
         assert!(matches!(
             refused,
             Err(NotSent::Refused(SendRefusal::User { retry_at })) if retry_at == NOW + 3600
@@ -106,7 +109,7 @@ fn a_full_bucket_is_refused_from_memory_until_it_has_room_or_the_limits_change()
     }
     assert_eq!(ledger.asked.load(Ordering::SeqCst), 3);
     // Others are not held back by alice's full bucket.
-    block_on(outbox.send_code("bob", &phone(), Channel::Sms, NOW + 60)).unwrap();
+    login_code(&outbox, "bob", &phone(), Channel::Sms, NOW + 60).unwrap();
     // New limits: the store decides again.
     outbox.reload(
         courier.clone(),
@@ -118,14 +121,25 @@ fn a_full_bucket_is_refused_from_memory_until_it_has_room_or_the_limits_change()
         DomainRules::default(),
         CountryRules::default(),
     );
-    block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 61)).unwrap();
-    assert!(block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 62)).is_err());
-    assert!(block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 3599)).is_err());
+    login_code(&outbox, "alice", &phone(), Channel::Sms, NOW + 61).unwrap();
+    assert!(login_code(&outbox, "alice", &phone(), Channel::Sms, NOW + 62).is_err());
+    assert!(login_code(&outbox, "alice", &phone(), Channel::Sms, NOW + 3599).is_err());
     assert_eq!(ledger.asked.load(Ordering::SeqCst), 6);
     // Once the first send has left the window, alice's bucket has room again.
-    block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 3600)).unwrap();
+    login_code(&outbox, "alice", &phone(), Channel::Sms, NOW + 3600).unwrap();
     assert_eq!(ledger.asked.load(Ordering::SeqCst), 7);
     assert_eq!(courier.calls.load(Ordering::SeqCst), 5);
+}
+
+/// A login code, the purpose most of these tests send.
+fn login_code<C: Courier>(
+    outbox: &Outbox<C>,
+    user: &str,
+    to: &Destination,
+    channel: Channel,
+    now: u64,
+) -> Result<Ticket, NotSent> {
+    block_on(outbox.send_code(user, to, channel, CodePurpose::Login, now))
 }
 
 fn outbox(send: SendPolicy, domains: DomainRules) -> (Outbox<Arc<FakeCourier>>, Arc<FakeCourier>) {
@@ -166,7 +180,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 #[test]
 fn thirty_racing_answers_with_one_sent_code_give_one_success() {
     let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
-    let ticket = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW)).unwrap();
+    let ticket = login_code(&outbox, "alice", &phone(), Channel::Sms, NOW).unwrap();
     let code = last_code(&courier);
     let outbox = Arc::new(outbox);
     let threads: Vec<_> = (0..30)
@@ -187,9 +201,9 @@ fn thirty_racing_answers_with_one_sent_code_give_one_success() {
 #[test]
 fn a_newer_code_kills_the_older_one_and_only_the_newer_works() {
     let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
-    let first = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW)).unwrap();
+    let first = login_code(&outbox, "alice", &phone(), Channel::Sms, NOW).unwrap();
     let first_code = last_code(&courier);
-    let second = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 1)).unwrap();
+    let second = login_code(&outbox, "alice", &phone(), Channel::Sms, NOW + 1).unwrap();
     let second_code = last_code(&courier);
     assert_eq!(
         outbox.check("alice", first, &first_code, NOW + 2, &|| true),
@@ -218,9 +232,9 @@ fn limits_and_domain_rules_stop_sends_before_the_provider() {
     };
     let (outbox, courier) = outbox(send, domains);
     for i in 0..2 {
-        block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + i)).unwrap();
+        login_code(&outbox, "alice", &phone(), Channel::Sms, NOW + i).unwrap();
     }
-    let refused = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 3));
+    let refused = login_code(&outbox, "alice", &phone(), Channel::Sms, NOW + 3);
     assert!(matches!(
         refused,
         Err(NotSent::Refused(SendRefusal::User { .. }))
@@ -228,7 +242,7 @@ fn limits_and_domain_rules_stop_sends_before_the_provider() {
     let elsewhere = Destination::Email {
         address: EmailAddress::parse("a@example.org").unwrap(),
     };
-    let refused = block_on(outbox.send_code("bob", &elsewhere, Channel::Email, NOW));
+    let refused = login_code(&outbox, "bob", &elsewhere, Channel::Email, NOW);
     assert!(matches!(refused, Err(NotSent::DomainRefused(_))));
     assert_eq!(courier.calls.load(Ordering::SeqCst), 2);
 }
@@ -236,10 +250,10 @@ fn limits_and_domain_rules_stop_sends_before_the_provider() {
 #[test]
 fn a_failed_send_leaves_no_code_waiting() {
     let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
-    let ticket = block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW)).unwrap();
+    let ticket = login_code(&outbox, "alice", &phone(), Channel::Sms, NOW).unwrap();
     let code = last_code(&courier);
     courier.failing.store(true, Ordering::SeqCst);
-    assert!(block_on(outbox.send_code("alice", &phone(), Channel::Sms, NOW + 1)).is_err());
+    assert!(login_code(&outbox, "alice", &phone(), Channel::Sms, NOW + 1).is_err());
     assert_eq!(
         outbox.check("alice", ticket, &code, NOW + 2, &|| true),
         SentCheck::Superseded
@@ -308,7 +322,7 @@ fn notices_go_by_text_or_email_never_by_call_and_collapse_per_contact() {
 fn country_rules_stop_codes_and_notices_to_numbers_already_stored() {
     let (outbox, courier) = outbox(SendPolicy::default(), DomainRules::default());
     let premium = number("+88216123456", false);
-    let refused = block_on(outbox.send_code("alice", &premium, Channel::Sms, NOW));
+    let refused = login_code(&outbox, "alice", &premium, Channel::Sms, NOW);
     assert!(
         matches!(refused, Err(NotSent::CountryRefused(_))),
         "{refused:?}"
@@ -326,7 +340,7 @@ fn country_rules_stop_codes_and_notices_to_numbers_already_stored() {
     );
     // A rule added by a reload holds for a number stored before it.
     let uk = number("+447700900123", false);
-    block_on(outbox.send_code("alice", &uk, Channel::Sms, NOW)).unwrap();
+    login_code(&outbox, "alice", &uk, Channel::Sms, NOW).unwrap();
     outbox.reload(
         courier.clone(),
         CodePolicy::default(),
@@ -337,7 +351,7 @@ fn country_rules_stop_codes_and_notices_to_numbers_already_stored() {
             denied: vec![mfa_core::contact::CallingPrefix::parse("GB").unwrap()],
         },
     );
-    let refused = block_on(outbox.send_code("alice", &uk, Channel::Sms, NOW + 1));
+    let refused = login_code(&outbox, "alice", &uk, Channel::Sms, NOW + 1);
     assert!(
         matches!(refused, Err(NotSent::CountryRefused(_))),
         "{refused:?}"
@@ -354,11 +368,11 @@ fn confirmations_cannot_take_the_logins_part_of_the_host_budget() {
     };
     let (outbox, _courier) = outbox(send, DomainRules::default());
     for i in 0..2 {
-        block_on(outbox.send_confirmation_code("mallory", &phone(), Channel::Sms, NOW + i))
-            .unwrap();
+        let purpose = CodePurpose::Confirmation;
+        block_on(outbox.send_code("mallory", &phone(), Channel::Sms, purpose, NOW + i)).unwrap();
     }
-    let refused =
-        block_on(outbox.send_confirmation_code("mallory", &phone(), Channel::Sms, NOW + 2));
+    let purpose = CodePurpose::Confirmation;
+    let refused = block_on(outbox.send_code("mallory", &phone(), Channel::Sms, purpose, NOW + 2));
     assert!(
         matches!(
             refused,
@@ -367,6 +381,6 @@ fn confirmations_cannot_take_the_logins_part_of_the_host_budget() {
         "{refused:?}"
     );
     for user in ["alice", "bob"] {
-        block_on(outbox.send_code(user, &phone(), Channel::Sms, NOW + 3)).unwrap();
+        login_code(&outbox, user, &phone(), Channel::Sms, NOW + 3).unwrap();
     }
 }
