@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
 
 use super::{
-    Audit, audit_web, failed, for_web, internal, not_found, parse, refusal_reason, verifier_keys,
+    Audit, Unsigned, audit_web, failed, for_web, internal, not_found, parse, signed_by,
+    verifier_keys,
 };
 use crate::app::Shared;
 use crate::audit::{AuditKind, AuditOutcome};
@@ -116,40 +117,14 @@ pub(super) async fn finish(
     let Some((user, state)) = owner else {
         return not_verified();
     };
-    let refused = |reason: &str| {
-        audit_sign_in(shared, &user, from, AuditOutcome::Failure, Some(reason));
-        not_verified()
-    };
-    let result = match web
-        .verifier
-        .finish_passkey_authentication(&assertion, &state)
-    {
-        Ok(result) => result,
-        Err(e) => {
-            tracing::info!("account page sign-in for {user} refused: {e}");
-            return refused(refusal_reason(&e));
+    let label = match signed_by(shared, web, &user, &assertion, &state, now).await {
+        Ok(label) => label,
+        Err(Unsigned::Refused(reason)) => {
+            audit_sign_in(shared, &user, from, AuditOutcome::Failure, Some(reason));
+            return not_verified();
         }
+        Err(Unsigned::Failed(e)) => return internal(&e),
     };
-    let stored = match for_web(shared, &user, |d, u| d.passkeys(u)).await {
-        Ok(stored) => stored,
-        Err(e) => return internal(&e),
-    };
-    let Some((label, mut key)) = verifier_keys(&stored)
-        .into_iter()
-        .find(|(_, k)| k.cred_id() == result.cred_id())
-    else {
-        return refused("unknown_credential");
-    };
-    key.update_credential(&result);
-    let key_id = BASE64URL_NOPAD.encode(result.cred_id().as_ref());
-    let credential = serde_json::to_value(&key).ok();
-    let kept = for_web(shared, &user, move |d, u| {
-        d.passkey_used(u, &key_id, credential, now.secs())
-    })
-    .await;
-    if let Err(e) = kept {
-        return internal(&e);
-    }
     let (session, expires) = match web.manage.open(user.clone(), label, now) {
         Ok(opened) => opened,
         Err(refused) => return busy(refused),

@@ -14,7 +14,11 @@ use mfa_proto::FrameError;
 use mfa_proto::web::{WebFailure, WebRequest, WebResponse};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use webauthn_rs::prelude::{Passkey, PublicKeyCredential, RegisterPublicKeyCredential, Uuid};
+use webauthn_rs::prelude::{
+    Passkey, PasskeyAuthentication, PublicKeyCredential, RegisterPublicKeyCredential, Uuid,
+};
+
+use crate::clock::UnixTime;
 
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
@@ -460,46 +464,67 @@ async fn finish_approval(
     let Some((user, authentication)) = web.approvals.take(id, now) else {
         return not_found();
     };
-    let refused = |reason: &str| {
-        web.approvals.end(id, ApprovalEnd::NotVerified, now);
-        audit_refused(shared, &user, from, reason);
-        failed(
-            WebFailure::NotVerified,
-            "the passkey's answer was refused; the sign-in was denied",
-        )
-    };
-    let result = match web
-        .verifier
-        .finish_passkey_authentication(&assertion, &authentication)
-    {
-        Ok(result) => result,
-        Err(e) => {
-            tracing::info!("approval for {user} refused: {e}");
-            return refused(refusal_reason(&e));
+    match signed_by(shared, web, &user, &assertion, &authentication, now).await {
+        Ok(label) => {
+            web.approvals.end(id, ApprovalEnd::Approved(label), now);
+            WebResponse::Approved
         }
-    };
-    let stored = match for_web(shared, &user, |d, u| d.passkeys(u)).await {
-        Ok(stored) => stored,
-        Err(e) => return internal(&e),
-    };
+        Err(Unsigned::Refused(reason)) => {
+            web.approvals.end(id, ApprovalEnd::NotVerified, now);
+            audit_refused(shared, &user, from, reason);
+            failed(
+                WebFailure::NotVerified,
+                "the passkey's answer was refused; the sign-in was denied",
+            )
+        }
+        Err(Unsigned::Failed(e)) => internal(&e),
+    }
+}
+
+/// Why an assertion did not sign in.
+#[derive(Debug)]
+enum Unsigned {
+    /// Refused, with the audit reason.
+    Refused(&'static str),
+    /// The daemon failed.
+    Failed(DaemonError),
+}
+
+/// Checks `assertion` against the challenge of `authentication`, made for `user`'s
+/// passkeys, and keeps the passkey's new sign count and time of use; the passkey's label.
+async fn signed_by(
+    shared: &Arc<Shared>,
+    web: &Web,
+    user: &UserName,
+    assertion: &PublicKeyCredential,
+    authentication: &PasskeyAuthentication,
+    now: UnixTime,
+) -> Result<String, Unsigned> {
+    let result = web
+        .verifier
+        .finish_passkey_authentication(assertion, authentication)
+        .map_err(|e| {
+            tracing::info!("passkey answer for {user} refused: {e}");
+            Unsigned::Refused(refusal_reason(&e))
+        })?;
+    let stored = for_web(shared, user, |d, u| d.passkeys(u))
+        .await
+        .map_err(Unsigned::Failed)?;
     let Some((label, mut key)) = verifier_keys(&stored)
         .into_iter()
         .find(|(_, k)| k.cred_id() == result.cred_id())
     else {
-        return refused("unknown_credential");
+        return Err(Unsigned::Refused("unknown_credential"));
     };
     key.update_credential(&result);
     let key_id = BASE64URL_NOPAD.encode(result.cred_id().as_ref());
     let credential = serde_json::to_value(&key).ok();
-    let kept = for_web(shared, &user, move |d, u| {
+    for_web(shared, user, move |d, u| {
         d.passkey_used(u, &key_id, credential, now.secs())
     })
-    .await;
-    if let Err(e) = kept {
-        return internal(&e);
-    }
-    web.approvals.end(id, ApprovalEnd::Approved(label), now);
-    WebResponse::Approved
+    .await
+    .map_err(Unsigned::Failed)?;
+    Ok(label)
 }
 
 /// The audit reason of a refused assertion.
