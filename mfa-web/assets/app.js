@@ -63,6 +63,18 @@
     return parts.length === 2 ? parts[1] : '';
   }
 
+  // Opens the page's link through `/api/<kind>/<link>`: its answer, or null when the link is
+  // refused (the page then says why and offers nothing).
+  async function openLink(kind, token) {
+    try {
+      return await api('/api/' + kind + '/' + token, {});
+    } catch (e) {
+      $('intro').textContent = '';
+      status(e.message, 'error');
+      return null;
+    }
+  }
+
   // --- WebAuthn ---
   function creationOptions(options) {
     const pk = Object.assign({}, options.publicKey);
@@ -85,32 +97,20 @@
     return out;
   }
 
+  // A PublicKeyCredential as JSON with base64url byte fields, as webauthn-rs reads it:
+  // `fields` are the response's byte fields this ceremony has.
+  function encodeCredential(cred, fields) {
+    const response = {};
+    fields.forEach((field) => { response[field] = toB64url(cred.response[field]); });
+    return { id: cred.id, rawId: toB64url(cred.rawId), type: cred.type, extensions: {}, response: response };
+  }
+
   function encodeCreated(cred) {
-    return {
-      id: cred.id,
-      rawId: toB64url(cred.rawId),
-      type: cred.type,
-      extensions: {},
-      response: {
-        attestationObject: toB64url(cred.response.attestationObject),
-        clientDataJSON: toB64url(cred.response.clientDataJSON),
-      },
-    };
+    return encodeCredential(cred, ['attestationObject', 'clientDataJSON']);
   }
 
   function encodeAssertion(cred) {
-    return {
-      id: cred.id,
-      rawId: toB64url(cred.rawId),
-      type: cred.type,
-      extensions: {},
-      response: {
-        authenticatorData: toB64url(cred.response.authenticatorData),
-        clientDataJSON: toB64url(cred.response.clientDataJSON),
-        signature: toB64url(cred.response.signature),
-        userHandle: toB64url(cred.response.userHandle),
-      },
-    };
+    return encodeCredential(cred, ['authenticatorData', 'clientDataJSON', 'signature', 'userHandle']);
   }
 
   function webauthnMissing() {
@@ -159,14 +159,8 @@
   // --- enrollment ---
   async function enroll() {
     const token = link();
-    let opened;
-    try {
-      opened = await api('/api/enroll/' + token, {});
-    } catch (e) {
-      $('intro').textContent = '';
-      status(e.message, 'error');
-      return;
-    }
+    let opened = await openLink('enroll', token);
+    if (!opened) return;
     $('user').textContent = opened.user;
     $('host').textContent = opened.host;
     $('label').textContent = opened.label;
@@ -260,14 +254,8 @@
 
   async function approve() {
     const id = link();
-    let opened;
-    try {
-      opened = await api('/api/approve/' + id, {});
-    } catch (e) {
-      $('intro').textContent = '';
-      status(e.message, 'error');
-      return;
-    }
+    const opened = await openLink('approve', id);
+    if (!opened) return;
     const view = opened.approval;
     $('user').textContent = view.user;
     $('host').textContent = view.host;

@@ -1,4 +1,5 @@
-//! The static files: two pages, their script and style, the service worker that shows Web
+//! The static files: three pages (enrollment, approval, the account page at `/`), their
+//! script and style, the service worker that shows Web
 //! Push notifications, and the manifest that lets iOS add the page to the home screen (Web
 //! Push needs that there). All are compiled in; the pages read their link from the address.
 
@@ -8,9 +9,19 @@ use axum::response::{IntoResponse, Response};
 
 use crate::link;
 
-const ENROLL_HTML: &str = include_str!("../assets/enroll.html");
-const APPROVE_HTML: &str = include_str!("../assets/approve.html");
-const INDEX_HTML: &str = include_str!("../assets/index.html");
+// The three pages share their head (`head.html`); each file holds the rest, from `<title>`.
+const ENROLL_HTML: &str = concat!(
+    include_str!("../assets/head.html"),
+    include_str!("../assets/enroll.html")
+);
+const APPROVE_HTML: &str = concat!(
+    include_str!("../assets/head.html"),
+    include_str!("../assets/approve.html")
+);
+const INDEX_HTML: &str = concat!(
+    include_str!("../assets/head.html"),
+    include_str!("../assets/index.html")
+);
 const NOT_FOUND_HTML: &str = include_str!("../assets/not-found.html");
 const APP_JS: &str = include_str!("../assets/app.js");
 const APP_CSS: &str = include_str!("../assets/app.css");

@@ -10,11 +10,10 @@ use mfa_core::record::UserRecord;
 use mfa_proto::web::{BrowserStatus, ManageItem, ManageView, WebFailure, WebResponse};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
+use webauthn_rs::prelude::Passkey;
 
 use super::{
-    Audit, Unsigned, audit_web, failed, for_web, internal, not_found, parse, signed_by,
-    verifier_keys,
+    Audit, Unsigned, assertion_for, audit_web, failed, for_web, internal, signed_by, verifier_keys,
 };
 use crate::app::Shared;
 use crate::audit::{AuditKind, AuditOutcome};
@@ -105,13 +104,10 @@ pub(super) async fn finish(
     assertion: Value,
     from: &str,
 ) -> WebResponse {
-    let assertion: PublicKeyCredential = match parse(assertion, "assertion") {
-        Ok(assertion) => assertion,
-        Err(refusal) => return refusal,
-    };
     let now = shared.decisions.now();
-    let Some(owner) = web.manage.take(token, now) else {
-        return not_found();
+    let (assertion, owner) = match assertion_for(assertion, || web.manage.take(token, now)) {
+        Ok(taken) => taken,
+        Err(refusal) => return refusal,
     };
     // A decoy's answer is refused like a wrong signature, and not audited: no account.
     let Some((user, state)) = owner else {

@@ -456,13 +456,11 @@ async fn finish_approval(
     assertion: Value,
     from: &str,
 ) -> WebResponse {
-    let assertion: PublicKeyCredential = match parse(assertion, "assertion") {
-        Ok(assertion) => assertion,
-        Err(refusal) => return refusal,
-    };
     let now = shared.decisions.now();
-    let Some((user, authentication)) = web.approvals.take(id, now) else {
-        return not_found();
+    let taken = assertion_for(assertion, || web.approvals.take(id, now));
+    let (assertion, (user, authentication)) = match taken {
+        Ok(taken) => taken,
+        Err(refusal) => return refusal,
     };
     match signed_by(shared, web, &user, &assertion, &authentication, now).await {
         Ok(label) => {
@@ -479,6 +477,17 @@ async fn finish_approval(
         }
         Err(Unsigned::Failed(e)) => internal(&e),
     }
+}
+
+/// The browser's assertion and the challenge's state `take` takes out of its link, or the
+/// refusal. A malformed assertion is refused first, so that it does not spend the challenge.
+fn assertion_for<S>(
+    json: Value,
+    take: impl FnOnce() -> Option<S>,
+) -> Result<(PublicKeyCredential, S), WebResponse> {
+    let assertion = parse(json, "assertion")?;
+    let state = take().ok_or_else(not_found)?;
+    Ok((assertion, state))
 }
 
 /// Why an assertion did not sign in.
