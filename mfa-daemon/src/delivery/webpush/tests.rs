@@ -1,5 +1,6 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use p256::ecdsa::VerifyingKey;
 use p256::ecdsa::signature::Verifier;
