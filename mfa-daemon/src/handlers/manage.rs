@@ -1,6 +1,8 @@
 //! Management requests from `mfa-enroll`: enrollment, recovery codes, removal and status.
 //! Root-only requests are in [`crate::handlers::admin`].
 
+mod removal;
+
 use std::sync::Arc;
 
 use mfa_proto::{FailureKind, FrameError, Request, Response, Secret, TotpEnrollment};
@@ -9,12 +11,12 @@ use crate::accounts;
 use crate::app::Shared;
 use crate::audit::{AuditEvent, AuditKind, AuditOutcome};
 use crate::connection::{Caller, Connection};
-use crate::decisions::{Activation, PendingTotp, Removal, Subject, Verdict, below_minimum};
+use crate::decisions::{Activation, PendingTotp, Subject, Verdict};
 use crate::error::DaemonError;
 use crate::handlers::common::{internal, invalid_user_name, status_report};
 use crate::handlers::{contacts, passkeys};
 use crate::service::check_answer;
-use crate::service::notices::{notify_others, notify_removed};
+use crate::service::notices::notify_others;
 use crate::service::request::uid_source;
 use crate::service::words::lockout_message;
 use crate::store::CallerClass;
@@ -209,10 +211,10 @@ async fn change(
         return refusal;
     }
     match request {
-        Request::RemoveTotp { label, .. } => remove_app(shared, uid, user, &label).await,
+        Request::RemoveTotp { label, .. } => removal::remove_app(shared, uid, user, &label).await,
         Request::RemovePasskey { label, .. } => passkeys::remove(shared, uid, user, &label).await,
         Request::NewRecoveryCodes { .. } => new_recovery_codes(shared, conn.caller, user).await,
-        Request::RemoveFactors { .. } => remove(shared, uid, user).await,
+        Request::RemoveFactors { .. } => removal::remove(shared, uid, user).await,
         Request::RemoveContact { kind, which, .. } => {
             contacts::remove(shared, uid, user, kind, &which).await
         }
@@ -489,77 +491,6 @@ async fn new_recovery_codes(shared: &Arc<Shared>, caller: Caller, user: &UserNam
             FailureKind::NotEnrolled,
             format!("{user} has nothing enrolled; run `mfa-enroll totp` first"),
         ),
-        Err(e) => internal(&e),
-    }
-}
-
-async fn remove(shared: &Arc<Shared>, uid: u32, user: &UserName) -> Response {
-    match shared
-        .for_user(uid, user, |a, user| a.remove_factors(user))
-        .await
-    {
-        Ok(Some(removed)) => {
-            // Only root gets here (min_factors is at least 1): an admin reset.
-            audit(
-                shared,
-                AuditKind::AdminReset,
-                user,
-                uid,
-                AuditOutcome::Ok,
-                None,
-            );
-            notify_removed(
-                shared,
-                user,
-                "Every verification factor was removed",
-                removed,
-            );
-            Response::Ok {
-                message: format!("removed every factor of {user}"),
-            }
-        }
-        Ok(None) => failed(
-            FailureKind::NotEnrolled,
-            format!("{user} has nothing enrolled"),
-        ),
-        Err(e) => internal(&e),
-    }
-}
-
-/// Removes one authenticator app; a non-root caller only down to `policy.min_factors`.
-async fn remove_app(shared: &Arc<Shared>, uid: u32, user: &UserName, label: &str) -> Response {
-    let wanted = label.to_owned();
-    let min = shared.decisions.policy().min_factors;
-    let min_factors = (uid != 0).then_some(min);
-    match shared
-        .for_user(uid, user, move |a, user| {
-            a.remove_app(user, &wanted, min_factors)
-        })
-        .await
-    {
-        Ok(Removal::Removed(())) => {
-            audit_app(
-                shared,
-                AuditKind::FactorRemoved,
-                user,
-                uid,
-                AuditOutcome::Ok,
-                None,
-                Some(label),
-            );
-            let what = format!("The authenticator app `{label}` was removed");
-            notify_others(shared, CallerClass::of(uid), user, &what, None);
-            Response::Ok {
-                message: format!("removed the authenticator app `{label}` of {user}"),
-            }
-        }
-        Ok(Removal::NotFound) => failed(
-            FailureKind::NotEnrolled,
-            format!(
-                "{user} has no authenticator app labelled `{label}`; `mfa-enroll status` lists them"
-            ),
-        ),
-        Ok(Removal::BelowMinimum(have)) => below_minimum(min, have).response(),
         Err(e) => internal(&e),
     }
 }
