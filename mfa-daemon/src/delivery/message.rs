@@ -43,7 +43,7 @@ pub(crate) fn sms_text(body: &Body, host: &str) -> String {
                 .find(|text| fits_one_segment(text))
                 .unwrap_or(base)
         }
-        Body::Notice { text } => text.clone(),
+        Body::Notice { text } | Body::ApprovalLink { text } => text.clone(),
     }
 }
 
@@ -83,7 +83,7 @@ pub(crate) fn voice_text(body: &Body, host: &str) -> String {
                 expires_in(*valid_for)
             )
         }
-        Body::Notice { text } => text.clone(),
+        Body::Notice { text } | Body::ApprovalLink { text } => text.clone(),
     }
 }
 
@@ -128,6 +128,7 @@ pub(crate) fn email_subject(body: &Body, host: &str) -> String {
     match body {
         Body::Code { .. } => format!("Verification code for {host}"),
         Body::Notice { .. } => format!("Security notice for {host}"),
+        Body::ApprovalLink { .. } => format!("Approve a sign-in to {host}"),
     }
 }
 
@@ -144,6 +145,12 @@ pub(crate) fn email_text(body: &Body, host: &str, user: &str, now: SystemTime) -
         Body::Notice { text } => {
             format!("{text}\n\nThis notice is about {user} on {host}, sent at {at} (UTC).\n")
         }
+        Body::ApprovalLink { text } => format!(
+            "{text}\n\nThis request is about {user} on {host}, sent at {at} (UTC). The page asks \
+             for the number shown where you sign in, then for your passkey. If you are not \
+             signing in, deny it there, or ignore this message: nothing is approved without \
+             your passkey.\n"
+        ),
     }
 }
 
@@ -223,6 +230,28 @@ mod tests {
             },
             "h",
         )
+    }
+
+    #[test]
+    fn an_approval_link_email_says_what_it_is_and_that_the_passkey_decides() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let link = Body::ApprovalLink {
+            text: "Sign-in to db1 (sshd) from 192.0.2.1: approve or deny at https://x/approve/a"
+                .to_owned(),
+        };
+        assert_eq!(email_subject(&link, "db1"), "Approve a sign-in to db1");
+        let text = email_text(&link, "db1", "alice", now);
+        assert!(text.starts_with("Sign-in to db1 (sshd)"), "{text}");
+        assert!(text.contains("alice on db1"), "{text}");
+        assert!(text.contains("without your passkey"), "{text}");
+        assert_eq!(
+            sms_text(&link, "db1"),
+            text.lines().next().unwrap_or_default()
+        );
+        assert!(
+            !format!("{link:?}").contains("https://"),
+            "the link is not logged"
+        );
     }
 
     #[test]

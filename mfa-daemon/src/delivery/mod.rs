@@ -51,6 +51,11 @@ pub enum Body {
         /// The text.
         text: String,
     },
+    /// The link of an approval request (no code, not the number), sent as it is.
+    ApprovalLink {
+        /// The text.
+        text: String,
+    },
 }
 
 impl fmt::Debug for Body {
@@ -62,6 +67,10 @@ impl fmt::Debug for Body {
                 .field("valid_for", valid_for)
                 .finish(),
             Body::Notice { text } => f.debug_struct("Notice").field("text", text).finish(),
+            Body::ApprovalLink { .. } => f
+                .debug_struct("ApprovalLink")
+                .field("text", &"<link>")
+                .finish(),
         }
     }
 }

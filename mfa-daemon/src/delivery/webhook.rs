@@ -88,7 +88,7 @@ impl Webhook {
         });
         let (code, valid_for_seconds) = match &message.body {
             Body::Code { code, valid_for } => (Some(code.as_str()), Some(valid_for.as_secs())),
-            Body::Notice { .. } => (None, None),
+            Body::Notice { .. } | Body::ApprovalLink { .. } => (None, None),
         };
         let payload = Payload {
             channel: message.channel,

@@ -344,8 +344,13 @@ impl<C: Courier> Outbox<C> {
             channel,
             to: destination.address().to_owned(),
             user: user.to_owned(),
-            body: Body::Notice {
-                text: text.to_owned(),
+            body: match kind {
+                NoticeKind::ApprovalLink { .. } => Body::ApprovalLink {
+                    text: text.to_owned(),
+                },
+                _ => Body::Notice {
+                    text: text.to_owned(),
+                },
             },
         };
         settings

@@ -43,7 +43,7 @@ impl Courier for Arc<FakeCourier> {
         }
         match &message.body {
             Body::Code { code, .. } => lock(&self.sent).push(code.to_string()),
-            Body::Notice { .. } => {
+            Body::Notice { .. } | Body::ApprovalLink { .. } => {
                 lock(&self.notices).push((message.channel, message.to.clone()));
             }
         }
