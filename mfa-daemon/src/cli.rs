@@ -14,12 +14,12 @@ use std::process::ExitCode;
 use crate::accounts;
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG};
 use crate::decisions::Deciders;
-use crate::store::CallerClass;
 use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
 use crate::logging::Logging;
 use crate::server::socket_activation::PassedSockets;
 use crate::server::{Listeners, ServeError, WebDoor};
+use crate::store::CallerClass;
 use crate::store::StoreError;
 use crate::web::{Web, WebOptions, WebSetupError};
 

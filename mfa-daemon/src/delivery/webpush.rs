@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hkdf::Hkdf;
-use p256::ecdsa::signature::Signer;
 use p256::ecdsa::Signature;
+use p256::ecdsa::signature::Signer;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::{PublicKey, SecretKey};
 use reqwest::{Client, StatusCode, Url};
