@@ -596,3 +596,25 @@ impl ApprovalLogin {
         self.login.finish()
     }
 }
+
+/// A P-256 key in PEM (PKCS#8), made by `openssl genpkey` in `dir`, 0600 as the daemon's
+/// secret files must be: a VAPID key for `[web] vapid_key_file`.
+pub fn vapid_key(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("vapid.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&path)
+        .output()
+        .expect("run openssl");
+    assert!(made.status.success(), "{made:?}");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod the VAPID key");
+    path
+}

@@ -6,7 +6,7 @@
 //! challenge for a name with no passkey (shaped like a real one), a session after sign-out,
 //! and a removal below `policy.min_factors`.
 
-use mfa_tests::approval::{ApprovalLogin, Phone, Prompted, WebSite};
+use mfa_tests::approval::{ApprovalLogin, Phone, Prompted, WebSite, vapid_key};
 use mfa_tests::standins::PushStandin;
 use mfa_tests::text::CODE_PROMPT;
 use mfa_tests::{
@@ -88,27 +88,6 @@ fn api_sign_in(phone: &mut Phone, user: &str) -> (u16, Value) {
     )
 }
 
-/// A P-256 key in PEM (PKCS#8), 0600 as the daemon's secret files must be.
-fn vapid_key(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("vapid.pem");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&path)
-        .output()
-        .expect("run openssl");
-    assert!(made.status.success(), "{made:?}");
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .expect("chmod the VAPID key");
-    path
-}
-
 /// A login from [`DEVICE_ADDRESS`] answered with a code at the menu, which makes that
 /// address a trusted device under `policy.remember`.
 fn trust_a_device(site: &WebSite, user: &TestUser, app: &Authenticator) {
@@ -123,6 +102,15 @@ fn trust_a_device(site: &WebSite, user: &TestUser, app: &Authenticator) {
     assert!(login.succeeded(), "{login}\n{}", site.logs());
     let report = status(&site.daemon, user.name());
     assert_eq!(report.trusted_devices.len(), 1, "{report:?}");
+}
+
+/// A site, a user, and a phone holding that user's passkey "phone".
+fn site_with_passkey() -> (WebSite, TestUser, Phone) {
+    let site = WebSite::start("", "");
+    let user = TestUser::create();
+    let mut phone = Phone::new();
+    site.enroll_passkey(&mut phone, &user, "phone");
+    (site, user, phone)
 }
 
 fn audited(site: &WebSite, user: &TestUser, kind: &str) -> Vec<Value> {
@@ -242,10 +230,7 @@ fn a_name_without_a_passkey_gets_a_challenge_shaped_like_a_real_one_and_no_sessi
     if !root_suite_ready() {
         return;
     }
-    let site = WebSite::start("", "");
-    let user = TestUser::create();
-    let mut phone = Phone::new();
-    site.enroll_passkey(&mut phone, &user, "phone");
+    let (site, user, mut phone) = site_with_passkey();
     let bare = TestUser::create();
     enroll_totp(&site.daemon, &bare);
 
@@ -342,10 +327,7 @@ fn the_last_factor_stays_and_a_signed_out_session_is_dead() {
     if !root_suite_ready() {
         return;
     }
-    let site = WebSite::start("", "");
-    let user = TestUser::create();
-    let mut phone = Phone::new();
-    site.enroll_passkey(&mut phone, &user, "phone");
+    let (site, user, mut phone) = site_with_passkey();
 
     sign_in(&site, &mut phone, user.name());
     let refused = remove(&mut phone, "#passkeys button[data-label='phone']");

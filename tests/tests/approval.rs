@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mfa_tests::approval::{
     APPROVAL_DENIED, APPROVAL_EXPIRED, APPROVAL_PROMPT, APPROVAL_PROMPT_END, APPROVE_ENTRY,
-    APPROVE_PATH, ApprovalLogin, Asked, Phone, Prompted, WebSite, link_in, number_in,
+    APPROVE_PATH, ApprovalLogin, Asked, Phone, Prompted, WebSite, link_in, number_in, vapid_key,
 };
 use mfa_tests::standins::{Kind, PushStandin};
 use mfa_tests::text::{MENU_PROMPT, PAMTESTER_SUCCESS};
@@ -495,27 +495,6 @@ fn a_cloned_passkey_whose_counter_went_backwards_is_refused() {
         refused[0]
     );
     assert_eq!(a.audited("sign_in_succeeded").len(), 1);
-}
-
-/// A P-256 key in PEM (PKCS#8), root's and 0600 as the daemon's secret files must be.
-fn vapid_key(site_dir: &std::path::Path) -> std::path::PathBuf {
-    let path = site_dir.join("vapid.pem");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(&path)
-        .output()
-        .expect("run openssl");
-    assert!(made.status.success(), "{made:?}");
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .expect("chmod the VAPID key");
-    path
 }
 
 #[test]
