@@ -147,7 +147,7 @@ pub(crate) fn email_text(body: &Body, host: &str, user: &str, now: SystemTime) -
         }
         Body::ApprovalLink { text } => format!(
             "{text}\n\nThis request is about {user} on {host}, sent at {at} (UTC). The page asks \
-             for the number shown where you sign in, then for your passkey. If you are not \
+             you to match what your sign-in screen shows, then for your passkey. If you are not \
              signing in, deny it there, or ignore this message: nothing is approved without \
              your passkey.\n"
         ),
@@ -244,6 +244,9 @@ mod tests {
         assert!(text.starts_with("Sign-in to db1 (sshd)"), "{text}");
         assert!(text.contains("alice on db1"), "{text}");
         assert!(text.contains("without your passkey"), "{text}");
+        // The number to match is read from the sign-in screen alone; the message never
+        // speaks of one, so that nobody expects to find it there.
+        assert!(!text.contains("number"), "{text}");
         assert_eq!(
             sms_text(&link, "db1"),
             text.lines().next().unwrap_or_default()
