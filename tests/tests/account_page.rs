@@ -358,4 +358,17 @@ fn the_last_factor_stays_and_a_signed_out_session_is_dead() {
     );
     assert_eq!(code, 404, "{answer}");
     assert_eq!(status(&site.daemon, user.name()).passkeys.len(), 1);
+
+    // Removed elsewhere (root, through mfa-enroll), the passkey takes its sessions along.
+    let (code, answer) = api_sign_in(&mut phone, user.name());
+    assert_eq!(code, 200, "{answer}");
+    let session = answer["account"]["session"]
+        .as_str()
+        .expect("a session")
+        .to_owned();
+    let args = ["remove", "passkey", "phone", "--user", user.name()];
+    let removed = mfa_tests::run(mfa_tests::mfa_enroll(&site.daemon, None, &args), "");
+    assert!(removed.succeeded(), "{removed}\n{}", site.logs());
+    let (code, answer) = phone.post("/api/account/show", &json!({ "session": session }));
+    assert_eq!(code, 404, "{answer}");
 }

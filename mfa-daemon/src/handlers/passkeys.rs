@@ -100,6 +100,10 @@ pub async fn remove(shared: &Arc<Shared>, uid: u32, user: &UserName, label: &str
                 uid: Some(uid),
                 ..AuditEvent::default()
             });
+            // Wherever it is removed, the account page's sessions it opened end with it.
+            if let Some(web) = &shared.web {
+                web.manage.end_resting_on(user, label);
+            }
             let what = format!("The passkey `{label}` was removed");
             notify_others(shared, CallerClass::of(uid), user, &what, None);
             Response::Ok {

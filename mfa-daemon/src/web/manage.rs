@@ -177,6 +177,11 @@ impl Sessions {
         self.lock().sessions.remove(token).is_some()
     }
 
+    /// Ends every session of `user` (every factor was removed: an admin reset).
+    pub fn end_all(&self, user: &UserName) {
+        self.lock().sessions.retain(|_, s| &s.user != user);
+    }
+
     /// Ends every session of `user` that the passkey `label` opened: it was removed, maybe
     /// because it was lost, and whoever holds it must not keep managing the account.
     pub fn end_resting_on(&self, user: &UserName, label: &str) {
@@ -246,6 +251,9 @@ mod tests {
         s.end_resting_on(&alice(), "lost");
         assert!(s.user_of(&lost, now).is_none());
         assert!(s.user_of(&kept, now).is_some());
+        assert!(s.user_of(&bobs, now).is_some());
+        s.end_all(&alice());
+        assert!(s.user_of(&kept, now).is_none());
         assert!(s.user_of(&bobs, now).is_some());
     }
 

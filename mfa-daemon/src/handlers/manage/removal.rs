@@ -29,6 +29,9 @@ pub(super) async fn remove(shared: &Arc<Shared>, uid: u32, user: &UserName) -> R
                 AuditOutcome::Ok,
                 None,
             );
+            if let Some(web) = &shared.web {
+                web.manage.end_all(user);
+            }
             notify_removed(
                 shared,
                 user,
