@@ -618,3 +618,13 @@ pub fn vapid_key(dir: &std::path::Path) -> std::path::PathBuf {
         .expect("chmod the VAPID key");
     path
 }
+
+/// The `[web]` keys that turn Web Push on with a fresh VAPID key made in `dir` (see
+/// [`vapid_key`]), for `WebSite::start`'s `web_extra`.
+pub fn web_push_settings(dir: &std::path::Path) -> String {
+    let key = vapid_key(dir);
+    format!(
+        "vapid_key_file = {}\nvapid_subject = \"mailto:admin@example.com\"\n",
+        json!(key.display().to_string())
+    )
+}

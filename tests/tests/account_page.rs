@@ -6,7 +6,7 @@
 //! challenge for a name with no passkey (shaped like a real one), a session after sign-out,
 //! and a removal below `policy.min_factors`.
 
-use mfa_tests::approval::{ApprovalLogin, Phone, Prompted, WebSite, vapid_key};
+use mfa_tests::approval::{ApprovalLogin, Phone, Prompted, WebSite, web_push_settings};
 use mfa_tests::standins::PushStandin;
 use mfa_tests::text::CODE_PROMPT;
 use mfa_tests::{
@@ -127,12 +127,8 @@ fn after_a_passkey_check_the_page_lists_and_removes_passkeys_devices_and_browser
         return;
     }
     let keys = mfa_tests::ScratchDir::create();
-    let key = vapid_key(keys.path());
     let push = PushStandin::start();
-    let web_extra = format!(
-        "vapid_key_file = {}\nvapid_subject = \"mailto:admin@example.com\"\n",
-        json!(key.display().to_string())
-    );
+    let web_extra = web_push_settings(keys.path());
     let site = WebSite::start("[policy]\nremember = \"1h\"\n", &web_extra);
     let user = TestUser::create();
     let app = enroll_totp(&site.daemon, &user).authenticator;

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use mfa_tests::approval::{
     APPROVAL_DENIED, APPROVAL_EXPIRED, APPROVAL_PROMPT, APPROVAL_PROMPT_END, APPROVE_ENTRY,
-    APPROVE_PATH, ApprovalLogin, Asked, Phone, Prompted, WebSite, link_in, number_in, vapid_key,
+    APPROVE_PATH, ApprovalLogin, Asked, Phone, Prompted, WebSite, link_in, number_in,
+    web_push_settings,
 };
 use mfa_tests::standins::{Kind, PushStandin};
 use mfa_tests::text::{MENU_PROMPT, PAMTESTER_SUCCESS};
@@ -503,12 +504,8 @@ fn choosing_approval_pushes_the_link_host_and_service_to_the_subscribed_browser_
         return;
     }
     let keys = mfa_tests::ScratchDir::create();
-    let key = vapid_key(keys.path());
     let push = PushStandin::start();
-    let web_extra = format!(
-        "vapid_key_file = {}\nvapid_subject = \"mailto:admin@example.com\"\n",
-        json!(key.display().to_string())
-    );
+    let web_extra = web_push_settings(keys.path());
     let site = WebSite::start("", &web_extra);
     let user = TestUser::create();
     let app = with_app(&site, &user);
