@@ -43,6 +43,7 @@ pub fn write(state_dir: &Path, prefix: &str, count: usize, out: &Path) -> Result
                 secret: Secret::from_bytes(user.secret.clone()),
                 enrolled_at: now,
                 last_step: user.last_step,
+                skew: None,
             }],
             recovery_codes: (0..CODES_PER_SET)
                 .map(|n| recovery::RecoveryCode {

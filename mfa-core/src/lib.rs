@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::too_many_lines)]
 
+pub mod app_password;
 pub mod contact;
 pub mod device;
 pub mod factor;

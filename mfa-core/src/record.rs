@@ -3,12 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::app_password::AppPassword;
 use crate::contact::Contact;
 use crate::device::TrustedDevice;
 use crate::factor::bypass::BypassGrant;
 use crate::factor::recovery::RecoveryCode;
 use crate::factor::totp::{self, Generator, Secret, TotpParams};
 use crate::factor::{Decision, Factor, Rejection};
+use crate::hotp::HotpToken;
 use crate::passkey::{PasskeyFactor, PushTarget};
 
 /// Format version of a record written now.
@@ -19,10 +21,12 @@ use crate::passkey::{PasskeyFactor, PushTarget};
 /// - 5: `totp` is a list of labelled apps (was one app or `null`); `first_seen`,
 ///   `last_success` and `bypass`.
 /// - 6: `passkeys` and `push` (browsers told of sign-ins by Web Push).
+/// - 7: `hotp` (counter-based tokens), `app_passwords`, and an app's own `skew` (kept
+///   from an imported google-authenticator file's window).
 ///
 /// Older versions are read and migrated in memory, and rewritten as this version on the
 /// next change.
-pub const RECORD_VERSION: u32 = 6;
+pub const RECORD_VERSION: u32 = 7;
 
 /// The label of an app enrolled without one (and of the single app of records before
 /// version 5).
@@ -60,6 +64,10 @@ pub struct UserRecord {
     pub passkeys: Vec<PasskeyFactor>,
     /// Browsers that asked to be told of sign-ins by Web Push.
     pub push: Vec<PushTarget>,
+    /// Counter-based (HOTP) tokens, in enrollment order; each label once.
+    pub hotp: Vec<HotpToken>,
+    /// Passwords for programs that cannot answer a second prompt, each for some services.
+    pub app_passwords: Vec<AppPassword>,
 }
 
 /// When, from where and with what a user last logged in.
@@ -111,6 +119,10 @@ struct StoredRecord {
     passkeys: Vec<PasskeyFactor>,
     #[serde(default)]
     push: Vec<PushTarget>,
+    #[serde(default)]
+    hotp: Vec<HotpToken>,
+    #[serde(default)]
+    app_passwords: Vec<AppPassword>,
     /// Version 1's failure counters: dropped (lockouts now live in the attempt limiter).
     #[serde(default, rename = "limits")]
     _limits: Option<serde::de::IgnoredAny>,
@@ -135,6 +147,8 @@ impl From<StoredRecord> for UserRecord {
             bypass: stored.bypass,
             passkeys: stored.passkeys,
             push: stored.push,
+            hotp: stored.hotp,
+            app_passwords: stored.app_passwords,
         }
     }
 }
@@ -154,25 +168,39 @@ impl Default for UserRecord {
             bypass: None,
             passkeys: Vec::new(),
             push: Vec::new(),
+            hotp: Vec::new(),
+            app_passwords: Vec::new(),
         }
     }
 }
 
 impl UserRecord {
-    /// Whether the user has any factor at all: an app, a passkey, a recovery code, a
-    /// contact a code can be sent to, or a live bypass code.
+    /// Whether the user has any factor at all: an app, an HOTP token, a passkey, a
+    /// recovery code, a contact a code can be sent to, or a live bypass code. App passwords
+    /// do not count: they stand in for the whole login, and making one needs a factor.
     pub fn is_enrolled(&self, now: u64) -> bool {
         !self.totp.is_empty()
+            || !self.hotp.is_empty()
             || !self.passkeys.is_empty()
             || !self.recovery_codes.is_empty()
             || !self.contacts.is_empty()
             || self.bypass.as_ref().is_some_and(|b| b.is_live(now))
     }
 
-    /// The factors `policy.min_factors` counts: each app, passkey, phone or address
-    /// (recovery codes and bypass codes are stand-ins, not factors).
+    /// The factors `policy.min_factors` counts: each app, HOTP token, passkey, phone or
+    /// address (recovery codes, bypass codes and app passwords are stand-ins, not factors).
     pub fn factor_count(&self) -> usize {
-        self.totp.len() + self.passkeys.len() + self.contacts.len()
+        self.totp.len() + self.hotp.len() + self.passkeys.len() + self.contacts.len()
+    }
+
+    /// The HOTP token labelled `label`.
+    pub fn hotp_token(&self, label: &str) -> Option<&HotpToken> {
+        self.hotp.iter().find(|t| t.label == label)
+    }
+
+    /// The app password labelled `label`.
+    pub fn app_password(&self, label: &str) -> Option<&AppPassword> {
+        self.app_passwords.iter().find(|p| p.label == label)
     }
 
     /// The passkey labelled `label`.
@@ -197,6 +225,7 @@ impl UserRecord {
     ) -> Decision {
         let mut decision = Decision::Refuse(Rejection::Invalid);
         for app in &mut self.totp {
+            let skew = app.skew.unwrap_or(skew);
             if matches!(decision, Decision::Accept(_) | Decision::Abandon(_)) {
                 // Still spend the same work on the rest.
                 let _ = Generator::new(app.params, &app.secret).matching_step(code, now, skew);
@@ -240,6 +269,10 @@ pub struct TotpFactor {
     pub enrolled_at: u64,
     /// The last time step accepted; only later steps are accepted after it.
     pub last_step: u64,
+    /// Steps either side of now this app's codes may be from, when it has its own (an
+    /// imported google-authenticator file's `WINDOW_SIZE`); `None` uses `totp.skew`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skew: Option<u8>,
 }
 
 fn default_label() -> String {
@@ -349,6 +382,7 @@ mod tests {
             secret,
             enrolled_at: now,
             last_step: 0,
+            skew: None,
         };
         let step = g.step_at(now);
         let code = g.code_for_step(step);
@@ -382,15 +416,15 @@ mod tests {
     }
 
     #[test]
-    fn versions_one_to_six_decode_and_others_do_not() {
+    fn every_known_version_decodes_and_others_do_not() {
         for v in 1..=RECORD_VERSION {
             let r = decode(format!(r#"{{"version":{v}}}"#).as_bytes()).unwrap();
             assert_eq!(r.version, RECORD_VERSION);
             assert!(!r.is_enrolled(0));
         }
         assert_eq!(
-            decode(br#"{"version":7}"#),
-            Err(RecordError::UnsupportedVersion(7))
+            decode(br#"{"version":8}"#),
+            Err(RecordError::UnsupportedVersion(8))
         );
         let err = decode(br#"{"version":3,"totp":"JBSWY3DPEHPK3PXP"#).unwrap_err();
         assert!(!err.to_string().contains("JBSW"), "{err}");
@@ -453,6 +487,7 @@ mod tests {
             secret: Secret::generate(Algorithm::Sha1).unwrap(),
             enrolled_at: now,
             last_step: 0,
+            skew: None,
         };
         let mut r = UserRecord {
             totp: vec![app("a"), app("b")],

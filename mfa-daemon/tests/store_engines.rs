@@ -35,6 +35,7 @@ fn with_app(last_step: u64) -> UserRecord {
             secret: Secret::from_bytes(SECRET.to_vec()),
             enrolled_at: 1,
             last_step,
+            skew: None,
         }],
         ..UserRecord::default()
     }

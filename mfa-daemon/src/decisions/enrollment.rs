@@ -124,6 +124,7 @@ impl Decider {
                 secret: pending.secret.clone(),
                 enrolled_at: now,
                 last_step: step,
+                skew: None,
             };
             match record.totp.iter().position(|a| a.label == pending.label) {
                 Some(i) => record.totp[i] = app,

@@ -18,6 +18,7 @@ fn record_with_totp() -> UserRecord {
             secret: Secret::from_bytes(vec![7; 20]),
             enrolled_at: 1,
             last_step: 2,
+            skew: None,
         }],
         ..UserRecord::default()
     }
