@@ -21,6 +21,8 @@ PACKAGES=(
   dpkg-dev lintian              # packages: cargo-deb's dpkg-shlibdeps; lintian judges the .deb
   rpm rpmlint                   # packages: rpm -qp / rpm -i --root read and install the .rpm; rpmlint judges it
   debootstrap debian-archive-keyring  # packages: the throw-away Debian root the .deb is installed in
+  libpam-google-authenticator libpam-oath  # imports: the real google-authenticator CLI and pam_oath make the files imported
+  openssh-tests                 # SSH security keys: OpenSSH's software authenticator for tests (regress/misc/sk-dummy/sk-dummy.so)
 )
 
 missing=()
