@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::factor::totp::{self, Algorithm, Generator, Secret, TotpParams};
+use crate::factor::{Decision, Factor, Rejection};
 use crate::record;
 
 /// How many counters past the stored one a login code may be (`hotp.window`): a token
@@ -241,6 +242,77 @@ impl HotpToken {
             &self.secret,
         )
     }
+}
+
+/// Checks a login code against every token of a user: accepted by the first token whose
+/// window shows it (its counter then moves past the match and `last_used` becomes `now`),
+/// if `still_wanted()` says, right before the change, that the client is still there to be
+/// told; otherwise [`Decision::Abandon`] and nothing changes. Every token's whole window is
+/// computed whatever matched, so the time taken does not say which token (if any) matched.
+/// A code below a token's counter (a replay) is simply not found: `Refuse(Invalid)`.
+pub fn verify_tokens(
+    tokens: &mut [HotpToken],
+    code: &str,
+    window: u32,
+    now: u64,
+    still_wanted: &dyn Fn() -> bool,
+) -> Decision {
+    let mut first = None;
+    for (i, token) in tokens.iter().enumerate() {
+        if let Some(c) = token.matching_counter(code, window)
+            && first.is_none()
+        {
+            first = Some((i, c));
+        }
+    }
+    let Some((i, c)) = first else {
+        return Decision::Refuse(Rejection::Invalid);
+    };
+    if !still_wanted() {
+        return Decision::Abandon(Factor::Hotp);
+    }
+    // matching_counter's window end is saturated, so a match is below u64::MAX.
+    tokens[i].counter = c + 1;
+    tokens[i].last_used = Some(now);
+    Decision::Accept(Factor::Hotp)
+}
+
+/// Spends the work [`verify_tokens`] would on `tokens` without changing anything: for a
+/// code another factor already accepted, so the time taken does not say which one did.
+pub fn spend_same_work(tokens: &[HotpToken], code: &str, window: u32) {
+    for token in tokens {
+        let _ = token.matching_counter(code, window);
+    }
+}
+
+/// The `otpauth://hotp/` URI a soft token app scans, starting at `token.counter`. It
+/// contains the secret, so it is wiped when dropped.
+pub fn otpauth_uri(issuer: &str, account: &str, token: &HotpToken) -> Zeroizing<String> {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    use std::fmt::Write;
+    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    /// The fixed parts and the parameters: fewer than this many bytes.
+    const REST: usize = 128;
+    let issuer = utf8_percent_encode(issuer, COMPONENT).to_string();
+    let account = utf8_percent_encode(account, COMPONENT).to_string();
+    let secret = token.secret.to_base32();
+    // Sized up front: growing the string would leave an unwiped copy of the secret behind.
+    let mut uri = Zeroizing::new(String::with_capacity(
+        REST + 2 * issuer.len() + account.len() + secret.len(),
+    ));
+    let _ = write!(
+        uri,
+        "otpauth://hotp/{issuer}:{account}?secret={secret}&issuer={issuer}&algorithm={alg}&digits={digits}&counter={counter}",
+        secret = secret.as_str(),
+        alg = token.algorithm.name(),
+        digits = token.digits,
+        counter = token.counter,
+    );
+    uri
 }
 
 /// The one `c` in `counters` (but not its last value) with `code_at(c) == first` and
@@ -596,6 +668,66 @@ mod tests {
         assert_eq!(
             HotpTokenError::Digits(9).to_string(),
             "HOTP digits must be 6 to 8, got 9"
+        );
+    }
+
+    #[test]
+    fn an_imported_token_starts_at_its_counter() {
+        // An import brings the next counter to accept (7): its code works, earlier ones
+        // (used on the old system) do not.
+        let mut tokens = vec![token(7)];
+        for old in &RFC4226[..7] {
+            assert_eq!(
+                verify_tokens(&mut tokens, old, DEFAULT_HOTP_WINDOW, 5, &|| true),
+                Decision::Refuse(Rejection::Invalid)
+            );
+        }
+        assert_eq!(
+            verify_tokens(&mut tokens, RFC4226[7], DEFAULT_HOTP_WINDOW, 5, &|| true),
+            Decision::Accept(Factor::Hotp)
+        );
+        assert_eq!((tokens[0].counter, tokens[0].last_used), (8, Some(5)));
+    }
+
+    #[test]
+    fn the_first_token_that_shows_a_code_takes_it_and_no_other_moves() {
+        // Two tokens with one secret: both show every code; only the first is consumed.
+        let mut tokens = vec![token(0), token(0)];
+        tokens[1].label = "second".to_owned();
+        assert_eq!(
+            verify_tokens(&mut tokens, RFC4226[2], DEFAULT_HOTP_WINDOW, 9, &|| true),
+            Decision::Accept(Factor::Hotp)
+        );
+        assert_eq!((tokens[0].counter, tokens[1].counter), (3, 0));
+        assert_eq!(tokens[1].last_used, None);
+    }
+
+    #[test]
+    fn an_abandoned_code_consumes_nothing() {
+        let mut tokens = vec![token(0)];
+        assert_eq!(
+            verify_tokens(&mut tokens, RFC4226[1], DEFAULT_HOTP_WINDOW, 9, &|| false),
+            Decision::Abandon(Factor::Hotp)
+        );
+        assert_eq!((tokens[0].counter, tokens[0].last_used), (0, None));
+        assert_eq!(
+            verify_tokens(&mut tokens, RFC4226[1], DEFAULT_HOTP_WINDOW, 9, &|| true),
+            Decision::Accept(Factor::Hotp)
+        );
+        assert_eq!(
+            verify_tokens(&mut [], RFC4226[1], DEFAULT_HOTP_WINDOW, 9, &|| true),
+            Decision::Refuse(Rejection::Invalid)
+        );
+    }
+
+    #[test]
+    fn the_uri_names_the_counter_and_the_parameters() {
+        let t = token(0);
+        let uri = otpauth_uri("pam-mfa", "bob@host", &t);
+        assert_eq!(
+            uri.as_str(),
+            "otpauth://hotp/pam-mfa:bob%40host?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\
+             &issuer=pam-mfa&algorithm=SHA1&digits=6&counter=0"
         );
     }
 }

@@ -63,6 +63,13 @@ pub enum Command {
     /// that app. A user who already has a factor needs a current code or a recovery code,
     /// unless run by root.
     Totp(TotpArgs),
+    /// Enroll a soft HOTP token (counter-based codes, RFC 4226) and get recovery codes.
+    ///
+    /// Shows an otpauth://hotp/ URI and its QR code for an app that makes counter-based
+    /// codes; the token is stored once its first code is typed back. Each token has a label
+    /// (`hotp` unless --label is given); an existing label replaces that token. A user who
+    /// already has a factor needs a current code or a recovery code, unless run by root.
+    Hotp(HotpArgs),
     /// Add a phone number that can receive codes by text message or phone call.
     ///
     /// NUMBER is in international (E.164) form: a plus sign, the country code and the
@@ -106,7 +113,7 @@ pub enum Command {
     /// remove one factor while at least policy.min_factors remain. Needs a current code or a
     /// recovery code, unless run by root.
     #[command(
-        subcommand_value_name = "totp|passkey|phone|email",
+        subcommand_value_name = "totp|hotp|passkey|phone|email",
         subcommand_help_heading = "Remove only one"
     )]
     Remove(RemoveArgs),
@@ -152,6 +159,20 @@ pub struct TotpArgs {
     pub target: UserArg,
 }
 
+/// `hotp`: a soft token to enroll.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct HotpArgs {
+    /// The token's name, e.g. `yubikey`: 1 to 32 letters, digits, dots, dashes or
+    /// underscores. Default: `hotp`.
+    #[arg(long, value_name = "LABEL", value_parser = parse_label)]
+    pub label: Option<String>,
+    /// Code length.
+    #[arg(long, value_name = "6|8", default_value_t = 6, value_parser = parse_digits)]
+    pub digits: u8,
+    #[command(flatten)]
+    pub target: UserArg,
+}
+
 /// `passkey`: a passkey to add.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct PasskeyArgs {
@@ -161,6 +182,15 @@ pub struct PasskeyArgs {
     pub label: Option<String>,
     #[command(flatten)]
     pub target: UserArg,
+}
+
+/// An HOTP code length: 6 or 8, what hardware tokens make.
+fn parse_digits(text: &str) -> Result<u8, String> {
+    match text {
+        "6" => Ok(6),
+        "8" => Ok(8),
+        _ => Err(format!("must be 6 or 8, got {text:?}")),
+    }
 }
 
 /// An app label as the daemon accepts it.
@@ -237,6 +267,12 @@ pub enum RemovedContact {
     /// Remove one authenticator app, by its label as `status` shows it.
     Totp {
         /// The app's label.
+        #[arg(value_name = "LABEL", value_parser = NonEmptyStringValueParser::new())]
+        label: String,
+    },
+    /// Remove one HOTP token, by its label as `status` shows it.
+    Hotp {
+        /// The token's label.
         #[arg(value_name = "LABEL", value_parser = NonEmptyStringValueParser::new())]
         label: String,
     },

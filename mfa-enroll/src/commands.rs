@@ -23,6 +23,9 @@ const PROOF: &str = "a current verification code or a recovery code";
 /// Asked after showing a new secret.
 const CONFIRM_PROMPT: &str = "Code shown in your authenticator app: ";
 const CONFIRM: &str = "a code from the authenticator app";
+/// Asked after showing a new HOTP token.
+const HOTP_PROMPT: &str = "First code of the new token: ";
+const HOTP: &str = "a code from the new token";
 /// Asked after a code was sent to a new phone or address.
 const RECEIVED_PROMPT: &str = "Code you received: ";
 const RECEIVED: &str = "the code that was sent";
@@ -48,6 +51,9 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     pub fn execute(&mut self, command: &Command) -> Result<(), EnrollError> {
         match command {
             Command::Totp(args) => self.enroll_totp(&user(&args.target)?, args.label.as_deref()),
+            Command::Hotp(args) => {
+                self.enroll_hotp(&user(&args.target)?, args.label.as_deref(), args.digits)
+            }
             Command::Passkey(args) => {
                 self.enroll_passkey(&user(&args.target)?, args.label.as_deref())
             }
@@ -95,9 +101,48 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             other => return Err(rejection(&request, other)),
         };
         self.output.enrollment(&enrollment)?;
+        self.confirm(&mut connection, user, CONFIRM_PROMPT, CONFIRM, |code| {
+            Request::ConfirmTotp { code }
+        })
+    }
+
+    /// A new soft token, shown; its first code confirms it; recovery codes, shown.
+    fn enroll_hotp(
+        &mut self,
+        user: &str,
+        label: Option<&str>,
+        digits: u8,
+    ) -> Result<(), EnrollError> {
+        let (mut connection, request, reply) =
+            self.call_with_proof(|proof| Request::EnrollHotp {
+                user: user.to_owned(),
+                label: label.map(str::to_owned),
+                digits: Some(digits),
+                proof,
+            })?;
+        let enrollment = match reply {
+            Response::HotpEnrollment(enrollment) => enrollment,
+            other => return Err(rejection(&request, other)),
+        };
+        self.output.hotp_enrollment(&enrollment)?;
+        self.confirm(&mut connection, user, HOTP_PROMPT, HOTP, |code| {
+            Request::ConfirmHotp { code }
+        })
+    }
+
+    /// Asks for codes from a new secret until the daemon takes one (and answers recovery
+    /// codes) or refuses for good.
+    fn confirm(
+        &mut self,
+        connection: &mut Connection,
+        user: &str,
+        prompt: &str,
+        what: &'static str,
+        make: impl Fn(Secret) -> Request,
+    ) -> Result<(), EnrollError> {
         loop {
-            let code = self.prompter.ask(CONFIRM_PROMPT, CONFIRM)?;
-            let request = Request::ConfirmTotp { code };
+            let code = self.prompter.ask(prompt, what)?;
+            let request = make(code);
             // After the last wrong code the daemon says `locked_out`, which ends the loop below.
             match connection.call(&request)? {
                 Response::RecoveryCodes { codes } if codes.is_empty() => {
@@ -183,6 +228,13 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             RemovedContact::Email { which } => (ContactKind::Email, which),
             RemovedContact::Totp { label } => {
                 return self.change_with_proof(|proof| Request::RemoveTotp {
+                    user: user.to_owned(),
+                    label: label.clone(),
+                    proof,
+                });
+            }
+            RemovedContact::Hotp { label } => {
+                return self.change_with_proof(|proof| Request::RemoveHotp {
                     user: user.to_owned(),
                     label: label.clone(),
                     proof,

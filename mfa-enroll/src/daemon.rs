@@ -132,6 +132,10 @@ fn request_name(request: &Request) -> &'static str {
         Request::Bypass { .. } => "bypass",
         Request::EnrollPasskey { .. } => "enroll_passkey",
         Request::RemovePasskey { .. } => "remove_passkey",
+        Request::EnrollHotp { .. } => "enroll_hotp",
+        Request::ConfirmHotp { .. } => "confirm_hotp",
+        Request::RemoveHotp { .. } => "remove_hotp",
+        Request::ResyncHotp { .. } => "resync_hotp",
     }
 }
 
@@ -149,6 +153,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::Failed { .. } => "failed",
         Response::PasskeyLink { .. } => "passkey_link",
         Response::PasskeyEnrolled { .. } => "passkey_enrolled",
+        Response::HotpEnrollment(_) => "hotp_enrollment",
     }
 }
 

@@ -5,7 +5,9 @@ use std::io::{self, Write};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use mfa_proto::{Channel, ContactKind, ContactStatus, Secret, StatusReport, TotpEnrollment};
+use mfa_proto::{
+    Channel, ContactKind, ContactStatus, HotpEnrollment, Secret, StatusReport, TotpEnrollment,
+};
 use serde_json::{Value, json};
 
 use crate::error::{EnrollError, one_line};
@@ -48,6 +50,20 @@ impl<W: Write> Output<W> {
         match self.mode {
             Mode::Json => self.json(&enrollment_json(enrollment)),
             Mode::Human => self.text(&enrollment_text(enrollment, self.show_qr)),
+        }
+    }
+
+    /// A new, not yet stored, HOTP soft token.
+    pub fn hotp_enrollment(&mut self, enrollment: &HotpEnrollment) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => self.json(&json!({
+                "label": enrollment.label,
+                "otpauth_uri": enrollment.otpauth_uri,
+                "secret": enrollment.secret,
+                "digits": enrollment.digits,
+                "counter": enrollment.counter,
+            })),
+            Mode::Human => self.text(&hotp_enrollment_text(enrollment, self.show_qr)),
         }
     }
 
@@ -230,6 +246,38 @@ fn enrollment_text(e: &TotpEnrollment, show_qr: bool) -> String {
     text
 }
 
+fn hotp_enrollment_text(e: &HotpEnrollment, show_qr: bool) -> String {
+    let mut text = String::new();
+    if show_qr {
+        text.push_str(
+            "Add this token to an app that makes counter-based (HOTP) codes: scan the QR\n\
+             code, or enter the secret by hand.\n\n",
+        );
+        match qr::render(e.otpauth_uri.expose()) {
+            Ok(picture) => text.push_str(&picture),
+            Err(why) => {
+                let _ = writeln!(text, "(No QR code: {why}.)");
+            }
+        }
+        text.push('\n');
+    } else {
+        text.push_str(
+            "Add this token to an app that makes counter-based (HOTP) codes: enter the\n\
+             secret by hand, or turn the URI into a QR code.\n\n",
+        );
+    }
+    let _ = write!(
+        text,
+        "URI:    {}\nSecret: {}\nType:   counter-based, {}, {} digits, first code number {}\n\n",
+        one_line(e.otpauth_uri.expose()),
+        one_line(e.secret.expose()),
+        one_line(&e.algorithm),
+        e.digits,
+        e.counter,
+    );
+    text
+}
+
 fn passkey_link_text(open: &str, expires_at: u64, tz: &TimeZone, show_qr: bool) -> String {
     let open = one_line(open);
     let mut text = String::new();
@@ -250,6 +298,29 @@ fn passkey_link_text(open: &str, expires_at: u64, tz: &TimeZone, show_qr: bool) 
         local_time(expires_at, tz)
     );
     text
+}
+
+/// One line per HOTP token: label, digits, the next counter, when it was added and last
+/// used (never the secret). Nothing when there are none.
+fn hotp_text(text: &mut String, report: &StatusReport, tz: &TimeZone) {
+    if report.hotp.is_empty() {
+        return;
+    }
+    text.push_str("HOTP tokens:\n");
+    for token in &report.hotp {
+        let used = match token.last_used {
+            Some(at) => format!("last used {}", local_time(at, tz)),
+            None => "never used".to_owned(),
+        };
+        let _ = writeln!(
+            text,
+            "  {}: added {} ({} digits, next counter {}), {used}",
+            one_line(&token.label),
+            local_time(token.enrolled_at, tz),
+            token.digits,
+            token.counter
+        );
+    }
 }
 
 /// One line per passkey: label, when it was added and last used. Nothing when there are
@@ -407,6 +478,7 @@ pub fn status_details(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> S
         }
     }
     passkeys_text(&mut text, report, tz);
+    hotp_text(&mut text, report, tz);
     contacts_text(&mut text, &report.contacts, tz);
     let _ = writeln!(text, "Recovery codes left: {}", report.recovery_codes_left);
     if report.lockouts.is_empty() {
@@ -489,6 +561,7 @@ fn status_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String {
     let user = one_line(&report.user);
     if report.authenticators.is_empty()
         && report.passkeys.is_empty()
+        && report.hotp.is_empty()
         && report.recovery_codes_left == 0
         && report.contacts.is_empty()
     {
@@ -581,6 +654,7 @@ mod tests {
             account_locked_until: Some(NOW as u64 + 30),
             contacts: contacts(),
             passkeys: Vec::new(),
+            hotp: Vec::new(),
             trusted_devices: Vec::new(),
             exempt_until: None,
             last_success: Some(LastSuccessStatus {
@@ -815,6 +889,33 @@ mod tests {
         );
         // No passkey, no line: hosts without the web pages show what they always showed.
         assert!(!utc_status(&StatusReport::default()).contains("Passkeys"));
+    }
+
+    #[test]
+    fn status_lists_hotp_tokens_with_their_counter_and_never_a_secret() {
+        let report = StatusReport {
+            user: "bob".into(),
+            hotp: vec![mfa_proto::HotpStatus {
+                label: "yubikey".into(),
+                algorithm: "SHA1".into(),
+                digits: 8,
+                counter: 42,
+                enrolled_at: NOW as u64 - 86_400,
+                last_used: Some(NOW as u64 - 60),
+            }],
+            ..StatusReport::default()
+        };
+        let text = utc_status(&report);
+        assert!(
+            text.contains(
+                "HOTP tokens:\n  \
+                 yubikey: added 2025-01-04 14:00 UTC (8 digits, next counter 42), \
+                 last used 2025-01-05 13:59 UTC\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Nothing is enrolled"), "{text}");
+        assert!(!utc_status(&StatusReport::default()).contains("HOTP"));
     }
 
     #[test]

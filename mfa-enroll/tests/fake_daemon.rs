@@ -444,6 +444,7 @@ fn status_from_mfa_socket_in_both_modes() {
         grace_until: None,
         bypass: None,
         passkeys: Vec::new(),
+        hotp: Vec::new(),
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],
@@ -903,6 +904,7 @@ fn status_lists_contacts_masked_in_both_modes() {
         grace_until: None,
         bypass: None,
         passkeys: Vec::new(),
+        hotp: Vec::new(),
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],

@@ -31,7 +31,8 @@ pub use frame::{
 };
 pub use message::{
     AuthRequest, BypassStatus, Channel, ContactKind, ContactStatus, Envelope, FailureKind,
-    LastSuccessStatus, Lockout, NewContact, Outcome, PROTOCOL_VERSION, PasskeyStatus, Request,
-    Response, StatusReport, Step, TotpEnrollment, TotpStatus, TrustedDeviceStatus,
+    HotpEnrollment, HotpStatus, LastSuccessStatus, Lockout, NewContact, Outcome, PROTOCOL_VERSION,
+    PasskeyStatus, Request, Response, StatusReport, Step, TotpEnrollment, TotpStatus,
+    TrustedDeviceStatus,
 };
 pub use secret::Secret;

@@ -113,6 +113,51 @@ pub enum Request {
         #[serde(default)]
         proof: Option<Secret>,
     },
+    /// Starts enrolling a soft HOTP token: answered with [`Response::HotpEnrollment`];
+    /// reply with [`Request::ConfirmHotp`]. A non-root caller with a factor must give
+    /// `proof`.
+    EnrollHotp {
+        /// Account.
+        user: String,
+        /// The token's label (`hotp` when absent); an existing label is replaced.
+        #[serde(default)]
+        label: Option<String>,
+        /// Code length, 6 or 8 (6 when absent).
+        #[serde(default)]
+        digits: Option<u8>,
+        /// A current code or a recovery code; not needed for root or a first factor.
+        #[serde(default)]
+        proof: Option<Secret>,
+    },
+    /// Stores the token from the preceding [`Response::HotpEnrollment`] on the same
+    /// connection, once the user shows its first code.
+    ConfirmHotp {
+        /// A code from the token.
+        code: Secret,
+    },
+    /// Removes one HOTP token. A non-root caller may not go below `policy.min_factors`.
+    RemoveHotp {
+        /// Account.
+        user: String,
+        /// The token's label.
+        label: String,
+        /// A current code or a recovery code; not needed for root.
+        #[serde(default)]
+        proof: Option<Secret>,
+    },
+    /// Admin (root only): resynchronises an HOTP token pressed past its login window from
+    /// two consecutive codes; answered with [`Response::Ok`].
+    ResyncHotp {
+        /// Account.
+        user: String,
+        /// The token's label; may be left out when the user has one token.
+        #[serde(default)]
+        label: Option<String>,
+        /// A code from the token.
+        first: Secret,
+        /// The code the token showed next.
+        second: Secret,
+    },
     /// Admin (root only): a new bypass code for the user (replacing any earlier one),
     /// answered with [`Response::BypassCode`].
     Bypass {
@@ -231,11 +276,15 @@ impl Request {
             | Request::RemoveTotp { user, .. }
             | Request::EnrollPasskey { user, .. }
             | Request::RemovePasskey { user, .. }
+            | Request::EnrollHotp { user, .. }
+            | Request::RemoveHotp { user, .. }
+            | Request::ResyncHotp { user, .. }
             | Request::Bypass { user, .. }
             | Request::Exempt { user, .. } => Some(user),
             Request::Answer { .. }
             | Request::ConfirmTotp { .. }
             | Request::ConfirmContact { .. }
+            | Request::ConfirmHotp { .. }
             | Request::ListUsers => None,
         }
     }
@@ -289,6 +338,8 @@ pub enum Step {
 pub enum Response {
     /// A new, not yet active, authenticator secret. Reply with [`Request::ConfirmTotp`].
     TotpEnrollment(TotpEnrollment),
+    /// A new, not yet stored, HOTP soft token. Reply with [`Request::ConfirmHotp`].
+    HotpEnrollment(HotpEnrollment),
     /// The enrollment is active (after [`Request::ConfirmTotp`]) or a new set was made
     /// (after [`Request::NewRecoveryCodes`]): the recovery codes, shown once.
     RecoveryCodes {
@@ -411,6 +462,43 @@ pub struct TotpEnrollment {
     pub period: u32,
 }
 
+/// A new HOTP soft token, not stored until its first code is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotpEnrollment {
+    /// The token's label.
+    pub label: String,
+    /// `otpauth://hotp/...` URI for the QR code; it contains the secret.
+    pub otpauth_uri: Secret,
+    /// The secret in base32, for typing into an app by hand.
+    pub secret: Secret,
+    /// HMAC algorithm: `SHA1`.
+    pub algorithm: String,
+    /// Code length.
+    pub digits: u8,
+    /// The counter of the first code.
+    pub counter: u64,
+}
+
+/// One HOTP token, as `status` shows it (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotpStatus {
+    /// Its label.
+    pub label: String,
+    /// HMAC algorithm.
+    pub algorithm: String,
+    /// Code length.
+    pub digits: u8,
+    /// The next counter it accepts.
+    pub counter: u64,
+    /// Unix time of enrollment (or import).
+    pub enrolled_at: u64,
+    /// Unix time of the last accepted code.
+    #[serde(default)]
+    pub last_used: Option<u64>,
+}
+
 /// What is enrolled for a user. The default is an account with nothing enrolled, nothing
 /// locked and no name, for building a report field by field.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -450,6 +538,9 @@ pub struct StatusReport {
     /// Passkeys and security keys, in enrollment order.
     #[serde(default)]
     pub passkeys: Vec<PasskeyStatus>,
+    /// HOTP tokens, in enrollment order.
+    #[serde(default)]
+    pub hotp: Vec<HotpStatus>,
 }
 
 /// One passkey, as `status` shows it.

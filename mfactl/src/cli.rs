@@ -51,6 +51,36 @@ pub enum Command {
     /// for --uses logins within --valid. Replaces any earlier bypass code of the user; the
     /// daemon keeps only its argon2id hash.
     Bypass(BypassArgs),
+    /// Resynchronise a user's HOTP token pressed past its login window (hotp.window): press
+    /// it twice and give both codes. The counter is searched 100 codes ahead and moves past
+    /// the second code. Audited (never the codes).
+    Resync(ResyncArgs),
+}
+
+/// `resync`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ResyncArgs {
+    /// The account.
+    #[arg(value_name = "USER", value_parser = NonEmptyStringValueParser::new())]
+    pub user: String,
+    /// A code from the token.
+    #[arg(value_name = "CODE1", value_parser = parse_code)]
+    pub first: String,
+    /// The code the token showed next.
+    #[arg(value_name = "CODE2", value_parser = parse_code)]
+    pub second: String,
+    /// Which token, when the user has more than one.
+    #[arg(long, value_name = "LABEL", value_parser = NonEmptyStringValueParser::new())]
+    pub label: Option<String>,
+}
+
+/// An HOTP code: 6 to 8 digits.
+fn parse_code(text: &str) -> Result<String, String> {
+    if (6..=8).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err("must be a code of 6 to 8 digits".to_owned())
+    }
 }
 
 /// `bypass`.

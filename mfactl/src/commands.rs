@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use mfa_enroll::daemon::{Daemon, rejection};
-use mfa_proto::{Request, Response, StatusReport};
+use mfa_proto::{Request, Response, Secret, StatusReport};
 
 use crate::cli::{BypassArgs, Command, ResetArgs, UnlockArgs};
 use crate::error::CtlError;
@@ -54,6 +54,12 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
                 self.ask_ok(&request)
             }
             Command::Bypass(args) => self.bypass(args),
+            Command::Resync(args) => self.ask_ok(&Request::ResyncHotp {
+                user: args.user.clone(),
+                label: args.label.clone(),
+                first: Secret::from(args.first.clone()),
+                second: Secret::from(args.second.clone()),
+            }),
         }
     }
 

@@ -10,10 +10,11 @@ use mfa_enroll::output::{label_text, local_time, status_details};
 use mfa_proto::StatusReport;
 use serde_json::json;
 
-const HEADINGS: [&str; 8] = [
+const HEADINGS: [&str; 9] = [
     "USER",
     "APPS",
     "PASSKEYS",
+    "HOTP",
     "RECOVERY",
     "PHONES AND ADDRESSES",
     "LAST LOGIN",
@@ -26,7 +27,7 @@ pub fn list_text(reports: &[StatusReport], tz: &TimeZone) -> String {
     if reports.is_empty() {
         return "No users: mfa-daemon has no record and counts no failures.\n".to_owned();
     }
-    let rows: Vec<[String; 8]> = std::iter::once(HEADINGS.map(str::to_owned))
+    let rows: Vec<[String; 9]> = std::iter::once(HEADINGS.map(str::to_owned))
         .chain(reports.iter().map(|r| list_row(r, tz)))
         .collect();
     let widths: Vec<usize> = (0..HEADINGS.len())
@@ -50,9 +51,10 @@ pub fn list_text(reports: &[StatusReport], tz: &TimeZone) -> String {
     text
 }
 
-fn list_row(report: &StatusReport, tz: &TimeZone) -> [String; 8] {
+fn list_row(report: &StatusReport, tz: &TimeZone) -> [String; 9] {
     let apps = joined(report.authenticators.iter().map(|a| one_line(&a.label)));
     let passkeys = joined(report.passkeys.iter().map(|p| one_line(&p.label)));
+    let hotp = joined(report.hotp.iter().map(|t| one_line(&t.label)));
     let contacts = joined(
         report
             .contacts
@@ -102,6 +104,7 @@ fn list_row(report: &StatusReport, tz: &TimeZone) -> [String; 8] {
         one_line(&report.user),
         apps,
         passkeys,
+        hotp,
         report.recovery_codes_left.to_string(),
         contacts,
         last,
@@ -126,6 +129,7 @@ pub fn show_text(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> String
     let user = one_line(&report.user);
     if report.authenticators.is_empty()
         && report.passkeys.is_empty()
+        && report.hotp.is_empty()
         && report.recovery_codes_left == 0
         && report.contacts.is_empty()
     {
@@ -228,6 +232,7 @@ mod tests {
                 last_used: None,
                 aaguid: None,
             }],
+            hotp: Vec::new(),
             trusted_devices: Vec::new(),
             exempt_until: None,
             last_success: Some(mfa_proto::LastSuccessStatus {

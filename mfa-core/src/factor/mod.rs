@@ -15,6 +15,8 @@ use mfa_proto::Channel;
 pub enum Factor {
     /// The authenticator app.
     Totp,
+    /// A counter-based (HOTP) token.
+    Hotp,
     /// A recovery code; `left` remain.
     RecoveryCode {
         /// Unused codes left after this one.
@@ -33,6 +35,7 @@ impl Factor {
     pub fn name(self) -> &'static str {
         match self {
             Factor::Totp => "totp",
+            Factor::Hotp => "hotp",
             Factor::RecoveryCode { .. } => "recovery_code",
             Factor::SentCode(Channel::Sms) => "sms",
             Factor::SentCode(Channel::Voice) => "voice",

@@ -93,6 +93,9 @@ pub enum AuditKind {
     AdminForget,
     /// Root issued a bypass code (`uses`, `until`).
     AdminBypass,
+    /// Root resynchronised a user's HOTP token (`label`), or was refused (`reason`). Never
+    /// the codes.
+    AdminResync,
     /// A sign-in asked for an approval on the phone (a push or link went out).
     ApprovalRequested,
     /// The link of an approval request went to a contact by text or email, or was not sent

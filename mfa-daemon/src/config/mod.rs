@@ -14,6 +14,7 @@ use serde::Deserialize;
 mod check;
 mod delivery;
 mod error;
+mod hotp;
 mod limits;
 mod log_level;
 mod otp;
@@ -27,6 +28,7 @@ pub use delivery::{
 };
 pub use error::ConfigError;
 pub(crate) use error::Invalid;
+pub use hotp::{HotpConfig, MAX_HOTP_WINDOW};
 pub use limits::LimitsConfig;
 pub use log_level::LogLevel;
 pub use mfa_proto::web::WebSettings;
@@ -64,6 +66,8 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Authenticator app settings for new enrollments.
     pub totp: TotpConfig,
+    /// How HOTP tokens are checked.
+    pub hotp: HotpConfig,
     /// Attempt limits.
     pub limits: LimitsConfig,
     /// Sent codes: their form, life and send limits.
@@ -94,6 +98,7 @@ impl Default for Config {
             answer_timeout: Duration::from_secs(180),
             log_level: LogLevel::Info,
             totp: TotpConfig::default(),
+            hotp: HotpConfig::default(),
             limits: LimitsConfig::default(),
             otp: OtpConfig::default(),
             sms: None,
@@ -155,6 +160,7 @@ impl Config {
             ));
         }
         self.totp.validate()?;
+        self.hotp.validate()?;
         self.limits.validate()?;
         self.otp.validate()?;
         self.store.validate()?;

@@ -3,6 +3,7 @@
 //! code is consumed only while the client is still there to be told.
 
 use mfa_core::factor::{bypass, recovery};
+use mfa_core::hotp;
 use mfa_core::lockout::FailureEffect;
 use mfa_core::record::LastSuccess;
 
@@ -95,7 +96,8 @@ impl Decider {
         }
     }
 
-    /// A TOTP answer decided in one locked read-modify-write.
+    /// An app or HOTP token code decided in one locked read-modify-write, so the moved
+    /// step or counter is stored before the answer and one of racing logins wins.
     fn check_totp(
         &self,
         subject: &Subject,
@@ -113,12 +115,13 @@ impl Decider {
         if locks.account.is_some() {
             return Ok(Decision::Refuse(Rejection::AccountLocked));
         }
+        let window = self.config().hotp.window;
         Ok(self.store.update(name, |record| {
-            if record.totp.is_empty() {
+            if record.totp.is_empty() && record.hotp.is_empty() {
                 self.decoy_totp.matching_step(code, now, skew);
                 return Decision::Refuse(Rejection::Invalid);
             }
-            let decision = record.verify_totp(code, now, skew, still_wanted);
+            let decision = verify_app_or_token(record, code, now, (skew, window), still_wanted);
             keep_success(record, decision, success);
             decision
         })?)
@@ -214,6 +217,26 @@ impl Decider {
             },
         })
     }
+}
+
+/// A code checked against the user's apps, then (unless an app shows it, used or not) the
+/// HOTP tokens: the first that shows it consumes it, nothing else does. The tokens' windows
+/// are computed whatever the apps decided, so the time taken does not tell which matched.
+fn verify_app_or_token(
+    record: &mut UserRecord,
+    code: &str,
+    now: u64,
+    (skew, window): (u8, u32),
+    still_wanted: &dyn Fn() -> bool,
+) -> Decision {
+    let by_app = record.verify_totp(code, now, skew, still_wanted);
+    if by_app != Decision::Refuse(Rejection::Invalid) {
+        // Taken, or a replay of an app's used step: a token showing the same digits must
+        // not make the code count twice.
+        hotp::spend_same_work(&record.hotp, code, window);
+        return by_app;
+    }
+    hotp::verify_tokens(&mut record.hotp, code, window, now, still_wanted)
 }
 
 /// Writes `success()`'s record of an accepted login into `record`.

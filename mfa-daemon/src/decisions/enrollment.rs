@@ -179,7 +179,8 @@ fn too_many_apps(max: usize) -> DaemonError {
     ))
 }
 
-fn new_recovery_set() -> Result<(Vec<Zeroizing<String>>, Vec<RecoveryCode>), DaemonError> {
+pub(super) fn new_recovery_set() -> Result<(Vec<Zeroizing<String>>, Vec<RecoveryCode>), DaemonError>
+{
     let codes = recovery::generate_set()?;
     let hashes = codes
         .iter()

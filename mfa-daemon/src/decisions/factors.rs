@@ -20,6 +20,17 @@ impl Decider {
         self.remove_one(name, min_factors, |r| &mut r.totp, |a| a.label == label)
     }
 
+    /// Removes the HOTP token labelled `label`; with `min_factors` (a non-root caller) only
+    /// if at least that many factors remain.
+    pub fn remove_hotp(
+        &self,
+        name: &str,
+        label: &str,
+        min_factors: Option<usize>,
+    ) -> Result<Removal<()>, DaemonError> {
+        self.remove_one(name, min_factors, |r| &mut r.hotp, |t| t.label == label)
+    }
+
     /// Removes every factor; `None` if there was nothing to remove, else the contacts that
     /// were removed (to be told).
     pub fn remove_factors(&self, name: &str) -> Result<Option<Vec<Contact>>, DaemonError> {
@@ -29,6 +40,7 @@ impl Decider {
             }
             record.revision += 1;
             record.totp.clear();
+            record.hotp.clear();
             record.passkeys.clear();
             record.push.clear();
             record.recovery_codes.clear();

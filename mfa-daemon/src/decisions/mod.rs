@@ -6,6 +6,7 @@
 //! - [`enrollment`]: new authenticator apps and recovery codes;
 //! - [`factors`]: removing apps and adding or removing phones and email addresses, within
 //!   `policy.min_factors`;
+//! - [`hotp`]: HOTP soft tokens enrolled, and root's resynchronisation of a token;
 //! - [`passkeys`]: passkeys the web pages enrolled, and browsers told by Web Push;
 //! - [`devices`]: trusting the device a login came from, and forgetting it;
 //! - [`admin`]: exemptions, unlocks, bypass codes and the list of known names.
@@ -18,6 +19,7 @@ mod answers;
 mod devices;
 mod enrollment;
 mod factors;
+mod hotp;
 mod passkeys;
 #[cfg(test)]
 mod tests;
@@ -38,6 +40,7 @@ pub use answers::{Locks, Verdict};
 pub use devices::DeviceTrust;
 pub use enrollment::{Activation, PendingTotp};
 pub use factors::{ContactChange, ContactRemoval, Removal, below_minimum};
+pub use hotp::{PendingHotp, Resync};
 pub use mfa_core::Factor;
 pub use mfa_core::factor::{Decision, Rejection};
 pub use passkeys::PasskeyAdded;

@@ -86,6 +86,7 @@ pub fn status_report(
                 expires_at: b.expires_at,
             }),
         passkeys: passkeys(record),
+        hotp: hotp_tokens(record),
     })
 }
 
@@ -116,6 +117,22 @@ pub fn passkeys(record: &UserRecord) -> Vec<mfa_proto::PasskeyStatus> {
             enrolled_at: p.enrolled_at,
             last_used: p.last_used,
             aaguid: p.aaguid.clone(),
+        })
+        .collect()
+}
+
+/// The HOTP tokens of `record`, as reports show them (never the secret).
+pub fn hotp_tokens(record: &UserRecord) -> Vec<mfa_proto::HotpStatus> {
+    record
+        .hotp
+        .iter()
+        .map(|t| mfa_proto::HotpStatus {
+            label: t.label.clone(),
+            algorithm: t.algorithm.name().to_owned(),
+            digits: t.digits,
+            counter: t.counter,
+            enrolled_at: t.enrolled_at,
+            last_used: t.last_used,
         })
         .collect()
 }

@@ -14,7 +14,7 @@ use crate::connection::{Caller, Connection};
 use crate::decisions::{Activation, PendingTotp, Subject, Verdict};
 use crate::error::DaemonError;
 use crate::handlers::common::{internal, invalid_user_name, status_report};
-use crate::handlers::{contacts, passkeys};
+use crate::handlers::{contacts, hotp, passkeys};
 use crate::service::check_answer;
 use crate::service::notices::notify_others;
 use crate::service::request::uid_source;
@@ -111,6 +111,19 @@ pub async fn handle(
             let label = label.unwrap_or_else(|| passkeys::DEFAULT_LABEL.to_owned());
             return passkeys::enroll(shared, conn, &user, label).await;
         }
+        Request::EnrollHotp {
+            proof,
+            label,
+            digits,
+            ..
+        } => {
+            if let Err(refusal) = require_proof(shared, conn, &user, proof).await {
+                return conn.send(&refusal).await;
+            }
+            let label = label.unwrap_or_else(|| hotp::DEFAULT_LABEL.to_owned());
+            let digits = digits.unwrap_or(hotp::DEFAULT_DIGITS);
+            return hotp::enroll(shared, conn, &user, &label, digits).await;
+        }
         Request::AddContact {
             contact,
             proof,
@@ -164,6 +177,8 @@ async fn authorize(shared: &Arc<Shared>, uid: u32, request: &Request) -> Result<
             | Request::RemoveTotp { .. }
             | Request::EnrollPasskey { .. }
             | Request::RemovePasskey { .. }
+            | Request::EnrollHotp { .. }
+            | Request::RemoveHotp { .. }
             | Request::NewRecoveryCodes { .. }
             | Request::RemoveFactors { .. }
             | Request::AddContact { .. }
@@ -201,6 +216,7 @@ async fn change(
     let proof = match &request {
         Request::RemoveTotp { proof, .. }
         | Request::RemovePasskey { proof, .. }
+        | Request::RemoveHotp { proof, .. }
         | Request::NewRecoveryCodes { proof, .. }
         | Request::RemoveFactors { proof, .. }
         | Request::RemoveContact { proof, .. }
@@ -213,6 +229,7 @@ async fn change(
     match request {
         Request::RemoveTotp { label, .. } => removal::remove_app(shared, uid, user, &label).await,
         Request::RemovePasskey { label, .. } => passkeys::remove(shared, uid, user, &label).await,
+        Request::RemoveHotp { label, .. } => hotp::remove(shared, uid, user, &label).await,
         Request::NewRecoveryCodes { .. } => new_recovery_codes(shared, conn.caller, user).await,
         Request::RemoveFactors { .. } => removal::remove(shared, uid, user).await,
         Request::RemoveContact { kind, which, .. } => {

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod authenticate;
 pub mod common;
 pub mod contacts;
+pub mod hotp;
 pub mod manage;
 pub mod passkeys;
 pub mod web;
@@ -29,7 +30,10 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
         Request::Authenticate { auth } => {
             authenticate::authenticate(&shared, &mut conn, auth).await
         }
-        Request::Answer { .. } | Request::ConfirmTotp { .. } | Request::ConfirmContact { .. } => {
+        Request::Answer { .. }
+        | Request::ConfirmTotp { .. }
+        | Request::ConfirmContact { .. }
+        | Request::ConfirmHotp { .. } => {
             conn.send(
                 &DaemonError::BadRequest(
                     "this message only answers a prompt; start with a request".to_owned(),
@@ -42,6 +46,7 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
         | Request::Unlock { .. }
         | Request::Exempt { .. }
         | Request::Bypass { .. }) => admin::handle(&shared, &mut conn, admin).await,
+        resync @ Request::ResyncHotp { .. } => hotp::resync(&shared, &mut conn, resync).await,
         other => manage::handle(&shared, &mut conn, other).await,
     };
     if let Err(e) = result {

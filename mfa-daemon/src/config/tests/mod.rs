@@ -8,6 +8,7 @@ use mfa_core::factor::totp::Algorithm;
 
 use super::*;
 
+mod hotp;
 mod otp;
 mod policy;
 mod store;
