@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential pkg-config    # cc for crates with C parts, linking
   libpam0g-dev                  # libpam.so for the module's link step
   pamtester libpam-wrapper      # drive PAM stacks; pam_wrapper keeps the demo out of /etc
-  oathtool                      # an independent TOTP implementation for the demo
+  oathtool                      # an independent TOTP/HOTP implementation (demo, HOTP suite)
   openssh-server openssh-client sudo passwd procps iproute2  # end-to-end tests
   libnss-wrapper                # directory-style user names under a fake NSS source
   postgresql                    # postgres engine tests: a throw-away cluster (initdb, pg_ctl, psql)

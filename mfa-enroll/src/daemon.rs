@@ -136,6 +136,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::ConfirmHotp { .. } => "confirm_hotp",
         Request::RemoveHotp { .. } => "remove_hotp",
         Request::ResyncHotp { .. } => "resync_hotp",
+        Request::Import { .. } => "import",
     }
 }
 
@@ -154,6 +155,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::PasskeyLink { .. } => "passkey_link",
         Response::PasskeyEnrolled { .. } => "passkey_enrolled",
         Response::HotpEnrollment(_) => "hotp_enrollment",
+        Response::Imported { .. } => "imported",
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod client;
 mod frame;
+mod import;
 mod message;
 mod secret;
 pub mod web;
@@ -35,4 +36,5 @@ pub use message::{
     PasskeyStatus, Request, Response, StatusReport, Step, TotpEnrollment, TotpStatus,
     TrustedDeviceStatus,
 };
+pub use import::{ImportSource, ImportStatus, ImportedApp, ImportedToken};
 pub use secret::Secret;

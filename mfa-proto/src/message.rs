@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::import::{ImportSource, ImportStatus, ImportedApp, ImportedToken};
 use crate::secret::Secret;
 
 /// The protocol version this build speaks. Bumped on any incompatible change.
@@ -258,6 +259,32 @@ pub enum Request {
         #[serde(default)]
         proof: Option<Secret>,
     },
+    /// Admin (root only): stores factors read from another OTP system's files for one user,
+    /// answered with [`Response::Imported`]. A user who already has a factor is skipped
+    /// unless `replace`; `dry_run` checks everything and changes nothing.
+    Import {
+        /// Account.
+        user: String,
+        /// The system the factors come from.
+        source: ImportSource,
+        /// Authenticator apps (TOTP).
+        #[serde(default)]
+        totp: Vec<ImportedApp>,
+        /// HOTP tokens.
+        #[serde(default)]
+        hotp: Vec<ImportedToken>,
+        /// Unused one-time codes (google-authenticator's 8-digit scratch codes), stored as
+        /// recovery codes (hashed).
+        #[serde(default)]
+        recovery_codes: Vec<Secret>,
+        /// Replace apps and tokens of the same label, and the recovery codes when codes come
+        /// with the import, of a user who already has a factor.
+        #[serde(default)]
+        replace: bool,
+        /// Check only; store nothing.
+        #[serde(default)]
+        dry_run: bool,
+    },
 }
 
 impl Request {
@@ -280,6 +307,7 @@ impl Request {
             | Request::RemoveHotp { user, .. }
             | Request::ResyncHotp { user, .. }
             | Request::Bypass { user, .. }
+            | Request::Import { user, .. }
             | Request::Exempt { user, .. } => Some(user),
             Request::Answer { .. }
             | Request::ConfirmTotp { .. }
@@ -381,6 +409,26 @@ pub enum Response {
     PasskeyEnrolled {
         /// Its label.
         label: String,
+    },
+    /// Answer to [`Request::Import`] (the daemon refuses with [`Response::Failed`]).
+    Imported {
+        /// The account, by its canonical name.
+        user: String,
+        /// Stored, would be stored, or skipped.
+        status: ImportStatus,
+        /// What was (or would be) stored, for a person: labels and counts, never a secret.
+        detail: String,
+    },
+    /// A new app password (after [`Request::AddAppPassword`]), shown once.
+    AppPassword {
+        /// Its label.
+        label: String,
+        /// The password, `xxxx-xxxx-xxxx-xxxx-xxxx`; the daemon keeps only its hash.
+        password: Secret,
+        /// The services it works on; empty: every service the policy allows them on.
+        services: Vec<String>,
+        /// Unix time it stops working, if it expires.
+        expires_at: Option<u64>,
     },
     /// A management request succeeded.
     Ok {

@@ -1,6 +1,8 @@
 //! Command-line arguments.
 
 use clap::builder::NonEmptyStringValueParser;
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 use mfa_enroll::DaemonArgs;
 
@@ -55,6 +57,94 @@ pub enum Command {
     /// it twice and give both codes. The counter is searched 100 codes ahead and moves past
     /// the second code. Audited (never the codes).
     Resync(ResyncArgs),
+    /// Import users' factors from google-authenticator-libpam, pam_oath or a PSKC file of
+    /// hardware tokens. One line per user: imported, skipped (already enrolled) or refused
+    /// with the reason; never a secret. A user who already has a factor is skipped unless
+    /// --replace, so a second run changes nothing. Exit status 1 if any user was refused.
+    #[command(subcommand)]
+    Import(ImportFrom),
+}
+
+/// Where `import` reads from.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ImportFrom {
+    /// Each user's ~/.google_authenticator: the secret, TOTP (its step and WINDOW_SIZE) or
+    /// HOTP (its counter), and the scratch codes, which become recovery codes. The file must
+    /// be the user's own, not a symbolic link, not writable by group or others, at most
+    /// 64 KiB. DISALLOW_REUSE is always in force here; RATE_LIMIT is not kept (the daemon's
+    /// limits apply).
+    #[command(name = "google-authenticator")]
+    GoogleAuthenticator(GoogleAuthenticatorArgs),
+    /// pam_oath's users file (e.g. /etc/users.oath): HOTP lines become HOTP tokens with their
+    /// counter, HOTP/T30 and HOTP/T60 lines authenticator apps. A user with a PIN is refused.
+    /// The file must be root's, not a symbolic link, not writable by group or others.
+    Oath(OathArgs),
+    /// An RFC 6030 PSKC file of hardware tokens (plain or pre-shared-key encrypted, HOTP or
+    /// TOTP); each --assign gives one token to one user.
+    Pskc(PskcArgs),
+}
+
+/// What every import takes.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ImportOptions {
+    /// Check everything and say what would be imported; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import users who already have a factor too: apps and tokens of the same label are
+    /// replaced, and the recovery codes when the import has codes.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// `import google-authenticator`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[group(id = "who", required = true, multiple = false)]
+pub struct GoogleAuthenticatorArgs {
+    /// The users whose ~/.google_authenticator to import.
+    #[arg(value_name = "USER", group = "who", value_parser = NonEmptyStringValueParser::new())]
+    pub users: Vec<String>,
+    /// Every user in /etc/passwd whose home has a .google_authenticator.
+    #[arg(long, group = "who")]
+    pub all: bool,
+    #[command(flatten)]
+    pub options: ImportOptions,
+}
+
+/// `import oath`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct OathArgs {
+    /// pam_oath's users file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub options: ImportOptions,
+}
+
+/// `import pskc`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct PskcArgs {
+    /// The PSKC file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Gives the token with this serial number (its Key Id when it has none) to USER; one
+    /// per token.
+    #[arg(long, value_name = "SERIAL=USER", required = true, value_parser = parse_assign)]
+    pub assign: Vec<(String, String)>,
+    /// The pre-shared key of encrypted secrets: 32 hex digits, or the 16 bytes themselves.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: ImportOptions,
+}
+
+/// `SERIAL=USER`, both non-empty.
+fn parse_assign(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((serial, user)) if !serial.is_empty() && !user.is_empty() => {
+            Ok((serial.to_owned(), user.to_owned()))
+        }
+        _ => Err(format!("`{text}` is not SERIAL=USER")),
+    }
 }
 
 /// `resync`.
@@ -325,6 +415,50 @@ mod tests {
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn import_takes_users_or_all_and_pskc_needs_an_assignment() {
+        let Command::Import(ImportFrom::GoogleAuthenticator(ga)) = parse(&[
+            "import",
+            "google-authenticator",
+            "alice",
+            "bob",
+            "--dry-run",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not a google-authenticator import")
+        };
+        assert_eq!(ga.users, ["alice", "bob"]);
+        assert!(ga.options.dry_run && !ga.options.replace && !ga.all);
+        assert!(parse(&["import", "google-authenticator", "--all", "--replace"]).is_ok());
+        let Command::Import(ImportFrom::Pskc(pskc)) = parse(&[
+            "import",
+            "pskc",
+            "t.xml",
+            "--assign",
+            "987654321=carol",
+            "--key-file",
+            "k",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not a pskc import")
+        };
+        assert_eq!(pskc.assign, [("987654321".to_owned(), "carol".to_owned())]);
+        for bad in [
+            &["import", "google-authenticator"][..],
+            &["import", "google-authenticator", "alice", "--all"][..],
+            &["import", "oath"][..],
+            &["import", "pskc", "t.xml"][..],
+            &["import", "pskc", "t.xml", "--assign", "carol"][..],
+            &["import", "pskc", "t.xml", "--assign", "=carol"][..],
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }
     }
 

@@ -60,6 +60,7 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
                 first: Secret::from(args.first.clone()),
                 second: Secret::from(args.second.clone()),
             }),
+            Command::Import(from) => self.import(from),
         }
     }
 
@@ -190,7 +191,7 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     }
 
     /// Writes and flushes at once.
-    fn write(&mut self, text: &str) -> Result<(), CtlError> {
+    pub(crate) fn write(&mut self, text: &str) -> Result<(), CtlError> {
         self.out
             .write_all(text.as_bytes())
             .and_then(|()| self.out.flush())

@@ -23,6 +23,18 @@ pub enum CtlError {
     Input(io::Error),
     /// Writing output or a prompt failed.
     Output(io::Error),
+    /// An import file (or the passwd database) that cannot be read or parsed: nothing was
+    /// imported.
+    File(Box<crate::import::FileError>),
+    /// Arguments that parse but do not fit together.
+    Usage(String),
+    /// Some users of an import were refused (each line says why); the others were done.
+    ImportRefused {
+        /// How many were refused.
+        refused: usize,
+        /// How many users the import had.
+        total: usize,
+    },
 }
 
 impl fmt::Display for CtlError {
@@ -44,6 +56,12 @@ impl fmt::Display for CtlError {
             CtlError::NotConfirmed => write!(f, "not confirmed; nothing was changed"),
             CtlError::Input(e) => write!(f, "cannot read the confirmation: {e}"),
             CtlError::Output(e) => write!(f, "cannot write output: {e}"),
+            CtlError::File(e) => write!(f, "{e}; nothing was imported"),
+            CtlError::Usage(text) => f.write_str(text),
+            CtlError::ImportRefused { refused, total } => write!(
+                f,
+                "{refused} of {total} users were refused (see each line); the others are done"
+            ),
         }
     }
 }
@@ -53,6 +71,7 @@ impl std::error::Error for CtlError {
         match self {
             CtlError::Daemon(e) => Some(e),
             CtlError::Input(e) | CtlError::Output(e) => Some(e),
+            CtlError::File(e) => Some(e.as_ref()),
             _ => None,
         }
     }

@@ -1,6 +1,6 @@
 //! `mfactl`: the admin tool of pam-mfa, in the style of linux-pam's `faillock` and ntpd-rs's
 //! `ntp-ctl`. Root lists every user mfa-daemon knows, shows one, removes every factor of
-//! one, and clears lockouts.
+//! one, clears lockouts, and imports users from google-authenticator, pam_oath and PSKC.
 //!
 //! Like `mfa-enroll`, whose connection to the daemon it uses, it holds no secrets and
 //! decides nothing: each request goes to the daemon's privileged socket, which only root can
@@ -10,6 +10,7 @@
 mod cli;
 mod commands;
 mod error;
+mod import;
 mod output;
 
 use std::io::{self, IsTerminal};
@@ -20,7 +21,7 @@ use jiff::tz::TimeZone;
 use mfa_enroll::account::runs_as_root;
 use mfa_enroll::daemon::Daemon;
 
-pub use cli::{Cli, Command, ResetArgs, Target, UnlockArgs};
+pub use cli::{Cli, Command, ImportFrom, ResetArgs, Target, UnlockArgs};
 pub use error::CtlError;
 
 use commands::Session;

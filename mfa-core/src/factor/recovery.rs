@@ -8,6 +8,13 @@
 //! attacker can use: a guess must still match all 12 characters. Someone who can read the
 //! state directory learns 4 of the 12 characters, and 39 bits behind argon2id remain; that
 //! reader already holds the TOTP secrets.
+//!
+//! Codes imported from google-authenticator-libpam (its 8-digit scratch codes) are kept the
+//! same way. Their ID is `#` and their first 2 digits: it keeps a guess to about one argon2
+//! run (10 codes among 100 IDs), and leaves 6 digits (20 bits) behind argon2id for a reader
+//! of the state directory, where google-authenticator kept them in plain text. An 8-digit
+//! answer can also be an 8-digit app code: the caller tries it as a scratch code only when
+//! the user holds some ([`holds_scratch_codes`]).
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, Params};
@@ -23,6 +30,13 @@ const CODE_LEN: usize = 12;
 const GROUP: usize = 4;
 /// Characters of a code's canonical form that are its public ID.
 const ID_LEN: usize = GROUP;
+/// Length of an imported google-authenticator scratch code (digits only).
+pub const SCRATCH_LEN: usize = 8;
+/// Digits of a scratch code that are its public ID (after [`SCRATCH_ID_MARK`]).
+const SCRATCH_ID_LEN: usize = 2;
+/// Starts a scratch code's ID, so that it never equals a letter code's (whose alphabet has
+/// digits too).
+const SCRATCH_ID_MARK: char = '#';
 
 /// A stored recovery code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,14 +146,47 @@ pub fn normalize(answer: &str) -> Option<Zeroizing<String>> {
     valid.then_some(canonical)
 }
 
-/// The stored form of a code in display or canonical form: its ID and argon2id hash.
+/// The canonical form of something typed as an imported scratch code (8 digits, dashes and
+/// spaces dropped), or `None` if it cannot be one.
+pub fn normalize_scratch(answer: &str) -> Option<Zeroizing<String>> {
+    let canonical: Zeroizing<String> = Zeroizing::new(
+        answer
+            .chars()
+            .filter(|c| *c != '-' && !c.is_whitespace())
+            .collect(),
+    );
+    let valid = canonical.len() == SCRATCH_LEN && canonical.bytes().all(|b| b.is_ascii_digit());
+    valid.then_some(canonical)
+}
+
+/// Whether `codes` hold an imported scratch code (so an 8-digit answer may be one).
+pub fn holds_scratch_codes(codes: &[RecoveryCode]) -> bool {
+    codes.iter().any(|c| {
+        c.id.as_deref()
+            .is_some_and(|id| id.starts_with(SCRATCH_ID_MARK))
+    })
+}
+
+/// The stored form of a code in display or canonical form (a recovery code, or an 8-digit
+/// scratch code being imported): its ID and argon2id hash.
 pub fn hash(code: &str) -> Result<RecoveryCode, RecoveryError> {
-    let canonical = normalize(code).unwrap_or_else(|| Zeroizing::new(code.to_owned()));
+    let canonical = normalize(code)
+        .or_else(|| normalize_scratch(code))
+        .unwrap_or_else(|| Zeroizing::new(code.to_owned()));
     let hash = hash_canonical(&canonical)?;
     Ok(RecoveryCode {
-        id: canonical.get(..ID_LEN).map(str::to_owned),
+        id: id_of(&canonical),
         hash,
     })
+}
+
+/// The public ID of a code in canonical form.
+fn id_of(canonical: &str) -> Option<String> {
+    if normalize_scratch(canonical).is_some() {
+        let digits = canonical.get(..SCRATCH_ID_LEN)?;
+        return Some(format!("{SCRATCH_ID_MARK}{digits}"));
+    }
+    canonical.get(..ID_LEN).map(str::to_owned)
 }
 
 /// The stored codes an answer in `canonical` form could be: those whose ID matches, and
@@ -148,7 +195,7 @@ fn candidates<'a>(
     canonical: &str,
     codes: &'a [RecoveryCode],
 ) -> impl Iterator<Item = &'a RecoveryCode> {
-    let id = canonical.get(..ID_LEN).map(str::to_owned);
+    let id = id_of(canonical);
     codes.iter().filter(move |c| c.id.is_none() || c.id == id)
 }
 
@@ -295,6 +342,44 @@ mod tests {
         assert_eq!(candidates(&guess, &codes).count(), clashes(&guess));
         assert_eq!(candidates(&right, &codes).count(), clashes(&right));
         assert!(clashes(&right) >= 1);
+    }
+
+    #[test]
+    fn imported_scratch_codes_verify_with_one_argon2_run_and_keep_apart() {
+        assert_eq!(
+            normalize_scratch(" 1234-5678 ").unwrap().as_str(),
+            "12345678"
+        );
+        for bad in ["1234567", "123456789", "1234567a", "k7qm-x2pd-9rtw"] {
+            assert!(normalize_scratch(bad).is_none(), "{bad}");
+        }
+        // A scratch code is never taken for a recovery code, nor the other way round.
+        assert!(normalize("12345678").is_none());
+        let scratch = ["12345678", "12999999", "98765432"];
+        let codes: Vec<RecoveryCode> = scratch.iter().map(|c| hash(c).unwrap()).collect();
+        assert_eq!(codes[0].id.as_deref(), Some("#12"));
+        assert!(holds_scratch_codes(&codes));
+        assert!(!holds_scratch_codes(&[hash("k7qm-x2pd-9rtw").unwrap()]));
+        let decoy = hash("decoy").unwrap().hash;
+        assert_eq!(
+            find_match("98765432", &codes, &decoy),
+            Some(codes[2].hash.as_str())
+        );
+        assert_eq!(find_match("98765431", &codes, &decoy), None);
+        // Only the codes of the answer's ID are hashed: two share "#12" here, none "#55".
+        assert_eq!(candidates("12000000", &codes).count(), 2);
+        assert_eq!(candidates("98765432", &codes).count(), 1);
+        assert_eq!(candidates("55555555", &codes).count(), 0);
+        // Letter codes keep their 4-character IDs; a letter code starting with digits never
+        // shares an ID with a scratch code.
+        let letters = hash("2345-abcd-efgh").unwrap();
+        assert_eq!(letters.id.as_deref(), Some("2345"));
+        let mixed = [letters.clone(), hash("23456789").unwrap()];
+        assert_eq!(candidates("2345abcdefgh", &mixed).count(), 1);
+        assert_eq!(
+            find_match("2345abcdefgh", &mixed, &decoy),
+            Some(letters.hash.as_str())
+        );
     }
 
     #[test]

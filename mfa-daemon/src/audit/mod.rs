@@ -96,6 +96,10 @@ pub enum AuditKind {
     /// Root resynchronised a user's HOTP token (`label`), or was refused (`reason`). Never
     /// the codes.
     AdminResync,
+    /// Root imported factors from another OTP system (`source`: `google-authenticator`,
+    /// `oath` or `pskc`; `label`: what was stored; `reason`: why skipped or refused). Never a
+    /// secret or a code.
+    AdminImport,
     /// A sign-in asked for an approval on the phone (a push or link went out).
     ApprovalRequested,
     /// The link of an approval request went to a contact by text or email, or was not sent

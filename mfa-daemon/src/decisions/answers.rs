@@ -84,7 +84,8 @@ impl Decider {
         } else if let Some(canonical) = bypass::normalize(answer) {
             self.check_bypass_code(subject, &canonical, now, &success, still_wanted)?
         } else {
-            self.check_totp(subject, answer, now, locks, &success, still_wanted)?
+            let decision = self.check_totp(subject, answer, now, locks, &success, still_wanted)?;
+            self.or_scratch_code(subject, answer, decision, &success, still_wanted)?
         };
         match decision {
             Decision::Accept(factor) => {
@@ -125,6 +126,33 @@ impl Decider {
             keep_success(record, decision, success);
             decision
         })?)
+    }
+
+    /// An 8-digit answer no app took, tried as a scratch code imported from
+    /// google-authenticator when the user holds some (see [`recovery::holds_scratch_codes`]);
+    /// otherwise, or if it is not one either, the app's `decision` stands.
+    fn or_scratch_code(
+        &self,
+        subject: &Subject,
+        answer: &str,
+        decision: Decision,
+        success: &dyn Fn(Factor) -> Option<LastSuccess>,
+        still_wanted: &dyn Fn() -> bool,
+    ) -> Result<Decision, DaemonError> {
+        let refused = matches!(
+            decision,
+            Decision::Refuse(Rejection::Invalid | Rejection::AccountLocked)
+        );
+        let Some(canonical) = recovery::normalize_scratch(answer).filter(|_| refused) else {
+            return Ok(decision);
+        };
+        if !recovery::holds_scratch_codes(&self.record(subject)?.recovery_codes) {
+            return Ok(decision);
+        }
+        match self.check_recovery_code(subject, &canonical, success, still_wanted)? {
+            Decision::Refuse(_) => Ok(decision),
+            other => Ok(other),
+        }
     }
 
     /// A bypass-code answer: one argon2 run outside the lock on a snapshot (a decoy when

@@ -9,7 +9,8 @@
 //! - [`hotp`]: HOTP soft tokens enrolled, and root's resynchronisation of a token;
 //! - [`passkeys`]: passkeys the web pages enrolled, and browsers told by Web Push;
 //! - [`devices`]: trusting the device a login came from, and forgetting it;
-//! - [`admin`]: exemptions, unlocks, bypass codes and the list of known names.
+//! - [`admin`]: exemptions, unlocks, bypass codes and the list of known names;
+//! - [`import`]: factors read from another OTP system's files (`mfactl import`).
 //!
 //! A [`Decider`] works for callers of one [`CallerClass`] (its store handles draw on that
 //! class's connections); [`Deciders`] holds one for each, sharing the policy in force.
@@ -20,6 +21,7 @@ mod devices;
 mod enrollment;
 mod factors;
 mod hotp;
+mod import;
 mod passkeys;
 #[cfg(test)]
 mod tests;
@@ -40,6 +42,7 @@ pub use answers::{Locks, Verdict};
 pub use devices::DeviceTrust;
 pub use enrollment::{Activation, PendingTotp};
 pub use factors::{ContactChange, ContactRemoval, Removal, below_minimum};
+pub use import::{ImportEnd, ImportPlan};
 pub use hotp::{PendingHotp, Resync};
 pub use mfa_core::Factor;
 pub use mfa_core::factor::{Decision, Rejection};

@@ -7,6 +7,7 @@ pub mod authenticate;
 pub mod common;
 pub mod contacts;
 pub mod hotp;
+pub mod import;
 pub mod manage;
 pub mod passkeys;
 pub mod web;
@@ -46,6 +47,7 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
         | Request::Unlock { .. }
         | Request::Exempt { .. }
         | Request::Bypass { .. }) => admin::handle(&shared, &mut conn, admin).await,
+        import @ Request::Import { .. } => import::handle(&shared, &mut conn, import).await,
         resync @ Request::ResyncHotp { .. } => hotp::resync(&shared, &mut conn, resync).await,
         other => manage::handle(&shared, &mut conn, other).await,
     };

@@ -26,7 +26,9 @@ pub async fn check_answer(
     login: Option<&str>,
     presence: Presence,
 ) -> Result<Verdict, DaemonError> {
+    // An 8-digit answer may be an imported google-authenticator scratch code.
     let hashed = recovery::normalize(answer.expose()).is_some()
+        || recovery::normalize_scratch(answer.expose()).is_some()
         || bypass::normalize(answer.expose()).is_some();
     // A locked source does not get to spend the hashing budget (the decider checks the
     // lock again, for every answer, before it looks at one).
