@@ -156,6 +156,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::PasskeyEnrolled { .. } => "passkey_enrolled",
         Response::HotpEnrollment(_) => "hotp_enrollment",
         Response::Imported { .. } => "imported",
+        Response::AppPassword { .. } => "app_password",
     }
 }
 
