@@ -40,6 +40,9 @@ pub struct Rule {
     pub unenrolled: Option<Unenrolled>,
     /// A shorter trust of devices, in seconds (0: never).
     pub remember: Option<u64>,
+    /// Whether app passwords work for these groups or services: `false` anywhere a rule
+    /// applies wins, else `true` from a rule allows them although `[policy]` does not.
+    pub app_passwords: Option<bool>,
 }
 
 impl Rule {
@@ -56,6 +59,9 @@ pub struct Policy {
     pub require: Require,
     /// With [`Require::Groups`]: the groups whose members are asked.
     pub require_groups: Vec<String>,
+    /// Whether app passwords work (rules may allow or forbid them for some groups or
+    /// services).
+    pub app_passwords: bool,
     /// Never asked.
     pub exempt_users: Vec<String>,
     /// Members are never asked.
@@ -111,6 +117,7 @@ impl Default for Policy {
         Policy {
             require: Require::All,
             require_groups: Vec::new(),
+            app_passwords: false,
             exempt_users: Vec::new(),
             exempt_groups: Vec::new(),
             exempt_sources: Vec::new(),
@@ -189,6 +196,8 @@ pub struct Resolved {
     pub unenrolled: Unenrolled,
     /// How long to trust the device after a successful login, in seconds (0: not at all).
     pub remember: u64,
+    /// Whether an app password may stand in for this login.
+    pub app_passwords: bool,
 }
 
 impl Policy {
@@ -218,6 +227,7 @@ impl Policy {
                 .filter_map(|r| r.remember)
                 .fold(self.remember, Ord::min)
         };
+        let app_passwords = self.resolve_app_passwords(who);
         let in_any = |names: &[String]| names.iter().any(|g| who.groups.contains(g));
         let ask = if self.exempt_users.iter().any(|u| u == who.user) {
             Ask::Exempt(Exemption::User)
@@ -240,7 +250,30 @@ impl Policy {
             ask,
             unenrolled,
             remember,
+            app_passwords,
         }
+    }
+
+    /// A rule's `false` wins over everything (forbidding is the strict side); else a rule's
+    /// `true`, else `[policy]`'s own.
+    fn resolve_app_passwords(&self, who: &Context<'_>) -> bool {
+        let said: Vec<bool> = self
+            .rules
+            .iter()
+            .filter(|r| r.applies(who))
+            .filter_map(|r| r.app_passwords)
+            .collect();
+        if said.contains(&false) {
+            false
+        } else {
+            said.contains(&true) || self.app_passwords
+        }
+    }
+
+    /// Whether app passwords work for anyone at all (`[policy]` or any rule allows them):
+    /// if not, making one is refused.
+    pub fn app_passwords_anywhere(&self) -> bool {
+        self.app_passwords || self.rules.iter().any(|r| r.app_passwords == Some(true))
     }
 }
 
@@ -271,6 +304,7 @@ mod tests {
             services: names(services),
             unenrolled,
             remember,
+            app_passwords: None,
         }
     }
 
@@ -287,6 +321,7 @@ mod tests {
                 ask: Ask::Yes,
                 unenrolled: Unenrolled::Deny,
                 remember: 0,
+                app_passwords: false,
             }
         );
         assert!(!Policy::default().needs_groups());
@@ -434,5 +469,31 @@ mod tests {
         let sshd = p.resolve(&who("alice", &[], "sshd", "192.0.2.7"));
         assert_eq!(sshd.ask, Ask::Exempt(Exemption::Source));
         assert_eq!(p.resolve(&who("alice", &[], "sshd", "")).remember, 3600);
+    }
+
+    #[test]
+    fn app_passwords_off_by_default_allowed_by_a_rule_and_a_rule_false_wins() {
+        let allow = |groups: &[&str], services: &[&str], allows| Rule {
+            app_passwords: Some(allows),
+            ..rule(groups, services, None, None)
+        };
+        let p = Policy {
+            rules: vec![allow(&["mail"], &[], true), allow(&[], &["sudo"], false)],
+            ..Policy::default()
+        };
+        let on = |groups: &[String], service| p.resolve(&who("a", groups, service, "")).app_passwords;
+        assert!(!Policy::default().resolve(&who("a", &[], "sshd", "")).app_passwords);
+        assert!(!Policy::default().app_passwords_anywhere());
+        assert!(p.app_passwords_anywhere());
+        assert!(!on(&[], "dovecot"));
+        assert!(on(&names(&["mail"]), "dovecot"));
+        assert!(!on(&names(&["mail"]), "sudo"), "a rule's false wins");
+        let everywhere = Policy {
+            app_passwords: true,
+            rules: vec![allow(&[], &["sudo"], false)],
+            ..Policy::default()
+        };
+        assert!(everywhere.resolve(&who("a", &[], "sshd", "")).app_passwords);
+        assert!(!everywhere.resolve(&who("a", &[], "sudo", "")).app_passwords);
     }
 }

@@ -117,6 +117,15 @@ pub enum Command {
         subcommand_help_heading = "Remove only one"
     )]
     Remove(RemoveArgs),
+    /// Make, list or remove app passwords, for programs that cannot ask for a code (mail
+    /// clients, scripts over sftp, old VPN clients).
+    ///
+    /// An app password replaces the password and the second factor on the services it is
+    /// for, where the administrator allows app passwords (policy.app_passwords) and the PAM
+    /// line has the module option app_password. It is shown once; only its hash is kept.
+    /// Making or removing one needs a current code or a recovery code, unless run by root.
+    #[command(subcommand)]
+    AppPassword(AppPasswordCommand),
     /// Show what is enrolled, how many recovery codes are left, and any lockout.
     Status(UserArg),
     /// List the devices that may skip the prompt for now (the daemon's policy.remember).
@@ -146,6 +155,60 @@ pub struct UserArg {
         value_parser = NonEmptyStringValueParser::new()
     )]
     pub user: Option<String>,
+}
+
+/// `app-password`: what to do with app passwords.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum AppPasswordCommand {
+    /// Make a new app password and show it once.
+    Add(AppPasswordAddArgs),
+    /// List the app passwords (label, services, made, expires, last used; never the
+    /// password).
+    List(UserArg),
+    /// Remove one app password: programs using it can no longer log in.
+    Remove(AppPasswordRemoveArgs),
+}
+
+/// `app-password add`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct AppPasswordAddArgs {
+    /// Its name, e.g. `thunderbird`: 1 to 32 letters, digits, dots, dashes or underscores.
+    #[arg(value_parser = parse_label)]
+    pub label: String,
+    /// The PAM services it works on, comma-separated (e.g. `sshd,dovecot`). Default: every
+    /// service where the administrator allows app passwords.
+    #[arg(long, value_name = "SERVICE,...", value_delimiter = ',', value_parser = NonEmptyStringValueParser::new())]
+    pub services: Vec<String>,
+    /// It stops working after this long, e.g. 90d, 12h or 1y (at most 5 years). Default:
+    /// it does not expire.
+    #[arg(long, value_name = "DURATION", value_parser = parse_expires)]
+    pub expires: Option<u64>,
+    #[command(flatten)]
+    pub target: UserArg,
+}
+
+/// `app-password remove`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct AppPasswordRemoveArgs {
+    /// Its label, as `app-password list` shows it.
+    #[arg(value_parser = parse_label)]
+    pub label: String,
+    #[command(flatten)]
+    pub target: UserArg,
+}
+
+/// Longest `--expires`, in seconds (the daemon's limit too).
+const MAX_EXPIRES_SECS: u64 = 5 * 366 * 86_400;
+
+/// An app password's life as seconds, 1 s to 5 years.
+fn parse_expires(text: &str) -> Result<u64, String> {
+    let secs = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}): write e.g. 90d, 12h or 1y"))?
+        .as_secs();
+    if !(1..=MAX_EXPIRES_SECS).contains(&secs) {
+        return Err(format!("`{text}` must be from 1s to 5 years"));
+    }
+    Ok(secs)
 }
 
 /// `totp`: an app to enroll.

@@ -17,6 +17,10 @@ use crate::error::EnrollError;
 use crate::output::{CodesReason, Output};
 use crate::prompt::Prompter;
 
+mod app_password;
+
+pub(crate) use app_password::app_passwords_text;
+
 /// Asked when the daemon wants a proof before changing an existing enrollment.
 const PROOF_PROMPT: &str = "Current verification code or recovery code: ";
 const PROOF: &str = "a current verification code or a recovery code";
@@ -81,6 +85,7 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
                 contact: Some(contact),
                 target,
             }) => self.remove_contact(&user(target)?, contact),
+            Command::AppPassword(command) => self.app_password(command),
             Command::Status(target) => self.status(&user(target)?),
             Command::Devices(target) => self.devices(&user(target)?),
             Command::Forget(target) => self.forget(&user(target)?),

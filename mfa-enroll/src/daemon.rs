@@ -137,6 +137,9 @@ fn request_name(request: &Request) -> &'static str {
         Request::RemoveHotp { .. } => "remove_hotp",
         Request::ResyncHotp { .. } => "resync_hotp",
         Request::Import { .. } => "import",
+        Request::AddAppPassword { .. } => "add_app_password",
+        Request::RemoveAppPassword { .. } => "remove_app_password",
+        Request::AppPassword { .. } => "app_password",
     }
 }
 

@@ -168,6 +168,14 @@ impl<W: Write> Output<W> {
         }
     }
 
+    /// One result: `json` in JSON mode, else `human` as it is.
+    pub fn either(&mut self, json: &Value, human: &str) -> Result<(), EnrollError> {
+        match self.mode {
+            Mode::Json => self.json(json),
+            Mode::Human => self.text(human),
+        }
+    }
+
     /// A request succeeded; `message` is the daemon's.
     pub fn ok(&mut self, message: &str) -> Result<(), EnrollError> {
         self.text(&ok_text(message, self.mode == Mode::Json))
@@ -479,6 +487,7 @@ pub fn status_details(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> S
     }
     passkeys_text(&mut text, report, tz);
     hotp_text(&mut text, report, tz);
+    crate::commands::app_passwords_text(&mut text, report, now, tz);
     contacts_text(&mut text, &report.contacts, tz);
     let _ = writeln!(text, "Recovery codes left: {}", report.recovery_codes_left);
     if report.lockouts.is_empty() {
@@ -655,6 +664,7 @@ mod tests {
             contacts: contacts(),
             passkeys: Vec::new(),
             hotp: Vec::new(),
+            app_passwords: Vec::new(),
             trusted_devices: Vec::new(),
             exempt_until: None,
             last_success: Some(LastSuccessStatus {

@@ -445,6 +445,7 @@ fn status_from_mfa_socket_in_both_modes() {
         bypass: None,
         passkeys: Vec::new(),
         hotp: Vec::new(),
+        app_passwords: Vec::new(),
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],
@@ -905,6 +906,7 @@ fn status_lists_contacts_masked_in_both_modes() {
         bypass: None,
         passkeys: Vec::new(),
         hotp: Vec::new(),
+        app_passwords: Vec::new(),
     };
     let daemon = FakeDaemon::start(vec![
         vec![Response::Status(report.clone())],

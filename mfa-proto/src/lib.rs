@@ -31,6 +31,7 @@ pub use frame::{
     write_frame,
 };
 pub use message::{
+    AppPasswordStatus,
     AuthRequest, BypassStatus, Channel, ContactKind, ContactStatus, Envelope, FailureKind,
     HotpEnrollment, HotpStatus, LastSuccessStatus, Lockout, NewContact, Outcome, PROTOCOL_VERSION,
     PasskeyStatus, Request, Response, StatusReport, Step, TotpEnrollment, TotpStatus,

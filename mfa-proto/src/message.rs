@@ -246,6 +246,43 @@ pub enum Request {
         #[serde(default)]
         proof: Option<Secret>,
     },
+    /// Makes an app password for `user` (answered with [`Response::AppPassword`], shown
+    /// once). A non-root caller with a factor must give `proof`.
+    AddAppPassword {
+        /// Account.
+        user: String,
+        /// Its label; an existing label is refused (remove it first).
+        label: String,
+        /// PAM services it works on; empty: every service the policy allows them on.
+        #[serde(default)]
+        services: Vec<String>,
+        /// Seconds until it stops working; `None`: it does not expire.
+        #[serde(default)]
+        expires_in: Option<u64>,
+        /// A current code or a recovery code; not needed for root.
+        #[serde(default)]
+        proof: Option<Secret>,
+    },
+    /// Removes one app password.
+    RemoveAppPassword {
+        /// Account.
+        user: String,
+        /// Its label.
+        label: String,
+        /// A current code or a recovery code; not needed for root.
+        #[serde(default)]
+        proof: Option<Secret>,
+    },
+    /// Sent by `pam_mfa.so app_password`: is `password` (PAM_AUTHTOK) one of the user's app
+    /// passwords for this service? Answered with one [`Step::Done`]: `success` (it is, the
+    /// login is done), `ignore` (it is not one; the daemon kept and logged nothing of it),
+    /// `failure` (shaped like one but wrong: counted like a wrong code) or `locked_out`.
+    AppPassword {
+        /// Everything PAM knows.
+        auth: AuthRequest,
+        /// What PAM_AUTHTOK holds.
+        password: Secret,
+    },
     /// Removes one phone or email address.
     RemoveContact {
         /// Account.
@@ -291,7 +328,9 @@ impl Request {
     /// The account a request acts for, if it names one.
     pub fn user(&self) -> Option<&str> {
         match self {
-            Request::Authenticate { auth } => Some(&auth.user),
+            Request::Authenticate { auth } | Request::AppPassword { auth, .. } => {
+                Some(&auth.user)
+            }
             Request::EnrollTotp { user, .. }
             | Request::NewRecoveryCodes { user, .. }
             | Request::RemoveFactors { user, .. }
@@ -303,6 +342,8 @@ impl Request {
             | Request::RemoveTotp { user, .. }
             | Request::EnrollPasskey { user, .. }
             | Request::RemovePasskey { user, .. }
+            | Request::AddAppPassword { user, .. }
+            | Request::RemoveAppPassword { user, .. }
             | Request::EnrollHotp { user, .. }
             | Request::RemoveHotp { user, .. }
             | Request::ResyncHotp { user, .. }
@@ -586,9 +627,31 @@ pub struct StatusReport {
     /// Passkeys and security keys, in enrollment order.
     #[serde(default)]
     pub passkeys: Vec<PasskeyStatus>,
+    /// App passwords (never the password or its hash), in the order they were made.
+    #[serde(default)]
+    pub app_passwords: Vec<AppPasswordStatus>,
     /// HOTP tokens, in enrollment order.
     #[serde(default)]
     pub hotp: Vec<HotpStatus>,
+}
+
+/// One app password, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppPasswordStatus {
+    /// Its label.
+    pub label: String,
+    /// The services it works on; empty: every service the policy allows them on.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Unix time it was made.
+    pub created_at: u64,
+    /// Unix time it stops working, if it expires.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// Unix time of the last login it made.
+    #[serde(default)]
+    pub last_used: Option<u64>,
 }
 
 /// One passkey, as `status` shows it.

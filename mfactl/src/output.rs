@@ -233,6 +233,7 @@ mod tests {
                 aaguid: None,
             }],
             hotp: Vec::new(),
+            app_passwords: Vec::new(),
             trusted_devices: Vec::new(),
             exempt_until: None,
             last_success: Some(mfa_proto::LastSuccessStatus {
@@ -265,7 +266,7 @@ mod tests {
         assert!(lines[0].starts_with("USER "), "{text}");
         assert!(
             lines[1].starts_with("alice  ")
-                && lines[1].contains("  app   iphone    7  ")
+                && lines[1].contains("  app   iphone    -     7  ")
                 && lines[1].contains("2025-01-05 13:00 UTC from 10.0.0.5 (totp)")
                 && lines[1].ends_with("bypass code: 1 use(s) until 2025-01-05 16:00 UTC")
                 && lines[1].contains("work +1 •••-•••-4567, home a•••@example.com")

@@ -69,33 +69,15 @@ enum Stage {
 impl<H: PamHandler> Relay<'_, H> {
     fn run(mut self) -> Result<Outcome, AuthError> {
         let auth = self.auth_request()?;
-        // Root's callers never fall back to the public socket: there any user could keep
-        // the daemon busy, and a busy daemon must not delay or deny their logins.
-        let socket = if self.pam.runs_as_root() {
-            privileged_socket(&self.options.socket)
-        } else {
-            self.options.socket.clone()
-        };
-        self.debug(format_args!(
-            "connecting to {} for user {:?}",
-            socket.display(),
-            auth.user
-        ));
-        let mut client = match Client::connect(&socket, self.options.timeout) {
-            Ok(client) => client,
-            Err(source) => return Err(Unavailable::connecting(socket, source).into()),
-        };
-        // One SO_PEERCRED read: its uid decides whether the daemon's account is looked up.
-        let checked = client
-            .peer_uid()
-            .map_err(ListenerError::Unreadable)
-            .and_then(|uid| {
-                let trusted = self.pam.trusted_listeners(&self.options.daemon_user, uid);
-                check_listener_uid(uid, &trusted)
-            });
-        if let Err(source) = checked {
-            return Err(Unavailable::WrongListener { socket, source }.into());
+        let user = auth.user.clone();
+        if self.options.app_password {
+            // The whole field is an app password, or it goes on as it is.
+            if self.try_app_password(&auth)? == app_password::Tried::Accepted {
+                return Ok(Outcome::Success);
+            }
+            return Ok(Outcome::Ignore);
         }
+        let (mut client, socket) = self.connect(&user)?;
         let mut stage = Stage::Opening;
         // Set when a request could not be sent. The daemon may have said why before hanging
         // up (too many connections, or it stopped waiting for the user), so its last
@@ -146,6 +128,39 @@ impl<H: PamHandler> Relay<'_, H> {
             }
         }
         Err(AuthError::Protocol(ProtocolError::TooManySteps(MAX_STEPS)))
+    }
+
+    /// Connects to the daemon's socket (the privileged one for root's callers) and checks
+    /// who listens there.
+    fn connect(&mut self, user: &str) -> Result<(Client, PathBuf), AuthError> {
+        // Root's callers never fall back to the public socket: there any user could keep
+        // the daemon busy, and a busy daemon must not delay or deny their logins.
+        let socket = if self.pam.runs_as_root() {
+            privileged_socket(&self.options.socket)
+        } else {
+            self.options.socket.clone()
+        };
+        self.debug(format_args!(
+            "connecting to {} for user {:?}",
+            socket.display(),
+            user
+        ));
+        let client = match Client::connect(&socket, self.options.timeout) {
+            Ok(client) => client,
+            Err(source) => return Err(Unavailable::connecting(socket, source).into()),
+        };
+        // One SO_PEERCRED read: its uid decides whether the daemon's account is looked up.
+        let checked = client
+            .peer_uid()
+            .map_err(ListenerError::Unreadable)
+            .and_then(|uid| {
+                let trusted = self.pam.trusted_listeners(&self.options.daemon_user, uid);
+                check_listener_uid(uid, &trusted)
+            });
+        if let Err(source) = checked {
+            return Err(Unavailable::WrongListener { socket, source }.into());
+        }
+        Ok((client, socket))
     }
 
     /// What PAM knows about this authentication.
@@ -225,5 +240,6 @@ fn check_text(text: &str) -> Result<(), AuthError> {
     }
 }
 
+mod app_password;
 #[cfg(test)]
 mod tests;

@@ -8,12 +8,13 @@ use std::ops::Deref;
 use std::ptr;
 
 use mfa_proto::Secret;
+use zeroize::Zeroizing;
 use pam::constants::{
     PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_TEXT_INFO, PamFlag,
     PamMessageStyle, PamResultCode,
 };
 use pam::conv::Conv;
-use pam::items::{Item, RHost, RUser, Service, Tty, User};
+use pam::items::{AuthTok, Item, RHost, RUser, Service, Tty, User};
 use pam::module::{PamHandle, PamHooks};
 use pam::secret::SecretBytes;
 
@@ -26,7 +27,11 @@ use crate::handler::{
 unsafe extern "C" {
     fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
     fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
+    fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const libc::c_void) -> c_int;
 }
+
+/// `PAM_AUTHTOK` in `<security/_pam_types.h>`.
+const PAM_AUTHTOK: c_int = 6;
 
 /// The module's hooks. pam-bindings catches panics around each of them.
 #[derive(Debug)]
@@ -124,6 +129,49 @@ impl PamHandler for RealPam<'_> {
         let answer = self.converse(style, text)?.ok_or(ConvError::NoAnswer)?;
         let text = answer.as_str().map_err(|_| ConvError::AnswerNotUtf8)?;
         Ok(Secret::from(text))
+    }
+
+    fn prompt_bytes(&mut self, text: &str) -> Result<Zeroizing<Vec<u8>>, ConvError> {
+        let answer = self
+            .converse(PAM_PROMPT_ECHO_OFF, text)?
+            .ok_or(ConvError::NoAnswer)?;
+        Ok(Zeroizing::new(answer.as_bytes().to_vec()))
+    }
+
+    fn authtok(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, ItemError> {
+        match self.pamh.get_item::<AuthTok>() {
+            Ok(None) => Ok(None),
+            Ok(Some(token)) => Ok(Some(Zeroizing::new(token.as_bytes().to_vec()))),
+            Err(code) => Err(ItemError {
+                name: c"PAM_AUTHTOK",
+                problem: ItemProblem::Pam(code),
+            }),
+        }
+    }
+
+    fn set_authtok(&mut self, token: &[u8]) -> Result<(), ItemError> {
+        let fail = |code| ItemError {
+            name: c"PAM_AUTHTOK",
+            problem: ItemProblem::Pam(code),
+        };
+        // A NUL inside cannot be passed to C; such a token is not set (PAM_BUF_ERR).
+        let token = CString::new(token.to_vec())
+            .map(|c| Zeroizing::new(c.into_bytes_with_nul()))
+            .map_err(|_| fail(PamResultCode::PAM_BUF_ERR))?;
+        // SAFETY: `self.pamh` is the live handle PAM passed to this hook; `token` is a
+        // NUL-terminated string that outlives the call, and pam_set_item copies it.
+        let code = unsafe {
+            pam_set_item(
+                ptr::from_mut(self.pamh),
+                PAM_AUTHTOK,
+                token.as_ptr().cast::<libc::c_void>(),
+            )
+        };
+        if code == PamResultCode::PAM_SUCCESS as c_int {
+            Ok(())
+        } else {
+            Err(fail(PamResultCode::PAM_SYSTEM_ERR))
+        }
     }
 
     fn show(&mut self, kind: MessageKind, text: &str) -> Result<(), ConvError> {

@@ -5,6 +5,7 @@ use std::ffi::CStr;
 use std::fmt;
 
 use mfa_proto::Secret;
+use zeroize::Zeroizing;
 use pam::constants::PamResultCode;
 
 /// The PAM items the module reads.
@@ -129,6 +130,17 @@ pub trait PamHandler {
     /// Shows a prompt (`PAM_PROMPT_ECHO_ON` when `echo`, else `PAM_PROMPT_ECHO_OFF`) and
     /// returns the answer, which is wiped when dropped.
     fn prompt(&mut self, text: &str, echo: bool) -> Result<Secret, ConvError>;
+
+    /// Shows a prompt with echo off and returns the answer as bytes (a Unix password need
+    /// not be UTF-8), wiped when dropped.
+    fn prompt_bytes(&mut self, text: &str) -> Result<Zeroizing<Vec<u8>>, ConvError>;
+
+    /// `PAM_AUTHTOK` as an earlier module set it, `None` when unset; wiped when dropped.
+    fn authtok(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, ItemError>;
+
+    /// Sets `PAM_AUTHTOK` (PAM keeps its own copy) for the modules after this one
+    /// (`pam_unix use_first_pass`).
+    fn set_authtok(&mut self, token: &[u8]) -> Result<(), ItemError>;
 
     /// Shows a message that needs no answer.
     fn show(&mut self, kind: MessageKind, text: &str) -> Result<(), ConvError>;

@@ -49,6 +49,10 @@ pub struct ModuleOptions {
     pub timeout: Duration,
     /// The account the daemon runs as: with root, the only listener the module talks to.
     pub daemon_user: String,
+    /// PAM_AUTHTOK is first tried as one of the user's app passwords: if it is one, the login
+    /// is done; if not, `PAM_IGNORE` (or, with `code_in_password`, that path) and the token
+    /// stays for the password module.
+    pub app_password: bool,
 }
 
 impl Default for ModuleOptions {
@@ -60,6 +64,7 @@ impl Default for ModuleOptions {
             debug: false,
             timeout: DEFAULT_TIMEOUT,
             daemon_user: DEFAULT_DAEMON_USER.into(),
+            app_password: false,
         }
     }
 }
@@ -110,7 +115,7 @@ impl fmt::Display for OptionError {
             OptionError::Unknown { arg } => write!(
                 f,
                 "unknown module option {arg:?} (known: socket=PATH, nullok, \
-                 failmode=secure|safe, timeout=SECONDS, daemon_user=NAME, debug)"
+                 failmode=secure|safe, timeout=SECONDS, daemon_user=NAME, debug, app_password)"
             ),
             OptionError::MissingValue { option } => {
                 write!(f, "module option {option:?} needs a value: {option}=...")
@@ -157,6 +162,7 @@ impl ModuleOptions {
                 "failmode" => set(&mut options.failmode, "failmode", value, parse_failmode)?,
                 "timeout" => set(&mut options.timeout, "timeout", value, parse_timeout)?,
                 "debug" => flag(&mut options.debug, "debug", value)?,
+                "app_password" => flag(&mut options.app_password, "app_password", value)?,
                 "daemon_user" => set(
                     &mut options.daemon_user,
                     "daemon_user",
@@ -287,8 +293,10 @@ mod tests {
                 debug: true,
                 timeout: Duration::from_secs(3),
                 daemon_user: "_mfa".into(),
+                app_password: false,
             }
         );
+        assert!(parse(&[c"app_password"]).unwrap().app_password);
         assert_eq!(
             parse(&[c"failmode=secure"]).unwrap().failmode,
             FailMode::Secure
@@ -364,7 +372,11 @@ mod tests {
         ] {
             assert_eq!(parse(&[arg]), Err(OptionError::MissingValue { option }));
         }
-        for (arg, option) in [(c"nullok=1", "nullok"), (c"debug=yes", "debug")] {
+        for (arg, option) in [
+            (c"nullok=1", "nullok"),
+            (c"debug=yes", "debug"),
+            (c"app_password=yes", "app_password"),
+        ] {
             assert_eq!(parse(&[arg]), Err(OptionError::UnexpectedValue { option }));
         }
     }

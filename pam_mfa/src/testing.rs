@@ -47,6 +47,8 @@ pub struct FakePam {
     pub trusted: Option<[u32; 2]>,
     /// The `daemon_user` of each listener check.
     pub daemon_users: Vec<String>,
+    /// `PAM_AUTHTOK`, as an earlier module (or this one) set it.
+    pub authtok: Option<Vec<u8>>,
 }
 
 impl FakePam {
@@ -111,6 +113,20 @@ impl PamHandler for FakePam {
             Some(answer) => answer.map(Secret::from),
             None => Err(ConvError::Pam(PamResultCode::PAM_CONV_ERR)),
         }
+    }
+
+    fn prompt_bytes(&mut self, text: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, ConvError> {
+        let answer = self.prompt(text, false)?;
+        Ok(zeroize::Zeroizing::new(answer.expose().as_bytes().to_vec()))
+    }
+
+    fn authtok(&mut self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, ItemError> {
+        Ok(self.authtok.clone().map(zeroize::Zeroizing::new))
+    }
+
+    fn set_authtok(&mut self, token: &[u8]) -> Result<(), ItemError> {
+        self.authtok = Some(token.to_vec());
+        Ok(())
     }
 
     fn show(&mut self, kind: MessageKind, text: &str) -> Result<(), ConvError> {

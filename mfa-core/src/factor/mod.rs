@@ -28,6 +28,8 @@ pub enum Factor {
     BypassCode,
     /// An approval signed by a passkey on the web page.
     Passkey,
+    /// An app password (module option `app_password`): it stands in for the whole login.
+    AppPassword,
 }
 
 impl Factor {
@@ -42,6 +44,7 @@ impl Factor {
             Factor::SentCode(Channel::Email) => "email",
             Factor::BypassCode => "bypass_code",
             Factor::Passkey => "passkey",
+            Factor::AppPassword => "app_password",
         }
     }
 }

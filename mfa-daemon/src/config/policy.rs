@@ -63,6 +63,9 @@ pub struct PolicyConfig {
     /// phones and addresses). Empty: only the prompt shows it.
     #[serde(deserialize_with = "approval_channels")]
     pub approval_channels: Vec<ApprovalChannel>,
+    /// Whether app passwords (`mfa-enroll app-password`, module option `app_password`) work;
+    /// rules may allow or forbid them for some groups or services.
+    pub app_passwords: bool,
 }
 
 /// One entry of `policy.approval_channels`.
@@ -143,6 +146,8 @@ pub struct RuleConfig {
     /// A shorter `remember` for these groups or services.
     #[serde(default, deserialize_with = "optional_duration")]
     pub remember: Option<Duration>,
+    /// Allow (`true`) or forbid (`false`) app passwords for these groups or services.
+    pub app_passwords: Option<bool>,
 }
 
 /// `policy.require`.
@@ -189,6 +194,7 @@ impl Default for PolicyConfig {
             push_cooldown: Duration::from_secs(15 * 60),
             max_pushes_per_hour: 5,
             approval_channels: ApprovalChannel::ALL.to_vec(),
+            app_passwords: false,
         }
     }
 }
@@ -247,6 +253,7 @@ impl PolicyConfig {
                 RequireSetting::Groups => Require::Groups,
             },
             require_groups: self.require_groups.clone(),
+            app_passwords: self.app_passwords,
             exempt_users: self.exempt_users.clone(),
             exempt_groups: self.exempt_groups.clone(),
             exempt_sources: self
@@ -268,6 +275,7 @@ impl PolicyConfig {
                     services: r.services.clone(),
                     unenrolled: r.unenrolled.map(UnenrolledSetting::policy),
                     remember: r.remember.map(|d| d.as_secs()),
+                    app_passwords: r.app_passwords,
                 })
                 .collect(),
         }
@@ -379,10 +387,10 @@ impl RuleConfig {
                 format!("rule {number} applies to nothing: give it groups or services"),
             ));
         }
-        if self.unenrolled.is_none() && self.remember.is_none() {
+        if self.unenrolled.is_none() && self.remember.is_none() && self.app_passwords.is_none() {
             return Err(Invalid::new(
                 "policy.rule",
-                format!("rule {number} changes nothing: give it unenrolled or remember"),
+                format!("rule {number} changes nothing: give it unenrolled, remember or app_passwords"),
             ));
         }
         Ok(())

@@ -35,10 +35,11 @@ impl Decider {
     /// were removed (to be told).
     pub fn remove_factors(&self, name: &str) -> Result<Option<Vec<Contact>>, DaemonError> {
         Ok(self.store.update(name, |record| {
-            if !record.is_enrolled(self.now().secs()) {
+            if !record.is_enrolled(self.now().secs()) && record.app_passwords.is_empty() {
                 return None;
             }
             record.revision += 1;
+            record.app_passwords.clear();
             record.totp.clear();
             record.hotp.clear();
             record.passkeys.clear();

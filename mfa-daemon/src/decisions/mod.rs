@@ -17,6 +17,7 @@
 
 mod admin;
 mod answers;
+mod app_passwords;
 mod devices;
 mod enrollment;
 mod factors;
@@ -39,10 +40,11 @@ use crate::store::{self, ByClass, CallerClass, Limits, RecordStore, StoreError, 
 use crate::username::UserName;
 
 pub use answers::{Locks, Verdict};
+pub use app_passwords::AppPasswordCheck;
 pub use devices::DeviceTrust;
 pub use enrollment::{Activation, PendingTotp};
-pub use factors::{ContactChange, ContactRemoval, Removal, below_minimum};
 pub use import::{ImportEnd, ImportPlan};
+pub use factors::{ContactChange, ContactRemoval, Removal, below_minimum};
 pub use hotp::{PendingHotp, Resync};
 pub use mfa_core::Factor;
 pub use mfa_core::factor::{Decision, Rejection};

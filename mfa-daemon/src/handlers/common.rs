@@ -86,6 +86,7 @@ pub fn status_report(
                 expires_at: b.expires_at,
             }),
         passkeys: passkeys(record),
+        app_passwords: app_passwords(record),
         hotp: hotp_tokens(record),
     })
 }
@@ -103,6 +104,21 @@ pub fn trusted_devices(record: &UserRecord, now: u64) -> Vec<TrustedDeviceStatus
             service: d.id.service.clone(),
             since: d.since,
             until: d.until,
+        })
+        .collect()
+}
+
+/// The app passwords of `record`, as reports show them (never a hash).
+pub fn app_passwords(record: &UserRecord) -> Vec<mfa_proto::AppPasswordStatus> {
+    record
+        .app_passwords
+        .iter()
+        .map(|p| mfa_proto::AppPasswordStatus {
+            label: p.label.clone(),
+            services: p.services.clone(),
+            created_at: p.created_at,
+            expires_at: p.expires_at,
+            last_used: p.last_used,
         })
         .collect()
 }

@@ -14,7 +14,7 @@ use crate::connection::{Caller, Connection};
 use crate::decisions::{Activation, PendingTotp, Subject, Verdict};
 use crate::error::DaemonError;
 use crate::handlers::common::{internal, invalid_user_name, status_report};
-use crate::handlers::{contacts, hotp, passkeys};
+use crate::handlers::{app_passwords, contacts, hotp, passkeys};
 use crate::service::check_answer;
 use crate::service::notices::notify_others;
 use crate::service::request::uid_source;
@@ -177,6 +177,8 @@ async fn authorize(shared: &Arc<Shared>, uid: u32, request: &Request) -> Result<
             | Request::RemoveTotp { .. }
             | Request::EnrollPasskey { .. }
             | Request::RemovePasskey { .. }
+            | Request::AddAppPassword { .. }
+            | Request::RemoveAppPassword { .. }
             | Request::EnrollHotp { .. }
             | Request::RemoveHotp { .. }
             | Request::NewRecoveryCodes { .. }
@@ -216,6 +218,8 @@ async fn change(
     let proof = match &request {
         Request::RemoveTotp { proof, .. }
         | Request::RemovePasskey { proof, .. }
+        | Request::AddAppPassword { proof, .. }
+        | Request::RemoveAppPassword { proof, .. }
         | Request::RemoveHotp { proof, .. }
         | Request::NewRecoveryCodes { proof, .. }
         | Request::RemoveFactors { proof, .. }
@@ -229,6 +233,22 @@ async fn change(
     match request {
         Request::RemoveTotp { label, .. } => removal::remove_app(shared, uid, user, &label).await,
         Request::RemovePasskey { label, .. } => passkeys::remove(shared, uid, user, &label).await,
+        Request::AddAppPassword {
+            label,
+            services,
+            expires_in,
+            ..
+        } => {
+            let new = app_passwords::NewAppPassword {
+                label,
+                services,
+                expires_in,
+            };
+            app_passwords::add(shared, conn.caller, user, new).await
+        }
+        Request::RemoveAppPassword { label, .. } => {
+            app_passwords::remove(shared, uid, user, &label).await
+        }
         Request::RemoveHotp { label, .. } => hotp::remove(shared, uid, user, &label).await,
         Request::NewRecoveryCodes { .. } => new_recovery_codes(shared, conn.caller, user).await,
         Request::RemoveFactors { .. } => removal::remove(shared, uid, user).await,

@@ -3,6 +3,7 @@
 //! connection to [`serve`].
 
 pub mod admin;
+pub mod app_passwords;
 pub mod authenticate;
 pub mod common;
 pub mod contacts;
@@ -30,6 +31,9 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
     let result = match request {
         Request::Authenticate { auth } => {
             authenticate::authenticate(&shared, &mut conn, auth).await
+        }
+        Request::AppPassword { auth, password } => {
+            app_passwords::sign_in(&shared, &mut conn, auth, password).await
         }
         Request::Answer { .. }
         | Request::ConfirmTotp { .. }

@@ -54,7 +54,7 @@ impl Attempt {
 
     /// An event of `kind` about this attempt, with what every such event carries; the
     /// caller fills in the rest.
-    fn event(&self, kind: AuditKind, outcome: AuditOutcome) -> AuditEvent<'_> {
+    pub(super) fn event(&self, kind: AuditKind, outcome: AuditOutcome) -> AuditEvent<'_> {
         AuditEvent {
             event: kind,
             user: &self.user,
