@@ -28,6 +28,17 @@ pub enum Unenrolled {
     Deny,
 }
 
+/// Whether a login whose first SSH step was a FIDO security key (sshd's
+/// `sk-ssh-ed25519@openssh.com` or `sk-ecdsa-sha2-nistp256@openssh.com` key) is asked again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SecurityKeys {
+    /// The key counts as the second factor: no prompt (the less strict).
+    SecondFactor,
+    /// Asked like any other login (the default, and the strictest).
+    #[default]
+    Ask,
+}
+
 /// A rule for some groups or services; its settings apply when the user is in one of its
 /// groups or the service is one of its services, and only where they are stricter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,9 +51,8 @@ pub struct Rule {
     pub unenrolled: Option<Unenrolled>,
     /// A shorter trust of devices, in seconds (0: never).
     pub remember: Option<u64>,
-    /// Whether app passwords work for these groups or services: `false` anywhere a rule
-    /// applies wins, else `true` from a rule allows them although `[policy]` does not.
-    pub app_passwords: Option<bool>,
+    /// [`SecurityKeys::Ask`] here although `[policy]` lets security keys count.
+    pub ssh_security_keys: Option<SecurityKeys>,
 }
 
 impl Rule {
@@ -59,9 +69,8 @@ pub struct Policy {
     pub require: Require,
     /// With [`Require::Groups`]: the groups whose members are asked.
     pub require_groups: Vec<String>,
-    /// Whether app passwords work (rules may allow or forbid them for some groups or
-    /// services).
-    pub app_passwords: bool,
+    /// Whether an SSH login that began with a FIDO security key is asked again.
+    pub ssh_security_keys: SecurityKeys,
     /// Never asked.
     pub exempt_users: Vec<String>,
     /// Members are never asked.
@@ -117,7 +126,7 @@ impl Default for Policy {
         Policy {
             require: Require::All,
             require_groups: Vec::new(),
-            app_passwords: false,
+            ssh_security_keys: SecurityKeys::Ask,
             exempt_users: Vec::new(),
             exempt_groups: Vec::new(),
             exempt_sources: Vec::new(),
@@ -196,8 +205,9 @@ pub struct Resolved {
     pub unenrolled: Unenrolled,
     /// How long to trust the device after a successful login, in seconds (0: not at all).
     pub remember: u64,
-    /// Whether an app password may stand in for this login.
-    pub app_passwords: bool,
+    /// Whether a first SSH step with a FIDO security key is the second factor; always
+    /// [`SecurityKeys::Ask`] for an `always_ask` service.
+    pub ssh_security_keys: SecurityKeys,
 }
 
 impl Policy {
@@ -227,7 +237,15 @@ impl Policy {
                 .filter_map(|r| r.remember)
                 .fold(self.remember, Ord::min)
         };
-        let app_passwords = self.resolve_app_passwords(who);
+        let ssh_security_keys = if always_ask {
+            SecurityKeys::Ask
+        } else {
+            self.rules
+                .iter()
+                .filter(|r| r.applies(who))
+                .filter_map(|r| r.ssh_security_keys)
+                .fold(self.ssh_security_keys, Ord::max)
+        };
         let in_any = |names: &[String]| names.iter().any(|g| who.groups.contains(g));
         let ask = if self.exempt_users.iter().any(|u| u == who.user) {
             Ask::Exempt(Exemption::User)
@@ -250,30 +268,8 @@ impl Policy {
             ask,
             unenrolled,
             remember,
-            app_passwords,
+            ssh_security_keys,
         }
-    }
-
-    /// A rule's `false` wins over everything (forbidding is the strict side); else a rule's
-    /// `true`, else `[policy]`'s own.
-    fn resolve_app_passwords(&self, who: &Context<'_>) -> bool {
-        let said: Vec<bool> = self
-            .rules
-            .iter()
-            .filter(|r| r.applies(who))
-            .filter_map(|r| r.app_passwords)
-            .collect();
-        if said.contains(&false) {
-            false
-        } else {
-            said.contains(&true) || self.app_passwords
-        }
-    }
-
-    /// Whether app passwords work for anyone at all (`[policy]` or any rule allows them):
-    /// if not, making one is refused.
-    pub fn app_passwords_anywhere(&self) -> bool {
-        self.app_passwords || self.rules.iter().any(|r| r.app_passwords == Some(true))
     }
 }
 
@@ -304,7 +300,7 @@ mod tests {
             services: names(services),
             unenrolled,
             remember,
-            app_passwords: None,
+            ssh_security_keys: None,
         }
     }
 
@@ -321,7 +317,7 @@ mod tests {
                 ask: Ask::Yes,
                 unenrolled: Unenrolled::Deny,
                 remember: 0,
-                app_passwords: false,
+                ssh_security_keys: SecurityKeys::Ask,
             }
         );
         assert!(!Policy::default().needs_groups());
@@ -472,28 +468,23 @@ mod tests {
     }
 
     #[test]
-    fn app_passwords_off_by_default_allowed_by_a_rule_and_a_rule_false_wins() {
-        let allow = |groups: &[&str], services: &[&str], allows| Rule {
-            app_passwords: Some(allows),
-            ..rule(groups, services, None, None)
+    fn security_keys_count_only_where_no_rule_or_always_ask_service_says_ask() {
+        let ask_for_admins = Rule {
+            ssh_security_keys: Some(SecurityKeys::Ask),
+            ..rule(&["admins"], &[], None, None)
         };
         let p = Policy {
-            rules: vec![allow(&["mail"], &[], true), allow(&[], &["sudo"], false)],
+            ssh_security_keys: SecurityKeys::SecondFactor,
+            rules: vec![ask_for_admins],
             ..Policy::default()
         };
-        let on = |groups: &[String], service| p.resolve(&who("a", groups, service, "")).app_passwords;
-        assert!(!Policy::default().resolve(&who("a", &[], "sshd", "")).app_passwords);
-        assert!(!Policy::default().app_passwords_anywhere());
-        assert!(p.app_passwords_anywhere());
-        assert!(!on(&[], "dovecot"));
-        assert!(on(&names(&["mail"]), "dovecot"));
-        assert!(!on(&names(&["mail"]), "sudo"), "a rule's false wins");
-        let everywhere = Policy {
-            app_passwords: true,
-            rules: vec![allow(&[], &["sudo"], false)],
-            ..Policy::default()
+        let keys = |groups: &[String], service| {
+            p.resolve(&who("a", groups, service, "")).ssh_security_keys
         };
-        assert!(everywhere.resolve(&who("a", &[], "sshd", "")).app_passwords);
-        assert!(!everywhere.resolve(&who("a", &[], "sudo", "")).app_passwords);
+        assert_eq!(keys(&[], "sshd"), SecurityKeys::SecondFactor);
+        assert_eq!(keys(&names(&["admins"]), "sshd"), SecurityKeys::Ask);
+        assert_eq!(keys(&[], "sudo"), SecurityKeys::Ask);
+        let by_default = Policy::default().resolve(&who("a", &[], "sshd", ""));
+        assert_eq!(by_default.ssh_security_keys, SecurityKeys::Ask);
     }
 }

@@ -17,6 +17,9 @@ use crate::scratch::{ScratchDir, set_mode, write_file};
 use crate::user::TestUser;
 
 const SSHD: &str = "/usr/sbin/sshd";
+/// OpenSSH's software FIDO authenticator for its own tests (Debian's `openssh-tests`): it
+/// signs as a security key would, with no device, no touch and no PIN check.
+pub const SK_DUMMY: &str = "/usr/lib/openssh/regress/misc/sk-dummy/sk-dummy.so";
 /// sshd refuses to start without its privilege separation directory; packages make it at boot.
 const PRIVSEP_DIR: &str = "/run/sshd";
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,16 +62,25 @@ pub struct Sshd {
 impl Sshd {
     /// Starts sshd with `pam_mfa.so socket=<daemon's> MFA_OPTIONS`.
     pub fn start(daemon: &Daemon, mfa_options: &str) -> Sshd {
-        Sshd::start_with_service(PamService::mfa(daemon.socket(), mfa_options))
+        Sshd::start_with_service(PamService::mfa(daemon.socket(), mfa_options), "")
+    }
+
+    /// Like [`Sshd::start`], with `extra` lines at the end of sshd_config (keywords the
+    /// fixture does not set; for those it sets, sshd keeps the first value).
+    pub fn start_with_config(daemon: &Daemon, mfa_options: &str, extra: &str) -> Sshd {
+        Sshd::start_with_service(PamService::mfa(daemon.socket(), mfa_options), extra)
     }
 
     /// Starts sshd with `pam_mfa.so socket=<daemon's> MFA_OPTIONS` followed by pam_permit, so
     /// that a login the module ignores (`PAM_IGNORE`) gets in and one it fails does not.
     pub fn start_then_permit(daemon: &Daemon, mfa_options: &str) -> Sshd {
-        Sshd::start_with_service(PamService::mfa_then_permit(daemon.socket(), mfa_options))
+        Sshd::start_with_service(
+            PamService::mfa_then_permit(daemon.socket(), mfa_options),
+            "",
+        )
     }
 
-    fn start_with_service(service: PamService) -> Sshd {
+    fn start_with_service(service: PamService, extra: &str) -> Sshd {
         let scratch = ScratchDir::create();
         let dir = scratch.path().to_owned();
         let host_key = dir.join("host_ed25519");
@@ -118,7 +130,8 @@ impl Sshd {
                      PermitRootLogin no\n\
                      UseDNS no\n\
                      PrintMotd no\n\
-                     LogLevel VERBOSE\n",
+                     LogLevel VERBOSE\n\
+                     {extra}",
                     host_key = host_key.display(),
                     pid_file = dir.join("sshd.pid").display(),
                     authorized_keys = authorized_keys.display(),
@@ -188,6 +201,59 @@ impl Sshd {
         write_file(&path, &public_key, 0o644);
     }
 
+    /// Makes a FIDO key of `key_type` (`ed25519-sk`, `ecdsa-sk`) on [`SK_DUMMY`], with
+    /// ssh-keygen's `-O` options (`verify-required`), and lets `user` pass the publickey
+    /// step with it too, beside the keys [`Sshd::authorize`] installed (call that first).
+    /// Returns the private key's path, for [`Sshd::login_with_security_key`].
+    pub fn add_security_key(&self, user: &TestUser, key_type: &str, options: &[&str]) -> PathBuf {
+        let number = self.logins.fetch_add(1, Ordering::Relaxed);
+        let key = self.scratch.path().join(format!("sk-{number}"));
+        let key_text = key.to_string_lossy();
+        let mut args = vec![
+            "-q", "-t", key_type, "-w", SK_DUMMY, "-N", "", "-f", &key_text,
+        ];
+        for option in options {
+            args.extend(["-O", option]);
+        }
+        run_setup("ssh-keygen", &args);
+        let path = self
+            .scratch
+            .path()
+            .join("authorized_keys")
+            .join(user.name());
+        let mut keys = fs::read_to_string(&path).unwrap_or_default();
+        keys.push_str(&fs::read_to_string(key.with_extension("pub")).expect("read the sk key"));
+        write_file(&path, &keys, 0o644);
+        key
+    }
+
+    /// Like [`Sshd::login`], with the security `key` as ssh's only identity and [`SK_DUMMY`]
+    /// as its `SecurityKeyProvider`. askpass also answers ssh's own questions (a PIN).
+    pub fn login_with_security_key(
+        &self,
+        key: &Path,
+        user: &str,
+        host: &str,
+        answer: &str,
+    ) -> SshLogin {
+        let answers = self.answers_dir();
+        let provider = format!("SecurityKeyProvider={SK_DUMMY}");
+        let ssh = self.ssh_command_with(
+            key,
+            user,
+            host,
+            &answers,
+            Session::Command,
+            &["-o", &provider],
+        );
+        write_file(&answers.join("answer"), &format!("{answer}\n"), 0o600);
+        let done = run(ssh, "");
+        SshLogin {
+            run: done,
+            prompts: prompts_in(&answers),
+        }
+    }
+
     /// Runs `ssh -l USER HOST true` with the client key, answering every keyboard-interactive
     /// prompt with `answer` through SSH_ASKPASS, and returns the run with the prompts asked.
     pub fn login(&self, user: &str, host: &str, answer: &str) -> SshLogin {
@@ -201,7 +267,7 @@ impl Sshd {
 
     fn login_with(&self, key: &Path, user: &str, host: &str, answer: &str) -> SshLogin {
         let answers = self.answers_dir();
-        let ssh = self.ssh_command_with(key, user, host, &answers, Session::Command);
+        let ssh = self.ssh_command_with(key, user, host, &answers, Session::Command, &[]);
         write_file(&answers.join("answer"), &format!("{answer}\n"), 0o600);
         let done = run(ssh, "");
         SshLogin {
@@ -241,7 +307,8 @@ impl Sshd {
     /// with [`PendingSshLogin::send`] once the session is open.
     pub fn start_shell_login(&self, user: &str, host: &str, locale: &str) -> PendingSshLogin {
         let answers = self.answers_dir();
-        let mut ssh = self.ssh_command_with(&self.client_key, user, host, &answers, Session::Shell);
+        let mut ssh =
+            self.ssh_command_with(&self.client_key, user, host, &answers, Session::Shell, &[]);
         ssh.env("LC_ALL", locale);
         PendingSshLogin {
             ssh: Interaction::spawn(ssh),
@@ -253,7 +320,14 @@ impl Sshd {
     /// The ssh command line and the directory its askpass reads answers from.
     fn ssh_command(&self, user: &str, host: &str) -> (Command, PathBuf) {
         let answers = self.answers_dir();
-        let ssh = self.ssh_command_with(&self.client_key, user, host, &answers, Session::Command);
+        let ssh = self.ssh_command_with(
+            &self.client_key,
+            user,
+            host,
+            &answers,
+            Session::Command,
+            &[],
+        );
         (ssh, answers)
     }
 
@@ -265,7 +339,8 @@ impl Sshd {
         answers
     }
 
-    /// `ssh` with `key` as its only identity, its askpass reading from `answers`.
+    /// `ssh` with `key` as its only identity, its askpass reading from `answers`, and
+    /// `extra_options` before the host.
     fn ssh_command_with(
         &self,
         key: &Path,
@@ -273,6 +348,7 @@ impl Sshd {
         host: &str,
         answers: &Path,
         session: Session,
+        extra_options: &[&str],
     ) -> Command {
         let (session_flag, command) = match session {
             Session::Command => ("-n", Some("true")),
@@ -298,12 +374,9 @@ impl Sshd {
                 "NumberOfPasswordPrompts=1",
                 "-o",
                 "ConnectTimeout=10",
-                "-p",
-                &self.port.to_string(),
-                "-l",
-                user,
-                host,
             ])
+            .args(extra_options)
+            .args(["-p", &self.port.to_string(), "-l", user, host])
             .args(command)
             .env("SSH_ASKPASS", self.scratch.path().join("askpass"))
             .env("SSH_ASKPASS_REQUIRE", "force")

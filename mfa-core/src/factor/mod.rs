@@ -28,8 +28,9 @@ pub enum Factor {
     BypassCode,
     /// An approval signed by a passkey on the web page.
     Passkey,
-    /// An app password (module option `app_password`): it stands in for the whole login.
-    AppPassword,
+    /// A FIDO security key that passed sshd's first step (`policy.ssh_security_keys =
+    /// "second_factor"`); sshd checked it, the daemon only read sshd's word for it.
+    SecurityKey,
 }
 
 impl Factor {
@@ -44,7 +45,7 @@ impl Factor {
             Factor::SentCode(Channel::Email) => "email",
             Factor::BypassCode => "bypass_code",
             Factor::Passkey => "passkey",
-            Factor::AppPassword => "app_password",
+            Factor::SecurityKey => "security_key",
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use mfa_core::device::MAX_REMEMBER_SECS;
 use mfa_core::policy::{
-    MAX_AUTHENTICATORS_RANGE, MIN_FACTORS_RANGE, Policy, Require, Rule, Unenrolled,
+    MAX_AUTHENTICATORS_RANGE, MIN_FACTORS_RANGE, Policy, Require, Rule, SecurityKeys, Unenrolled,
 };
 
 use super::Invalid;
@@ -63,9 +63,29 @@ pub struct PolicyConfig {
     /// phones and addresses). Empty: only the prompt shows it.
     #[serde(deserialize_with = "approval_channels")]
     pub approval_channels: Vec<ApprovalChannel>,
-    /// Whether app passwords (`mfa-enroll app-password`, module option `app_password`) work;
-    /// rules may allow or forbid them for some groups or services.
-    pub app_passwords: bool,
+    /// `ask`, or `second_factor`: an SSH login whose first step was a FIDO security key is
+    /// not asked again (root's callers only, never for `always_ask` services).
+    pub ssh_security_keys: SecurityKeysSetting,
+}
+
+/// `policy.ssh_security_keys` (and a rule's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityKeysSetting {
+    /// Asked like any other login.
+    #[default]
+    Ask,
+    /// The security key sshd checked is the second factor.
+    SecondFactor,
+}
+
+impl SecurityKeysSetting {
+    fn policy(self) -> SecurityKeys {
+        match self {
+            SecurityKeysSetting::Ask => SecurityKeys::Ask,
+            SecurityKeysSetting::SecondFactor => SecurityKeys::SecondFactor,
+        }
+    }
 }
 
 /// One entry of `policy.approval_channels`.
@@ -146,8 +166,8 @@ pub struct RuleConfig {
     /// A shorter `remember` for these groups or services.
     #[serde(default, deserialize_with = "optional_duration")]
     pub remember: Option<Duration>,
-    /// Allow (`true`) or forbid (`false`) app passwords for these groups or services.
-    pub app_passwords: Option<bool>,
+    /// `ask` for these groups or services although `[policy]` lets security keys count.
+    pub ssh_security_keys: Option<SecurityKeysSetting>,
 }
 
 /// `policy.require`.
@@ -194,7 +214,7 @@ impl Default for PolicyConfig {
             push_cooldown: Duration::from_secs(15 * 60),
             max_pushes_per_hour: 5,
             approval_channels: ApprovalChannel::ALL.to_vec(),
-            app_passwords: false,
+            ssh_security_keys: SecurityKeysSetting::Ask,
         }
     }
 }
@@ -253,7 +273,7 @@ impl PolicyConfig {
                 RequireSetting::Groups => Require::Groups,
             },
             require_groups: self.require_groups.clone(),
-            app_passwords: self.app_passwords,
+            ssh_security_keys: self.ssh_security_keys.policy(),
             exempt_users: self.exempt_users.clone(),
             exempt_groups: self.exempt_groups.clone(),
             exempt_sources: self
@@ -275,7 +295,7 @@ impl PolicyConfig {
                     services: r.services.clone(),
                     unenrolled: r.unenrolled.map(UnenrolledSetting::policy),
                     remember: r.remember.map(|d| d.as_secs()),
-                    app_passwords: r.app_passwords,
+                    ssh_security_keys: r.ssh_security_keys.map(SecurityKeysSetting::policy),
                 })
                 .collect(),
         }
@@ -387,10 +407,22 @@ impl RuleConfig {
                 format!("rule {number} applies to nothing: give it groups or services"),
             ));
         }
-        if self.unenrolled.is_none() && self.remember.is_none() && self.app_passwords.is_none() {
+        if self.unenrolled.is_none() && self.remember.is_none() && self.ssh_security_keys.is_none()
+        {
             return Err(Invalid::new(
                 "policy.rule",
-                format!("rule {number} changes nothing: give it unenrolled, remember or app_passwords"),
+                format!(
+                    "rule {number} changes nothing: give it unenrolled, remember or ssh_security_keys"
+                ),
+            ));
+        }
+        // Rules only make the policy stricter, so this one could never take effect.
+        if self.ssh_security_keys == Some(SecurityKeysSetting::SecondFactor) {
+            return Err(Invalid::new(
+                "policy.rule.ssh_security_keys",
+                format!(
+                    "rule {number} cannot let security keys count (rules only make the policy stricter): set \"second_factor\" in [policy] and \"ask\" in rules"
+                ),
             ));
         }
         Ok(())

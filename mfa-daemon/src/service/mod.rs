@@ -12,13 +12,13 @@
 //! enrollment, acknowledged). A phase can only be answered once: answering consumes it.
 
 mod answers;
-mod app_password;
 mod approval;
 mod attempt;
 mod enrollment;
 mod menu;
 pub mod notices;
 pub mod request;
+mod security_key;
 mod sending;
 mod start;
 #[cfg(test)]
@@ -30,7 +30,6 @@ use zeroize::Zeroizing;
 use mfa_proto::{Outcome, Secret};
 
 pub use answers::check_answer;
-pub use app_password::check_app_password;
 pub use sending::{Send, audit_code_sent, not_sent};
 
 use crate::audit::AuditOutcome;

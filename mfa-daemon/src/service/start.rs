@@ -13,7 +13,7 @@ use mfa_proto::{AuthRequest, Outcome};
 use super::menu::Verifying;
 use super::request::{field_problem, service_problem, source_of};
 use super::words::ACCOUNT_LOCKED;
-use super::{Attempt, Next, Notice, enrollment};
+use super::{Attempt, Next, Notice, enrollment, security_key};
 use crate::accounts;
 use crate::app::Shared;
 use crate::audit::{AuditKind, AuditOutcome};
@@ -86,7 +86,7 @@ pub async fn start(
 
 /// Resolution, authorization and the first look at the record and the lockouts in one
 /// trip to a blocking thread; nothing is read for a caller who may not see it (`None`).
-pub(super) async fn first_look(attempt: &Attempt) -> Result<Option<FirstLook>, DaemonError> {
+async fn first_look(attempt: &Attempt) -> Result<Option<FirstLook>, DaemonError> {
     let name = attempt.auth.user.clone();
     let source = attempt.source.clone();
     let caller = attempt.caller;
@@ -123,7 +123,7 @@ pub(super) async fn first_look(attempt: &Attempt) -> Result<Option<FirstLook>, D
 
 /// The policy for this login. Only root's callers (sshd) report a remote address the
 /// policy may trust.
-pub(super) fn resolve_policy(
+fn resolve_policy(
     attempt: &Attempt,
     groups: &[String],
     stored: &Result<(UserRecord, Locks), StoreError>,
@@ -157,8 +157,8 @@ fn exemption(policy: &Resolved) -> Option<&'static str> {
 }
 
 /// The first phase for a user the policy asks: none for an unenrolled user let through, a
-/// locked source or a trusted device; the enrollment offer for an account without a factor
-/// that must enroll; else the menu.
+/// locked source, a first SSH step with a security key that counts, or a trusted device;
+/// the enrollment offer for an account without a factor that must enroll; else the menu.
 async fn first_phase(
     attempt: Box<Attempt>,
     subject: Subject,
@@ -184,6 +184,9 @@ async fn first_phase(
     {
         let policy = attempt.shared.decisions.policy();
         return enrollment::offer(attempt, account.clone(), &policy).await;
+    }
+    if let Some(done) = security_key::admit(&attempt, policy, enrolled, locks.account.is_some()) {
+        return done;
     }
     // A device is only as trustworthy as what identifies it: root's callers (sshd) report
     // the address and key themselves; anyone else's word is not taken, and a login with no

@@ -171,3 +171,35 @@ fn approval_channels_default_to_all_may_be_empty_and_bad_entries_are_named() {
         assert!(shown.contains("approval_channels"), "{shown}");
     }
 }
+
+#[test]
+fn ssh_security_keys_parse_and_a_rule_may_only_say_ask() {
+    use mfa_core::policy::SecurityKeys;
+    let p = parse("").unwrap().policy.policy();
+    assert_eq!(p.ssh_security_keys, SecurityKeys::Ask);
+    let c = parse(
+        "[policy]\nssh_security_keys = \"second_factor\"\n[[policy.rule]]\n\
+         groups = [\"admins\"]\nssh_security_keys = \"ask\"\n",
+    )
+    .unwrap();
+    let p = c.policy.policy();
+    assert_eq!(p.ssh_security_keys, SecurityKeys::SecondFactor);
+    assert_eq!(p.rules[0].ssh_security_keys, Some(SecurityKeys::Ask));
+    let e = parse(
+        "[policy]\nssh_security_keys = \"second_factor\"\n[[policy.rule]]\n\
+         services = [\"sshd\"]\nssh_security_keys = \"second_factor\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.key.as_deref(),
+        Some("policy.rule.ssh_security_keys"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("rule 1 cannot let security keys count"),
+        "{e}"
+    );
+    let e = parse("[policy]\nssh_security_keys = \"yes\"\n").unwrap_err();
+    assert!(e.to_string().contains("`yes`"), "{e}");
+}
