@@ -53,6 +53,9 @@ pub struct Rule {
     pub remember: Option<u64>,
     /// [`SecurityKeys::Ask`] here although `[policy]` lets security keys count.
     pub ssh_security_keys: Option<SecurityKeys>,
+    /// Whether app passwords work for these groups or services: `false` anywhere a rule
+    /// applies wins, else `true` from a rule allows them although `[policy]` does not.
+    pub app_passwords: Option<bool>,
 }
 
 impl Rule {
@@ -71,6 +74,9 @@ pub struct Policy {
     pub require_groups: Vec<String>,
     /// Whether an SSH login that began with a FIDO security key is asked again.
     pub ssh_security_keys: SecurityKeys,
+    /// Whether app passwords work (rules may allow or forbid them for some groups or
+    /// services).
+    pub app_passwords: bool,
     /// Never asked.
     pub exempt_users: Vec<String>,
     /// Members are never asked.
@@ -127,6 +133,7 @@ impl Default for Policy {
             require: Require::All,
             require_groups: Vec::new(),
             ssh_security_keys: SecurityKeys::Ask,
+            app_passwords: false,
             exempt_users: Vec::new(),
             exempt_groups: Vec::new(),
             exempt_sources: Vec::new(),
@@ -208,6 +215,8 @@ pub struct Resolved {
     /// Whether a first SSH step with a FIDO security key is the second factor; always
     /// [`SecurityKeys::Ask`] for an `always_ask` service.
     pub ssh_security_keys: SecurityKeys,
+    /// Whether an app password may stand in for this login.
+    pub app_passwords: bool,
 }
 
 impl Policy {
@@ -246,6 +255,7 @@ impl Policy {
                 .filter_map(|r| r.ssh_security_keys)
                 .fold(self.ssh_security_keys, Ord::max)
         };
+        let app_passwords = self.resolve_app_passwords(who);
         let in_any = |names: &[String]| names.iter().any(|g| who.groups.contains(g));
         let ask = if self.exempt_users.iter().any(|u| u == who.user) {
             Ask::Exempt(Exemption::User)
@@ -269,7 +279,30 @@ impl Policy {
             unenrolled,
             remember,
             ssh_security_keys,
+            app_passwords,
         }
+    }
+
+    /// A rule's `false` wins over everything (forbidding is the strict side); else a rule's
+    /// `true`, else `[policy]`'s own.
+    fn resolve_app_passwords(&self, who: &Context<'_>) -> bool {
+        let said: Vec<bool> = self
+            .rules
+            .iter()
+            .filter(|r| r.applies(who))
+            .filter_map(|r| r.app_passwords)
+            .collect();
+        if said.contains(&false) {
+            false
+        } else {
+            said.contains(&true) || self.app_passwords
+        }
+    }
+
+    /// Whether app passwords work for anyone at all (`[policy]` or any rule allows them):
+    /// if not, making one is refused.
+    pub fn app_passwords_anywhere(&self) -> bool {
+        self.app_passwords || self.rules.iter().any(|r| r.app_passwords == Some(true))
     }
 }
 
@@ -301,6 +334,7 @@ mod tests {
             unenrolled,
             remember,
             ssh_security_keys: None,
+            app_passwords: None,
         }
     }
 
@@ -318,6 +352,7 @@ mod tests {
                 unenrolled: Unenrolled::Deny,
                 remember: 0,
                 ssh_security_keys: SecurityKeys::Ask,
+                app_passwords: false,
             }
         );
         assert!(!Policy::default().needs_groups());
@@ -486,5 +521,31 @@ mod tests {
         assert_eq!(keys(&[], "sudo"), SecurityKeys::Ask);
         let by_default = Policy::default().resolve(&who("a", &[], "sshd", ""));
         assert_eq!(by_default.ssh_security_keys, SecurityKeys::Ask);
+    }
+
+    #[test]
+    fn app_passwords_off_by_default_allowed_by_a_rule_and_a_rule_false_wins() {
+        let allow = |groups: &[&str], services: &[&str], allows| Rule {
+            app_passwords: Some(allows),
+            ..rule(groups, services, None, None)
+        };
+        let p = Policy {
+            rules: vec![allow(&["mail"], &[], true), allow(&[], &["sudo"], false)],
+            ..Policy::default()
+        };
+        let on = |groups: &[String], service| p.resolve(&who("a", groups, service, "")).app_passwords;
+        assert!(!Policy::default().resolve(&who("a", &[], "sshd", "")).app_passwords);
+        assert!(!Policy::default().app_passwords_anywhere());
+        assert!(p.app_passwords_anywhere());
+        assert!(!on(&[], "dovecot"));
+        assert!(on(&names(&["mail"]), "dovecot"));
+        assert!(!on(&names(&["mail"]), "sudo"), "a rule's false wins");
+        let everywhere = Policy {
+            app_passwords: true,
+            rules: vec![allow(&[], &["sudo"], false)],
+            ..Policy::default()
+        };
+        assert!(everywhere.resolve(&who("a", &[], "sshd", "")).app_passwords);
+        assert!(!everywhere.resolve(&who("a", &[], "sudo", "")).app_passwords);
     }
 }

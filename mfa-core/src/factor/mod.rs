@@ -31,6 +31,8 @@ pub enum Factor {
     /// A FIDO security key that passed sshd's first step (`policy.ssh_security_keys =
     /// "second_factor"`); sshd checked it, the daemon only read sshd's word for it.
     SecurityKey,
+    /// An app password (module option `app_password`): it stands in for the whole login.
+    AppPassword,
 }
 
 impl Factor {
@@ -46,6 +48,7 @@ impl Factor {
             Factor::BypassCode => "bypass_code",
             Factor::Passkey => "passkey",
             Factor::SecurityKey => "security_key",
+            Factor::AppPassword => "app_password",
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct PolicyConfig {
     /// `ask`, or `second_factor`: an SSH login whose first step was a FIDO security key is
     /// not asked again (root's callers only, never for `always_ask` services).
     pub ssh_security_keys: SecurityKeysSetting,
+    /// Whether app passwords (`mfa-enroll app-password`, module option `app_password`) work;
+    /// rules may allow or forbid them for some groups or services.
+    pub app_passwords: bool,
 }
 
 /// `policy.ssh_security_keys` (and a rule's).
@@ -168,6 +171,8 @@ pub struct RuleConfig {
     pub remember: Option<Duration>,
     /// `ask` for these groups or services although `[policy]` lets security keys count.
     pub ssh_security_keys: Option<SecurityKeysSetting>,
+    /// Allow (`true`) or forbid (`false`) app passwords for these groups or services.
+    pub app_passwords: Option<bool>,
 }
 
 /// `policy.require`.
@@ -215,6 +220,7 @@ impl Default for PolicyConfig {
             max_pushes_per_hour: 5,
             approval_channels: ApprovalChannel::ALL.to_vec(),
             ssh_security_keys: SecurityKeysSetting::Ask,
+            app_passwords: false,
         }
     }
 }
@@ -274,6 +280,7 @@ impl PolicyConfig {
             },
             require_groups: self.require_groups.clone(),
             ssh_security_keys: self.ssh_security_keys.policy(),
+            app_passwords: self.app_passwords,
             exempt_users: self.exempt_users.clone(),
             exempt_groups: self.exempt_groups.clone(),
             exempt_sources: self
@@ -296,6 +303,7 @@ impl PolicyConfig {
                     unenrolled: r.unenrolled.map(UnenrolledSetting::policy),
                     remember: r.remember.map(|d| d.as_secs()),
                     ssh_security_keys: r.ssh_security_keys.map(SecurityKeysSetting::policy),
+                    app_passwords: r.app_passwords,
                 })
                 .collect(),
         }
@@ -407,12 +415,15 @@ impl RuleConfig {
                 format!("rule {number} applies to nothing: give it groups or services"),
             ));
         }
-        if self.unenrolled.is_none() && self.remember.is_none() && self.ssh_security_keys.is_none()
+        if self.unenrolled.is_none()
+            && self.remember.is_none()
+            && self.ssh_security_keys.is_none()
+            && self.app_passwords.is_none()
         {
             return Err(Invalid::new(
                 "policy.rule",
                 format!(
-                    "rule {number} changes nothing: give it unenrolled, remember or ssh_security_keys"
+                    "rule {number} changes nothing: give it unenrolled, remember, ssh_security_keys or app_passwords"
                 ),
             ));
         }

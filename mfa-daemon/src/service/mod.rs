@@ -12,6 +12,7 @@
 //! enrollment, acknowledged). A phase can only be answered once: answering consumes it.
 
 mod answers;
+mod app_password;
 mod approval;
 mod attempt;
 mod enrollment;
@@ -30,6 +31,7 @@ use zeroize::Zeroizing;
 use mfa_proto::{Outcome, Secret};
 
 pub use answers::check_answer;
+pub use app_password::check_app_password;
 pub use sending::{Send, audit_code_sent, not_sent};
 
 use crate::audit::AuditOutcome;

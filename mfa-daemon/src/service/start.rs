@@ -86,7 +86,7 @@ pub async fn start(
 
 /// Resolution, authorization and the first look at the record and the lockouts in one
 /// trip to a blocking thread; nothing is read for a caller who may not see it (`None`).
-async fn first_look(attempt: &Attempt) -> Result<Option<FirstLook>, DaemonError> {
+pub(super) async fn first_look(attempt: &Attempt) -> Result<Option<FirstLook>, DaemonError> {
     let name = attempt.auth.user.clone();
     let source = attempt.source.clone();
     let caller = attempt.caller;
@@ -123,7 +123,7 @@ async fn first_look(attempt: &Attempt) -> Result<Option<FirstLook>, DaemonError>
 
 /// The policy for this login. Only root's callers (sshd) report a remote address the
 /// policy may trust.
-fn resolve_policy(
+pub(super) fn resolve_policy(
     attempt: &Attempt,
     groups: &[String],
     stored: &Result<(UserRecord, Locks), StoreError>,
