@@ -350,3 +350,92 @@ fn describe(plan: &ImportPlan) -> String {
 fn bad(message: String) -> DaemonError {
     DaemonError::BadRequest(message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 20 bytes: RFC 4226's test key, in base32.
+    const KEY: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+    fn app(label: &str) -> ImportedApp {
+        ImportedApp {
+            label: label.to_owned(),
+            secret: KEY.into(),
+            algorithm: "SHA1".to_owned(),
+            digits: 6,
+            period: 30,
+            skew: Some(1),
+        }
+    }
+
+    fn import(totp: Vec<ImportedApp>, codes: &[&str]) -> Import {
+        Import {
+            user: "alice".to_owned(),
+            source: ImportSource::GoogleAuthenticator,
+            totp,
+            hotp: Vec::new(),
+            codes: codes.iter().map(|c| (*c).into()).collect(),
+            replace: false,
+            dry_run: false,
+        }
+    }
+
+    fn refusal(import: &Import) -> String {
+        match plan(import, 1_000) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_good_import_becomes_a_plan_and_its_description_holds_no_secret() {
+        let plan = plan(&import(vec![app("ga")], &["1234 5678", "87654321"]), 1_000).unwrap();
+        assert_eq!(plan.apps[0].skew, Some(1));
+        assert_eq!(plan.apps[0].enrolled_at, 1_000);
+        assert_eq!(plan.codes[0].as_str(), "12345678");
+        let text = describe(&plan);
+        assert_eq!(text, "app ga (6 digits, 30 s), 2 recovery codes");
+        assert!(!text.contains(KEY) && !text.contains("12345678"));
+    }
+
+    #[test]
+    fn each_bad_part_is_refused_by_name() {
+        let with = |change: fn(&mut ImportedApp)| {
+            let mut a = app("ga");
+            change(&mut a);
+            import(vec![a], &[])
+        };
+        let cases = [
+            (import(Vec::new(), &[]), "no app, token or code"),
+            (
+                import(vec![app("ga"), app("ga")], &[]),
+                "label ga is given twice",
+            ),
+            (import(vec![app("g a")], &[]), "label must be"),
+            (with(|a| a.digits = 9), "digits must be 6 to 8"),
+            (with(|a| a.period = 1), "a step of 1 s"),
+            (with(|a| a.skew = Some(11)), "window of more than 10"),
+            (with(|a| a.algorithm = "MD5".into()), "algorithm must be"),
+            (
+                with(|a| a.secret = "not base32!".into()),
+                "not unpadded base32",
+            ),
+            (
+                with(|a| a.secret = "GEZDGNBV".into()),
+                "the secret is 5 bytes",
+            ),
+            (
+                import(vec![app("ga")], &["1234567"]),
+                "code 1 is neither 8 digits",
+            ),
+        ];
+        for (bad, why) in cases {
+            let text = refusal(&bad);
+            assert!(text.contains(why), "{why}: {text}");
+            assert!(!text.contains(KEY), "{text}");
+        }
+        let many = import(Vec::new(), &["12345678"; 17]);
+        assert!(refusal(&many).contains("at most 16"));
+    }
+}
