@@ -30,7 +30,8 @@ pub fn page(readme: &Markdown<'_>, date: &str) -> Result<Page, ReadmeError> {
         "1",
         "Any error, said in one line `mfactl: ...` on standard error: not run as root, the \
          daemon cannot be reached or is not who it should be, it refused the request (an \
-         unknown account, for one), or a reset was not confirmed.",
+         unknown account, for one), a reset was not confirmed, or an import refused a user \
+         (each user's line says why; the others were imported).",
     );
     doc.item_markdown("2", "Bad arguments.");
 
