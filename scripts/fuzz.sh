@@ -34,7 +34,7 @@ cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 max_len() {
   case "$1" in
     answer) echo 256 ;;
-    frame | record) echo 8192 ;;
+    frame | record | import) echo 8192 ;;
     *) echo 4096 ;;
   esac
 }

@@ -13,7 +13,8 @@ use std::mem::discriminant;
 
 use libfuzzer_sys::fuzz_target;
 use mfa_proto::{
-    FrameError, HEADER_LEN, MAX_FRAME_LEN, Request, Response, Secret, Step, TotpEnrollment,
+    FrameError, HEADER_LEN, HotpEnrollment, MAX_FRAME_LEN, Request, Response, Secret, Step,
+    TotpEnrollment,
     decode_body, decode_header, encode, read_frame,
 };
 use serde::Serialize;
@@ -149,6 +150,22 @@ fn debug_hides_secrets(response: &Response) {
             secret: blank(),
             ..enrollment
         }),
+        Response::HotpEnrollment(enrollment) => Response::HotpEnrollment(HotpEnrollment {
+            otpauth_uri: blank(),
+            secret: blank(),
+            ..enrollment
+        }),
+        Response::AppPassword {
+            password: _,
+            label,
+            services,
+            expires_at,
+        } => Response::AppPassword {
+            password: blank(),
+            label,
+            services,
+            expires_at,
+        },
         Response::RecoveryCodes { codes } => Response::RecoveryCodes {
             codes: codes.iter().map(|_| blank()).collect(),
         },
@@ -165,6 +182,9 @@ fn debug_hides_secrets(response: &Response) {
         | Response::Users(_)
         | Response::CodeSent { .. }
         | Response::ContactAdded(_)
+        | Response::PasskeyLink { .. }
+        | Response::PasskeyEnrolled { .. }
+        | Response::Imported { .. }
         | Response::Ok { .. }
         | Response::Failed { .. }) => other,
     };
