@@ -142,7 +142,7 @@ pub(crate) fn authenticate(socket: &Path, user: &str, code: Secret) -> Result<()
                     .send(&Request::Answer { text })
                     .map_err(|e| format!("send answer: {e}"))?;
             }
-            Step::Info { .. } => {}
+            Step::Info { .. } | Step::StripPassword { .. } => {}
             Step::Error { text } => return Err(format!("daemon: {text}")),
             Step::Done {
                 outcome: Outcome::Success,

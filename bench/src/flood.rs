@@ -323,7 +323,7 @@ fn guess_once(socket: &Path, user: &str, counts: &RecoveryCounts) -> Result<(), 
                     .map_err(|_| Ended::Broken)?;
                 counts.guesses.fetch_add(1, Ordering::Relaxed);
             }
-            Step::Info { .. } | Step::Error { .. } => {}
+            Step::Info { .. } | Step::Error { .. } | Step::StripPassword { .. } => {}
             Step::Done {
                 outcome: Outcome::LockedOut,
             } => {

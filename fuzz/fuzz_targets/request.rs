@@ -411,6 +411,10 @@ fn debug_hides_secrets(request: &Request) {
             proof: proof.map(|_| blank()),
         },
         Request::ConfirmContact { .. } => Request::ConfirmContact { code: blank() },
+        Request::CodeInPassword { auth, .. } => Request::CodeInPassword {
+            auth,
+            field_end: blank(),
+        },
         Request::AddContact {
             user,
             contact,

@@ -32,10 +32,10 @@ pub use frame::{
 };
 pub use message::{
     AppPasswordStatus,
-    AuthRequest, BypassStatus, Channel, ContactKind, ContactStatus, Envelope, FailureKind,
-    HotpEnrollment, HotpStatus, LastSuccessStatus, Lockout, NewContact, Outcome, PROTOCOL_VERSION,
-    PasskeyStatus, Request, Response, StatusReport, Step, TotpEnrollment, TotpStatus,
-    TrustedDeviceStatus,
+    AuthRequest, BypassStatus, Channel, ContactKind, ContactStatus, Envelope, FIELD_END_MAX,
+    FailureKind, HotpEnrollment, HotpStatus, LastSuccessStatus, Lockout, NewContact, Outcome,
+    PROTOCOL_VERSION, PasskeyStatus, Request, Response, StatusReport, Step, TotpEnrollment,
+    TotpStatus, TrustedDeviceStatus,
 };
 pub use import::{ImportSource, ImportStatus, ImportedApp, ImportedToken};
 pub use secret::Secret;

@@ -9,6 +9,11 @@ use crate::secret::Secret;
 /// The protocol version this build speaks. Bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u16 = 1;
 
+/// Most bytes of a password field the module sends with [`Request::CodeInPassword`]: the
+/// longest code or keyword the daemon looks for (a recovery code with dashes has 14), with
+/// room to spare.
+pub const FIELD_END_MAX: usize = 32;
+
 /// What travels in one frame: the protocol version and one message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +67,17 @@ pub enum Request {
     Authenticate {
         /// Everything PAM knows.
         auth: AuthRequest,
+    },
+    /// Starts an authentication whose password field may end with a code or a delivery
+    /// keyword (the module's `code_in_password` option). The daemon answers like
+    /// [`Request::Authenticate`], and first with [`Step::StripPassword`] once it knows how
+    /// much of the field was the code or the keyword.
+    CodeInPassword {
+        /// Everything PAM knows.
+        auth: AuthRequest,
+        /// The field's last characters (at most [`FIELD_END_MAX`] bytes, so the password
+        /// itself mostly stays with the module).
+        field_end: Secret,
     },
     /// The user's answer to the last [`Response::Prompt`].
     Answer {
@@ -328,7 +344,8 @@ impl Request {
     /// The account a request acts for, if it names one.
     pub fn user(&self) -> Option<&str> {
         match self {
-            Request::Authenticate { auth } | Request::AppPassword { auth, .. } => {
+            Request::Authenticate { auth } | Request::CodeInPassword { auth, .. }
+            | Request::AppPassword { auth, .. } => {
                 Some(&auth.user)
             }
             Request::EnrollTotp { user, .. }
@@ -379,6 +396,13 @@ pub enum Step {
     Error {
         /// Text to show.
         text: String,
+    },
+    /// Answer to [`Request::CodeInPassword`]: the field's last `bytes` were the code or the
+    /// keyword; the module sets `PAM_AUTHTOK` to what comes before them, for the password
+    /// module. Comes at most once, before any prompt and before [`Step::Done`].
+    StripPassword {
+        /// How many bytes to take off the end of the field (never more than were sent).
+        bytes: u16,
     },
     /// End of an authentication conversation.
     Done {

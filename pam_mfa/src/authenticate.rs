@@ -30,6 +30,7 @@ pub fn authenticate<H: PamHandler>(pam: &mut H, args: &[&CStr], flags: PamFlag) 
                 pam: &mut *pam,
                 options: &options,
                 silent: flags & PAM_SILENT != 0,
+                field: None,
             };
             (relay.run(), options)
         }
@@ -56,6 +57,8 @@ struct Relay<'a, H> {
     pam: &'a mut H,
     options: &'a ModuleOptions,
     silent: bool,
+    /// The password field, with `code_in_password`.
+    field: Option<combined::Field>,
 }
 
 /// Where the conversation is, for the log: a daemon that never starts it did not answer, one
@@ -75,14 +78,17 @@ impl<H: PamHandler> Relay<'_, H> {
             if self.try_app_password(&auth)? == app_password::Tried::Accepted {
                 return Ok(Outcome::Success);
             }
-            return Ok(Outcome::Ignore);
+            if !self.options.code_in_password {
+                return Ok(Outcome::Ignore);
+            }
         }
+        let opening = self.opening(auth)?;
         let (mut client, socket) = self.connect(&user)?;
         let mut stage = Stage::Opening;
         // Set when a request could not be sent. The daemon may have said why before hanging
         // up (too many connections, or it stopped waiting for the user), so its last
         // messages are still read.
-        let mut unsent: Option<AuthError> = match client.send(&Request::Authenticate { auth }) {
+        let mut unsent: Option<AuthError> = match client.send(&opening) {
             Ok(()) => None,
             Err(FrameError::TooLarge { len }) => return Err(AuthError::RequestTooLarge { len }),
             Err(err) => Some(self.daemon_error(err, stage, &socket)),
@@ -113,6 +119,7 @@ impl<H: PamHandler> Relay<'_, H> {
                         Err(err) => unsent = Some(self.daemon_error(err, stage, &socket)),
                     }
                 }
+                Step::StripPassword { bytes } => self.strip_password(bytes)?,
                 Step::Info { text } => self.show(MessageKind::Info, &text)?,
                 Step::Error { text } => self.show(MessageKind::Error, &text)?,
                 Step::Done { outcome } => {
@@ -241,5 +248,6 @@ fn check_text(text: &str) -> Result<(), AuthError> {
 }
 
 mod app_password;
+mod combined;
 #[cfg(test)]
 mod tests;

@@ -210,6 +210,14 @@ pub enum ProtocolError {
     NulInText,
     /// The conversation went on for more than this many messages.
     TooManySteps(usize),
+    /// The daemon asked to strip more of the password field than it was sent, a second
+    /// time, or without being sent one (`code_in_password`).
+    BadStrip {
+        /// Bytes it asked to strip.
+        bytes: u16,
+        /// Bytes of the field's end it was sent.
+        sent: usize,
+    },
 }
 
 impl fmt::Display for ProtocolError {
@@ -221,6 +229,11 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::NulInText => write!(f, "a text to show contains a NUL byte"),
             ProtocolError::TooManySteps(n) => write!(f, "no outcome after {n} messages"),
+            ProtocolError::BadStrip { bytes, sent } => write!(
+                f,
+                "asked to strip {bytes} bytes off the password field, having been sent {sent} \
+                 (or asked twice)"
+            ),
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct ModuleOptions {
     pub timeout: Duration,
     /// The account the daemon runs as: with root, the only listener the module talks to.
     pub daemon_user: String,
+    /// The password field ends with the code or a delivery keyword (`hunter2492039`,
+    /// `hunter2,sms`); the rest is left in `PAM_AUTHTOK` for the password module.
+    pub code_in_password: bool,
     /// PAM_AUTHTOK is first tried as one of the user's app passwords: if it is one, the login
     /// is done; if not, `PAM_IGNORE` (or, with `code_in_password`, that path) and the token
     /// stays for the password module.
@@ -64,6 +67,7 @@ impl Default for ModuleOptions {
             debug: false,
             timeout: DEFAULT_TIMEOUT,
             daemon_user: DEFAULT_DAEMON_USER.into(),
+            code_in_password: false,
             app_password: false,
         }
     }
@@ -115,7 +119,8 @@ impl fmt::Display for OptionError {
             OptionError::Unknown { arg } => write!(
                 f,
                 "unknown module option {arg:?} (known: socket=PATH, nullok, \
-                 failmode=secure|safe, timeout=SECONDS, daemon_user=NAME, debug, app_password)"
+                 failmode=secure|safe, timeout=SECONDS, daemon_user=NAME, debug, \
+                 code_in_password, app_password)"
             ),
             OptionError::MissingValue { option } => {
                 write!(f, "module option {option:?} needs a value: {option}=...")
@@ -162,6 +167,11 @@ impl ModuleOptions {
                 "failmode" => set(&mut options.failmode, "failmode", value, parse_failmode)?,
                 "timeout" => set(&mut options.timeout, "timeout", value, parse_timeout)?,
                 "debug" => flag(&mut options.debug, "debug", value)?,
+                "code_in_password" => flag(
+                    &mut options.code_in_password,
+                    "code_in_password",
+                    value,
+                )?,
                 "app_password" => flag(&mut options.app_password, "app_password", value)?,
                 "daemon_user" => set(
                     &mut options.daemon_user,
@@ -293,10 +303,12 @@ mod tests {
                 debug: true,
                 timeout: Duration::from_secs(3),
                 daemon_user: "_mfa".into(),
+                code_in_password: false,
                 app_password: false,
             }
         );
         assert!(parse(&[c"app_password"]).unwrap().app_password);
+        assert!(parse(&[c"code_in_password"]).unwrap().code_in_password);
         assert_eq!(
             parse(&[c"failmode=secure"]).unwrap().failmode,
             FailMode::Secure
@@ -375,6 +387,7 @@ mod tests {
         for (arg, option) in [
             (c"nullok=1", "nullok"),
             (c"debug=yes", "debug"),
+            (c"code_in_password=1", "code_in_password"),
             (c"app_password=yes", "app_password"),
         ] {
             assert_eq!(parse(&[arg]), Err(OptionError::UnexpectedValue { option }));

@@ -313,7 +313,7 @@ fn guess_on_one_connection(
                     }
                     counters.answers.fetch_add(1, Ordering::SeqCst);
                 }
-                Ok(Step::Info { .. } | Step::Error { .. }) => {}
+                Ok(Step::Info { .. } | Step::Error { .. } | Step::StripPassword { .. }) => {}
                 Ok(Step::Done { outcome }) => {
                     if outcome == Outcome::LockedOut {
                         counters.locked_out.fetch_add(1, Ordering::SeqCst);

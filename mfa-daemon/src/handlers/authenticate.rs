@@ -4,23 +4,32 @@
 
 use std::sync::Arc;
 
-use mfa_proto::{AuthRequest, FrameError, Request, Step};
+use mfa_proto::{AuthRequest, FrameError, Request, Secret, Step};
 
 use crate::app::Shared;
 use crate::connection::Connection;
 use crate::error::DaemonError;
-use crate::service::{self, Finished, Next, Notice, Question};
+use crate::service::{self, Finished, Next, Notice, Question, combined};
 
-/// Runs one authentication to its `Done`.
+/// Runs one authentication to its `Done`. With `field_end` (the module's
+/// `code_in_password`), the first question is answered by the end of the password field,
+/// and the module is told how much of it to strip.
 pub async fn authenticate(
     shared: &Arc<Shared>,
     conn: &mut Connection,
     auth: AuthRequest,
+    field_end: Option<Secret>,
 ) -> Result<(), FrameError> {
     let mut next = match service::start(shared, auth, conn.caller).await {
         Ok(next) => next,
         Err(refused) => return conn.send(&refused.response()).await,
     };
+    if let Some(field_end) = field_end {
+        next = match next {
+            Next::Ask(question) => answer_field(conn, question, field_end).await?,
+            other => other,
+        };
+    }
     loop {
         next = match next {
             Next::Ask(question) => match ask(shared, conn, question).await? {
@@ -31,6 +40,24 @@ pub async fn authenticate(
             Next::Gone => return Err(FrameError::Closed),
         };
     }
+}
+
+/// Gives the first question the end of the password field instead of asking it.
+async fn answer_field(
+    conn: &mut Connection,
+    question: Box<Question>,
+    field_end: Secret,
+) -> Result<Next, FrameError> {
+    let split = {
+        let watched = &*conn;
+        combined::answer_field(question, field_end, &|| watched.presence()).await
+    };
+    if let Some(bytes) = split.strip {
+        // At most `FIELD_END_MAX` bytes were sent, so the count always fits.
+        let bytes = u16::try_from(bytes).unwrap_or(u16::MAX);
+        conn.send(&Step::StripPassword { bytes }).await?;
+    }
+    Ok(split.next)
 }
 
 /// What came of asking a question.

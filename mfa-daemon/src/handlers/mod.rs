@@ -30,7 +30,10 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
     };
     let result = match request {
         Request::Authenticate { auth } => {
-            authenticate::authenticate(&shared, &mut conn, auth).await
+            authenticate::authenticate(&shared, &mut conn, auth, None).await
+        }
+        Request::CodeInPassword { auth, field_end } => {
+            authenticate::authenticate(&shared, &mut conn, auth, Some(field_end)).await
         }
         Request::AppPassword { auth, password } => {
             app_passwords::sign_in(&shared, &mut conn, auth, password).await

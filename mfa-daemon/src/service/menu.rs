@@ -134,6 +134,20 @@ impl Verifying {
         self.accepted(attempt, Factor::Passkey).await
     }
 
+    /// The menu's number for what a keyword of a one-field client chose (see
+    /// `combined`), if the menu has it: approval first when offered, then the contacts.
+    pub(super) fn entry_for(&self, keyword: super::combined::Keyword) -> Option<usize> {
+        let first = usize::from(self.approve) + 1;
+        match keyword {
+            super::combined::Keyword::Push => self.approve.then_some(1),
+            super::combined::Keyword::Send(channel) => self
+                .options
+                .iter()
+                .position(|o| o.channel == channel)
+                .map(|i| first + i),
+        }
+    }
+
     /// Whether the menu offers approval on the phone.
     pub(super) fn offers_approval(&self) -> bool {
         self.approve

@@ -15,6 +15,7 @@ mod answers;
 mod app_password;
 mod approval;
 mod attempt;
+pub mod combined;
 mod enrollment;
 mod menu;
 pub mod notices;

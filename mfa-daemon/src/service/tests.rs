@@ -157,7 +157,7 @@ fn real_service_names_pass_and_floods_do_not() {
 }
 
 /// A service over a file store in `dir` whose clock stands at `clock`.
-fn service(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<Shared> {
+pub(super) fn service(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<Shared> {
     let config = Config {
         state_dir: dir.to_owned(),
         ..Config::default()
@@ -171,7 +171,7 @@ fn service(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<Shared> {
 }
 
 /// Enrolls root (an account every machine has) with a new app; its generator.
-fn enroll_root(shared: &Shared) -> Generator {
+pub(super) fn enroll_root(shared: &Shared) -> Generator {
     let d = shared.decisions.for_class(CallerClass::Root);
     let now = d.now().secs();
     let (pending, _) = d.begin_totp("root", "app").unwrap();
@@ -288,12 +288,12 @@ fn service_with_passkey(
     (shared, generator)
 }
 
-const SSHD: Caller = Caller {
+pub(super) const SSHD: Caller = Caller {
     uid: 0,
     door: Door::Privileged,
 };
 
-fn sshd_login() -> AuthRequest {
+pub(super) fn sshd_login() -> AuthRequest {
     AuthRequest {
         user: "root".into(),
         service: "sshd".into(),
