@@ -344,10 +344,9 @@ impl Request {
     /// The account a request acts for, if it names one.
     pub fn user(&self) -> Option<&str> {
         match self {
-            Request::Authenticate { auth } | Request::CodeInPassword { auth, .. }
-            | Request::AppPassword { auth, .. } => {
-                Some(&auth.user)
-            }
+            Request::Authenticate { auth }
+            | Request::CodeInPassword { auth, .. }
+            | Request::AppPassword { auth, .. } => Some(&auth.user),
             Request::EnrollTotp { user, .. }
             | Request::NewRecoveryCodes { user, .. }
             | Request::RemoveFactors { user, .. }

@@ -167,11 +167,9 @@ impl ModuleOptions {
                 "failmode" => set(&mut options.failmode, "failmode", value, parse_failmode)?,
                 "timeout" => set(&mut options.timeout, "timeout", value, parse_timeout)?,
                 "debug" => flag(&mut options.debug, "debug", value)?,
-                "code_in_password" => flag(
-                    &mut options.code_in_password,
-                    "code_in_password",
-                    value,
-                )?,
+                "code_in_password" => {
+                    flag(&mut options.code_in_password, "code_in_password", value)?
+                }
                 "app_password" => flag(&mut options.app_password, "app_password", value)?,
                 "daemon_user" => set(
                     &mut options.daemon_user,
