@@ -533,8 +533,13 @@ mod tests {
             rules: vec![allow(&["mail"], &[], true), allow(&[], &["sudo"], false)],
             ..Policy::default()
         };
-        let on = |groups: &[String], service| p.resolve(&who("a", groups, service, "")).app_passwords;
-        assert!(!Policy::default().resolve(&who("a", &[], "sshd", "")).app_passwords);
+        let on =
+            |groups: &[String], service| p.resolve(&who("a", groups, service, "")).app_passwords;
+        assert!(
+            !Policy::default()
+                .resolve(&who("a", &[], "sshd", ""))
+                .app_passwords
+        );
         assert!(!Policy::default().app_passwords_anywhere());
         assert!(p.app_passwords_anywhere());
         assert!(!on(&[], "dovecot"));

@@ -115,6 +115,7 @@ pub fn rejection(request: &Request, reply: Response) -> EnrollError {
 fn request_name(request: &Request) -> &'static str {
     match request {
         Request::Authenticate { .. } => "authenticate",
+        Request::CodeInPassword { .. } => "code_in_password",
         Request::Answer { .. } => "answer",
         Request::EnrollTotp { .. } => "enroll_totp",
         Request::ConfirmTotp { .. } => "confirm_totp",

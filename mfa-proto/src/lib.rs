@@ -30,12 +30,11 @@ pub use frame::{
     FrameError, HEADER_LEN, MAX_FRAME_LEN, decode_body, decode_header, encode, read_frame,
     write_frame,
 };
-pub use message::{
-    AppPasswordStatus,
-    AuthRequest, BypassStatus, Channel, ContactKind, ContactStatus, Envelope, FIELD_END_MAX,
-    FailureKind, HotpEnrollment, HotpStatus, LastSuccessStatus, Lockout, NewContact, Outcome,
-    PROTOCOL_VERSION, PasskeyStatus, Request, Response, StatusReport, Step, TotpEnrollment,
-    TotpStatus, TrustedDeviceStatus,
-};
 pub use import::{ImportSource, ImportStatus, ImportedApp, ImportedToken};
+pub use message::{
+    AppPasswordStatus, AuthRequest, BypassStatus, Channel, ContactKind, ContactStatus, Envelope,
+    FIELD_END_MAX, FailureKind, HotpEnrollment, HotpStatus, LastSuccessStatus, Lockout, NewContact,
+    Outcome, PROTOCOL_VERSION, PasskeyStatus, Request, Response, StatusReport, Step,
+    TotpEnrollment, TotpStatus, TrustedDeviceStatus,
+};
 pub use secret::Secret;

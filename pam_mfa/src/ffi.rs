@@ -8,7 +8,6 @@ use std::ops::Deref;
 use std::ptr;
 
 use mfa_proto::Secret;
-use zeroize::Zeroizing;
 use pam::constants::{
     PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_TEXT_INFO, PamFlag,
     PamMessageStyle, PamResultCode,
@@ -17,6 +16,7 @@ use pam::conv::Conv;
 use pam::items::{AuthTok, Item, RHost, RUser, Service, Tty, User};
 use pam::module::{PamHandle, PamHooks};
 use pam::secret::SecretBytes;
+use zeroize::Zeroizing;
 
 use crate::authenticate::authenticate;
 use crate::handler::{

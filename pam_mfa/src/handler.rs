@@ -5,8 +5,8 @@ use std::ffi::CStr;
 use std::fmt;
 
 use mfa_proto::Secret;
-use zeroize::Zeroizing;
 use pam::constants::PamResultCode;
+use zeroize::Zeroizing;
 
 /// The PAM items the module reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -67,7 +67,11 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
         let tz = TimeZone::system();
         let works_on = match services.as_slice() {
             [] => "every service where app passwords are allowed".to_owned(),
-            list => list.iter().map(|s| one_line(s)).collect::<Vec<_>>().join(", "),
+            list => list
+                .iter()
+                .map(|s| one_line(s))
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         let ends = match expires_at {
             Some(at) => format!("until {}", local_time(at, &tz)),
@@ -100,7 +104,11 @@ pub(crate) fn app_passwords_text(
     for password in &report.app_passwords {
         let services = match password.services.as_slice() {
             [] => "all allowed services".to_owned(),
-            list => list.iter().map(|s| one_line(s)).collect::<Vec<_>>().join(","),
+            list => list
+                .iter()
+                .map(|s| one_line(s))
+                .collect::<Vec<_>>()
+                .join(","),
         };
         let expires = match password.expires_at {
             Some(at) if now.as_second() >= i64::try_from(at).unwrap_or(i64::MAX) => {

@@ -28,7 +28,9 @@ impl<H: PamHandler> Relay<'_, H> {
         let token = self.token()?;
         // A token that is not UTF-8 cannot be an app password (and cannot be sent as text).
         let Ok(text) = std::str::from_utf8(&token) else {
-            self.debug(format_args!("app password: the token is not UTF-8, not one"));
+            self.debug(format_args!(
+                "app password: the token is not UTF-8, not one"
+            ));
             return Ok(Tried::NotOne);
         };
         let request = Request::AppPassword {
@@ -52,9 +54,10 @@ impl<H: PamHandler> Relay<'_, H> {
                     _ => Tried::NotOne,
                 })
             }
-            Step::Failed { kind, message } => {
-                Err(AuthError::Protocol(ProtocolError::Refused { kind, message }))
-            }
+            Step::Failed { kind, message } => Err(AuthError::Protocol(ProtocolError::Refused {
+                kind,
+                message,
+            })),
             // The answer to this request is one `Done`, nothing else.
             _ => Err(AuthError::Protocol(ProtocolError::TooManySteps(1))),
         }
