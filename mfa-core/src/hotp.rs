@@ -288,31 +288,16 @@ pub fn spend_same_work(tokens: &[HotpToken], code: &str, window: u32) {
 /// The `otpauth://hotp/` URI a soft token app scans, starting at `token.counter`. It
 /// contains the secret, so it is wiped when dropped.
 pub fn otpauth_uri(issuer: &str, account: &str, token: &HotpToken) -> Zeroizing<String> {
-    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    use std::fmt::Write;
-    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    /// The fixed parts and the parameters: fewer than this many bytes.
-    const REST: usize = 128;
-    let issuer = utf8_percent_encode(issuer, COMPONENT).to_string();
-    let account = utf8_percent_encode(account, COMPONENT).to_string();
-    let secret = token.secret.to_base32();
-    // Sized up front: growing the string would leave an unwiped copy of the secret behind.
-    let mut uri = Zeroizing::new(String::with_capacity(
-        REST + 2 * issuer.len() + account.len() + secret.len(),
-    ));
-    let _ = write!(
-        uri,
-        "otpauth://hotp/{issuer}:{account}?secret={secret}&issuer={issuer}&algorithm={alg}&digits={digits}&counter={counter}",
-        secret = secret.as_str(),
-        alg = token.algorithm.name(),
-        digits = token.digits,
-        counter = token.counter,
-    );
-    uri
+    totp::otpauth(
+        totp::OtpauthKind::Hotp {
+            counter: token.counter,
+        },
+        issuer,
+        account,
+        &token.secret,
+        token.algorithm,
+        token.digits,
+    )
 }
 
 /// The one `c` in `counters` (but not its last value) with `code_at(c) == first` and

@@ -174,6 +174,36 @@ pub fn otpauth_uri(
     params: TotpParams,
     secret: &Secret,
 ) -> Zeroizing<String> {
+    let kind = OtpauthKind::Totp {
+        period: params.period,
+    };
+    otpauth(
+        kind,
+        issuer,
+        account,
+        secret,
+        params.algorithm,
+        params.digits,
+    )
+}
+
+/// Which `otpauth://` URI: an app's (`totp`, with its period) or a soft HOTP token's (with
+/// the counter its first code is at).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OtpauthKind {
+    Totp { period: u32 },
+    Hotp { counter: u64 },
+}
+
+/// The `otpauth://` URI of either kind, wiped when dropped.
+pub(crate) fn otpauth(
+    kind: OtpauthKind,
+    issuer: &str,
+    account: &str,
+    secret: &Secret,
+    algorithm: Algorithm,
+    digits: u8,
+) -> Zeroizing<String> {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
     use std::fmt::Write;
     const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -190,13 +220,15 @@ pub fn otpauth_uri(
     let mut uri = Zeroizing::new(String::with_capacity(
         REST + 2 * issuer.len() + account.len() + secret.len(),
     ));
+    let (scheme, moving, value) = match kind {
+        OtpauthKind::Totp { period } => ("totp", "period", u64::from(period)),
+        OtpauthKind::Hotp { counter } => ("hotp", "counter", counter),
+    };
     let _ = write!(
         uri,
-        "otpauth://totp/{issuer}:{account}?secret={secret}&issuer={issuer}&algorithm={alg}&digits={digits}&period={period}",
+        "otpauth://{scheme}/{issuer}:{account}?secret={secret}&issuer={issuer}&algorithm={alg}&digits={digits}&{moving}={value}",
         secret = secret.as_str(),
-        alg = params.algorithm.name(),
-        digits = params.digits,
-        period = params.period,
+        alg = algorithm.name(),
     );
     uri
 }
