@@ -308,6 +308,14 @@ fn passkey_link_text(open: &str, expires_at: u64, tz: &TimeZone, show_qr: bool) 
     text
 }
 
+/// `last used WHEN` or `never used`, for a factor's line in the status.
+pub(crate) fn last_used(at: Option<u64>, tz: &TimeZone) -> String {
+    match at {
+        Some(at) => format!("last used {}", local_time(at, tz)),
+        None => "never used".to_owned(),
+    }
+}
+
 /// One line per HOTP token: label, digits, the next counter, when it was added and last
 /// used (never the secret). Nothing when there are none.
 fn hotp_text(text: &mut String, report: &StatusReport, tz: &TimeZone) {
@@ -316,10 +324,7 @@ fn hotp_text(text: &mut String, report: &StatusReport, tz: &TimeZone) {
     }
     text.push_str("HOTP tokens:\n");
     for token in &report.hotp {
-        let used = match token.last_used {
-            Some(at) => format!("last used {}", local_time(at, tz)),
-            None => "never used".to_owned(),
-        };
+        let used = last_used(token.last_used, tz);
         let _ = writeln!(
             text,
             "  {}: added {} ({} digits, next counter {}), {used}",
@@ -339,10 +344,7 @@ fn passkeys_text(text: &mut String, report: &StatusReport, tz: &TimeZone) {
     }
     text.push_str("Passkeys:\n");
     for key in &report.passkeys {
-        let used = match key.last_used {
-            Some(at) => format!("last used {}", local_time(at, tz)),
-            None => "never used".to_owned(),
-        };
+        let used = last_used(key.last_used, tz);
         let _ = writeln!(
             text,
             "  {}: added {}, {used}",

@@ -117,10 +117,7 @@ pub(crate) fn app_passwords_text(
             Some(at) => format!("expires {}", until(at, now, tz)),
             None => "does not expire".to_owned(),
         };
-        let used = match password.last_used {
-            Some(at) => format!("last used {}", local_time(at, tz)),
-            None => "never used".to_owned(),
-        };
+        let used = crate::output::last_used(password.last_used, tz);
         let _ = writeln!(
             text,
             "  {}: {services}; made {}, {expires}, {used}",
