@@ -11,8 +11,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use mfa_proto::{
-    AuthRequest, ContactKind, Envelope, FrameError, HEADER_LEN, MAX_FRAME_LEN, NewContact, Request,
-    Secret, decode_body, encode, read_frame,
+    AuthRequest, ContactKind, Envelope, FrameError, HEADER_LEN, ImportedApp, ImportedToken,
+    MAX_FRAME_LEN, NewContact, Request, Secret, decode_body, encode, read_frame,
 };
 use serde_json::Value;
 
@@ -440,6 +440,90 @@ fn debug_hides_secrets(request: &Request) {
             kind,
             which,
             proof: proof.map(|_| blank()),
+        },
+        Request::EnrollPasskey { user, label, proof } => Request::EnrollPasskey {
+            user,
+            label,
+            proof: proof.map(|_| blank()),
+        },
+        Request::RemovePasskey { user, label, proof } => Request::RemovePasskey {
+            user,
+            label,
+            proof: proof.map(|_| blank()),
+        },
+        Request::EnrollHotp {
+            user,
+            label,
+            digits,
+            proof,
+        } => Request::EnrollHotp {
+            user,
+            label,
+            digits,
+            proof: proof.map(|_| blank()),
+        },
+        Request::ConfirmHotp { .. } => Request::ConfirmHotp { code: blank() },
+        Request::RemoveHotp { user, label, proof } => Request::RemoveHotp {
+            user,
+            label,
+            proof: proof.map(|_| blank()),
+        },
+        Request::ResyncHotp { user, label, .. } => Request::ResyncHotp {
+            user,
+            label,
+            first: blank(),
+            second: blank(),
+        },
+        Request::AddAppPassword {
+            user,
+            label,
+            services,
+            expires_in,
+            proof,
+        } => Request::AddAppPassword {
+            user,
+            label,
+            services,
+            expires_in,
+            proof: proof.map(|_| blank()),
+        },
+        Request::RemoveAppPassword { user, label, proof } => Request::RemoveAppPassword {
+            user,
+            label,
+            proof: proof.map(|_| blank()),
+        },
+        Request::AppPassword { auth, .. } => Request::AppPassword {
+            auth,
+            password: blank(),
+        },
+        Request::Import {
+            user,
+            source,
+            totp,
+            hotp,
+            recovery_codes,
+            replace,
+            dry_run,
+        } => Request::Import {
+            user,
+            source,
+            totp: totp
+                .into_iter()
+                .map(|app| ImportedApp {
+                    secret: blank(),
+                    ..app
+                })
+                .collect(),
+            hotp: hotp
+                .into_iter()
+                .map(|token| ImportedToken {
+                    secret: blank(),
+                    ..token
+                })
+                .collect(),
+            recovery_codes: recovery_codes.iter().map(|_| blank()).collect(),
+            replace,
+            dry_run,
         },
         other @ (Request::Authenticate { .. }
         | Request::Status { .. }
