@@ -74,13 +74,12 @@ impl<H: PamHandler> Relay<'_, H> {
         let auth = self.auth_request()?;
         let user = auth.user.clone();
         if self.options.app_password {
-            // The whole field is an app password, or it goes on as it is.
-            if self.try_app_password(&auth)? == app_password::Tried::Accepted {
-                return Ok(Outcome::Success);
-            }
-            if !self.options.code_in_password {
-                return Ok(Outcome::Ignore);
-            }
+            // The whole field is an app password, or it stays for the next modules.
+            // (`code_in_password` needs a line of its own: the options refuse both.)
+            return Ok(match self.try_app_password(&auth)? {
+                app_password::Tried::Accepted => Outcome::Success,
+                app_password::Tried::NotOne => Outcome::Ignore,
+            });
         }
         let opening = self.opening(auth)?;
         let (mut client, socket) = self.connect(&user)?;

@@ -110,6 +110,10 @@ pub enum OptionError {
         /// The option.
         option: &'static str,
     },
+    /// `app_password` and `code_in_password` on one line. No control value serves both: an
+    /// app password ends the stack, a code must not (the password module still has to
+    /// run), so they go on two lines.
+    AppPasswordWithCode,
 }
 
 impl fmt::Display for OptionError {
@@ -139,6 +143,11 @@ impl fmt::Display for OptionError {
             OptionError::Duplicate { option } => {
                 write!(f, "module option {option:?} is given more than once")
             }
+            OptionError::AppPasswordWithCode => f.write_str(
+                "module options app_password and code_in_password cannot share a line: put \
+                 `auth [success=done default=ignore] pam_mfa.so app_password` on a line of its \
+                 own before `auth required pam_mfa.so code_in_password`",
+            ),
         }
     }
 }
@@ -183,6 +192,9 @@ impl ModuleOptions {
                 return Err(OptionError::Duplicate { option });
             }
             seen.push(option);
+        }
+        if options.app_password && options.code_in_password {
+            return Err(OptionError::AppPasswordWithCode);
         }
         Ok(options)
     }
@@ -307,6 +319,9 @@ mod tests {
         );
         assert!(parse(&[c"app_password"]).unwrap().app_password);
         assert!(parse(&[c"code_in_password"]).unwrap().code_in_password);
+        let both = parse(&[c"app_password", c"code_in_password"]);
+        assert_eq!(both, Err(OptionError::AppPasswordWithCode));
+        assert!(both.unwrap_err().to_string().contains("a line of its own"));
         assert_eq!(
             parse(&[c"failmode=secure"]).unwrap().failmode,
             FailMode::Secure

@@ -338,3 +338,100 @@ fn a_keyword_sends_a_code_asked_for_at_the_next_prompt() {
     );
     assert_eq!(f.daemon.auth_success()["factor"], "sms");
 }
+
+/// One login on `service` whose only answer is `field`.
+fn one_answer(service: &PamService, user: &TestUser, field: &str) -> Run {
+    let mut login = Pamtester::new(service, user.name())
+        .from_rhost("127.0.0.1")
+        .start();
+    assert!(
+        login.wait_for(PASSWORD_PROMPT, 1),
+        "no password prompt: {}",
+        login.finish()
+    );
+    login.send(&format!("{field}\n"));
+    login.finish()
+}
+
+/// The README's stack for both ways in: an app password alone ends the stack on the first
+/// line; anything else goes on, read as password and code by the second. Both options on
+/// one line are refused, since no control value serves both.
+#[test]
+fn an_app_password_or_the_password_and_a_code_in_the_same_field() {
+    if !root_suite_ready() {
+        return;
+    }
+    let settings = format!("{SETTINGS}[policy]\napp_passwords = true\n");
+    let f = OneField::start(&settings, PASSWORD.as_bytes());
+    let made = run(
+        mfa_enroll(
+            &f.daemon,
+            None,
+            &["app-password", "add", "vpn", "--user", f.user.name()],
+        ),
+        "",
+    );
+    assert!(made.succeeded(), "{made}\n{}", f.daemon.log_section());
+    let made: serde_json::Value = serde_json::from_str(made.stdout.trim()).expect("one JSON line");
+    let app_password = made["app_password"]["password"]
+        .as_str()
+        .expect("the password")
+        .to_owned();
+    let both = PamService::with_auth_stack(&[
+        mfa_auth_line(
+            "[success=done default=ignore]",
+            f.daemon.socket(),
+            "app_password",
+        ),
+        mfa_auth_line("required", f.daemon.socket(), "code_in_password"),
+        "auth required pam_unix.so use_first_pass nodelay".to_owned(),
+    ]);
+
+    let by_app = one_answer(&both, &f.user, &app_password);
+    assert!(by_app.succeeded(), "{by_app}\n{}", f.daemon.log_section());
+    assert_eq!(by_app.count(PASSWORD_PROMPT), 1, "{by_app}");
+    assert_eq!(f.daemon.auth_success()["factor"], "app_password");
+
+    let by_code = one_answer(&both, &f.user, &format!("{PASSWORD}{}", f.code()));
+    assert!(by_code.succeeded(), "{by_code}\n{}", f.daemon.log_section());
+    assert_eq!(by_code.count(PASSWORD_PROMPT), 1, "{by_code}");
+    let factors: Vec<serde_json::Value> = f
+        .daemon
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["event"] == "sign_in_succeeded")
+        .map(|e| e["factor"].clone())
+        .collect();
+    assert_eq!(factors, ["app_password", "totp"]);
+
+    // A code after the app password is not an app password, and the rest is not the Unix
+    // password; a wrong password with a right code fails too.
+    let mixed = one_answer(&both, &f.user, &format!("{app_password}{}", f.code()));
+    assert!(
+        !mixed.succeeded() && mixed.mentions(PAM_AUTH_ERR),
+        "{mixed}"
+    );
+    let wrong = one_answer(&both, &f.user, &format!("Winter2024{}", f.code()));
+    assert!(
+        !wrong.succeeded() && wrong.mentions(PAM_AUTH_ERR),
+        "{wrong}"
+    );
+
+    let one_line = PamService::with_auth_stack(&[
+        mfa_auth_line(
+            "required",
+            f.daemon.socket(),
+            "app_password code_in_password",
+        ),
+        "auth required pam_unix.so use_first_pass nodelay".to_owned(),
+    ]);
+    let refused = Pamtester::new(&one_line, f.user.name())
+        .from_rhost("127.0.0.1")
+        .start()
+        .finish();
+    assert!(!refused.succeeded(), "{refused}");
+    assert_eq!(refused.count(PASSWORD_PROMPT), 0, "{refused}");
+    let mut secrets = f.enrollment.secrets();
+    secrets.extend([PASSWORD.to_owned(), app_password]);
+    f.daemon.assert_log_omits(&secrets);
+}
