@@ -13,7 +13,6 @@ use zeroize::Zeroizing;
 
 use crate::factor::totp::{self, Algorithm, Generator, Secret, TotpParams};
 use crate::factor::{Decision, Factor, Rejection};
-use crate::record;
 
 /// How many counters past the stored one a login code may be (`hotp.window`): a token
 /// pressed a few times without logging in still works.
@@ -141,7 +140,7 @@ impl HotpToken {
         counter: u64,
         enrolled_at: u64,
     ) -> Result<HotpToken, HotpTokenError> {
-        if let Some(problem) = record::label_problem(label) {
+        if let Some(problem) = crate::label::label_problem(label) {
             return Err(HotpTokenError::Label(problem));
         }
         if !(MIN_DIGITS..=MAX_DIGITS).contains(&digits) {

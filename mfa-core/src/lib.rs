@@ -9,6 +9,7 @@ pub mod contact;
 pub mod device;
 pub mod factor;
 pub mod hotp;
+pub mod label;
 pub mod lockout;
 pub mod passkey;
 pub mod policy;

@@ -31,8 +31,7 @@ pub const RECORD_VERSION: u32 = 7;
 /// The label of an app enrolled without one (and of the single app of records before
 /// version 5).
 pub const DEFAULT_APP_LABEL: &str = "app";
-/// Longest app label.
-pub const MAX_LABEL_LEN: usize = 32;
+pub use crate::label::{MAX_LABEL_LEN, label_problem};
 
 /// Everything the daemon keeps about one user's factors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,20 +237,6 @@ impl UserRecord {
         }
         decision
     }
-}
-
-/// What is wrong with an app label, if anything.
-pub fn label_problem(label: &str) -> Option<String> {
-    let fine = !label.is_empty()
-        && label.len() <= MAX_LABEL_LEN
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    (!fine).then(|| {
-        format!(
-            "label must be 1 to {MAX_LABEL_LEN} letters, digits, dots, dashes or underscores, got {label:?}"
-        )
-    })
 }
 
 /// An enrolled authenticator app.

@@ -19,8 +19,6 @@ use crate::prompt::Prompter;
 
 mod app_password;
 
-pub(crate) use app_password::app_passwords_text;
-
 /// Asked when the daemon wants a proof before changing an existing enrollment.
 const PROOF_PROMPT: &str = "Current verification code or recovery code: ";
 const PROOF: &str = "a current verification code or a recovery code";

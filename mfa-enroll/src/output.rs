@@ -489,7 +489,7 @@ pub fn status_details(report: &StatusReport, now: Timestamp, tz: &TimeZone) -> S
     }
     passkeys_text(&mut text, report, tz);
     hotp_text(&mut text, report, tz);
-    crate::commands::app_passwords_text(&mut text, report, now, tz);
+    app_passwords_text(&mut text, report, now, tz);
     contacts_text(&mut text, &report.contacts, tz);
     let _ = writeln!(text, "Recovery codes left: {}", report.recovery_codes_left);
     if report.lockouts.is_empty() {
@@ -620,6 +620,44 @@ pub fn until(unix: u64, now: Timestamp, tz: &TimeZone) -> String {
         Some(secs) => format!("in {} days", secs.div_ceil(86_400)),
     };
     format!("{} ({relative})", local_time(unix, tz))
+}
+
+/// The app passwords of a report, one line each (nothing when there are none): part of
+/// `mfa-enroll status`, `mfactl show` and `app-password list`.
+pub(crate) fn app_passwords_text(
+    text: &mut String,
+    report: &StatusReport,
+    now: Timestamp,
+    tz: &TimeZone,
+) {
+    if report.app_passwords.is_empty() {
+        return;
+    }
+    text.push_str("App passwords:\n");
+    for password in &report.app_passwords {
+        let services = match password.services.as_slice() {
+            [] => "all allowed services".to_owned(),
+            list => list
+                .iter()
+                .map(|s| one_line(s))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let expires = match password.expires_at {
+            Some(at) if now.as_second() >= i64::try_from(at).unwrap_or(i64::MAX) => {
+                format!("expired {}", local_time(at, tz))
+            }
+            Some(at) => format!("expires {}", until(at, now, tz)),
+            None => "does not expire".to_owned(),
+        };
+        let used = last_used(password.last_used, tz);
+        let _ = writeln!(
+            text,
+            "  {}: {services}; made {}, {expires}, {used}",
+            one_line(&password.label),
+            local_time(password.created_at, tz),
+        );
+    }
 }
 
 #[cfg(test)]

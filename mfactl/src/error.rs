@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 
 use mfa_enroll::EnrollError;
 
@@ -25,7 +26,7 @@ pub enum CtlError {
     Output(io::Error),
     /// An import file (or the passwd database) that cannot be read or parsed: nothing was
     /// imported.
-    File(Box<crate::import::FileError>),
+    File(Box<FileError>),
     /// Arguments that parse but do not fit together.
     Usage(String),
     /// Some users of an import were refused (each line says why); the others were done.
@@ -105,4 +106,57 @@ mod tests {
             assert!(text.contains(needle), "{text:?}");
         }
     }
+}
+
+/// Why a file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    /// The path is a symbolic link.
+    #[error("is a symbolic link; refusing to follow it")]
+    Symlink,
+    /// Not there.
+    #[error("does not exist")]
+    Missing,
+    /// A directory, a FIFO, a device.
+    #[error("is not a regular file")]
+    NotRegular,
+    /// Owned by someone else.
+    #[error("is owned by uid {found}, not {expected}")]
+    Owner {
+        /// Its owner.
+        found: u32,
+        /// Who should own it.
+        expected: String,
+    },
+    /// Others may change it.
+    #[error("is writable by group or others (mode {mode:04o})")]
+    Writable {
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Larger than accepted.
+    #[error("is larger than {limit} bytes")]
+    TooLarge {
+        /// The most accepted.
+        limit: u64,
+    },
+    /// Opening or reading failed.
+    #[error("cannot be read: {0}")]
+    Io(#[source] io::Error),
+    /// The content is not what the format needs.
+    #[error("{0}")]
+    Parse(#[source] Box<mfa_import::ImportError>),
+    /// A pre-shared key file that holds no 16-byte key.
+    #[error("holds no pre-shared key: write 32 hex digits (or the 16 bytes themselves)")]
+    Key,
+}
+
+/// A file that cannot be imported, by path.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", path.display())]
+pub struct FileError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub problem: FileProblem,
 }

@@ -4,9 +4,9 @@
 //! else: whether the account exists, whether it is skipped, and it hashes the codes.
 
 use std::fs::File;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mfa_enroll::daemon::rejection;
 use mfa_import::google_authenticator::{self, GoogleAuthenticator, OtpKind};
@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{GoogleAuthenticatorArgs, ImportFrom, ImportOptions, OathArgs, PskcArgs};
 use crate::commands::Session;
-use crate::error::CtlError;
+use crate::error::{CtlError, FileError, FileProblem};
 
 /// The file google-authenticator keeps in each home.
 const GA_FILE: &str = ".google_authenticator";
@@ -44,59 +44,6 @@ enum Owner {
     Root,
     /// Anyone: a file the admin names (PSKC batches, their keys); root reads it on purpose.
     Anyone,
-}
-
-/// Why a file was not read.
-#[derive(Debug, thiserror::Error)]
-pub enum FileProblem {
-    /// The path is a symbolic link.
-    #[error("is a symbolic link; refusing to follow it")]
-    Symlink,
-    /// Not there.
-    #[error("does not exist")]
-    Missing,
-    /// A directory, a FIFO, a device.
-    #[error("is not a regular file")]
-    NotRegular,
-    /// Owned by someone else.
-    #[error("is owned by uid {found}, not {expected}")]
-    Owner {
-        /// Its owner.
-        found: u32,
-        /// Who should own it.
-        expected: String,
-    },
-    /// Others may change it.
-    #[error("is writable by group or others (mode {mode:04o})")]
-    Writable {
-        /// Its permission bits.
-        mode: u32,
-    },
-    /// Larger than accepted.
-    #[error("is larger than {limit} bytes")]
-    TooLarge {
-        /// The most accepted.
-        limit: u64,
-    },
-    /// Opening or reading failed.
-    #[error("cannot be read: {0}")]
-    Io(#[source] io::Error),
-    /// The content is not what the format needs.
-    #[error("{0}")]
-    Parse(#[source] Box<mfa_import::ImportError>),
-    /// A pre-shared key file that holds no 16-byte key.
-    #[error("holds no pre-shared key: write 32 hex digits (or the 16 bytes themselves)")]
-    Key,
-}
-
-/// A file that cannot be imported, by path.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {problem}", path.display())]
-pub struct FileError {
-    /// The file.
-    pub path: PathBuf,
-    /// What is wrong with it.
-    pub problem: FileProblem,
 }
 
 /// The tokens assigned to one user (with the serial they were assigned by), or why not.

@@ -11,9 +11,9 @@
 //! so the field cannot be used to test codes apart from passwords.
 
 use mfa_core::factor::{bypass, recovery};
-use mfa_proto::{Channel, Outcome, Secret};
+use mfa_proto::{Outcome, Secret};
 
-use super::menu::{Menu, Verifying};
+use super::menu::{Keyword, Menu, Verifying};
 use super::{Finished, Next, Notice, Phase, Question};
 use crate::connection::Presence;
 use crate::error::DaemonError;
@@ -30,28 +30,6 @@ const SCRATCH_LEN: usize = 8;
 /// A keyword chose a way the user has nothing for; the menu follows (a one-field client
 /// cannot answer it, and the login fails there).
 const NO_SUCH_CONTACT: &str = "Nothing to send a code to that way.";
-
-/// A delivery chosen by a keyword after the field's last comma.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Keyword {
-    /// `,sms`, `,call`, `,email`: send a code that way.
-    Send(Channel),
-    /// `,push`: ask for approval on the phone.
-    Push,
-}
-
-impl Keyword {
-    fn parse(word: &str) -> Option<Keyword> {
-        let word = word.to_ascii_lowercase();
-        Some(match word.as_str() {
-            "sms" => Keyword::Send(Channel::Sms),
-            "call" => Keyword::Send(Channel::Voice),
-            "email" => Keyword::Send(Channel::Email),
-            "push" => Keyword::Push,
-            _ => return None,
-        })
-    }
-}
 
 /// How a code may end a field, from the user's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,6 +258,7 @@ mod tests {
     use crate::clock::{Clock, ManualClock, UnixTime};
     use crate::connection::Connection;
     use crate::service::tests::{SSHD, enroll_root, service, sshd_login};
+    use mfa_proto::Channel;
 
     fn ends(digits: &[usize]) -> CodeEnds {
         CodeEnds {

@@ -136,11 +136,11 @@ impl Verifying {
 
     /// The menu's number for what a keyword of a one-field client chose (see
     /// `combined`), if the menu has it: approval first when offered, then the contacts.
-    pub(super) fn entry_for(&self, keyword: super::combined::Keyword) -> Option<usize> {
+    pub(super) fn entry_for(&self, keyword: Keyword) -> Option<usize> {
         let first = usize::from(self.approve) + 1;
         match keyword {
-            super::combined::Keyword::Push => self.approve.then_some(1),
-            super::combined::Keyword::Send(channel) => self
+            Keyword::Push => self.approve.then_some(1),
+            Keyword::Send(channel) => self
                 .options
                 .iter()
                 .position(|o| o.channel == channel)
@@ -364,5 +364,27 @@ impl SentCode {
         )
         .await;
         self.login.settle(attempt, verdict).await
+    }
+}
+
+/// A delivery chosen by a keyword after the field's last comma.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keyword {
+    /// `,sms`, `,call`, `,email`: send a code that way.
+    Send(Channel),
+    /// `,push`: ask for approval on the phone.
+    Push,
+}
+
+impl Keyword {
+    pub(super) fn parse(word: &str) -> Option<Keyword> {
+        let word = word.to_ascii_lowercase();
+        Some(match word.as_str() {
+            "sms" => Keyword::Send(Channel::Sms),
+            "call" => Keyword::Send(Channel::Voice),
+            "email" => Keyword::Send(Channel::Email),
+            "push" => Keyword::Push,
+            _ => return None,
+        })
     }
 }

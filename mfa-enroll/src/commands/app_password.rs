@@ -1,19 +1,18 @@
 //! `mfa-enroll app-password add|list|remove`: the daemon makes the password and keeps only
 //! its hash; this shows it once, and lists what the daemon's status report says of the rest.
 
-use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use mfa_proto::{Request, Response, StatusReport};
+use mfa_proto::{Request, Response};
 use serde_json::json;
 
 use super::{Session, user};
 use crate::cli::{AppPasswordAddArgs, AppPasswordCommand};
 use crate::daemon::rejection;
 use crate::error::{EnrollError, one_line};
-use crate::output::{local_time, until};
+use crate::output::local_time;
 
 impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
     /// Runs one `app-password` subcommand.
@@ -24,7 +23,12 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
                 let report = self.status_report(&user(target)?)?;
                 let listed = json!({ "app_passwords": report.app_passwords });
                 let mut text = String::new();
-                app_passwords_text(&mut text, &report, Timestamp::now(), &TimeZone::system());
+                crate::output::app_passwords_text(
+                    &mut text,
+                    &report,
+                    Timestamp::now(),
+                    &TimeZone::system(),
+                );
                 self.output.either(&listed, &text)
             }
             AppPasswordCommand::Remove(args) => {
@@ -86,43 +90,5 @@ impl<R: BufRead, P: Write, O: Write> Session<R, P, O> {
             password.expose(),
         );
         self.output.either(&made, &human)
-    }
-}
-
-/// The app passwords of a report, one line each (nothing when there are none): part of
-/// `mfa-enroll status`, `mfactl show` and `app-password list`.
-pub(crate) fn app_passwords_text(
-    text: &mut String,
-    report: &StatusReport,
-    now: Timestamp,
-    tz: &TimeZone,
-) {
-    if report.app_passwords.is_empty() {
-        return;
-    }
-    text.push_str("App passwords:\n");
-    for password in &report.app_passwords {
-        let services = match password.services.as_slice() {
-            [] => "all allowed services".to_owned(),
-            list => list
-                .iter()
-                .map(|s| one_line(s))
-                .collect::<Vec<_>>()
-                .join(","),
-        };
-        let expires = match password.expires_at {
-            Some(at) if now.as_second() >= i64::try_from(at).unwrap_or(i64::MAX) => {
-                format!("expired {}", local_time(at, tz))
-            }
-            Some(at) => format!("expires {}", until(at, now, tz)),
-            None => "does not expire".to_owned(),
-        };
-        let used = crate::output::last_used(password.last_used, tz);
-        let _ = writeln!(
-            text,
-            "  {}: {services}; made {}, {expires}, {used}",
-            one_line(&password.label),
-            local_time(password.created_at, tz),
-        );
     }
 }
