@@ -23,6 +23,8 @@ PACKAGES=(
   debootstrap debian-archive-keyring  # packages: the throw-away Debian root the .deb is installed in
   libpam-google-authenticator libpam-oath  # imports: the real google-authenticator CLI and pam_oath make the files imported
   openssh-tests                 # SSH security keys: OpenSSH's software authenticator for tests (regress/misc/sk-dummy/sk-dummy.so)
+  freeradius-utils libpam-radius-auth  # RADIUS: real clients for mfa-radius (radclient, radtest, pam_radius_auth in sshd)
+  freeradius                    # RADIUS bench: FreeRADIUS with rlm_pam, side by side with mfa-radius
 )
 
 missing=()
