@@ -18,6 +18,7 @@ mod client;
 mod frame;
 mod import;
 mod message;
+pub mod radius;
 mod secret;
 pub mod web;
 mod web_settings;
