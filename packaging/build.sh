@@ -59,7 +59,7 @@ cargo build --release --workspace
 # Man pages, compressed as both distributions ship them.
 rm -rf target/man
 cargo run --quiet --release -p mfa-man -- target/man
-for page in pam_mfa.8 mfa-daemon.8 mfa-web.8 mfactl.8 mfa-enroll.1 mfa.toml.5; do
+for page in pam_mfa.8 mfa-daemon.8 mfa-web.8 mfa-radius.8 mfactl.8 mfa-enroll.1 mfa.toml.5; do
   [ -f "target/man/$page" ] || { echo "build.sh: mfa-man wrote no target/man/$page" >&2; exit 1; }
 done
 gzip -9nf target/man/*.[0-9]

@@ -1,5 +1,5 @@
 //! `mfa-man OUTDIR`: writes the man pages of pam-mfa (roff) into OUTDIR: pam_mfa(8),
-//! mfa-daemon(8), mfa-web(8), mfa-enroll(1), mfactl(8) and mfa.toml(5).
+//! mfa-daemon(8), mfa-web(8), mfa-radius(8), mfa-enroll(1), mfactl(8) and mfa.toml(5).
 //!
 //! Each page comes from where its content already lives, so that it cannot drift: the CLIs'
 //! from their clap definitions (clap_mangen writes name, synopsis and description); the PAM
@@ -30,8 +30,8 @@ pub const EXAMPLE_CONFIG: &str = pages::EXAMPLE_CONFIG;
 #[derive(Debug, Parser)]
 #[command(name = "mfa-man", version)]
 struct Args {
-    /// The directory to write pam_mfa.8, mfa-daemon.8, mfa-web.8, mfa-enroll.1, mfactl.8
-    /// and mfa.toml.5 into; made if missing.
+    /// The directory to write pam_mfa.8, mfa-daemon.8, mfa-web.8, mfa-radius.8,
+    /// mfa-enroll.1, mfactl.8 and mfa.toml.5 into; made if missing.
     #[arg(value_name = "OUTDIR")]
     outdir: PathBuf,
 }

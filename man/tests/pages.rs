@@ -2,8 +2,8 @@
 //! five, `man --warnings` renders each without a word on stderr (in a UTF-8 and in the C
 //! locale, and the way lintian runs it), and everything the pages are made from is on them:
 //! every README option and key, every subcommand and option of the CLIs, every flag the
-//! daemon's hand-written parser accepts, every flag `mfa-web --help` lists, every PAM code the
-//! module returns.
+//! daemon's hand-written parser accepts, every flag `mfa-web --help` and `mfa-radius --help`
+//! list, every PAM code the module returns.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -14,10 +14,11 @@ use std::process::{Command, Output, Stdio};
 use clap::CommandFactory;
 use tempfile::TempDir;
 
-const PAGES: [&str; 6] = [
+const PAGES: [&str; 7] = [
     "pam_mfa.8",
     "mfa-daemon.8",
     "mfa-web.8",
+    "mfa-radius.8",
     "mfa-enroll.1",
     "mfactl.8",
     "mfa.toml.5",

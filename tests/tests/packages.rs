@@ -49,7 +49,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// is mfa once installed, see [`CONFIG`]). The .deb puts the module in Debian's multiarch
 /// directory and keeps PAM modules 0644; the .rpm in /usr/lib64/security with 0755, as
 /// Fedora's own modules are.
-const COMMON_FILES: [(&str, u32); 16] = [
+const COMMON_FILES: [(&str, u32); 17] = [
     ("/usr/sbin/mfa-daemon", 0o755),
     ("/usr/sbin/mfactl", 0o755),
     ("/usr/sbin/mfa-web", 0o755),
@@ -62,6 +62,7 @@ const COMMON_FILES: [(&str, u32); 16] = [
     ("/usr/share/man/man8/mfa-daemon.8.gz", 0o644),
     ("/usr/share/man/man8/mfactl.8.gz", 0o644),
     ("/usr/share/man/man8/mfa-web.8.gz", 0o644),
+    ("/usr/share/man/man8/mfa-radius.8.gz", 0o644),
     ("/usr/share/man/man1/mfa-enroll.1.gz", 0o644),
     ("/usr/share/man/man5/mfa.toml.5.gz", 0o644),
     ("/usr/share/doc/pam-mfa/README.md", 0o644),

@@ -1,7 +1,8 @@
-//! The six pages, each in its own file.
+//! The seven pages, each in its own file.
 
 mod mfa_daemon;
 mod mfa_enroll;
+mod mfa_radius;
 mod mfa_toml;
 mod mfa_web;
 mod mfactl;
@@ -43,6 +44,7 @@ pub fn pages(date: &str) -> Result<Vec<Page>, ManError> {
         pam_mfa::page(&readme, date)?,
         mfa_daemon::page(date),
         mfa_web::page(date),
+        mfa_radius::page(date),
         mfa_enroll::page(&readme, date)?,
         mfactl::page(&readme, date)?,
         mfa_toml::page(&readme, date)?,
