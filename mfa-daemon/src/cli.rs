@@ -18,7 +18,7 @@ use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
 use crate::logging::Logging;
 use crate::server::socket_activation::PassedSockets;
-use crate::server::{Listeners, ServeError, WebDoor};
+use crate::server::{FrontDoor, FrontEnd, Listeners, ServeError};
 use crate::store::CallerClass;
 use crate::store::StoreError;
 use crate::web::{Web, WebOptions, WebSetupError};
@@ -208,6 +208,12 @@ pub enum StartError {
     /// `[web]` cannot be served (its account is unknown, its address unusable).
     #[error("{0}")]
     Web(#[from] WebSetupError),
+    /// `[radius]` names an account that does not exist, so no one could use its socket.
+    #[error(
+        "config key `radius.user`: account `{0}` does not exist; create it (the packages \
+         make `mfa-radius`) or name the account mfa-radius runs as"
+    )]
+    RadiusAccount(String),
 }
 
 impl StartError {
@@ -366,6 +372,7 @@ fn run(
     // from the umask).
     let listeners = Listeners::open(&config.socket, passed).map_err(StartError::Sockets)?;
     let web = web_pages(&config)?;
+    let radius = radius_door(&config)?;
     let delivery =
         Delivery::from_config(&config, path, &accounts::hostname()).map_err(StartError::Config)?;
     let otp = config.otp.clone();
@@ -392,14 +399,14 @@ fn run(
     };
     runtime
         .block_on(crate::server::serve(
-            decisions, outbox, listeners, source, web,
+            decisions, outbox, listeners, source, web, radius,
         ))
         .map_err(StartError::Serve)
 }
 
 /// The web socket and the passkey verifier, when `[web]` is configured: bound now, while
 /// this is the only thread.
-fn web_pages(config: &Config) -> Result<Option<(WebDoor, Web)>, StartError> {
+fn web_pages(config: &Config) -> Result<Option<(FrontDoor, Web)>, StartError> {
     let Some(settings) = &config.web else {
         return Ok(None);
     };
@@ -408,8 +415,22 @@ fn web_pages(config: &Config) -> Result<Option<(WebDoor, Web)>, StartError> {
         .ok_or_else(|| WebSetupError::NoAccount(settings.user.clone()))?;
     let push = crate::web::push_of(settings)?;
     let web = Web::new(WebOptions::of(settings, accounts::hostname())?, push)?;
-    let door = WebDoor::bind(&config.socket, uid).map_err(StartError::Sockets)?;
+    let door = FrontDoor::bind(&config.socket, uid, FrontEnd::Web).map_err(StartError::Sockets)?;
     Ok(Some((door, web)))
+}
+
+/// The RADIUS socket, when `[radius]` is configured: bound now, while this is the only
+/// thread.
+fn radius_door(config: &Config) -> Result<Option<FrontDoor>, StartError> {
+    let Some(settings) = &config.radius else {
+        return Ok(None);
+    };
+    let uid = accounts::resolve(&settings.user)
+        .map(|a| a.uid)
+        .ok_or_else(|| StartError::RadiusAccount(settings.user.clone()))?;
+    FrontDoor::bind(&config.socket, uid, FrontEnd::Radius)
+        .map(Some)
+        .map_err(StartError::Sockets)
 }
 
 /// The daemon's memory holds TOTP secrets: no core dumps, and no ptrace or /proc/PID/mem

@@ -22,6 +22,10 @@ pub enum Door {
     Privileged,
     /// The public socket: any local user.
     Public,
+    /// The RADIUS socket: only `mfa-radius` (and root), which relays logins of any user
+    /// through the RADIUS clients in `[radius]`; every login it starts is checked to name
+    /// one of them (see `handlers::radius`).
+    Radius,
 }
 
 /// Who is on the other end of a connection.
@@ -37,6 +41,21 @@ impl Caller {
     /// Whose share of the store's connections this caller's work draws on.
     pub fn class(&self) -> crate::store::CallerClass {
         crate::store::CallerClass::of(self.uid)
+    }
+
+    /// Whether the caller may start logins of any user and name their source: root's
+    /// callers (sshd, sudo, login) and `mfa-radius`, whose every login names a configured
+    /// RADIUS client as its service and source.
+    pub fn relays_for_anyone(&self) -> bool {
+        self.uid == 0 || self.door == Door::Radius
+    }
+
+    /// Whether what the request says about the remote host and sshd's first step is the
+    /// word of a root process that saw them (sshd): trusted for exempt networks, trusted
+    /// devices and security keys. `mfa-radius` is not such a witness even when run as root:
+    /// its source is a name and a caller id the RADIUS client chose.
+    pub fn is_root_witness(&self) -> bool {
+        self.uid == 0 && self.door != Door::Radius
     }
 }
 

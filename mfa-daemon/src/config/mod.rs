@@ -19,6 +19,7 @@ mod limits;
 mod log_level;
 mod otp;
 mod policy;
+mod radius;
 mod store;
 mod totp;
 mod web;
@@ -31,6 +32,7 @@ pub(crate) use error::Invalid;
 pub use hotp::{HotpConfig, MAX_HOTP_WINDOW};
 pub use limits::LimitsConfig;
 pub use log_level::LogLevel;
+pub use mfa_proto::radius::RadiusSettings;
 pub use mfa_proto::web::WebSettings;
 pub use otp::{MAX_SEND_TIMEOUT, OtpCharset, OtpConfig};
 pub use policy::{
@@ -86,6 +88,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// The pages `mfa-web` serves (passkeys, phone approval); none without the section.
     pub web: Option<WebSettings>,
+    /// The RADIUS front end `mfa-radius`; none without the section.
+    pub radius: Option<RadiusSettings>,
 }
 
 impl Default for Config {
@@ -108,6 +112,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             store: StoreConfig::default(),
             web: None,
+            radius: None,
         }
     }
 }
@@ -165,7 +170,8 @@ impl Config {
         self.otp.validate()?;
         self.store.validate()?;
         self.policy.validate()?;
-        web::validate(self.web.as_ref())
+        web::validate(self.web.as_ref())?;
+        radius::validate(self.radius.as_ref())
     }
 
     /// Refuses a group name that `known` (NSS, from the daemon) does not know, naming the key

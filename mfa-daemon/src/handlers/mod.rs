@@ -11,6 +11,7 @@ pub mod hotp;
 pub mod import;
 pub mod manage;
 pub mod passkeys;
+pub mod radius;
 pub mod web;
 
 use std::sync::Arc;

@@ -79,6 +79,16 @@ pub(crate) const WEB: Budget = Budget {
     reserve: 0,
 };
 
+/// The RADIUS socket: only `mfa-radius` (and root). `mfa-radius` holds one connection per
+/// login in progress, an open challenge included, and keeps its own count of them below
+/// this (a flood of challenges from one RADIUS client cannot take the others' share).
+/// With the other sockets' totals it stays below the 1024 descriptors a service gets.
+pub(crate) const RADIUS: Budget = Budget {
+    total: 128,
+    share: 128,
+    reserve: 0,
+};
+
 /// Why a connection was not given a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {

@@ -2,12 +2,12 @@
 //! reads peer credentials and hands each connection to the conversation it asks for.
 
 pub(crate) mod connection_limits;
+mod front_door;
 mod peer_process;
 mod service_manager;
 pub mod socket_activation;
-mod web_door;
 
-pub use web_door::WebDoor;
+pub use front_door::{FrontDoor, FrontEnd};
 
 use std::fs;
 use std::io;
@@ -161,7 +161,8 @@ pub async fn serve(
     outbox: Outbox,
     listeners: Listeners,
     source: ConfigSource,
-    web: Option<(WebDoor, crate::web::Web)>,
+    web: Option<(FrontDoor, crate::web::Web)>,
+    radius: Option<FrontDoor>,
 ) -> Result<(), ServeError> {
     let into_tokio = |l: &std::os::unix::net::UnixListener| {
         l.set_nonblocking(true)
@@ -172,6 +173,7 @@ pub async fn serve(
     let public = into_tokio(&listeners.public)?;
     let privileged = into_tokio(&listeners.privileged)?;
     let (web_door, web) = web.unzip();
+    let doors: Vec<FrontDoor> = web_door.into_iter().chain(radius).collect();
     let shared = Arc::new(Shared::new(decisions, outbox).with_web(web));
     let mut sigterm = signal(SignalKind::terminate()).map_err(ServeError::Io)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Io)?;
@@ -186,13 +188,15 @@ pub async fn serve(
     }
     let privileged_task = tokio::spawn(accept_privileged(shared.clone(), privileged));
     let public_task = tokio::spawn(accept_public(shared.clone(), public));
-    let web_task = match &web_door {
-        Some(door) => {
-            tracing::info!("web pages' requests on {}", door.path().display());
-            Some(door.start(&shared)?)
-        }
-        None => None,
-    };
+    let mut door_tasks = Vec::with_capacity(doors.len());
+    for door in &doors {
+        tracing::info!(
+            "{}'s requests on {}",
+            door.front_end().program(),
+            door.path().display()
+        );
+        door_tasks.push(door.start(&shared)?);
+    }
     let from = match listeners.origin {
         Origin::Bound => "",
         Origin::Passed => ", sockets passed by the service manager",
@@ -216,7 +220,7 @@ pub async fn serve(
     service_manager::stopping();
     privileged_task.abort();
     public_task.abort();
-    if let (Some(task), Some(door)) = (web_task, &web_door) {
+    for (task, door) in door_tasks.into_iter().zip(&doors) {
         task.abort();
         door.remove();
     }

@@ -34,9 +34,7 @@ pub async fn check_app_password(
     password: Secret,
     caller: Caller,
 ) -> Result<Outcome, DaemonError> {
-    if let Some(problem) =
-        service_problem(&auth.service, caller.uid).or_else(|| field_problem(&auth))
-    {
+    if let Some(problem) = service_problem(&auth.service, caller).or_else(|| field_problem(&auth)) {
         return Err(DaemonError::BadRequest(problem));
     }
     let mut attempt = Attempt {

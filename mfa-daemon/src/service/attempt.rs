@@ -61,7 +61,11 @@ impl Attempt {
             service: Some(&self.auth.service),
             // Only root's callers know the remote host; anyone else's is its own word, and
             // varying it must not make a flood's lines distinct (identical ones are throttled).
-            rhost: self.auth.rhost.as_deref().filter(|_| self.caller.uid == 0),
+            rhost: self
+                .auth
+                .rhost
+                .as_deref()
+                .filter(|_| self.caller.relays_for_anyone()),
             source: Some(&self.source),
             outcome,
             uid: Some(self.caller.uid),

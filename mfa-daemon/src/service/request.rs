@@ -30,7 +30,7 @@ pub fn uid_source(uid: u32) -> String {
 /// says about its host and terminal is its own word, and must not let it spread its guesses
 /// over sources it invents.
 pub fn source_of(auth: &AuthRequest, caller: Caller) -> String {
-    if caller.uid != 0 {
+    if !caller.relays_for_anyone() {
         return uid_source(caller.uid);
     }
     match auth.rhost.as_deref().filter(|h| !h.is_empty()) {
@@ -43,9 +43,9 @@ pub fn source_of(auth: &AuthRequest, caller: Caller) -> String {
 /// line of the login, so a caller other than root (a screen locker, or anyone speaking the
 /// protocol) must send a short file name of `/etc/pam.d`: letters, digits and `-_.+@`.
 /// Root's callers name the service their application passed to `pam_start`, trusted but
-/// capped in length.
-pub fn service_problem(service: &str, caller_uid: u32) -> Option<String> {
-    if caller_uid == 0 {
+/// capped in length; so does `mfa-radius`, whose `radius:NAME` its door checked.
+pub fn service_problem(service: &str, caller: Caller) -> Option<String> {
+    if caller.relays_for_anyone() {
         return (service.len() > MAX_ROOT_SERVICE).then(|| {
             format!(
                 "service may not exceed {MAX_ROOT_SERVICE} bytes, got {}",

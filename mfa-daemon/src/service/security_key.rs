@@ -43,7 +43,7 @@ pub(super) fn admit(
     enrolled: bool,
     account_locked: bool,
 ) -> Option<Next> {
-    let from_sshd = attempt.caller.uid == 0
+    let from_sshd = attempt.caller.is_root_witness()
         && attempt
             .auth
             .rhost

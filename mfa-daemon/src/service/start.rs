@@ -43,9 +43,7 @@ pub async fn start(
     caller: Caller,
 ) -> Result<Next, DaemonError> {
     // The service goes into every audit line of the login: bounded before it starts.
-    if let Some(problem) =
-        service_problem(&auth.service, caller.uid).or_else(|| field_problem(&auth))
-    {
+    if let Some(problem) = service_problem(&auth.service, caller).or_else(|| field_problem(&auth)) {
         return Err(DaemonError::BadRequest(problem));
     }
     let mut attempt = Box::new(Attempt {
@@ -95,7 +93,7 @@ pub(super) async fn first_look(attempt: &Attempt) -> Result<Option<FirstLook>, D
         .blocking(caller.class(), move |a| {
             let now = a.now().secs();
             let account = accounts::resolve(&name);
-            if !accounts::may_act_for(caller.uid, account.as_ref()) {
+            if !caller.relays_for_anyone() && !accounts::may_act_for(caller.uid, account.as_ref()) {
                 return Ok(None);
             }
             let groups = match &account {
@@ -128,7 +126,9 @@ pub(super) fn resolve_policy(
     groups: &[String],
     stored: &Result<(UserRecord, Locks), StoreError>,
 ) -> Resolved {
-    let source = (attempt.caller.uid == 0)
+    let source = attempt
+        .caller
+        .is_root_witness()
         .then(|| {
             attempt
                 .auth
@@ -191,7 +191,7 @@ async fn first_phase(
     // A device is only as trustworthy as what identifies it: root's callers (sshd) report
     // the address and key themselves; anyone else's word is not taken, and a login with no
     // remote host has no device at all (its terminal is the next user's tomorrow).
-    let device = (attempt.caller.uid == 0 && policy.remember > 0 && is_account)
+    let device = (attempt.caller.is_root_witness() && policy.remember > 0 && is_account)
         .then(|| {
             DeviceId::of_login(
                 attempt.auth.auth_info.as_deref(),

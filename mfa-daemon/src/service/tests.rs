@@ -133,7 +133,7 @@ fn real_service_names_pass_and_floods_do_not() {
         "kde-fingerprint",
         "mfat-4242-7",
     ] {
-        assert_eq!(service_problem(service, 1000), None, "{service}");
+        assert_eq!(service_problem(service, public(1000)), None, "{service}");
     }
     let long = "s".repeat(MAX_USER_SERVICE + 1);
     for bad in [
@@ -146,14 +146,31 @@ fn real_service_names_pass_and_floods_do_not() {
         "ä",
         "a/b",
     ] {
-        let problem = service_problem(bad, 1000).unwrap_or_default();
+        let problem = service_problem(bad, public(1000)).unwrap_or_default();
         assert!(problem.starts_with("service must be"), "{bad:?}: {problem}");
     }
-    assert_eq!(service_problem(&"s".repeat(MAX_USER_SERVICE), 1000), None);
+    assert_eq!(
+        service_problem(&"s".repeat(MAX_USER_SERVICE), public(1000)),
+        None
+    );
     // Root's callers pass what their application gave pam_start, only bounded in length.
-    assert_eq!(service_problem("Weird Service", 0), None);
-    assert_eq!(service_problem(&long, 0), None);
-    assert!(service_problem(&"s".repeat(MAX_ROOT_SERVICE + 1), 0).is_some());
+    assert_eq!(service_problem("Weird Service", public(0)), None);
+    assert_eq!(service_problem(&long, public(0)), None);
+    assert!(service_problem(&"s".repeat(MAX_ROOT_SERVICE + 1), public(0)).is_some());
+    // mfa-radius's `radius:NAME` (its door checked the name) is bounded like root's.
+    let radius = Caller {
+        uid: 1000,
+        door: Door::Radius,
+    };
+    assert_eq!(service_problem("radius:vpn1", radius), None);
+    assert!(service_problem("radius:vpn1", public(1000)).is_some());
+}
+
+fn public(uid: u32) -> Caller {
+    Caller {
+        uid,
+        door: Door::Public,
+    }
 }
 
 /// A service over a file store in `dir` whose clock stands at `clock`.

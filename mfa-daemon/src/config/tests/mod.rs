@@ -11,6 +11,7 @@ use super::*;
 mod hotp;
 mod otp;
 mod policy;
+mod radius;
 mod store;
 mod web;
 
