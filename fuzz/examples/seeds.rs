@@ -83,6 +83,10 @@ fn main() -> std::io::Result<()> {
     for (name, text) in ANSWERS {
         write("answer", name, text.as_bytes())?;
     }
+
+    for (name, bytes) in radius_packets() {
+        write("radius_packet", name, &bytes)?;
+    }
     Ok(())
 }
 
@@ -493,3 +497,48 @@ const ANSWERS: [(&str, &str); 10] = [
     ("bypass-spaced", " 1234 5678 9012 "),
     ("bypass-without-0-or-1", "2345-6789-2345"),
 ];
+
+/// Datagrams FreeRADIUS's radclient 3.2 sent (secret `xyzzy5461`, the fuzz target's), and
+/// RFC 2865 §7.1's pair; then requests and a response of our own encoder.
+fn radius_packets() -> Vec<(&'static str, Vec<u8>)> {
+    use mfa_radius::packet::{
+        Attribute, Code, Packet, attr, encode_request, encode_response, reply_messages,
+    };
+    const CAPTURED: [(&str, &str); 9] = [
+        ("radclient-pap", "0191003efad27d1073784e0678ffa04aee3e332a01066e656d6f021286010712adeaafab60505888cde85a8650126453765c4ba2fb8c96b6930554722fb1"),
+        ("radclient-proxy-state", "01e0006326fa786bb8551ad787b7f51e4ebef0730107616c6963650212cc389c788c04117441e12a801cce0cdf0406c000020a200676706e311f0e3139382e35312e3130302e3721056f6e65210574776f50127de3fcfe831743211cb652b5c812eedc"),
+        ("radclient-state", "01730051ce31c9fbaa87867236dbd67790f7ca5e0107616c6963650212c98854e3553c36d6c0ba28bcfb80aeb318123031323334353637383961626364656650122203fead187727cc25d8b623897a9949"),
+        ("radclient-128-byte-password", "01bc00ad96bcb73237a76b3cb52f204342e72e400105626f620282028306944c91a5c241cf810a2b9632c34101988b61c8c418fcb51eeb97c82dfa87b9e4660fd44c66ea4afeac61167aa1b4e6230ebe1cfbbfc6da08e41a81c2b349f51c5a0f862ace123c44184ea4f57aea2ad0333509ce8ad88727f01dce6d6970dc48944b3e3c398e5a9a51942b302dbbbc1bad31ad54be8b3f8c0640b217685012e4cec637afa611787398c0490d0356c9"),
+        ("radclient-chap", "016d003eecd6499b9b57bc6d6b4369f737ef97670105626f620313878a5dd9239257c9182497b2eda12cc9ad5012ff926dee43afbf5997c436d9f8049a86"),
+        ("radclient-status-server", "0c5c002669447c9c516936b89f2e802392f6c01350129e0e89233dcc3c73fb4c725f68167b2e"),
+        ("radclient-no-message-authenticator", "0172002da7290fa6b47458d23c3c606b894c71bb01076361726f6c02122ff563f2cf1a305a5c3199160a1ac5ee"),
+        ("rfc2865-request", "010000380f403f9473978057bd83d5cb98f4227a01066e656d6f02120dbe708d93d413ce3196e43f782a0aee0406c0a80110050600000003"),
+        ("rfc2865-accept", "0200002686fe220e7624ba2a1005f6bf9b55e0b20606000000010f06000000000e06c0a80103"),
+    ];
+    let mut seeds: Vec<(&'static str, Vec<u8>)> = CAPTURED
+        .iter()
+        .map(|(name, hex)| {
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).expect("hex"))
+                .collect();
+            (*name, bytes)
+        })
+        .collect();
+    let secret = b"xyzzy5461";
+    let user = [Attribute::new(attr::USER_NAME, "alice")];
+    let request = encode_request(7, [3; 16], Some(b"123456,sms"), &user, secret, true);
+    let parsed = Packet::parse(&request).expect("our request parses");
+    let mut challenge = reply_messages("1. app\n2. sms\nChoice:");
+    challenge.push(Attribute::new(attr::STATE, [9; 16]));
+    challenge.push(Attribute::new(attr::PROMPT, [0, 0, 0, 1]));
+    let response = encode_response(Code::AccessChallenge, &parsed, &challenge, secret)
+        .expect("a small response encodes");
+    seeds.push(("encoded-request", request));
+    seeds.push(("encoded-challenge", response));
+    seeds.push((
+        "encoded-empty-password",
+        encode_request(8, [4; 16], Some(b""), &user, secret, false),
+    ));
+    seeds
+}
