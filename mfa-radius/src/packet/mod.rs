@@ -7,6 +7,9 @@
 //! constant-time. Nothing here indexes past a slice's end or overflows: a packet is
 //! untrusted UDP.
 
+// The FFI to libpam lives elsewhere in this crate; what reads the network needs none.
+#![forbid(unsafe_code)]
+
 mod attribute;
 mod authenticator;
 mod client;
