@@ -58,7 +58,9 @@ pub fn encode_request(
 /// its Response Authenticator (RFC 2865 §3) and its Message-Authenticator (RFC 3579 §3.2,
 /// signed with the request's authenticator), both constant-time. The Message-Authenticator
 /// is required: every answer of this server carries one, and a client that accepts an
-/// answer without one is open to BlastRADIUS.
+/// answer without one is open to BlastRADIUS. The Response Authenticator is checked first,
+/// so `MissingMessageAuthenticator` (or `WrongMessageAuthenticator`) means it held: a caller
+/// measuring another server may accept such an answer knowingly (the bench does).
 pub fn verify_response(
     response: &[u8],
     request_authenticator: &[u8; 16],

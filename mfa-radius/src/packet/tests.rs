@@ -544,3 +544,22 @@ fn codes_round_trip() {
         }
     }
 }
+
+#[test]
+fn encode_request_cuts_what_cannot_be_sent() {
+    let long = [Attribute::new(attr::NAS_IDENTIFIER, vec![b'n'; 300])];
+    let raw = encode_request(1, [0; 16], None, &long, SECRET, true);
+    let packet = Packet::parse(&raw).unwrap();
+    assert_eq!(
+        packet.first(attr::NAS_IDENTIFIER).map(<[u8]>::len),
+        Some(253)
+    );
+    let many = vec![Attribute::new(attr::REPLY_MESSAGE, vec![b'r'; 253]); 20];
+    let raw = encode_request(1, [0; 16], Some(b"pw"), &many, SECRET, true);
+    let packet = Packet::parse(&raw).unwrap();
+    assert_eq!(verify_request(&packet, &raw, SECRET, true), Ok(()));
+    // Header, Message-Authenticator and User-Password (18 each), then whole attributes.
+    let fit = (MAX_PACKET - HEADER_LEN - 18 - 18) / 255;
+    assert_eq!(packet.count(attr::REPLY_MESSAGE), fit);
+    assert_eq!(raw.len(), HEADER_LEN + 18 + 18 + fit * 255);
+}
