@@ -9,24 +9,26 @@ use mfa_proto::{AuthRequest, FrameError, Request, Secret, Step};
 use crate::app::Shared;
 use crate::connection::Connection;
 use crate::error::DaemonError;
-use crate::service::{self, Finished, Next, Notice, Question, combined};
+use crate::service::combined::{self, WithoutCode};
+use crate::service::{self, Finished, Next, Notice, Question};
 
-/// Runs one authentication to its `Done`. With `field_end` (the module's
-/// `code_in_password`), the first question is answered by the end of the password field,
-/// and the module is told how much of it to strip.
+/// Runs one authentication to its `Done`. With `field` (the end of the password field, from
+/// the module's `code_in_password` or `mfa-radius`), the first question is answered by the
+/// end of the field, and the front end is told how much of it to strip; what a field with
+/// no code in it means is the front end's to say.
 pub async fn authenticate(
     shared: &Arc<Shared>,
     conn: &mut Connection,
     auth: AuthRequest,
-    field_end: Option<Secret>,
+    field: Option<(Secret, WithoutCode)>,
 ) -> Result<(), FrameError> {
     let mut next = match service::start(shared, auth, conn.caller).await {
         Ok(next) => next,
         Err(refused) => return conn.send(&refused.response()).await,
     };
-    if let Some(field_end) = field_end {
+    if let Some((field_end, without_code)) = field {
         next = match next {
-            Next::Ask(question) => answer_field(conn, question, field_end).await?,
+            Next::Ask(question) => answer_field(conn, question, field_end, without_code).await?,
             other => other,
         };
     }
@@ -47,10 +49,11 @@ async fn answer_field(
     conn: &mut Connection,
     question: Box<Question>,
     field_end: Secret,
+    without_code: WithoutCode,
 ) -> Result<Next, FrameError> {
     let split = {
         let watched = &*conn;
-        combined::answer_field(question, field_end, &|| watched.presence()).await
+        combined::answer_field(question, field_end, without_code, &|| watched.presence()).await
     };
     if let Some(bytes) = split.strip {
         // At most `FIELD_END_MAX` bytes were sent, so the count always fits.

@@ -21,6 +21,7 @@ use mfa_proto::{FrameError, Request};
 use crate::app::Shared;
 use crate::connection::{Connection, REQUEST_TIMEOUT};
 use crate::error::DaemonError;
+use crate::service::combined::WithoutCode;
 
 /// Reads the first request of a connection and runs its conversation to the end.
 pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
@@ -34,7 +35,8 @@ pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
             authenticate::authenticate(&shared, &mut conn, auth, None).await
         }
         Request::CodeInPassword { auth, field_end } => {
-            authenticate::authenticate(&shared, &mut conn, auth, Some(field_end)).await
+            let field = Some((field_end, WithoutCode::Wrong));
+            authenticate::authenticate(&shared, &mut conn, auth, field).await
         }
         Request::AppPassword { auth, password } => {
             app_passwords::sign_in(&shared, &mut conn, auth, password).await

@@ -15,12 +15,17 @@ use super::authenticate::authenticate;
 use crate::app::Shared;
 use crate::connection::{Connection, REQUEST_TIMEOUT};
 use crate::error::DaemonError;
+use crate::service::combined::WithoutCode;
 
 /// Runs one RADIUS login to its end.
 pub async fn serve(shared: Arc<Shared>, mut conn: Connection) {
     let (auth, field_end) = match conn.read(REQUEST_TIMEOUT).await {
         Ok(Request::Authenticate { auth }) => (auth, None),
-        Ok(Request::CodeInPassword { auth, field_end }) => (auth, Some(field_end)),
+        // mfa-radius can ask: a field with no code in it is the password alone, which it
+        // checks before it sends the question as an Access-Challenge.
+        Ok(Request::CodeInPassword { auth, field_end }) => {
+            (auth, Some((field_end, WithoutCode::Ask)))
+        }
         Ok(_) => {
             return refuse(
                 &shared,

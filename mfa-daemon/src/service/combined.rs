@@ -108,6 +108,18 @@ pub(super) fn keyword_of(field: &str) -> Option<(Keyword, usize)> {
     Keyword::parse(word).map(|k| (k, word.len() + 1))
 }
 
+/// What a field that ends in no code the user holds means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithoutCode {
+    /// A wrong code: the client has one field and cannot be asked (the module's
+    /// `code_in_password`), and must not learn that the field held no code.
+    Wrong,
+    /// The whole field is the password, and the first question is asked as usual: the
+    /// front end can ask (a RADIUS Access-Challenge), and checks the password before it
+    /// shows the question.
+    Ask,
+}
+
 /// What the field led to: the bytes the module takes off its end (none when the daemon did
 /// not look at the field), and the login's next step.
 #[derive(Debug)]
@@ -124,6 +136,7 @@ pub struct Split {
 pub async fn answer_field(
     question: Box<Question>,
     field_end: Secret,
+    without_code: WithoutCode,
     presence: &(dyn Fn() -> Result<Presence, DaemonError> + Sync),
 ) -> Split {
     let Question {
@@ -182,6 +195,19 @@ pub async fn answer_field(
         }
     };
     let candidates = ends.candidates(field);
+    if candidates.is_empty() && without_code == WithoutCode::Ask {
+        let question = Question {
+            notices,
+            prompt,
+            echo,
+            phase: Phase::Menu(Menu { login }),
+            attempt,
+        };
+        return Split {
+            strip: None,
+            next: Next::Ask(Box::new(question)),
+        };
+    }
     let next = try_codes(login, attempt, field, &candidates, presence).await;
     Split {
         strip: next.1.or(candidates.first().copied()),
@@ -376,7 +402,10 @@ mod tests {
         };
         let (ours, _theirs) = tokio::net::UnixStream::pair().unwrap();
         let conn = Connection::new(ours, SSHD);
-        let split = answer_field(question, Secret::from(field), &|| conn.presence()).await;
+        let split = answer_field(question, Secret::from(field), WithoutCode::Wrong, &|| {
+            conn.presence()
+        })
+        .await;
         match split.next {
             Next::Done(done) => (split.strip, done.outcome, !done.notices.is_empty()),
             other => panic!("the login went on: {other:?}"),
@@ -422,5 +451,37 @@ mod tests {
             one_field(&shared, "12345").await,
             (None, Outcome::Failure, false)
         );
+    }
+
+    // A front end that can ask (RADIUS): a field with no code is the password alone, and
+    // the question is asked as usual, with nothing counted; a field that ends in a code is
+    // checked as for a one-field client.
+    #[tokio::test]
+    async fn a_front_end_that_can_ask_gets_the_question_for_a_field_with_no_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = at_mid_step();
+        let shared = service(dir.path(), clock.clone());
+        let generator = enroll_root(&shared);
+        let ask = |field: &'static str| {
+            let shared = shared.clone();
+            async move {
+                let Next::Ask(question) = crate::service::start(&shared, sshd_login(), SSHD)
+                    .await
+                    .unwrap()
+                else {
+                    panic!("no question")
+                };
+                let (ours, _theirs) = tokio::net::UnixStream::pair().unwrap();
+                let conn = Connection::new(ours, SSHD);
+                let presence = || conn.presence();
+                let split =
+                    answer_field(question, Secret::from(field), WithoutCode::Ask, &presence).await;
+                (split.strip, matches!(split.next, Next::Ask(_)))
+            }
+        };
+        assert_eq!(ask("Summer-password").await, (None, true));
+        let code = generator.code_for_step(generator.step_at(clock.now().secs()));
+        let field: &'static str = format!("pw{}", code.as_str()).leak();
+        assert_eq!(ask(field).await, (Some(6), false));
     }
 }
