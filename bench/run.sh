@@ -15,6 +15,13 @@
 #      PAM_SUCCESS, and mfa-web's RSS. This one step uses the end-to-end fixtures of mfa-tests,
 #      which add a scratch account or two and an /etc/pam.d service and remove them at the end
 #      (a killed run's are removed by the next run of the fixtures).
+#   7. RADIUS: Access-Requests per second and p50/p99 latency at 1, 16 and 64 outstanding,
+#      FreeRADIUS (Debian's) with rlm_pam -> pam_oath, FreeRADIUS -> pam_mfa.so, and
+#      mfa-radius, side by side on 127.0.0.1, with radclient and with mfa-bench's own client.
+#      FreeRADIUS loads its modules with RTLD_DEEPBIND, so pam_wrapper cannot redirect
+#      rlm_pam: its two PAM services are files in /etc/pam.d with this run's unique prefix,
+#      removed on exit (the only files this bench writes outside its temp dirs).
+# `bench/run.sh radius` runs section 7 alone and rewrites only its block of bench/RESULTS.md.
 # BASELINE_BIN=DIR (optional) adds a stack "pam_mfa at $BASELINE_LABEL": the module and the
 # daemon of another build (DIR holds its libpam_mfa.so and mfa-daemon; the file engine, on the
 # same disk), interleaved with the others, so that a change's cost is measured in one run.
@@ -29,6 +36,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+ONLY=${1:-}                           # a section to run alone: radius
+case $ONLY in
+  '' | radius) ;;
+  *) echo "bench: unknown section '$ONLY' (the one that runs alone: radius)" >&2; exit 2 ;;
+esac
 
 LATENCY_USERS=${LATENCY_USERS:-100}   # per stack; each is used once per round
 LATENCY_ROUNDS=${LATENCY_ROUNDS:-6}   # three rounds fit in a 30 s period, then it waits
@@ -44,6 +56,10 @@ NAME_SAMPLES=${NAME_SAMPLES:-250}     # per name class and answer shape
 SENT_USERS=${SENT_USERS:-50}          # each logs in once per round with each kind of code
 SENT_ROUNDS=${SENT_ROUNDS:-6}
 APPROVAL_ROUNDS=${APPROVAL_ROUNDS:-20} # approvals on the phone (at most 60: one user's pushes per hour)
+read -ra RADIUS_LEVELS <<<"${RADIUS_LEVELS:-1 16 64}" # RADIUS requests outstanding
+RADIUS_USERS=${RADIUS_USERS:-256}     # per RADIUS server; taken in turn, so a user's next code
+                                      # is sent RADIUS_USERS requests after its last
+RADIUS_REQUESTS=${RADIUS_REQUESTS:-2000} # per run: one server, one client, one level
 STEP_TIMEOUT=300                      # seconds any one benchmark step may take
 BASELINE_BIN=${BASELINE_BIN:-}        # another build's libpam_mfa.so and mfa-daemon, if any
 BASELINE_LABEL=${BASELINE_LABEL:-baseline}
@@ -55,7 +71,7 @@ fi
 
 echo "== installing packages"
 scripts/install-deps.sh
-BENCH_PACKAGES=(libpam-oath libpam-google-authenticator oathtool pamtester libpam-wrapper libnss-wrapper procps postgresql strace linux-perf)
+BENCH_PACKAGES=(libpam-oath libpam-google-authenticator oathtool pamtester libpam-wrapper libnss-wrapper procps postgresql strace linux-perf freeradius freeradius-utils iproute2)
 missing=()
 for p in "${BENCH_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -80,8 +96,10 @@ DAEMON_PIDS=()
 STANDIN_PIDS=()
 TRACER_PIDS=()
 STEP_PID=""
+RADIUS_PAM_FILES=()
 cleanup() {
   local pid
+  rm -f "${RADIUS_PAM_FILES[@]}"
   for pid in $STEP_PID "${TRACER_PIDS[@]}" "${DAEMON_PIDS[@]}" "${STANDIN_PIDS[@]}"; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -156,6 +174,244 @@ idle_rss() {
   sleep 1
   awk '/^VmRSS:/ {print $2}' "/proc/$MFA_PID/status"
 }
+
+# --- 7. RADIUS (also `bench/run.sh radius` alone) ---
+# free_udp_port: a UDP port on 127.0.0.1 that nothing listens on.
+free_udp_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 30000))
+    if [ -z "$(ss -Hlun "sport = :$port")" ]; then echo "$port"; return 0; fi
+  done
+  echo "bench: no free UDP port" >&2
+  return 1
+}
+wait_udp() { for _ in $(seq 200); do [ -n "$(ss -Hlun "sport = :$1")" ] && return 0; sleep 0.05; done; return 1; }
+
+# freeradius_start NAME PORT PAM_SERVICE: Debian's FreeRADIUS from a throw-away raddb of
+# its own: one client (127.0.0.1, the bench secret, Message-Authenticator required as
+# mfa-radius requires it), every Access-Request to rlm_pam with PAM_SERVICE (Auth-Type :=
+# PAM), Debian's thread pool (5 to 32 threads), run as root (pam_oath's file and the daemon's
+# privileged socket are root's), in the foreground (-f, threaded; -X would be one thread).
+# reject_delay = 0: Debian's 1 s would only slow the refused requests.
+freeradius_start() {
+  local dir="$RADIUS_DIR/$1"
+  mkdir -p "$dir/raddb" "$dir/log" "$dir/run"
+  # shellcheck disable=SC2016 # FreeRADIUS's own syntax.
+  echo '$INCLUDE /usr/share/freeradius/dictionary' >"$dir/raddb/dictionary"
+  cat >"$dir/raddb/radiusd.conf" <<EOF
+prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = $dir/log
+raddbdir = $dir/raddb
+radacctdir = $dir/log
+name = freeradius
+confdir = $dir/raddb
+modconfdir = $dir/raddb/mods-config
+run_dir = $dir/run
+db_dir = $dir/raddb
+libdir = /usr/lib/freeradius
+pidfile = $dir/run/freeradius.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 16384
+hostname_lookups = no
+log {
+	destination = stdout
+	colourise = no
+	auth = no
+}
+security {
+	allow_core_dumps = no
+	max_attributes = 200
+	reject_delay = 0
+	status_server = no
+}
+proxy_requests = no
+thread pool {
+	start_servers = 5
+	max_servers = 32
+	min_spare_servers = 3
+	max_spare_servers = 10
+	max_requests_per_server = 0
+	auto_limit_acct = no
+}
+client bench {
+	ipaddr = 127.0.0.1
+	secret = $(cat "$RADIUS_DIR/secret")
+	require_message_authenticator = yes
+}
+modules {
+	pam {
+		pam_auth = $3
+	}
+}
+server default {
+	listen {
+		type = auth
+		ipaddr = 127.0.0.1
+		port = $2
+	}
+	authorize {
+		update control {
+			&Auth-Type := PAM
+		}
+	}
+	authenticate {
+		Auth-Type PAM {
+			pam
+		}
+	}
+}
+EOF
+  freeradius -f -d "$dir/raddb" -l stdout >"$dir/log/out" 2>&1 &
+  DAEMON_PIDS+=($!)
+  wait_udp "$2" || { cat "$dir/log/out" >&2; echo "bench: freeradius $1 did not start" >&2; exit 1; }
+}
+
+# Runs section 7 into $WORK/radius.md.
+radius_section() {
+  echo "== 7. RADIUS: FreeRADIUS (rlm_pam -> pam_oath, -> pam_mfa.so) and mfa-radius, ${RADIUS_LEVELS[*]} outstanding"
+  RADIUS_DIR="$WORK/radius"
+  mkdir -m 700 "$RADIUS_DIR"
+  local r=$RADIUS_DIR server level client i
+  (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$r/secret")
+  # HOTP users, as a roster for mfa-bench and as pam_oath lines; pam-mfa's are imported
+  # from their pam_oath lines (mfactl import oath: an HOTP token at counter 0).
+  for server in oath mfa radius; do
+    "$BENCH" radius-users --prefix "${PREFIX}r${server:0:1}" --count "$RADIUS_USERS" \
+      --roster "$r/$server.roster" --oath-users "$r/$server.users"
+  done
+  {
+    getent passwd root
+    echo "mfa:x:69999:70000:mfa-daemon:/nonexistent:/usr/sbin/nologin"
+    echo "mfa-radius:x:69998:70000:mfa-radius:/nonexistent:/usr/sbin/nologin"
+    for i in $(seq 0 $((RADIUS_USERS - 1))); do
+      echo "${PREFIX}rm$i:x:$((90000 + i)):70000:mfa-bench:/nonexistent:/usr/sbin/nologin"
+      echo "${PREFIX}rr$i:x:$((95000 + i)):70000:mfa-bench:/nonexistent:/usr/sbin/nologin"
+    done
+  } >"$r/passwd"
+  local nss_saved=("${NSS_ENV[@]}")
+  NSS_ENV=(env LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD="$r/passwd" NSS_WRAPPER_GROUP="$WORK/group")
+  declare -A port label
+  for server in oath mfa radius; do port[$server]=$(free_udp_port); done
+  label[oath]="FreeRADIUS → rlm_pam → pam_oath"
+  label[mfa]="FreeRADIUS → rlm_pam → pam_mfa.so"
+  label[radius]="mfa-radius"
+  # One daemon (built-in defaults, files engine, state on the same disk as /tmp) behind both
+  # FreeRADIUS -> pam_mfa.so and mfa-radius; each has its own users.
+  start_daemon mfa-rad "$r/state" "[radius]
+listen = [\"127.0.0.1:${port[radius]}\"]
+password = \"none\"
+[[radius.client]]
+name = \"bench\"
+address = \"127.0.0.1\"
+secret_file = \"$r/secret\"
+requests_per_second = 10000"
+  RADIUS_DAEMON_PID=$STARTED_PID
+  for server in mfa radius; do
+    "${NSS_ENV[@]}" "$BIN/mfactl" --socket "$WORK/mfa-rad.sock" import oath "$r/$server.users" >"$r/import-$server.out"
+  done
+  # mfa-radius as root (the daemon answers radius.sock for root and radius.user).
+  "${NSS_ENV[@]}" "$BIN/mfa-radius" --config "$WORK/mfa-rad.toml" 2>"$WORK/mfa-radius.log" &
+  DAEMON_PIDS+=($!)
+  RADIUS_SERVER_PID=$!
+  wait_udp "${port[radius]}" || { cat "$WORK/mfa-radius.log" >&2; echo "bench: mfa-radius did not start" >&2; exit 1; }
+  NSS_ENV=("${nss_saved[@]}")
+
+  printf 'auth required pam_oath.so usersfile=%s window=10 digits=6\naccount required pam_permit.so\n' \
+    "$r/oath.users" >"/etc/pam.d/${PREFIX}radius-oath"
+  RADIUS_PAM_FILES+=("/etc/pam.d/${PREFIX}radius-oath")
+  printf 'auth required %s socket=%s\naccount required pam_permit.so\n' \
+    "$BIN/libpam_mfa.so" "$WORK/mfa-rad.sock" >"/etc/pam.d/${PREFIX}radius-mfa"
+  RADIUS_PAM_FILES+=("/etc/pam.d/${PREFIX}radius-mfa")
+  freeradius_start oath "${port[oath]}" "${PREFIX}radius-oath"
+  freeradius_start mfa "${port[mfa]}" "${PREFIX}radius-mfa"
+
+  # radius_load SERVER LEVEL COUNT [radclient]: one run, its row appended to runs.out.
+  radius_load() {
+    local extra=()
+    if [ "${4:-}" = radclient ]; then extra=(--radclient "$(command -v radclient)"); fi
+    step "$BENCH" radius-load --server "127.0.0.1:${port[$1]}" --secret-file "$r/secret" \
+      --roster "$r/$1.roster" --outstanding "$2" --requests "$3" --label "${label[$1]}" "${extra[@]}"
+  }
+  for server in oath mfa radius; do radius_load "$server" 1 64 >/dev/null; done # warm-up
+  : >"$r/runs.out"
+  local order=(oath mfa radius)
+  i=0
+  for level in "${RADIUS_LEVELS[@]}"; do
+    for server in "${order[@]:i%3}" "${order[@]:0:i%3}"; do
+      for client in radclient mfa-bench; do
+        radius_load "$server" "$level" "$RADIUS_REQUESTS" "$client" | tee -a "$r/runs.out"
+      done
+    done
+    i=$((i + 1))
+  done
+  radius_summary >"$WORK/radius.md"
+  cat "$WORK/radius.md"
+}
+
+# The table of section 7, sorted by outstanding requests and server, and its target.
+radius_summary() {
+  local r=$RADIUS_DIR
+  echo "| server | client | outstanding | requests | accepted | rejected | lost | p50 ms | p99 ms | wall s | accepted/s |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  grep '^|' "$r/runs.out" | sort -s -t'|' -k4,4n -k2,2 -k3,3r
+  echo
+  grep '^- ' "$r/runs.out" | sort -u
+  # mfa-radius against FreeRADIUS -> pam_oath at each level, mfa-bench's figures.
+  awk -F'|' '
+    function t(s) { gsub(/^ +| +$/, "", s); return s }
+    t($3) == "mfa-bench" { rate[t($2), t($4)] = t($12); p99[t($2), t($4)] = t($10); levels[t($4)] = 1 }
+    END {
+      met = 1; detail = ""
+      for (l in levels) {
+        a = "mfa-radius"; b = "FreeRADIUS → rlm_pam → pam_oath"
+        ok = (rate[a, l] + 0 > rate[b, l] + 0) && (p99[a, l] + 0 < p99[b, l] + 0)
+        if (!ok) met = 0
+        detail = detail sprintf("%s%s outstanding: %s/s p99 %s ms against %s/s p99 %s ms", detail == "" ? "" : "; ", l, rate[a, l], p99[a, l], rate[b, l], p99[b, l])
+      }
+      printf "\nTarget: mfa-radius ahead of FreeRADIUS → rlm_pam → pam_oath (more accepted requests per second and a lower p99 at every level, mfa-bench client): %s (%s).\n", met ? "MET" : "NOT MET", detail
+    }' "$r/runs.out"
+}
+
+# The block of bench/RESULTS.md that section 7 writes (between its markers, so that
+# `bench/run.sh radius` can replace it alone).
+radius_block() {
+  local rev
+  rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+  if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then rev="$rev with uncommitted changes"; fi
+  echo "<!-- begin bench/run.sh radius (\`bench/run.sh radius\` rewrites this block alone) -->"
+  echo "## 7. RADIUS: mfa-radius beside FreeRADIUS"
+  echo
+  echo "- Run: $(date -u '+%Y-%m-%d %H:%M UTC'), pam-mfa $rev; $(nproc) CPUs; load average at the end $(cut -d' ' -f1-3 /proc/loadavg); FreeRADIUS and radclient $(dpkg-query -W -f='${Version}' freeradius 2>/dev/null || echo "?"), libpam-oath $(dpkg-query -W -f='${Version}' libpam-oath 2>/dev/null || echo "?")."
+  echo "- Three servers on 127.0.0.1, all running as root, the same shared secret, Message-Authenticator required on requests: FreeRADIUS (\`freeradius -f\`, Debian's thread pool of 5 to 32 threads, a minimal raddb: one client, \`Auth-Type := PAM\` for every request, \`reject_delay = 0\`) with rlm_pam to pam_oath (\`usersfile=... window=10 digits=6\`, one file of $RADIUS_USERS \`HOTP\` lines); the same FreeRADIUS setup with rlm_pam to pam_mfa.so (\`socket=...\`, as root); and mfa-radius (\`password = \"none\"\`, \`requests_per_second = 10000\`, default logging). The last two share one mfa-daemon (built-in defaults, files engine, state on the same disk as /tmp), each with $RADIUS_USERS users of its own, imported from pam_oath lines with \`mfactl import oath\` (HOTP tokens, \`hotp.window\` 10)."
+  echo "- Every request is a new login with a fresh HOTP code (the user's next counter; users taken in turn, so a user's next request comes $RADIUS_USERS requests later). Replay state is durable on both sides before the answer: pam_oath rewrites its whole usersfile under a lock file (write a \`.new\` file, fsync, rename) on each success; pam-mfa writes the token's counter to the user's record with fdatasync before it answers."
+  echo "- Each run: $RADIUS_REQUESTS requests, one server, one client, N outstanding, no retransmission (5 s timeout = lost); after a 64-request warm-up per server. The order of the servers rotates by level. **radclient** (\`radclient -q -s -f FILE -p N -t 5 -r 1\`, FreeRADIUS's own client, Message-Authenticator added) gives the throughput (requests accepted / wall time of the radclient process, which includes its start, about 0.1 s, and reading its file); it reports no per-request latency. **mfa-bench** (\`mfa-bench radius-load\`, built on mfa-radius's codec: \`encode_request\`, \`verify_response\`) keeps N requests outstanding on one UDP socket and times each from send to answer: its p50/p99 and throughput. accepted/s = accepted requests / wall time."
+  echo
+  cat "$WORK/radius.md"
+  echo "<!-- end bench/run.sh radius -->"
+}
+
+if [ "$ONLY" = radius ]; then
+  radius_section
+  radius_block >"$WORK/radius-block.md"
+  if grep -q '^<!-- begin bench/run.sh radius' "$ROOT/bench/RESULTS.md" 2>/dev/null; then
+    awk -v block="$WORK/radius-block.md" '
+      /^<!-- begin bench\/run.sh radius/ { while ((getline line < block) > 0) print line; skip = 1; next }
+      skip && /^<!-- end bench\/run.sh radius/ { skip = 0; next }
+      !skip { print }' "$ROOT/bench/RESULTS.md" >"$WORK/RESULTS.md"
+    cp "$WORK/RESULTS.md" "$ROOT/bench/RESULTS.md"
+  else
+    { echo; cat "$WORK/radius-block.md"; } >>"$ROOT/bench/RESULTS.md"
+  fi
+  echo "== wrote section 7 of bench/RESULTS.md"
+  grep -h '^Target:' "$WORK/radius.md"
+  exit 0
+fi
 
 # The daemon that is measured keeps its state on the same disk as /tmp (fsync is real unless
 # /tmp is a tmpfs). A second one, for the breakdown only, keeps it on tmpfs, where fsync
@@ -566,6 +822,8 @@ if ! step env MFA_BIN_DIR="$BIN" "$BENCH" approval --rounds "$APPROVAL_ROUNDS" \
 fi
 cat "$WORK/approval.md"
 
+radius_section
+
 version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
 if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then REV="$REV with uncommitted changes"; fi
@@ -667,9 +925,11 @@ fi
   echo
   cat "$WORK/approval.md"
   echo
+  radius_block
+  echo
   echo "## Targets"
   echo
-  grep -h '^Target:' "$WORK/latency.md" "$WORK/concurrency.md" "$WORK/size.md" "$WORK/approval.md" | sed 's/^/- /'
+  grep -h '^Target:' "$WORK/latency.md" "$WORK/concurrency.md" "$WORK/size.md" "$WORK/approval.md" "$WORK/radius.md" | sed 's/^/- /'
   if [ -n "$ATTACK_BLOCK" ]; then
     echo
     echo "$ATTACK_BLOCK"
@@ -678,4 +938,4 @@ fi
 
 echo "== daemon: $(grep -c '"event":"sign_in_succeeded"' "$WORK/mfa.log") successful authentications audited"
 echo "== wrote bench/RESULTS.md"
-grep -h '^Target:' "$WORK/latency.md" "$WORK/concurrency.md" "$WORK/size.md" "$WORK/approval.md"
+grep -h '^Target:' "$WORK/latency.md" "$WORK/concurrency.md" "$WORK/size.md" "$WORK/approval.md" "$WORK/radius.md"

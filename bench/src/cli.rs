@@ -297,6 +297,11 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
+    /// Writes HOTP bench users for the RADIUS runs: a roster and a pam_oath usersfile.
+    RadiusUsers(crate::radius::UsersArgs),
+    /// Access-Requests against a RADIUS server, a fresh HOTP code each, N outstanding; prints
+    /// a Markdown row (accepted, rejected, lost, p50/p99 latency, requests/s).
+    RadiusLoad(crate::radius::LoadArgs),
     /// As root through the daemon's protocol (its privileged socket when it has one): the
     /// time from a wrong answer to the daemon's error step, for each class of user name.
     NameTiming {

@@ -17,6 +17,8 @@
 //!   enrolled names apart;
 //! - `approval`: pamtester logins approved on the phone through mfa-web and headless
 //!   Chromium, and mfa-web's memory;
+//! - `radius-users`, `radius-load`: RADIUS servers (FreeRADIUS with rlm_pam, mfa-radius)
+//!   under Access-Requests with fresh HOTP codes, N outstanding;
 //! - `logins`, `flood-connections`, `flood-recovery`: root's logins while an unprivileged
 //!   user attacks the daemon (driven by `bench/attack.sh`).
 //!
@@ -35,6 +37,7 @@ mod logins;
 mod name_timing;
 mod pamtester;
 mod profile;
+mod radius;
 mod records;
 mod roster;
 mod schedule;
@@ -228,6 +231,8 @@ fn run(command: Command) -> Result<(), BenchError> {
             rounds,
         }),
         Command::Approval { rounds } => approval::run(rounds),
+        Command::RadiusUsers(args) => radius::users(&args),
+        Command::RadiusLoad(args) => radius::load(&args),
         Command::NameTiming {
             socket,
             enrolled,
