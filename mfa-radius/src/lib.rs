@@ -23,5 +23,7 @@ mod login;
 mod pam;
 mod server;
 mod sessions;
+#[cfg(test)]
+mod testing;
 
 pub use cli::main;

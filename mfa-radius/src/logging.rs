@@ -250,6 +250,15 @@ impl DropLog {
         }
     }
 
+    /// Every drop since the start.
+    #[cfg(test)]
+    pub(crate) fn total(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .total
+    }
+
     /// Counts one drop and logs it when due (a warning).
     pub(crate) fn note(&self, source: DropSource, reason: DropReason, now: Instant) {
         if let Some(line) = self.count(source, reason, now) {

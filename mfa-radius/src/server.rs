@@ -28,6 +28,8 @@ use crate::sessions::{Full, Sessions, new_state};
 
 /// What a client that sends CHAP or EAP is told.
 const ONLY_PAP: &str = "Only PAP (User-Password) is supported";
+/// What a login is told when no challenge can be opened for it now.
+const TRY_AGAIN: &str = "Too many logins are waiting for an answer; try again in a minute";
 /// How often expired challenges are closed.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -418,9 +420,9 @@ impl Request {
                 self.log(user, "challenged");
                 Reply::Challenge { text, echo, state }
             }
-            Err(Full::Total(_) | Full::Client(_)) => {
-                self.log(user, "rejected: too many open challenges");
-                Reply::reject()
+            Err(Full::Total(_) | Full::Client(_) | Full::User(_)) => {
+                self.log(user, "rejected: too many challenges waiting for an answer");
+                Reply::Reject(TRY_AGAIN.into())
             }
         }
     }
@@ -449,3 +451,6 @@ fn user_name(packet: &Packet) -> Result<String, &'static str> {
     }
     Ok(name.to_owned())
 }
+
+#[cfg(test)]
+mod tests;

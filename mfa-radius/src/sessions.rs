@@ -4,18 +4,24 @@
 //!
 //! A session is taken once (a replayed `State` finds nothing), only by the client and the
 //! user it was made for (anyone else is refused and the session stays for its owner), and
-//! only within its lifetime (the daemon's `answer_timeout`). The table is bounded in all and
-//! per client, so a client cannot hold every slot. Time is passed in.
+//! only within its lifetime (the daemon's `answer_timeout`). The table is bounded in all,
+//! per client and per user of a client, below the daemon's cap on radius.sock connections
+//! (128), so that logins with the code in the first packet (which hold a connection only
+//! for their round trip) always find room; when it is full a NEW challenge is refused, an
+//! open one is never evicted. Time is passed in.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Bytes of a `State` value: 128 random bits.
 pub(crate) const STATE_LEN: usize = 16;
-/// Most open challenges at once.
-pub(crate) const SESSIONS_MAX: usize = 4096;
-/// Most open challenges of one client.
-pub(crate) const SESSIONS_PER_CLIENT_MAX: usize = 256;
+/// Most open challenges at once: each holds one of the daemon's 128 radius.sock
+/// connections, and the rest stay for logins in progress.
+pub(crate) const SESSIONS_MAX: usize = 96;
+/// Most open challenges of one client, so that one client cannot take every one.
+pub(crate) const SESSIONS_PER_CLIENT_MAX: usize = 64;
+/// Most open challenges of one user name at one client (a login and a retry).
+pub(crate) const SESSIONS_PER_USER_MAX: usize = 2;
 
 /// A `State` value.
 pub(crate) type StateValue = [u8; STATE_LEN];
@@ -52,36 +58,55 @@ pub(crate) enum TakeError {
 /// Why a session could not be opened; the held value comes back (dropping it closes it).
 #[derive(Debug)]
 pub(crate) enum Full<T> {
-    /// [`SESSIONS_MAX`] are open.
+    /// The table is full.
     Total(T),
-    /// The client has [`SESSIONS_PER_CLIENT_MAX`] open.
+    /// The client has its most open.
     Client(T),
+    /// The user has its most open at this client.
+    User(T),
+}
+
+/// How many sessions the table holds, in all and for whom.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// In all.
+    pub(crate) total: usize,
+    /// Of one client.
+    pub(crate) per_client: usize,
+    /// Of one user name at one client.
+    pub(crate) per_user: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds {
+            total: SESSIONS_MAX,
+            per_client: SESSIONS_PER_CLIENT_MAX,
+            per_user: SESSIONS_PER_USER_MAX,
+        }
+    }
 }
 
 /// The open challenges, each holding a `T` (the login's daemon connection).
 #[derive(Debug)]
 pub(crate) struct Sessions<T> {
     lifetime: Duration,
-    max: usize,
-    max_per_client: usize,
+    bounds: Bounds,
     open: HashMap<StateValue, Session<T>>,
-    per_client: HashMap<String, usize>,
 }
 
 impl<T> Sessions<T> {
     /// An empty table whose sessions live `lifetime`, with the default bounds.
     pub(crate) fn new(lifetime: Duration) -> Sessions<T> {
-        Sessions::bounded(lifetime, SESSIONS_MAX, SESSIONS_PER_CLIENT_MAX)
+        Sessions::bounded(lifetime, Bounds::default())
     }
 
     /// An empty table with the given bounds.
-    pub(crate) fn bounded(lifetime: Duration, max: usize, max_per_client: usize) -> Sessions<T> {
+    pub(crate) fn bounded(lifetime: Duration, bounds: Bounds) -> Sessions<T> {
         Sessions {
             lifetime,
-            max,
-            max_per_client,
+            bounds,
             open: HashMap::new(),
-            per_client: HashMap::new(),
         }
     }
 
@@ -95,19 +120,17 @@ impl<T> Sessions<T> {
         held: T,
         now: Instant,
     ) -> Result<(), Full<T>> {
-        if self.open.len() >= self.max {
-            self.expire(now);
-        }
-        if self.open.len() >= self.max || self.open.contains_key(&state) {
+        drop(self.expire(now));
+        if self.open.len() >= self.bounds.total || self.open.contains_key(&state) {
             return Err(Full::Total(held));
         }
-        if self.count(client) >= self.max_per_client {
-            drop(self.expire(now));
-            if self.count(client) >= self.max_per_client {
-                return Err(Full::Client(held));
-            }
+        let of_client = || self.open.values().filter(|s| s.client == client);
+        if of_client().count() >= self.bounds.per_client {
+            return Err(Full::Client(held));
         }
-        *self.per_client.entry(client.to_owned()).or_insert(0) += 1;
+        if of_client().filter(|s| s.user == user).count() >= self.bounds.per_user {
+            return Err(Full::User(held));
+        }
         self.open.insert(
             state,
             Session {
@@ -135,11 +158,11 @@ impl<T> Sessions<T> {
             return Err(TakeError::NotOwner);
         }
         let expired = now >= session.expires;
-        let session = self.remove(&state).ok_or(TakeError::Unknown)?;
+        let session = self.open.remove(&state).ok_or(TakeError::Unknown)?;
         if expired {
             return Err(TakeError::Expired);
         }
-        Ok(session)
+        Ok(session.held)
     }
 
     /// Removes the sessions past their lifetime at `now` and returns what they held (to be
@@ -153,7 +176,8 @@ impl<T> Sessions<T> {
             .collect();
         expired
             .iter()
-            .filter_map(|state| self.remove(state))
+            .filter_map(|state| self.open.remove(state))
+            .map(|session| session.held)
             .collect()
     }
 
@@ -161,21 +185,6 @@ impl<T> Sessions<T> {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.open.len()
-    }
-
-    fn count(&self, client: &str) -> usize {
-        self.per_client.get(client).copied().unwrap_or(0)
-    }
-
-    fn remove(&mut self, state: &StateValue) -> Option<T> {
-        let session = self.open.remove(state)?;
-        if let Some(count) = self.per_client.get_mut(&session.client) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.per_client.remove(&session.client);
-            }
-        }
-        Some(session.held)
     }
 }
 
@@ -272,32 +281,43 @@ mod tests {
     }
 
     #[test]
-    fn the_table_is_bounded_in_all_and_per_client() {
-        let mut sessions = Sessions::bounded(LIFETIME, 4, 2);
+    fn the_table_is_bounded_in_all_per_client_and_per_user() {
+        let bounds = Bounds {
+            total: 4,
+            per_client: 3,
+            per_user: 2,
+        };
+        let mut sessions = Sessions::bounded(LIFETIME, bounds);
         let t0 = Instant::now();
         sessions.open(state(1), "vpn1", b"a", 1, t0).unwrap();
-        sessions.open(state(2), "vpn1", b"b", 2, t0).unwrap();
+        sessions.open(state(2), "vpn1", b"a", 2, t0).unwrap();
         assert!(matches!(
-            sessions.open(state(3), "vpn1", b"c", 3, t0),
-            Err(Full::Client(3))
+            sessions.open(state(3), "vpn1", b"a", 3, t0),
+            Err(Full::User(3))
         ));
-        sessions.open(state(4), "vpn2", b"d", 4, t0).unwrap();
-        sessions.open(state(5), "vpn3", b"e", 5, t0).unwrap();
+        // The same name at another client is another user.
+        sessions.open(state(3), "vpn2", b"a", 3, t0).unwrap();
+        sessions.open(state(4), "vpn1", b"b", 4, t0).unwrap();
         assert!(matches!(
-            sessions.open(state(6), "vpn4", b"f", 6, t0),
+            sessions.open(state(5), "vpn1", b"c", 5, t0),
+            Err(Full::Total(5))
+        ));
+        // Room comes back when a session is taken.
+        assert!(sessions.take(&state(3), "vpn2", b"a", t0).is_ok());
+        assert!(matches!(
+            sessions.open(state(5), "vpn1", b"c", 5, t0),
+            Err(Full::Client(5))
+        ));
+        // A State already open is never opened over.
+        assert!(matches!(
+            sessions.open(state(1), "vpn3", b"d", 6, t0),
             Err(Full::Total(6))
         ));
-        // A duplicate State is never opened over another.
-        assert!(sessions.take(&state(1), "vpn1", b"a", t0).is_ok());
-        assert!(matches!(
-            sessions.open(state(2), "vpn4", b"f", 6, t0),
-            Err(Full::Total(6))
-        ));
-        // Room comes back when sessions are taken or expire.
-        sessions.open(state(3), "vpn1", b"c", 3, t0).unwrap();
+        sessions.open(state(6), "vpn3", b"d", 6, t0).unwrap();
+        // Or when they expire: nothing open is ever evicted before.
         let later = t0 + LIFETIME;
-        sessions.open(state(7), "vpn1", b"g", 7, later).unwrap();
-        sessions.open(state(8), "vpn1", b"h", 8, later).unwrap();
+        sessions.open(state(7), "vpn1", b"a", 7, later).unwrap();
+        sessions.open(state(8), "vpn1", b"a", 8, later).unwrap();
         assert_eq!(sessions.len(), 2);
     }
 

@@ -47,6 +47,11 @@ pub fn web_binary() -> PathBuf {
     artifact("mfa-web")
 }
 
+/// The `mfa-radius` binary.
+pub fn radius_binary() -> PathBuf {
+    artifact("mfa-radius")
+}
+
 /// The PAM module, `libpam_mfa.so` as cargo names it (packages install it as `pam_mfa.so`).
 pub fn pam_module() -> PathBuf {
     artifact("libpam_mfa.so")

@@ -27,6 +27,7 @@ mod web;
 pub mod approval;
 pub mod browser;
 pub mod postgres;
+pub mod radius;
 pub mod records;
 pub mod standins;
 pub mod text;
@@ -34,7 +35,8 @@ pub mod text;
 use std::sync::Once;
 
 pub use artifacts::{
-    daemon_binary, enroll_binary, mfactl_binary, pam_module, suite_output_dir, web_binary,
+    daemon_binary, enroll_binary, mfactl_binary, pam_module, radius_binary, suite_output_dir,
+    web_binary,
 };
 pub use clock::Clock;
 pub use daemon::{

@@ -80,6 +80,12 @@ impl Sshd {
         )
     }
 
+    /// Starts sshd with `auth_lines` as its whole auth stack (another PAM module than
+    /// pam_mfa, such as pam_radius_auth) and `extra` sshd_config lines.
+    pub fn start_with_auth_stack(auth_lines: &[String], extra: &str) -> Sshd {
+        Sshd::start_with_service(PamService::with_auth_stack(auth_lines), extra)
+    }
+
     fn start_with_service(service: PamService, extra: &str) -> Sshd {
         let scratch = ScratchDir::create();
         let dir = scratch.path().to_owned();
