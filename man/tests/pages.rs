@@ -245,7 +245,7 @@ fn every_config_key_in_the_readme_is_on_mfa_toml_5() {
         assert!(page.contains(key.as_str()), "{key} is not on mfa.toml(5)");
     }
     for table in [
-        "[totp]", "[limits]", "[otp]", "[policy]", "[twilio]", "[email]",
+        "[totp]", "[limits]", "[otp]", "[policy]", "[twilio]", "[email]", "[radius]",
     ] {
         assert!(page.contains(table), "no subsection {table}");
     }
@@ -339,6 +339,47 @@ fn every_flag_mfa_web_accepts_is_on_mfa_web_8() {
         assert!(
             page.contains(text),
             "{text:?} is not on mfa-web(8):\n{page}"
+        );
+    }
+}
+
+#[test]
+fn every_flag_mfa_radius_accepts_is_on_mfa_radius_8() {
+    // The built binary's own help: mfa-man does not link mfa-radius.
+    let radius = mfa_tests::daemon_binary().with_file_name("mfa-radius");
+    let help = Command::new(&radius)
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|e| panic!("run {} --help: {e}", radius.display()));
+    assert!(help.status.success(), "{}", text(&help.stderr));
+    let help = text(&help.stdout);
+    let flags: BTreeSet<&str> = help
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+        .filter(|word| word.starts_with("--") && word.len() > 2)
+        .collect();
+    assert!(
+        flags.contains("--config") && flags.contains("--check-config"),
+        "{flags:?} in\n{help}"
+    );
+    let generated = Generated::new();
+    let page = generated.rendered("mfa-radius.8");
+    for flag in flags {
+        assert!(page.contains(flag), "{flag} is not on mfa-radius(8)");
+    }
+    for text in [
+        "mfa-radius [--config FILE] [--check-config]\n",
+        "mfa-radius.service",
+        "LoadCredential=config.toml:/etc/mfa/config.toml",
+        "SupplementaryGroups=shadow",
+        "/run/mfa/radius.sock",
+        "Message-Authenticator",
+        "radius:NAME",
+        "SIGTERM",
+        "EXIT STATUS",
+    ] {
+        assert!(
+            page.contains(text),
+            "{text:?} is not on mfa-radius(8):\n{page}"
         );
     }
 }

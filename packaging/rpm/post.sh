@@ -1,7 +1,7 @@
 # pam-mfa %post: the daemon's state directory (%pre made its user), then the unit (enabled and
-# started on a fresh install where systemd runs); mfa-web.service stays disabled until the admin
-# enables it after setting [web]. Nothing here changes PAM: with authselect, turn the module on
-# as /usr/share/doc/pam-mfa/authselect/README.md says.
+# started on a fresh install where systemd runs); mfa-web.service and mfa-radius.service stay
+# disabled until the admin enables them after setting [web] or [radius]. Nothing here changes
+# PAM: with authselect, turn the module on as /usr/share/doc/pam-mfa/authselect/README.md says.
 # The service and any socket units it ships with (socket activation), sockets first.
 units=""
 for socket in /usr/lib/systemd/system/mfa-daemon*.socket; do

@@ -1,7 +1,8 @@
 # pam-mfa %preun: on erase (not upgrade), refuse while a PAM file calls pam_mfa.so outside
 # authselect's files (lines added by hand, as the README shows for sshd, sudo and login):
 # with the module gone, each login through them would fail. The same while authselect's
-# profile still has the with-mfa feature. Then stop and disable the daemon and mfa-web.
+# profile still has the with-mfa feature. Then stop and disable the daemon, mfa-web and
+# mfa-radius.
 # The service and any socket units it ships with (socket activation), sockets first.
 units=""
 for socket in /usr/lib/systemd/system/mfa-daemon*.socket; do
@@ -18,7 +19,7 @@ if [ "$1" -eq 0 ]; then
         exit 1
     fi
     if [ -d /run/systemd/system ]; then
-        systemctl disable --now $units mfa-web.service >/dev/null 2>&1 || :
+        systemctl disable --now $units mfa-web.service mfa-radius.service >/dev/null 2>&1 || :
     fi
 fi
 exit 0

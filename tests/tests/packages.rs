@@ -49,10 +49,11 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// is mfa once installed, see [`CONFIG`]). The .deb puts the module in Debian's multiarch
 /// directory and keeps PAM modules 0644; the .rpm in /usr/lib64/security with 0755, as
 /// Fedora's own modules are.
-const COMMON_FILES: [(&str, u32); 17] = [
+const COMMON_FILES: [(&str, u32); 18] = [
     ("/usr/sbin/mfa-daemon", 0o755),
     ("/usr/sbin/mfactl", 0o755),
     ("/usr/sbin/mfa-web", 0o755),
+    ("/usr/sbin/mfa-radius", 0o755),
     ("/usr/bin/mfa-enroll", 0o755),
     (CONFIG, 0o640),
     ("/usr/share/pam-mfa/check-pam-lines", 0o755),
@@ -82,6 +83,12 @@ const WEB_UNIT: &str = "mfa-web.service";
 const WEB_UNIT_ENABLED: &str = "/etc/systemd/system/multi-user.target.wants/mfa-web.service";
 /// The account mfa-web runs as (packaging/systemd/mfa.sysusers).
 const WEB_USER: &str = "mfa-web";
+/// The RADIUS server's unit: installed, never enabled by the packages.
+const RADIUS_UNIT: &str = "mfa-radius.service";
+/// The link `systemctl enable mfa-radius.service` makes.
+const RADIUS_UNIT_ENABLED: &str = "/etc/systemd/system/multi-user.target.wants/mfa-radius.service";
+/// The account mfa-radius runs as (packaging/systemd/mfa.sysusers).
+const RADIUS_USER: &str = "mfa-radius";
 
 const DEB_ONLY_FILES: [(&str, u32); 5] = [
     ("/usr/lib/x86_64-linux-gnu/security/pam_mfa.so", 0o644),
@@ -98,14 +105,15 @@ const RPM_ONLY_FILES: [(&str, u32); 4] = [
 ];
 
 /// The expected files, with the systemd units from packaging/systemd: the daemon's service
-/// and the socket units it comes with (`mfa-daemon*`), and `mfa-web.service`.
+/// and the socket units it comes with (`mfa-daemon*`), `mfa-web.service` and
+/// `mfa-radius.service`.
 fn expected_files(only: &[(&'static str, u32)]) -> BTreeSet<(String, u32)> {
     let units_dir = workspace().join("packaging/systemd");
     let units = fs::read_dir(&units_dir)
         .unwrap_or_else(|e| panic!("{}: {e}", units_dir.display()))
         .flatten()
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("mfa-daemon") || name == WEB_UNIT)
+        .filter(|name| name.starts_with("mfa-daemon") || name == WEB_UNIT || name == RADIUS_UNIT)
         .map(|name| (format!("/usr/lib/systemd/system/{name}"), 0o644));
     COMMON_FILES
         .iter()
@@ -380,13 +388,16 @@ fn rpm_lists_the_expected_files_modes_owners_and_scriptlets() {
         "systemctl enable --now $units",
         "preuninstall scriptlet",
         "check-pam-lines --before-removal || exit 1",
-        "systemctl disable --now $units mfa-web.service",
+        "systemctl disable --now $units mfa-web.service mfa-radius.service",
         "postuninstall scriptlet",
         "systemctl try-restart mfa-daemon.service",
         // mfa-web's account beside the daemon's; its unit restarted only if it runs.
         "'u mfa-web - \"pam-mfa web pages\"'",
         "--comment \"pam-mfa web pages\" mfa-web",
-        "systemctl try-restart mfa-web.service",
+        "systemctl try-restart mfa-web.service mfa-radius.service",
+        // mfa-radius's account too.
+        "'u mfa-radius - \"pam-mfa RADIUS server\"'",
+        "--comment \"pam-mfa RADIUS server\" mfa-radius",
     ] {
         assert!(
             scripts.contains(expected),
@@ -400,14 +411,17 @@ fn rpm_lists_the_expected_files_modes_owners_and_scriptlets() {
         .map(str::trim)
         .filter(|line| !line.starts_with('#') && !line.starts_with("echo "))
         .collect();
-    // mfa-web is the admin's to enable ($units holds only the daemon's units).
+    // mfa-web and mfa-radius are the admin's to enable ($units holds only the daemon's units).
     let enabling: Vec<&&str> = commands
         .iter()
         .filter(|line| line.contains("systemctl enable") || line.contains("systemctl start"))
         .collect();
     assert!(
-        !enabling.is_empty() && enabling.iter().all(|line| !line.contains("mfa-web")),
-        "the scriptlets enable or start {WEB_UNIT}: {enabling:?}"
+        !enabling.is_empty()
+            && enabling
+                .iter()
+                .all(|line| !line.contains("mfa-web") && !line.contains("mfa-radius")),
+        "the scriptlets enable or start {WEB_UNIT} or {RADIUS_UNIT}: {enabling:?}"
     );
     for forbidden in [
         "authselect select",
@@ -477,15 +491,17 @@ fn rpm_installs_and_erases_in_a_scratch_root() {
         "%post did not say what to do next:\n{installed}"
     );
     let mfa_gid = group_id(root.path(), "mfa");
-    // %pre made mfa-web's account too (and its group).
-    group_id(root.path(), WEB_USER);
+    // %pre made mfa-web's and mfa-radius's accounts too (and their groups).
     let passwd = fs::read_to_string(root.path().join("etc/passwd")).expect("the root's passwd");
-    assert!(
-        passwd
-            .lines()
-            .any(|line| line.starts_with(&format!("{WEB_USER}:"))),
-        "no {WEB_USER} account after rpm -i:\n{passwd}"
-    );
+    for user in [WEB_USER, RADIUS_USER] {
+        group_id(root.path(), user);
+        assert!(
+            passwd
+                .lines()
+                .any(|line| line.starts_with(&format!("{user}:"))),
+            "no {user} account after rpm -i:\n{passwd}"
+        );
+    }
     for (path, mode) in expected_files(&RPM_ONLY_FILES) {
         let file = root.path().join(path.trim_start_matches('/'));
         let meta = fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -1238,17 +1254,20 @@ fn deb_installs_logs_in_upgrades_and_purges_in_a_debootstrap_root() {
         target.present("/etc/systemd/system/multi-user.target.wants/mfa-daemon.service"),
         "the unit was not enabled"
     );
-    // mfa-web: its account is made, its unit installed and left disabled.
-    let web_account = target.sh(&format!("getent passwd {WEB_USER}"));
-    assert!(
-        web_account.contains("/nologin"),
-        "the {WEB_USER} account: {web_account}"
-    );
-    assert!(target.present(&format!("/usr/lib/systemd/system/{WEB_UNIT}")));
-    assert!(
-        !target.present(WEB_UNIT_ENABLED),
-        "installing enabled {WEB_UNIT}"
-    );
+    // mfa-web and mfa-radius: their accounts are made, their units installed and left
+    // disabled.
+    for (user, unit, enabled) in [
+        (WEB_USER, WEB_UNIT, WEB_UNIT_ENABLED),
+        (RADIUS_USER, RADIUS_UNIT, RADIUS_UNIT_ENABLED),
+    ] {
+        let account = target.sh(&format!("getent passwd {user}"));
+        assert!(
+            account.contains("/nologin"),
+            "the {user} account: {account}"
+        );
+        assert!(target.present(&format!("/usr/lib/systemd/system/{unit}")));
+        assert!(!target.present(enabled), "installing enabled {unit}");
+    }
 
     // Run the daemon as the unit would, enroll a user, turn the module on, log in.
     let daemon = UnitDaemon::start(&target, logs.path().join("daemon-1.log"));
@@ -1267,25 +1286,27 @@ fn deb_installs_logs_in_upgrades_and_purges_in_a_debootstrap_root() {
     ));
     assert_eq!(read_by_user.trim(), "refused", "a user read {CONFIG}");
     let app = enroll_in(&target, &user, &daemon);
-    // What the web user reaches with the daemon running: /run/mfa (where web.sock goes), and
-    // not the config, the records or root's socket directory.
-    let reach = target.sh(&format!(
-        "for path in /run/mfa /run/mfa/private /var/lib/mfa; do \
-           setpriv --reuid {WEB_USER} --regid {WEB_USER} --clear-groups ls $path >/dev/null \
-             2>&1 && echo \"$path yes\" || echo \"$path no\"; done; \
-         setpriv --reuid {WEB_USER} --regid {WEB_USER} --clear-groups cat {CONFIG} \
-           >/dev/null 2>&1 && echo \"{CONFIG} yes\" || echo \"{CONFIG} no\""
-    ));
-    assert_eq!(
-        reach.lines().collect::<Vec<_>>(),
-        [
-            "/run/mfa yes",
-            "/run/mfa/private no",
-            "/var/lib/mfa no",
-            &format!("{CONFIG} no")
-        ],
-        "what {WEB_USER} can read"
-    );
+    // What the web and RADIUS users reach with the daemon running: /run/mfa (where web.sock
+    // and radius.sock go), and not the config, the records or root's socket directory.
+    for user in [WEB_USER, RADIUS_USER] {
+        let reach = target.sh(&format!(
+            "for path in /run/mfa /run/mfa/private /var/lib/mfa; do \
+               setpriv --reuid {user} --regid {user} --clear-groups ls $path >/dev/null \
+                 2>&1 && echo \"$path yes\" || echo \"$path no\"; done; \
+             setpriv --reuid {user} --regid {user} --clear-groups cat {CONFIG} \
+               >/dev/null 2>&1 && echo \"{CONFIG} yes\" || echo \"{CONFIG} no\""
+        ));
+        assert_eq!(
+            reach.lines().collect::<Vec<_>>(),
+            [
+                "/run/mfa yes",
+                "/run/mfa/private no",
+                "/var/lib/mfa no",
+                &format!("{CONFIG} no")
+            ],
+            "what {user} can read"
+        );
+    }
     target.sh("pam-auth-update --enable mfa");
     let common_auth =
         fs::read_to_string(target.file("/etc/pam.d/common-auth")).expect("common-auth");
@@ -1326,20 +1347,29 @@ fn deb_installs_logs_in_upgrades_and_purges_in_a_debootstrap_root() {
     )
     .expect("write the hand-made PAM file");
     daemon.stop();
-    // The admin enables mfa-web (what `systemctl enable` makes): the upgrade keeps it.
-    target.sh(&format!(
-        "ln -s /usr/lib/systemd/system/{WEB_UNIT} {WEB_UNIT_ENABLED}"
-    ));
+    // The admin enables mfa-web and mfa-radius (what `systemctl enable` makes): the upgrade
+    // keeps them.
+    for (unit, enabled) in [
+        (WEB_UNIT, WEB_UNIT_ENABLED),
+        (RADIUS_UNIT, RADIUS_UNIT_ENABLED),
+    ] {
+        target.sh(&format!("ln -s /usr/lib/systemd/system/{unit} {enabled}"));
+    }
     let upgrade_deb = target.copy_in(&upgrade.deb);
     target.sh(&format!(
         "apt-get install -y --no-install-recommends {upgrade_deb}"
     ));
     let status = target.sh("dpkg-query -W -f '${Version}' pam-mfa");
     assert_eq!(status, format!("{upgrade_version}-1"));
-    assert!(
-        target.present(WEB_UNIT_ENABLED),
-        "the upgrade disabled {WEB_UNIT}, which the admin had enabled"
-    );
+    for (unit, enabled) in [
+        (WEB_UNIT, WEB_UNIT_ENABLED),
+        (RADIUS_UNIT, RADIUS_UNIT_ENABLED),
+    ] {
+        assert!(
+            target.present(enabled),
+            "the upgrade disabled {unit}, which the admin had enabled"
+        );
+    }
     assert_eq!(
         fs::read_to_string(&config).expect("config.toml"),
         edited,
@@ -1449,6 +1479,8 @@ fn deb_installs_logs_in_upgrades_and_purges_in_a_debootstrap_root() {
         "/etc/systemd/system/multi-user.target.wants/mfa-daemon.service",
         WEB_UNIT_ENABLED,
         "/var/lib/systemd/deb-systemd-helper-enabled/mfa-web.service.dsh-also",
+        RADIUS_UNIT_ENABLED,
+        "/var/lib/systemd/deb-systemd-helper-enabled/mfa-radius.service.dsh-also",
     ] {
         assert!(!target.present(left), "{left} left after purge");
     }

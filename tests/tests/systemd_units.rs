@@ -1,8 +1,8 @@
 //! What the packages hand to systemd and to the distributions' PAM tools, checked with those
 //! tools: the service and its two socket units with `systemd-analyze verify`, the service with
-//! `systemd-analyze security` (exposure below 2.0), mfa-web.service with both (exposure at
-//! most 1.2 and no more than the daemon's, and every sandbox setting of the daemon's unit), the
-//! sysusers file with
+//! `systemd-analyze security` (exposure below 2.0), mfa-web.service and mfa-radius.service with
+//! both (exposure at most 1.2 and no more than the daemon's, and every sandbox setting of the
+//! daemon's unit), the sysusers file with
 //! `systemd-sysusers --root`, the tmpfiles.d file with `systemd-tmpfiles --root`, the daemon
 //! under `systemd-socket-activate` (systemd's own sd_listen_fds sender), Debian's pam-auth-update
 //! profile applied with `pam-auth-update --root` to a scratch copy of `/etc/pam.d`, and the
@@ -35,6 +35,12 @@ const WEB_UNIT_NAME: &str = "mfa-web.service";
 const MAX_WEB_EXPOSURE: f64 = 1.2;
 /// Where the packages install mfa-web; the web unit's ExecStart names it.
 const INSTALLED_WEB: &str = "/usr/sbin/mfa-web";
+/// The RADIUS server's unit (mfa-radius), disabled until the admin sets `[radius]`.
+const RADIUS_UNIT_NAME: &str = "mfa-radius.service";
+/// Highest exposure the RADIUS unit may have: the web unit's, for the same reason.
+const MAX_RADIUS_EXPOSURE: f64 = 1.2;
+/// Where the packages install mfa-radius; the RADIUS unit's ExecStart names it.
+const INSTALLED_RADIUS: &str = "/usr/sbin/mfa-radius";
 /// The socket units that hold the daemon's sockets (socket activation).
 const SOCKET_UNITS: [&str; 2] = ["mfa-daemon.socket", "mfa-daemon-privileged.socket"];
 /// Where the packages install the daemon; the unit's ExecStart names it.
@@ -66,13 +72,38 @@ fn web_unit_text() -> String {
 
 /// The built mfa-web, beside the daemon (`cargo build --release --workspace` makes both).
 fn web_binary() -> PathBuf {
-    let path = daemon_binary().with_file_name("mfa-web");
+    built_beside_the_daemon("mfa-web")
+}
+
+fn radius_unit_text() -> String {
+    read(&packaging(&format!("systemd/{RADIUS_UNIT_NAME}")))
+}
+
+/// The built mfa-radius, beside the daemon.
+fn radius_binary() -> PathBuf {
+    built_beside_the_daemon("mfa-radius")
+}
+
+fn built_beside_the_daemon(name: &str) -> PathBuf {
+    let path = daemon_binary().with_file_name(name);
     assert!(
         path.is_file(),
         "{} is missing: build it with `cargo build --release --workspace`",
         path.display()
     );
     path
+}
+
+/// What `systemd-analyze verify` said about the units in `scratch`: its lines about a unit
+/// file elsewhere (the host's own, such as Debian's freeradius.service, which verify loads
+/// through multi-user.target and which uses the deprecated MemoryLimit=) are the host's, not
+/// ours.
+fn our_warnings(stderr: &str, scratch: &Path) -> String {
+    stderr
+        .lines()
+        .filter(|line| !line.starts_with('/') || line.starts_with(&*scratch.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A tool the README's test command installs (scripts/install-deps.sh); its absence is a
@@ -159,7 +190,7 @@ fn the_unit_passes_systemd_analyze_verify() {
         verify.arg(path);
     }
     let done = checked(run(verify, ""));
-    assert_eq!(done.stderr.trim(), "", "{done}");
+    assert_eq!(our_warnings(&done.stderr, scratch.path()), "", "{done}");
 }
 
 /// `systemd-analyze security --offline=true` of the unit `text` named `name`: the overall
@@ -222,7 +253,7 @@ fn the_web_unit_passes_systemd_analyze_verify() {
     let mut verify = Command::new(tool("/usr/bin/systemd-analyze"));
     verify.args(["verify", "--man=no"]).arg(&web);
     let done = checked(run(verify, ""));
-    assert_eq!(done.stderr.trim(), "", "{done}");
+    assert_eq!(our_warnings(&done.stderr, scratch.path()), "", "{done}");
 }
 
 #[test]
@@ -235,6 +266,48 @@ fn the_web_unit_is_exposed_no_more_than_the_daemons_unit() {
     assert!(
         web <= MAX_WEB_EXPOSURE && web <= daemon,
         "{WEB_UNIT_NAME}: exposure {web}, above {MAX_WEB_EXPOSURE} or the daemon's {daemon}:\n{report}"
+    );
+}
+
+#[test]
+fn the_radius_unit_passes_systemd_analyze_verify() {
+    if !root_suite_ready() {
+        return;
+    }
+    let scratch = ScratchDir::create();
+    let radius = unit_with_built_binary(
+        scratch.path(),
+        RADIUS_UNIT_NAME,
+        &radius_unit_text(),
+        INSTALLED_RADIUS,
+        &radius_binary(),
+    );
+    // The daemon's units beside it, where verify finds what its Wants=/After= name.
+    unit_for_verify(scratch.path());
+    for socket in SOCKET_UNITS {
+        fs::copy(
+            packaging(&format!("systemd/{socket}")),
+            scratch.path().join(socket),
+        )
+        .unwrap();
+    }
+    let mut verify = Command::new(tool("/usr/bin/systemd-analyze"));
+    verify.args(["verify", "--man=no"]).arg(&radius);
+    let done = checked(run(verify, ""));
+    assert_eq!(our_warnings(&done.stderr, scratch.path()), "", "{done}");
+}
+
+#[test]
+fn the_radius_unit_is_exposed_no_more_than_the_daemons_unit() {
+    if !root_suite_ready() {
+        return;
+    }
+    let (daemon, _) = exposure(UNIT_NAME, &unit_text());
+    let (radius, report) = exposure(RADIUS_UNIT_NAME, &radius_unit_text());
+    assert!(
+        radius <= MAX_RADIUS_EXPOSURE && radius <= daemon,
+        "{RADIUS_UNIT_NAME}: exposure {radius}, above {MAX_RADIUS_EXPOSURE} or the daemon's \
+         {daemon}:\n{report}"
     );
 }
 
@@ -341,6 +414,93 @@ fn the_web_unit_has_the_daemons_sandbox_its_own_account_and_nothing_to_write() {
     assert_eq!(web_socket.parent(), public.parent());
     assert_ne!(
         web_socket.parent(),
+        mfa_proto::privileged_socket(public).parent()
+    );
+    assert_eq!(unit_value(&daemon, "RuntimeDirectoryMode"), "0755");
+}
+
+#[test]
+fn the_radius_unit_has_the_daemons_sandbox_its_own_account_and_nothing_to_write() {
+    let daemon = unit_text();
+    let radius = radius_unit_text();
+    for key in SHARED_SANDBOX {
+        let expected = unit_values(&daemon, key);
+        assert!(!expected.is_empty(), "{UNIT_NAME} has no {key}=");
+        assert_eq!(
+            unit_values(&radius, key),
+            expected,
+            "{key}= of {RADIUS_UNIT_NAME}"
+        );
+    }
+    // No capability: RADIUS's port is above 1024 (the shared keys above are both empty).
+    const { assert!(mfa_proto::radius::RADIUS_PORT > 1024) };
+    assert_eq!(unit_value(&radius, "CapabilityBoundingSet"), "");
+    assert_eq!(unit_value(&radius, "AmbientCapabilities"), "");
+    // Stricter than the daemon, which must see its callers' processes.
+    assert_eq!(unit_value(&radius, "ProtectProc"), "invisible");
+    assert_eq!(unit_value(&radius, "PrivateIPC"), "yes");
+    // mfa-radius checks radius.sock's listener by its SO_PEERCRED uid; in a private user
+    // namespace the daemon's would read as nobody, and so would the shadow group a
+    // password = "pam" drop-in adds.
+    assert!(unit_values(&radius, "PrivateUsers").is_empty());
+    // The shadow group is the admin's choice in a drop-in (password = "pam"), which the
+    // unit's comment shows; the unit itself joins no group.
+    assert!(
+        radius.contains("#   SupplementaryGroups=shadow\n"),
+        "{RADIUS_UNIT_NAME} does not show the shadow drop-in"
+    );
+    for key in [
+        "StateDirectory",
+        "RuntimeDirectory",
+        "CacheDirectory",
+        "LogsDirectory",
+        "ConfigurationDirectory",
+        "ReadWritePaths",
+        "SupplementaryGroups",
+    ] {
+        assert!(
+            unit_values(&radius, key).is_empty(),
+            "{key}= in {RADIUS_UNIT_NAME}: it writes nothing and joins no group"
+        );
+    }
+    assert!(!unit_value(&radius, "MemoryMax").is_empty());
+    assert!(unit_value(&radius, "TasksMax").parse::<u32>().is_ok());
+
+    // Its own account from the sysusers file, the one the daemon answers on radius.sock.
+    let user = mfa_proto::radius::DEFAULT_RADIUS_USER;
+    assert_ne!(user, mfa_proto::DEFAULT_DAEMON_USER);
+    assert_ne!(user, mfa_proto::web::DEFAULT_WEB_USER);
+    assert_eq!(unit_value(&radius, "User"), user);
+    assert_eq!(unit_value(&radius, "Group"), user);
+    let sysusers = read(&packaging("systemd/mfa.sysusers"));
+    assert!(
+        sysusers
+            .lines()
+            .any(|line| line.split_whitespace().take(2).eq(["u", user])),
+        "no account {user} in mfa.sysusers:\n{sysusers}"
+    );
+    // The config reaches it as a credential: /etc/mfa/config.toml stays root:mfa 0640.
+    assert_eq!(
+        unit_values(&radius, "LoadCredential"),
+        ["config.toml:/etc/mfa/config.toml"]
+    );
+    for key in ["Wants", "After"] {
+        let units = unit_value(&radius, key);
+        assert!(
+            units.split_whitespace().any(|unit| unit == UNIT_NAME),
+            "{key}= lacks {UNIT_NAME}: {units}"
+        );
+    }
+    // The admin enables it; the packages do not (tests/tests/packages.rs).
+    assert_eq!(unit_value(&radius, "WantedBy"), "multi-user.target");
+
+    // radius.sock sits beside the public socket in /run/mfa, which every user may traverse,
+    // not in root's private/ directory: the daemon's unit needs nothing new for it.
+    let public = Path::new(mfa_proto::DEFAULT_SOCKET);
+    let radius_socket = mfa_proto::radius::radius_socket(public);
+    assert_eq!(radius_socket.parent(), public.parent());
+    assert_ne!(
+        radius_socket.parent(),
         mfa_proto::privileged_socket(public).parent()
     );
     assert_eq!(unit_value(&daemon, "RuntimeDirectoryMode"), "0755");
@@ -740,10 +900,11 @@ fn sysusers_creates_locked_system_accounts_without_a_shell() {
     let passwd = read(&root.path().join("etc/passwd"));
     let group = read(&root.path().join("etc/group"));
     let shadow = read(&root.path().join("etc/shadow"));
-    // The daemon's, owning its state directory; mfa-web's, owning nothing.
+    // The daemon's, owning its state directory; mfa-web's and mfa-radius's, owning nothing.
     for (name, home) in [
         (mfa_proto::DEFAULT_DAEMON_USER, "/var/lib/mfa"),
         (mfa_proto::web::DEFAULT_WEB_USER, "/"),
+        (mfa_proto::radius::DEFAULT_RADIUS_USER, "/"),
     ] {
         let fields: Vec<&str> = passwd
             .lines()

@@ -19,8 +19,9 @@ fn command() -> Command {
              holds no user secret and decides nothing: it relays each login to \
              mfa-daemon(8) over the daemon's RADIUS socket, and the daemon applies the same \
              factors, policy, attempt limits and audit as for SSH. It runs in the \
-             foreground and reads the top-level socket key and the [radius] section of the \
-             daemon's configuration (see mfa.toml(5)); without [radius] it refuses to start.",
+             foreground and reads the top-level socket and answer_timeout keys and the \
+             [radius] section of the daemon's configuration (see mfa.toml(5)); without \
+             [radius] it refuses to start.",
         )
         .override_usage("mfa-radius [--config FILE] [--check-config]")
         .arg(
@@ -38,9 +39,10 @@ fn command() -> Command {
                 .long("check-config")
                 .action(ArgAction::SetTrue)
                 .help(
-                    "Check the file's `socket` and `[radius]`, and open every client's secret \
-                     file, then exit: 0 when good, 1 with one line naming the file, client, \
-                     key and problem.",
+                    "Check the file's `socket`, `answer_timeout` and `[radius]`, and open \
+                     every client's secret file, then exit: 0 after printing what would be \
+                     served (never a secret), 1 with one line naming the file, client, key \
+                     and problem.",
                 ),
         )
 }
@@ -79,7 +81,8 @@ pub fn page(date: &str) -> Page {
         "With `password = \"pam\"` mfa-radius checks the password itself through the PAM \
          service `pam_service` (default `mfa-radius`, `/etc/pam.d/mfa-radius`), and the code \
          follows it in the same field (`password123456`, or `password,sms` to have one sent) \
-         or comes in answer to a challenge. A wrong password or a wrong code gets the same \
+         or comes in answer to a challenge (the password alone, once it \
+         passed, gets the menu as one). A wrong password or a wrong code gets the same \
          Access-Reject, which never says which part failed. pam_unix needs to read \
          `/etc/shadow`: give the account the `shadow` group (see SYSTEMD).",
     );
@@ -147,8 +150,9 @@ pub fn page(date: &str) -> Page {
     );
     doc.item_markdown(
         "RUST_LOG",
-        "Which log lines are written (`tracing` filter syntax). No log line holds a \
-         password, code, secret, `State` or authenticator.",
+        "Which log lines are written (`tracing` filter syntax); default \
+         `warn,mfa_radius=info`. No log line holds a password, code, secret, `State` or \
+         authenticator, and drops are logged at most once a minute per client or address.",
     );
 
     doc.section("FILES");

@@ -111,6 +111,13 @@ pub fn page(readme: &Markdown<'_>, date: &str) -> Result<Page, ReadmeError> {
          it, so the file under `/etc/mfa` can stay root's alone.",
     );
     doc.markdown(
+        "Each `[[radius.client]]`'s `secret_file` is read by `mfa-radius`(8) alone, never \
+         by the daemon: a regular file (not a symlink) of 16 to 128 bytes, one trailing \
+         newline aside, owned by root or `radius.user`, mode 0600 or 0400. A relative name is \
+         read from `mfa-radius.service`'s `$CREDENTIALS_DIRECTORY` (`LoadCredential=` in a \
+         drop-in).",
+    );
+    doc.markdown(
         "Plain `http://` URLs and `email.tls = \"none\"` carry the credentials and the codes \
          in clear, so they are refused except to loopback (127.0.0.0/8, ::1, `localhost`) on a \
          port below the sysctl `net.ipv4.ip_unprivileged_port_start` (normally 1024), read at \
@@ -152,6 +159,8 @@ pub fn page(readme: &Markdown<'_>, date: &str) -> Result<Page, ReadmeError> {
         ("pam_mfa", "8"),
         ("mfactl", "8"),
         ("mfa-enroll", "1"),
+        ("mfa-web", "8"),
+        ("mfa-radius", "8"),
         ("systemd.exec", "5"),
     ]));
 
