@@ -2,7 +2,8 @@
 //! tools: the service and its two socket units with `systemd-analyze verify`, the service with
 //! `systemd-analyze security` (exposure below 2.0), mfa-web.service and mfa-radius.service with
 //! both (exposure at most 1.2 and no more than the daemon's, and every sandbox setting of the
-//! daemon's unit), the sysusers file with
+//! daemon's unit; mfa-web and mfa-radius traced against their SystemCallFilter=), the
+//! sysusers file with
 //! `systemd-sysusers --root`, the tmpfiles.d file with `systemd-tmpfiles --root`, the daemon
 //! under `systemd-socket-activate` (systemd's own sd_listen_fds sender), Debian's pam-auth-update
 //! profile applied with `pam-auth-update --root` to a scratch copy of `/etc/pam.d`, and the
@@ -20,7 +21,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mfa_proto::{AuthRequest, Client, Outcome, Request, Response, Step};
-use mfa_tests::{Authenticator, Run, ScratchDir, daemon_binary, root_suite_ready, run};
+use mfa_radius::packet::{self, Attribute, Code, attr};
+use mfa_tests::{Authenticator, PamService, Run, ScratchDir, daemon_binary, root_suite_ready, run};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -839,6 +841,137 @@ fn mfa_web_makes_only_system_calls_the_web_units_filter_allows() {
         refused.is_empty(),
         "{WEB_UNIT_NAME}'s SystemCallFilter= would refuse (EPERM) {refused:?}; mfa-web made \
          {used:?}"
+    );
+}
+
+/// One Access-Request to mfa-radius on 127.0.0.1:`port`, signed with `secret`: the answer's
+/// code, checked against the request's authenticator.
+fn radius_exchange(port: u16, identifier: u8, password: &[u8], secret: &[u8]) -> Code {
+    let authenticator: [u8; 16] = std::array::from_fn(|i| identifier ^ (i as u8 * 37));
+    let user = Attribute {
+        kind: attr::USER_NAME,
+        value: b"root".to_vec(),
+    };
+    let request = packet::encode_request(
+        identifier,
+        authenticator,
+        Some(password),
+        &[user],
+        secret,
+        true,
+    );
+    let socket = std::net::UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    socket.send_to(&request, ("127.0.0.1", port)).unwrap();
+    let mut answer = [0u8; packet::MAX_PACKET];
+    let (len, _) = socket
+        .recv_from(&mut answer)
+        .expect("an answer from mfa-radius");
+    packet::verify_response(&answer[..len], &authenticator, secret)
+        .expect("an answer signed with the client's secret")
+        .code
+}
+
+#[test]
+fn mfa_radius_makes_only_system_calls_the_radius_units_filter_allows() {
+    if !root_suite_ready() {
+        return;
+    }
+    let scratch = ScratchDir::create();
+    let dir = scratch.path();
+    let socket = dir.join("run/mfa.sock");
+    fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    // A stand-in for the daemon on radius.sock (root's, so mfa-radius trusts it): it takes
+    // each connection and closes it, so that mfa-radius's whole path to the daemon is traced
+    // (and the login is rejected, as when the daemon is down). Not joined: it waits in
+    // accept() until the test process ends.
+    let stand_in =
+        std::os::unix::net::UnixListener::bind(mfa_proto::radius::radius_socket(&socket)).unwrap();
+    thread::spawn(move || {
+        for mut conn in stand_in.incoming().flatten() {
+            let mut header = [0u8; 4];
+            let _ = std::io::Read::read(&mut conn, &mut header);
+        }
+    });
+    // password = "pam", so the trace holds libpam and pam_unix reading /etc/shadow, as with
+    // the unit's shadow drop-in.
+    let pam = PamService::with_auth_stack(&["auth required pam_unix.so".to_owned()]);
+    let secret = b"a-secret-for-the-syscall-trace-0123";
+    let secret_file = dir.join("trace.secret");
+    fs::write(&secret_file, secret).unwrap();
+    fs::set_permissions(&secret_file, fs::Permissions::from_mode(0o600)).unwrap();
+    let port = mfa_tests::radius::free_udp_port();
+    let config = dir.join("config.toml");
+    fs::write(
+        &config,
+        format!(
+            "socket = \"{}\"\n[radius]\nlisten = [\"127.0.0.1:{port}\"]\npassword = \"pam\"\n\
+             pam_service = \"{}\"\n[[radius.client]]\nname = \"trace\"\n\
+             address = \"127.0.0.1\"\nsecret_file = \"{}\"\n",
+            socket.display(),
+            pam.name(),
+            secret_file.display()
+        ),
+    )
+    .unwrap();
+    let trace = dir.join("syscalls.trace");
+    let log = dir.join("radius.log");
+    let log_file = File::create(&log).unwrap();
+    let strace = Command::new(tool("/usr/bin/strace"))
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .arg("--")
+        .arg(radius_binary())
+        .arg("--config")
+        .arg(&config)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .expect("run strace");
+    scratch.record_pid("strace", strace.id());
+    let mut traced = TracedDaemon {
+        strace,
+        daemon: None,
+        log,
+    };
+    traced.wait_for_log("mfa-radius: listening on ");
+    let radius = child_of(traced.strace.id());
+    scratch.record_pid("mfa-radius", radius.as_raw().unsigned_abs());
+    traced.daemon = Some(radius);
+
+    // A keyword: the password goes to PAM first (wrong: rejected there). Then a code in the
+    // field: the daemon is asked first (the stand-in hangs up: rejected).
+    let keyword = radius_exchange(port, 1, b"not-the-password,sms", secret);
+    assert_eq!(keyword, Code::AccessReject, "{}", traced.log());
+    let code = radius_exchange(port, 2, b"not-the-password123456", secret);
+    assert_eq!(code, Code::AccessReject, "{}", traced.log());
+    traced.signal(Signal::SIGTERM);
+    let exit = traced.strace.wait().unwrap();
+    traced.daemon = None;
+    assert!(exit.success(), "{exit}\n{}", traced.log());
+
+    let used = traced_calls(&trace);
+    for expected in ["recvfrom", "sendto", "connect", "getsockopt"] {
+        assert!(
+            used.contains(expected),
+            "no {expected} in mfa-radius's calls: {used:?}"
+        );
+    }
+    let shadow_read = read(&trace).contains("/etc/shadow");
+    assert!(
+        shadow_read,
+        "pam_unix did not read /etc/shadow in the trace"
+    );
+    let allowed = unit_syscall_filter(&radius_unit_text());
+    let refused: Vec<&String> = used.difference(&allowed).collect();
+    assert!(
+        refused.is_empty(),
+        "{RADIUS_UNIT_NAME}'s SystemCallFilter= would refuse (EPERM) {refused:?}; mfa-radius \
+         made {used:?}"
     );
 }
 
