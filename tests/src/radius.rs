@@ -618,7 +618,8 @@ impl Radclient {
 }
 
 /// The answer in radclient's `-x` output: a `Received Access-... Id N from ...` line and its
-/// attribute lines (`\tName = value`), or none.
+/// attribute lines (`\tName = value`), or none. Panics if an answer's first attribute is not
+/// its Message-Authenticator: every answer must carry one first (BlastRADIUS).
 pub fn parse_radclient(run: &Run) -> RadiusAnswer {
     let transcript = run.to_string();
     let mut lines = run.stdout.lines();
@@ -631,9 +632,17 @@ pub fn parse_radclient(run: &Run) -> RadiusAnswer {
         Some("Access-Challenge") => RadiusCode::Challenge,
         _ => RadiusCode::Other(0),
     };
+    let attributes: Vec<&str> = lines.take_while(|line| line.starts_with('\t')).collect();
+    assert!(
+        attributes
+            .first()
+            .is_some_and(|line| line.trim_start().starts_with("Message-Authenticator = ")),
+        "the response's first attribute is not its Message-Authenticator (BlastRADIUS):\n\
+         {transcript}"
+    );
     let mut answer = RadiusAnswer::no_answer(transcript);
     answer.code = code;
-    for line in lines.take_while(|line| line.starts_with('\t')) {
+    for line in attributes {
         let Some((name, value)) = line.trim().split_once(" = ") else {
             continue;
         };
@@ -763,8 +772,9 @@ impl RadiusSocket {
         }
     }
 
-    /// Sends `request` and returns the answer, its authenticators checked (a response that
-    /// fails the check panics: the server must never send one).
+    /// Sends `request` and returns the answer, its authenticators checked and its
+    /// Message-Authenticator first (a response that fails either panics: the server must
+    /// never send one).
     pub fn exchange(&self, request: &SentRequest) -> RadiusAnswer {
         self.send_raw(&request.bytes);
         self.answer_to(request, ANSWER_WAIT)
@@ -782,6 +792,13 @@ impl RadiusSocket {
                             HEXLOWER.encode(&bytes)
                         )
                     });
+                assert_eq!(
+                    packet.attributes.first().map(|a| a.kind),
+                    Some(attr::MESSAGE_AUTHENTICATOR),
+                    "the response's first attribute is not its Message-Authenticator \
+                     (BlastRADIUS): {}",
+                    HEXLOWER.encode(&bytes)
+                );
                 RadiusAnswer::from_packet(&packet)
             }
         }

@@ -412,12 +412,14 @@ fn a_clients_secret_from_the_wrong_address_gets_no_answer() {
     }
     let t = Target::start(vec![RadiusClientSetup::new("other", "127.0.0.2")]);
     let secret = t.radius.setup().client_setup("vpn1").secret.clone();
+    // A right code, never checked, so both tries carry it (and the app need not wait).
+    let code = t.enrollment.authenticator.next_code();
     for from in [ATTACKER, STRANGER] {
         let socket = RadiusSocket::bind(from, t.radius.address(), secret.as_bytes());
         let answer = socket.exchange(&socket.request(
             1,
             t.user.name().as_bytes(),
-            Some(t.enrollment.authenticator.next_code().as_bytes()),
+            Some(code.as_bytes()),
             &[],
         ));
         assert_eq!(answer.code, RadiusCode::NoAnswer, "from {from}: {answer}");
@@ -437,7 +439,6 @@ fn a_clients_secret_from_the_wrong_address_gets_no_answer() {
 /// empty fields lock every client out (seen: 128 challenges, then Access-Reject for a right
 /// code from another client).
 #[test]
-#[ignore = "fails until mfa-radius keeps its open challenges under the daemon's share (NOTES 02:05Z)"]
 fn hundreds_of_open_challenges_are_bounded() {
     if !root_suite_ready() {
         return;
@@ -463,9 +464,11 @@ fn hundreds_of_open_challenges_are_bounded() {
         }
     }
     println!("{opened} empty requests: {challenges} challenges, {other} other answers");
+    // Under the daemon's 128 connections for mfa-radius, with room for logins that carry
+    // their code in the first packet.
     assert!(
-        challenges < opened,
-        "all {opened} challenges were kept open\n{}",
+        challenges < 128,
+        "{challenges} of {opened} challenges were kept open\n{}",
         t.radius.log_section()
     );
     t.assert_running();

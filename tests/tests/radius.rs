@@ -464,7 +464,6 @@ fn pam_right_code_with_a_wrong_password_is_rejected() {
 }
 
 #[test]
-#[ignore = "fails until the daemon prompts when a CodeInPassword field holds no code (NOTES 01:46Z)"]
 fn pam_password_alone_gets_a_challenge_and_the_code_answers_it() {
     if !root_suite_ready() {
         return;
