@@ -201,6 +201,11 @@ impl Clients {
             .find(|c| c.settings.name == settings.name)
     }
 
+    /// How many clients there are.
+    pub(crate) fn len(&self) -> usize {
+        self.clients.len()
+    }
+
     /// Every client.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Client> {
         self.clients.iter().map(|c| &**c)

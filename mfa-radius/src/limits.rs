@@ -1,5 +1,6 @@
-//! What bounds the work one client can cause: a token bucket of `requests_per_second` (the
-//! burst the same), and a cap on its PAM checks running at once.
+//! What bounds the work clients can cause: a token bucket of `requests_per_second` per
+//! client (the burst the same), a cap on each client's PAM checks running at once, and one
+//! on the logins in progress, which each hold a daemon connection.
 //!
 //! Time is passed in, so tests move it instead of waiting.
 
@@ -12,6 +13,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// retries). A check may block for seconds (pam_unix's delay after a wrong password), and
 /// each takes a thread.
 pub(crate) const PAM_CHECKS_PER_CLIENT: usize = 8;
+
+/// Most logins in progress at once (a first round trip, or an answer's): the daemon
+/// connections that open challenges do not hold (`sessions::DAEMON_CONNECTIONS` less
+/// `sessions::SESSIONS_MAX`).
+pub(crate) const LOGINS_IN_PROGRESS: usize = 32;
+/// How long a request waits for a login slot before it is dropped (the client retries): a
+/// VPN concentrator at a morning peak keeps dozens of requests outstanding, each done in
+/// milliseconds, and a short wait serves them in turn instead of dropping half.
+pub(crate) const LOGIN_SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// One client's request rate: `rate` requests a second, `rate` at once after a pause.
 #[derive(Debug)]
@@ -81,6 +91,24 @@ impl PamSlots {
     }
 }
 
+/// The logins in progress, each holding a daemon connection.
+#[derive(Debug, Clone)]
+pub(crate) struct LoginSlots(Arc<Semaphore>);
+
+impl LoginSlots {
+    /// `slots` free slots.
+    pub(crate) fn new(slots: usize) -> LoginSlots {
+        LoginSlots(Arc::new(Semaphore::new(slots)))
+    }
+
+    /// A slot, held until the permit is dropped; `None` when none came free within `wait`.
+    /// Called in a request's own task, never in the UDP loop.
+    pub(crate) async fn take(&self, wait: Duration) -> Option<OwnedSemaphorePermit> {
+        let acquiring = Arc::clone(&self.0).acquire_owned();
+        tokio::time::timeout(wait, acquiring).await.ok()?.ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +157,20 @@ mod tests {
         assert!(slots.try_take().is_none());
         drop(held);
         assert!(slots.try_take().is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_login_waits_a_little_for_a_slot_then_gives_up() {
+        let slots = LoginSlots::new(1);
+        let held = slots.take(LOGIN_SLOT_WAIT).await.unwrap();
+        // Paused time: the wait passes at once, without sleeping.
+        assert!(slots.take(LOGIN_SLOT_WAIT).await.is_none());
+        let waiting = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.take(LOGIN_SLOT_WAIT).await.is_some() }
+        });
+        tokio::task::yield_now().await;
+        drop(held);
+        assert!(waiting.await.unwrap());
     }
 }

@@ -111,6 +111,8 @@ pub(crate) enum DropReason {
     WrongMessageAuthenticator,
     /// The client's PAM checks were all busy; it retries.
     Busy,
+    /// Every login slot (daemon connection) stayed busy; the client retries.
+    LoginsBusy,
     /// The duplicate cache was full of requests under 30 s old.
     CacheFull,
 }
@@ -128,6 +130,7 @@ impl DropReason {
                 "wrong Message-Authenticator (do the secrets differ?)"
             }
             DropReason::Busy => "every PAM check of the client busy",
+            DropReason::LoginsBusy => "every login slot busy (logins in progress)",
             DropReason::CacheFull => "duplicate cache full",
         }
     }

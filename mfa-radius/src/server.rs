@@ -18,18 +18,19 @@ use zeroize::Zeroizing;
 use crate::clients::{Client, Clients};
 use crate::daemon::Login;
 use crate::duplicates::{DUPLICATES_MAX, Duplicates, RequestKey, Seen};
+use crate::limits::{LOGIN_SLOT_WAIT, LOGINS_IN_PROGRESS, LoginSlots};
 use crate::logging::{DropLog, DropReason, DropSource, Sanitized};
 use crate::login::{PamCheck, PasswordChecker, Relay, Verdict, into_secret};
 use crate::packet::{
     Attribute, Code, MAX_ATTRIBUTE_VALUE, MAX_PACKET, Packet, PasswordError, VerifyError, attr,
     encode_response, reply_messages, user_password, verify_request,
 };
-use crate::sessions::{Full, Sessions, new_state};
+use crate::sessions::{Bounds, Full, Owner, Sessions, new_state};
 
 /// What a client that sends CHAP or EAP is told.
 const ONLY_PAP: &str = "Only PAP (User-Password) is supported";
 /// What a login is told when no challenge can be opened for it now.
-const TRY_AGAIN: &str = "Too many logins are waiting for an answer; try again in a minute";
+const TRY_AGAIN: &str = "Too many sign-ins waiting; try again shortly.";
 /// How often expired challenges are closed.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -47,6 +48,8 @@ pub(crate) struct Server {
     pub(crate) duplicates: Mutex<Duplicates>,
     /// Open challenges.
     pub(crate) sessions: Mutex<Sessions<Login>>,
+    /// Logins in progress.
+    pub(crate) logins: LoginSlots,
     /// Drop counts.
     pub(crate) drops: DropLog,
 }
@@ -69,13 +72,15 @@ impl Server {
         checker: PasswordChecker,
     ) -> Server {
         let lifetime = relay.answer_timeout;
+        let bounds = Bounds::for_clients(clients.len());
         Server {
             clients,
             relay,
             password,
             checker,
             duplicates: Mutex::new(Duplicates::new(DUPLICATES_MAX)),
-            sessions: Mutex::new(Sessions::new(lifetime)),
+            sessions: Mutex::new(Sessions::new(lifetime, bounds)),
+            logins: LoginSlots::new(LOGINS_IN_PROGRESS),
             drops: DropLog::default(),
         }
     }
@@ -322,6 +327,11 @@ impl Request {
                 return Reply::reject();
             }
         };
+        // Held until the verdict: the login's daemon connection counts against the
+        // daemon's cap (a challenge's is counted by the session table instead).
+        let Some(_slot) = self.server.logins.take(LOGIN_SLOT_WAIT).await else {
+            return Reply::Drop(DropReason::LoginsBusy);
+        };
         match self.packet.first(attr::STATE) {
             Some(state) => self.answer(&user, state, field).await,
             None => self.start(&user, field).await,
@@ -412,19 +422,28 @@ impl Request {
                 return Reply::reject();
             }
         };
-        let name = self.client.name();
-        let opened =
-            lock(&self.server.sessions).open(state, name, user.as_bytes(), login, Instant::now());
-        match opened {
+        let owner = Owner {
+            client: self.client.name(),
+            user: user.as_bytes(),
+            caller: self.packet.first(attr::CALLING_STATION_ID),
+        };
+        let opened = lock(&self.server.sessions).open(state, owner, login, Instant::now());
+        // Over a bound the login is dropped here, which closes its daemon connection.
+        let over = match opened {
             Ok(()) => {
                 self.log(user, "challenged");
-                Reply::Challenge { text, echo, state }
+                return Reply::Challenge { text, echo, state };
             }
-            Err(Full::Total(_) | Full::Client(_) | Full::User(_)) => {
-                self.log(user, "rejected: too many challenges waiting for an answer");
-                Reply::Reject(TRY_AGAIN.into())
-            }
-        }
+            Err(Full::Total(_)) => "in all",
+            Err(Full::Client(_)) => "for this client",
+            Err(Full::User(_)) => "for this user",
+            Err(Full::Caller(_)) => "for this Calling-Station-Id",
+        };
+        self.log(
+            user,
+            &format!("rejected: too many challenges waiting for an answer {over}"),
+        );
+        Reply::Reject(TRY_AGAIN.into())
     }
 
     fn log(&self, user: &str, what: &str) {

@@ -15,13 +15,26 @@ use std::time::{Duration, Instant};
 
 /// Bytes of a `State` value: 128 random bits.
 pub(crate) const STATE_LEN: usize = 16;
-/// Most open challenges at once: each holds one of the daemon's 128 radius.sock
-/// connections, and the rest stay for logins in progress.
+/// Connections the daemon gives `mfa-radius` on radius.sock (`RADIUS` in
+/// mfa-daemon/src/server/connection_limits.rs): every open challenge holds one, and so does
+/// every login in progress. Over it the daemon refuses, and logins fail.
+pub(crate) const DAEMON_CONNECTIONS: usize = 128;
+/// Most open challenges at once; the other [`DAEMON_CONNECTIONS`] stay for logins in
+/// progress (`limits::LOGINS_IN_PROGRESS`), so that a code in the first packet always finds
+/// a connection.
 pub(crate) const SESSIONS_MAX: usize = 96;
-/// Most open challenges of one client, so that one client cannot take every one.
-pub(crate) const SESSIONS_PER_CLIENT_MAX: usize = 64;
+/// Fewest open challenges a client may hold, however many clients share
+/// [`SESSIONS_MAX`] (each gets an equal part, at least this).
+pub(crate) const SESSIONS_PER_CLIENT_MIN: usize = 8;
 /// Most open challenges of one user name at one client (a login and a retry).
 pub(crate) const SESSIONS_PER_USER_MAX: usize = 2;
+/// Most open challenges from one Calling-Station-Id at one client, when the client sends
+/// one: one caller cannot hold the client's part with made-up names.
+pub(crate) const SESSIONS_PER_CALLER_MAX: usize = 4;
+
+// The open challenges and the logins in progress never ask the daemon for more
+// connections than it gives.
+const _: () = assert!(SESSIONS_MAX + crate::limits::LOGINS_IN_PROGRESS <= DAEMON_CONNECTIONS);
 
 /// A `State` value.
 pub(crate) type StateValue = [u8; STATE_LEN];
@@ -37,6 +50,7 @@ pub(crate) fn new_state() -> Result<StateValue, getrandom::Error> {
 struct Session<T> {
     client: String,
     user: Vec<u8>,
+    caller: Option<Vec<u8>>,
     expires: Instant,
     held: T,
 }
@@ -64,10 +78,24 @@ pub(crate) enum Full<T> {
     Client(T),
     /// The user has its most open at this client.
     User(T),
+    /// The Calling-Station-Id has its most open at this client.
+    Caller(T),
+}
+
+/// Whose challenge it is: the client, the user name, and where the user is (the
+/// Calling-Station-Id, when the client sends one).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Owner<'a> {
+    /// The client's name.
+    pub(crate) client: &'a str,
+    /// The User-Name.
+    pub(crate) user: &'a [u8],
+    /// The Calling-Station-Id.
+    pub(crate) caller: Option<&'a [u8]>,
 }
 
 /// How many sessions the table holds, in all and for whom.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bounds {
     /// In all.
     pub(crate) total: usize,
@@ -75,14 +103,19 @@ pub(crate) struct Bounds {
     pub(crate) per_client: usize,
     /// Of one user name at one client.
     pub(crate) per_user: usize,
+    /// Of one Calling-Station-Id at one client.
+    pub(crate) per_caller: usize,
 }
 
-impl Default for Bounds {
-    fn default() -> Bounds {
+impl Bounds {
+    /// The bounds for `clients` clients: [`SESSIONS_MAX`] shared equally, at least
+    /// [`SESSIONS_PER_CLIENT_MIN`] each.
+    pub(crate) fn for_clients(clients: usize) -> Bounds {
         Bounds {
             total: SESSIONS_MAX,
-            per_client: SESSIONS_PER_CLIENT_MAX,
+            per_client: (SESSIONS_MAX / clients.max(1)).max(SESSIONS_PER_CLIENT_MIN),
             per_user: SESSIONS_PER_USER_MAX,
+            per_caller: SESSIONS_PER_CALLER_MAX,
         }
     }
 }
@@ -96,13 +129,8 @@ pub(crate) struct Sessions<T> {
 }
 
 impl<T> Sessions<T> {
-    /// An empty table whose sessions live `lifetime`, with the default bounds.
-    pub(crate) fn new(lifetime: Duration) -> Sessions<T> {
-        Sessions::bounded(lifetime, Bounds::default())
-    }
-
-    /// An empty table with the given bounds.
-    pub(crate) fn bounded(lifetime: Duration, bounds: Bounds) -> Sessions<T> {
+    /// An empty table whose sessions live `lifetime`, within `bounds`.
+    pub(crate) fn new(lifetime: Duration, bounds: Bounds) -> Sessions<T> {
         Sessions {
             lifetime,
             bounds,
@@ -110,13 +138,12 @@ impl<T> Sessions<T> {
         }
     }
 
-    /// Opens a session under `state` for `client` and `user` at `now`. A `state` already
-    /// open (128 random bits: never in practice) is refused like a full table.
+    /// Opens a session under `state` for `owner` at `now`. A `state` already open (128
+    /// random bits: never in practice) is refused like a full table.
     pub(crate) fn open(
         &mut self,
         state: StateValue,
-        client: &str,
-        user: &[u8],
+        owner: Owner<'_>,
         held: T,
         now: Instant,
     ) -> Result<(), Full<T>> {
@@ -124,18 +151,27 @@ impl<T> Sessions<T> {
         if self.open.len() >= self.bounds.total || self.open.contains_key(&state) {
             return Err(Full::Total(held));
         }
-        let of_client = || self.open.values().filter(|s| s.client == client);
+        let of_client = || self.open.values().filter(|s| s.client == owner.client);
         if of_client().count() >= self.bounds.per_client {
             return Err(Full::Client(held));
         }
-        if of_client().filter(|s| s.user == user).count() >= self.bounds.per_user {
+        if of_client().filter(|s| s.user == owner.user).count() >= self.bounds.per_user {
             return Err(Full::User(held));
+        }
+        if let Some(caller) = owner.caller
+            && of_client()
+                .filter(|s| s.caller.as_deref() == Some(caller))
+                .count()
+                >= self.bounds.per_caller
+        {
+            return Err(Full::Caller(held));
         }
         self.open.insert(
             state,
             Session {
-                client: client.to_owned(),
-                user: user.to_owned(),
+                client: owner.client.to_owned(),
+                user: owner.user.to_owned(),
+                caller: owner.caller.map(<[u8]>::to_vec),
                 expires: now + self.lifetime,
                 held,
             },
@@ -194,16 +230,28 @@ mod tests {
 
     const LIFETIME: Duration = Duration::from_secs(180);
 
+    fn owner<'a>(client: &'a str, user: &'a [u8]) -> Owner<'a> {
+        Owner {
+            client,
+            user,
+            caller: None,
+        }
+    }
+
+    fn sessions<T>() -> Sessions<T> {
+        Sessions::new(LIFETIME, Bounds::for_clients(1))
+    }
+
     fn state(n: u8) -> StateValue {
         [n; STATE_LEN]
     }
 
     #[test]
     fn a_session_is_taken_once_by_its_owner() {
-        let mut sessions = Sessions::new(LIFETIME);
+        let mut sessions = sessions();
         let t0 = Instant::now();
         sessions
-            .open(state(1), "vpn1", b"alice", "conn", t0)
+            .open(state(1), owner("vpn1", b"alice"), "conn", t0)
             .unwrap();
         assert_eq!(sessions.take(&state(1), "vpn1", b"alice", t0), Ok("conn"));
         // Replayed: gone.
@@ -216,10 +264,10 @@ mod tests {
 
     #[test]
     fn another_user_or_client_is_refused_and_the_owner_keeps_it() {
-        let mut sessions = Sessions::new(LIFETIME);
+        let mut sessions = sessions();
         let t0 = Instant::now();
         sessions
-            .open(state(1), "vpn1", b"alice", "conn", t0)
+            .open(state(1), owner("vpn1", b"alice"), "conn", t0)
             .unwrap();
         assert_eq!(
             sessions.take(&state(1), "vpn1", b"mallory", t0),
@@ -239,14 +287,14 @@ mod tests {
 
     #[test]
     fn unknown_and_misshapen_states_are_refused() {
-        let mut sessions: Sessions<&str> = Sessions::new(LIFETIME);
+        let mut sessions: Sessions<&str> = sessions();
         let t0 = Instant::now();
         assert_eq!(
             sessions.take(&state(9), "vpn1", b"alice", t0),
             Err(TakeError::Unknown)
         );
         sessions
-            .open(state(1), "vpn1", b"alice", "conn", t0)
+            .open(state(1), owner("vpn1", b"alice"), "conn", t0)
             .unwrap();
         assert_eq!(
             sessions.take(&[1; 15], "vpn1", b"alice", t0),
@@ -260,11 +308,18 @@ mod tests {
 
     #[test]
     fn sessions_expire_and_their_connections_are_handed_back() {
-        let mut sessions = Sessions::new(LIFETIME);
+        let mut sessions = sessions();
         let t0 = Instant::now();
-        sessions.open(state(1), "vpn1", b"alice", "a", t0).unwrap();
         sessions
-            .open(state(2), "vpn1", b"bob", "b", t0 + Duration::from_secs(60))
+            .open(state(1), owner("vpn1", b"alice"), "a", t0)
+            .unwrap();
+        sessions
+            .open(
+                state(2),
+                owner("vpn1", b"bob"),
+                "b",
+                t0 + Duration::from_secs(60),
+            )
             .unwrap();
         let end = t0 + LIFETIME;
         assert_eq!(
@@ -286,39 +341,82 @@ mod tests {
             total: 4,
             per_client: 3,
             per_user: 2,
+            per_caller: 4,
         };
-        let mut sessions = Sessions::bounded(LIFETIME, bounds);
+        let mut sessions = Sessions::new(LIFETIME, bounds);
         let t0 = Instant::now();
-        sessions.open(state(1), "vpn1", b"a", 1, t0).unwrap();
-        sessions.open(state(2), "vpn1", b"a", 2, t0).unwrap();
+        sessions.open(state(1), owner("vpn1", b"a"), 1, t0).unwrap();
+        sessions.open(state(2), owner("vpn1", b"a"), 2, t0).unwrap();
         assert!(matches!(
-            sessions.open(state(3), "vpn1", b"a", 3, t0),
+            sessions.open(state(3), owner("vpn1", b"a"), 3, t0),
             Err(Full::User(3))
         ));
         // The same name at another client is another user.
-        sessions.open(state(3), "vpn2", b"a", 3, t0).unwrap();
-        sessions.open(state(4), "vpn1", b"b", 4, t0).unwrap();
+        sessions.open(state(3), owner("vpn2", b"a"), 3, t0).unwrap();
+        sessions.open(state(4), owner("vpn1", b"b"), 4, t0).unwrap();
         assert!(matches!(
-            sessions.open(state(5), "vpn1", b"c", 5, t0),
+            sessions.open(state(5), owner("vpn1", b"c"), 5, t0),
             Err(Full::Total(5))
         ));
         // Room comes back when a session is taken.
         assert!(sessions.take(&state(3), "vpn2", b"a", t0).is_ok());
         assert!(matches!(
-            sessions.open(state(5), "vpn1", b"c", 5, t0),
+            sessions.open(state(5), owner("vpn1", b"c"), 5, t0),
             Err(Full::Client(5))
         ));
         // A State already open is never opened over.
         assert!(matches!(
-            sessions.open(state(1), "vpn3", b"d", 6, t0),
+            sessions.open(state(1), owner("vpn3", b"d"), 6, t0),
             Err(Full::Total(6))
         ));
-        sessions.open(state(6), "vpn3", b"d", 6, t0).unwrap();
+        sessions.open(state(6), owner("vpn3", b"d"), 6, t0).unwrap();
         // Or when they expire: nothing open is ever evicted before.
         let later = t0 + LIFETIME;
-        sessions.open(state(7), "vpn1", b"a", 7, later).unwrap();
-        sessions.open(state(8), "vpn1", b"a", 8, later).unwrap();
+        sessions
+            .open(state(7), owner("vpn1", b"a"), 7, later)
+            .unwrap();
+        sessions
+            .open(state(8), owner("vpn1", b"a"), 8, later)
+            .unwrap();
         assert_eq!(sessions.len(), 2);
+    }
+
+    #[test]
+    fn one_caller_cannot_hold_a_clients_part_with_made_up_names() {
+        let mut sessions = sessions();
+        let t0 = Instant::now();
+        let names: Vec<String> = (0..6).map(|i| format!("user{i}")).collect();
+        let from = |i: usize| Owner {
+            client: "vpn1",
+            user: names[i].as_bytes(),
+            caller: Some(b"203.0.113.9"),
+        };
+        for i in 0..SESSIONS_PER_CALLER_MAX {
+            sessions
+                .open(state(u8::try_from(i).unwrap()), from(i), i, t0)
+                .unwrap();
+        }
+        assert!(matches!(
+            sessions.open(state(9), from(5), 5, t0),
+            Err(Full::Caller(5))
+        ));
+        // Another caller, or none, is not held back.
+        let other = Owner {
+            caller: Some(b"203.0.113.10"),
+            ..from(5)
+        };
+        sessions.open(state(10), other, 5, t0).unwrap();
+        sessions
+            .open(state(11), owner("vpn1", b"user5"), 6, t0)
+            .unwrap();
+    }
+
+    #[test]
+    fn the_clients_share_the_table() {
+        assert_eq!(Bounds::for_clients(1).per_client, SESSIONS_MAX);
+        assert_eq!(Bounds::for_clients(4).per_client, 24);
+        assert_eq!(Bounds::for_clients(50).per_client, SESSIONS_PER_CLIENT_MIN);
+        assert_eq!(Bounds::for_clients(0).per_client, SESSIONS_MAX);
     }
 
     #[test]

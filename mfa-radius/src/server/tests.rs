@@ -10,7 +10,7 @@ use mfa_proto::{Outcome, Request as DaemonRequest, Step, read_frame};
 
 use super::*;
 use crate::packet::{encode_request, verify_response};
-use crate::sessions::SESSIONS_PER_CLIENT_MAX;
+use crate::sessions::SESSIONS_MAX;
 use crate::testing::{ServingDaemon, recv, relay, send};
 
 const SECRET: &[u8] = b"a-long-enough-secret";
@@ -366,7 +366,7 @@ async fn open_challenges_are_bounded_and_a_code_in_the_first_packet_still_passes
     let r = running(daemon.relay(), |_| {}).await;
     let mut challenged = 0;
     let mut refused = 0;
-    for i in 0..(SESSIONS_PER_CLIENT_MAX + 4) {
+    for i in 0..(SESSIONS_MAX + 4) {
         let name = format!("made-up-{i}");
         let attributes = [Attribute::new(attr::USER_NAME, name.into_bytes())];
         let auth = [u8::try_from(i % 251).unwrap(); 16];
@@ -382,7 +382,7 @@ async fn open_challenges_are_bounded_and_a_code_in_the_first_packet_still_passes
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!((challenged, refused), (SESSIONS_PER_CLIENT_MAX, 4));
+    assert_eq!((challenged, refused), (SESSIONS_MAX, 4));
     let (bytes, auth) = request(255, Some(CODE.as_bytes()), &[]);
     let answer = verify_response(&r.ask(&bytes).await, &auth, SECRET).unwrap();
     assert_eq!(answer.code, Code::AccessAccept);
