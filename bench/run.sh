@@ -365,10 +365,14 @@ radius_summary() {
   # mfa-radius against FreeRADIUS -> pam_oath at each level, mfa-bench's figures.
   awk -F'|' '
     function t(s) { gsub(/^ +| +$/, "", s); return s }
-    t($3) == "mfa-bench" { rate[t($2), t($4)] = t($12); p99[t($2), t($4)] = t($10); levels[t($4)] = 1 }
+    t($3) == "mfa-bench" {
+      rate[t($2), t($4)] = t($12); p99[t($2), t($4)] = t($10)
+      if (!(t($4) in seen)) { seen[t($4)] = 1; levels[++n] = t($4) }
+    }
     END {
-      met = 1; detail = ""
-      for (l in levels) {
+      met = n > 0; detail = ""
+      for (k = 1; k <= n; k++) {
+        l = levels[k]
         a = "mfa-radius"; b = "FreeRADIUS → rlm_pam → pam_oath"
         ok = (rate[a, l] + 0 > rate[b, l] + 0) && (p99[a, l] + 0 < p99[b, l] + 0)
         if (!ok) met = 0
@@ -390,7 +394,8 @@ radius_block() {
   echo "- Run: $(date -u '+%Y-%m-%d %H:%M UTC'), pam-mfa $rev; $(nproc) CPUs; load average at the end $(cut -d' ' -f1-3 /proc/loadavg); FreeRADIUS and radclient $(dpkg-query -W -f='${Version}' freeradius 2>/dev/null || echo "?"), libpam-oath $(dpkg-query -W -f='${Version}' libpam-oath 2>/dev/null || echo "?")."
   echo "- Three servers on 127.0.0.1, all running as root, the same shared secret, Message-Authenticator required on requests: FreeRADIUS (\`freeradius -f\`, Debian's thread pool of 5 to 32 threads, a minimal raddb: one client, \`Auth-Type := PAM\` for every request, \`reject_delay = 0\`) with rlm_pam to pam_oath (\`usersfile=... window=10 digits=6\`, one file of $RADIUS_USERS \`HOTP\` lines); the same FreeRADIUS setup with rlm_pam to pam_mfa.so (\`socket=...\`, as root); and mfa-radius (\`password = \"none\"\`, \`requests_per_second = 10000\`, default logging). The last two share one mfa-daemon (built-in defaults, files engine, state on the same disk as /tmp), each with $RADIUS_USERS users of its own, imported from pam_oath lines with \`mfactl import oath\` (HOTP tokens, \`hotp.window\` 10)."
   echo "- Every request is a new login with a fresh HOTP code (the user's next counter; users taken in turn, so a user's next request comes $RADIUS_USERS requests later). Replay state is durable on both sides before the answer: pam_oath rewrites its whole usersfile under a lock file (write a \`.new\` file, fsync, rename) on each success; pam-mfa writes the token's counter to the user's record with fdatasync before it answers."
-  echo "- Each run: $RADIUS_REQUESTS requests, one server, one client, N outstanding, no retransmission (5 s timeout = lost); after a 64-request warm-up per server. The order of the servers rotates by level. **radclient** (\`radclient -q -s -f FILE -p N -t 5 -r 1\`, FreeRADIUS's own client, Message-Authenticator added) gives the throughput (requests accepted / wall time of the radclient process, which includes its start, about 0.1 s, and reading its file); it reports no per-request latency. **mfa-bench** (\`mfa-bench radius-load\`, built on mfa-radius's codec: \`encode_request\`, \`verify_response\`) keeps N requests outstanding on one UDP socket and times each from send to answer: its p50/p99 and throughput. accepted/s = accepted requests / wall time."
+  echo "- rlm_pam is declared thread-unsafe in FreeRADIUS 3 (\`RLM_TYPE_THREAD_UNSAFE\`, \"the PAM libraries are not thread-safe\"), so FreeRADIUS runs one PAM conversation at a time whatever its thread pool: its throughput cannot grow with outstanding requests, and their latency grows with the queue. Every FreeRADIUS request also starts PAM afresh (pam_start reads the service file; pam_end)."
+  echo "- Each run: $RADIUS_REQUESTS requests, one server, one client, N outstanding, no retransmission (5 s timeout = lost); after a 64-request warm-up per server. The order of the servers rotates by level. **radclient** (\`radclient -q -s -f FILE -p N -t 5 -r 1\`, FreeRADIUS's own client, Message-Authenticator added) gives the throughput (requests accepted / wall time of the radclient process, which includes its start, about 0.1 s, and reading its file); it reports no per-request latency, and its own cost per request caps what it can show: where it gives much less than mfa-bench against the same server, the limit is radclient's, not the server's. **mfa-bench** (\`mfa-bench radius-load\`, built on mfa-radius's codec: \`encode_request\`, \`verify_response\`) keeps N requests outstanding on one UDP socket and times each from send to answer: its p50/p99 and throughput. accepted/s = accepted requests / wall time."
   echo
   cat "$WORK/radius.md"
   echo "<!-- end bench/run.sh radius -->"
