@@ -139,7 +139,8 @@ pub(crate) fn trusted_listeners() -> Vec<u32> {
     let mut trusted = vec![0];
     match nix::unistd::User::from_name(mfa_proto::DEFAULT_DAEMON_USER) {
         Ok(Some(user)) => trusted.push(user.uid.as_raw()),
-        Ok(None) => tracing::warn!(
+        // A daemon run as root (no account of its own) is common and fine: not a warning.
+        Ok(None) => tracing::debug!(
             "no user `{}`: only a daemon running as root is trusted on the radius socket",
             mfa_proto::DEFAULT_DAEMON_USER
         ),

@@ -218,20 +218,32 @@ struct Turn<'a> {
 
 impl Relay {
     /// A new login of `"none"` mode: `field` answers the daemon's first prompt (an empty
-    /// field: the prompt goes back as a challenge).
+    /// field: the prompt goes back as a challenge), or it is a delivery keyword alone
+    /// (`,sms`), which the daemon reads as a one-field client's choice from its menu.
     pub(crate) async fn start(
         &self,
         auth: AuthRequest,
         field: Zeroizing<Vec<u8>>,
     ) -> Result<Verdict, RelayError> {
+        let keyword = match pam_plan(&field) {
+            PamPlan::Keyword {
+                password_len: 0,
+                field_end,
+            } => Some(field_end),
+            _ => None,
+        };
         let Some(answer) = into_secret(field) else {
             return Ok(Verdict::reject());
         };
         let mut login = self.daemon.connect().await?;
         let user = auth.user.clone();
-        login.send(&Request::Authenticate { auth }).await?;
+        let (opening, answer) = match keyword {
+            Some(field_end) => (Request::CodeInPassword { auth, field_end }, None),
+            None => (Request::Authenticate { auth }, Some(answer)),
+        };
+        login.send(&opening).await?;
         let turn = Turn {
-            first_answer: (!answer.expose().is_empty()).then_some(answer),
+            first_answer: answer.filter(|a| !a.expose().is_empty()),
             unchecked: None,
             pam: None,
             user: &user,

@@ -115,6 +115,25 @@ async fn none_mode_an_empty_field_gets_the_prompt_as_a_challenge() {
 }
 
 #[tokio::test]
+async fn none_mode_a_keyword_alone_picks_the_delivery_and_its_prompt_is_a_challenge() {
+    let daemon = FakeDaemon::start(|conn| {
+        let Request::CodeInPassword { field_end, .. } = recv(conn) else {
+            panic!("expected the field's end")
+        };
+        send(conn, Step::StripPassword { bytes: 4 });
+        send(conn, info("Code sent to +1 *** 0123"));
+        send(conn, prompt("Code: "));
+        field_end.expose().to_owned()
+    });
+    let verdict = daemon.relay.start(auth(), field(b",sms")).await.unwrap();
+    assert!(
+        matches!(&verdict, Verdict::Challenge { text, .. } if text == "Code sent to +1 *** 0123\nCode: "),
+        "{verdict:?}"
+    );
+    assert_eq!(daemon.join(), ",sms");
+}
+
+#[tokio::test]
 async fn none_mode_a_password_that_is_not_text_is_rejected_unsent() {
     let dir = tempfile::tempdir().unwrap();
     // No daemon listens: a relay that tried to connect would fail.
