@@ -74,7 +74,8 @@ pub fn page(date: &str) -> Page {
     doc.markdown(
         "With `password = \"none\"` (the default) the client checks the password itself (or \
          there is none) and `User-Password` carries the second factor: a code, a recovery \
-         code, or a word such as `sms` that the daemon's menu understands. An empty field \
+         code, `,sms`, `,call` or `,email` (with the comma) to have a code sent, `,push` for \
+         approval on the phone, or a menu number. An empty field \
          gets the prompt back as an Access-Challenge.",
     );
     doc.markdown(
@@ -89,7 +90,7 @@ pub fn page(date: &str) -> Page {
 
     doc.section("CHALLENGES");
     doc.markdown(
-        "When the daemon asks (a menu, a code after `sms`), the answer is an Access-Challenge \
+        "When the daemon asks (a menu, a code after `,sms`), the answer is an Access-Challenge \
          with the text in `Reply-Message`, a fresh `State` and a `Prompt` attribute; the \
          client's next Access-Request carries the `State` and the answer in `User-Password`. \
          A `State` works once, only for the same client and User-Name, and only within the \
