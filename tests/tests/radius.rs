@@ -232,7 +232,6 @@ fn a_menu_choice_sends_a_text_whose_code_answers_the_challenge() {
 /// `password = "none"`: the issue lets the client send `,sms` in User-Password instead of a
 /// code, as a one-field client would; it picks the text message from the menu.
 #[test]
-#[ignore = "fails until ,sms picks the menu entry in password = none (NOTES 02:24Z)"]
 fn a_comma_sms_field_sends_a_text_whose_code_answers_the_challenge() {
     if !root_suite_ready() {
         return;
