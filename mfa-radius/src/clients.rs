@@ -21,6 +21,8 @@ use crate::limits::{PamSlots, RequestRate};
 
 /// Fewest bytes of a secret (RFC 2865 §3 asks for at least 16 octets).
 pub(crate) const SECRET_MIN: usize = 16;
+/// How many times its `requests_per_second` a client's address may send before the checks.
+pub(crate) const UNCHECKED_FACTOR: u32 = 10;
 /// Most bytes of a secret: RFC 2865 sets no bound; 128 covers every client's field.
 pub(crate) const SECRET_MAX: usize = 128;
 
@@ -137,8 +139,12 @@ pub(crate) struct Client {
     pub(crate) settings: RadiusClient,
     /// The shared secret.
     pub(crate) secret: Zeroizing<Vec<u8>>,
-    /// Its request rate.
+    /// Its request rate, taken by requests that passed the secret's check.
     pub(crate) rate: RequestRate,
+    /// Datagrams from its address before any check, [`UNCHECKED_FACTOR`] times its rate: it
+    /// bounds the work a flood from a forged source address costs (a Message-Authenticator
+    /// each), without letting that flood use up the client's own rate.
+    pub(crate) unchecked: RequestRate,
     /// Its PAM checks running at once.
     pub(crate) pam: PamSlots,
 }
@@ -182,6 +188,10 @@ impl Clients {
                     settings: client.clone(),
                     secret,
                     rate: RequestRate::new(client.requests_per_second, now),
+                    unchecked: RequestRate::new(
+                        client.requests_per_second.saturating_mul(UNCHECKED_FACTOR),
+                        now,
+                    ),
                     pam: PamSlots::new(),
                 }))
             })

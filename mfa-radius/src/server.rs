@@ -146,7 +146,9 @@ fn on_datagram(server: &Arc<Server>, socket: &Arc<UdpSocket>, bytes: &[u8], from
         let source = DropSource::Client(client.name().to_owned());
         server.drops.note(source, reason, now);
     };
-    if !client.rate.take(now) {
+    // Anyone can send from a client's address (UDP), so only requests signed with its
+    // secret take its rate; what comes before the check has a looser bound of its own.
+    if !client.unchecked.take(now) {
         return dropped(DropReason::RateLimited);
     }
     let packet = match Packet::parse(bytes) {
@@ -174,6 +176,9 @@ fn on_datagram(server: &Arc<Server>, socket: &Arc<UdpSocket>, bytes: &[u8], from
             tracing::debug!("client {}: {e}", client.name());
             return dropped(DropReason::Malformed);
         }
+    }
+    if !client.rate.take(now) {
+        return dropped(DropReason::RateLimited);
     }
     if packet.code == Code::StatusServer {
         // RFC 5997 §3: alive; no duplicate detection needed, nothing changes.

@@ -248,6 +248,33 @@ async fn a_flood_from_a_client_is_cut_at_its_rate() {
     }
 }
 
+// Packets from a client's address that are not signed with its secret (anyone can forge a
+// UDP source address) do not use up its rate: after more unsigned ones than its whole
+// bucket, a signed request is still answered. Taking the rate before the check, one
+// forged packet a second would keep a 1-a-second client out.
+#[tokio::test]
+async fn forged_requests_do_not_use_up_the_clients_rate() {
+    let daemon = ServingDaemon::start(one_code);
+    let r = running(daemon.relay(), |c| c.requests_per_second = 2).await;
+    let before = Instant::now();
+    for id in 0..4u8 {
+        let forged = encode_request(
+            id,
+            [id; 16],
+            Some(CODE.as_bytes()),
+            &[],
+            b"not-the-secret!!",
+            true,
+        );
+        r.dropped(&forged).await;
+    }
+    if before.elapsed() < Duration::from_millis(400) {
+        let (signed, auth) = request(9, Some(CODE.as_bytes()), &[]);
+        let answer = verify_response(&r.ask(&signed).await, &auth, SECRET).unwrap();
+        assert_eq!(answer.code, Code::AccessAccept);
+    }
+}
+
 #[tokio::test]
 async fn status_server_is_answered_only_when_signed() {
     let daemon = ServingDaemon::start(one_code);
