@@ -103,10 +103,15 @@ fn print_check(path: &Path, config: &Config, clients: &Clients) {
         PasswordCheck::None => {
             println!("password: none (the client checks it; the field is the code)")
         }
-        PasswordCheck::Pam => println!(
-            "password: pam (checked by /etc/pam.d/{}; the code follows it in the field)",
-            radius.pam_service
-        ),
+        PasswordCheck::Pam => {
+            println!(
+                "password: pam (checked by /etc/pam.d/{}; the code follows it in the field)",
+                radius.pam_service
+            );
+            if let Some(warning) = missing_pam_service(&radius.pam_service, &PAM_DIRS) {
+                println!("warning: {warning}");
+            }
+        }
     }
     println!(
         "daemon: {}",
@@ -150,6 +155,11 @@ fn run(config: Config, clients: Clients) -> Result<(), CliError> {
             relay.daemon.socket().display(),
             config.radius.password
         );
+        if config.radius.password == PasswordCheck::Pam
+            && let Some(warning) = missing_pam_service(&config.radius.pam_service, &PAM_DIRS)
+        {
+            tracing::warn!("{warning}");
+        }
         let checker = pam_checker(config.radius.pam_service.clone());
         let server = Server::new(clients, relay, config.radius.password, checker);
         serve(Arc::new(server), sockets, stopped()).await;
@@ -160,6 +170,27 @@ fn run(config: Config, clients: Clients) -> Result<(), CliError> {
     // after a stop.
     runtime.shutdown_background();
     result
+}
+
+/// Where Linux-PAM looks for a service's file: the admin's, then the distribution's.
+const PAM_DIRS: [&str; 2] = ["/etc/pam.d", "/usr/lib/pam.d"];
+
+/// A warning when no directory in `dirs` has a file for `service`: PAM then runs the
+/// `other` stack, which on Debian includes `common-auth` and so, once enabled, pam_mfa.so,
+/// asked as this unprivileged account for another user: every login would fail, and not
+/// for a reason the admin can see in mfa-radius's log.
+fn missing_pam_service(service: &str, dirs: &[&str]) -> Option<String> {
+    if dirs
+        .iter()
+        .any(|dir| Path::new(dir).join(service).is_file())
+    {
+        return None;
+    }
+    Some(format!(
+        "radius.pam_service: no {}/{service}: PAM would check passwords with the `other` \
+         stack; create it with pam_unix only (see mfa-radius(8))",
+        dirs.first().copied().unwrap_or("/etc/pam.d")
+    ))
 }
 
 /// The PAM check of `password = "pam"` with `service`'s stack.
@@ -241,5 +272,21 @@ async fn stopped() {
         }
         // Without signal handlers the default action (exit) still stops the process.
         _ => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_pam_service_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = [dir.path().to_str().unwrap()];
+        let warning = missing_pam_service("mfa-radius", &dirs).expect("a warning");
+        assert!(warning.contains("mfa-radius"), "{warning}");
+        assert!(warning.contains("`other`"), "{warning}");
+        std::fs::write(dir.path().join("mfa-radius"), "auth required pam_unix.so\n").unwrap();
+        assert_eq!(missing_pam_service("mfa-radius", &dirs), None);
     }
 }

@@ -167,7 +167,10 @@ pub fn page(date: &str) -> Page {
     );
     doc.item_markdown(
         "/etc/pam.d/mfa-radius",
-        "The PAM stack that checks passwords with `password = \"pam\"` (`pam_service`).",
+        "The PAM stack that checks passwords with `password = \"pam\"` (`pam_service`): \
+         pam_unix only (`auth required pam_unix.so` and `account required pam_unix.so`), \
+         never `common-auth` once pam_mfa.so is in it. The packages do not install it; \
+         without it PAM uses `other`, and mfa-radius warns at start and in --check-config.",
     );
     doc.item_markdown(
         "/usr/lib/systemd/system/mfa-radius.service",
