@@ -421,13 +421,7 @@ impl RadiusSettings {
 }
 
 fn check_account(key: &str, user: &str) -> Result<(), InvalidRadiusSetting> {
-    let ok = !user.is_empty()
-        && user.len() <= 32
-        && !user.starts_with('-')
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
+    if crate::web_settings::is_account_name(user) {
         Ok(())
     } else {
         Err(InvalidRadiusSetting::new(

@@ -341,14 +341,19 @@ fn check_domain(key: &'static str, host: &str, shown: &str) -> Result<(), Invali
     Ok(())
 }
 
-fn check_user(user: &str) -> Result<(), InvalidWebSetting> {
-    let ok = !user.is_empty()
+/// Whether `user` has the shape of a system account name (what `useradd` and the sysusers
+/// file make): 1 to 32 lower-case letters, digits, `_` and `-`, not starting with `-`.
+pub(crate) fn is_account_name(user: &str) -> bool {
+    !user.is_empty()
         && user.len() <= 32
         && !user.starts_with('-')
         && user
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn check_user(user: &str) -> Result<(), InvalidWebSetting> {
+    if is_account_name(user) {
         Ok(())
     } else {
         Err(InvalidWebSetting::new(
